@@ -1,0 +1,63 @@
+package gcpclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Operation is what every generated long-running-operation handle offers.
+type Operation[T any] interface {
+	Poll(ctx context.Context, opts ...gax.CallOption) (T, error)
+	Done() bool
+	Name() string
+}
+
+// Wait polls op until it is done. The generated Wait starts at a one-second
+// pause; recovery is measured in seconds, so this polls from 50 ms up,
+// backing off to 2 s, which is still gentle on Google Cloud's quotas.
+func Wait[T any](ctx context.Context, op Operation[T]) (T, error) {
+	pause := 50 * time.Millisecond
+	for {
+		res, err := op.Poll(ctx)
+		if err != nil || op.Done() {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			var zero T
+			return zero, fmt.Errorf("waiting for operation %s: %w", op.Name(), ctx.Err())
+		case <-time.After(pause):
+		}
+		if pause = pause * 3 / 2; pause > 2*time.Second {
+			pause = 2 * time.Second
+		}
+	}
+}
+
+// IsNotFound reports whether err is a NOT_FOUND answer of a gRPC API.
+func IsNotFound(err error) bool {
+	return status.Code(err) == codes.NotFound
+}
+
+// Describe turns an API error into a sentence that says which API at which
+// endpoint failed, so "connection refused" comes with the address that
+// refused it.
+func (c *Clients) Describe(api string, err error) string {
+	if err == nil {
+		return ""
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded:
+			return fmt.Sprintf("%s API at %s is unavailable: %s", api, c.Endpoints[api], s.Message())
+		default:
+			return fmt.Sprintf("%s API: %s: %s", api, s.Code(), s.Message())
+		}
+	}
+	return fmt.Sprintf("%s API at %s: %v", api, c.Endpoints[api], err)
+}
