@@ -1,0 +1,127 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+)
+
+const (
+	testProject = "agentnet-test"
+	testRegion  = "us-central1"
+	testBucket  = "agentnet-snapshots"
+)
+
+// env is one acceptance test's world: its own localcloud, the official
+// clients pointed at it for out-of-band changes, and a snapshot bucket.
+type env struct {
+	lc      *localcloudtest.Instance
+	clients *gcpclient.Clients
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	acctest.Setup(t)
+	lc := localcloudtest.Start(t)
+	ctx := context.Background()
+	clients, err := gcpclient.New(ctx, gcpclient.Config{Project: testProject, Region: testRegion, EmulatorHost: lc.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clients.Close() })
+	if err := clients.Storage.Bucket(testBucket).Create(ctx, testProject, nil); err != nil {
+		t.Fatalf("creating bucket: %v", err)
+	}
+	return &env{lc: lc, clients: clients}
+}
+
+// config prefixes HCL with the provider block pointing at this localcloud.
+func (e *env) config(hcl string, args ...any) string {
+	return acctest.ProviderConfig(e.lc.Addr()) + fmt.Sprintf(hcl, args...)
+}
+
+func instanceID(name string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/instances/%s", testProject, testRegion, name)
+}
+
+// redisOf connects to the instance recorded in state under address.
+func redisOf(s *terraform.State, address string) (*goredis.Client, error) {
+	rs, ok := s.RootModule().Resources[address]
+	if !ok {
+		return nil, fmt.Errorf("%s not in state", address)
+	}
+	port, err := strconv.Atoi(rs.Primary.Attributes["port"])
+	if err != nil {
+		return nil, fmt.Errorf("%s has no port: %v", address, err)
+	}
+	return goredis.NewClient(&goredis.Options{
+		Addr:        fmt.Sprintf("%s:%d", rs.Primary.Attributes["host"], port),
+		ReadTimeout: 10 * time.Second,
+	}), nil
+}
+
+// dataset is a deterministic set of keys and values written to and read back
+// from an instance.
+type dataset struct {
+	prefix string
+	n      int
+}
+
+func (d dataset) key(i int) string   { return fmt.Sprintf("%s:%05d", d.prefix, i) }
+func (d dataset) value(i int) string { return fmt.Sprintf("value-%d-%x", i, i*2654435761) }
+
+func (d dataset) write(ctx context.Context, c *goredis.Client) error {
+	pipe := c.Pipeline()
+	for i := 0; i < d.n; i++ {
+		pipe.Set(ctx, d.key(i), d.value(i), 0)
+		if i%1000 == 999 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// verify checks every key has its value; it returns how many do not.
+func (d dataset) verify(ctx context.Context, c *goredis.Client) (bad int, err error) {
+	for start := 0; start < d.n; start += 1000 {
+		keys := make([]string, 0, 1000)
+		for i := start; i < start+1000 && i < d.n; i++ {
+			keys = append(keys, d.key(i))
+		}
+		vals, err := c.MGet(ctx, keys...).Result()
+		if err != nil {
+			return 0, err
+		}
+		for j, v := range vals {
+			if s, ok := v.(string); !ok || s != d.value(start+j) {
+				bad++
+			}
+		}
+	}
+	return bad, nil
+}
+
+// overwriteObject replaces an object's bytes, as a corrupted or tampered
+// snapshot would be.
+func (e *env) overwriteObject(t *testing.T, object string, data []byte) {
+	t.Helper()
+	w := e.clients.Storage.Bucket(testBucket).Object(object).NewWriter(context.Background())
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,200 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+)
+
+const recoveryInstanceHCL = `
+resource "agentnet_redis_instance" "main" {
+  name           = "relay-us"
+  memory_size_gb = 1
+}
+`
+
+const recoverySnapshotHCL = `
+resource "agentnet_redis_snapshot" "before" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/relay-us/before.rdb"
+}
+`
+
+const recoveryRestoreHCL = `
+resource "agentnet_redis_snapshot_restore" "back" {
+  instance          = agentnet_redis_instance.main.id
+  source            = agentnet_redis_snapshot.before.uri
+  source_generation = agentnet_redis_snapshot.before.generation
+  expected_crc32c   = agentnet_redis_snapshot.before.crc32c
+}
+`
+
+// The Data Corruption procedure end to end: 10,000 keys written, snapshot,
+// corruption injected through localcloud, restore with an apply, every key
+// read back with its value.
+func TestAccRedisSnapshotRestore_dataCorruptionRecovery(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := dataset{prefix: "agent", n: 10000}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: e.config(recoveryInstanceHCL),
+				Check: func(s *terraform.State) error {
+					c, err := redisOf(s, "agentnet_redis_instance.main")
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					return data.write(ctx, c)
+				},
+			},
+			{
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.before", "uri", "gs://agentnet-snapshots/relay-us/before.rdb"),
+					resource.TestCheckResourceAttrSet("agentnet_redis_snapshot.before", "generation"),
+					resource.TestCheckResourceAttrSet("agentnet_redis_snapshot.before", "crc32c"),
+					func(s *terraform.State) error { // corrupt the live data after the snapshot
+						e.lc.Fault(t, "redis-corrupt", instanceID("relay-us"), nil)
+						c, err := redisOf(s, "agentnet_redis_instance.main")
+						if err != nil {
+							return err
+						}
+						defer c.Close()
+						bad, err := data.verify(ctx, c)
+						if err != nil {
+							return err
+						}
+						if bad == 0 {
+							return fmt.Errorf("the corruption fault changed no key")
+						}
+						t.Logf("corruption fault damaged %d of %d keys", bad, data.n)
+						return nil
+					},
+				),
+			},
+			{
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttrPair("agentnet_redis_snapshot_restore.back", "imported_generation",
+						"agentnet_redis_snapshot.before", "generation"),
+					resource.TestCheckResourceAttrSet("agentnet_redis_snapshot_restore.back", "restored_at"),
+					func(s *terraform.State) error {
+						c, err := redisOf(s, "agentnet_redis_instance.main")
+						if err != nil {
+							return err
+						}
+						defer c.Close()
+						bad, err := data.verify(ctx, c)
+						if err != nil {
+							return err
+						}
+						if bad != 0 {
+							return fmt.Errorf("%d of %d keys are wrong after the restore", bad, data.n)
+						}
+						return nil
+					},
+				),
+			},
+			{ // nothing left to do: the restore is not repeated
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// A snapshot whose bytes no longer match its checksum is never imported:
+// the instance keeps the data it has.
+func TestAccRedisSnapshotRestore_refusesBadSnapshots(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := dataset{prefix: "live", n: 500}
+	restore := func(attrs string) string {
+		return e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
+resource "agentnet_redis_snapshot_restore" "bad" {
+  instance = agentnet_redis_instance.main.id
+` + attrs + "\n}\n")
+	}
+	keepsData := func(s *terraform.State) error {
+		c, err := redisOf(s, "agentnet_redis_instance.main")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		bad, err := data.verify(ctx, c)
+		if err == nil && bad != 0 {
+			err = fmt.Errorf("the instance lost %d keys to a refused restore", bad)
+		}
+		return err
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
+				Check: func(s *terraform.State) error {
+					c, err := redisOf(s, "agentnet_redis_instance.main")
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					if err := data.write(ctx, c); err != nil {
+						return err
+					}
+					// A tampered copy of the snapshot under another name.
+					e.overwriteObject(t, "relay-us/tampered.rdb", []byte("REDIS0010 this is not the snapshot"))
+					return nil
+				},
+			},
+			{
+				Config: restore(`  source = "gs://agentnet-snapshots/relay-us/tampered.rdb"
+  expected_crc32c = agentnet_redis_snapshot.before.crc32c`),
+				ExpectError: regexp.MustCompile(`(?s)expected_crc32c.*Snapshot checksum mismatch.*The instance was not touched`),
+			},
+			{
+				Config:      restore(`  source = "gs://agentnet-snapshots/relay-us/missing.rdb"`),
+				ExpectError: regexp.MustCompile(`(?s)source.*object gs://agentnet-snapshots/relay-us/missing.rdb does not exist`),
+			},
+			{
+				Config:      restore(`  source = "gs://no-such-bucket/x.rdb"`),
+				ExpectError: regexp.MustCompile(`(?s)source.*bucket "no-such-bucket" does not exist`),
+			},
+			{
+				Config:      restore(`  source = "https://storage.googleapis.com/agentnet-snapshots/x.rdb"`),
+				ExpectError: regexp.MustCompile(`(?s)Attribute source must be a Cloud Storage URI of the form gs://BUCKET/OBJECT`),
+			},
+			{
+				Config: restore(`  source = agentnet_redis_snapshot.before.uri
+  source_generation = agentnet_redis_snapshot.before.generation + 1`),
+				ExpectError: regexp.MustCompile(`(?s)source_generation.*Snapshot was rewritten`),
+			},
+			{ // the tampered object without a checksum to hold it to: localcloud refuses to load it
+				Config:      restore(`  source = "gs://agentnet-snapshots/relay-us/tampered.rdb"`),
+				ExpectError: regexp.MustCompile(`(?i)rdb`),
+			},
+			{
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
+resource "agentnet_redis_snapshot_restore" "bad" {
+  instance = "projects/agentnet-test/locations/us-central1/instances/nope"
+  source   = agentnet_redis_snapshot.before.uri
+}
+`),
+				ExpectError: regexp.MustCompile(`(?s)instance.*Instance not found.*instances/nope does not exist`),
+			},
+			{
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
+				Check:  keepsData,
+			},
+		},
+	})
+}
