@@ -28,7 +28,9 @@ type env struct {
 	clients *gcpclient.Clients
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	acctest.Setup(t)
 	lc := localcloudtest.Start(t)
