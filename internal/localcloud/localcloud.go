@@ -1,0 +1,449 @@
+// Package localcloud is a local emulator of exactly the Google Cloud APIs the
+// agentnet provider calls, speaking their real wire protocols and backed by
+// real processes:
+//
+//   - google.cloud.redis.v1.CloudRedis (package memorystore): every instance
+//     is a real redis-server on its own loopback port;
+//   - google.longrunning.Operations (package operations);
+//   - the Cloud Storage JSON API (package storage, fake-gcs-server on disk).
+//
+// One TCP listener serves everything: gRPC over HTTP/2 without TLS (prior
+// knowledge, "h2c") for requests with Content-Type application/grpc*, the
+// Cloud Storage HTTP API, and the admin endpoints under /_localcloud/:
+//
+//	GET  /_localcloud/health     {"status":"ok","addr":...,"pid":...,"data_dir":...}
+//	GET  /_localcloud/oplog      operation log, oldest first (?since=SEQ for entries after SEQ)
+//	GET  /_localcloud/instances  Memorystore instances with port, pid, restarts
+//	GET  /_localcloud/faults     the accepted fault kinds
+//	POST /_localcloud/faults     {"kind":"redis-kill","instance":"projects/p/locations/r/instances/n","hold":true}
+//
+// Fault kinds: redis-kill (SIGKILL the redis-server; "hold": true keeps it
+// down until redis-restore), redis-restore, redis-corrupt (overwrite a
+// sample of keys with random bytes and delete some; "fraction" 0..1, default
+// 0.5). An unknown kind answers 400 naming the accepted kinds, an unknown
+// instance 404.
+//
+// Clients reach it with the official Go clients:
+//
+//	redis.NewCloudRedisClient(ctx,
+//		option.WithEndpoint(addr),
+//		option.WithoutAuthentication(),
+//		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+//	storage.NewClient(ctx, option.WithEndpoint("http://"+addr+"/storage/v1/"), option.WithoutAuthentication())
+//
+// State (instances, operations, the operation log) lives under
+// <DataDir>/state and is written atomically; a localcloud started on an
+// existing DataDir, even after SIGKILL, brings every instance back with its
+// data and keeps every finished operation.
+package localcloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/faults"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
+	"google.golang.org/grpc"
+)
+
+// DefaultListen is the address localcloud listens on when Config.Listen is
+// empty.
+const DefaultListen = "127.0.0.1:8790"
+
+// ErrRedisServerNotFound is returned when no redis-server binary is found.
+var ErrRedisServerNotFound = errors.New("redis-server not found: install it (on Debian/Ubuntu: apt-get install redis-server) or pass its path with --redis-server")
+
+// Config configures a localcloud server.
+type Config struct {
+	// DataDir holds all state; required.
+	DataDir string
+	// Listen is host:port; default 127.0.0.1:8790. Port 0 picks a free port.
+	Listen string
+	// AllowNonLoopback permits a listen address that is not loopback.
+	AllowNonLoopback bool
+	// RedisServerPath is the redis-server binary; default: looked up in PATH
+	// and /usr/bin, /usr/local/bin.
+	RedisServerPath string
+	Logger          *slog.Logger
+	// RepairDelay is how long a crashed redis-server stays down before the
+	// supervisor restarts it; default 2s.
+	RepairDelay time.Duration
+}
+
+// Server is a running localcloud.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	ln       net.Listener
+	addr     string
+	http     *http.Server
+	grpc     *grpc.Server
+	ops      *operations.Manager
+	gcs      *storage.Service
+	redis    *memorystore.Service
+	faults   *faults.Registry
+	lock     *os.File
+	served   chan struct{}
+	closeErr error
+	once     sync.Once
+}
+
+// FindRedisServer returns the redis-server binary to use: path if set (it
+// must exist), else redis-server from PATH, /usr/bin or /usr/local/bin.
+func FindRedisServer(path string) (string, error) {
+	if path != "" {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return "", fmt.Errorf("redis-server %q: %w; install it (on Debian/Ubuntu: apt-get install redis-server) or pass the right path with --redis-server", path, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", ErrRedisServerNotFound
+}
+
+// CheckListen refuses a non-loopback address unless allowNonLoopback.
+func CheckListen(addr string, allowNonLoopback bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %v; use host:port, for example %s", addr, err, DefaultListen)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("listen address %q: port %q is not a number 0-65535", addr, port)
+	}
+	if allowNonLoopback {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		shown := host
+		if shown == "" {
+			shown = "all interfaces"
+		}
+		return fmt.Errorf("listen address %q is not a loopback address (%s): localcloud has no authentication, so it only listens on 127.0.0.1 or ::1 unless non-loopback listening is explicitly allowed (--allow-non-loopback)", addr, shown)
+	}
+	return nil
+}
+
+// Start starts localcloud and returns once every API is being served and
+// every instance saved in DataDir is back.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("localcloud: DataDir is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.RepairDelay <= 0 {
+		cfg.RepairDelay = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := CheckListen(cfg.Listen, cfg.AllowNonLoopback); err != nil {
+		return nil, err
+	}
+	redisBin, err := FindRedisServer(cfg.RedisServerPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RedisServerPath = redisBin
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = dataDir
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("localcloud: data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, served: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			s.abort()
+		}
+	}()
+	if s.lock, err = lockDataDir(dataDir); err != nil {
+		return nil, err
+	}
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("localcloud: listen on %s: %w", cfg.Listen, err)
+	}
+	s.addr = s.ln.Addr().String()
+
+	store, err := state.Open(filepath.Join(dataDir, "state"))
+	if err != nil {
+		return nil, err
+	}
+	if s.ops, err = operations.New(store, cfg.Logger.With("component", "operations")); err != nil {
+		return nil, err
+	}
+	if s.gcs, err = storage.New(filepath.Join(dataDir, "gcs"), s.addr, cfg.Logger.With("component", "storage")); err != nil {
+		return nil, err
+	}
+	s.redis, err = memorystore.New(memorystore.Config{
+		DataDir:         filepath.Join(dataDir, "memorystore"),
+		RedisServerPath: redisBin,
+		RepairDelay:     cfg.RepairDelay,
+		Ops:             s.ops,
+		Storage:         s.gcs,
+		State:           store,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.faults = faults.NewRegistry()
+	s.faults.Applied = func(req faults.Request, result any, err error) {
+		target := req.Instance
+		if target == "" {
+			target = req.Region
+		}
+		outcome := "OK"
+		if err != nil {
+			outcome = "FAILED: " + err.Error()
+		} else if b, jerr := json.Marshal(result); jerr == nil {
+			outcome = "OK: " + string(b)
+		}
+		s.ops.Event("localcloud.Fault."+req.Kind, target, outcome)
+	}
+	registerRedisFaults(s.faults, s.redis)
+
+	s.grpc = grpc.NewServer()
+	redispb.RegisterCloudRedisServer(s.grpc, s.redis)
+	longrunningpb.RegisterOperationsServer(s.grpc, s.ops.Server())
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_localcloud/health", s.handleHealth)
+	mux.HandleFunc("/_localcloud/oplog", s.handleOplog)
+	mux.HandleFunc("/_localcloud/instances", s.handleInstances)
+	mux.Handle("/_localcloud/faults", s.faults)
+	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
+			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/faults"}})
+	})
+	mux.Handle("/", s.gcs.Handler())
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.http = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				s.grpc.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		defer close(s.served)
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	ok = true
+	s.log.Info("localcloud listening", "addr", s.addr, "data_dir", dataDir, "redis_server", redisBin)
+	return s, nil
+}
+
+// abort releases what a failed Start acquired.
+func (s *Server) abort() {
+	if s.redis != nil {
+		s.redis.Close()
+	}
+	if s.ops != nil {
+		s.ops.Close()
+	}
+	if s.gcs != nil {
+		s.gcs.Close()
+	}
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+}
+
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "localcloud.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("localcloud: lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("localcloud: data dir %s is in use by another localcloud (pid %s)", dir, strings.TrimSpace(string(b)))
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+// Addr is the host:port localcloud listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// DataDir is the absolute data directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// Faults is the fault registry; more kinds can be registered on it.
+func (s *Server) Faults() *faults.Registry { return s.faults }
+
+// Operations is the long-running operations manager and operation log.
+func (s *Server) Operations() *operations.Manager { return s.ops }
+
+// Memorystore is the CloudRedis service.
+func (s *Server) Memorystore() *memorystore.Service { return s.redis }
+
+// Storage is the embedded Cloud Storage.
+func (s *Server) Storage() *storage.Service { return s.gcs }
+
+// GRPCServer is the gRPC server, for registering more services before use.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Close stops serving, then saves and stops every redis-server and persists
+// the state. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.http.Shutdown(ctx)
+		s.grpc.Stop()
+		<-s.served
+		err := s.redis.Close()
+		s.ops.Close()
+		s.gcs.Close()
+		s.lock.Close()
+		s.closeErr = err
+		s.log.Info("localcloud stopped", "addr", s.addr)
+	})
+	return s.closeErr
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Health is the body of GET /_localcloud/health.
+type Health struct {
+	Status  string `json:"status"`
+	Addr    string `json:"addr"`
+	PID     int    `json:"pid"`
+	DataDir string `json:"data_dir"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Addr: s.addr, PID: os.Getpid(), DataDir: s.cfg.DataDir})
+}
+
+func (s *Server) handleOplog(w http.ResponseWriter, r *http.Request) {
+	log := s.ops.Oplog()
+	if v := r.URL.Query().Get("since"); v != "" {
+		since, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since: must be an integer sequence number"})
+			return
+		}
+		i := 0
+		for i < len(log) && log[i].Seq <= since {
+			i++
+		}
+		log = log[i:]
+	}
+	if log == nil {
+		log = []operations.LogEntry{}
+	}
+	writeJSON(w, http.StatusOK, log)
+}
+
+func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.redis.Statuses())
+}
+
+func registerRedisFaults(reg *faults.Registry, ms *memorystore.Service) {
+	target := func(req faults.Request) error {
+		if req.Instance == "" {
+			return fmt.Errorf("%w: %q needs \"instance\": projects/{project}/locations/{region}/instances/{id}", faults.ErrInvalid, req.Kind)
+		}
+		return nil
+	}
+	notFound := func(err error) error {
+		if errors.Is(err, memorystore.ErrNotFound) {
+			return fmt.Errorf("%w: %v", faults.ErrNotFound, err)
+		}
+		return err
+	}
+	reg.Register("redis-kill", "SIGKILL the instance's redis-server (Redis failure); the supervisor repairs it after the repair delay unless \"hold\": true, which keeps it down until redis-restore",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			if err := target(req); err != nil {
+				return nil, err
+			}
+			hold, err := req.Bool("hold")
+			if err != nil {
+				return nil, err
+			}
+			res, err := ms.Kill(req.Instance, hold)
+			return res, notFound(err)
+		})
+	reg.Register("redis-restore", "end a held redis-kill: restart the instance's redis-server from its last snapshot now",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			if err := target(req); err != nil {
+				return nil, err
+			}
+			msg, err := ms.Restore(req.Instance)
+			return map[string]string{"message": msg}, notFound(err)
+		})
+	reg.Register("redis-corrupt", "data corruption: overwrite a sample of keys (\"fraction\", default 0.5) with random bytes and delete a quarter of the sample",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			if err := target(req); err != nil {
+				return nil, err
+			}
+			f, err := req.Float("fraction", 0.5)
+			if err != nil {
+				return nil, err
+			}
+			if f <= 0 || f > 1 {
+				return nil, fmt.Errorf("%w: \"fraction\" must be in (0, 1], got %v", faults.ErrInvalid, f)
+			}
+			res, err := ms.Corrupt(ctx, req.Instance, f)
+			return res, notFound(err)
+		})
+}

@@ -1,0 +1,370 @@
+package localcloud_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	redisapi "cloud.google.com/go/redis/apiv1"
+	"cloud.google.com/go/redis/apiv1/redispb"
+	gcs "cloud.google.com/go/storage"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+)
+
+const parent = "projects/agentnet-test/locations/us-central1"
+
+type env struct {
+	srv   *localcloud.Server
+	redis *redisapi.CloudRedisClient
+	gcs   *gcs.Client
+}
+
+func start(t *testing.T, dir string) *env {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := localcloud.Start(ctx, localcloud.Config{
+		DataDir:     dir,
+		Listen:      "127.0.0.1:0",
+		RepairDelay: 300 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	rc, err := redisapi.NewCloudRedisClient(ctx,
+		option.WithEndpoint(srv.Addr()),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	sc, err := gcs.NewClient(ctx, option.WithEndpoint("http://"+srv.Addr()+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return &env{srv: srv, redis: rc, gcs: sc}
+}
+
+func (e *env) create(t *testing.T, id string, in *redispb.Instance) *redispb.Instance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	op, err := e.redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: parent, InstanceId: id, Instance: in})
+	if err != nil {
+		t.Fatalf("CreateInstance %s: %v", id, err)
+	}
+	got, err := op.Wait(ctx)
+	if err != nil {
+		t.Fatalf("CreateInstance %s: wait: %v", id, err)
+	}
+	return got
+}
+
+func rdb(in *redispb.Instance) *goredis.Client {
+	return goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("%s:%d", in.Host, in.Port), MaxRetries: -1})
+}
+
+func writeKeys(t *testing.T, c *goredis.Client, n int) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	pipe := c.Pipeline()
+	for i := range n {
+		k, v := fmt.Sprintf("session:%04d", i), fmt.Sprintf("agent-%d-%x", i, i*7919)
+		want[k] = v
+		pipe.Set(context.Background(), k, v, 0)
+	}
+	if _, err := pipe.Exec(context.Background()); err != nil {
+		t.Fatalf("write keys: %v", err)
+	}
+	return want
+}
+
+func checkKeys(t *testing.T, c *goredis.Client, want map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := c.DBSize(ctx).Result()
+	if err != nil {
+		t.Fatalf("DBSIZE: %v", err)
+	}
+	if int(n) != len(want) {
+		t.Errorf("DBSIZE = %d, want %d", n, len(want))
+	}
+	bad := 0
+	for k, v := range want {
+		got, err := c.Get(ctx, k).Result()
+		if err != nil || got != v {
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d keys missing or changed", bad, len(want))
+	}
+}
+
+func code(err error) codes.Code {
+	var s interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &s) {
+		return s.GRPCStatus().Code()
+	}
+	return status.Code(err)
+}
+
+func TestInstanceLifecycleExportImport(t *testing.T) {
+	e := start(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	inst := e.create(t, "relay-cache", &redispb.Instance{
+		Tier: redispb.Instance_BASIC, MemorySizeGb: 1, RedisVersion: "REDIS_7_0",
+		Labels:            map[string]string{"app": "relay"},
+		PersistenceConfig: &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_RDB, RdbSnapshotPeriod: redispb.PersistenceConfig_ONE_HOUR},
+	})
+	if inst.State != redispb.Instance_READY || inst.Host != "127.0.0.1" || inst.Port == 0 || inst.LocationId != "us-central1-a" || inst.CurrentLocationId != "us-central1-a" || inst.CreateTime == nil {
+		t.Fatalf("created instance = %v", inst)
+	}
+	got, err := e.redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: inst.Name})
+	if err != nil || got.State != redispb.Instance_READY || got.Port != inst.Port {
+		t.Fatalf("GetInstance = %v, %v", got, err)
+	}
+	it := e.redis.ListInstances(ctx, &redispb.ListInstancesRequest{Parent: parent})
+	var names []string
+	for {
+		i, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			t.Fatalf("ListInstances: %v", err)
+		}
+		names = append(names, i.Name)
+	}
+	if len(names) != 1 || names[0] != inst.Name {
+		t.Fatalf("ListInstances = %v", names)
+	}
+
+	c := rdb(inst)
+	defer c.Close()
+	want := writeKeys(t, c, 500)
+
+	// Update.
+	uop, err := e.redis.UpdateInstance(ctx, &redispb.UpdateInstanceRequest{
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"memory_size_gb", "labels", "display_name", "redis_configs"}},
+		Instance: &redispb.Instance{Name: inst.Name, MemorySizeGb: 2, DisplayName: "Relay cache",
+			Labels: map[string]string{"app": "relay", "env": "dr"}, RedisConfigs: map[string]string{"maxmemory-policy": "allkeys-lru"}},
+	})
+	if err != nil {
+		t.Fatalf("UpdateInstance: %v", err)
+	}
+	upd, err := uop.Wait(ctx)
+	if err != nil {
+		t.Fatalf("UpdateInstance wait: %v", err)
+	}
+	if upd.MemorySizeGb != 2 || upd.DisplayName != "Relay cache" || upd.Labels["env"] != "dr" || upd.State != redispb.Instance_READY {
+		t.Fatalf("updated = %v", upd)
+	}
+	if v, _ := c.ConfigGet(ctx, "maxmemory").Result(); v["maxmemory"] != fmt.Sprint(2<<30) {
+		t.Errorf("maxmemory = %v", v)
+	}
+	if v, _ := c.ConfigGet(ctx, "maxmemory-policy").Result(); v["maxmemory-policy"] != "allkeys-lru" {
+		t.Errorf("maxmemory-policy = %v", v)
+	}
+
+	// Export.
+	if err := e.gcs.Bucket("dr-backups").Create(ctx, "agentnet-test", nil); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	eop, err := e.redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{Name: inst.Name,
+		OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{GcsDestination: &redispb.GcsDestination{Uri: "gs://dr-backups/snapshots/relay.rdb"}}}})
+	if err != nil {
+		t.Fatalf("ExportInstance: %v", err)
+	}
+	if _, err := eop.Wait(ctx); err != nil {
+		t.Fatalf("ExportInstance wait: %v", err)
+	}
+	r, err := e.gcs.Bucket("dr-backups").Object("snapshots/relay.rdb").NewReader(ctx)
+	if err != nil {
+		t.Fatalf("read export: %v", err)
+	}
+	snap, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.HasPrefix(snap, []byte("REDIS0010")) {
+		t.Fatalf("exported object starts %q, want an RDB header", snap[:min(len(snap), 9)])
+	}
+	attrs, err := e.gcs.Bucket("dr-backups").Object("snapshots/relay.rdb").Attrs(ctx)
+	if err != nil || attrs.Size != int64(len(snap)) {
+		t.Fatalf("Attrs = %v, %v", attrs, err)
+	}
+
+	// Export to a missing bucket fails NOT_FOUND.
+	mop, err := e.redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{Name: inst.Name,
+		OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{GcsDestination: &redispb.GcsDestination{Uri: "gs://no-such-bucket/x.rdb"}}}})
+	if err == nil {
+		_, err = mop.Wait(ctx)
+	}
+	if code(err) != codes.NotFound || !strings.Contains(err.Error(), "no-such-bucket") {
+		t.Fatalf("export to missing bucket: %v", err)
+	}
+
+	// Corrupt, then import restores every key.
+	resp := e.fault(t, "redis-corrupt", inst.Name, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("corrupt: %d", resp.StatusCode)
+	}
+	n, _ := c.DBSize(ctx).Result()
+	changed := 0
+	for k, v := range want {
+		if g, err := c.Get(ctx, k).Result(); err != nil || g != v {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Fatalf("corrupt changed nothing (dbsize %d)", n)
+	}
+	iop, err := e.redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{Name: inst.Name,
+		InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: "gs://dr-backups/snapshots/relay.rdb"}}}})
+	if err != nil {
+		t.Fatalf("ImportInstance: %v", err)
+	}
+	imp, err := iop.Wait(ctx)
+	if err != nil {
+		t.Fatalf("ImportInstance wait: %v", err)
+	}
+	if imp.State != redispb.Instance_READY {
+		t.Fatalf("after import: %v", imp.State)
+	}
+	c2 := rdb(imp)
+	defer c2.Close()
+	checkKeys(t, c2, want)
+
+	// Import of garbage fails with INVALID_ARGUMENT and keeps the keys.
+	w := e.gcs.Bucket("dr-backups").Object("garbage.rdb").NewWriter(ctx)
+	w.Write([]byte("this is not a redis snapshot"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("write garbage: %v", err)
+	}
+	// A truncated real snapshot has a valid header, so redis-server itself
+	// has to refuse it.
+	w = e.gcs.Bucket("dr-backups").Object("truncated.rdb").NewWriter(ctx)
+	w.Write(snap[:len(snap)/2])
+	if err := w.Close(); err != nil {
+		t.Fatalf("write truncated: %v", err)
+	}
+	for _, obj := range []string{"garbage.rdb", "truncated.rdb"} {
+		gop, err := e.redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{Name: inst.Name,
+			InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: "gs://dr-backups/" + obj}}}})
+		if err == nil {
+			_, err = gop.Wait(ctx)
+		}
+		if code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not a loadable RDB") {
+			t.Fatalf("import %s: %v", obj, err)
+		}
+		cur, err := e.redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: inst.Name})
+		if err != nil || cur.State != redispb.Instance_READY {
+			t.Fatalf("after failed import of %s: %v %v", obj, cur, err)
+		}
+		c3 := rdb(cur)
+		checkKeys(t, c3, want)
+		c3.Close()
+	}
+	// A newer RDB version is refused with FAILED_PRECONDITION.
+	w = e.gcs.Bucket("dr-backups").Object("future.rdb").NewWriter(ctx)
+	w.Write(append([]byte("REDIS0011"), snap[9:]...))
+	w.Close()
+	fop, err := e.redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{Name: inst.Name,
+		InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: "gs://dr-backups/future.rdb"}}}})
+	if err == nil {
+		_, err = fop.Wait(ctx)
+	}
+	if code(err) != codes.FailedPrecondition {
+		t.Fatalf("import of RDB 11: %v", err)
+	}
+	// Missing object.
+	nop, err := e.redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{Name: inst.Name,
+		InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: "gs://dr-backups/missing.rdb"}}}})
+	if err == nil {
+		_, err = nop.Wait(ctx)
+	}
+	if code(err) != codes.NotFound {
+		t.Fatalf("import of missing object: %v", err)
+	}
+
+	// Delete.
+	dop, err := e.redis.DeleteInstance(ctx, &redispb.DeleteInstanceRequest{Name: inst.Name})
+	if err != nil {
+		t.Fatalf("DeleteInstance: %v", err)
+	}
+	if err := dop.Wait(ctx); err != nil {
+		t.Fatalf("DeleteInstance wait: %v", err)
+	}
+	if _, err := e.redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: inst.Name}); code(err) != codes.NotFound {
+		t.Fatalf("GetInstance after delete: %v", err)
+	}
+	if err := c2.Ping(ctx).Err(); err == nil {
+		t.Fatalf("redis-server still answers after delete")
+	}
+
+	// The operation log has every mutating call in order.
+	var log []struct{ Phase, Method, Outcome string }
+	getJSON(t, "http://"+e.srv.Addr()+"/_localcloud/oplog", &log)
+	var calls []string
+	for _, l := range log {
+		if l.Phase == "call" {
+			calls = append(calls, strings.TrimPrefix(l.Method, "google.cloud.redis.v1.CloudRedis."))
+		}
+	}
+	wantCalls := "CreateInstance UpdateInstance ExportInstance ExportInstance ImportInstance ImportInstance ImportInstance ImportInstance ImportInstance DeleteInstance"
+	if strings.Join(calls, " ") != wantCalls {
+		t.Errorf("oplog calls = %v\nwant %v", calls, wantCalls)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) fault(t *testing.T, kind, instance string, extra map[string]any) *http.Response {
+	t.Helper()
+	body := map[string]any{"kind": kind, "instance": instance}
+	for k, v := range extra {
+		body[k] = v
+	}
+	b, _ := json.Marshal(body)
+	resp, err := http.Post("http://"+e.srv.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("fault %s: %d %s", kind, resp.StatusCode, out)
+	return resp
+}
+
+var _ = os.Getenv
