@@ -8,9 +8,9 @@ import (
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"

@@ -106,7 +106,7 @@ func TestAccRedisSnapshotRestore_dataCorruptionRecovery(t *testing.T) {
 				),
 			},
 			{ // nothing left to do: the restore is not repeated
-				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
+				Config:           e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
