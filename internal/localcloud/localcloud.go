@@ -223,18 +223,21 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.faults = faults.NewRegistry()
-	s.faults.Applied = func(req faults.Request, result any, err error) {
+	s.faults.Before = func(req faults.Request) any {
 		target := req.Instance
 		if target == "" {
 			target = req.Region
 		}
+		return s.ops.BeginEvent("localcloud.Fault."+req.Kind, target)
+	}
+	s.faults.After = func(req faults.Request, token any, result any, err error) {
 		outcome := "OK"
 		if err != nil {
 			outcome = "FAILED: " + err.Error()
 		} else if b, jerr := json.Marshal(result); jerr == nil {
 			outcome = "OK: " + string(b)
 		}
-		s.ops.Event("localcloud.Fault."+req.Kind, target, outcome)
+		s.ops.EndEvent(token.(int64), outcome)
 	}
 	registerRedisFaults(s.faults, s.redis)
 

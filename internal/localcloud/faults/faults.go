@@ -112,8 +112,11 @@ type kind struct {
 type Registry struct {
 	mu    sync.RWMutex
 	kinds map[string]kind
-	// Applied, if set, is called after every fault (for the operation log).
-	Applied func(req Request, result any, err error)
+	// Before, if set, is called before a fault of a known kind is applied;
+	// its return value is handed to After (for the operation log).
+	Before func(req Request) any
+	// After, if set, is called after every fault of a known kind.
+	After func(req Request, token any, result any, err error)
 }
 
 // NewRegistry returns an empty registry.
@@ -157,9 +160,13 @@ func (r *Registry) Apply(ctx context.Context, req Request) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q; accepted kinds are %s", ErrUnknownKind, req.Kind, strings.Join(r.Kinds(), ", "))
 	}
+	var token any
+	if r.Before != nil {
+		token = r.Before(req)
+	}
 	res, err := k.h(ctx, req)
-	if r.Applied != nil {
-		r.Applied(req, res, err)
+	if r.After != nil {
+		r.After(req, token, res, err)
 	}
 	return res, err
 }

@@ -285,6 +285,31 @@ func (m *Manager) Event(method, resource, outcome string) {
 	m.persistLog()
 }
 
+// BeginEvent logs an event whose outcome is not known yet (outcome
+// "RUNNING") and returns its sequence number for EndEvent. The entry keeps
+// its place in the log, so whatever the event causes is logged after it.
+func (m *Manager) BeginEvent(method, resource string) int64 {
+	m.mu.Lock()
+	m.appendLocked(PhaseEvent, method, resource, "", "RUNNING")
+	seq := m.seq
+	m.mu.Unlock()
+	m.persistLog()
+	return seq
+}
+
+// EndEvent sets the outcome of an event started with BeginEvent.
+func (m *Manager) EndEvent(seq int64, outcome string) {
+	m.mu.Lock()
+	for i := len(m.oplog) - 1; i >= 0; i-- {
+		if m.oplog[i].Seq == seq {
+			m.oplog[i].Outcome = outcome
+			break
+		}
+	}
+	m.mu.Unlock()
+	m.persistLog()
+}
+
 func (m *Manager) appendLocked(phase, method, resource, op, outcome string) {
 	m.seq++
 	m.oplog = append(m.oplog, LogEntry{Seq: m.seq, Time: time.Now().UTC(), Phase: phase, Method: method,

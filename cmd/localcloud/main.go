@@ -1,0 +1,283 @@
+// Command localcloud runs the local emulator of the Google Cloud APIs the
+// agentnet provider uses, and injects faults into a running one.
+//
+//	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--repair-delay 2s]
+//	localcloud fault redis-kill --instance NAME [--hold] [--host HOST:PORT]
+//	localcloud fault redis-restore --instance NAME [--host HOST:PORT]
+//	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT]
+//	localcloud oplog [--host HOST:PORT]
+//	localcloud health [--host HOST:PORT]
+//
+// serve prints "localcloud listening on ADDR" once ready and writes ADDR to
+// DIR/localcloud.addr; SIGTERM or SIGINT stops it gracefully (every
+// redis-server saves its data). The other commands talk to --host, which
+// defaults to $AGENTNET_EMULATOR_HOST, else 127.0.0.1:8790.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
+)
+
+const usage = `usage:
+  localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--repair-delay 2s] [--log-level info]
+  localcloud fault KIND [--instance NAME] [--region REGION] [--hold] [--fraction F] [--host HOST:PORT]
+      kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5)
+  localcloud oplog [--host HOST:PORT]
+  localcloud health [--host HOST:PORT]
+
+--host defaults to $AGENTNET_EMULATOR_HOST, else 127.0.0.1:8790.
+`
+
+// usageError is an error caused by the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(0)
+	}
+	fmt.Fprintln(os.Stderr, "localcloud:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprint(os.Stderr, "\n"+usage)
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("a command is required: serve, fault, oplog or health")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "fault":
+		return fault(args[1:], stdout)
+	case "oplog":
+		return get(args[1:], "oplog", stdout)
+	case "health":
+		return get(args[1:], "health", stdout)
+	case "help", "-h", "--help", "-help":
+		return flag.ErrHelp
+	default:
+		return usagef("unknown command %q; accepted commands are serve, fault, oplog, health", args[0])
+	}
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("localcloud "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve")
+	dataDir := fs.String("data-dir", "", "directory for all state (required)")
+	listen := fs.String("listen", localcloud.DefaultListen, "host:port to listen on (loopback only unless --allow-non-loopback); port 0 picks a free port")
+	allow := fs.Bool("allow-non-loopback", false, "allow a listen address that is not loopback")
+	redisPath := fs.String("redis-server", "", "path of the redis-server binary (default: from PATH)")
+	repair := fs.Duration("repair-delay", 2*time.Second, "how long a crashed redis-server stays down before it is restarted")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if *dataDir == "" {
+		return usagef("serve: --data-dir is required")
+	}
+	if *repair <= 0 {
+		return usagef("serve: --repair-delay must be a positive duration such as 2s, got %s", *repair)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("serve: --log-level %q: accepted values are debug, info, warn, error", *level)
+	}
+	if err := localcloud.CheckListen(*listen, *allow); err != nil {
+		return usagef("serve: --listen: %v", err)
+	}
+	if _, err := localcloud.FindRedisServer(*redisPath); err != nil {
+		return err
+	}
+	addrFile := filepath.Join(*dataDir, "localcloud.addr")
+	os.Remove(addrFile)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	srv, err := localcloud.Start(ctx, localcloud.Config{
+		DataDir:          *dataDir,
+		Listen:           *listen,
+		AllowNonLoopback: *allow,
+		RedisServerPath:  *redisPath,
+		Logger:           logger,
+		RepairDelay:      *repair,
+	})
+	if err != nil {
+		return err
+	}
+	if err := state.WriteFileAtomic(addrFile, []byte(srv.Addr()+"\n"), 0o644); err != nil {
+		srv.Close()
+		return fmt.Errorf("write %s: %w", addrFile, err)
+	}
+	fmt.Fprintf(stdout, "localcloud listening on %s\n", srv.Addr())
+	<-ctx.Done()
+	stop()
+	logger.Info("signal received; saving every instance and stopping")
+	err = srv.Close()
+	os.Remove(addrFile)
+	return err
+}
+
+func defaultHost() string {
+	if h := os.Getenv("AGENTNET_EMULATOR_HOST"); h != "" {
+		return h
+	}
+	return localcloud.DefaultListen
+}
+
+func baseURL(host string) string {
+	if strings.HasPrefix(host, "http://") || strings.HasPrefix(host, "https://") {
+		return strings.TrimSuffix(host, "/")
+	}
+	return "http://" + host
+}
+
+func fault(args []string, stdout io.Writer) error {
+	fs := newFlagSet("fault")
+	host := fs.String("host", defaultHost(), "localcloud address host:port")
+	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}")
+	region := fs.String("region", "", "region, for region-wide faults")
+	hold := fs.Bool("hold", false, "redis-kill: keep the redis-server down until redis-restore")
+	fraction := fs.Float64("fraction", 0, "redis-corrupt: fraction of keys to damage, in (0, 1] (default 0.5)")
+	var params multiFlag
+	fs.Var(&params, "param", "extra KEY=VALUE parameter (VALUE is JSON if it parses, else a string); repeatable")
+	var kind string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		kind, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if kind == "" && len(rest) > 0 {
+		kind, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		return usagef("fault: unexpected argument %q", rest[0])
+	}
+	if kind == "" {
+		return usagef("fault: KIND is required (redis-kill, redis-restore, redis-corrupt)")
+	}
+	body := map[string]any{"kind": kind}
+	if *instance != "" {
+		body["instance"] = *instance
+	}
+	if *region != "" {
+		body["region"] = *region
+	}
+	if *hold {
+		body["hold"] = true
+	}
+	if *fraction != 0 {
+		body["fraction"] = *fraction
+	}
+	for _, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return usagef("fault: --param %q must be KEY=VALUE", p)
+		}
+		var j any
+		if json.Unmarshal([]byte(v), &j) == nil {
+			body[k] = j
+		} else {
+			body[k] = v
+		}
+	}
+	b, _ := json.Marshal(body)
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Post(baseURL(*host)+"/_localcloud/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("cannot reach localcloud at %s (--host, $AGENTNET_EMULATOR_HOST): %w", *host, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		var r struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(out, &r) == nil && r.Error != "" {
+			return fmt.Errorf("fault %s refused (%s): %s", kind, resp.Status, r.Error)
+		}
+		return fmt.Errorf("fault %s refused (%s): %s", kind, resp.Status, strings.TrimSpace(string(out)))
+	}
+	stdout.Write(out)
+	return nil
+}
+
+func get(args []string, what string, stdout io.Writer) error {
+	fs := newFlagSet(what)
+	host := fs.String("host", defaultHost(), "localcloud address host:port")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", what, fs.Arg(0))
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Get(baseURL(*host) + "/_localcloud/" + what)
+	if err != nil {
+		return fmt.Errorf("cannot reach localcloud at %s (--host, $AGENTNET_EMULATOR_HOST): %w", *host, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", what, resp.Status, strings.TrimSpace(string(out)))
+	}
+	stdout.Write(out)
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,442 @@
+// Package localcloudtest runs localcloud as a subprocess for tests.
+//
+//	lc := localcloudtest.Start(t)       // temp data dir, 127.0.0.1:0, stopped by t.Cleanup
+//	clients := ...WithEndpoint(lc.Addr())...
+//	lc.Fault(t, "redis-kill", instanceName, map[string]any{"hold": true})
+//	lc.Kill()                           // SIGKILL localcloud
+//	lc.Restart(t)                       // same data dir, same address when possible
+//	for _, e := range lc.Oplog(t) { ... }
+//
+// The localcloud binary is built once per test binary from
+// ./cmd/localcloud (with the go command on PATH or in GOROOT), unless
+// AGENTNET_LOCALCLOUD_BIN names a binary to use. redis-server must be
+// installed (or named by AGENTNET_REDIS_SERVER); if it is not, Start fails
+// the test with a message saying what to install.
+package localcloudtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+)
+
+// Environment variables read by this package.
+const (
+	BinEnv   = "AGENTNET_LOCALCLOUD_BIN"
+	RedisEnv = "AGENTNET_REDIS_SERVER"
+)
+
+const pkgPath = "github.com/agentnet/terraform-provider-agentnet/cmd/localcloud"
+
+// Options tune a localcloud started by StartWithOptions.
+type Options struct {
+	// RepairDelay is passed as --repair-delay (default 2s as in localcloud).
+	RepairDelay time.Duration
+	// DataDir, if set, is used instead of a new temporary directory.
+	DataDir string
+}
+
+// Instance is a localcloud subprocess.
+type Instance struct {
+	bin     string
+	redis   string
+	opts    Options
+	dataDir string
+	logPath string
+
+	mu     sync.Mutex
+	addr   string
+	proc   *os.Process
+	exited chan struct{}
+}
+
+// OplogEntry is one entry of the operation log.
+type OplogEntry = operations.LogEntry
+
+// Start runs localcloud with a temporary data dir on 127.0.0.1:0 and waits
+// until it is healthy. t.Cleanup stops it gracefully.
+func Start(t testing.TB) *Instance { return StartWithOptions(t, Options{}) }
+
+// StartWithOptions is Start with options.
+func StartWithOptions(t testing.TB, opts Options) *Instance {
+	t.Helper()
+	redisBin, err := localcloud.FindRedisServer(os.Getenv(RedisEnv))
+	if err != nil {
+		t.Fatalf("localcloudtest: %v (or set %s to its path)", err, RedisEnv)
+	}
+	bin := Binary(t)
+	logDir := t.TempDir()
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(t.TempDir(), "data")
+	}
+	i := &Instance{bin: bin, redis: redisBin, opts: opts, dataDir: dataDir, logPath: filepath.Join(logDir, "localcloud.log")}
+	t.Cleanup(func() {
+		if err := i.stop(time.Minute); err != nil {
+			t.Errorf("localcloudtest: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("localcloudtest: last lines of %s:\n%s", i.logPath, i.LogTail(40))
+		}
+	})
+	if err := i.start("127.0.0.1:0"); err != nil {
+		t.Fatalf("localcloudtest: %v\n%s", err, i.LogTail(40))
+	}
+	return i
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// Binary returns the localcloud binary: $AGENTNET_LOCALCLOUD_BIN, or one
+// built once per test binary.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv(BinEnv); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			t.Fatalf("localcloudtest: %s=%s: %v", BinEnv, b, err)
+		}
+		return b
+	}
+	buildOnce.Do(func() { builtBin, buildErr = build() })
+	if buildErr != nil {
+		t.Fatalf("localcloudtest: %v", buildErr)
+	}
+	return builtBin
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func build() (string, error) {
+	root := filepath.Join(os.TempDir(), "agentnet-localcloudtest-"+strconv.Itoa(os.Getuid()))
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	// Remove binaries left by test processes that are gone.
+	if ents, err := os.ReadDir(root); err == nil {
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "bin-")); err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+				os.RemoveAll(filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	dir := filepath.Join(root, "bin-"+strconv.Itoa(os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "localcloud")
+	cmd := exec.Command(goTool(), "build", "-o", out, pkgPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkgPath, err, stderr.String())
+	}
+	return out, nil
+}
+
+// start launches localcloud on listen and waits for it to be healthy.
+func (i *Instance) start(listen string) error {
+	logf, err := os.OpenFile(i.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	args := []string{"serve", "--data-dir", i.dataDir, "--listen", listen, "--redis-server", i.redis}
+	if i.opts.RepairDelay > 0 {
+		args = append(args, "--repair-delay", i.opts.RepairDelay.String())
+	}
+	type started struct {
+		proc   *os.Process
+		stdout io.Reader
+		err    error
+	}
+	ch := make(chan started, 1)
+	exited := make(chan struct{})
+	go func() {
+		// localcloud gets SIGTERM if the test binary dies; Pdeathsig is tied
+		// to the thread that starts the child, so keep this goroutine on
+		// its thread until the child has exited.
+		runtime.LockOSThread()
+		cmd := exec.Command(i.bin, args...)
+		cmd.Stderr = logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			ch <- started{err: err}
+			return
+		}
+		if err := cmd.Start(); err != nil {
+			ch <- started{err: err}
+			return
+		}
+		ch <- started{proc: cmd.Process, stdout: stdout}
+		cmd.Wait()
+		close(exited)
+	}()
+	s := <-ch
+	if s.err != nil {
+		return fmt.Errorf("start %s: %w", i.bin, s.err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(s.stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	var addr string
+	select {
+	case line := <-lines:
+		a, ok := strings.CutPrefix(line, "localcloud listening on ")
+		if !ok {
+			s.proc.Kill()
+			<-exited
+			return fmt.Errorf("localcloud printed %q, want \"localcloud listening on ADDR\"", line)
+		}
+		addr = strings.TrimSpace(a)
+	case <-exited:
+		return fmt.Errorf("localcloud exited before it was ready (see its log below)")
+	case <-time.After(3 * time.Minute):
+		s.proc.Kill()
+		<-exited
+		return fmt.Errorf("localcloud did not report its address within 3m")
+	}
+	i.mu.Lock()
+	i.addr, i.proc, i.exited = addr, s.proc, exited
+	i.mu.Unlock()
+	return i.waitHealthy(30 * time.Second)
+}
+
+func (i *Instance) waitHealthy(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := client.Get("http://" + i.Addr() + "/_localcloud/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("health: %s", resp.Status)
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("localcloud at %s not healthy within %s: %v", i.Addr(), timeout, last)
+}
+
+// stop sends SIGTERM and waits (SIGKILL after timeout).
+func (i *Instance) stop(timeout time.Duration) error {
+	i.mu.Lock()
+	p, exited := i.proc, i.exited
+	i.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(timeout):
+		p.Kill()
+		<-exited
+		return fmt.Errorf("localcloud did not stop within %s after SIGTERM; killed", timeout)
+	}
+}
+
+// Addr is localcloud's host:port.
+func (i *Instance) Addr() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.addr
+}
+
+// DataDir is localcloud's data directory.
+func (i *Instance) DataDir() string { return i.dataDir }
+
+// LogPath is the file localcloud's stderr goes to.
+func (i *Instance) LogPath() string { return i.logPath }
+
+// PID is the localcloud process id (0 if it is not running).
+func (i *Instance) PID() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.proc == nil {
+		return 0
+	}
+	select {
+	case <-i.exited:
+		return 0
+	default:
+		return i.proc.Pid
+	}
+}
+
+// Kill SIGKILLs localcloud and waits for it to exit. Its redis-servers get
+// SIGTERM from the kernel, save their data and exit on their own.
+func (i *Instance) Kill() {
+	i.mu.Lock()
+	p, exited := i.proc, i.exited
+	i.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.Kill()
+	<-exited
+}
+
+// Stop stops localcloud gracefully (every redis-server saves).
+func (i *Instance) Stop(t testing.TB) {
+	t.Helper()
+	if err := i.stop(time.Minute); err != nil {
+		t.Fatalf("localcloudtest: %v", err)
+	}
+}
+
+// Restart starts localcloud again on the same data dir (stopping it
+// gracefully first if it is running), on the same address when that is
+// still free, else on a new one (see Addr).
+func (i *Instance) Restart(t testing.TB) {
+	t.Helper()
+	if err := i.stop(time.Minute); err != nil {
+		t.Fatalf("localcloudtest: %v", err)
+	}
+	listen := i.Addr()
+	deadline := time.Now().Add(5 * time.Second)
+	for !portFree(listen) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !portFree(listen) {
+		listen = "127.0.0.1:0"
+	}
+	if err := i.start(listen); err != nil {
+		t.Fatalf("localcloudtest: restart: %v\n%s", err, i.LogTail(40))
+	}
+}
+
+func portFree(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// FaultResponse is localcloud's answer to a fault.
+type FaultResponse struct {
+	Kind     string          `json:"kind"`
+	Instance string          `json:"instance,omitempty"`
+	Region   string          `json:"region,omitempty"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Accepted []string        `json:"accepted_kinds,omitempty"`
+}
+
+// TryFault posts a fault and returns the HTTP status and the decoded answer.
+func (i *Instance) TryFault(kind, instance string, extra map[string]any) (int, FaultResponse, error) {
+	body := map[string]any{"kind": kind}
+	if instance != "" {
+		body["instance"] = instance
+	}
+	for k, v := range extra {
+		body[k] = v
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, FaultResponse{}, err
+	}
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Post("http://"+i.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		return 0, FaultResponse{}, err
+	}
+	defer resp.Body.Close()
+	var fr FaultResponse
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &fr); err != nil {
+		return resp.StatusCode, fr, fmt.Errorf("decode %q: %w", raw, err)
+	}
+	return resp.StatusCode, fr, nil
+}
+
+// Fault injects a fault and fails the test unless localcloud accepts it.
+// extra holds kind-specific fields such as "hold" or "fraction".
+func (i *Instance) Fault(t testing.TB, kind, instance string, extra map[string]any) FaultResponse {
+	t.Helper()
+	code, fr, err := i.TryFault(kind, instance, extra)
+	if err != nil {
+		t.Fatalf("localcloudtest: fault %s on %s: %v", kind, instance, err)
+	}
+	if code != http.StatusOK {
+		t.Fatalf("localcloudtest: fault %s on %s: HTTP %d: %s", kind, instance, code, fr.Error)
+	}
+	return fr
+}
+
+// Oplog returns the operation log, oldest first.
+func (i *Instance) Oplog(t testing.TB) []OplogEntry {
+	t.Helper()
+	resp, err := http.Get("http://" + i.Addr() + "/_localcloud/oplog")
+	if err != nil {
+		t.Fatalf("localcloudtest: oplog: %v", err)
+	}
+	defer resp.Body.Close()
+	var out []OplogEntry
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("localcloudtest: decode oplog: %v", err)
+	}
+	return out
+}
+
+// LogTail returns the last n lines localcloud wrote to stderr.
+func (i *Instance) LogTail(n int) string {
+	b, err := os.ReadFile(i.logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
