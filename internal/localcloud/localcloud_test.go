@@ -3,6 +3,8 @@ package localcloud_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -368,3 +370,79 @@ func (e *env) fault(t *testing.T, kind, instance string, extra map[string]any) *
 }
 
 var _ = os.Getenv
+
+func TestLargeExportImport(t *testing.T) {
+	e := start(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	inst := e.create(t, "big", &redispb.Instance{Tier: redispb.Instance_BASIC, MemorySizeGb: 1})
+	c := rdb(inst)
+	defer c.Close()
+	const n, size = 256, 1 << 20
+	sums := map[string][32]byte{}
+	buf := make([]byte, size)
+	pipe := c.Pipeline()
+	for i := range n {
+		rand.Read(buf)
+		k := fmt.Sprintf("blob:%03d", i)
+		sums[k] = sha256.Sum256(buf)
+		pipe.Set(ctx, k, append([]byte(nil), buf...), 0)
+		if i%16 == 15 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.gcs.Bucket("big-backups").Create(ctx, "agentnet-test", nil); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	uri := "gs://big-backups/big.rdb"
+	op, err := e.redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{Name: inst.Name,
+		OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{GcsDestination: &redispb.GcsDestination{Uri: uri}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Wait(ctx); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	t.Logf("export of %d MiB: %s", n*size>>20, time.Since(t0))
+	t0 = time.Now()
+	r, err := e.gcs.Bucket("big-backups").Object("big.rdb").NewReader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	got, err := io.Copy(h, r)
+	r.Close()
+	if err != nil || got < n*size {
+		t.Fatalf("read back %d bytes: %v", got, err)
+	}
+	t.Logf("read back %d bytes: %s", got, time.Since(t0))
+
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	iop, err := e.redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{Name: inst.Name,
+		InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: uri}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := iop.Wait(ctx)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	t.Logf("import: %s", time.Since(t0))
+	c2 := rdb(imp)
+	defer c2.Close()
+	if k, _ := c2.DBSize(ctx).Result(); k != n {
+		t.Fatalf("DBSIZE after import = %d, want %d", k, n)
+	}
+	for k, sum := range sums {
+		v, err := c2.Get(ctx, k).Bytes()
+		if err != nil || sha256.Sum256(v) != sum {
+			t.Fatalf("%s differs after import: %v", k, err)
+		}
+	}
+}

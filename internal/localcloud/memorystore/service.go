@@ -54,6 +54,9 @@ const (
 	instancesDoc = "instances"
 
 	readyTimeout = 3 * time.Minute
+	// quickAnswer is how long a mutating call waits for its operation to
+	// finish before it answers with a running operation.
+	quickAnswer = time.Second
 	stopTimeout  = 2 * time.Minute
 )
 
@@ -435,6 +438,12 @@ func (s *Service) begin(parent, method, verb string, inst *instance, work func(o
 		}
 		op.Finish(resp, s.meta(op, verb, inst.name, true), err)
 	}()
+	// Work that finishes quickly (most creates, updates and deletes) is
+	// answered with a Done operation, which clients never need to poll.
+	select {
+	case <-op.Finished():
+	case <-time.After(quickAnswer):
+	}
 	return op.Proto(), nil
 }
 

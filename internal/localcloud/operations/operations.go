@@ -94,6 +94,9 @@ func (o *Op) Done() bool {
 	}
 }
 
+// Finished is closed when the operation is done.
+func (o *Op) Finished() <-chan struct{} { return o.done }
+
 // SetMetadata replaces the operation's metadata.
 func (o *Op) SetMetadata(meta proto.Message) {
 	a, err := anypb.New(meta)
