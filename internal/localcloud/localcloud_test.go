@@ -446,3 +446,111 @@ func TestLargeExportImport(t *testing.T) {
 		}
 	}
 }
+
+func TestValidation(t *testing.T) {
+	e := start(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	basic := func(mod func(*redispb.Instance)) *redispb.Instance {
+		in := &redispb.Instance{Tier: redispb.Instance_BASIC, MemorySizeGb: 1}
+		if mod != nil {
+			mod(in)
+		}
+		return in
+	}
+	cases := []struct {
+		name, parent, id string
+		in               *redispb.Instance
+		code             codes.Code
+		msg              []string
+	}{
+		{"bad id", parent, "Relay_1", basic(nil), codes.InvalidArgument, []string{"instance_id", "lowercase"}},
+		{"id too long", parent, strings.Repeat("a", 41), basic(nil), codes.InvalidArgument, []string{"instance_id"}},
+		{"no tier", parent, "relay", basic(func(i *redispb.Instance) { i.Tier = 0 }), codes.InvalidArgument, []string{"tier", "BASIC", "STANDARD_HA"}},
+		{"memory 0", parent, "relay", basic(func(i *redispb.Instance) { i.MemorySizeGb = 0 }), codes.InvalidArgument, []string{"memory_size_gb", "1 to 300"}},
+		{"memory 301", parent, "relay", basic(func(i *redispb.Instance) { i.MemorySizeGb = 301 }), codes.InvalidArgument, []string{"memory_size_gb"}},
+		{"version", parent, "relay", basic(func(i *redispb.Instance) { i.RedisVersion = "REDIS_5_0" }), codes.InvalidArgument, []string{"redis_version", "REDIS_6_X", "REDIS_7_0", "REDIS_7_2"}},
+		{"config key", parent, "relay", basic(func(i *redispb.Instance) { i.RedisConfigs = map[string]string{"appendonly": "yes"} }), codes.InvalidArgument, []string{"redis_configs", "maxmemory-policy"}},
+		{"config value", parent, "relay", basic(func(i *redispb.Instance) { i.RedisConfigs = map[string]string{"maxmemory-policy": "lru"} }), codes.InvalidArgument, []string{"allkeys-lru"}},
+		{"zone", parent, "relay", basic(func(i *redispb.Instance) { i.LocationId = "europe-west1-b" }), codes.InvalidArgument, []string{"location_id", "us-central1"}},
+		{"parent", "projects/p/regions/us-central1", "relay", basic(nil), codes.InvalidArgument, []string{"parent"}},
+	}
+	for _, c := range cases {
+		_, err := e.redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: c.parent, InstanceId: c.id, Instance: c.in})
+		if code(err) != c.code {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.code)
+			continue
+		}
+		for _, m := range c.msg {
+			if !strings.Contains(err.Error(), m) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, m)
+			}
+		}
+	}
+
+	ha := e.create(t, "relay-ha", &redispb.Instance{Tier: redispb.Instance_STANDARD_HA, MemorySizeGb: 5, RedisVersion: "REDIS_7_2"})
+	if ha.AlternativeLocationId != "us-central1-b" || ha.RedisVersion != "REDIS_7_2" || ha.Tier != redispb.Instance_STANDARD_HA {
+		t.Errorf("STANDARD_HA instance = %v", ha)
+	}
+	_, err := e.redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: parent, InstanceId: "relay-ha", Instance: basic(nil)})
+	if code(err) != codes.AlreadyExists {
+		t.Errorf("duplicate create: %v", err)
+	}
+	_, err = e.redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: parent + "/instances/missing"})
+	if code(err) != codes.NotFound {
+		t.Errorf("GetInstance of missing: %v", err)
+	}
+	_, err = e.redis.DeleteInstance(ctx, &redispb.DeleteInstanceRequest{Name: parent + "/instances/missing"})
+	if code(err) != codes.NotFound {
+		t.Errorf("DeleteInstance of missing: %v", err)
+	}
+	_, err = e.redis.UpdateInstance(ctx, &redispb.UpdateInstanceRequest{Instance: &redispb.Instance{Name: ha.Name, Tier: redispb.Instance_BASIC},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"tier"}}})
+	if code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "memory_size_gb") {
+		t.Errorf("update of tier: %v", err)
+	}
+	for _, uri := range []string{"s3://bucket/x", "gs://bucket", "gs://B!/x"} {
+		_, err = e.redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{Name: ha.Name,
+			OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{GcsDestination: &redispb.GcsDestination{Uri: uri}}}})
+		if code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "gs://BUCKET/OBJECT") && !strings.Contains(err.Error(), "bucket name") {
+			t.Errorf("export to %s: %v", uri, err)
+		}
+	}
+	// Persistence settings reach redis-server.
+	uop, err := e.redis.UpdateInstance(ctx, &redispb.UpdateInstanceRequest{Instance: &redispb.Instance{Name: ha.Name,
+		PersistenceConfig: &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_RDB, RdbSnapshotPeriod: redispb.PersistenceConfig_SIX_HOURS}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"persistenceConfig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uop.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := rdb(ha)
+	defer c.Close()
+	if v, _ := c.ConfigGet(ctx, "save").Result(); v["save"] != "21600 1" {
+		t.Errorf("save after update = %q", v["save"])
+	}
+}
+
+func TestListenMustBeLoopback(t *testing.T) {
+	_, err := localcloud.Start(context.Background(), localcloud.Config{DataDir: t.TempDir(), Listen: "0.0.0.0:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("Start on 0.0.0.0: %v", err)
+	}
+	if err := localcloud.CheckListen("0.0.0.0:0", true); err != nil {
+		t.Fatalf("AllowNonLoopback: %v", err)
+	}
+	if err := localcloud.CheckListen("[::1]:0", false); err != nil {
+		t.Fatalf("::1: %v", err)
+	}
+	dir := t.TempDir()
+	e := start(t, dir)
+	_, err = localcloud.Start(context.Background(), localcloud.Config{DataDir: dir, Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "in use by another localcloud") {
+		t.Fatalf("second localcloud on the same data dir: %v", err)
+	}
+	_ = e
+}

@@ -57,7 +57,7 @@ const (
 	// quickAnswer is how long a mutating call waits for its operation to
 	// finish before it answers with a running operation.
 	quickAnswer = time.Second
-	stopTimeout  = 2 * time.Minute
+	stopTimeout = 2 * time.Minute
 )
 
 // ErrNotFound is returned by the fault helpers for an unknown instance.
