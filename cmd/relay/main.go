@@ -1,0 +1,174 @@
+// Command relay is the agents' WebSocket relay.
+//
+//	relay [serve]                          run the relay, configured from the environment
+//	relay devkeys [-dir DIR]               create (or show) the dev signing key pair
+//	relay token [-dir DIR] -sub ID [-ttl]  print a dev token for agent ID
+//
+// See relay.ConfigFromEnv for the environment. For local use without an
+// identity provider set RELAY_DEV_KEYS=DIR: the dev key pair is created there
+// on first use and the relay accepts the tokens `relay token -dir DIR` prints.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "devkeys":
+		err = devkeys(args)
+	case "token":
+		err = token(args)
+	case "help":
+		fmt.Println("usage: relay [serve | devkeys [-dir DIR] | token [-dir DIR] -sub ID [-ttl DURATION]]")
+	default:
+		err = fmt.Errorf("unknown command %q (serve, devkeys, token)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(1)
+	}
+}
+
+func defaultDevDir() string {
+	if d := os.Getenv("RELAY_DEV_KEYS"); d != "" {
+		return d
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "agentnet", "relay-dev")
+	}
+	return filepath.Join(os.TempDir(), "agentnet-relay-dev")
+}
+
+func devkeys(args []string) error {
+	fs := flag.NewFlagSet("devkeys", flag.ContinueOnError)
+	dir := fs.String("dir", defaultDevDir(), "folder for the dev key pair (keep it out of version control)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := auth.LoadOrCreateDevKeys(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("JWKS_FILE=%s\nJWT_ISSUER=%s\nJWT_AUDIENCE=%s\n", d.JWKSPath(), d.Issuer, d.Audience)
+	return nil
+}
+
+func token(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	dir := fs.String("dir", defaultDevDir(), "folder of the dev key pair")
+	sub := fs.String("sub", "", "agent identity (token subject)")
+	ttl := fs.Duration("ttl", time.Hour, "validity")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !auth.ValidIdentity(*sub) {
+		return fmt.Errorf("-sub %q is not a valid agent identity", *sub)
+	}
+	d, err := auth.LoadOrCreateDevKeys(*dir)
+	if err != nil {
+		return err
+	}
+	t, err := d.Token(*sub, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(t)
+	return nil
+}
+
+// newLogger writes JSON lines that Cloud Logging reads as structured entries.
+func newLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("LOG_LEVEL") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 {
+				switch a.Key {
+				case slog.LevelKey:
+					a.Key = "severity"
+				case slog.MessageKey:
+					a.Key = "message"
+				}
+			}
+			return a
+		},
+	}))
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger()
+	getenv := os.Getenv
+	if dir := os.Getenv("RELAY_DEV_KEYS"); dir != "" && os.Getenv("JWKS_URL") == "" && os.Getenv("JWKS_FILE") == "" {
+		d, err := auth.LoadOrCreateDevKeys(dir)
+		if err != nil {
+			return err
+		}
+		log.Warn("using dev signing keys: not for production", "dir", dir)
+		getenv = func(k string) string {
+			switch k {
+			case "JWKS_FILE":
+				return d.JWKSPath()
+			case "JWT_ISSUER":
+				if v := os.Getenv(k); v != "" {
+					return v
+				}
+				return d.Issuer
+			case "JWT_AUDIENCE":
+				if v := os.Getenv(k); v != "" {
+					return v
+				}
+				return d.Audience
+			}
+			return os.Getenv(k)
+		}
+	}
+	ec, err := relay.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ec.Auth.Logger = log
+	v, err := auth.NewVerifier(ctx, ec.Auth)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	cfg := ec.Config
+	cfg.Verifier = v
+	cfg.Logger = log
+	s, err := relay.New(cfg)
+	if err != nil {
+		return err
+	}
+	err = s.Run(ctx)
+	log.Info("stopped", "err", err)
+	return err
+}

@@ -1,0 +1,370 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"math/bits"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
+)
+
+// conn is one agent connection. The HTTP handler goroutine reads; writing and
+// inbox reading run in goroutines started on demand, so an idle connection
+// costs one goroutine.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	addr   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	slots  chan struct{} // one per send not yet acked
+
+	closeOnce sync.Once
+	idle      *time.Timer
+	expiry    *time.Timer
+
+	// Rate limit (reader goroutine only).
+	tokens float64
+	last   time.Time
+
+	outMu      sync.Mutex
+	outAcks    []string
+	outFrames  [][]byte
+	outRelease int
+	writing    bool
+	closed     bool
+
+	dmu       sync.Mutex
+	dirty     uint64 // nodes whose inbox may hold unread entries
+	draining  bool
+	cursors   []string // last entry read, per node
+	inflight  map[string][]entryRef
+	inflightN int
+}
+
+type entryRef struct {
+	node int
+	id   string
+}
+
+func newConn(s *Server, ws *websocket.Conn, addr string, expiry time.Time) *conn {
+	c := &conn{
+		s: s, ws: ws, addr: addr,
+		slots:   make(chan struct{}, s.cfg.MaxInflightSends),
+		tokens:  float64(s.cfg.RateBurst),
+		last:    time.Now(),
+		cursors: make([]string, len(s.nodes)),
+	}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.idle = time.AfterFunc(s.cfg.IdleTimeout, func() {
+		c.closeWith(envelope.CloseIdle, "idle timeout")
+	})
+	if !expiry.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(expiry), func() {
+			c.s.m.refused.WithLabelValues("token_expired_live").Inc()
+			c.closeWith(envelope.CloseTokenExpired, "token expired")
+		})
+	}
+	return c
+}
+
+// closeWith closes the connection with a close frame; the handshake runs in
+// the background so no caller blocks on a slow peer.
+func (c *conn) closeWith(code int, reason string) {
+	c.closeOnce.Do(func() {
+		c.s.m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+		if code != envelope.CloseGoingAway && code != envelope.CloseNormal {
+			c.s.log.Info("closing connection", "code", code, "reason", reason, "addr", c.addr)
+		}
+		c.outMu.Lock()
+		c.closed = true
+		c.outMu.Unlock()
+		go func() {
+			c.ws.Close(websocket.StatusCode(code), reason)
+			c.cancel()
+		}()
+	})
+}
+
+func (c *conn) serve() {
+	s := c.s
+	s.m.connections.Inc()
+	defer s.m.connections.Dec()
+	defer c.cancel()
+	defer c.idle.Stop()
+	if c.expiry != nil {
+		defer c.expiry.Stop()
+	}
+	hello := envelope.AppendHello(nil, &envelope.Hello{
+		Address: c.addr, Instance: s.cfg.InstanceID, Region: s.cfg.Region, MaxFrame: uint32(s.cfg.MaxFrameBytes),
+	})
+	wctx, cancel := context.WithTimeout(c.ctx, s.cfg.WriteTimeout)
+	err := c.ws.Write(wctx, websocket.MessageBinary, hello)
+	cancel()
+	if err != nil {
+		c.ws.CloseNow()
+		return
+	}
+	s.register(c)
+	defer s.unregister(c)
+	c.markDirty(1<<len(s.nodes) - 1)
+	c.readLoop()
+	c.closeWith(envelope.CloseNormal, "")
+	c.outMu.Lock()
+	c.closed = true
+	c.outMu.Unlock()
+}
+
+func (c *conn) readLoop() {
+	cfg := &c.s.cfg
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.s.m.refused.WithLabelValues("frame_too_big").Inc()
+				c.s.m.closes.WithLabelValues(strconv.Itoa(envelope.CloseTooBig)).Inc()
+				c.s.log.Info("closing connection", "code", envelope.CloseTooBig, "reason", "frame too big", "addr", c.addr)
+			}
+			return
+		}
+		c.idle.Reset(cfg.IdleTimeout)
+		now := time.Now()
+		c.tokens += now.Sub(c.last).Seconds() * cfg.RateLimit
+		if c.tokens > float64(cfg.RateBurst) {
+			c.tokens = float64(cfg.RateBurst)
+		}
+		c.last = now
+		if c.tokens < 1 {
+			c.s.m.refused.WithLabelValues("rate_limited").Inc()
+			c.closeWith(envelope.CloseRateLimited, "rate limit exceeded")
+			return
+		}
+		c.tokens--
+		if typ != websocket.MessageBinary {
+			c.s.m.refused.WithLabelValues("malformed").Inc()
+			c.closeWith(envelope.ClosePolicy, "binary frames only")
+			return
+		}
+		f, err := envelope.Decode(data)
+		if err != nil {
+			c.s.m.refused.WithLabelValues("malformed").Inc()
+			c.closeWith(envelope.CloseMalformed, "malformed frame")
+			return
+		}
+		switch f.Type {
+		case envelope.TypeSend:
+			if !c.handleSend(&f.Envelope, now) {
+				return
+			}
+		case envelope.TypeDeliveryAck:
+			c.handleDeliveryAck(f.IDs)
+		case envelope.TypePing:
+			c.queueFrame([]byte{byte(envelope.TypePong)})
+		default:
+			c.s.m.refused.WithLabelValues("malformed").Inc()
+			c.closeWith(envelope.ClosePolicy, "unexpected frame type")
+			return
+		}
+	}
+}
+
+func (c *conn) handleSend(e *envelope.Envelope, now time.Time) bool {
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.ctx.Done():
+		return false
+	}
+	out := envelope.Envelope{ID: e.ID, From: c.addr, To: e.To, Sent: now.UnixMilli(), Payload: e.Payload}
+	frame := envelope.AppendEnvelope(make([]byte, 0, envelope.EnvelopeSize(&out)), envelope.TypeDeliver, &out)
+	c.s.submit(&sendReq{c: c, id: e.ID, to: e.To, frame: frame, start: now}, true)
+	return true
+}
+
+func (c *conn) ack(id string) {
+	c.outMu.Lock()
+	c.outAcks = append(c.outAcks, id)
+	c.outRelease++
+	c.kickLocked()
+	c.outMu.Unlock()
+}
+
+func (c *conn) nack(id string, code envelope.NackCode, reason string) {
+	f := envelope.AppendNack(nil, &envelope.Nack{ID: id, Code: code, Reason: reason})
+	c.outMu.Lock()
+	c.outFrames = append(c.outFrames, f)
+	c.outRelease++
+	c.kickLocked()
+	c.outMu.Unlock()
+}
+
+func (c *conn) queueFrame(f []byte) {
+	c.outMu.Lock()
+	c.outFrames = append(c.outFrames, f)
+	c.kickLocked()
+	c.outMu.Unlock()
+}
+
+func (c *conn) queueFrames(fs [][]byte) {
+	c.outMu.Lock()
+	c.outFrames = append(c.outFrames, fs...)
+	c.kickLocked()
+	c.outMu.Unlock()
+}
+
+func (c *conn) kickLocked() {
+	if !c.writing && !c.closed {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+func (c *conn) writeLoop() {
+	var ackBuf []byte
+	for {
+		c.outMu.Lock()
+		acks, frames, release := c.outAcks, c.outFrames, c.outRelease
+		c.outAcks, c.outFrames, c.outRelease = nil, nil, 0
+		if c.closed || len(acks)+len(frames) == 0 {
+			c.writing = false
+			c.outMu.Unlock()
+			return
+		}
+		c.outMu.Unlock()
+		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.WriteTimeout)
+		err := error(nil)
+		for len(acks) > 0 && err == nil {
+			k := min(len(acks), envelope.MaxIDs)
+			ackBuf = envelope.AppendIDs(ackBuf[:0], envelope.TypeAck, acks[:k])
+			acks = acks[k:]
+			err = c.ws.Write(ctx, websocket.MessageBinary, ackBuf)
+		}
+		for _, f := range frames {
+			if err != nil {
+				break
+			}
+			err = c.ws.Write(ctx, websocket.MessageBinary, f)
+		}
+		cancel()
+		for range release {
+			<-c.slots
+		}
+		if err != nil {
+			c.closeWith(envelope.CloseInternal, "write failed")
+			c.outMu.Lock()
+			c.writing = false
+			c.outMu.Unlock()
+			return
+		}
+	}
+}
+
+// markDirty records that the inbox on the given nodes may hold entries and
+// starts reading it unless a read is running or the window is full.
+func (c *conn) markDirty(mask uint64) {
+	c.dmu.Lock()
+	c.dirty |= mask
+	c.startDrainLocked()
+	c.dmu.Unlock()
+}
+
+func (c *conn) startDrainLocked() {
+	if c.dirty != 0 && !c.draining && c.inflightN < c.s.cfg.DeliveryWindow && c.ctx.Err() == nil {
+		c.draining = true
+		go c.drainLoop()
+	}
+}
+
+func (c *conn) drainLoop() {
+	window := c.s.cfg.DeliveryWindow
+	for {
+		c.dmu.Lock()
+		room := window - c.inflightN
+		if c.dirty == 0 || room <= 0 || c.ctx.Err() != nil {
+			c.draining = false
+			c.dmu.Unlock()
+			return
+		}
+		i := bits.TrailingZeros64(c.dirty)
+		c.dirty &^= 1 << i
+		cursor := c.cursors[i]
+		c.dmu.Unlock()
+
+		n := c.s.nodes[i]
+		entries, err := n.readInbox(c.ctx, c.addr, cursor, room)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				continue
+			}
+			n.s.m.redisErrors.WithLabelValues(n.addr, "read").Inc()
+			// A Redis coming back re-reads every inbox; while it is up a
+			// failed read is retried shortly.
+			if n.up.Load() {
+				time.AfterFunc(500*time.Millisecond, func() { c.markDirty(1 << i) })
+			}
+			continue
+		}
+		frames := make([][]byte, 0, len(entries))
+		c.dmu.Lock()
+		if c.inflight == nil {
+			c.inflight = map[string][]entryRef{}
+		}
+		for _, e := range entries {
+			c.cursors[i] = e.ID
+			id, _ := e.Values["i"].(string)
+			f, _ := e.Values["f"].(string)
+			if id == "" || f == "" {
+				continue
+			}
+			c.inflight[id] = append(c.inflight[id], entryRef{node: i, id: e.ID})
+			c.inflightN++
+			frames = append(frames, []byte(f))
+		}
+		if len(entries) == room {
+			c.dirty |= 1 << i // there may be more
+		}
+		c.dmu.Unlock()
+		if len(frames) > 0 {
+			c.s.m.delivered.Add(float64(len(frames)))
+			c.queueFrames(frames)
+		}
+	}
+}
+
+func (c *conn) handleDeliveryAck(ids []string) {
+	byNode := make([][]string, len(c.s.nodes))
+	acked := 0
+	c.dmu.Lock()
+	for _, id := range ids {
+		refs, ok := c.inflight[id]
+		if !ok {
+			continue
+		}
+		delete(c.inflight, id)
+		c.inflightN -= len(refs)
+		acked++
+		for _, r := range refs {
+			byNode[r.node] = append(byNode[r.node], r.id)
+		}
+	}
+	if len(c.inflight) == 0 {
+		c.inflight = nil // give the memory back to idle connections
+	}
+	c.startDrainLocked()
+	c.dmu.Unlock()
+	c.s.m.deliveryAcks.Add(float64(acked))
+	for i, sids := range byNode {
+		if len(sids) == 0 {
+			continue
+		}
+		select {
+		case c.s.nodes[i].delCh <- delReq{key: inboxPrefix + c.addr, ids: sids}:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}

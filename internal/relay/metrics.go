@@ -1,0 +1,51 @@
+package relay
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	reg           *prometheus.Registry
+	connections   prometheus.Gauge
+	accepted      prometheus.Counter
+	delivered     prometheus.Counter
+	deliveryAcks  prometheus.Counter
+	refused       *prometheus.CounterVec
+	closes        *prometheus.CounterVec
+	redisUp       *prometheus.GaugeVec
+	redisErrors   *prometheus.CounterVec
+	acceptLatency prometheus.Histogram
+	batchSize     prometheus.Histogram
+}
+
+func newMetrics(region, instance string) *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	labels := prometheus.Labels{"region": region, "instance": instance}
+	f := func(c prometheus.Collector) prometheus.Collector { reg.MustRegister(c); return c }
+	m := &metrics{reg: reg}
+	m.connections = f(prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "relay_connections", Help: "Open agent connections.", ConstLabels: labels})).(prometheus.Gauge)
+	m.accepted = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_accepted_total", Help: "Envelopes durably queued and acked to their sender.", ConstLabels: labels})).(prometheus.Counter)
+	m.delivered = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_delivered_total", Help: "Envelopes written to a recipient connection (redeliveries included).", ConstLabels: labels})).(prometheus.Counter)
+	m.deliveryAcks = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_delivery_acks_total", Help: "Envelopes acknowledged by their recipient and removed from its queue.", ConstLabels: labels})).(prometheus.Counter)
+	m.refused = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_refused_total", Help: "Connections or envelopes refused, by reason.", ConstLabels: labels}, []string{"reason"})).(*prometheus.CounterVec)
+	m.closes = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_closes_total", Help: "Connections closed, by WebSocket close code.", ConstLabels: labels}, []string{"code"})).(*prometheus.CounterVec)
+	m.redisUp = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "relay_redis_up", Help: "Whether a Redis (local or peer region) answers.", ConstLabels: labels}, []string{"redis", "role"})).(*prometheus.GaugeVec)
+	m.redisErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_redis_errors_total", Help: "Failed Redis operations.", ConstLabels: labels}, []string{"redis", "op"})).(*prometheus.CounterVec)
+	m.acceptLatency = f(prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "relay_accept_seconds", Help: "Time from receiving an envelope to its durable queueing.", ConstLabels: labels,
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})).(prometheus.Histogram)
+	m.batchSize = f(prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "relay_redis_batch_size", Help: "Envelopes per Redis pipeline.", ConstLabels: labels,
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10)})).(prometheus.Histogram)
+	return m
+}

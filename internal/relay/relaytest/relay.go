@@ -1,0 +1,96 @@
+package relaytest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+)
+
+// DevKeys creates a dev key pair in a temporary folder.
+func DevKeys(tb testing.TB) *auth.DevKeys {
+	tb.Helper()
+	d, err := auth.LoadOrCreateDevKeys(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// Verifier verifies the tokens of keys, from its JWKS file.
+func Verifier(tb testing.TB, keys *auth.DevKeys) *auth.Verifier {
+	tb.Helper()
+	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSFile: keys.JWKSPath(), Issuer: keys.Issuer, Audience: keys.Audience})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(v.Close)
+	return v
+}
+
+// Token issues a one-hour token for sub.
+func Token(tb testing.TB, keys *auth.DevKeys, sub string) string {
+	tb.Helper()
+	t, err := keys.Token(sub, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// Relay is an in-process relay instance on a free 127.0.0.1 port.
+type Relay struct {
+	*relay.Server
+	Addr string // host:port
+	URL  string // ws://host:port/ws
+	ln   net.Listener
+}
+
+// Logger logs to stderr at warn level, or debug with RELAY_TEST_LOG=debug.
+func Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("RELAY_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// NewRelay starts a relay on redisAddr with peers; mut adjusts the config.
+// It is shut down at the end of the test.
+func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, peers []string, mut func(*relay.Config)) *Relay {
+	tb.Helper()
+	cfg := relay.Config{
+		RedisAddr:      redisAddr,
+		PeerRedisAddrs: peers,
+		Region:         region,
+		Verifier:       v,
+		Logger:         Logger(),
+		RateLimit:      100000,
+		RateBurst:      100000,
+	}
+	if mut != nil {
+		mut(&cfg)
+	}
+	s, err := relay.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &Relay{Server: s, Addr: ln.Addr().String(), ln: ln}
+	r.URL = "ws://" + r.Addr + "/ws"
+	go s.Serve(ln)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return r
+}

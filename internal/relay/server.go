@@ -1,0 +1,485 @@
+// Package relay is the agents' WebSocket relay.
+//
+// Agents connect with a bearer token, send envelopes addressed to other agents
+// and receive theirs. The relay routes by the envelope header only: payloads
+// are ciphertext the agents encrypted end to end, passed through unread and
+// never logged.
+//
+// # Delivery guarantee
+//
+// The relay acks an envelope to its sender only after it is durably queued in
+// a Redis inbox stream for the recipient's address (this region's Redis, or a
+// peer region's when the local one is down). Every instance in every region
+// with a connection for that address is subscribed to the address's wake
+// channel on all Redis servers it knows (local and peers), and reads the
+// inbox streams of all of them. An entry is deleted only when the recipient
+// acknowledges it (delivery ack) or when it expires (MESSAGE_TTL). So an acked
+// envelope survives the crash of any relay instance, the sender's or the
+// recipient's, and a recipient that is offline or reconnects to another
+// instance or region at the moment of the send: its next connection, anywhere,
+// reads the inbox from the start.
+//
+// The relay delivers at least once: after a crash, entries the recipient took
+// but whose delivery ack was lost are delivered again, and a sender that lost
+// an ack resends. Receivers drop duplicates by (sender, envelope id), which the
+// client package does: at-least-once delivery plus dedup by id is
+// exactly-once at the application. A loss of the Redis data itself is outside
+// the guarantee unless WAIT_REPLICAS makes acks wait for Redis replicas.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
+)
+
+// Server is one relay instance.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	nodes []*node
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	connWG sync.WaitGroup
+
+	mu      sync.RWMutex
+	addrs   map[string]*addrEntry
+	conns   map[*conn]struct{}
+	stripes [128]sync.Mutex
+	seed    maphash.Seed
+
+	closing  atomic.Bool
+	stopMu   sync.Mutex
+	httpMu   sync.Mutex
+	httpSrvs []*http.Server
+	mux      *http.ServeMux
+}
+
+type addrEntry struct {
+	conns []*conn
+	ready chan struct{} // closed once the wake channels are subscribed
+}
+
+// New creates a relay instance and starts its Redis connections.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Verifier == nil {
+		return nil, errors.New("relay: a token verifier is required")
+	}
+	if cfg.RedisAddr == "" {
+		return nil, errors.New("relay: a Redis address is required")
+	}
+	if n := 1 + len(cfg.PeerRedisAddrs); n > 64 {
+		return nil, fmt.Errorf("relay: %d Redis servers, at most 64", n)
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger.With("region", cfg.Region, "instance", cfg.InstanceID),
+		m:     newMetrics(cfg.Region, cfg.InstanceID),
+		addrs: map[string]*addrEntry{},
+		conns: map[*conn]struct{}{},
+		seed:  maphash.MakeSeed(),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for i, a := range append([]string{cfg.RedisAddr}, cfg.PeerRedisAddrs...) {
+		n := newNode(s, i, a)
+		// Know which Redis answers before the first connection arrives.
+		n.up.Store(n.ping(s.ctx) == nil)
+		s.nodes = append(s.nodes, n)
+	}
+	for _, n := range s.nodes {
+		n.start(s.ctx, &s.wg)
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.pollLoop() }()
+
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.log.Info("relay started", "redis", cfg.RedisAddr, "peers", cfg.PeerRedisAddrs)
+	return s, nil
+}
+
+// Handler serves /ws, /healthz, /readyz and /metrics.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.httpMu.Lock()
+	if s.closing.Load() {
+		s.httpMu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.httpSrvs = append(s.httpSrvs, hs)
+	s.httpMu.Unlock()
+	return hs.Serve(ln)
+}
+
+// Run listens on the configured address and serves until ctx is done, then
+// shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	s.log.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops accepting connections, closes every agent connection with
+// 1001 (going away) so agents reconnect to another instance, and stops.
+// Envelopes acked before it stay queued in Redis; unacked ones are resent by
+// their senders.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.httpMu.Lock()
+	srvs := s.httpSrvs
+	s.httpMu.Unlock()
+	for _, hs := range srvs {
+		go hs.Shutdown(ctx)
+	}
+	s.mu.RLock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.RUnlock()
+	s.log.Info("shutting down", "connections", len(conns))
+	for _, c := range conns {
+		c.closeWith(envelope.CloseGoingAway, "relay instance shutting down: reconnect")
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.stop()
+	return err
+}
+
+// Close stops at once, without the close handshake.
+func (s *Server) Close() {
+	s.closing.Store(true)
+	s.httpMu.Lock()
+	for _, hs := range s.httpSrvs {
+		hs.Close()
+	}
+	s.httpMu.Unlock()
+	s.mu.RLock()
+	for c := range s.conns {
+		c.ws.CloseNow()
+	}
+	s.mu.RUnlock()
+	s.stop()
+}
+
+func (s *Server) stop() {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.cancel()
+	for _, n := range s.nodes {
+		n.ps.Close() // unblocks the pub/sub reader
+	}
+	s.wg.Wait()
+	for _, n := range s.nodes {
+		n.rdb.Close()
+	}
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if err := s.nodes[0].ping(r.Context()); err != nil {
+		http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	var b strings.Builder
+	b.WriteString("ok\n")
+	for _, n := range s.nodes[1:] {
+		fmt.Fprintf(&b, "peer %s up=%v\n", n.addr, n.up.Load())
+	}
+	w.Write([]byte(b.String()))
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason, metric string) {
+	s.m.refused.WithLabelValues(metric).Inc()
+	s.log.Info("connection refused", "status", status, "reason", reason, "remote", r.RemoteAddr)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer error=%q, error_description=%q", "invalid_token", reason))
+	}
+	http.Error(w, reason, status)
+}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		s.refuse(w, r, http.StatusServiceUnavailable, "relay instance shutting down", "shutting_down")
+		return
+	}
+	claims, err := s.cfg.Verifier.Verify(r.Context(), bearerToken(r))
+	if err != nil {
+		reason, metric := "invalid token", "auth_invalid"
+		switch {
+		case errors.Is(err, auth.ErrMissingToken):
+			reason, metric = "missing bearer token", "auth_missing"
+		case errors.Is(err, auth.ErrExpired):
+			reason, metric = "token expired", "auth_expired"
+		case errors.Is(err, auth.ErrIssuer):
+			reason, metric = "wrong token issuer", "auth_issuer"
+		case errors.Is(err, auth.ErrAudience):
+			reason, metric = "wrong token audience", "auth_audience"
+		case errors.Is(err, auth.ErrUnknownKey):
+			reason, metric = "unknown signing key id", "auth_unknown_key"
+		case errors.Is(err, auth.ErrSubject):
+			reason, metric = "token subject is not a valid agent identity", "auth_subject"
+		}
+		s.refuse(w, r, http.StatusUnauthorized, reason, metric)
+		return
+	}
+	addr := claims.Subject
+	if label := r.URL.Query().Get("label"); label != "" {
+		if !envelope.ValidLabel(label) {
+			s.refuse(w, r, http.StatusBadRequest, "invalid label", "bad_label")
+			return
+		}
+		addr += "/" + label
+	}
+	if !envelope.ValidAddress(addr) {
+		s.refuse(w, r, http.StatusBadRequest, "invalid address", "bad_label")
+		return
+	}
+	s.connWG.Add(1)
+	defer s.connWG.Done()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Agents authenticate with a bearer header, which a browser page of
+		// another origin cannot set, so the origin check adds nothing.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		s.m.refused.WithLabelValues("handshake").Inc()
+		return
+	}
+	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
+	c := newConn(s, ws, addr, claims.Expiry)
+	c.serve()
+}
+
+func (s *Server) stripe(addr string) *sync.Mutex {
+	return &s.stripes[maphash.String(s.seed, addr)%uint64(len(s.stripes))]
+}
+
+// register makes c reachable: it subscribes the address's wake channel on
+// every Redis (first connection of the address here) and returns once Redis
+// confirmed, so that the inbox read that follows misses nothing.
+func (s *Server) register(c *conn) {
+	st := s.stripe(c.addr)
+	st.Lock()
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	e := s.addrs[c.addr]
+	first := e == nil
+	if first {
+		e = &addrEntry{ready: make(chan struct{})}
+		s.addrs[c.addr] = e
+	}
+	e.conns = append(e.conns, c)
+	s.mu.Unlock()
+	var waits []func(context.Context) error
+	if first {
+		for _, n := range s.nodes {
+			if n.up.Load() {
+				waits = append(waits, n.subscribeStart(s.ctx, c.addr))
+			}
+		}
+	}
+	st.Unlock()
+	if !first {
+		select {
+		case <-e.ready:
+		case <-time.After(3 * time.Second):
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
+	for _, wait := range waits {
+		if err := wait(ctx); err != nil {
+			s.log.Warn("wake channel not confirmed; relying on polling", "err", err)
+		}
+	}
+	cancel()
+	close(e.ready)
+}
+
+func (s *Server) unregister(c *conn) {
+	st := s.stripe(c.addr)
+	st.Lock()
+	defer st.Unlock()
+	s.mu.Lock()
+	delete(s.conns, c)
+	e := s.addrs[c.addr]
+	last := false
+	if e != nil {
+		for i, x := range e.conns {
+			if x == c {
+				e.conns = append(e.conns[:i], e.conns[i+1:]...)
+				break
+			}
+		}
+		if len(e.conns) == 0 {
+			delete(s.addrs, c.addr)
+			last = true
+		}
+	}
+	s.mu.Unlock()
+	if last && s.ctx.Err() == nil {
+		for _, n := range s.nodes {
+			if n.up.Load() {
+				n.unsubscribe(s.ctx, c.addr)
+			}
+		}
+	}
+}
+
+func (s *Server) connectedAddrs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.addrs))
+	for a := range s.addrs {
+		out = append(out, a)
+	}
+	return out
+}
+
+// wake tells the connections of addr to read its inbox on node idx.
+func (s *Server) wake(addr string, idx int) {
+	s.mu.RLock()
+	e := s.addrs[addr]
+	var conns []*conn
+	if e != nil {
+		conns = append(conns, e.conns...)
+	}
+	s.mu.RUnlock()
+	for _, c := range conns {
+		c.markDirty(1 << idx)
+	}
+}
+
+func (s *Server) wakeAll(idx int) {
+	s.mu.RLock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.RUnlock()
+	for i, c := range conns {
+		c.markDirty(1 << idx)
+		if i%200 == 199 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// pollLoop re-reads every inbox now and then: a safety net for wake-ups lost
+// in ways the relay cannot see.
+func (s *Server) pollLoop() {
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, n := range s.nodes {
+			if n.up.Load() {
+				s.wakeAll(n.idx)
+			}
+		}
+	}
+}
+
+// submit hands an envelope to the first reachable Redis it has not tried.
+func (s *Server) submit(r *sendReq, block bool) {
+	var target *node
+	for _, n := range s.nodes {
+		if r.tried&(1<<n.idx) == 0 && n.up.Load() {
+			target = n
+			break
+		}
+	}
+	if target == nil {
+		for _, n := range s.nodes {
+			if r.tried&(1<<n.idx) == 0 {
+				target = n
+				break
+			}
+		}
+	}
+	if target == nil {
+		s.m.refused.WithLabelValues("unavailable").Inc()
+		r.c.nack(r.id, envelope.NackUnavailable, "no queue reachable")
+		return
+	}
+	if !block {
+		go s.submit(r, true)
+		return
+	}
+	select {
+	case target.sendCh <- r:
+	case <-r.c.ctx.Done():
+	}
+}
+
+func (s *Server) failover(r *sendReq) { s.submit(r, false) }
