@@ -3,7 +3,9 @@ package resources_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,8 +49,8 @@ func newEnvTB(t testing.TB) *env {
 }
 
 // config prefixes HCL with the provider block pointing at this localcloud.
-func (e *env) config(hcl string, args ...any) string {
-	return acctest.ProviderConfig(e.lc.Addr()) + fmt.Sprintf(hcl, args...)
+func (e *env) config(hcl string) string {
+	return acctest.ProviderConfig(e.lc.Addr()) + hcl
 }
 
 func instanceID(name string) string {
@@ -126,4 +128,18 @@ func (e *env) overwriteObject(t *testing.T, object string, data []byte) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// errorText matches an error message however OpenTofu wraps its lines:
+// the words in order, any whitespace between them, anything between parts.
+func errorText(parts ...string) *regexp.Regexp {
+	quoted := make([]string, len(parts))
+	for i, p := range parts {
+		words := strings.Fields(p)
+		for j, w := range words {
+			words[j] = regexp.QuoteMeta(w)
+		}
+		quoted[i] = strings.Join(words, `\s+`)
+	}
+	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
 }

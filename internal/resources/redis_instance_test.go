@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestAccRedisInstance_lifecycle(t *testing.T) {
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: e.config(instanceHCL, 1),
+				Config: e.config(fmt.Sprintf(instanceHCL, 1)),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("agentnet_redis_instance.main", "id", instanceID("relay-us")),
 					resource.TestCheckResourceAttr("agentnet_redis_instance.main", "state", "READY"),
@@ -58,7 +59,7 @@ func TestAccRedisInstance_lifecycle(t *testing.T) {
 				ImportStateVerifyIgnore: []string{"timeouts"},
 			},
 			{ // memory is changed in place, not by replacement
-				Config: e.config(instanceHCL, 2),
+				Config: e.config(fmt.Sprintf(instanceHCL, 2)),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_redis_instance.main", plancheck.ResourceActionUpdate),
 				}},
@@ -77,7 +78,7 @@ func TestAccRedisInstance_drift(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: e.config(instanceHCL, 1)},
+			{Config: e.config(fmt.Sprintf(instanceHCL, 1))},
 			{
 				PreConfig: func() {
 					op, err := e.clients.Redis.UpdateInstance(ctx, &redispb.UpdateInstanceRequest{
@@ -91,7 +92,7 @@ func TestAccRedisInstance_drift(t *testing.T) {
 						t.Fatalf("resizing behind Terraform's back: %v", err)
 					}
 				},
-				Config: e.config(instanceHCL, 1),
+				Config: e.config(fmt.Sprintf(instanceHCL, 1)),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_redis_instance.main", plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue("agentnet_redis_instance.main", tfjsonpath.New("memory_size_gb"), knownvalue.Int64Exact(1)),
@@ -108,7 +109,7 @@ func TestAccRedisInstance_drift(t *testing.T) {
 						t.Fatalf("deleting behind Terraform's back: %v", err)
 					}
 				},
-				Config: e.config(instanceHCL, 1),
+				Config: e.config(fmt.Sprintf(instanceHCL, 1)),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_redis_instance.main", plancheck.ResourceActionCreate),
 				}},

@@ -3,7 +3,6 @@ package resources_test
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -159,28 +158,28 @@ resource "agentnet_redis_snapshot_restore" "bad" {
 			{
 				Config: restore(`  source = "gs://agentnet-snapshots/relay-us/tampered.rdb"
   expected_crc32c = agentnet_redis_snapshot.before.crc32c`),
-				ExpectError: regexp.MustCompile(`(?s)expected_crc32c.*Snapshot checksum mismatch.*The instance was not touched`),
+				ExpectError: errorText("Snapshot checksum mismatch", "expected_crc32c", "the snapshot was changed or corrupted. The instance was not touched."),
 			},
 			{
 				Config:      restore(`  source = "gs://agentnet-snapshots/relay-us/missing.rdb"`),
-				ExpectError: regexp.MustCompile(`(?s)source.*object gs://agentnet-snapshots/relay-us/missing.rdb does not exist`),
+				ExpectError: errorText("Snapshot not found", "source", "object gs://agentnet-snapshots/relay-us/missing.rdb does not exist"),
 			},
 			{
 				Config:      restore(`  source = "gs://no-such-bucket/x.rdb"`),
-				ExpectError: regexp.MustCompile(`(?s)source.*bucket "no-such-bucket" does not exist`),
+				ExpectError: errorText("Snapshot not found", "source", `bucket "no-such-bucket" does not exist`),
 			},
 			{
 				Config:      restore(`  source = "https://storage.googleapis.com/agentnet-snapshots/x.rdb"`),
-				ExpectError: regexp.MustCompile(`(?s)Attribute source must be a Cloud Storage URI of the form gs://BUCKET/OBJECT`),
+				ExpectError: errorText("Attribute source must be a Cloud Storage URI of the form gs://BUCKET/OBJECT"),
 			},
 			{
 				Config: restore(`  source = agentnet_redis_snapshot.before.uri
   source_generation = agentnet_redis_snapshot.before.generation + 1`),
-				ExpectError: regexp.MustCompile(`(?s)source_generation.*Snapshot was rewritten`),
+				ExpectError: errorText("Snapshot was rewritten", "source_generation", "The instance was not touched."),
 			},
 			{ // the tampered object without a checksum to hold it to: localcloud refuses to load it
 				Config:      restore(`  source = "gs://agentnet-snapshots/relay-us/tampered.rdb"`),
-				ExpectError: regexp.MustCompile(`(?i)rdb`),
+				ExpectError: errorText("InvalidArgument", "is not a loadable RDB snapshot", "the instance keeps"),
 			},
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
@@ -189,7 +188,7 @@ resource "agentnet_redis_snapshot_restore" "bad" {
   source   = agentnet_redis_snapshot.before.uri
 }
 `),
-				ExpectError: regexp.MustCompile(`(?s)instance.*Instance not found.*instances/nope does not exist`),
+				ExpectError: errorText("Instance not found", "instance", "instances/nope does not exist"),
 			},
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),

@@ -42,7 +42,7 @@ func TestAccRedisSnapshot_prefixTriggersAndDrift(t *testing.T) {
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: e.config(snapshotHCL, false, "10"),
+				Config: e.config(fmt.Sprintf(snapshotHCL, false, "10")),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestMatchResourceAttr("agentnet_redis_snapshot.hourly", "uri",
 						regexp.MustCompile(`^gs://agentnet-snapshots/hourly/relay-us-\d{8}T\d{6}\.\d{3}Z\.rdb$`)),
@@ -55,7 +55,7 @@ func TestAccRedisSnapshot_prefixTriggersAndDrift(t *testing.T) {
 				),
 			},
 			{ // a new trigger value takes a new snapshot; the old object is kept
-				Config: e.config(snapshotHCL, true, "11"),
+				Config: e.config(fmt.Sprintf(snapshotHCL, true, "11")),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_redis_snapshot.hourly", plancheck.ResourceActionDestroyBeforeCreate),
 				}},
@@ -84,7 +84,7 @@ func TestAccRedisSnapshot_prefixTriggersAndDrift(t *testing.T) {
 						}
 					}
 				},
-				Config: e.config(snapshotHCL, true, "11"),
+				Config: e.config(fmt.Sprintf(snapshotHCL, true, "11")),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_redis_snapshot.hourly", plancheck.ResourceActionCreate),
 				}},
@@ -112,20 +112,20 @@ func TestAccRedisSnapshot_prefixTriggersAndDrift(t *testing.T) {
 func TestAccRedisSnapshot_invalidDestination(t *testing.T) {
 	e := newEnv(t)
 	snap := func(dest string) string {
-		return e.config(recoveryInstanceHCL+`
+		return e.config(fmt.Sprintf(recoveryInstanceHCL+`
 resource "agentnet_redis_snapshot" "bad" {
   instance    = agentnet_redis_instance.main.id
   destination = %q
 }
-`, dest)
+`, dest))
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
 			{Config: snap("s3://agentnet-snapshots/x.rdb"), PlanOnly: true,
-				ExpectError: regexp.MustCompile(`Attribute destination must be a Cloud Storage URI of the form gs://BUCKET/OBJECT`)},
+				ExpectError: errorText("Attribute destination must be a Cloud Storage URI of the form gs://BUCKET/OBJECT or gs://BUCKET/PREFIX/")},
 			{Config: snap("gs://no-such-bucket/x.rdb"),
-				ExpectError: regexp.MustCompile(`(?s)destination.*bucket "no-such-bucket" does not exist`)},
+				ExpectError: errorText("Snapshot destination not usable", "destination", `bucket "no-such-bucket" does not exist; create it first`)},
 		},
 	})
 }
