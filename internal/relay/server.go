@@ -42,6 +42,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
@@ -98,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		seed:  maphash.MakeSeed(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	setRedisLogger(s.log)
 	for i, a := range append([]string{cfg.RedisAddr}, cfg.PeerRedisAddrs...) {
 		n := newNode(s, i, a)
 		// Know which Redis answers before the first connection arrives.
@@ -483,3 +485,17 @@ func (s *Server) submit(r *sendReq, block bool) {
 }
 
 func (s *Server) failover(r *sendReq) { s.submit(r, false) }
+
+var redisLoggerOnce sync.Once
+
+// setRedisLogger sends go-redis's own messages (dial failures and the like)
+// to the structured log at debug level; relay_redis_up reports outages.
+func setRedisLogger(l *slog.Logger) {
+	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{l}) })
+}
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.Debug("redis client", "detail", fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,206 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// relayBinary builds cmd/relay once per test process.
+func relayBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "relay-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "relay")
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = "/usr/local/go/bin/go"
+		}
+		out, err := exec.Command(goBin, "build", "-o", binPath, "github.com/agentnet/terraform-provider-agentnet/cmd/relay").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build cmd/relay: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a relay running as a child process.
+type proc struct {
+	cmd  *exec.Cmd
+	URL  string
+	base string
+	done chan struct{}
+}
+
+func startProc(t testing.TB, keys *auth.DevKeys, region, redisAddr, peers string, extra ...string) *proc {
+	t.Helper()
+	bin := relayBinary(t)
+	port, err := relaytest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		fmt.Sprintf("PORT=%d", port), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
+		"REDIS_ADDR="+redisAddr, "PEER_REDIS_ADDRS="+peers, "REGION="+region,
+		"INSTANCE_ID="+fmt.Sprintf("%s-%d", region, port),
+		"JWKS_FILE="+keys.JWKSPath(), "JWT_ISSUER="+keys.Issuer, "JWT_AUDIENCE="+keys.Audience,
+		"RATE_LIMIT=100000", "LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, extra...)
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+	p.URL = fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatal("relay process exited at start")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay process not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKillInstance runs two relay processes, streams envelopes between two
+// agents connected to the first, and SIGKILLs it in the middle: the agents
+// reconnect to the second, and every acked envelope arrives exactly once at
+// the application. In the cross-region case the second instance is in
+// another region and reaches the first region's queue through its Redis.
+func TestKillInstance(t *testing.T) {
+	for _, regions := range []bool{false, true} {
+		name := "same-region"
+		if regions {
+			name = "region-failover"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			rdA := relaytest.NewRedis(t)
+			rdB := rdA
+			peerA, peerB := "", ""
+			if regions {
+				rdB = relaytest.NewRedis(t)
+				peerA, peerB = rdB.Addr, rdA.Addr
+			}
+			p1 := startProc(t, e.keys, "a", rdA.Addr, peerA)
+			p2 := startProc(t, e.keys, "b", rdB.Addr, peerB)
+			sender := e.dial("alice", p1.URL, p2.URL)
+			recvr := e.dial("bob", p1.URL, p2.URL)
+
+			const n = 4000
+			var acked sync.Map
+			var nAcked atomic.Int64
+			got := map[string]int{}
+			recvDone := make(chan struct{})
+			go func() {
+				defer close(recvDone)
+				for {
+					select {
+					case env := <-recvr.Receive():
+						got[env.ID]++
+					case <-time.After(3 * time.Second):
+						return
+					}
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			killed := make(chan struct{})
+			var killOnce sync.Once
+			var wg sync.WaitGroup
+			var sendErr atomic.Value
+			for w := 0; w < 16; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < n; i += 16 {
+						id := fmt.Sprintf("m%05d", i)
+						if _, err := sender.Send(ctx, recvr.Address(), id, []byte("ciphertext")); err != nil {
+							sendErr.Store(err)
+							return
+						}
+						acked.Store(id, true)
+						if nAcked.Add(1) == n/3 {
+							killOnce.Do(func() {
+								p1.cmd.Process.Signal(syscall.SIGKILL)
+								close(killed)
+							})
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := sendErr.Load(); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			<-killed
+			<-p1.done
+			<-recvDone
+			missing, dups := 0, 0
+			acked.Range(func(k, _ any) bool {
+				switch got[k.(string)] {
+				case 0:
+					missing++
+				case 1:
+				default:
+					dups++
+				}
+				return true
+			})
+			if missing > 0 || dups > 0 {
+				t.Fatalf("of %d acked envelopes %d missing, %d delivered more than once", nAcked.Load(), missing, dups)
+			}
+			if int(nAcked.Load()) != n || len(got) != n {
+				t.Fatalf("acked %d, received %d, want %d", nAcked.Load(), len(got), n)
+			}
+			if inst, region := recvr.Instance(); regions && region != "b" {
+				t.Fatalf("receiver on %s/%s after the kill", inst, region)
+			}
+			ss, rs := sender.Stats(), recvr.Stats()
+			if ss.Connects < 2 || rs.Connects < 2 {
+				t.Fatalf("clients did not reconnect: sender %+v receiver %+v", ss, rs)
+			}
+			t.Logf("sender %+v; receiver %+v", ss, rs)
+		})
+	}
+}

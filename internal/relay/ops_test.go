@@ -1,0 +1,146 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	e := newEnv(t)
+	rd := relaytest.NewRedis(t)
+	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	a, b := e.dial("alice", r.URL), e.dial("bob", r.URL)
+	exchange(t, a, b, 10)
+	base := "http://" + r.Addr
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d %s", code, body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{"relay_connections{", "relay_envelopes_accepted_total{", "relay_delivery_acks_total{", "go_goroutines"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(metrics, `relay_envelopes_accepted_total{instance=`) {
+		t.Error("accepted counter not exported")
+	}
+	rd.Stop()
+	if code, _ := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with Redis down: %d", code)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("healthz with Redis down: %d", code)
+	}
+}
+
+// TestGracefulShutdown shuts an instance down in the middle of a stream: its
+// agents are told to go away (1001), reconnect to the other instance, and
+// every envelope arrives exactly once.
+func TestGracefulShutdown(t *testing.T) {
+	e := newEnv(t)
+	rd := relaytest.NewRedis(t)
+	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	r2 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	a := e.dial("alice", r1.URL, r2.URL)
+	b := e.dial("bob", r1.URL, r2.URL)
+	const n = 2000
+	got := make(map[string]int)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(got) < n {
+			select {
+			case env := <-b.Receive():
+				got[env.ID]++
+			case <-time.After(15 * time.Second):
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				if _, err := a.Send(ctx, b.Address(), fmt.Sprintf("m%d", i), []byte("ct")); err != nil {
+					errs <- err
+					return
+				}
+				if i == n/2 {
+					go r1.Shutdown(context.Background())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	<-done
+	if len(got) != n {
+		t.Fatalf("received %d of %d", len(got), n)
+	}
+	for id, k := range got {
+		if k != 1 {
+			t.Fatalf("%s delivered %d times", id, k)
+		}
+	}
+	if inst, _ := a.Instance(); a.Stats().Connects < 2 || inst == "" {
+		t.Fatalf("alice did not move: %+v", a.Stats())
+	}
+	t.Logf("alice %+v bob %+v", a.Stats(), b.Stats())
+}
+
+func TestProbe(t *testing.T) {
+	e := newEnv(t)
+	rd := relaytest.NewRedis(t)
+	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	r2 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	ts := client.StaticToken(relaytest.Token(t, e.keys, "prober"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := client.Probe(ctx, r1.URL, ts)
+	if err != nil || d <= 0 {
+		t.Fatalf("probe: %v %v", d, err)
+	}
+	d2, err := client.ProbeBetween(ctx, r1.URL, r2.URL, ts)
+	if err != nil || d2 <= 0 {
+		t.Fatalf("probe between instances: %v %v", d2, err)
+	}
+	t.Logf("probe %v, across instances %v", d, d2)
+	// A probe against a dead relay fails instead of hanging.
+	r2.Shutdown(context.Background())
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	if _, err := client.ProbeBetween(sctx, r1.URL, r2.URL, ts); err == nil {
+		t.Fatal("probe of a stopped instance succeeded")
+	}
+}
