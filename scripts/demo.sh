@@ -51,7 +51,8 @@ rcli() { redis-cli -h "${addr%:*}" -p "${addr##*:}" "$@"; }
 step "Loading $keys agent routing keys into $addr"
 seq 1 "$keys" | awk '{printf "SET agent:%05d route-%d\n", $1, $1 * 7919}' | rcli >/dev/null
 rcli DBSIZE
-show() { for k in agent:00001 agent:00500 agent:01000; do printf '  %s = %s\n' "$k" "$(rcli GET "$k" | cat -v)"; done; }
+watch="agent:00001 agent:00002 agent:00003"
+show() { for k in $watch; do printf '  %-12s = %s\n' "$k" "$(rcli GET "$k" | head -c 40 | cat -v)"; done; }
 show
 
 step "tofu apply -var snapshot=1: export an RDB snapshot to Cloud Storage"
@@ -59,10 +60,20 @@ tofu apply -auto-approve -input=false -no-color -var snapshot=1 | tail -n 3
 echo "snapshot: $(tofu output -raw snapshot_uri) (crc32c $(tofu output -raw snapshot_crc32c))"
 
 step "Fault: corrupting the instance's data through localcloud"
-"$bin/localcloud" fault redis-corrupt --instance "$instance" --host "$AGENTNET_EMULATOR_HOST"
+fault=$("$bin/localcloud" fault redis-corrupt --instance "$instance" --host "$AGENTNET_EMULATOR_HOST")
+echo "$fault" | grep -E '"(keys|overwritten|deleted)"' | tr -d ' ,"' | sed 's/^/  /'
+# Show three of the keys the fault damaged.
+watch=$(echo "$fault" | grep -oE '"agent:[0-9]+"' | head -3 | tr -d '"' | xargs)
 show
 
-count_good() { seq 1 "$keys" | awk '{printf "GET agent:%05d\n", $1}' | rcli | awk -v n="$keys" '{ if ($0 == "route-" NR * 7919) good++ } END { print good + 0 }'; }
+# Counted inside Redis: corrupted values are binary and may hold newlines.
+count_good() {
+  rcli EVAL "local good = 0
+    for i = 1, tonumber(ARGV[1]) do
+      if redis.call('GET', string.format('agent:%05d', i)) == 'route-' .. (i * 7919) then good = good + 1 end
+    end
+    return good" 0 "$keys"
+}
 echo "keys intact before the restore: $(count_good)/$keys"
 
 step "tofu apply -var snapshot=1 -var restore=true: restore from the snapshot"
