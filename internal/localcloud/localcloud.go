@@ -347,8 +347,8 @@ func (s *Server) Close() error {
 		s.http.Shutdown(ctx)
 		s.grpc.Stop()
 		<-s.served
+		s.ops.Close() // cancels running operations
 		err := s.redis.Close()
-		s.ops.Close()
 		s.gcs.Close()
 		s.lock.Close()
 		s.closeErr = err

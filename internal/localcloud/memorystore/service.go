@@ -89,7 +89,8 @@ type Service struct {
 	closing   bool
 	ctx       context.Context
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	work      sync.WaitGroup // operations and repairs
+	watch     sync.WaitGroup // process exit watchers
 	saveMu    sync.Mutex
 }
 
@@ -109,6 +110,10 @@ type instance struct {
 	opOwnsProcess bool
 	lastExit      string
 	repairTimer   *time.Timer
+
+	// launchMu serialises repairs, imports and deletion, the only things
+	// that stop and start the process outside of create and restore.
+	launchMu sync.Mutex
 }
 
 type record struct {
@@ -271,25 +276,28 @@ func verbOf(method string) string {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closing = true
-	insts := make([]*instance, 0, len(s.instances))
 	for _, inst := range s.instances {
 		if inst.repairTimer != nil {
 			inst.repairTimer.Stop()
 		}
-		insts = append(insts, inst)
 	}
 	s.mu.Unlock()
 	s.cancel()
+	// Let running operations and repairs end (their contexts are cancelled
+	// by the operations manager); no process is started after this.
+	s.work.Wait()
+	s.mu.Lock()
+	var procs []*process
+	for _, inst := range s.instances {
+		if inst.proc != nil {
+			procs = append(procs, inst.proc)
+		}
+	}
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	for _, inst := range insts {
-		s.mu.Lock()
-		p := inst.proc
-		s.mu.Unlock()
-		if p == nil {
-			continue
-		}
+	for _, p := range procs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -301,7 +309,7 @@ func (s *Service) Close() error {
 		}()
 	}
 	wg.Wait()
-	s.wg.Wait()
+	s.watch.Wait()
 	s.persist()
 	return errors.Join(errs...)
 }
@@ -416,11 +424,25 @@ func (s *Service) release(inst *instance) {
 	s.persist()
 }
 
-// begin starts an operation for inst and runs work in the background.
-func (s *Service) begin(parent, method, verb string, inst *instance, work func(op *operations.Op) (proto.Message, error)) (*longrunningpb.Operation, error) {
+// begin starts an operation for inst and runs work in the background. If
+// next is not STATE_UNSPECIFIED the instance moves to that state first.
+func (s *Service) begin(parent, method, verb string, inst *instance, next redispb.Instance_State, work func(op *operations.Op) (proto.Message, error)) (*longrunningpb.Operation, error) {
+	s.mu.Lock()
+	if s.closing {
+		inst.busy = ""
+		s.mu.Unlock()
+		return nil, status.Error(codes.Unavailable, "localcloud is shutting down")
+	}
+	s.work.Add(1)
+	if next != redispb.Instance_STATE_UNSPECIFIED {
+		inst.pb.State = next
+		inst.pb.StatusMessage = ""
+	}
+	s.mu.Unlock()
 	m := &redispb.OperationMetadata{CreateTime: timestamppb.Now(), Target: inst.name, Verb: verb, ApiVersion: apiVersion}
 	op, err := s.cfg.Ops.Begin(parent, methodPrefix+method, inst.name, m)
 	if err != nil {
+		s.work.Done()
 		s.release(inst)
 		return nil, status.Errorf(codes.Internal, "start operation: %v", err)
 	}
@@ -428,9 +450,8 @@ func (s *Service) begin(parent, method, verb string, inst *instance, work func(o
 	inst.busy = op.Name()
 	s.mu.Unlock()
 	s.persist()
-	s.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.work.Done()
 		resp, err := work(op)
 		s.release(inst)
 		if err == nil && resp == nil {
@@ -491,6 +512,10 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return status.Error(codes.Unavailable, "localcloud is shutting down")
+		}
 		if attempt > 0 || !portFree(inst.port) {
 			p, err := freePort()
 			if err != nil {
@@ -511,9 +536,9 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 		inst.pb.Port = int32(port)
 		s.mu.Unlock()
 		s.persist()
-		s.wg.Add(1)
+		s.watch.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer s.watch.Done()
 			<-p.exited
 			s.onExit(inst, p)
 		}()
@@ -575,24 +600,35 @@ func (s *Service) scheduleRepair(inst *instance) {
 // repair restarts a crashed redis-server from its dump.rdb.
 func (s *Service) repair(inst *instance) {
 	s.mu.Lock()
-	if s.closing || inst.held || inst.pb.State != redispb.Instance_REPAIRING || (inst.proc != nil && inst.proc.alive()) {
+	if s.closing {
 		s.mu.Unlock()
 		return
 	}
-	if _, ok := s.instances[inst.name]; !ok {
-		s.mu.Unlock()
-		return
-	}
-	s.wg.Add(1)
+	s.work.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.work.Done()
+	inst.launchMu.Lock()
+	defer inst.launchMu.Unlock()
+	s.mu.Lock()
+	_, exists := s.instances[inst.name]
+	if !exists || s.closing || inst.held || inst.pb.State != redispb.Instance_REPAIRING || (inst.proc != nil && inst.proc.alive()) {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	if err := s.launch(s.ctx, inst); err != nil {
 		s.log.Error("repair failed; retrying", "instance", inst.name, "err", err)
 		s.cfg.Ops.Event("localcloud.Supervisor.Repair", inst.name, "FAILED: "+err.Error())
 		s.scheduleRepair(inst)
 		return
 	}
-	s.setState(inst, redispb.Instance_READY, "")
+	s.mu.Lock()
+	if inst.pb.State == redispb.Instance_REPAIRING {
+		inst.pb.State = redispb.Instance_READY
+		inst.pb.StatusMessage = ""
+	}
+	s.mu.Unlock()
+	s.persist()
 	s.cfg.Ops.Event("localcloud.Supervisor.Repair", inst.name, "OK: redis-server restarted from its last snapshot; state READY")
 }
 
@@ -763,7 +799,14 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	s.instances[name] = inst
 	s.mu.Unlock()
 	os.RemoveAll(inst.dir)
-	return s.begin(req.GetParent(), method, "create", inst, func(op *operations.Op) (proto.Message, error) {
+	defer func() {
+		if err != nil {
+			s.mu.Lock()
+			delete(s.instances, name)
+			s.mu.Unlock()
+		}
+	}()
+	return s.begin(req.GetParent(), method, "create", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		if err := s.launch(op.Context(), inst); err != nil {
 			s.mu.Lock()
 			if inst.proc != nil {
@@ -836,8 +879,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 	}
 	project, region, _, _ := parseName(name)
 	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
-	s.setState(inst, redispb.Instance_UPDATING, "")
-	return s.begin(parent, method, "update", inst, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(parent, method, "update", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
 		next := s.snapshot(inst)
 		next.State = redispb.Instance_READY
 		if set["display_name"] {
@@ -932,8 +974,9 @@ func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceR
 		inst.repairTimer.Stop()
 	}
 	s.mu.Unlock()
-	s.setState(inst, redispb.Instance_DELETING, "")
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "delete", inst, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "delete", inst, redispb.Instance_DELETING, func(op *operations.Op) (proto.Message, error) {
+		inst.launchMu.Lock()
+		defer inst.launchMu.Unlock()
 		s.mu.Lock()
 		p := inst.proc
 		s.mu.Unlock()

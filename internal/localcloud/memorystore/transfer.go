@@ -57,7 +57,7 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 		return nil, err
 	}
 	project, region, _, _ := parseName(inst.name)
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "export", inst, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "export", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		if !s.cfg.Storage.BucketExists(bucket) {
 			return nil, status.Errorf(codes.NotFound, "output_config.gcs_destination.uri: bucket %q of %s does not exist", bucket, uri)
 		}
@@ -194,7 +194,7 @@ func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceR
 		return nil, err
 	}
 	project, region, _, _ := parseName(inst.name)
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "import", inst, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "import", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		return nil, s.importRDB(op.Context(), inst, bucket, object, uri)
 	})
 }
@@ -228,6 +228,8 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	}
 	defer os.Remove(incoming)
 
+	inst.launchMu.Lock()
+	defer inst.launchMu.Unlock()
 	s.setState(inst, redispb.Instance_IMPORTING, "importing "+uri)
 	s.mu.Lock()
 	inst.opOwnsProcess = true
