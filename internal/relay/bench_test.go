@@ -1,0 +1,345 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+const (
+	benchPairs       = 4   // sender/receiver pairs
+	benchConcurrency = 32  // sends in flight per sender
+	benchPayload     = 256 // bytes of "ciphertext"
+)
+
+// path is one way of moving a message from a sender to a receiver: through
+// the relay (same or different instance) or, as the baseline, through a raw
+// Redis PUBLISH to a subscriber.
+type path interface {
+	// send sends one message carrying payload from pair p; it returns when
+	// the message is accepted (acked by the relay, or published).
+	send(ctx context.Context, p int, payload []byte) error
+	// received is where pair p's receiver reports payloads.
+	received(p int) <-chan []byte
+}
+
+type relayPath struct {
+	senders, receivers []*client.Client
+	outs               []chan []byte
+}
+
+func (r *relayPath) send(ctx context.Context, p int, payload []byte) error {
+	_, err := r.senders[p].Send(ctx, r.receivers[p].Address(), "", payload)
+	return err
+}
+
+func (r *relayPath) received(p int) <-chan []byte { return r.outs[p] }
+
+func newRelayPath(b *testing.B, keys *auth.DevKeys, name, sendURL, recvURL string) *relayPath {
+	rp := &relayPath{}
+	tok := client.StaticToken(relaytest.Token(b, keys, "bench"))
+	ctx := context.Background()
+	for p := 0; p < benchPairs; p++ {
+		s, err := client.Dial(ctx, []string{sendURL}, tok, client.WithLabel(fmt.Sprintf("%s-s%d", name, p)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := client.Dial(ctx, []string{recvURL}, tok, client.WithLabel(fmt.Sprintf("%s-r%d", name, p)), client.WithReceiveBuffer(4096))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close(); r.Close() })
+		out := make(chan []byte, 4096)
+		go func() {
+			for e := range r.Receive() {
+				out <- e.Ciphertext
+			}
+		}()
+		rp.senders, rp.receivers, rp.outs = append(rp.senders, s), append(rp.receivers, r), append(rp.outs, out)
+	}
+	return rp
+}
+
+type redisPath struct {
+	pub  *redis.Client
+	outs []chan []byte
+}
+
+func (r *redisPath) send(ctx context.Context, p int, payload []byte) error {
+	return r.pub.Publish(ctx, "bench:"+strconv.Itoa(p), payload).Err()
+}
+
+func (r *redisPath) received(p int) <-chan []byte { return r.outs[p] }
+
+func newRedisPath(b *testing.B, addr string) *redisPath {
+	rp := &redisPath{pub: redis.NewClient(&redis.Options{Addr: addr, PoolSize: benchPairs * benchConcurrency})}
+	b.Cleanup(func() { rp.pub.Close() })
+	for p := 0; p < benchPairs; p++ {
+		sub := redis.NewClient(&redis.Options{Addr: addr})
+		ps := sub.Subscribe(context.Background(), "bench:"+strconv.Itoa(p))
+		if _, err := ps.Receive(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ps.Close(); sub.Close() })
+		out := make(chan []byte, 4096)
+		go func() {
+			for m := range ps.Channel(redis.WithChannelSize(4096)) {
+				out <- []byte(m.Payload)
+			}
+		}()
+		rp.outs = append(rp.outs, out)
+	}
+	return rp
+}
+
+// run moves n messages through pt and returns the rate and the latency of
+// each message (send start to arrival). rate > 0 paces the senders at that
+// many messages per second in total; 0 sends as fast as acks allow.
+func run(b *testing.B, pt path, n int, rate float64) (float64, []time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lat := make([][]time.Duration, benchPairs)
+	var recvWG, sendWG sync.WaitGroup
+	start := time.Now()
+	var failed atomic.Value
+	for p := 0; p < benchPairs; p++ {
+		quota := n / benchPairs
+		if p < n%benchPairs {
+			quota++
+		}
+		recvWG.Add(1)
+		go func() {
+			defer recvWG.Done()
+			ls := make([]time.Duration, 0, quota)
+			for len(ls) < quota {
+				select {
+				case m := <-pt.received(p):
+					ls = append(ls, time.Duration(time.Now().UnixNano()-int64(binary.BigEndian.Uint64(m))))
+				case <-time.After(20 * time.Second):
+					failed.Store(fmt.Sprintf("pair %d: received %d of %d", p, len(ls), quota))
+					lat[p] = ls
+					return
+				}
+			}
+			lat[p] = ls
+		}()
+		var next atomic.Int64
+		for w := 0; w < benchConcurrency; w++ {
+			sendWG.Add(1)
+			go func() {
+				defer sendWG.Done()
+				payload := make([]byte, benchPayload)
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(quota) {
+						return
+					}
+					if rate > 0 {
+						// Pair p sends its i-th message at start + (i*pairs+p)/rate.
+						at := start.Add(time.Duration(float64(i*benchPairs+int64(p)) / rate * float64(time.Second)))
+						if d := time.Until(at); d > 0 {
+							time.Sleep(d)
+						}
+					}
+					binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
+					if err := pt.send(ctx, p, payload); err != nil {
+						failed.Store(err.Error())
+						return
+					}
+				}
+			}()
+		}
+	}
+	sendWG.Wait()
+	recvWG.Wait()
+	elapsed := time.Since(start)
+	if f := failed.Load(); f != nil {
+		b.Fatal(f)
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	return float64(n) / elapsed.Seconds(), all
+}
+
+func report(b *testing.B, rate float64, lat []time.Duration) {
+	slices.Sort(lat)
+	q := func(f float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(q(0.50), "p50_ms")
+	b.ReportMetric(q(0.99), "p99_ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkThroughput moves messages between agent pairs as fast as acks
+// allow ("max") and at half that rate ("half"), through one relay instance,
+// across two instances sharing a Redis, and, as the baseline, through raw
+// Redis PUBLISH/SUBSCRIBE. Each message carries a 256-byte payload.
+func BenchmarkThroughput(b *testing.B) {
+	keys := relaytest.DevKeys(b)
+	v := relaytest.Verifier(b, keys)
+	rd := relaytest.NewRedis(b)
+	r1 := relaytest.NewRelay(b, v, "r1", rd.Addr, nil, nil)
+	r2 := relaytest.NewRelay(b, v, "r1", rd.Addr, nil, nil)
+	paths := []struct {
+		name string
+		pt   path
+	}{
+		{"redis-publish-baseline", newRedisPath(b, rd.Addr)},
+		{"same-instance", newRelayPath(b, keys, "same", r1.URL, r1.URL)},
+		{"cross-instance", newRelayPath(b, keys, "cross", r1.URL, r2.URL)},
+	}
+	for _, p := range paths {
+		var maxRate float64
+		b.Run(p.name+"/max", func(b *testing.B) {
+			rate, lat := run(b, p.pt, b.N, 0)
+			maxRate = rate
+			report(b, rate, lat)
+		})
+		b.Run(p.name+"/half", func(b *testing.B) {
+			target := maxRate / 2
+			if target == 0 {
+				target = 5000
+			}
+			rate, lat := run(b, p.pt, b.N, target)
+			report(b, rate, lat)
+		})
+	}
+}
+
+// BenchmarkIdleConnections opens 10,000 idle agent connections to one relay
+// process and reports its resident memory.
+func BenchmarkIdleConnections(b *testing.B) {
+	const conns = 10000
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	keys := relaytest.DevKeys(b)
+	rd := relaytest.NewRedis(b)
+	p := startProc(b, keys, "r1", rd.Addr, "", "IDLE_TIMEOUT=10m")
+	base := rssKB(b, p.cmd.Process.Pid)
+	tok := relaytest.Token(b, keys, "idle")
+	h := http.Header{"Authorization": {"Bearer " + tok}}
+	wss := make([]*websocket.Conn, conns)
+	b.Cleanup(func() {
+		for _, ws := range wss {
+			if ws != nil {
+				ws.CloseNow()
+			}
+		}
+	})
+	start := time.Now()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var dialErr atomic.Value
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= conns {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ws, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?label=i%d", p.URL, i), &websocket.DialOptions{HTTPHeader: h})
+				cancel()
+				if err != nil {
+					dialErr.Store(err)
+					return
+				}
+				wss[i] = ws
+			}
+		}()
+	}
+	wg.Wait()
+	if err := dialErr.Load(); err != nil {
+		b.Fatalf("dial: %v", err)
+	}
+	connectTime := time.Since(start)
+	// Wait until the relay counts every connection, then let it settle.
+	deadline := time.Now().Add(30 * time.Second)
+	for gauge(b, p.base, "relay_connections") < conns {
+		if time.Now().After(deadline) {
+			b.Fatalf("relay counts %v connections", gauge(b, p.base, "relay_connections"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	rss := rssKB(b, p.cmd.Process.Pid)
+	for i := 0; i < b.N; i++ {
+	}
+	b.ReportMetric(float64(rss)/1024, "rss_MB")
+	b.ReportMetric(float64(rss-base)/conns, "KB/conn")
+	b.ReportMetric(float64(conns)/connectTime.Seconds(), "conns/s")
+	b.ReportMetric(0, "ns/op")
+	if rss > 256*1024 {
+		b.Errorf("resident memory %d MB over 256 MB", rss/1024)
+	}
+}
+
+func rssKB(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+func gauge(b *testing.B, base, name string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	for _, line := range strings.Split(sb.String(), "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return 0
+}
