@@ -216,6 +216,46 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 	if err != nil || attrs.Size != int64(len(snap)) {
 		t.Fatalf("Attrs = %v, %v", attrs, err)
 	}
+	// JSON-API reads work too.
+	jc, err := gcs.NewClient(ctx, option.WithEndpoint("http://"+e.srv.Addr()+"/storage/v1/"), option.WithoutAuthentication(), gcs.WithJSONReads())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jc.Close()
+	jr, err := jc.Bucket("dr-backups").Object("snapshots/relay.rdb").NewReader(ctx)
+	if err != nil {
+		t.Fatalf("JSON read: %v", err)
+	}
+	jsnap, _ := io.ReadAll(jr)
+	jr.Close()
+	if !bytes.Equal(jsnap, snap) {
+		t.Fatalf("JSON read returned %d bytes, XML read %d", len(jsnap), len(snap))
+	}
+	// Listing and deleting objects.
+	if err := e.gcs.Bucket("dr-backups").Object("scratch.txt").NewWriter(ctx).Close(); err != nil {
+		t.Fatalf("write scratch: %v", err)
+	}
+	var listed []string
+	oit := e.gcs.Bucket("dr-backups").Objects(ctx, nil)
+	for {
+		a, err := oit.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			t.Fatalf("list objects: %v", err)
+		}
+		listed = append(listed, a.Name)
+	}
+	if strings.Join(listed, ",") != "scratch.txt,snapshots/relay.rdb" {
+		t.Fatalf("objects = %v", listed)
+	}
+	if err := e.gcs.Bucket("dr-backups").Object("scratch.txt").Delete(ctx); err != nil {
+		t.Fatalf("delete object: %v", err)
+	}
+	if _, err := e.gcs.Bucket("dr-backups").Object("scratch.txt").Attrs(ctx); !errors.Is(err, gcs.ErrObjectNotExist) {
+		t.Fatalf("Attrs after delete: %v", err)
+	}
 
 	// Export to a missing bucket fails NOT_FOUND.
 	mop, err := e.redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{Name: inst.Name,

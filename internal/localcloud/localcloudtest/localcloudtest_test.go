@@ -3,6 +3,7 @@ package localcloudtest_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	redisapi "cloud.google.com/go/redis/apiv1"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	gcs "cloud.google.com/go/storage"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/api/option"
@@ -75,6 +77,20 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	inst, opName := createInstance(t, rc, "relay-eu")
 	fill(t, inst, 200)
 	oldPID := lc.PID()
+	ctx := context.Background()
+	sc, err := gcs.NewClient(ctx, option.WithEndpoint("http://"+lc.Addr()+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sc.Bucket("keep").Create(ctx, "agentnet-test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w := sc.Bucket("keep").Object("a/b.txt").NewWriter(ctx)
+	w.Write([]byte("survives"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	lc.Kill()
 	if _, err := os.Stat(filepath.Join(lc.DataDir(), "state", "instances.json")); err != nil {
@@ -85,7 +101,19 @@ func TestSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("localcloud not restarted (pid %d -> %d)", oldPID, lc.PID())
 	}
 	rc, oc = clients(t, lc.Addr())
-	ctx := context.Background()
+	sc2, err := gcs.NewClient(ctx, option.WithEndpoint("http://"+lc.Addr()+"/storage/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc2.Close()
+	r, err := sc2.Bucket("keep").Object("a/b.txt").NewReader(ctx)
+	if err != nil {
+		t.Fatalf("object after restart: %v", err)
+	}
+	if b, _ := io.ReadAll(r); string(b) != "survives" {
+		t.Fatalf("object after restart = %q", b)
+	}
+	r.Close()
 	got, err := rc.GetInstance(ctx, &redispb.GetInstanceRequest{Name: inst.Name})
 	if err != nil {
 		t.Fatalf("GetInstance after restart: %v", err)
@@ -115,6 +143,22 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	}
 	if strings.Join(calls, " ") != "call:CreateInstance done:CreateInstance" {
 		t.Fatalf("oplog after restart = %v", calls)
+	}
+
+	// A graceful restart keeps what was written since.
+	if err := c.Set(ctx, "after-restart", "kept", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lc.Restart(t)
+	rc, _ = clients(t, lc.Addr())
+	got, err = rc.GetInstance(ctx, &redispb.GetInstanceRequest{Name: inst.Name})
+	if err != nil || got.State != redispb.Instance_READY {
+		t.Fatalf("GetInstance after graceful restart: %v %v", got, err)
+	}
+	c3 := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("%s:%d", got.Host, got.Port)})
+	defer c3.Close()
+	if v, err := c3.Get(ctx, "after-restart").Result(); err != nil || v != "kept" {
+		t.Fatalf("after-restart = %q, %v", v, err)
 	}
 }
 
