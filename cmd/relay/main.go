@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -150,6 +152,10 @@ func serve(args []string) error {
 			}
 			return os.Getenv(k)
 		}
+	}
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		// Profiling on a separate, normally loopback, address; off by default.
+		go func() { log.Warn("pprof stopped", "err", http.ListenAndServe(addr, nil)) }()
 	}
 	ec, err := relay.ConfigFromEnv(getenv)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -241,7 +242,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	}
 	keys := relaytest.DevKeys(b)
 	rd := relaytest.NewRedis(b)
-	p := startProc(b, keys, "r1", rd.Addr, "", "IDLE_TIMEOUT=10m")
+	p := startProc(b, keys, "r1", rd.Addr, "", "IDLE_TIMEOUT=10m", "PPROF_ADDR="+os.Getenv("RELAY_BENCH_PPROF"))
 	base := rssKB(b, p.cmd.Process.Pid)
 	tok := relaytest.Token(b, keys, "idle")
 	h := http.Header{"Authorization": {"Bearer " + tok}}
@@ -292,6 +293,11 @@ func BenchmarkIdleConnections(b *testing.B) {
 	}
 	time.Sleep(2 * time.Second)
 	rss := rssKB(b, p.cmd.Process.Pid)
+	if f := os.Getenv("RELAY_BENCH_HEAP"); f != "" {
+		exec.Command("curl", "-s", "-o", f, "http://"+os.Getenv("RELAY_BENCH_PPROF")+"/debug/pprof/heap").Run()
+		exec.Command("curl", "-s", "-o", f+".metrics", p.base+"/metrics").Run()
+		exec.Command("curl", "-s", "-o", f+".goroutine", "http://"+os.Getenv("RELAY_BENCH_PPROF")+"/debug/pprof/goroutine?debug=1").Run()
+	}
 	for i := 0; i < b.N; i++ {
 	}
 	b.ReportMetric(float64(rss)/1024, "rss_MB")

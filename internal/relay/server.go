@@ -28,10 +28,13 @@
 package relay
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -302,21 +305,58 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.connWG.Add(1)
-	defer s.connWG.Done()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		// Agents authenticate with a bearer header, which a browser page of
 		// another origin cannot set, so the origin check adds nothing.
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.connWG.Done()
 		s.m.refused.WithLabelValues("handshake").Inc()
 		return
 	}
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	c := newConn(s, ws, addr, claims.Expiry)
-	c.serve()
+	// The connection is served by a goroutine of its own so that this
+	// handler returns and net/http releases the request, its headers and
+	// the handshake's deep stack: an idle agent costs little memory.
+	go func() {
+		defer s.connWG.Done()
+		c.serve()
+	}()
 }
+
+// Buffer sizes of a hijacked connection. Frames larger than the write buffer
+// go to the socket directly; the read buffer batches small frames.
+const (
+	connReadBuffer  = 2048
+	connWriteBuffer = 1024
+)
+
+// smallBuffers hands the WebSocket library smaller buffers than net/http's
+// 4 KiB ones when it hijacks the connection.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("relay: response writer cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r io.Reader = nc
+	if n := brw.Reader.Buffered(); n > 0 {
+		pending := make([]byte, n)
+		io.ReadFull(brw.Reader, pending)
+		r = io.MultiReader(bytes.NewReader(pending), nc)
+	}
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(r, connReadBuffer), bufio.NewWriterSize(nc, connWriteBuffer)), nil
+}
+
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) stripe(addr string) *sync.Mutex {
 	return &s.stripes[maphash.String(s.seed, addr)%uint64(len(s.stripes))]
