@@ -34,7 +34,23 @@
 // State (instances, operations, the operation log) lives under
 // <DataDir>/state and is written atomically; a localcloud started on an
 // existing DataDir, even after SIGKILL, brings every instance back with its
-// data and keeps every finished operation.
+// data and keeps every finished operation. Layout of DataDir:
+//
+//	localcloud.lock                 held while a localcloud uses the directory
+//	localcloud.addr                 address, written by "localcloud serve"
+//	state/instances.json            instances with port, pid, data folder, restarts
+//	state/operations.json           long-running operations
+//	state/oplog.json                operation log
+//	gcs/<bucket>/<object>           Cloud Storage objects (fake-gcs-server layout)
+//	memorystore/<project>/<region>/<instance>/
+//	    dump.rdb                    the instance's data
+//	    dump.rdb.before-import      data as it was before the last import
+//	    redis.log                   redis-server's log
+//
+// Extending: new fault kinds are registered on Faults(); cross-cutting
+// behaviour for the gRPC APIs (such as a region outage) can be added with
+// AddUnaryInterceptor; more gRPC services can be registered on GRPCServer()
+// before the first request.
 package localcloud
 
 import (
@@ -90,20 +106,23 @@ type Config struct {
 
 // Server is a running localcloud.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	ln       net.Listener
-	addr     string
-	http     *http.Server
-	grpc     *grpc.Server
-	ops      *operations.Manager
-	gcs      *storage.Service
-	redis    *memorystore.Service
-	faults   *faults.Registry
-	lock     *os.File
-	served   chan struct{}
-	closeErr error
-	once     sync.Once
+	cfg    Config
+	log    *slog.Logger
+	ln     net.Listener
+	addr   string
+	http   *http.Server
+	grpc   *grpc.Server
+	ops    *operations.Manager
+	gcs    *storage.Service
+	redis  *memorystore.Service
+	faults *faults.Registry
+	lock   *os.File
+	served chan struct{}
+
+	interceptMu  sync.RWMutex
+	interceptors []grpc.UnaryServerInterceptor
+	closeErr     error
+	once         sync.Once
 }
 
 // FindRedisServer returns the redis-server binary to use: path if set (it
@@ -241,7 +260,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	registerRedisFaults(s.faults, s.redis)
 
-	s.grpc = grpc.NewServer()
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.intercept))
 	redispb.RegisterCloudRedisServer(s.grpc, s.redis)
 	longrunningpb.RegisterOperationsServer(s.grpc, s.ops.Server())
 
@@ -334,6 +353,27 @@ func (s *Server) Memorystore() *memorystore.Service { return s.redis }
 
 // Storage is the embedded Cloud Storage.
 func (s *Server) Storage() *storage.Service { return s.gcs }
+
+// AddUnaryInterceptor adds an interceptor in front of every gRPC method
+// (for example to answer UNAVAILABLE for a region that is down). It may be
+// called while serving; interceptors run in the order they were added.
+func (s *Server) AddUnaryInterceptor(i grpc.UnaryServerInterceptor) {
+	s.interceptMu.Lock()
+	defer s.interceptMu.Unlock()
+	s.interceptors = append(s.interceptors, i)
+}
+
+func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	s.interceptMu.RLock()
+	chain := append([]grpc.UnaryServerInterceptor(nil), s.interceptors...)
+	s.interceptMu.RUnlock()
+	h := handler
+	for i := len(chain) - 1; i >= 0; i-- {
+		next, ic := h, chain[i]
+		h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, next) }
+	}
+	return h(ctx, req)
+}
 
 // GRPCServer is the gRPC server, for registering more services before use.
 func (s *Server) GRPCServer() *grpc.Server { return s.grpc }

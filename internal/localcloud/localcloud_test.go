@@ -45,7 +45,7 @@ func start(t *testing.T, dir string) *env {
 		DataDir:     dir,
 		Listen:      "127.0.0.1:0",
 		RepairDelay: 300 * time.Millisecond,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      testLogger(t),
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -409,8 +409,6 @@ func (e *env) fault(t *testing.T, kind, instance string, extra map[string]any) *
 	return resp
 }
 
-var _ = os.Getenv
-
 func TestLargeExportImport(t *testing.T) {
 	e := start(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -593,4 +591,11 @@ func TestListenMustBeLoopback(t *testing.T) {
 		t.Fatalf("second localcloud on the same data dir: %v", err)
 	}
 	_ = e
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("LOCALCLOUD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -363,10 +363,8 @@ func (s *Service) meta(op *operations.Op, verb, target string, done bool) *redis
 	if done {
 		m.EndTime = timestamppb.Now()
 	}
-	select {
-	case <-op.Context().Done():
-		m.CancelRequested = !done || op.Context().Err() != nil
-	default:
+	if op.Context().Err() != nil {
+		m.CancelRequested = true
 	}
 	return m
 }
@@ -904,7 +902,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 			}
 			next.PersistenceConfig = pc
 		}
-		if err := s.applyConfig(op.Context(), inst, next); err != nil {
+		if err := s.applyConfig(context.WithoutCancel(op.Context()), inst, next); err != nil {
 			s.setState(inst, redispb.Instance_READY, "")
 			return nil, err
 		}

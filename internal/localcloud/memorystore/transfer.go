@@ -67,17 +67,21 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 		if p == nil || !p.alive() {
 			return nil, status.Errorf(codes.Unavailable, "redis-server of %s is not running", inst.name)
 		}
+		t0 := time.Now()
 		if err := bgsave(op.Context(), p); err != nil {
 			return nil, err
 		}
+		saved := time.Since(t0)
 		f, err := os.Open(filepath.Join(inst.dir, "dump.rdb"))
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "open the snapshot of %s: %v", inst.name, err)
 		}
 		defer f.Close()
+		t1 := time.Now()
 		if err := s.cfg.Storage.WriteObject(bucket, object, f, "application/octet-stream"); err != nil {
 			return nil, storageStatus(err, "output_config.gcs_destination.uri "+uri)
 		}
+		s.log.Info("exported", "instance", inst.name, "uri", uri, "bgsave", saved, "upload", time.Since(t1))
 		return nil, nil
 	})
 }
@@ -227,6 +231,12 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 		return status.Errorf(codes.Internal, "download %s: %v", uri, err)
 	}
 	defer os.Remove(incoming)
+	if ctx.Err() != nil {
+		return status.Errorf(codes.Canceled, "import of %s cancelled before the instance was touched", uri)
+	}
+	// From here on the import runs to completion (or puts the previous data
+	// back); cancelling it half way would leave the instance without data.
+	ctx = context.WithoutCancel(ctx)
 
 	inst.launchMu.Lock()
 	defer inst.launchMu.Unlock()
