@@ -18,10 +18,11 @@ type Operation[T any] interface {
 }
 
 // Wait polls op until it is done. The generated Wait starts at a one-second
-// pause; recovery is measured in seconds, so this polls from 50 ms up,
-// backing off to 2 s, which is still gentle on Google Cloud's quotas.
+// pause; recovery is measured in seconds, so this pauses a tenth of the time
+// waited so far (at least 50 ms, at most 2 s): an operation is seen done at
+// most about 10% late, and a long one costs Google Cloud one poll per 2 s.
 func Wait[T any](ctx context.Context, op Operation[T]) (T, error) {
-	pause := 50 * time.Millisecond
+	start := time.Now()
 	for {
 		res, err := op.Poll(ctx)
 		if err != nil || op.Done() {
@@ -31,10 +32,7 @@ func Wait[T any](ctx context.Context, op Operation[T]) (T, error) {
 		case <-ctx.Done():
 			var zero T
 			return zero, fmt.Errorf("waiting for operation %s: %w", op.Name(), ctx.Err())
-		case <-time.After(pause):
-		}
-		if pause = pause * 3 / 2; pause > 2*time.Second {
-			pause = 2 * time.Second
+		case <-time.After(pollPause(time.Since(start))):
 		}
 	}
 }
@@ -60,4 +58,8 @@ func (c *Clients) Describe(api string, err error) string {
 		}
 	}
 	return fmt.Sprintf("%s API at %s: %v", api, c.Endpoints[api], err)
+}
+
+func pollPause(waited time.Duration) time.Duration {
+	return min(max(waited/10, 50*time.Millisecond), 2*time.Second)
 }
