@@ -33,6 +33,7 @@ import (
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 const usage = `usage:
@@ -144,6 +145,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	// go-redis reports every refused dial while a redis-server is starting;
+	// keep those at debug level.
+	goredis.SetLogger(redisLogger{logger})
 	srv, err := localcloud.Start(ctx, localcloud.Config{
 		DataDir:          *dataDir,
 		Listen:           *listen,
@@ -275,6 +279,12 @@ func get(args []string, what string, stdout io.Writer) error {
 	}
 	stdout.Write(out)
 	return nil
+}
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.Debug("go-redis: " + fmt.Sprintf(format, v...))
 }
 
 type multiFlag []string
