@@ -347,13 +347,19 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = nc
+	br := bufio.NewReaderSize(nc, connReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
+		// Bytes the client sent right after its handshake: keep them
+		// buffered in the new reader, ahead of the socket.
 		pending := make([]byte, n)
 		io.ReadFull(brw.Reader, pending)
-		r = io.MultiReader(bytes.NewReader(pending), nc)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), nc), max(connReadBuffer, n))
+		if _, err := br.Peek(n); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
 	}
-	return nc, bufio.NewReadWriter(bufio.NewReaderSize(r, connReadBuffer), bufio.NewWriterSize(nc, connWriteBuffer)), nil
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, connWriteBuffer)), nil
 }
 
 func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -458,8 +458,12 @@ func (c *Client) run(ws *websocket.Conn, idx int) {
 			return
 		}
 		c.o.logger.Debug("relay connection lost", "code", code)
-		delay := time.Duration(0)
-		if code != int(websocket.StatusGoingAway) {
+		delay := time.Duration(0) // going away: another instance takes over now
+		switch code {
+		case int(websocket.StatusGoingAway), envelope.CloseTokenExpired:
+		case envelope.CloseRateLimited:
+			delay = max(time.Second, c.o.backoffMin)
+		default:
 			delay = c.o.backoffMin
 		}
 		ws = nil

@@ -60,7 +60,8 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// NewRelay starts a relay on redisAddr with peers; mut adjusts the config.
+// NewRelay starts a relay on redisAddr with peers; mut adjusts the config
+// (a ListenAddr set there is used instead of a free port).
 // It is shut down at the end of the test.
 func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, peers []string, mut func(*relay.Config)) *Relay {
 	tb.Helper()
@@ -80,7 +81,11 @@ func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, pe
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := cfg.ListenAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+)
+
+func capture(t *testing.T, f func() error) string {
+	t.Helper()
+	r, w, _ := os.Pipe()
+	old := os.Stdout
+	os.Stdout = w
+	err := f()
+	w.Close()
+	os.Stdout = old
+	out, _ := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestDevkeysAndToken(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	out := capture(t, func() error { return devkeys([]string{"-dir", dir}) })
+	if !strings.Contains(out, "JWKS_FILE="+filepath.Join(dir, auth.DevJWKSFile)) {
+		t.Fatalf("devkeys output %q", out)
+	}
+	tok := strings.TrimSpace(capture(t, func() error { return token([]string{"-dir", dir, "-sub", "agent-1"}) }))
+	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSFile: filepath.Join(dir, auth.DevJWKSFile), Issuer: auth.DevIssuer, Audience: auth.DevAudience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil || c.Subject != "agent-1" {
+		t.Fatalf("dev token: %v %+v", err, c)
+	}
+	if err := token([]string{"-dir", dir, "-sub", "a/b"}); err == nil {
+		t.Fatal("invalid subject accepted")
+	}
+}
