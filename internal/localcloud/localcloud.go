@@ -273,6 +273,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
 			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/faults"}})
 	})
+	s.gcs.OnMutation = func(m storage.Mutation) {
+		outcome := "OK"
+		if m.Status >= 300 {
+			outcome = fmt.Sprintf("HTTP %d: %s", m.Status, m.Message)
+		}
+		s.ops.Call(m.Method, m.Resource, outcome)
+	}
 	mux.Handle("/", s.gcs.Handler())
 
 	var protocols http.Protocols

@@ -366,17 +366,25 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 	}
 
 	// The operation log has every mutating call in order.
-	var log []struct{ Phase, Method, Outcome string }
+	var log []struct{ Phase, Method, Resource, Outcome string }
 	getJSON(t, "http://"+e.srv.Addr()+"/_localcloud/oplog", &log)
 	var calls []string
 	for _, l := range log {
 		if l.Phase == "call" {
-			calls = append(calls, strings.TrimPrefix(l.Method, "google.cloud.redis.v1.CloudRedis."))
+			c := strings.TrimPrefix(l.Method, "google.cloud.redis.v1.CloudRedis.")
+			if strings.HasPrefix(c, "storage.") {
+				c += "(" + l.Resource + ")"
+			}
+			calls = append(calls, c)
 		}
 	}
-	wantCalls := "CreateInstance UpdateInstance ExportInstance ExportInstance ImportInstance ImportInstance ImportInstance ImportInstance ImportInstance DeleteInstance"
-	if strings.Join(calls, " ") != wantCalls {
-		t.Errorf("oplog calls = %v\nwant %v", calls, wantCalls)
+	wantCalls := []string{"CreateInstance", "UpdateInstance", "storage.buckets.insert(projects/_/buckets/dr-backups)", "ExportInstance",
+		"storage.objects.insert(gs://dr-backups/scratch.txt)", "storage.objects.delete(gs://dr-backups/scratch.txt)",
+		"ExportInstance", "ImportInstance",
+		"storage.objects.insert(gs://dr-backups/garbage.rdb)", "storage.objects.insert(gs://dr-backups/truncated.rdb)",
+		"ImportInstance", "ImportInstance", "storage.objects.insert(gs://dr-backups/future.rdb)", "ImportInstance", "ImportInstance", "DeleteInstance"}
+	if strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
+		t.Errorf("oplog calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(wantCalls, "\n"))
 	}
 }
 
@@ -457,6 +465,38 @@ func TestLargeExportImport(t *testing.T) {
 		t.Fatalf("read back %d bytes: %v", got, err)
 	}
 	t.Logf("read back %d bytes: %s", got, time.Since(t0))
+
+	// A resumable upload (larger than one chunk) is one objects.insert.
+	w := e.gcs.Bucket("big-backups").Object("copy.rdb").NewWriter(ctx)
+	w.ChunkSize = 8 << 20
+	r, err = e.gcs.Bucket("big-backups").Object("big.rdb").NewRangeReader(ctx, 0, 20<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if err := w.Close(); err != nil {
+		t.Fatalf("resumable upload: %v", err)
+	}
+	if a, err := e.gcs.Bucket("big-backups").Object("copy.rdb").Attrs(ctx); err != nil || a.Size != 20<<20 {
+		t.Fatalf("resumable upload attrs = %v, %v", a, err)
+	}
+	var log []struct{ Method, Resource, Outcome string }
+	getJSON(t, "http://"+e.srv.Addr()+"/_localcloud/oplog", &log)
+	inserts := 0
+	for _, l := range log {
+		if l.Method == "storage.objects.insert" {
+			inserts++
+			if l.Resource != "gs://big-backups/copy.rdb" || l.Outcome != "OK" {
+				t.Errorf("oplog entry %+v", l)
+			}
+		}
+	}
+	if inserts != 1 {
+		t.Errorf("%d storage.objects.insert entries for one resumable upload", inserts)
+	}
 
 	if err := c.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)

@@ -141,7 +141,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	for _, e := range lc.Oplog(t) {
 		calls = append(calls, e.Phase+":"+strings.TrimPrefix(e.Method, "google.cloud.redis.v1.CloudRedis."))
 	}
-	if strings.Join(calls, " ") != "call:CreateInstance done:CreateInstance" {
+	if strings.Join(calls, " ") != "call:CreateInstance done:CreateInstance call:storage.buckets.insert call:storage.objects.insert" {
 		t.Fatalf("oplog after restart = %v", calls)
 	}
 

@@ -279,6 +279,15 @@ func (m *Manager) Record(method, resource string, err error) {
 	m.persistLog()
 }
 
+// Call logs a mutating call that completed synchronously with the given
+// outcome (OK, or "<CODE>: <message>").
+func (m *Manager) Call(method, resource, outcome string) {
+	m.mu.Lock()
+	m.appendLocked(PhaseCall, method, resource, "", outcome)
+	m.mu.Unlock()
+	m.persistLog()
+}
+
 // Event logs something localcloud did or was told to do outside the APIs,
 // such as an injected fault or an automatic repair.
 func (m *Manager) Event(method, resource, outcome string) {

@@ -57,6 +57,10 @@ type Service struct {
 	srv  *fakestorage.Server
 	host string
 	log  *slog.Logger
+	// OnMutation, if set before Handler is called, is told about every
+	// completed mutating request (bucket and object inserts, updates and
+	// deletes).
+	OnMutation func(Mutation)
 }
 
 // New creates the emulator storing its data under root. addr is the
@@ -84,7 +88,7 @@ func New(root, addr string, logger *slog.Logger) (*Service, error) {
 
 // Handler serves the Cloud Storage HTTP APIs.
 func (s *Service) Handler() http.Handler {
-	h := s.srv.HTTPHandler()
+	h := audit(s.srv.HTTPHandler(), s.OnMutation)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// fake-gcs-server routes XML reads (/{bucket}/{object}) by matching
 		// the Host against its public host.
