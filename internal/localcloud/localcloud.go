@@ -17,6 +17,22 @@
 //	GET  /_localcloud/faults     the accepted fault kinds
 //	POST /_localcloud/faults     {"kind":"redis-kill","instance":"projects/p/locations/r/instances/n","hold":true}
 //
+// Operation log entries are {"seq", "time", "phase", "method", "resource",
+// "operation", "outcome"}, in the order things happened:
+//
+//   - phase "call": a mutating call was received. CloudRedis methods
+//     (method google.cloud.redis.v1.CloudRedis.CreateInstance, ...) have
+//     outcome RUNNING when they started an operation, else the error as
+//     "<CODE>: <message>". Cloud Storage mutations (storage.buckets.insert,
+//     storage.objects.insert, storage.objects.delete, ...; resource
+//     gs://bucket/object or projects/_/buckets/bucket) have OK or
+//     "HTTP <status>: <message>".
+//   - phase "done": the operation of an earlier call finished: OK or
+//     "<CODE>: <message>".
+//   - phase "event": injected faults (localcloud.Fault.<kind>, logged before
+//     their effects, outcome filled in when applied) and supervision
+//     (localcloud.Supervisor.RedisExited, localcloud.Supervisor.Repair).
+//
 // Fault kinds: redis-kill (SIGKILL the redis-server; "hold": true keeps it
 // down until redis-restore), redis-restore, redis-corrupt (overwrite a
 // sample of keys with random bytes and delete some; "fraction" 0..1, default
@@ -49,8 +65,8 @@
 //
 // Extending: new fault kinds are registered on Faults(); cross-cutting
 // behaviour for the gRPC APIs (such as a region outage) can be added with
-// AddUnaryInterceptor; more gRPC services can be registered on GRPCServer()
-// before the first request.
+// AddUnaryInterceptor; another emulated API is one more Register call in
+// Start.
 package localcloud
 
 import (
@@ -382,7 +398,7 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	return h(ctx, req)
 }
 
-// GRPCServer is the gRPC server, for registering more services before use.
+// GRPCServer is the gRPC server serving every emulated API.
 func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 
 // Close stops serving, then saves and stops every redis-server and persists
