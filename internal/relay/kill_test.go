@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
@@ -202,5 +204,29 @@ func TestKillInstance(t *testing.T) {
 			}
 			t.Logf("sender %+v; receiver %+v", ss, rs)
 		})
+	}
+}
+
+// TestSIGTERM stops a relay process the way Cloud Run does: agents get 1001
+// and the process exits cleanly.
+func TestSIGTERM(t *testing.T) {
+	e := newEnv(t)
+	rd := relaytest.NewRedis(t)
+	p := startProc(t, e.keys, "a", rd.Addr, "")
+	ws, _, err := rawDial(t, p.URL, relaytest.Token(t, e.keys, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, reason := closeCode(t, ws); code != websocket.StatusGoingAway {
+		t.Fatalf("close %d %q, want 1001", code, reason)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not exit after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d", code)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
@@ -46,6 +48,13 @@ func TestOperationsEndpoints(t *testing.T) {
 	}
 	if !strings.Contains(metrics, `relay_envelopes_accepted_total{instance=`) {
 		t.Error("accepted counter not exported")
+	}
+	// With one region's Redis down the relay is degraded but ready.
+	rd2 := relaytest.NewRedis(t)
+	rp := relaytest.NewRelay(t, e.v, "r1", rd.Addr, []string{rd2.Addr}, nil)
+	rd2.Stop()
+	if code, body := get(t, "http://"+rp.Addr+"/readyz"); code != 200 || !strings.HasPrefix(body, "degraded") {
+		t.Fatalf("readyz with a peer down: %d %s", code, body)
 	}
 	rd.Stop()
 	if code, _ := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
@@ -117,6 +126,24 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("alice did not move: %+v", a.Stats())
 	}
 	t.Logf("alice %+v bob %+v", a.Stats(), b.Stats())
+}
+
+// TestShutdownGoingAway checks agents are told to go away with 1001.
+func TestShutdownGoingAway(t *testing.T) {
+	e := newEnv(t)
+	rd := relaytest.NewRedis(t)
+	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	ws, _, err := rawDial(t, r.URL, relaytest.Token(t, e.keys, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Shutdown(context.Background())
+	if code, reason := closeCode(t, ws); code != websocket.StatusGoingAway {
+		t.Fatalf("close %d %q, want 1001", code, reason)
+	}
+	if _, resp, err := rawDial(t, r.URL, relaytest.Token(t, e.keys, "alice")); err == nil || (resp != nil && resp.StatusCode != http.StatusServiceUnavailable) {
+		t.Fatalf("connection accepted while shutting down")
+	}
 }
 
 func TestProbe(t *testing.T) {

@@ -172,8 +172,10 @@ func (s *Server) Run(ctx context.Context) error {
 // Envelopes acked before it stay queued in Redis; unacked ones are resent by
 // their senders.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
 	s.httpMu.Lock()
+	s.mu.Lock()
+	s.closing.Store(true)
+	s.mu.Unlock()
 	srvs := s.httpSrvs
 	s.httpMu.Unlock()
 	for _, hs := range srvs {
@@ -233,21 +235,32 @@ func (s *Server) stop() {
 	}
 }
 
+// handleReady answers 200 while some Redis is reachable: with this region's
+// Redis down the relay still queues in a peer region's Redis and delivers
+// from the others ("degraded" in the body). 503 when none answers or while
+// shutting down.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if err := s.nodes[0].ping(r.Context()); err != nil {
-		http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
-		return
-	}
 	var b strings.Builder
-	b.WriteString("ok\n")
-	for _, n := range s.nodes[1:] {
-		fmt.Fprintf(&b, "peer %s up=%v\n", n.addr, n.up.Load())
+	up := 0
+	for _, n := range s.nodes {
+		err := n.ping(r.Context())
+		if err == nil {
+			up++
+		}
+		fmt.Fprintf(&b, "%s redis %s up=%v\n", n.role, n.addr, err == nil)
 	}
-	w.Write([]byte(b.String()))
+	switch {
+	case up == 0:
+		http.Error(w, "no redis reachable\n"+b.String(), http.StatusServiceUnavailable)
+	case up < len(s.nodes):
+		w.Write([]byte("degraded\n" + b.String()))
+	default:
+		w.Write([]byte("ok\n" + b.String()))
+	}
 }
 
 func bearerToken(r *http.Request) string {
@@ -318,6 +331,19 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	c := newConn(s, ws, addr, claims.Expiry)
+	// Track the connection before Shutdown can miss it: either Shutdown's
+	// snapshot has it, or it sees closing and goes away itself.
+	s.mu.Lock()
+	closing := s.closing.Load()
+	if !closing {
+		s.conns[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closing {
+		c.closeWith(envelope.CloseGoingAway, "relay instance shutting down: reconnect")
+		s.connWG.Done()
+		return
+	}
 	// The connection is served by a goroutine of its own so that this
 	// handler returns and net/http releases the request, its headers and
 	// the handshake's deep stack: an idle agent costs little memory.
@@ -375,7 +401,6 @@ func (s *Server) register(c *conn) {
 	st := s.stripe(c.addr)
 	st.Lock()
 	s.mu.Lock()
-	s.conns[c] = struct{}{}
 	e := s.addrs[c.addr]
 	first := e == nil
 	if first {

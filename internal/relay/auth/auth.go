@@ -46,7 +46,9 @@ var (
 // Claims is what the relay needs from a verified token.
 type Claims struct {
 	Subject string
-	Expiry  time.Time
+	// Expiry is when the token stops being accepted: its exp plus the
+	// clock-skew leeway.
+	Expiry time.Time
 }
 
 // Config configures a Verifier. Exactly one of JWKSURL and JWKSFile is set.
@@ -62,7 +64,8 @@ type Config struct {
 	Refresh time.Duration
 	// MinRefresh bounds reloads triggered by an unknown key id (default 30s).
 	MinRefresh time.Duration
-	// Leeway tolerates clock skew on exp/nbf/iat (default 30s).
+	// Leeway tolerates clock skew on exp/nbf/iat (default 30s; negative for
+	// none).
 	Leeway     time.Duration
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -105,6 +108,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
 	}
+	cfg.Leeway = max(cfg.Leeway, 0)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -300,7 +304,7 @@ func (v *Verifier) verify(token string) (*Claims, error) {
 	if !ValidIdentity(rc.Subject) {
 		return nil, ErrSubject
 	}
-	return &Claims{Subject: rc.Subject, Expiry: rc.ExpiresAt.Time}, nil
+	return &Claims{Subject: rc.Subject, Expiry: rc.ExpiresAt.Add(v.cfg.Leeway)}, nil
 }
 
 // ValidIdentity reports whether sub can be used as an agent identity: the

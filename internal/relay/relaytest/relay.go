@@ -22,10 +22,11 @@ func DevKeys(tb testing.TB) *auth.DevKeys {
 	return d
 }
 
-// Verifier verifies the tokens of keys, from its JWKS file.
+// Verifier verifies the tokens of keys, from its JWKS file, with no clock
+// skew leeway.
 func Verifier(tb testing.TB, keys *auth.DevKeys) *auth.Verifier {
 	tb.Helper()
-	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSFile: keys.JWKSPath(), Issuer: keys.Issuer, Audience: keys.Audience})
+	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSFile: keys.JWKSPath(), Issuer: keys.Issuer, Audience: keys.Audience, Leeway: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}
