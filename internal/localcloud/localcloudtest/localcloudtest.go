@@ -92,6 +92,9 @@ func StartWithOptions(t testing.TB, opts Options) *Instance {
 		if err := i.stop(time.Minute); err != nil {
 			t.Errorf("localcloudtest: %v", err)
 		}
+		// After a Kill, redis-servers save and exit on their own; let them
+		// finish before the data dir is removed.
+		i.waitRedisGone(time.Minute)
 		if t.Failed() {
 			t.Logf("localcloudtest: last lines of %s:\n%s", i.logPath, i.LogTail(40))
 		}
@@ -281,6 +284,39 @@ func (i *Instance) stop(timeout time.Duration) error {
 		<-exited
 		return fmt.Errorf("localcloud did not stop within %s after SIGTERM; killed", timeout)
 	}
+}
+
+// waitRedisGone waits until the redis-servers recorded in the state have
+// exited.
+func (i *Instance) waitRedisGone(timeout time.Duration) {
+	b, err := os.ReadFile(filepath.Join(i.dataDir, "state", "instances.json"))
+	if err != nil {
+		return
+	}
+	var recs []struct {
+		PID int `json:"pid"`
+	}
+	if json.Unmarshal(b, &recs) != nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for _, r := range recs {
+		for r.PID > 0 && processRunning(r.PID) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// processRunning reports whether pid exists and is not a zombie.
+func processRunning(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z' && stat[i+2] != 'X'
+	}
+	return true
 }
 
 // Addr is localcloud's host:port.

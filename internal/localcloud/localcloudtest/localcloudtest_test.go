@@ -245,3 +245,12 @@ func TestRedisKillIsRepaired(t *testing.T) {
 		t.Fatalf("GetInstance of a missing instance: %v", err)
 	}
 }
+
+func TestKillWithoutRestartCleansUp(t *testing.T) {
+	lc := localcloudtest.Start(t)
+	rc, _ := clients(t, lc.Addr())
+	inst, _ := createInstance(t, rc, "orphan")
+	fill(t, inst, 50)
+	lc.Kill()
+	// The t.TempDir cleanup must find no redis-server still writing.
+}
