@@ -213,12 +213,19 @@ func BenchmarkThroughput(b *testing.B) {
 		{"same-instance", newRelayPath(b, keys, "same", r1.URL, r1.URL)},
 		{"cross-instance", newRelayPath(b, keys, "cross", r1.URL, r2.URL)},
 	}
+	var baseline float64
 	for _, p := range paths {
 		var maxRate float64
 		b.Run(p.name+"/max", func(b *testing.B) {
 			rate, lat := run(b, p.pt, b.N, 0)
 			maxRate = rate
 			report(b, rate, lat)
+			if p.name == "redis-publish-baseline" {
+				baseline = rate
+			} else if baseline > 0 {
+				// Throughput as a fraction of raw Redis PUBLISH on this machine.
+				b.ReportMetric(rate/baseline, "x_baseline")
+			}
 		})
 		b.Run(p.name+"/half", func(b *testing.B) {
 			target := maxRate / 2
