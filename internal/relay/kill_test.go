@@ -230,3 +230,11 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
