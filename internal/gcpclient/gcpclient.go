@@ -12,6 +12,7 @@ import (
 	"time"
 
 	redis "cloud.google.com/go/redis/apiv1"
+	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -44,6 +45,7 @@ type Clients struct {
 	Region  string
 
 	Redis   *redis.CloudRedisClient
+	Run     *run.ServicesClient
 	Storage *storage.Client
 
 	// Endpoints names, per API, the address the clients talk to, so that an
@@ -54,6 +56,7 @@ type Clients struct {
 // API names used as keys of Clients.Endpoints and in error messages.
 const (
 	APIRedis   = "Memorystore for Redis"
+	APIRun     = "Cloud Run"
 	APIStorage = "Cloud Storage"
 )
 
@@ -63,54 +66,72 @@ const (
 func New(ctx context.Context, cfg Config) (*Clients, error) {
 	c := &Clients{Project: cfg.Project, Region: cfg.Region, Endpoints: map[string]string{}}
 
-	var redisOpts, storageOpts []option.ClientOption
-	if cfg.UserAgent != "" {
-		redisOpts = append(redisOpts, option.WithUserAgent(cfg.UserAgent))
-		storageOpts = append(storageOpts, option.WithUserAgent(cfg.UserAgent))
-	}
-	redisEndpoint, storageEndpoint := cfg.RedisEndpoint, cfg.StorageEndpoint
 	if cfg.EmulatorHost != "" {
 		if err := checkReachable(ctx, cfg.EmulatorHost); err != nil {
 			return nil, err
 		}
-		if redisEndpoint == "" {
-			redisEndpoint = cfg.EmulatorHost
-		}
-		if storageEndpoint == "" {
-			storageEndpoint = "http://" + cfg.EmulatorHost + "/storage/v1/"
-		}
-		plain := []option.ClientOption{
-			option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		}
-		redisOpts = append(redisOpts, plain...)
-		storageOpts = append(storageOpts, option.WithoutAuthentication())
 	}
-	c.Endpoints[APIRedis] = "redis.googleapis.com:443"
-	if redisEndpoint != "" {
-		redisOpts = append(redisOpts, option.WithEndpoint(redisEndpoint))
-		c.Endpoints[APIRedis] = redisEndpoint
+	// options gives one API its endpoint: the override, else localcloud,
+	// else Google's default (with Application Default Credentials).
+	options := func(api, override, emulated, google string, grpcAPI bool) []option.ClientOption {
+		var opts []option.ClientOption
+		if cfg.UserAgent != "" {
+			opts = append(opts, option.WithUserAgent(cfg.UserAgent))
+		}
+		endpoint := override
+		if cfg.EmulatorHost != "" {
+			opts = append(opts, option.WithoutAuthentication())
+			if grpcAPI {
+				opts = append(opts, option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+			}
+			if endpoint == "" {
+				endpoint = emulated
+			}
+		}
+		c.Endpoints[api] = google
+		if endpoint != "" {
+			opts = append(opts, option.WithEndpoint(endpoint))
+			c.Endpoints[api] = endpoint
+		}
+		return opts
 	}
-	c.Endpoints[APIStorage] = "https://storage.googleapis.com/storage/v1/"
-	if storageEndpoint != "" {
-		storageOpts = append(storageOpts, option.WithEndpoint(storageEndpoint))
-		c.Endpoints[APIStorage] = storageEndpoint
-	}
+	host := cfg.EmulatorHost
+	redisOpts := options(APIRedis, cfg.RedisEndpoint, host, "redis.googleapis.com:443", true)
+	runOpts := options(APIRun, cfg.RunEndpoint, host, "run.googleapis.com:443", true)
+	storageOpts := options(APIStorage, cfg.StorageEndpoint, "http://"+host+"/storage/v1/", "https://storage.googleapis.com/storage/v1/", false)
 
 	var err error
 	if c.Redis, err = redis.NewCloudRedisClient(ctx, redisOpts...); err != nil {
-		return nil, fmt.Errorf("creating the %s client for %s: %w", APIRedis, c.Endpoints[APIRedis], err)
+		return nil, c.clientError(APIRedis, err)
+	}
+	if c.Run, err = run.NewServicesClient(ctx, runOpts...); err != nil {
+		c.Close()
+		return nil, c.clientError(APIRun, err)
 	}
 	if c.Storage, err = storage.NewClient(ctx, storageOpts...); err != nil {
-		c.Redis.Close()
-		return nil, fmt.Errorf("creating the %s client for %s: %w", APIStorage, c.Endpoints[APIStorage], err)
+		c.Close()
+		return nil, c.clientError(APIStorage, err)
 	}
 	return c, nil
 }
 
-// Close releases every client.
+func (c *Clients) clientError(api string, err error) error {
+	return fmt.Errorf("creating the %s client for %s: %w", api, c.Endpoints[api], err)
+}
+
+// Close releases every client that was created.
 func (c *Clients) Close() error {
-	return errors.Join(c.Redis.Close(), c.Storage.Close())
+	var errs []error
+	if c.Redis != nil {
+		errs = append(errs, c.Redis.Close())
+	}
+	if c.Run != nil {
+		errs = append(errs, c.Run.Close())
+	}
+	if c.Storage != nil {
+		errs = append(errs, c.Storage.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func checkReachable(ctx context.Context, hostport string) error {

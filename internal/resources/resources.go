@@ -23,6 +23,7 @@ func Resources() []func() resource.Resource {
 		NewRedisInstanceResource,
 		NewRedisSnapshotResource,
 		NewRedisSnapshotRestoreResource,
+		NewRelayServiceResource,
 	}
 }
 
