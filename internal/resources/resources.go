@@ -31,6 +31,7 @@ func Resources() []func() resource.Resource {
 func DataSources() []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		NewRedisSnapshotsDataSource,
+		NewRelayHealthDataSource,
 	}
 }
 
@@ -140,3 +141,12 @@ func optionalStringMap(m map[string]string) types.Map {
 	v, _ := types.MapValueFrom(context.Background(), types.StringType, m)
 	return v
 }
+
+// relayURLPattern matches the URLs relays are reached at.
+var relayURLPattern = regexp.MustCompile(`^(https?|wss?)://[^\s/]+(/\S*)?$`)
+
+// durationPattern matches the Go durations attributes accept, such as 500ms,
+// 10s, 1.5m or 2h.
+var durationPattern = regexp.MustCompile(`^(\d+(\.\d+)?(ms|s|m|h))+$`)
+
+const durationMessage = "must be a duration such as 500ms, 10s, 5m or 1h"

@@ -1,0 +1,97 @@
+package resources
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
+)
+
+var _ datasource.DataSource = (*relayHealthDataSource)(nil)
+
+// NewRelayHealthDataSource is data agentnet_relay_health: a real round trip
+// through a relay, for check blocks and health gates.
+func NewRelayHealthDataSource() datasource.DataSource { return &relayHealthDataSource{} }
+
+type relayHealthDataSource struct{}
+
+type relayHealthModel struct {
+	URL       types.String  `tfsdk:"url"`
+	Token     types.String  `tfsdk:"token"`
+	Timeout   types.String  `tfsdk:"timeout"`
+	Healthy   types.Bool    `tfsdk:"healthy"`
+	LatencyMS types.Float64 `tfsdk:"latency_ms"`
+	Error     types.String  `tfsdk:"error"`
+}
+
+func (d *relayHealthDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_relay_health"
+}
+
+func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Description: "Probes a relay with a real message round trip: two probe agents connect to the URL (a service URL " +
+			"spreads them over its instances, a front door over its regions), each sends the other an envelope and " +
+			"waits for it. Reading it never fails on an unhealthy relay: `healthy` and `error` say what happened, so a " +
+			"`check` block can assert it (continuous verification of \"verify message delivery between agents\").",
+		Attributes: map[string]schema.Attribute{
+			"url": schema.StringAttribute{
+				Required:    true,
+				Description: "Relay URL: an `agentnet_relay_service`'s `url` or a failover group's `front_door_url` (`http(s)://` or `ws(s)://`).",
+				Validators:  []validator.String{stringvalidator.RegexMatches(relayURLPattern, "must be an http://, https://, ws:// or wss:// URL")},
+			},
+			"token": schema.StringAttribute{
+				Required: true, Sensitive: true,
+				Description: "Bearer token the probe agents connect with (a JWT the relay accepts).",
+			},
+			"timeout": schema.StringAttribute{
+				Optional:    true,
+				Description: "How long the round trip may take, as a Go duration (default `10s`).",
+				Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
+			},
+			"healthy":    schema.BoolAttribute{Computed: true, Description: "Whether the round trip completed in time."},
+			"latency_ms": schema.Float64Attribute{Computed: true, Description: "Round-trip time in milliseconds; null when unhealthy."},
+			"error":      schema.StringAttribute{Computed: true, Description: "Why the probe failed; null when healthy."},
+		},
+	}
+}
+
+func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m relayHealthModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout := 10 * time.Second
+	if s := m.Timeout.ValueString(); s != "" {
+		var err error
+		if timeout, err = time.ParseDuration(s); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("timeout"), "Invalid timeout", err.Error())
+			return
+		}
+	}
+	latency, err := probeRelay(ctx, m.URL.ValueString(), m.Token.ValueString(), timeout)
+	m.Healthy = types.BoolValue(err == nil)
+	m.LatencyMS, m.Error = types.Float64Null(), types.StringNull()
+	if err != nil {
+		m.Error = types.StringValue(err.Error())
+	} else {
+		m.LatencyMS = types.Float64Value(float64(latency.Microseconds()) / 1000)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// probeRelay is the health check shared by the data source and the
+// failover group: a round trip between two probe agents.
+func probeRelay(ctx context.Context, url, token string, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return client.Probe(ctx, url, client.StaticToken(token))
+}
