@@ -77,7 +77,7 @@ func (p *agentnetProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 			},
 			"redis_endpoint":   endpoint("Memorystore for Redis (gRPC)", "redis.googleapis.com:443"),
 			"run_endpoint":     endpoint("Cloud Run Admin v2 (gRPC)", "run.googleapis.com:443"),
-			"compute_endpoint": endpoint("Compute Engine (REST)", "https://compute.googleapis.com/compute/v1/"),
+			"compute_endpoint": endpoint("Compute Engine (REST)", "https://compute.googleapis.com"),
 			"storage_endpoint": endpoint("Cloud Storage JSON", "https://storage.googleapis.com/storage/v1/"),
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"time"
 
+	compute "cloud.google.com/go/compute/apiv1"
 	redis "cloud.google.com/go/redis/apiv1"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
@@ -47,6 +48,7 @@ type Clients struct {
 	Redis   *redis.CloudRedisClient
 	Run     *run.ServicesClient
 	Storage *storage.Client
+	Compute *ComputeClients
 
 	// Endpoints names, per API, the address the clients talk to, so that an
 	// unreachable API can be reported by where it was looked for.
@@ -58,7 +60,18 @@ const (
 	APIRedis   = "Memorystore for Redis"
 	APIRun     = "Cloud Run"
 	APIStorage = "Cloud Storage"
+	APICompute = "Compute Engine"
 )
+
+// ComputeClients are the Compute Engine REST clients of the global external
+// load balancer in front of the relays.
+type ComputeClients struct {
+	NEGs              *compute.RegionNetworkEndpointGroupsClient
+	BackendServices   *compute.BackendServicesClient
+	URLMaps           *compute.UrlMapsClient
+	TargetHTTPProxies *compute.TargetHttpProxiesClient
+	ForwardingRules   *compute.GlobalForwardingRulesClient
+}
 
 // New builds the clients. With EmulatorHost set it first checks that
 // something listens there, so a localcloud that is not running is reported
@@ -98,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	host := cfg.EmulatorHost
 	redisOpts := options(APIRedis, cfg.RedisEndpoint, host, "redis.googleapis.com:443", true)
 	runOpts := options(APIRun, cfg.RunEndpoint, host, "run.googleapis.com:443", true)
+	computeOpts := options(APICompute, cfg.ComputeEndpoint, "http://"+host, "https://compute.googleapis.com", false)
 	storageOpts := options(APIStorage, cfg.StorageEndpoint, "http://"+host+"/storage/v1/", "https://storage.googleapis.com/storage/v1/", false)
 
 	var err error
@@ -111,6 +125,10 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	if c.Storage, err = storage.NewClient(ctx, storageOpts...); err != nil {
 		c.Close()
 		return nil, c.clientError(APIStorage, err)
+	}
+	if c.Compute, err = newComputeClients(ctx, computeOpts); err != nil {
+		c.Close()
+		return nil, c.clientError(APICompute, err)
 	}
 	return c, nil
 }
@@ -131,7 +149,32 @@ func (c *Clients) Close() error {
 	if c.Storage != nil {
 		errs = append(errs, c.Storage.Close())
 	}
+	if c.Compute != nil {
+		errs = append(errs, c.Compute.NEGs.Close(), c.Compute.BackendServices.Close(), c.Compute.URLMaps.Close(),
+			c.Compute.TargetHTTPProxies.Close(), c.Compute.ForwardingRules.Close())
+	}
 	return errors.Join(errs...)
+}
+
+func newComputeClients(ctx context.Context, opts []option.ClientOption) (*ComputeClients, error) {
+	var cc ComputeClients
+	var err error
+	if cc.NEGs, err = compute.NewRegionNetworkEndpointGroupsRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.BackendServices, err = compute.NewBackendServicesRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.URLMaps, err = compute.NewUrlMapsRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.TargetHTTPProxies, err = compute.NewTargetHttpProxiesRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.ForwardingRules, err = compute.NewGlobalForwardingRulesRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	return &cc, nil
 }
 
 func checkReachable(ctx context.Context, hostport string) error {

@@ -2,10 +2,13 @@ package gcpclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -37,8 +40,13 @@ func Wait[T any](ctx context.Context, op Operation[T]) (T, error) {
 	}
 }
 
-// IsNotFound reports whether err is a NOT_FOUND answer of a gRPC API.
+// IsNotFound reports whether err is a NOT_FOUND answer of a gRPC API or a
+// 404 of a REST one.
 func IsNotFound(err error) bool {
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return gerr.Code == http.StatusNotFound
+	}
 	return status.Code(err) == codes.NotFound
 }
 
@@ -48,6 +56,13 @@ func IsNotFound(err error) bool {
 func (c *Clients) Describe(api string, err error) string {
 	if err == nil {
 		return ""
+	}
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		if gerr.Code == http.StatusServiceUnavailable {
+			return fmt.Sprintf("%s API at %s is unavailable: %s", api, c.Endpoints[api], gerr.Message)
+		}
+		return fmt.Sprintf("%s API: HTTP %d: %s", api, gerr.Code, gerr.Message)
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {
