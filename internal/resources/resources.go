@@ -24,6 +24,7 @@ func Resources() []func() resource.Resource {
 		NewRedisSnapshotResource,
 		NewRedisSnapshotRestoreResource,
 		NewRelayServiceResource,
+		NewRelayFailoverGroupResource,
 	}
 }
 

@@ -1,0 +1,552 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+)
+
+var (
+	_ resource.ResourceWithConfigure      = (*relayFailoverGroupResource)(nil)
+	_ resource.ResourceWithImportState    = (*relayFailoverGroupResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*relayFailoverGroupResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*relayFailoverGroupResource)(nil)
+)
+
+// NewRelayFailoverGroupResource is agentnet_relay_failover_group: which
+// regions take traffic through the global load balancer, with capacity,
+// health gates, safety rules and a gradual return.
+func NewRelayFailoverGroupResource() resource.Resource {
+	return &relayFailoverGroupResource{sleep: sleepContext}
+}
+
+type relayFailoverGroupResource struct {
+	withClients
+	// sleep waits for soak and grace periods; tests may shorten it.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+type failoverGroupModel struct {
+	ID                types.String   `tfsdk:"id"`
+	Name              types.String   `tfsdk:"name"`
+	Project           types.String   `tfsdk:"project"`
+	Regions           []regionModel  `tfsdk:"regions"`
+	Capacity          *capacityModel `tfsdk:"capacity"`
+	HealthCheck       *healthModel   `tfsdk:"health_check"`
+	MinActiveRegions  types.Int64    `tfsdk:"min_active_regions"`
+	AutomaticFailover types.Bool     `tfsdk:"automatic_failover"`
+	Reintroduction    types.Object   `tfsdk:"reintroduction"`
+	DrainGracePeriod  types.String   `tfsdk:"drain_grace_period"`
+	EffectiveWeights  types.Map      `tfsdk:"effective_weights"`
+	MinInstances      types.Map      `tfsdk:"min_instances"`
+	UnhealthyRegions  types.List     `tfsdk:"unhealthy_regions"`
+	FrontDoorURL      types.String   `tfsdk:"front_door_url"`
+	URLMap            types.String   `tfsdk:"url_map"`
+	Timeouts          timeouts.Value `tfsdk:"timeouts"`
+}
+
+type regionModel struct {
+	Region  types.String `tfsdk:"region"`
+	Service types.String `tfsdk:"service"`
+	State   types.String `tfsdk:"state"`
+	Weight  types.Int64  `tfsdk:"weight"`
+}
+
+type capacityModel struct {
+	TotalMinInstances    types.Int64 `tfsdk:"total_min_instances"`
+	BaselineMinInstances types.Int64 `tfsdk:"baseline_min_instances"`
+}
+
+type healthModel struct {
+	Token              types.String `tfsdk:"token"`
+	Timeout            types.String `tfsdk:"timeout"`
+	UnhealthyThreshold types.Int64  `tfsdk:"unhealthy_threshold"`
+	HealthyThreshold   types.Int64  `tfsdk:"healthy_threshold"`
+}
+
+type reintroductionModel struct {
+	Steps []int64 `tfsdk:"steps"`
+	Soak  string  `tfsdk:"soak"`
+}
+
+var reintroductionAttrTypes = map[string]attr.Type{
+	"steps": types.ListType{ElemType: types.Int64Type},
+	"soak":  types.StringType,
+}
+
+const (
+	defaultSoak       = "10s"
+	defaultDrainGrace = "5s"
+)
+
+func (r *relayFailoverGroupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_relay_failover_group"
+}
+
+func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	resp.Schema = schema.Schema{
+		Description: "The Region Failover procedure as one resource: which regions' relay services take traffic " +
+			"through the global external load balancer (serverless NEGs, backend services, a URL map with weighted " +
+			"backend services, a target proxy and a forwarding rule, all managed here). Its plan says what will " +
+			"move; its apply moves it in a safe order: raise minimum instances where traffic will go and wait until " +
+			"ready, health-gate every region that will receive traffic with a real relay round trip, change the URL " +
+			"map weights, ramp a returning region through `reintroduction.steps` with health checks during each soak " +
+			"(rolled back to weight 0 if it fails), tell the agents of drained regions to reconnect after " +
+			"`drain_grace_period` (a new revision whose old instances close their connections with going-away), and " +
+			"finally return drained regions to baseline capacity. With `automatic_failover`, the plan probes every " +
+			"region and plans an unhealthy one to weight 0, so `tofu plan -detailed-exitcode` detects an outage and " +
+			"the apply is the failover. The group manages the relay services' minimum instances: give those " +
+			"`agentnet_relay_service` resources `lifecycle { ignore_changes = [min_instances] }`.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				Description: "`projects/PROJECT/global/urlMaps/NAME`. Import by the group's name or this id."},
+			"name": schema.StringAttribute{
+				Required: true, PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Description: "Name of the group; also the name of its URL map, target proxy and forwarding rule, and the prefix of its NEGs and backend services.",
+				Validators: []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$`),
+					"must be up to 42 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen")},
+			},
+			"project": schema.StringAttribute{Optional: true, Computed: true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
+				Description:   "Project of the load balancer. Defaults to the provider's `project`."},
+			"regions": schema.ListNestedAttribute{
+				Required:    true,
+				Description: "The regions of the group, each with its relay service. Region names must be unique.",
+				Validators:  []validator.List{listvalidator.SizeAtLeast(1)},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"region": schema.StringAttribute{Required: true, Description: "Region name, for example `us-central1`."},
+					"service": schema.StringAttribute{Required: true,
+						Description: "Id of the region's `agentnet_relay_service`; it must be in `region`.",
+						Validators:  []validator.String{stringvalidator.RegexMatches(serviceNameRE, "must be a service id: projects/PROJECT/locations/REGION/services/NAME")}},
+					"state": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(regionActive),
+						Description: "`active` takes traffic while healthy; `drained` takes none and its agents are moved away; `standby` takes none and is kept at baseline capacity, ready to activate.",
+						Validators:  []validator.String{stringvalidator.OneOf(regionStates...)}},
+					"weight": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(100),
+						Description: "Share of new connections while active, 0 to 1000 (URL map weight).",
+						Validators:  []validator.Int64{int64validator.Between(0, 1000)}},
+				}},
+			},
+			"capacity": schema.SingleNestedAttribute{
+				Optional: true,
+				Description: "Capacity plan. When set, the group sets each relay service's minimum instances: " +
+					"`total_min_instances` spread over the regions taking traffic by weight (so draining a region raises " +
+					"the others'), `baseline_min_instances` for the rest.",
+				Attributes: map[string]schema.Attribute{
+					"total_min_instances": schema.Int64Attribute{Required: true, Validators: []validator.Int64{int64validator.AtLeast(0)},
+						Description: "Minimum instances across the regions taking traffic."},
+					"baseline_min_instances": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+						Validators:  []validator.Int64{int64validator.AtLeast(0)},
+						Description: "Minimum instances of a region that takes no traffic."},
+				},
+			},
+			"health_check": schema.SingleNestedAttribute{
+				Required:    true,
+				Description: "The health check: a real relay round trip between two probe agents through each region's service URL.",
+				Attributes: map[string]schema.Attribute{
+					"token": schema.StringAttribute{Required: true, Sensitive: true,
+						Description: "Bearer token the probe agents connect with."},
+					"timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("5s"),
+						Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
+						Description: "Time one round trip may take."},
+					"unhealthy_threshold": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(2),
+						Validators:  []validator.Int64{int64validator.Between(1, 10)},
+						Description: "Consecutive failed probes that make a region unhealthy."},
+					"healthy_threshold": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+						Validators:  []validator.Int64{int64validator.Between(1, 10)},
+						Description: "Consecutive successful probes that make a region healthy again."},
+				},
+			},
+			"min_active_regions": schema.Int64Attribute{
+				Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+				Validators: []validator.Int64{int64validator.AtLeast(1)},
+				Description: "Safety rule: a plan that would leave fewer healthy regions taking traffic is refused. " +
+					"Draining the last healthy region is always refused.",
+			},
+			"automatic_failover": schema.BoolAttribute{
+				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Probe every region at plan time and plan unhealthy active regions to weight 0 (with a warning saying why), and healthy ones back.",
+			},
+			"reintroduction": schema.SingleNestedAttribute{
+				Optional: true, Computed: true,
+				Default: objectdefault.StaticValue(types.ObjectValueMust(reintroductionAttrTypes, map[string]attr.Value{
+					"steps": types.ListValueMust(types.Int64Type, []attr.Value{types.Int64Value(10), types.Int64Value(50), types.Int64Value(100)}),
+					"soak":  types.StringValue(defaultSoak),
+				})),
+				Description: "How a region returns to traffic: the percentages of its weight it goes through, ending at 100, each held for `soak` while it is probed.",
+				Attributes: map[string]schema.Attribute{
+					"steps": schema.ListAttribute{Optional: true, Computed: true, ElementType: types.Int64Type,
+						Default: listdefault.StaticValue(types.ListValueMust(types.Int64Type,
+							[]attr.Value{types.Int64Value(10), types.Int64Value(50), types.Int64Value(100)})),
+						Validators: []validator.List{listvalidator.SizeAtLeast(1),
+							listvalidator.ValueInt64sAre(int64validator.Between(1, 100))},
+						Description: "Percentages of the target weight, increasing, the last one 100."},
+					"soak": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultSoak),
+						Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
+						Description: "How long each step is held and probed."},
+				},
+			},
+			"drain_grace_period": schema.StringAttribute{
+				Optional: true, Computed: true, Default: stringdefault.StaticString(defaultDrainGrace),
+				Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
+				Description: "Time between taking a region out of the URL map and telling its connected agents to reconnect elsewhere.",
+			},
+			"effective_weights": schema.MapAttribute{Computed: true, ElementType: types.Int64Type,
+				Description: "URL map weight of each region. Read from the load balancer, so an edit made outside Terraform shows as drift."},
+			"min_instances": schema.MapAttribute{Computed: true, ElementType: types.Int64Type,
+				Description: "Minimum instances the capacity plan gives each region (empty without `capacity`)."},
+			"unhealthy_regions": schema.ListAttribute{Computed: true, ElementType: types.StringType,
+				Description: "Active regions the last plan found unhealthy."},
+			"front_door_url": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				Description: "URL agents connect to (`<front_door_url>/ws`): the forwarding rule's address."},
+			"url_map": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "Self link of the URL map."},
+		},
+		Blocks: map[string]schema.Block{
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m failoverGroupModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	seen := map[string]int{}
+	for i, reg := range m.Regions {
+		if reg.Region.IsUnknown() {
+			continue
+		}
+		name := reg.Region.ValueString()
+		if j, dup := seen[name]; dup {
+			resp.Diagnostics.AddAttributeError(path.Root("regions").AtListIndex(i).AtName("region"), "Duplicate region",
+				fmt.Sprintf("region %q is declared twice (regions[%d] and regions[%d]); each region appears once.", name, j, i))
+		}
+		seen[name] = i
+		if parts := serviceNameRE.FindStringSubmatch(reg.Service.ValueString()); parts != nil && parts[2] != name {
+			resp.Diagnostics.AddAttributeError(path.Root("regions").AtListIndex(i).AtName("service"), "Service in another region",
+				fmt.Sprintf("regions[%d] declares region %q but its service %s is in %q.", i, name, reg.Service.ValueString(), parts[2]))
+		}
+	}
+	if n := m.MinActiveRegions; !n.IsNull() && !n.IsUnknown() && m.Regions != nil && n.ValueInt64() > int64(len(m.Regions)) {
+		resp.Diagnostics.AddAttributeError(path.Root("min_active_regions"), "min_active_regions larger than the group",
+			fmt.Sprintf("min_active_regions is %d but the group has %d region(s).", n.ValueInt64(), len(m.Regions)))
+	}
+	if !m.Reintroduction.IsNull() && !m.Reintroduction.IsUnknown() {
+		var ri reintroductionModel
+		resp.Diagnostics.Append(m.Reintroduction.As(ctx, &ri, objectAsOptions)...)
+		for i := 1; i < len(ri.Steps); i++ {
+			if ri.Steps[i] <= ri.Steps[i-1] {
+				resp.Diagnostics.AddAttributeError(path.Root("reintroduction").AtName("steps"), "Ramp steps must increase",
+					fmt.Sprintf("steps %v: each step must be larger than the one before.", ri.Steps))
+				break
+			}
+		}
+		if n := len(ri.Steps); n > 0 && ri.Steps[n-1] != 100 {
+			resp.Diagnostics.AddAttributeError(path.Root("reintroduction").AtName("steps"), "Ramp must end at 100",
+				fmt.Sprintf("steps %v end at %d%%: the last step must be 100 so the region returns to its full weight.", ri.Steps, ri.Steps[n-1]))
+		}
+	}
+}
+
+// ModifyPlan is where the failover is decided: it probes the regions when
+// automatic_failover is on, applies the safety rules, and plans the weights
+// and capacities the apply will reach.
+func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.clients == nil {
+		return
+	}
+	var plan failoverGroupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || !plan.known() {
+		return
+	}
+	var state *failoverGroupModel
+	if !req.State.Raw.IsNull() {
+		state = &failoverGroupModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	unhealthy := map[string]string{}
+	if plan.AutomaticFailover.ValueBool() || plan.changesServingRegions(state) {
+		unhealthy = r.probeRegions(ctx, &plan, plan.specs())
+	}
+	targets, diags := plan.decide(state, unhealthy)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(plan.setTargets(ctx, targets)...)
+	for _, t := range targets {
+		if t.Unhealthy != "" {
+			if plan.AutomaticFailover.ValueBool() {
+				resp.Diagnostics.AddWarning("Region "+t.Region+" is unhealthy: failing over",
+					fmt.Sprintf("The health check of %s failed (%s). Automatic failover plans it to weight 0; the apply moves its traffic to the healthy regions.", t.Region, t.Unhealthy))
+			} else {
+				resp.Diagnostics.AddWarning("Region "+t.Region+" is unhealthy",
+					fmt.Sprintf("The health check of %s failed (%s). automatic_failover is off: drain it with state = \"drained\".", t.Region, t.Unhealthy))
+			}
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("effective_weights"), plan.EffectiveWeights)...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("min_instances"), plan.MinInstances)...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("unhealthy_regions"), plan.UnhealthyRegions)...)
+}
+
+// decide runs the planning rules. A plan that breaks a safety rule because
+// of a change in the configuration is refused; one that breaks it only
+// because health checks failed keeps the current weights and warns, since
+// moving traffic to nowhere helps nobody.
+func (m *failoverGroupModel) decide(state *failoverGroupModel, unhealthy map[string]string) ([]regionTarget, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	rules := m.rules()
+	specs := m.specs()
+	healthy := 0
+	for _, s := range specs {
+		if s.takesTraffic(unhealthy) {
+			healthy++
+		}
+	}
+	if m.changesServingRegions(state) && (healthy == 0 || int64(healthy) < rules.MinActiveRegions) {
+		_, err := planTargets(specs, rules, unhealthy)
+		if err == nil {
+			err = fmt.Errorf("only %d healthy region(s) would take traffic; min_active_regions is %d", healthy, rules.MinActiveRegions)
+		}
+		diags.AddAttributeError(path.Root("regions"), "Refused by the failover group's safety rules", err.Error())
+		return nil, diags
+	}
+	followHealth := unhealthy
+	if !m.AutomaticFailover.ValueBool() {
+		followHealth = nil
+	}
+	targets, err := planTargets(specs, rules, followHealth)
+	if err != nil {
+		diags.AddWarning("Automatic failover held back", err.Error()+". Weights stay as they are.")
+		targets, err = planTargets(specs, rules, nil)
+		if err != nil {
+			diags.AddAttributeError(path.Root("regions"), "Refused by the failover group's safety rules", err.Error())
+			return nil, diags
+		}
+	}
+	for i := range targets {
+		if why, sick := unhealthy[targets[i].Region]; sick && specs[i].State == regionActive {
+			targets[i].Unhealthy = why
+		}
+	}
+	return targets, diags
+}
+
+// changesServingRegions reports whether the configuration changes which
+// regions are meant to take traffic (as opposed to health changing it).
+func (m *failoverGroupModel) changesServingRegions(state *failoverGroupModel) bool {
+	if state == nil {
+		return false
+	}
+	serving := func(g *failoverGroupModel) string {
+		var out []string
+		for _, s := range g.specs() {
+			if s.State == regionActive && s.Weight > 0 {
+				out = append(out, s.Region)
+			}
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	return serving(m) != serving(state)
+}
+
+func (m *failoverGroupModel) known() bool {
+	for _, r := range m.Regions {
+		if r.Region.IsUnknown() || r.Service.IsUnknown() || r.State.IsUnknown() || r.Weight.IsUnknown() {
+			return false
+		}
+	}
+	return m.HealthCheck != nil && !m.HealthCheck.Token.IsUnknown() && !m.MinActiveRegions.IsUnknown()
+}
+
+func (m *failoverGroupModel) specs() []regionSpec {
+	out := make([]regionSpec, len(m.Regions))
+	for i, r := range m.Regions {
+		out[i] = regionSpec{Region: r.Region.ValueString(), Service: r.Service.ValueString(), State: r.State.ValueString(), Weight: r.Weight.ValueInt64()}
+	}
+	return out
+}
+
+func (m *failoverGroupModel) rules() failoverRules {
+	rules := failoverRules{MinActiveRegions: m.MinActiveRegions.ValueInt64()}
+	if m.Capacity != nil {
+		rules.TotalMinInstances = m.Capacity.TotalMinInstances.ValueInt64()
+		rules.BaselineMinInstances = m.Capacity.BaselineMinInstances.ValueInt64()
+	}
+	return rules
+}
+
+func (m *failoverGroupModel) reintroduction(ctx context.Context) (reintroductionModel, time.Duration) {
+	ri := reintroductionModel{Steps: []int64{10, 50, 100}, Soak: defaultSoak}
+	if !m.Reintroduction.IsNull() && !m.Reintroduction.IsUnknown() {
+		m.Reintroduction.As(ctx, &ri, objectAsOptions)
+	}
+	soak, _ := time.ParseDuration(ri.Soak)
+	return ri, soak
+}
+
+// setTargets records the planned weights and capacities.
+func (m *failoverGroupModel) setTargets(ctx context.Context, targets []regionTarget) diag.Diagnostics {
+	var diags diag.Diagnostics
+	weights, mins := map[string]int64{}, map[string]int64{}
+	var sick []string
+	for _, t := range targets {
+		weights[t.Region] = t.Weight
+		if m.Capacity != nil {
+			mins[t.Region] = t.MinInstances
+		}
+		if t.Unhealthy != "" {
+			sick = append(sick, t.Region)
+		}
+	}
+	var d diag.Diagnostics
+	m.EffectiveWeights, d = types.MapValueFrom(ctx, types.Int64Type, weights)
+	diags.Append(d...)
+	m.MinInstances, d = types.MapValueFrom(ctx, types.Int64Type, mins)
+	diags.Append(d...)
+	sort.Strings(sick)
+	if sick == nil {
+		sick = []string{}
+	}
+	m.UnhealthyRegions, d = types.ListValueFrom(ctx, types.StringType, sick)
+	diags.Append(d...)
+	return diags
+}
+
+func (m *failoverGroupModel) healthTimeout() time.Duration {
+	d, err := time.ParseDuration(m.HealthCheck.Timeout.ValueString())
+	if err != nil || d <= 0 {
+		return 5 * time.Second
+	}
+	return d
+}
+
+func (m *failoverGroupModel) drainGrace() time.Duration {
+	d, err := time.ParseDuration(m.DrainGracePeriod.ValueString())
+	if err != nil {
+		return 5 * time.Second
+	}
+	return d
+}
+
+func (r *relayFailoverGroupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan failoverGroupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.Project = types.StringValue(orDefault(plan.Project, r.clients.Project, "project", &resp.Diagnostics))
+	timeout, d := plan.Timeouts.Create(ctx, 30*time.Minute)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r.apply(ctx, &plan, true, &resp.Diagnostics)
+	if plan.ID.IsUnknown() { // nothing was created
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan failoverGroupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Update(ctx, 30*time.Minute)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r.apply(ctx, &plan, false, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state failoverGroupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	found, diags := r.read(ctx, &state)
+	resp.Diagnostics.Append(diags...)
+	if !found {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *relayFailoverGroupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state failoverGroupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Delete(ctx, 20*time.Minute)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r.deleteLoadBalancer(ctx, &state, &resp.Diagnostics)
+}
+
+// ImportState takes the group's name or its URL map id. Regions, health
+// check and capacity come from the configuration on the next plan.
+func (r *relayFailoverGroupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id := req.ID
+	if !strings.Contains(id, "/") {
+		if r.clients == nil || r.clients.Project == "" {
+			resp.Diagnostics.AddError("Invalid import id", "import by name needs the provider's project; or use projects/PROJECT/global/urlMaps/NAME")
+			return
+		}
+		id = fmt.Sprintf("projects/%s/global/urlMaps/%s", r.clients.Project, id)
+	}
+	parts := urlMapNameRE.FindStringSubmatch(id)
+	if parts == nil {
+		resp.Diagnostics.AddError("Invalid import id", fmt.Sprintf("%q is neither a group name nor projects/PROJECT/global/urlMaps/NAME", req.ID))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("project"), parts[1])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), parts[2])...)
+}
+
+var urlMapNameRE = regexp.MustCompile(`^projects/([^/]+)/global/urlMaps/([^/]+)$`)
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
