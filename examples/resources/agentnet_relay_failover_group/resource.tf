@@ -1,0 +1,34 @@
+resource "agentnet_relay_failover_group" "global" {
+  name = "agentnet-relay"
+
+  regions = [
+    { region = "us-central1", service = agentnet_relay_service.us.id, weight = 500 },
+    { region = "europe-west1", service = agentnet_relay_service.eu.id, weight = 500 },
+    # A region outage: set state = "drained" and apply. Back: "active" again.
+    { region = "asia-east1", service = agentnet_relay_service.asia.id, state = "standby" },
+  ]
+
+  capacity = {
+    total_min_instances    = 6 # spread over the regions taking traffic
+    baseline_min_instances = 1
+  }
+
+  health_check = {
+    token               = var.probe_token
+    timeout             = "5s"
+    unhealthy_threshold = 2
+  }
+
+  min_active_regions = 1
+  automatic_failover = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
+
+  reintroduction = {
+    steps = [10, 50, 100]
+    soak  = "60s"
+  }
+  drain_grace_period = "30s"
+}
+
+output "front_door" {
+  value = agentnet_relay_failover_group.global.front_door_url
+}
