@@ -1,10 +1,15 @@
 // Command localcloud runs the local emulator of the Google Cloud APIs the
 // agentnet provider uses, and injects faults into a running one.
 //
-//	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--repair-delay 2s]
+//	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--relay-binary PATH] [--repair-delay 2s]
 //	localcloud fault redis-kill --instance NAME [--hold] [--host HOST:PORT]
 //	localcloud fault redis-restore --instance NAME [--host HOST:PORT]
 //	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT]
+//	localcloud fault service-kill --service NAME [--hold] [--host HOST:PORT]
+//	localcloud fault service-restore --service NAME [--host HOST:PORT]
+//	localcloud fault region-down --region REGION [--host HOST:PORT]
+//	localcloud fault region-up --region REGION [--host HOST:PORT]
+//	localcloud services [--host HOST:PORT]
 //	localcloud oplog [--host HOST:PORT]
 //	localcloud health [--host HOST:PORT]
 //
@@ -37,9 +42,12 @@ import (
 )
 
 const usage = `usage:
-  localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--repair-delay 2s] [--log-level info]
-  localcloud fault KIND [--instance NAME] [--region REGION] [--hold] [--fraction F] [--host HOST:PORT]
-      kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5)
+  localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH]
+                   [--relay-binary PATH] [--repair-delay 2s] [--log-level info]
+  localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--host HOST:PORT]
+      kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5),
+             service-kill (--hold keeps it down), service-restore, region-down, region-up
+  localcloud services [--host HOST:PORT]
   localcloud oplog [--host HOST:PORT]
   localcloud health [--host HOST:PORT]
 
@@ -75,7 +83,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("a command is required: serve, fault, oplog or health")
+		return usagef("a command is required: serve, fault, services, oplog or health")
 	}
 	switch args[0] {
 	case "serve":
@@ -84,12 +92,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fault(args[1:], stdout)
 	case "oplog":
 		return get(args[1:], "oplog", stdout)
+	case "services":
+		return get(args[1:], "services", stdout)
 	case "health":
 		return get(args[1:], "health", stdout)
 	case "help", "-h", "--help", "-help":
 		return flag.ErrHelp
 	default:
-		return usagef("unknown command %q; accepted commands are serve, fault, oplog, health", args[0])
+		return usagef("unknown command %q; accepted commands are serve, fault, services, oplog, health", args[0])
 	}
 }
 
@@ -115,7 +125,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", localcloud.DefaultListen, "host:port to listen on (loopback only unless --allow-non-loopback); port 0 picks a free port")
 	allow := fs.Bool("allow-non-loopback", false, "allow a listen address that is not loopback")
 	redisPath := fs.String("redis-server", "", "path of the redis-server binary (default: from PATH)")
-	repair := fs.Duration("repair-delay", 2*time.Second, "how long a crashed redis-server stays down before it is restarted")
+	relayPath := fs.String("relay-binary", "", "relay binary that runs the agentnet-relay image of Cloud Run services (default: relay next to localcloud, then from PATH)")
+	repair := fs.Duration("repair-delay", 2*time.Second, "how long a crashed redis-server or relay instance stays down before it is restarted")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -139,6 +150,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if _, err := localcloud.FindRedisServer(*redisPath); err != nil {
 		return err
 	}
+	if *relayPath != "" {
+		if _, err := localcloud.FindRelayBinary(*relayPath); err != nil {
+			return err
+		}
+	}
 	addrFile := filepath.Join(*dataDir, "localcloud.addr")
 	os.Remove(addrFile)
 
@@ -155,6 +171,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		RedisServerPath:  *redisPath,
 		Logger:           logger,
 		RepairDelay:      *repair,
+		RelayBinary:      *relayPath,
 	})
 	if err != nil {
 		return err
@@ -190,8 +207,9 @@ func fault(args []string, stdout io.Writer) error {
 	fs := newFlagSet("fault")
 	host := fs.String("host", defaultHost(), "localcloud address host:port")
 	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}")
-	region := fs.String("region", "", "region, for region-wide faults")
-	hold := fs.Bool("hold", false, "redis-kill: keep the redis-server down until redis-restore")
+	service := fs.String("service", "", "Cloud Run service name projects/{project}/locations/{region}/services/{id}")
+	region := fs.String("region", "", "region, for region-wide faults (region-down, region-up)")
+	hold := fs.Bool("hold", false, "redis-kill, service-kill: keep it down until redis-restore / service-restore")
 	fraction := fs.Float64("fraction", 0, "redis-corrupt: fraction of keys to damage, in (0, 1] (default 0.5)")
 	var params multiFlag
 	fs.Var(&params, "param", "extra KEY=VALUE parameter (VALUE is JSON if it parses, else a string); repeatable")
@@ -210,11 +228,14 @@ func fault(args []string, stdout io.Writer) error {
 		return usagef("fault: unexpected argument %q", rest[0])
 	}
 	if kind == "" {
-		return usagef("fault: KIND is required (redis-kill, redis-restore, redis-corrupt)")
+		return usagef("fault: KIND is required (redis-kill, redis-restore, redis-corrupt, service-kill, service-restore, region-down, region-up)")
 	}
 	body := map[string]any{"kind": kind}
 	if *instance != "" {
 		body["instance"] = *instance
+	}
+	if *service != "" {
+		body["service"] = *service
 	}
 	if *region != "" {
 		body["region"] = *region

@@ -4,6 +4,15 @@
 //
 //   - google.cloud.redis.v1.CloudRedis (package memorystore): every instance
 //     is a real redis-server on its own loopback port;
+//   - google.cloud.run.v2.Services (package run): every service runs the
+//     agentnet relay as real relay processes behind a front door on its own
+//     loopback port (its URL). Image mapping: the only image accepted is the
+//     relay's, any image whose last path element without tag or digest is
+//     "agentnet-relay" (us-docker.pkg.dev/PROJECT/agentnet/agentnet-relay:1.4,
+//     agentnet-relay:dev); it runs Config.RelayBinary (--relay-binary,
+//     default "relay" next to the localcloud executable, then PATH). Any
+//     other image is refused with INVALID_ARGUMENT on
+//     template.containers[0].image;
 //   - google.longrunning.Operations (package operations);
 //   - the Cloud Storage JSON API (package storage, fake-gcs-server on disk).
 //
@@ -14,8 +23,25 @@
 //	GET  /_localcloud/health     {"status":"ok","addr":...,"pid":...,"data_dir":...}
 //	GET  /_localcloud/oplog      operation log, oldest first (?since=SEQ for entries after SEQ)
 //	GET  /_localcloud/instances  Memorystore instances with port, pid, restarts
+//	GET  /_localcloud/services   Cloud Run services with their front door and instances (run.ServiceStatus)
+//	GET  /_localcloud/regions    {"down":["us-east1"]}
 //	GET  /_localcloud/faults     the accepted fault kinds
 //	POST /_localcloud/faults     {"kind":"redis-kill","instance":"projects/p/locations/r/instances/n","hold":true}
+//
+// GET /_localcloud/services answers, per service:
+//
+//	{"name": "projects/p/locations/r/services/s", "region": "r",
+//	 "uri": "http://127.0.0.1:PORT", "port": PORT, "front_open": true,
+//	 "serving_revision": "s-00002-abc", "latest_created_revision": "s-00002-abc",
+//	 "desired_instances": 3, "held": false, "region_down": false, "reconciling": false,
+//	 "instances": [{"id": "s-00002-abc-4", "revision": "s-00002-abc", "pid": 1234,
+//	   "port": 40001, "ready": true, "state": "ready", "restarts": 0,
+//	   "connections": 12, "active_connections": 2, "last_exit": ""}]}
+//
+// where connections counts the connections and requests the front door sent
+// to the instance (its INSTANCE_ID is the id, which relay clients see in the
+// hello frame), and state is starting, ready, unready, "down (restarting)",
+// "down (held)" or "down (region)".
 //
 // Operation log entries are {"seq", "time", "phase", "method", "resource",
 // "operation", "outcome"}, in the order things happened:
@@ -29,15 +55,44 @@
 //     "HTTP <status>: <message>".
 //   - phase "done": the operation of an earlier call finished: OK or
 //     "<CODE>: <message>".
+//     Cloud Run methods are google.cloud.run.v2.Services.CreateService,
+//     UpdateService and DeleteService (reads are not logged).
 //   - phase "event": injected faults (localcloud.Fault.<kind>, logged before
-//     their effects, outcome filled in when applied) and supervision
-//     (localcloud.Supervisor.RedisExited, localcloud.Supervisor.Repair).
+//     their effects, outcome filled in when applied), supervision
+//     (localcloud.Supervisor.RedisExited, localcloud.Supervisor.Repair,
+//     localcloud.Supervisor.RelayExited, localcloud.Supervisor.RelayRestart)
+//     and Cloud Run rollouts (localcloud.Run.TrafficSwitched: the front door
+//     now sends every new connection to the new revision;
+//     localcloud.Run.Scaled: instances added or removed without a new
+//     revision; localcloud.Run.FrontPortChanged).
 //
-// Fault kinds: redis-kill (SIGKILL the redis-server; "hold": true keeps it
-// down until redis-restore), redis-restore, redis-corrupt (overwrite a
-// sample of keys with random bytes and delete some; "fraction" 0..1, default
-// 0.5). An unknown kind answers 400 naming the accepted kinds, an unknown
-// instance 404.
+// Fault kinds (POST /_localcloud/faults, or "localcloud fault"):
+//
+//	redis-kill       {"instance": NAME, "hold": bool}  SIGKILL the redis-server; repaired after the repair delay unless hold
+//	redis-restore    {"instance": NAME}                end a held redis-kill
+//	redis-corrupt    {"instance": NAME, "fraction": F} overwrite a sample of keys with random bytes, delete some (default 0.5)
+//	service-kill     {"service": NAME, "hold": bool}   SIGKILL every relay instance of a Cloud Run service; restarted
+//	                                                   after the repair delay unless hold (then down until service-restore
+//	                                                   or the next UpdateService)
+//	service-restore  {"service": NAME}                 end a held service-kill; answers once the instances are ready
+//	region-down      {"region": "us-east1"}            region outage (see below)
+//	region-up        {"region": "us-east1"}            end it; answers once the region's processes are ready
+//
+// An unknown kind answers 400 naming the accepted kinds, an unknown
+// instance or service 404.
+//
+// Regions fail independently (package regions). region-down SIGKILLs every
+// process of the region and holds it down: its redis-servers and its relay
+// instances; from then on every gRPC request whose name or parent is under
+// projects/*/locations/{region} (CloudRedis, Cloud Run, the region's
+// operations) answers UNAVAILABLE with a message naming the region, and the
+// front doors of the region's services are closed: a connection to a
+// service URL is refused (ECONNREFUSED), as an unreachable region looks to
+// a client. Cloud Storage and other global APIs keep working. region-up
+// restarts the region's redis-servers from their data folders (data saved
+// before the outage is back), then reopens the front doors on the same
+// ports and restarts the relay instances. A region that is down stays down
+// across a localcloud restart (state/regions.json).
 //
 // Clients reach it with the official Go clients:
 //
@@ -45,16 +100,22 @@
 //		option.WithEndpoint(addr),
 //		option.WithoutAuthentication(),
 //		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+//	run.NewServicesClient(ctx, ...the same options...)
 //	storage.NewClient(ctx, option.WithEndpoint("http://"+addr+"/storage/v1/"), option.WithoutAuthentication())
 //
-// State (instances, operations, the operation log) lives under
+// State (instances, services, operations, the operation log) lives under
 // <DataDir>/state and is written atomically; a localcloud started on an
 // existing DataDir, even after SIGKILL, brings every instance back with its
-// data and keeps every finished operation. Layout of DataDir:
+// data, every Cloud Run service back on the same URL port (when it is still
+// free; relays left running by the killed localcloud are terminated first)
+// and keeps every finished operation. Child processes (redis-servers,
+// relays) get SIGTERM from the kernel when localcloud dies (Pdeathsig). Layout of DataDir:
 //
 //	localcloud.lock                 held while a localcloud uses the directory
 //	localcloud.addr                 address, written by "localcloud serve"
 //	state/instances.json            instances with port, pid, data folder, restarts
+//	state/run-services.json         Cloud Run services: Service, URL port, revisions, instances with pid
+//	state/regions.json              regions that are down, and what their outage stopped
 //	state/operations.json           long-running operations
 //	state/oplog.json                operation log
 //	gcs/<bucket>/<object>           Cloud Storage objects (fake-gcs-server layout)
@@ -62,6 +123,8 @@
 //	    dump.rdb                    the instance's data
 //	    dump.rdb.before-import      data as it was before the last import
 //	    redis.log                   redis-server's log
+//	run/<project>/<region>/<service>/
+//	    <instance-id>.log           the relay instance's output
 //
 // Extending: new fault kinds are registered on Faults(); cross-cutting
 // behaviour for the gRPC APIs (such as a region outage) can be added with
@@ -88,9 +151,12 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/faults"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
 	"google.golang.org/grpc"
@@ -115,9 +181,14 @@ type Config struct {
 	// and /usr/bin, /usr/local/bin.
 	RedisServerPath string
 	Logger          *slog.Logger
-	// RepairDelay is how long a crashed redis-server stays down before the
-	// supervisor restarts it; default 2s.
+	// RepairDelay is how long a crashed redis-server or relay instance stays
+	// down before the supervisor restarts it; default 2s.
 	RepairDelay time.Duration
+	// RelayBinary is the relay binary that runs the agentnet-relay image of
+	// Cloud Run services; default: "relay" next to the running executable,
+	// then in PATH. If none is found localcloud still starts, and creating a
+	// service fails with FAILED_PRECONDITION saying so.
+	RelayBinary string
 }
 
 // Server is a running localcloud.
@@ -131,6 +202,8 @@ type Server struct {
 	ops    *operations.Manager
 	gcs    *storage.Service
 	redis  *memorystore.Service
+	run    *run.Service
+	region *regions.Controller
 	faults *faults.Registry
 	lock   *os.File
 	served chan struct{}
@@ -160,6 +233,32 @@ func FindRedisServer(path string) (string, error) {
 		}
 	}
 	return "", ErrRedisServerNotFound
+}
+
+// ErrRelayNotFound is returned when no relay binary is found.
+var ErrRelayNotFound = errors.New("relay binary not found: build it (go build -o DIR/relay ./cmd/relay) next to the localcloud binary or in PATH, or pass its path with --relay-binary")
+
+// FindRelayBinary returns the relay binary that runs the agentnet-relay
+// image: path if set (it must exist), else "relay" next to the running
+// executable, else "relay" in PATH.
+func FindRelayBinary(path string) (string, error) {
+	if path != "" {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return "", fmt.Errorf("relay binary %q: %w; build it with go build -o %s ./cmd/relay", path, err, path)
+		}
+		return filepath.Abs(p)
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "relay")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("relay"); err == nil {
+		return filepath.Abs(p)
+	}
+	return "", ErrRelayNotFound
 }
 
 // CheckListen refuses a non-loopback address unless allowNonLoopback.
@@ -245,6 +344,28 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.gcs, err = storage.New(filepath.Join(dataDir, "gcs"), s.addr, cfg.Logger.With("component", "storage")); err != nil {
 		return nil, err
 	}
+	if s.region, err = regions.New(store); err != nil {
+		return nil, err
+	}
+	relayBin, relayErr := FindRelayBinary(cfg.RelayBinary)
+	if relayErr != nil {
+		cfg.Logger.Warn("no relay binary: Cloud Run services cannot be created", "err", relayErr)
+	}
+	// Cloud Run claims its interrupted operations before Memorystore takes
+	// the rest; its services are started once the redis-servers are back.
+	s.run, err = run.New(run.Config{
+		DataDir:        filepath.Join(dataDir, "run"),
+		RelayBinary:    relayBin,
+		RelayBinaryErr: relayErr,
+		RepairDelay:    cfg.RepairDelay,
+		Ops:            s.ops,
+		State:          store,
+		Regions:        s.region,
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.redis, err = memorystore.New(memorystore.Config{
 		DataDir:         filepath.Join(dataDir, "memorystore"),
 		RedisServerPath: redisBin,
@@ -257,11 +378,37 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.run.Start()
+	s.region.Register("memorystore", regions.Subsystem{
+		Down: func(ctx context.Context, region string) (json.RawMessage, error) {
+			names, err := s.redis.StopRegion(region)
+			if names == nil {
+				names = []string{}
+			}
+			b, jerr := json.Marshal(names)
+			return b, errors.Join(err, jerr)
+		},
+		Up: func(ctx context.Context, region string, stopped json.RawMessage) error {
+			var names []string
+			if len(stopped) > 0 {
+				if err := json.Unmarshal(stopped, &names); err != nil {
+					return err
+				}
+			}
+			return s.redis.StartRegion(names)
+		},
+	})
+	s.region.Register("run", regions.Subsystem{Down: s.run.RegionDown, Up: s.run.RegionUp})
+	s.interceptors = append(s.interceptors, s.region.Interceptor())
+
 	s.faults = faults.NewRegistry()
 	s.faults.Before = func(req faults.Request) any {
 		target := req.Instance
 		if target == "" {
 			target = req.Region
+		}
+		if target == "" {
+			target, _ = req.String("service")
 		}
 		return s.ops.BeginEvent("localcloud.Fault."+req.Kind, target)
 	}
@@ -275,19 +422,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.ops.EndEvent(token.(int64), outcome)
 	}
 	registerRedisFaults(s.faults, s.redis)
+	registerRunFaults(s.faults, s.run)
+	registerRegionFaults(s.faults, s.region)
 
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.intercept))
 	redispb.RegisterCloudRedisServer(s.grpc, s.redis)
+	runpb.RegisterServicesServer(s.grpc, s.run)
 	longrunningpb.RegisterOperationsServer(s.grpc, s.ops.Server())
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_localcloud/health", s.handleHealth)
 	mux.HandleFunc("/_localcloud/oplog", s.handleOplog)
 	mux.HandleFunc("/_localcloud/instances", s.handleInstances)
+	mux.HandleFunc("/_localcloud/services", s.handleServices)
+	mux.HandleFunc("/_localcloud/regions", s.handleRegions)
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
-			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/faults"}})
+			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/faults"}})
 	})
 	s.gcs.OnMutation = func(m storage.Mutation) {
 		outcome := "OK"
@@ -320,12 +472,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}()
 	ok = true
-	s.log.Info("localcloud listening", "addr", s.addr, "data_dir", dataDir, "redis_server", redisBin)
+	s.log.Info("localcloud listening", "addr", s.addr, "data_dir", dataDir, "redis_server", redisBin, "relay", relayBin)
 	return s, nil
 }
 
 // abort releases what a failed Start acquired.
 func (s *Server) abort() {
+	if s.run != nil {
+		s.run.Close()
+	}
 	if s.redis != nil {
 		s.redis.Close()
 	}
@@ -374,6 +529,12 @@ func (s *Server) Operations() *operations.Manager { return s.ops }
 // Memorystore is the CloudRedis service.
 func (s *Server) Memorystore() *memorystore.Service { return s.redis }
 
+// Run is the Cloud Run Services service.
+func (s *Server) Run() *run.Service { return s.run }
+
+// Regions tracks which regions are down.
+func (s *Server) Regions() *regions.Controller { return s.region }
+
 // Storage is the embedded Cloud Storage.
 func (s *Server) Storage() *storage.Service { return s.gcs }
 
@@ -411,6 +572,7 @@ func (s *Server) Close() error {
 		s.grpc.Stop()
 		<-s.served
 		s.ops.Close() // cancels running operations
+		s.run.Close() // relays first: they use the redis-servers
 		err := s.redis.Close()
 		s.gcs.Close()
 		s.lock.Close()
@@ -462,6 +624,81 @@ func (s *Server) handleOplog(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.redis.Statuses())
+}
+
+func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.run.Statuses())
+}
+
+func (s *Server) handleRegions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"down": s.region.Down()})
+}
+
+func registerRunFaults(reg *faults.Registry, rs *run.Service) {
+	target := func(req faults.Request) (string, error) {
+		name, err := req.String("service")
+		if err != nil {
+			return "", err
+		}
+		if name == "" {
+			return "", fmt.Errorf("%w: %q needs \"service\": projects/{project}/locations/{region}/services/{id}", faults.ErrInvalid, req.Kind)
+		}
+		return name, nil
+	}
+	notFound := func(err error) error {
+		if errors.Is(err, run.ErrNotFound) {
+			return fmt.Errorf("%w: %v", faults.ErrNotFound, err)
+		}
+		return err
+	}
+	reg.Register("service-kill", "SIGKILL every instance of a Cloud Run service (WebSocket server failure); they are restarted after the repair delay unless \"hold\": true, which keeps them down until service-restore or the next UpdateService",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			name, err := target(req)
+			if err != nil {
+				return nil, err
+			}
+			hold, err := req.Bool("hold")
+			if err != nil {
+				return nil, err
+			}
+			res, err := rs.Kill(name, hold)
+			return res, notFound(err)
+		})
+	reg.Register("service-restore", "end a held service-kill: start the service's instances now (answers once they are ready)",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			name, err := target(req)
+			if err != nil {
+				return nil, err
+			}
+			msg, err := rs.Restore(ctx, name)
+			return map[string]string{"message": msg}, notFound(err)
+		})
+}
+
+func registerRegionFaults(reg *faults.Registry, rc *regions.Controller) {
+	target := func(req faults.Request) error {
+		if req.Region == "" {
+			return fmt.Errorf("%w: %q needs \"region\", for example us-east1", faults.ErrInvalid, req.Kind)
+		}
+		if !regions.ValidRegion(req.Region) {
+			return fmt.Errorf("%w: \"region\": %q is not a region name (for example us-east1)", faults.ErrInvalid, req.Region)
+		}
+		return nil
+	}
+	reg.Register("region-down", "region outage: SIGKILL every process of the region (redis-servers, relay instances) and hold them down; the region's APIs answer UNAVAILABLE and its service URLs refuse connections; global APIs keep working",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			if err := target(req); err != nil {
+				return nil, err
+			}
+			return rc.SetDown(ctx, req.Region)
+		})
+	reg.Register("region-up", "end a region outage: restart the region's redis-servers from their data folders, then its relay instances; answers once they are ready",
+		func(ctx context.Context, req faults.Request) (any, error) {
+			if err := target(req); err != nil {
+				return nil, err
+			}
+			return rc.SetUp(ctx, req.Region)
+		})
 }
 
 func registerRedisFaults(reg *faults.Registry, ms *memorystore.Service) {

@@ -7,11 +7,16 @@
 //	lc.Restart(t)                       // same data dir, same address when possible
 //	for _, e := range lc.Oplog(t) { ... }
 //
-// The localcloud binary is built once per test binary from
-// ./cmd/localcloud (with the go command on PATH or in GOROOT), unless
-// AGENTNET_LOCALCLOUD_BIN names a binary to use. redis-server must be
-// installed (or named by AGENTNET_REDIS_SERVER); if it is not, Start fails
-// the test with a message saying what to install.
+//	lc.FaultService(t, "service-kill", serviceName, map[string]any{"hold": true})
+//	lc.FaultRegion(t, "region-down", "us-east1")
+//	for _, svc := range lc.Services(t) { ... }  // Cloud Run services and their instances
+//
+// The localcloud and relay binaries are built once per test binary from
+// ./cmd/localcloud and ./cmd/relay (with the go command on PATH or in
+// GOROOT), unless AGENTNET_LOCALCLOUD_BIN and AGENTNET_RELAY_BIN name
+// binaries to use; the relay binary is passed as --relay-binary. redis-server
+// must be installed (or named by AGENTNET_REDIS_SERVER); if it is not, Start
+// fails the test with a message saying what to install.
 package localcloudtest
 
 import (
@@ -35,15 +40,20 @@ import (
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 )
 
 // Environment variables read by this package.
 const (
 	BinEnv   = "AGENTNET_LOCALCLOUD_BIN"
+	RelayEnv = "AGENTNET_RELAY_BIN"
 	RedisEnv = "AGENTNET_REDIS_SERVER"
 )
 
-const pkgPath = "github.com/agentnet/terraform-provider-agentnet/cmd/localcloud"
+const (
+	pkgPath      = "github.com/agentnet/terraform-provider-agentnet/cmd/localcloud"
+	relayPkgPath = "github.com/agentnet/terraform-provider-agentnet/cmd/relay"
+)
 
 // Options tune a localcloud started by StartWithOptions.
 type Options struct {
@@ -56,6 +66,7 @@ type Options struct {
 // Instance is a localcloud subprocess.
 type Instance struct {
 	bin     string
+	relay   string
 	redis   string
 	opts    Options
 	dataDir string
@@ -82,12 +93,13 @@ func StartWithOptions(t testing.TB, opts Options) *Instance {
 		t.Fatalf("localcloudtest: %v (or set %s to its path)", err, RedisEnv)
 	}
 	bin := Binary(t)
+	relayBin := RelayBinary(t)
 	logDir := t.TempDir()
 	dataDir := opts.DataDir
 	if dataDir == "" {
 		dataDir = filepath.Join(t.TempDir(), "data")
 	}
-	i := &Instance{bin: bin, redis: redisBin, opts: opts, dataDir: dataDir, logPath: filepath.Join(logDir, "localcloud.log")}
+	i := &Instance{bin: bin, relay: relayBin, redis: redisBin, opts: opts, dataDir: dataDir, logPath: filepath.Join(logDir, "localcloud.log")}
 	t.Cleanup(func() {
 		if err := i.stop(time.Minute); err != nil {
 			t.Errorf("localcloudtest: %v", err)
@@ -95,6 +107,7 @@ func StartWithOptions(t testing.TB, opts Options) *Instance {
 		// After a Kill, redis-servers save and exit on their own; let them
 		// finish before the data dir is removed.
 		i.waitRedisGone(time.Minute)
+		i.waitRelaysGone(time.Minute)
 		if t.Failed() {
 			t.Logf("localcloudtest: last lines of %s:\n%s", i.logPath, i.LogTail(40))
 		}
@@ -107,7 +120,7 @@ func StartWithOptions(t testing.TB, opts Options) *Instance {
 
 var (
 	buildOnce sync.Once
-	builtBin  string
+	builtDir  string
 	buildErr  error
 )
 
@@ -121,11 +134,40 @@ func Binary(t testing.TB) string {
 		}
 		return b
 	}
-	buildOnce.Do(func() { builtBin, buildErr = build() })
+	return filepath.Join(builtBinaries(t), "localcloud")
+}
+
+// RelayBinary returns the relay binary: $AGENTNET_RELAY_BIN, or one built
+// once per test binary (together with localcloud).
+func RelayBinary(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv(RelayEnv); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			t.Fatalf("localcloudtest: %s=%s: %v", RelayEnv, b, err)
+		}
+		return b
+	}
+	return filepath.Join(builtBinaries(t), "relay")
+}
+
+// builtBinaries builds the binaries not named by the environment, in one go
+// build, and returns their folder.
+func builtBinaries(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		var pkgs []string
+		if os.Getenv(BinEnv) == "" {
+			pkgs = append(pkgs, pkgPath)
+		}
+		if os.Getenv(RelayEnv) == "" {
+			pkgs = append(pkgs, relayPkgPath)
+		}
+		builtDir, buildErr = build(pkgs)
+	})
 	if buildErr != nil {
 		t.Fatalf("localcloudtest: %v", buildErr)
 	}
-	return builtBin
+	return builtDir
 }
 
 func goTool() string {
@@ -140,7 +182,7 @@ func goTool() string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func build() (string, error) {
+func build(pkgs []string) (string, error) {
 	root := filepath.Join(os.TempDir(), "agentnet-localcloudtest-"+strconv.Itoa(os.Getuid()))
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
@@ -157,14 +199,13 @@ func build() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "localcloud")
-	cmd := exec.Command(goTool(), "build", "-o", out, pkgPath)
+	cmd := exec.Command(goTool(), append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkgPath, err, stderr.String())
+		return "", fmt.Errorf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, stderr.String())
 	}
-	return out, nil
+	return dir, nil
 }
 
 // start launches localcloud on listen and waits for it to be healthy.
@@ -174,7 +215,7 @@ func (i *Instance) start(listen string) error {
 		return err
 	}
 	defer logf.Close()
-	args := []string{"serve", "--data-dir", i.dataDir, "--listen", listen, "--redis-server", i.redis}
+	args := []string{"serve", "--data-dir", i.dataDir, "--listen", listen, "--redis-server", i.redis, "--relay-binary", i.relay}
 	if i.opts.RepairDelay > 0 {
 		args = append(args, "--repair-delay", i.opts.RepairDelay.String())
 	}
@@ -303,6 +344,31 @@ func (i *Instance) waitRedisGone(timeout time.Duration) {
 	for _, r := range recs {
 		for r.PID > 0 && processRunning(r.PID) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// waitRelaysGone waits until the relay processes recorded in the state have
+// exited (after a Kill they get SIGTERM and close their connections).
+func (i *Instance) waitRelaysGone(timeout time.Duration) {
+	b, err := os.ReadFile(filepath.Join(i.dataDir, "state", "run-services.json"))
+	if err != nil {
+		return
+	}
+	var recs []struct {
+		Instances []struct {
+			PID int `json:"pid"`
+		} `json:"instances"`
+	}
+	if json.Unmarshal(b, &recs) != nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for _, r := range recs {
+		for _, in := range r.Instances {
+			for in.PID > 0 && processRunning(in.PID) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
 		}
 	}
 }
@@ -475,4 +541,58 @@ func (i *Instance) LogTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// FaultService injects a fault on a Cloud Run service (service-kill,
+// service-restore) and fails the test unless localcloud accepts it.
+func (i *Instance) FaultService(t testing.TB, kind, service string, extra map[string]any) FaultResponse {
+	t.Helper()
+	body := map[string]any{"service": service}
+	for k, v := range extra {
+		body[k] = v
+	}
+	return i.Fault(t, kind, "", body)
+}
+
+// FaultRegion injects a region-wide fault (region-down, region-up) and
+// fails the test unless localcloud accepts it.
+func (i *Instance) FaultRegion(t testing.TB, kind, region string) FaultResponse {
+	t.Helper()
+	return i.Fault(t, kind, "", map[string]any{"region": region})
+}
+
+// ServiceStatus is one Cloud Run service as GET /_localcloud/services
+// reports it.
+type ServiceStatus = run.ServiceStatus
+
+// InstanceStatus is one instance of a Cloud Run service.
+type InstanceStatus = run.InstanceStatus
+
+// Services returns the Cloud Run services with their instances.
+func (i *Instance) Services(t testing.TB) []ServiceStatus {
+	t.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Get("http://" + i.Addr() + "/_localcloud/services")
+	if err != nil {
+		t.Fatalf("localcloudtest: services: %v", err)
+	}
+	defer resp.Body.Close()
+	var out []ServiceStatus
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("localcloudtest: decode services: %v", err)
+	}
+	return out
+}
+
+// Service returns one Cloud Run service from Services (fails the test if
+// it is not there).
+func (i *Instance) Service(t testing.TB, name string) ServiceStatus {
+	t.Helper()
+	for _, s := range i.Services(t) {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("localcloudtest: service %s not in /_localcloud/services", name)
+	return ServiceStatus{}
 }

@@ -1,0 +1,140 @@
+package run
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// front is a service's front door: its URL, a reverse proxy to the ready
+// instances of the serving revision.
+type front struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+func (f *front) close() {
+	f.srv.Close()
+	<-f.done
+}
+
+var proxyTransport = &http.Transport{
+	DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+	MaxIdleConnsPerHost: 16,
+	IdleConnTimeout:     30 * time.Second,
+}
+
+// openFront starts serving the service URL on its port. If the port is
+// taken by another process for more than a few seconds, a new port is
+// chosen and the Service's uri changes (logged as a warning).
+func (s *Service) openFront(svc *service, _ bool) error {
+	s.mu.Lock()
+	if svc.front != nil || svc.deleted {
+		s.mu.Unlock()
+		return nil
+	}
+	port := svc.frontPort
+	s.mu.Unlock()
+	var ln net.Listener
+	var err error
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		newPort := ln.Addr().(*net.TCPAddr).Port
+		s.log.Warn("service URL port is taken; the service gets a new URL", "service", svc.name, "old_port", port, "new_port", newPort)
+		s.cfg.Ops.Event("localcloud.Run.FrontPortChanged", svc.name, fmt.Sprintf("port %d is in use by another process; service URL is now http://127.0.0.1:%d", port, newPort))
+		port = newPort
+	}
+	f := &front{ln: ln, done: make(chan struct{})}
+	f.srv = &http.Server{
+		Handler:           s.frontHandler(svc),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	s.mu.Lock()
+	if svc.front != nil || svc.deleted || svc.regionDown {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	svc.front = f
+	svc.frontPort = port
+	svc.pb.Uri = fmt.Sprintf("http://127.0.0.1:%d", port)
+	svc.pb.Urls = []string{svc.pb.Uri}
+	s.mu.Unlock()
+	go func() {
+		defer close(f.done)
+		f.srv.Serve(ln)
+	}()
+	return nil
+}
+
+// pick returns the next ready instance of the serving revision, round
+// robin, or nil.
+func (s *Service) pick(svc *service) *instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ready []*instance
+	for _, inst := range svc.instances {
+		if inst.revision == svc.serving && inst.ready && !inst.retired && inst.proc != nil && inst.proc.alive() {
+			ready = append(ready, inst)
+		}
+	}
+	if len(ready) == 0 {
+		return nil
+	}
+	return ready[svc.rr.Add(1)%uint64(len(ready))]
+}
+
+func (s *Service) frontHandler(svc *service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inst := s.pick(svc)
+		if inst == nil {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("Service Unavailable: no ready instance of service %s", svc.name), http.StatusServiceUnavailable)
+			return
+		}
+		s.mu.Lock()
+		port := inst.port
+		s.mu.Unlock()
+		inst.conns.Add(1)
+		inst.active.Add(1)
+		defer inst.active.Add(-1)
+		target := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		rp := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.Out.Host = pr.In.Host
+				pr.SetXForwarded()
+			},
+			Transport:     proxyTransport,
+			FlushInterval: -1,
+			ErrorLog:      log.New(io.Discard, "", 0),
+			ModifyResponse: func(resp *http.Response) error {
+				resp.Header.Set("X-Localcloud-Instance", inst.id)
+				return nil
+			},
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				http.Error(w, fmt.Sprintf("Bad Gateway: instance %s of service %s did not answer: %v", inst.id, svc.name, err), http.StatusBadGateway)
+			},
+		}
+		rp.ServeHTTP(w, r)
+	})
+}
