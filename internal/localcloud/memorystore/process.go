@@ -96,6 +96,30 @@ func (p *process) stop(timeout time.Duration) error {
 	}
 }
 
+// shutdownNoSave stops redis-server without saving its dataset (SHUTDOWN
+// NOSAVE, which also stops a background save in progress and removes its
+// temporary file) and waits; after timeout it is killed.
+func (p *process) shutdownNoSave(timeout time.Duration) error {
+	p.expected.Store(true)
+	if !p.alive() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := p.client()
+	// A successful SHUTDOWN has no reply: the connection just closes.
+	err := c.ShutdownNoSave(ctx).Err()
+	c.Close()
+	select {
+	case <-p.exited:
+		return nil
+	case <-ctx.Done():
+		p.signal(syscall.SIGKILL)
+		<-p.exited
+		return fmt.Errorf("redis-server pid %d did not exit within %s after SHUTDOWN NOSAVE (%v) and was killed", p.pid, timeout, err)
+	}
+}
+
 // kill stops the process without saving.
 func (p *process) kill() {
 	p.expected.Store(true)
@@ -108,7 +132,11 @@ func (p *process) client() *redis.Client {
 }
 
 func newClient(port int) *redis.Client {
-	return redis.NewClient(&redis.Options{
+	return redis.NewClient(clientOptions(port))
+}
+
+func clientOptions(port int) *redis.Options {
+	return &redis.Options{
 		Addr:            net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		DialTimeout:     2 * time.Second,
 		ReadTimeout:     30 * time.Second,
@@ -117,7 +145,7 @@ func newClient(port int) *redis.Client {
 		PoolSize:        2,
 		Protocol:        2,
 		DisableIdentity: true,
-	})
+	}
 }
 
 // waitReady waits until this very process (checked by its pid) answers PING
@@ -125,21 +153,40 @@ func newClient(port int) *redis.Client {
 func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := p.client()
+	// Poll tightly: a dataset is usable the moment it has loaded, and the
+	// checks (a refused connection, or PING answered -LOADING) are cheap.
+	// Until the port accepts connections it is probed directly: the
+	// client's own dialing retries with pauses of 100 ms and, after a few
+	// refusals, stops dialing for a second.
+	opts := clientOptions(p.port)
+	opts.DialerRetries = 1
+	c := redis.NewClient(opts)
 	defer c.Close()
-	tick := time.NewTicker(25 * time.Millisecond)
+	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	var lastErr error
-	for {
-		select {
-		case <-p.exited:
-			return fmt.Errorf("redis-server exited before it was ready (%v): %s", p.err, logTail(p.dir))
-		case <-ctx.Done():
-			if lastErr == nil {
-				lastErr = ctx.Err()
+	listening := false
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-p.exited:
+				return fmt.Errorf("redis-server exited before it was ready (%v): %s", p.err, logTail(p.dir))
+			case <-ctx.Done():
+				if lastErr == nil {
+					lastErr = ctx.Err()
+				}
+				return fmt.Errorf("redis-server pid %d on port %d was not ready within %s: %v", p.pid, p.port, timeout, lastErr)
+			case <-tick.C:
 			}
-			return fmt.Errorf("redis-server pid %d on port %d was not ready within %s: %v", p.pid, p.port, timeout, lastErr)
-		case <-tick.C:
+		}
+		if !listening {
+			conn, err := net.DialTimeout("tcp", opts.Addr, time.Second)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			conn.Close()
+			listening = true
 		}
 		if err := c.Ping(ctx).Err(); err != nil {
 			lastErr = err
@@ -161,6 +208,10 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 		return nil
 	}
 }
+
+// readyPoll is the pause between readiness checks of a starting
+// redis-server.
+const readyPoll = 3 * time.Millisecond
 
 func infoField(info, key string) string {
 	for line := range strings.SplitSeq(info, "\n") {

@@ -524,6 +524,7 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 		}
 		port := inst.port
 		s.mu.Unlock()
+		started := time.Now()
 		p, err := spawn(s.cfg.RedisServerPath, s.args(inst), inst.dir, port)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", s.cfg.RedisServerPath, err)
@@ -542,7 +543,7 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 		}()
 		err = p.waitReady(ctx, readyTimeout)
 		if err == nil {
-			s.log.Info("redis-server ready", "instance", inst.name, "pid", p.pid, "port", port)
+			s.log.Info("redis-server ready", "instance", inst.name, "pid", p.pid, "port", port, "took", time.Since(started))
 			return nil
 		}
 		p.kill()

@@ -32,8 +32,11 @@ func storageStatus(err error, what string) error {
 	}
 }
 
-// ExportInstance saves the dataset (BGSAVE) and uploads dump.rdb to the
-// Cloud Storage object named by output_config.gcs_destination.uri.
+// ExportInstance saves the dataset (BGSAVE) and stores dump.rdb as the
+// Cloud Storage object named by output_config.gcs_destination.uri. The
+// snapshot is hard-linked into the storage folder when it can be (the
+// redis-server replaces dump.rdb by renaming a new file over it, so the
+// exported bytes never change), copied otherwise.
 func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "ExportInstance"
 	defer func() {
@@ -72,16 +75,24 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 			return nil, err
 		}
 		saved := time.Since(t0)
-		f, err := os.Open(filepath.Join(inst.dir, "dump.rdb"))
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "open the snapshot of %s: %v", inst.name, err)
-		}
-		defer f.Close()
 		t1 := time.Now()
-		if err := s.cfg.Storage.WriteObject(bucket, object, f, "application/octet-stream"); err != nil {
+		dump := filepath.Join(inst.dir, "dump.rdb")
+		info, err := s.cfg.Storage.LinkFile(bucket, object, dump, "application/octet-stream")
+		how := "link"
+		if errors.Is(err, storage.ErrBucketNotFound) {
 			return nil, storageStatus(err, "output_config.gcs_destination.uri "+uri)
 		}
-		s.log.Info("exported", "instance", inst.name, "uri", uri, "bgsave", saved, "upload", time.Since(t1))
+		if err != nil {
+			s.log.Warn("storing the snapshot directly failed; uploading it instead", "instance", inst.name, "uri", uri, "err", err)
+			how = "upload"
+			if err := s.cfg.Storage.WriteFile(bucket, object, dump, "application/octet-stream"); err != nil {
+				return nil, storageStatus(err, "output_config.gcs_destination.uri "+uri)
+			}
+			info, _ = s.cfg.Storage.StatObject(bucket, object)
+		}
+		stored := time.Since(t1)
+		s.log.Info("exported", "instance", inst.name, "uri", uri, "bytes", info.Size, "generation", info.Generation, "took", time.Since(t0))
+		s.log.Debug("export phases", "instance", inst.name, "bgsave", saved, "store", stored, "how", how)
 		return nil, nil
 	})
 }
@@ -133,7 +144,7 @@ func bgsave(ctx context.Context, p *process) error {
 			return fail(ctx.Err())
 		case <-p.exited:
 			return fail(fmt.Errorf("redis-server exited during BGSAVE"))
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 		saves, inProgress, ok, err := info()
 		if err != nil {
@@ -154,23 +165,6 @@ func bgsave(ctx context.Context, p *process) error {
 		}
 		return nil
 	}
-}
-
-// rdbVersion checks the RDB header ("REDIS" + 4 digits) and returns the
-// format version.
-func rdbVersion(r io.Reader) (int, error) {
-	var hdr [9]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, fmt.Errorf("too short for an RDB header")
-	}
-	if string(hdr[:5]) != "REDIS" {
-		return 0, fmt.Errorf("no REDIS magic at the start")
-	}
-	v, err := strconv.Atoi(string(hdr[5:]))
-	if err != nil {
-		return 0, fmt.Errorf("RDB version %q is not a number", hdr[5:])
-	}
-	return v, nil
 }
 
 // ImportInstance replaces the dataset with an RDB snapshot from Cloud
@@ -203,39 +197,36 @@ func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceR
 	})
 }
 
+// importRDB installs the snapshot and restarts the instance on it. The
+// snapshot is taken (hard-linked from the storage folder, or copied) and
+// verified completely (RDB header and version, EOF marker, CRC64) before the
+// instance is touched: a snapshot that is refused leaves the instance
+// running as it was. Once verified, the running redis-server is stopped
+// without saving (its data is being replaced) and started on the snapshot.
+// Should it still not load, the instance is restarted from its last
+// snapshot on disk (dump.rdb as it was before the import) and the error
+// says so.
 func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object, uri string) error {
-	r, _, err := s.cfg.Storage.OpenObject(bucket, object)
-	if err != nil {
-		return storageStatus(err, "input_config.gcs_source.uri")
-	}
-	defer r.Close()
-	v, herr := rdbVersion(r)
-	if herr != nil {
-		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot (%v); the instance keeps its data", uri, herr)
-	}
-	if v > maxRDBVersion {
-		return status.Errorf(codes.FailedPrecondition, "input_config.gcs_source.uri: %s is an RDB version %d snapshot, newer than this instance's Redis supports (RDB version %d, Redis 7.0); the instance keeps its data", uri, v, maxRDBVersion)
-	}
-	r.Close()
-	r, _, err = s.cfg.Storage.OpenObject(bucket, object)
-	if err != nil {
-		return storageStatus(err, "input_config.gcs_source.uri")
-	}
-	defer r.Close()
-
+	t0 := time.Now()
 	dump := filepath.Join(inst.dir, "dump.rdb")
 	incoming := filepath.Join(inst.dir, "dump.rdb.import")
 	before := filepath.Join(inst.dir, "dump.rdb.before-import")
-	if err := copyToFile(incoming, r); err != nil {
-		os.Remove(incoming)
-		return status.Errorf(codes.Internal, "download %s: %v", uri, err)
-	}
+	os.Remove(incoming)
 	defer os.Remove(incoming)
+	sum, how, err := s.fetchRDB(bucket, object, uri, incoming)
+	if err != nil {
+		return err
+	}
+	verified := time.Since(t0)
+	if sum.Checksum == 0 {
+		s.log.Info("snapshot has no checksum; only its framing was verified", "instance", inst.name, "uri", uri)
+	}
 	if ctx.Err() != nil {
 		return status.Errorf(codes.Canceled, "import of %s cancelled before the instance was touched", uri)
 	}
-	// From here on the import runs to completion (or puts the previous data
-	// back); cancelling it half way would leave the instance without data.
+	// From here on the import runs to completion (or restarts the instance
+	// from its last snapshot); cancelling it half way would leave the
+	// instance without data.
 	ctx = context.WithoutCancel(ctx)
 
 	inst.launchMu.Lock()
@@ -250,19 +241,14 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 		inst.opOwnsProcess = false
 		s.mu.Unlock()
 	}()
-	// Keep a copy of the current data: save it, stop the server.
+	t1 := time.Now()
+	// The data is being replaced: no point in saving it first.
 	if p != nil && p.alive() {
-		c := p.client()
-		err := c.Save(ctx).Err()
-		c.Close()
-		if err != nil {
-			s.setState(inst, redispb.Instance_READY, "")
-			return status.Errorf(codes.Unavailable, "SAVE of the current data before the import failed: %v", err)
-		}
-		if err := p.stop(stopTimeout); err != nil {
+		if err := p.shutdownNoSave(stopTimeout); err != nil {
 			s.log.Warn("stop before import", "instance", inst.name, "err", err)
 		}
 	}
+	stopped := time.Since(t1)
 	hadBefore := false
 	if _, err := os.Stat(dump); err == nil {
 		if err := os.Rename(dump, before); err != nil {
@@ -273,17 +259,84 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	if err := os.Rename(incoming, dump); err != nil {
 		return s.recoverImport(ctx, inst, hadBefore, status.Errorf(codes.Internal, "install the snapshot: %v", err))
 	}
+	// The snapshot's bytes are on disk already (a link to the stored
+	// object, or a copy synced by fetchRDB): only the renames need syncing.
 	state.SyncDir(inst.dir)
+	t2 := time.Now()
 	if err := s.launch(ctx, inst); err != nil {
 		s.log.Warn("imported snapshot did not load", "instance", inst.name, "uri", uri, "err", err)
 		return s.recoverImport(ctx, inst, hadBefore, status.Errorf(codes.InvalidArgument,
-			"input_config.gcs_source.uri: %s is not a loadable RDB snapshot: redis-server refused it (%v); the previous data was restored and the instance keeps it", uri, err))
+			"input_config.gcs_source.uri: %s is not a loadable RDB snapshot: it passed verification, but redis-server did not load it (%v)", uri, err))
 	}
+	loaded := time.Since(t2)
 	s.setState(inst, redispb.Instance_READY, "")
+	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "took", time.Since(t0))
+	s.log.Debug("import phases", "instance", inst.name, "fetch_and_verify", verified, "how", how,
+		"stop", stopped, "load", loaded, "total", time.Since(t0))
 	return nil
 }
 
-// recoverImport puts the pre-import dump.rdb back and starts the server.
+// fetchRDB puts the object's bytes at dst and verifies them as an RDB
+// snapshot. It hard-links the object's file when it can ("link"), else it
+// copies the object, verifying it as it streams by, and syncs the copy
+// ("copy"). Errors are gRPC statuses that say the instance was not touched.
+func (s *Service) fetchRDB(bucket, object, uri, dst string) (rdbSummary, string, error) {
+	info, err := s.cfg.Storage.LinkObject(bucket, object, dst)
+	if err == nil {
+		f, err := os.Open(dst)
+		if err != nil {
+			return rdbSummary{}, "", status.Errorf(codes.Internal, "read %s: %v", uri, err)
+		}
+		defer f.Close()
+		sum, err := verifyRDBFile(f, info.Size)
+		return sum, "link", rdbStatus(uri, sum, err)
+	}
+	if !errors.Is(err, storage.ErrNotLinkable) {
+		return rdbSummary{}, "", storageStatus(err, "input_config.gcs_source.uri")
+	}
+	r, _, err := s.cfg.Storage.OpenObject(bucket, object)
+	if err != nil {
+		return rdbSummary{}, "", storageStatus(err, "input_config.gcs_source.uri")
+	}
+	defer r.Close()
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return rdbSummary{}, "", status.Errorf(codes.Internal, "download %s: %v", uri, err)
+	}
+	defer f.Close()
+	v := newRDBStreamVerifier()
+	_, err = io.Copy(io.MultiWriter(v, f), r)
+	if sum, verr := v.Result(); verr != nil {
+		return sum, "copy", rdbStatus(uri, sum, verr)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return rdbSummary{}, "copy", status.Errorf(codes.Internal, "download %s: %v", uri, err)
+	}
+	sum, _ := v.Result()
+	return sum, "copy", nil
+}
+
+// rdbStatus turns a verification error into the answer of the import.
+func rdbStatus(uri string, sum rdbSummary, err error) error {
+	var tooNew *rdbTooNew
+	var bad *rdbError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooNew):
+		return status.Errorf(codes.FailedPrecondition, "input_config.gcs_source.uri: %s is an RDB version %d snapshot, newer than this instance's Redis supports (RDB version %d, Redis 7.0); the instance was not touched and keeps its data", uri, tooNew.version, maxRDBVersion)
+	case errors.As(err, &bad):
+		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot (%v); the instance was not touched and keeps its data", uri, bad)
+	default:
+		return status.Errorf(codes.Internal, "read %s: %v", uri, err)
+	}
+}
+
+// recoverImport puts the pre-import dump.rdb back and starts the server on
+// it; the error says which data the instance came back with.
 func (s *Service) recoverImport(ctx context.Context, inst *instance, hadBefore bool, cause error) error {
 	s.mu.Lock()
 	p := inst.proc
@@ -301,27 +354,16 @@ func (s *Service) recoverImport(ctx context.Context, inst *instance, hadBefore b
 		os.Remove(dump)
 	}
 	state.SyncDir(inst.dir)
+	data := "no data (it had no snapshot on disk)"
+	if st, err := os.Stat(dump); err == nil {
+		data = fmt.Sprintf("its last snapshot on disk, saved at %s (%d bytes): writes made after that save are lost", st.ModTime().UTC().Format(time.RFC3339), st.Size())
+	}
+	msg := status.Convert(cause).Message()
 	if err := s.launch(context.WithoutCancel(ctx), inst); err != nil {
 		s.setState(inst, redispb.Instance_REPAIRING, "restart after failed import: "+err.Error())
 		s.scheduleRepair(inst)
-		return status.Errorf(status.Code(cause), "%s; restarting with the previous data failed too: %v", status.Convert(cause).Message(), err)
+		return status.Errorf(status.Code(cause), "%s; restarting the instance with %s failed too: %v", msg, data, err)
 	}
 	s.setState(inst, redispb.Instance_READY, "")
-	return cause
-}
-
-func copyToFile(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return status.Errorf(status.Code(cause), "%s; the instance was restarted with %s", msg, data)
 }

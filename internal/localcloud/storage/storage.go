@@ -26,9 +26,11 @@
 // preferred. Do not use storage.NewGRPCClient: localcloud serves the JSON
 // API only.
 //
-// Writing an object through the Go API of this package (WriteObject) or
-// through HTTP holds the object in memory once while fake-gcs-server stores
-// it; reads are streamed from disk.
+// Writing an object through WriteObject or through HTTP holds the object
+// in memory once while fake-gcs-server stores it; reads are streamed from
+// disk. LinkFile and LinkObject move files in and out of the storage folder
+// by hard link (see files.go), which is how Memorystore exports and imports
+// snapshots.
 package storage
 
 import (
@@ -39,6 +41,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -57,6 +60,10 @@ type Service struct {
 	srv  *fakestorage.Server
 	host string
 	log  *slog.Logger
+	root string
+	// xattrMeta: object metadata is in an extended attribute of the
+	// object's file, not in a file next to it.
+	xattrMeta bool
 	// OnMutation, if set before Handler is called, is told about every
 	// completed mutating request (bucket and object inserts, updates and
 	// deletes).
@@ -73,6 +80,11 @@ func New(root, addr string, logger *slog.Logger) (*Service, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", root, err)
 	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	removeTempFiles(root)
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
 		StorageRoot: root,
 		Scheme:      "http",
@@ -83,7 +95,7 @@ func New(root, addr string, logger *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: start fake-gcs-server: %w", err)
 	}
-	return &Service{srv: srv, host: addr, log: logger}, nil
+	return &Service{srv: srv, host: addr, log: logger, root: root, xattrMeta: xattrMetadataSupported(root)}, nil
 }
 
 // Handler serves the Cloud Storage HTTP APIs.
@@ -149,6 +161,9 @@ func (s *Service) CreateBucket(bucket string) error {
 type ObjectInfo struct {
 	Bucket, Name string
 	Size         int64
+	Generation   int64
+	// CRC32C and MD5 are base64, as the JSON API reports them.
+	CRC32C, MD5 string
 }
 
 // StatObject returns the object's size, or an error wrapping
@@ -177,7 +192,7 @@ func (s *Service) OpenObject(bucket, object string) (io.ReadCloser, ObjectInfo, 
 	if obj.Content == nil {
 		return nil, ObjectInfo{}, fmt.Errorf("%w: gs://%s/%s does not exist", ErrObjectNotFound, bucket, object)
 	}
-	return obj.Content, ObjectInfo{Bucket: bucket, Name: object, Size: obj.Size}, nil
+	return obj.Content, ObjectInfo{Bucket: bucket, Name: object, Size: obj.Size, Generation: obj.Generation, CRC32C: obj.Crc32c, MD5: obj.Md5Hash}, nil
 }
 
 // WriteFile stores the file at path as gs://bucket/object. The bucket must
