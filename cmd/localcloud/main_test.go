@@ -106,4 +106,31 @@ func TestFaultCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "apt-get install redis-server") {
 		t.Fatalf("serve without redis-server: exit %d: %s", code, errOut)
 	}
+	_, errOut, code = runCLI(t, nil, "serve", "--data-dir", t.TempDir(), "--relay-binary", "/nonexistent/relay")
+	if code != 1 || !strings.Contains(errOut, "./cmd/relay") {
+		t.Fatalf("serve with a missing relay binary: exit %d: %s", code, errOut)
+	}
+	out, _, code = runCLI(t, nil, "services", "--host", lc.Addr())
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("services: exit %d: %s", code, out)
+	}
+	_, errOut, code = runCLI(t, nil, "fault", "region-down", "--host", lc.Addr())
+	if code != 1 || !strings.Contains(errOut, "region") {
+		t.Fatalf("region-down without --region: exit %d: %s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, nil, "fault", "service-kill", "--service", "projects/agentnet-test/locations/asia-east1/services/nope", "--host", lc.Addr())
+	if code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("service-kill of an unknown service: exit %d: %s", code, errOut)
+	}
+	out, errOut, code = runCLI(t, nil, "fault", "region-down", "--region", "asia-east1", "--host", lc.Addr())
+	if code != 0 || !strings.Contains(out, inst.Name) {
+		t.Fatalf("region-down: exit %d: %s%s", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, nil, "fault", "region-up", "--region", "asia-east1", "--host", lc.Addr())
+	if code != 0 || !strings.Contains(out, `"down": false`) {
+		t.Fatalf("region-up: exit %d: %s%s", code, out, errOut)
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis after region-up: %v", err)
+	}
 }

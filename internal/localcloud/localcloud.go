@@ -245,7 +245,7 @@ func FindRelayBinary(path string) (string, error) {
 	if path != "" {
 		p, err := exec.LookPath(path)
 		if err != nil {
-			return "", fmt.Errorf("relay binary %q: %w; build it with go build -o %s ./cmd/relay", path, err, path)
+			return "", fmt.Errorf("relay binary %q (--relay-binary): %w; build it with go build -o %s ./cmd/relay", path, err, path)
 		}
 		return filepath.Abs(p)
 	}

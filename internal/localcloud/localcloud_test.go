@@ -18,8 +18,11 @@ import (
 
 	redisapi "cloud.google.com/go/redis/apiv1"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	runapi "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
 	gcs "cloud.google.com/go/storage"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	gax "github.com/googleapis/gax-go/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
@@ -638,4 +641,49 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func TestRunWithoutRelayBinary(t *testing.T) {
+	ctx := context.Background()
+	srv, err := localcloud.Start(ctx, localcloud.Config{
+		DataDir:     t.TempDir(),
+		Listen:      "127.0.0.1:0",
+		RelayBinary: "/nonexistent/relay",
+		Logger:      testLogger(t),
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer srv.Close()
+	rc, err := runapi.NewServicesClient(ctx, option.WithEndpoint(srv.Addr()), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	_, err = rc.CreateService(ctx, &runpb.CreateServiceRequest{Parent: parent, ServiceId: "relay",
+		Service: &runpb.Service{Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: "agentnet-relay:dev"}}}}})
+	if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "--relay-binary") {
+		t.Fatalf("CreateService without a relay binary: %v, want FAILED_PRECONDITION naming --relay-binary", err)
+	}
+	// Regions: a region that is down answers UNAVAILABLE, other regions and
+	// global APIs keep answering.
+	if _, err := srv.Regions().SetDown(ctx, "us-central1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rc.GetService(ctx, &runpb.GetServiceRequest{Name: parent + "/services/relay"}, gax.WithRetry(func() gax.Retryer { return nil }))
+	if code(err) != codes.Unavailable || !strings.Contains(err.Error(), "us-central1") {
+		t.Fatalf("GetService in a down region: %v", err)
+	}
+	_, err = rc.GetService(ctx, &runpb.GetServiceRequest{Name: "projects/agentnet-test/locations/us-east1/services/relay"})
+	if code(err) != codes.NotFound {
+		t.Fatalf("GetService in another region: %v, want NOT_FOUND", err)
+	}
+	if _, err := srv.Regions().SetUp(ctx, "us-central1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rc.GetService(ctx, &runpb.GetServiceRequest{Name: parent + "/services/relay"})
+	if code(err) != codes.NotFound {
+		t.Fatalf("GetService after region-up: %v, want NOT_FOUND", err)
+	}
 }

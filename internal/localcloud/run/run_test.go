@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 const project = "agentnet-test"
@@ -332,6 +333,28 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 			gotMu.Unlock()
 		}
 	}()
+	// Plain requests through the front door during the rollout: none may
+	// be refused or fail.
+	var probes, probeFails int
+	var probeErr string
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			code, body, err := httpGet(svc.Uri + "/readyz")
+			probes++
+			if err != nil || code != 200 {
+				probeFails++
+				probeErr = fmt.Sprintf("%d %q %v", code, body, err)
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
 	time.Sleep(300 * time.Millisecond)
 	svc.Template.Containers[0].Env = append(svc.Template.Containers[0].Env, &runpb.EnvVar{Name: "FEATURE", Values: &runpb.EnvVar_Value{Value: "on"}})
 	svc.Template.Containers[0].Image = "us-docker.pkg.dev/p/agentnet/agentnet-relay:1.5"
@@ -350,6 +373,10 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	<-sent
+	<-probeDone
+	if probeFails > 0 || probes < 20 {
+		t.Errorf("%d of %d requests through the service URL failed during the rollout (last: %s)", probeFails, probes, probeErr)
+	}
 	mu.Lock()
 	ackedCopy := append([]string(nil), acked...)
 	mu.Unlock()
@@ -390,6 +417,35 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 	want := "call:CreateService event:TrafficSwitched done:CreateService call:CreateService call:UpdateService event:Scaled done:UpdateService call:UpdateService event:TrafficSwitched done:UpdateService"
 	if strings.Join(seq, " ") != want {
 		t.Errorf("operation log: %s\nwant %s", strings.Join(seq, " "), want)
+	}
+
+	// A revision that does not become ready fails the update; the previous
+	// one keeps serving.
+	bad := proto.Clone(svc).(*runpb.Service)
+	bad.Template.Containers[0].Env[0].Values = &runpb.EnvVar_Value{Value: ""} // REDIS_ADDR
+	uctx, ucancel := context.WithTimeout(ctx, time.Minute)
+	defer ucancel()
+	uop, err := e.run.UpdateService(uctx, &runpb.UpdateServiceRequest{Service: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = uop.Wait(uctx)
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "REDIS_ADDR") {
+		t.Fatalf("update to a failing revision: %v, want FAILED_PRECONDITION with the container's error", err)
+	}
+	svc, err = e.run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.LatestReadyRevision != rev2 || !strings.HasPrefix(svc.LatestCreatedRevision, "relay-00003-") ||
+		svc.TerminalCondition.GetState() != runpb.Condition_CONDITION_FAILED || svc.TerminalCondition.GetReason() != runpb.Condition_REVISION_FAILED {
+		t.Errorf("after a failed revision: ready %s created %s terminal %v", svc.LatestReadyRevision, svc.LatestCreatedRevision, svc.TerminalCondition)
+	}
+	if code, _, err := httpGet(svc.Uri + "/readyz"); err != nil || code != 200 {
+		t.Errorf("service URL after a failed revision: %d %v", code, err)
+	}
+	if st := e.lc.Service(t, name); readyCount(st, rev2) != 3 || len(st.Instances) != 3 {
+		t.Errorf("after a failed revision: %+v", st.Instances)
 	}
 
 	// Delete stops everything and closes the front door.
