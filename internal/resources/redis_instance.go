@@ -231,6 +231,9 @@ func (r *redisInstanceResource) Read(ctx context.Context, req resource.ReadReque
 		resp.State.RemoveResource(ctx)
 		return
 	}
+	if keepOnRegionOutage(err, state.ID.ValueString(), &resp.Diagnostics) {
+		return
+	}
 	if err != nil {
 		resp.Diagnostics.AddError("Reading Redis instance "+state.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRedis, err))
 		return

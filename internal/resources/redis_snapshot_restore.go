@@ -205,7 +205,7 @@ func (r *redisSnapshotRestoreResource) Read(ctx context.Context, req resource.Re
 		resp.State.RemoveResource(ctx)
 		return
 	}
-	if err != nil {
+	if err != nil && !keepOnRegionOutage(err, state.Instance.ValueString(), &resp.Diagnostics) {
 		resp.Diagnostics.AddError("Reading instance "+state.Instance.ValueString()+" failed", r.clients.Describe(gcpclient.APIRedis, err))
 	}
 }

@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -290,7 +291,7 @@ func (r *relayServiceResource) Create(ctx context.Context, req resource.CreateRe
 		svc, err = gcpclient.Wait(ctx, op)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Creating relay service "+parent+"/services/"+plan.Name.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
+		addServiceError(&resp.Diagnostics, "Creating relay service "+parent+"/services/"+plan.Name.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
 		return
 	}
 	resp.Diagnostics.Append(plan.fromAPI(ctx, svc)...)
@@ -308,12 +309,36 @@ func (r *relayServiceResource) Read(ctx context.Context, req resource.ReadReques
 		resp.State.RemoveResource(ctx) // deleted behind Terraform's back: planned again
 		return
 	}
+	if keepOnRegionOutage(err, state.ID.ValueString(), &resp.Diagnostics) {
+		return
+	}
 	if err != nil {
 		resp.Diagnostics.AddError("Reading relay service "+state.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
 		return
 	}
 	resp.Diagnostics.Append(state.fromAPI(ctx, svc)...)
+	if state.Ready.ValueBool() {
+		// Cloud Run keeps a service Ready while its instances crash; what
+		// agents see is whether any instance answers.
+		state.Ready = types.BoolValue(serving(ctx, svc.GetUri()))
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// serving reports whether a relay behind url answers its readiness check.
+func serving(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func (r *relayServiceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -345,7 +370,7 @@ func (r *relayServiceResource) Update(ctx context.Context, req resource.UpdateRe
 		svc, err = gcpclient.Wait(ctx, op)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Updating relay service "+plan.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
+		addServiceError(&resp.Diagnostics, "Updating relay service "+plan.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
 		return
 	}
 	resp.Diagnostics.Append(plan.fromAPI(ctx, svc)...)
@@ -388,10 +413,13 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 	diags.Append(m.PeerRedisInstances.ElementsAs(ctx, &peers, false)...)
 	addrs, d := r.redisAddresses(ctx, m.RedisInstance.ValueString(), peers)
 	diags.Append(d...)
-	env := map[string]string{}
+	var env map[string]string
 	diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
 	if diags.HasError() {
 		return nil, diags
+	}
+	if env == nil {
+		env = map[string]string{}
 	}
 	env["REDIS_ADDR"] = addrs.redis
 	env["REGION"] = m.Region.ValueString()
@@ -496,4 +524,26 @@ func (m *relayServiceModel) fromAPI(ctx context.Context, svc *runpb.Service) dia
 	m.LatestRevision = types.StringValue(svc.GetLatestReadyRevision())
 	m.Ready = types.BoolValue(svc.GetTerminalCondition().GetState() == runpb.Condition_CONDITION_SUCCEEDED)
 	return diags
+}
+
+// serviceFieldAttributes maps the Cloud Run fields an API error may name to
+// the attributes that set them.
+var serviceFieldAttributes = []struct{ field, attr string }{
+	{"template.containers[0].image", "image"},
+	{"template.containers[0].resources", "cpu"},
+	{"scaling.min_instance_count", "min_instances"},
+	{"scaling.max_instance_count", "max_instances"},
+	{"template.vpc_access", "vpc_network"},
+}
+
+// addServiceError reports an API error on the attribute it is about, when
+// the message names a field the resource sets.
+func addServiceError(diags *diag.Diagnostics, summary, detail string) {
+	for _, f := range serviceFieldAttributes {
+		if strings.Contains(detail, f.field) {
+			diags.AddAttributeError(path.Root(f.attr), summary, detail)
+			return
+		}
+	}
+	diags.AddError(summary, detail)
 }

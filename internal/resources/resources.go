@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 )
@@ -151,3 +153,14 @@ var relayURLPattern = regexp.MustCompile(`^(https?|wss?)://[^\s/]+(/\S*)?$`)
 var durationPattern = regexp.MustCompile(`^(\d+(\.\d+)?(ms|s|m|h))+$`)
 
 const durationMessage = "must be a duration such as 500ms, 10s, 5m or 1h"
+
+// keepOnRegionOutage handles a Read whose regional API does not answer: the
+// last known state stands, with a warning, so that a plan (a failover above
+// all) still works while a region is down.
+func keepOnRegionOutage(err error, what string, diags *diag.Diagnostics) bool {
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	diags.AddWarning("Region unavailable: keeping the last known state of "+what, err.Error())
+	return true
+}

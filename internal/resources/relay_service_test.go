@@ -1,0 +1,372 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
+)
+
+const relayImage = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay"
+
+// relayEnv is env plus the relay's dev keys, for tests that run relays.
+type relayEnv struct {
+	*env
+	keys *auth.DevKeys
+}
+
+func newRelayEnv(t *testing.T) *relayEnv {
+	e := newEnv(t)
+	keys, err := auth.LoadOrCreateDevKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &relayEnv{env: e, keys: keys}
+}
+
+func (e *relayEnv) token(t testing.TB, subject string) client.TokenSource {
+	tok, err := e.keys.Token(subject, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.StaticToken(tok)
+}
+
+// regionHCL declares one region: its Redis instance and relay service.
+func (e *relayEnv) regionHCL(region, tag string, minInstances int, peers string, extra string) string {
+	return fmt.Sprintf(`
+resource "agentnet_redis_instance" "%[1]s" {
+  name           = "relay-%[1]s"
+  region         = %[2]q
+  memory_size_gb = 1
+}
+
+resource "agentnet_relay_service" "%[1]s" {
+  name                 = "relay"
+  region               = %[2]q
+  image                = "%[3]s:%[4]s"
+  redis_instance       = agentnet_redis_instance.%[1]s.id
+  peer_redis_instances = %[5]s
+  min_instances        = %[6]d
+  env = {
+    RELAY_DEV_KEYS = %[7]q
+    %[8]s
+  }
+}
+`, regionKey(region), region, relayImage, tag, peers, minInstances, e.keys.Dir, extra)
+}
+
+func regionKey(region string) string {
+	if region == "us-central1" {
+		return "us"
+	}
+	return "eu"
+}
+
+func (e *relayEnv) twoRegions(tag string, minUS int, extra string) string {
+	return e.config(
+		e.regionHCL("us-central1", tag, minUS, "[agentnet_redis_instance.eu.id]", extra) +
+			e.regionHCL("europe-west1", tag, 1, "[agentnet_redis_instance.us.id]", ""))
+}
+
+func serviceURL(s *terraform.State, address string) (string, error) {
+	rs, ok := s.RootModule().Resources[address]
+	if !ok {
+		return "", fmt.Errorf("%s not in state", address)
+	}
+	return rs.Primary.Attributes["url"], nil
+}
+
+// stream sends numbered envelopes from one agent to another until stopped,
+// and checks that every acknowledged one arrives exactly once.
+type stream struct {
+	t        testing.TB
+	from, to *client.Client
+	stop     chan struct{}
+	done     sync.WaitGroup
+	mu       sync.Mutex
+	acked    map[string]bool
+	received map[string]int
+}
+
+func startStream(t testing.TB, from, to *client.Client) *stream {
+	s := &stream{t: t, from: from, to: to, stop: make(chan struct{}), acked: map[string]bool{}, received: map[string]int{}}
+	s.done.Add(2)
+	go func() {
+		defer s.done.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			id, err := from.Send(ctx, to.Address(), fmt.Sprintf("m-%06d", i), []byte("ciphertext"))
+			cancel()
+			if err == nil {
+				s.mu.Lock()
+				s.acked[id] = true
+				s.mu.Unlock()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	go func() {
+		defer s.done.Done()
+		for env := range to.Receive() {
+			s.mu.Lock()
+			s.received[env.ID]++
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// finish stops sending, waits for every acked envelope and checks each
+// arrived exactly once.
+func (s *stream) finish() error {
+	close(s.stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s.mu.Lock()
+		missing := 0
+		for id := range s.acked {
+			if s.received[id] == 0 {
+				missing++
+			}
+		}
+		acked := len(s.acked)
+		s.mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d acknowledged messages never arrived", missing, acked)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.from.Close()
+	s.to.Close()
+	s.done.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, n := range s.received {
+		if n != 1 {
+			return fmt.Errorf("message %s arrived %d times at the application", id, n)
+		}
+	}
+	if len(s.acked) < 10 {
+		return fmt.Errorf("only %d messages were acknowledged while the stream ran", len(s.acked))
+	}
+	s.t.Logf("stream: %d messages acknowledged, every one received exactly once", len(s.acked))
+	return nil
+}
+
+// The WebSocket Server Recovery procedure as applies, across two regions.
+func TestAccRelayService_twoRegions(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	var rolling *stream
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{ // two regions; agents on each exchange messages across them
+				Config: e.twoRegions("1.0", 1, ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "ready", "true"),
+					func(s *terraform.State) error {
+						redis := s.RootModule().Resources["agentnet_redis_instance.us"].Primary.Attributes
+						got := s.RootModule().Resources["agentnet_relay_service.us"].Primary.Attributes["redis_address"]
+						if want := redis["host"] + ":" + redis["port"]; got != want {
+							return fmt.Errorf("redis_address %q, want %q", got, want)
+						}
+						return nil
+					},
+					func(s *terraform.State) error {
+						usURL, _ := serviceURL(s, "agentnet_relay_service.us")
+						euURL, _ := serviceURL(s, "agentnet_relay_service.eu")
+						alice, err := client.Dial(ctx, []string{usURL}, e.token(t, "alice"))
+						if err != nil {
+							return fmt.Errorf("alice via %s: %w", usURL, err)
+						}
+						bob, err := client.Dial(ctx, []string{euURL}, e.token(t, "bob"))
+						if err != nil {
+							return fmt.Errorf("bob via %s: %w", euURL, err)
+						}
+						rolling = startStream(t, alice, bob)
+						return nil
+					},
+				),
+			},
+			{ // an env change rolls a new revision while alice keeps sending
+				Config: e.twoRegions("1.0", 1, `LOG_LEVEL = "debug"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(s *terraform.State) error {
+					st := e.lc.Service(t, serviceID("us-central1"))
+					if st.ServingRevision != s.RootModule().Resources["agentnet_relay_service.us"].Primary.Attributes["latest_ready_revision"] {
+						return fmt.Errorf("localcloud serves %s, state says %s", st.ServingRevision, s.RootModule().Resources["agentnet_relay_service.us"].Primary.Attributes["latest_ready_revision"])
+					}
+					return rolling.finish()
+				},
+			},
+			{ // min instances 1 -> 3 without a new revision
+				Config: e.twoRegions("1.0", 3, `LOG_LEVEL = "debug"`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "min_instances", "3"),
+					func(s *terraform.State) error {
+						st := e.lc.Service(t, serviceID("us-central1"))
+						ready := 0
+						for _, in := range st.Instances {
+							if in.Ready {
+								ready++
+							}
+						}
+						if ready != 3 {
+							return fmt.Errorf("%d ready instances, want 3: %+v", ready, st.Instances)
+						}
+						return nil
+					},
+				),
+			},
+			{ // the service deleted behind Terraform's back comes back with the apply
+				PreConfig: func() {
+					op, err := e.clients.Run.DeleteService(ctx, &runpb.DeleteServiceRequest{Name: serviceID("europe-west1")})
+					if err == nil {
+						_, err = gcpclient.Wait(ctx, op)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: e.twoRegions("1.0", 3, `LOG_LEVEL = "debug"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_service.eu", plancheck.ResourceActionCreate),
+				}},
+				Check: resource.TestCheckResourceAttr("agentnet_relay_service.eu", "ready", "true"),
+			},
+		},
+	})
+}
+
+func serviceID(region string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/services/relay", testProject, region)
+}
+
+// WebSocket server failure: every instance killed. localcloud restarts them
+// as Cloud Run does; held down, the next apply redeploys the service.
+func TestAccRelayService_serverFailureDrill(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	one := e.config(e.regionHCL("us-central1", "1.0", 2, "null", ""))
+	probe := func() error {
+		st := e.lc.Service(t, serviceID("us-central1"))
+		_, err := client.Probe(ctx, st.URI, e.token(t, "probe"))
+		return err
+	}
+	waitHealthy := func(what string, start time.Time) error {
+		for time.Since(start) < 30*time.Second {
+			if probe() == nil {
+				t.Logf("WebSocket server failure drill: %s restored service in %v", what, time.Since(start).Round(time.Millisecond))
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return fmt.Errorf("%s did not restore service within 30s", what)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: one,
+				Check: func(*terraform.State) error {
+					start := time.Now()
+					e.lc.FaultService(t, "service-kill", serviceID("us-central1"), nil)
+					return waitHealthy("localcloud's restart", start)
+				},
+			},
+			{
+				PreConfig: func() {
+					e.lc.FaultService(t, "service-kill", serviceID("us-central1"), map[string]any{"hold": true})
+					if probe() == nil {
+						t.Fatal("service still answers with every instance held down")
+					}
+				},
+				Config: one,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error { return waitHealthy("tofu apply", time.Now()) },
+			},
+		},
+	})
+}
+
+// Bad input is refused with the attribute named, and nothing is created.
+func TestAccRelayService_invalidInput(t *testing.T) {
+	e := newRelayEnv(t)
+	base := e.regionHCL("us-central1", "1.0", 1, "null", "")
+	svc := func(attrs string) string {
+		return e.config(`
+resource "agentnet_redis_instance" "us" {
+  name           = "relay-us"
+  region         = "us-central1"
+  memory_size_gb = 1
+}
+
+resource "agentnet_relay_service" "bad" {
+  name   = "bad"
+  region = "us-central1"
+` + attrs + "\n}\n")
+	}
+	ok := `image = "` + relayImage + `:1"
+  redis_instance = agentnet_redis_instance.us.id
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: svc(ok + "min_instances = 4\nmax_instances = 2"), PlanOnly: true,
+				ExpectError: errorText("min_instances above max_instances", "min_instances (4) must not exceed max_instances (2)")},
+			{Config: svc(ok + "min_instances = -1"), PlanOnly: true,
+				ExpectError: errorText("Attribute min_instances value must be at least 0, got: -1")},
+			{Config: svc(ok + `env = { REDIS_ADDR = "x" }`), PlanOnly: true,
+				ExpectError: errorText(`env`, `value must be none of`)},
+			{Config: svc(`image = "nginx:latest"
+  redis_instance = agentnet_redis_instance.us.id`),
+				ExpectError: errorText("image", "localcloud runs only the agentnet-relay image")},
+			{Config: svc(`image = "` + relayImage + `:1"
+  redis_instance = "projects/agentnet-test/locations/us-central1/instances/nope"`),
+				ExpectError: errorText("Redis instance not found", "redis_instance", "instances/nope does not exist")},
+			{Config: svc(`image = "` + relayImage + `:1"
+  redis_instance = "projects/agentnet-test/locations/europe-west1/instances/relay-eu"`), PlanOnly: true,
+				ExpectError: errorText("Redis instance in another region", "redis_instance is in europe-west1 but the service is in us-central1")},
+			{
+				Config: e.config(base),
+				Check: func(*terraform.State) error {
+					e.lc.FaultRegion(t, "region-down", "us-central1")
+					return nil
+				},
+			},
+			{
+				Config:      e.config(e.regionHCL("us-central1", "2.0", 1, "null", "")),
+				ExpectError: errorText("unavailable", "us-central1"),
+			},
+			{
+				PreConfig: func() { e.lc.FaultRegion(t, "region-up", "us-central1") },
+				Config:    e.config(base),
+			},
+		},
+	})
+}
