@@ -271,6 +271,7 @@ func TestAccRelayService_serverFailureDrill(t *testing.T) {
 	e := newRelayEnv(t)
 	ctx := context.Background()
 	one := e.config(e.regionHCL("us-central1", "1.0", 2, "null", ""))
+	var faultAt time.Time
 	probe := func() error {
 		st := e.lc.Service(t, serviceID("us-central1"))
 		_, err := client.Probe(ctx, st.URI, e.token(t, "probe"))
@@ -299,6 +300,7 @@ func TestAccRelayService_serverFailureDrill(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
+					faultAt = time.Now()
 					e.lc.FaultService(t, "service-kill", serviceID("us-central1"), map[string]any{"hold": true})
 					if probe() == nil {
 						t.Fatal("service still answers with every instance held down")
@@ -308,7 +310,7 @@ func TestAccRelayService_serverFailureDrill(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
 				}},
-				Check: func(*terraform.State) error { return waitHealthy("tofu apply", time.Now()) },
+				Check: func(*terraform.State) error { return waitHealthy("tofu plan and apply (fault to service)", faultAt) },
 			},
 		},
 	})
