@@ -36,12 +36,15 @@
 //	 "desired_instances": 3, "held": false, "region_down": false, "reconciling": false,
 //	 "instances": [{"id": "s-00002-abc-4", "revision": "s-00002-abc", "pid": 1234,
 //	   "port": 40001, "ready": true, "state": "ready", "restarts": 0,
-//	   "connections": 12, "active_connections": 2, "last_exit": ""}]}
+//	   "connections": 12, "active_connections": 2, "last_exit": ""}],
+//	 "recent_connections": [{"time": "...", "instance": "s-00002-abc-4",
+//	   "remote": "127.0.0.1:51234", "path": "/ws", "websocket": true}]}
 //
 // where connections counts the connections and requests the front door sent
 // to the instance (its INSTANCE_ID is the id, which relay clients see in the
-// hello frame), and state is starting, ready, unready, "down (restarting)",
-// "down (held)" or "down (region)".
+// hello frame; plain HTTP answers carry it in X-Localcloud-Instance),
+// recent_connections lists the last 200 routed, and state is starting,
+// ready, unready, "down (restarting)", "down (held)" or "down (region)".
 //
 // Operation log entries are {"seq", "time", "phase", "method", "resource",
 // "operation", "outcome"}, in the order things happened:

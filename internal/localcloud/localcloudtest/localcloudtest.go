@@ -413,8 +413,9 @@ func (i *Instance) PID() int {
 	}
 }
 
-// Kill SIGKILLs localcloud and waits for it to exit. Its redis-servers get
-// SIGTERM from the kernel, save their data and exit on their own.
+// Kill SIGKILLs localcloud and waits for it to exit. Its redis-servers and
+// relay instances get SIGTERM from the kernel; redis-servers save their data
+// and exit on their own, relays close their agents with 1001 and exit.
 func (i *Instance) Kill() {
 	i.mu.Lock()
 	p, exited := i.proc, i.exited

@@ -199,6 +199,9 @@ type ServiceStatus struct {
 	RegionDown            bool             `json:"region_down"`
 	Reconciling           bool             `json:"reconciling"`
 	Instances             []InstanceStatus `json:"instances"`
+	// RecentConnections are the last connections and requests the front
+	// door routed (at most 200), oldest first.
+	RecentConnections []Conn `json:"recent_connections"`
 }
 
 // Statuses lists every service with its instances.
@@ -212,7 +215,8 @@ func (s *Service) Statuses() []ServiceStatus {
 		}
 		st := ServiceStatus{Name: svc.name, Region: svc.region, URI: svc.pb.Uri, Port: svc.frontPort, FrontOpen: svc.front != nil,
 			ServingRevision: svc.serving, LatestCreatedRevision: svc.pb.LatestCreatedRevision, DesiredInstances: instanceCount(svc.pb),
-			Held: svc.held, RegionDown: svc.regionDown, Reconciling: svc.pb.Reconciling, Instances: []InstanceStatus{}}
+			Held: svc.held, RegionDown: svc.regionDown, Reconciling: svc.pb.Reconciling, Instances: []InstanceStatus{},
+			RecentConnections: append([]Conn{}, svc.recent...)}
 		for _, inst := range svc.instances {
 			is := InstanceStatus{ID: inst.id, Revision: inst.revision, Port: inst.port, Ready: inst.ready, Restarts: inst.restarts,
 				Connections: inst.conns.Load(), ActiveConnections: inst.active.Load(), LastExit: inst.lastExit}

@@ -9,8 +9,30 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
+
+// Conn is one connection or request the front door sent to an instance.
+type Conn struct {
+	Time      time.Time `json:"time"`
+	Instance  string    `json:"instance"`
+	Remote    string    `json:"remote"`
+	Path      string    `json:"path"`
+	WebSocket bool      `json:"websocket"`
+}
+
+// recentConns is how many routed connections each service remembers.
+const recentConns = 200
+
+func (s *Service) recordConn(svc *service, c Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svc.recent = append(svc.recent, c)
+	if n := len(svc.recent); n > recentConns {
+		svc.recent = append(svc.recent[:0:0], svc.recent[n-recentConns:]...)
+	}
+}
 
 // front is a service's front door: its URL, a reverse proxy to the ready
 // instances of the serving revision.
@@ -116,6 +138,8 @@ func (s *Service) frontHandler(svc *service) http.Handler {
 		s.mu.Unlock()
 		inst.conns.Add(1)
 		inst.active.Add(1)
+		s.recordConn(svc, Conn{Time: time.Now().UTC(), Instance: inst.id, Remote: r.RemoteAddr, Path: r.URL.Path,
+			WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")})
 		defer inst.active.Add(-1)
 		target := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 		rp := &httputil.ReverseProxy{

@@ -51,6 +51,9 @@ func (s *Service) reconcile(ctx context.Context, svc *service) error {
 		err = s.scale(ctx, svc, count)
 	}
 	s.mu.Lock()
+	if err != nil && svc.regionDown {
+		err = regions.Unavailable(svc.region, svc.name)
+	}
 	pb := svc.pb
 	if pb.Generation == gen {
 		pb.Reconciling = false

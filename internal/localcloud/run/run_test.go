@@ -294,6 +294,15 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 	if len(seen) != 3 {
 		t.Errorf("6 connections reached %d instances (%v), want 3", len(seen), seen)
 	}
+	ws := map[string]int{}
+	for _, c := range e.lc.Service(t, name).RecentConnections {
+		if c.WebSocket {
+			ws[c.Instance]++
+		}
+	}
+	if len(ws) != 3 {
+		t.Errorf("recent WebSocket connections by instance: %v, want all three instances", ws)
+	}
 
 	// Roll out a new revision while a sender keeps sending.
 	sender := e.dial(t, svc.Uri, "sender")

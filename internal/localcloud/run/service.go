@@ -19,7 +19,9 @@
 // chosen at creation and kept across localcloud restarts when it is still
 // free): a reverse proxy (WebSocket upgrades included) that sends each new
 // connection or request to the next ready instance of the serving revision,
-// round robin, and answers 503 when none is ready.
+// round robin, and answers 503 when none is ready. Responses carry the
+// instance in the header X-Localcloud-Instance; the last connections routed
+// are listed by Statuses.
 //
 // Instances: service-level scaling (scaling.manual_instance_count in MANUAL
 // mode, else scaling.min_instance_count) if set, else
@@ -138,6 +140,7 @@ type service struct {
 	regionDown      bool
 	deleted         bool
 	nextInst        int
+	recent          []Conn
 	rr              atomic.Uint64
 }
 
