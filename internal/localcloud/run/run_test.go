@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
 const project = "agentnet-test"
@@ -630,6 +631,29 @@ func TestServiceKill(t *testing.T) {
 	b := e.dial(t, svc.Uri, "agent-b")
 	exchange(t, a, b, "after restore")
 
+	// Scaling down through an update mask: no new revision, one instance.
+	before := svc.LatestReadyRevision
+	uctx, ucancel := context.WithTimeout(context.Background(), time.Minute)
+	defer ucancel()
+	uop, err := e.run.UpdateService(uctx, &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: name, Scaling: &runpb.ServiceScaling{MinInstanceCount: 1}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"scaling"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err = uop.Wait(uctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.LatestReadyRevision != before || svc.Template.GetContainers()[0].GetImage() != "agentnet-relay:dev" {
+		t.Errorf("masked scaling update changed the revision or the template: %s %v", svc.LatestReadyRevision, svc.Template)
+	}
+	if st := e.lc.Service(t, name); len(st.Instances) != 1 || readyCount(st, before) != 1 {
+		t.Errorf("after scaling to 1: %+v", st.Instances)
+	}
+	exchange(t, a, b, "after scaling down")
+
 	var events []string
 	for _, l := range e.lc.Oplog(t) {
 		if strings.HasPrefix(l.Method, "localcloud.") && l.Resource == name {
@@ -651,6 +675,10 @@ func TestRegionOutage(t *testing.T) {
 	const region = "us-east1"
 	redis := e.createRedis(t, region, "east-redis")
 	svc := e.createService(t, region, "east", relayService("agentnet-relay:dev", redis, e.keys))
+	westRedis := e.createRedis(t, "us-west1", "west-redis")
+	west := e.createService(t, "us-west1", "west", relayService("agentnet-relay:dev", westRedis, e.keys))
+	wa := e.dial(t, west.Uri, "west-a")
+	wb := e.dial(t, west.Uri, "west-b")
 	rc := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("%s:%d", redis.Host, redis.Port), MaxRetries: -1})
 	defer rc.Close()
 	for i := range 50 {
@@ -701,6 +729,11 @@ func TestRegionOutage(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Errorf("Cloud Storage during a region outage: %v", err)
 	}
+	// Another region keeps serving: its API, its service and its agents.
+	if _, err := e.run.GetService(ctx, &runpb.GetServiceRequest{Name: west.Name}); err != nil {
+		t.Errorf("GetService in another region: %v", err)
+	}
+	exchange(t, wa, wb, "in us-west1 during the us-east1 outage")
 	u, _ := url.Parse(svc.Uri)
 	_, err = net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
@@ -749,8 +782,10 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	old := pidsOf(e.lc.Service(t, svc.Name))
 
 	e.lc.Kill()
+	start := time.Now()
 	e.lc.Restart(t)
 	e.connect(t)
+	t.Logf("localcloud restarted after SIGKILL with its services ready in %s", time.Since(start).Round(time.Millisecond))
 	for _, pid := range old {
 		if alive(pid) {
 			t.Errorf("relay pid %d of the killed localcloud is still running", pid)
