@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -96,28 +97,43 @@ func (p *process) stop(timeout time.Duration) error {
 	}
 }
 
-// shutdownNoSave stops redis-server without saving its dataset (SHUTDOWN
-// NOSAVE, which also stops a background save in progress and removes its
-// temporary file) and waits; after timeout it is killed.
-func (p *process) shutdownNoSave(timeout time.Duration) error {
+// shutdownNoSave asks redis-server to exit without saving its dataset
+// (SHUTDOWN NOSAVE, which also stops a background save in progress and
+// removes its temporary file). It does not wait for the exit: redis-server
+// closes its listening port first, while the connection that asked is only
+// closed when the process is gone, after its memory has been freed, which
+// takes a while for a large dataset. If redis-server refuses, or the
+// command cannot be delivered, the process is killed.
+func (p *process) shutdownNoSave() {
 	p.expected.Store(true)
 	if !p.alive() {
-		return nil
+		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := p.client()
+		defer c.Close()
+		// A successful SHUTDOWN has no reply: the connection just closes.
+		if err := c.ShutdownNoSave(ctx).Err(); err != nil && !isConnClosed(err) && p.alive() {
+			p.signal(syscall.SIGKILL)
+		}
+	}()
+}
+
+func isConnClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "EOF")
+}
+
+// configSet sets redis-server parameters (CONFIG SET name value ...).
+func (p *process) configSet(ctx context.Context, nameValues ...string) error {
 	c := p.client()
-	// A successful SHUTDOWN has no reply: the connection just closes.
-	err := c.ShutdownNoSave(ctx).Err()
-	c.Close()
-	select {
-	case <-p.exited:
-		return nil
-	case <-ctx.Done():
-		p.signal(syscall.SIGKILL)
-		<-p.exited
-		return fmt.Errorf("redis-server pid %d did not exit within %s after SHUTDOWN NOSAVE (%v) and was killed", p.pid, timeout, err)
+	defer c.Close()
+	args := []any{"config", "set"}
+	for _, v := range nameValues {
+		args = append(args, v)
 	}
+	return c.Do(ctx, args...).Err()
 }
 
 // kill stops the process without saving.

@@ -7,7 +7,6 @@ import (
 	"hash/crc64"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 )
@@ -150,21 +149,13 @@ func checkTrailer(version int, size int64, tail []byte, computed uint64) (rdbSum
 
 // verifyRDBFile checks that the file is a complete, uncorrupted RDB
 // snapshot in a format this Redis loads: header, EOF marker and CRC64. The
-// checksum is computed over up to `parallel` parts of the file at once and
-// combined. A snapshot of a newer format is reported as *rdbTooNew, any
+// checksum of a large file is computed over up to cpus parts of it at once
+// and combined. A snapshot of a newer format is reported as *rdbTooNew, any
 // other problem as *rdbError; I/O errors as they are.
-func verifyRDBFile(f *os.File, size int64) (rdbSummary, error) {
-	var hdr [rdbHeaderLen]byte
-	n, err := f.ReadAt(hdr[:], 0)
-	if err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
-		return rdbSummary{}, err
-	}
-	version, err := rdbVersion(hdr[:n])
+func verifyRDBFile(f *os.File, size int64, cpus int) (rdbSummary, error) {
+	version, err := rdbFileHeader(f, size)
 	if err != nil {
-		return rdbSummary{}, err
-	}
-	if version > maxRDBVersion {
-		return rdbSummary{Version: version, Size: size}, &rdbTooNew{version}
+		return rdbSummary{Version: version, Size: size}, err
 	}
 	if version < rdbFirstChecksumVersion || size < rdbHeaderLen+1+rdbChecksumLen {
 		var last [1]byte
@@ -184,18 +175,37 @@ func verifyRDBFile(f *os.File, size int64) (rdbSummary, error) {
 		// Written without a checksum: nothing to compute.
 		return checkTrailer(version, size, tail[:], 0)
 	}
-	crc, err := crc64File(f, body)
+	crc, err := crc64File(f, body, cpus)
 	if err != nil {
 		return rdbSummary{}, err
 	}
 	return checkTrailer(version, size, tail[:], crc)
 }
 
+// rdbFileHeader checks the header of an RDB file of the given size and
+// returns its format version; a format newer than maxRDBVersion is an
+// *rdbTooNew error.
+func rdbFileHeader(f *os.File, size int64) (int, error) {
+	var hdr [rdbHeaderLen]byte
+	n, err := f.ReadAt(hdr[:min(int64(rdbHeaderLen), max(size, 0))], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	version, err := rdbVersion(hdr[:n])
+	if err != nil {
+		return 0, err
+	}
+	if version > maxRDBVersion {
+		return version, &rdbTooNew{version}
+	}
+	return version, nil
+}
+
 // crc64File computes the Redis CRC64 of the first n bytes of f, splitting
-// large files over the available CPUs.
-func crc64File(f *os.File, n int64) (uint64, error) {
+// a large file over up to cpus CPUs.
+func crc64File(f *os.File, n int64, cpus int) (uint64, error) {
 	const minPart = 16 << 20
-	return crc64FileParts(f, n, int(min(int64(runtime.GOMAXPROCS(0)), 4, max(n/minPart, 1))))
+	return crc64FileParts(f, n, int(min(int64(max(cpus, 1)), 4, max(n/minPart, 1))))
 }
 
 // crc64FileParts computes the CRC64 of the first n bytes of f in parts

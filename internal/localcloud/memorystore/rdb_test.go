@@ -249,7 +249,7 @@ func verifyBoth(t *testing.T, b []byte, r *rand.Rand) (rdbSummary, error) {
 func verifyPrefix(t *testing.T, f *os.File, b []byte, n int, r *rand.Rand) (rdbSummary, error) {
 	t.Helper()
 	b = b[:n]
-	sum, err := verifyRDBFile(f, int64(n))
+	sum, err := verifyRDBFile(f, int64(n), 1+r.IntN(3))
 	v := newRDBStreamVerifier()
 	for rest := b; len(rest) > 0; {
 		n := min(len(rest), 1+r.IntN(20000))

@@ -15,6 +15,16 @@
 // Done only when the redis-server really answers PING with its dataset
 // loaded (create, import) or when the work has finished (export, delete).
 //
+// ExportInstance runs BGSAVE and hard-links the new dump.rdb into the Cloud
+// Storage folder (its CRC32C and MD5 computed while the save writes it).
+// ImportInstance never touches the instance before the snapshot is known to
+// be good: it is loaded by a redis-server of its own, in a folder next to
+// the instance's (<folder>.import), while its RDB header, EOF marker and
+// CRC64 are verified; only then is the instance's redis-server stopped
+// without saving (its data is being replaced), and the new one takes over
+// its port and, by swapping the two folders, its folder. A snapshot that is
+// refused leaves the instance running untouched, with all its data.
+//
 // Instances are supervised: if a redis-server exits unexpectedly the
 // instance goes to REPAIRING and is restarted from its last saved dump.rdb
 // after the configured repair delay (data written since the last save is
@@ -221,18 +231,10 @@ func (s *Service) restoreInstance(inst *instance, oldPID int, ops []*operations.
 		}
 		return nil
 	}
-	// An import interrupted before it was verified: put the previous data back.
-	before := filepath.Join(inst.dir, "dump.rdb.before-import")
-	importing := inst.pb.State == redispb.Instance_IMPORTING
-	for _, op := range ops {
-		importing = importing || strings.HasSuffix(op.Method(), "ImportInstance")
-	}
-	if importing {
-		if _, err := os.Stat(before); err == nil {
-			os.Rename(before, filepath.Join(inst.dir, "dump.rdb"))
-		}
-	}
-	os.Remove(filepath.Join(inst.dir, "dump.rdb.import"))
+	// An interrupted import left the instance's folder either as it was or
+	// swapped with the imported one (complete), except in the middle of a
+	// swap without an atomic exchange.
+	recoverImportFolders(inst.dir)
 
 	s.mu.Lock()
 	held := inst.held

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -16,6 +19,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -71,14 +75,24 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 			return nil, status.Errorf(codes.Unavailable, "redis-server of %s is not running", inst.name)
 		}
 		t0 := time.Now()
-		if err := bgsave(op.Context(), p); err != nil {
+		// The snapshot is digested while the BGSAVE child writes it.
+		var tail *snapshotTail
+		err := bgsave(op.Context(), p, func() { tail = followBGSave(inst.dir, p.pid) })
+		var known *storage.KnownDigest
+		if tail != nil {
+			known = tail.finish()
+		}
+		if err != nil {
 			return nil, err
 		}
 		saved := time.Since(t0)
 		t1 := time.Now()
 		dump := filepath.Join(inst.dir, "dump.rdb")
-		info, err := s.cfg.Storage.LinkFile(bucket, object, dump, "application/octet-stream")
+		info, err := s.cfg.Storage.LinkFile(bucket, object, dump, "application/octet-stream", known)
 		how := "link"
+		if known == nil {
+			how = "link, digested after the save"
+		}
 		if errors.Is(err, storage.ErrBucketNotFound) {
 			return nil, storageStatus(err, "output_config.gcs_destination.uri "+uri)
 		}
@@ -97,8 +111,9 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 	})
 }
 
-// bgsave runs BGSAVE and waits until it has completed successfully.
-func bgsave(ctx context.Context, p *process) error {
+// bgsave runs BGSAVE and waits until it has completed successfully;
+// started is called once redis-server has accepted the BGSAVE.
+func bgsave(ctx context.Context, p *process, started func()) error {
 	c := p.client()
 	defer c.Close()
 	info := func() (saves int64, inProgress bool, ok bool, err error) {
@@ -138,6 +153,7 @@ func bgsave(ctx context.Context, p *process) error {
 		}
 		saves0, _, _, _ = info()
 	}
+	started()
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,126 +213,326 @@ func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceR
 	})
 }
 
-// importRDB installs the snapshot and restarts the instance on it. The
-// snapshot is taken (hard-linked from the storage folder, or copied) and
-// verified completely (RDB header and version, EOF marker, CRC64) before the
-// instance is touched: a snapshot that is refused leaves the instance
-// running as it was. Once verified, the running redis-server is stopped
-// without saving (its data is being replaced) and started on the snapshot.
-// Should it still not load, the instance is restarted from its last
-// snapshot on disk (dump.rdb as it was before the import) and the error
-// says so.
+// stagingSuffix names the folder next to an instance's where an imported
+// snapshot is loaded before it replaces the instance's data.
+const stagingSuffix = ".import"
+
+// importRDB replaces the instance's data with the snapshot.
+//
+// The snapshot is put in a staging folder next to the instance's
+// (<dir>.import: a hard link to the stored object, or a copy) and loaded by
+// a redis-server of its own, on another port, while its checksum is
+// verified; meanwhile the instance runs on untouched. Only once the
+// snapshot is verified (RDB header and version, EOF marker, CRC64) and
+// loaded does the instance change: its redis-server is stopped without
+// saving (its data is being replaced), the new one takes over the
+// instance's port and the two folders are swapped, so that the new
+// redis-server's folder (where it saves) is the instance's. A snapshot that
+// is refused, or that redis-server does not load, leaves the instance
+// exactly as it was. The previous dump.rdb is kept as
+// dump.rdb.before-import.
 func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object, uri string) error {
 	t0 := time.Now()
-	dump := filepath.Join(inst.dir, "dump.rdb")
-	incoming := filepath.Join(inst.dir, "dump.rdb.import")
-	before := filepath.Join(inst.dir, "dump.rdb.before-import")
-	os.Remove(incoming)
-	defer os.Remove(incoming)
-	sum, how, err := s.fetchRDB(bucket, object, uri, incoming)
+	staging := inst.dir + stagingSuffix
+	if err := os.RemoveAll(staging); err != nil {
+		return status.Errorf(codes.Internal, "clear %s: %v", staging, err)
+	}
+	if err := os.Mkdir(staging, 0o755); err != nil {
+		return status.Errorf(codes.Internal, "create %s: %v", staging, err)
+	}
+	// Until the folders are swapped, the staging folder holds the snapshot;
+	// after, the instance's previous folder. Either way it goes.
+	defer os.RemoveAll(staging)
+	incoming := filepath.Join(staging, "dump.rdb")
+	verify, how, err := s.stageRDB(bucket, object, uri, incoming)
 	if err != nil {
 		return err
 	}
+	staged := time.Since(t0)
+
+	// Load it while the checksum is verified.
+	sp, err := s.spawnStaging(inst, staging)
+	if err != nil {
+		return status.Errorf(codes.Internal, "start a redis-server for %s: %v", uri, err)
+	}
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	loadedCh := make(chan error, 1)
+	go func() { loadedCh <- sp.waitReady(loadCtx, readyTimeout) }()
+	sum, verr := verify()
 	verified := time.Since(t0)
+	if verr != nil {
+		cancelLoad()
+		sp.kill()
+		<-loadedCh
+		return rdbStatus(uri, sum, verr)
+	}
+	lerr := <-loadedCh
+	cancelLoad()
+	loaded := time.Since(t0)
+	if lerr == nil && ctx.Err() == nil {
+		// From now on it must save on SIGTERM, as the instance's does.
+		lerr = sp.configSet(ctx, "shutdown-on-sigterm", "save")
+	}
+	if lerr != nil || ctx.Err() != nil {
+		sp.kill()
+		if ctx.Err() != nil {
+			return status.Errorf(codes.Canceled, "import of %s cancelled before the instance was touched", uri)
+		}
+		s.log.Warn("snapshot did not load", "instance", inst.name, "uri", uri, "err", lerr)
+		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot: redis-server did not load it (%v); the instance was not touched and keeps its data", uri, lerr)
+	}
 	if sum.Checksum == 0 {
 		s.log.Info("snapshot has no checksum; only its framing was verified", "instance", inst.name, "uri", uri)
 	}
-	if ctx.Err() != nil {
-		return status.Errorf(codes.Canceled, "import of %s cancelled before the instance was touched", uri)
-	}
-	// From here on the import runs to completion (or restarts the instance
-	// from its last snapshot); cancelling it half way would leave the
-	// instance without data.
+	// From here on the import runs to completion; cancelling it half way
+	// would leave the instance without data.
 	ctx = context.WithoutCancel(ctx)
 
 	inst.launchMu.Lock()
 	defer inst.launchMu.Unlock()
-	s.setState(inst, redispb.Instance_IMPORTING, "importing "+uri)
+	t1 := time.Now()
+	// IMPORTING only for as long as the switch takes; not persisted, as a
+	// localcloud restarted in the middle brings the instance back from its
+	// folder whatever the state says.
 	s.mu.Lock()
+	inst.pb.State = redispb.Instance_IMPORTING
+	inst.pb.StatusMessage = "importing " + uri
 	inst.opOwnsProcess = true
-	p := inst.proc
+	old := inst.proc
+	port := inst.port
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		inst.opOwnsProcess = false
 		s.mu.Unlock()
 	}()
-	t1 := time.Now()
 	// The data is being replaced: no point in saving it first.
-	if p != nil && p.alive() {
-		if err := p.shutdownNoSave(stopTimeout); err != nil {
-			s.log.Warn("stop before import", "instance", inst.name, "err", err)
-		}
+	if old != nil {
+		old.shutdownNoSave()
 	}
-	stopped := time.Since(t1)
-	hadBefore := false
-	if _, err := os.Stat(dump); err == nil {
-		if err := os.Rename(dump, before); err != nil {
-			return s.recoverImport(ctx, inst, false, status.Errorf(codes.Internal, "keep the current data: %v", err))
-		}
-		hadBefore = true
+	tStopping := time.Since(t1)
+	if err := s.takePort(ctx, sp, old, port); err != nil {
+		s.log.Warn("the imported data's redis-server keeps its own port", "instance", inst.name, "port", sp.port, "err", err)
 	}
-	if err := os.Rename(incoming, dump); err != nil {
-		return s.recoverImport(ctx, inst, hadBefore, status.Errorf(codes.Internal, "install the snapshot: %v", err))
+	if !sp.alive() {
+		return s.restartAfterFailedSwitch(ctx, inst, sp, status.Errorf(codes.Internal, "the redis-server that loaded %s exited: %v", uri, sp.err))
 	}
-	// The snapshot's bytes are on disk already (a link to the stored
-	// object, or a copy synced by fetchRDB): only the renames need syncing.
-	state.SyncDir(inst.dir)
-	t2 := time.Now()
-	if err := s.launch(ctx, inst); err != nil {
-		s.log.Warn("imported snapshot did not load", "instance", inst.name, "uri", uri, "err", err)
-		return s.recoverImport(ctx, inst, hadBefore, status.Errorf(codes.InvalidArgument,
-			"input_config.gcs_source.uri: %s is not a loadable RDB snapshot: it passed verification, but redis-server did not load it (%v)", uri, err))
+	tPort := time.Since(t1)
+	if err := s.swapFolders(inst, staging); err != nil {
+		return s.restartAfterFailedSwitch(ctx, inst, sp, status.Errorf(codes.Internal, "install %s: %v", uri, err))
 	}
-	loaded := time.Since(t2)
+	tSwapped := time.Since(t1)
+	sp.dir = inst.dir
+	s.mu.Lock()
+	inst.proc = sp
+	inst.port = sp.port
+	inst.pb.Host = "127.0.0.1"
+	inst.pb.Port = int32(sp.port)
+	s.mu.Unlock()
 	s.setState(inst, redispb.Instance_READY, "")
-	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "took", time.Since(t0))
-	s.log.Debug("import phases", "instance", inst.name, "fetch_and_verify", verified, "how", how,
-		"stop", stopped, "load", loaded, "total", time.Since(t0))
+	switched := time.Since(t1)
+	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.pid, "port", sp.port, "took", time.Since(t0))
+	s.log.Debug("import phases", "instance", inst.name, "how", how, "staged", staged, "verified", verified,
+		"loaded", loaded, "switch", switched, "switch_stopping", tStopping, "switch_port", tPort, "switch_folders", tSwapped, "total", time.Since(t0))
 	return nil
 }
 
-// fetchRDB puts the object's bytes at dst and verifies them as an RDB
-// snapshot. It hard-links the object's file when it can ("link"), else it
-// copies the object, verifying it as it streams by, and syncs the copy
-// ("copy"). Errors are gRPC statuses that say the instance was not touched.
-func (s *Service) fetchRDB(bucket, object, uri, dst string) (rdbSummary, string, error) {
+// stageRDB puts the object's bytes at dst: a hard link to the stored
+// object's file when it can ("link"), else a copy verified as it streams by
+// and synced ("copy"). It refuses what is not an RDB snapshot of a loadable
+// version right away; verify then checks the whole snapshot. Errors are
+// gRPC statuses that say the instance was not touched.
+func (s *Service) stageRDB(bucket, object, uri, dst string) (verify func() (rdbSummary, error), how string, err error) {
 	info, err := s.cfg.Storage.LinkObject(bucket, object, dst)
 	if err == nil {
 		f, err := os.Open(dst)
 		if err != nil {
-			return rdbSummary{}, "", status.Errorf(codes.Internal, "read %s: %v", uri, err)
+			return nil, "", status.Errorf(codes.Internal, "read %s: %v", uri, err)
 		}
-		defer f.Close()
-		sum, err := verifyRDBFile(f, info.Size)
-		return sum, "link", rdbStatus(uri, sum, err)
+		if _, err := rdbFileHeader(f, info.Size); err != nil {
+			f.Close()
+			return nil, "", rdbStatus(uri, rdbSummary{}, err)
+		}
+		return func() (rdbSummary, error) {
+			defer f.Close()
+			// The CPUs the snapshot's redis-server, loading it meanwhile,
+			// leaves free.
+			return verifyRDBFile(f, info.Size, runtime.GOMAXPROCS(0)-1)
+		}, "link", nil
 	}
 	if !errors.Is(err, storage.ErrNotLinkable) {
-		return rdbSummary{}, "", storageStatus(err, "input_config.gcs_source.uri")
+		return nil, "", storageStatus(err, "input_config.gcs_source.uri")
 	}
 	r, _, err := s.cfg.Storage.OpenObject(bucket, object)
 	if err != nil {
-		return rdbSummary{}, "", storageStatus(err, "input_config.gcs_source.uri")
+		return nil, "", storageStatus(err, "input_config.gcs_source.uri")
 	}
 	defer r.Close()
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return rdbSummary{}, "", status.Errorf(codes.Internal, "download %s: %v", uri, err)
+		return nil, "", status.Errorf(codes.Internal, "download %s: %v", uri, err)
 	}
 	defer f.Close()
 	v := newRDBStreamVerifier()
 	_, err = io.Copy(io.MultiWriter(v, f), r)
-	if sum, verr := v.Result(); verr != nil {
-		return sum, "copy", rdbStatus(uri, sum, verr)
+	sum, verr := v.Result()
+	if verr != nil {
+		return nil, "", rdbStatus(uri, sum, verr)
 	}
 	if err == nil {
 		err = f.Sync()
 	}
 	if err != nil {
-		return rdbSummary{}, "copy", status.Errorf(codes.Internal, "download %s: %v", uri, err)
+		return nil, "", status.Errorf(codes.Internal, "download %s: %v", uri, err)
 	}
-	sum, _ := v.Result()
-	return sum, "copy", nil
+	return func() (rdbSummary, error) { return sum, nil }, "copy", nil
+}
+
+// spawnStaging starts a redis-server with the instance's settings on a free
+// port, in the staging folder, loading the snapshot there. Until it takes
+// over it does not save on SIGTERM (if localcloud dies meanwhile, the
+// instance comes back from its own folder) and it logs to the instance's
+// redis.log. It is supervised like the instance's own once it is the
+// instance's process (inst.proc).
+func (s *Service) spawnStaging(inst *instance, staging string) (*process, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := s.args(inst)
+	args = setArg(args, "--port", strconv.Itoa(port))
+	args = setArg(args, "--dir", staging)
+	args = setArg(args, "--shutdown-on-sigterm", "nosave")
+	p, err := spawn(s.cfg.RedisServerPath, args, staging, port)
+	if err != nil {
+		return nil, err
+	}
+	p.dir = inst.dir // where its log is
+	s.watch.Add(1)
+	go func() {
+		defer s.watch.Done()
+		<-p.exited
+		s.onExit(inst, p)
+	}()
+	return p, nil
+}
+
+// setArg sets the value that follows flag in a redis-server command line.
+func setArg(args []string, flag, value string) []string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			args[i+1] = value
+			return args
+		}
+	}
+	return append(args, flag, value)
+}
+
+// takePort moves sp to port once old (being shut down) has closed it:
+// CONFIG SET port binds the new port before it lets go of the current one,
+// so it is retried until it succeeds. If old does not let go of the port
+// within a few seconds it is killed; if the port is still taken after old
+// has exited (by another program), sp keeps its own port.
+func (s *Service) takePort(ctx context.Context, sp, old *process, port int) error {
+	start := time.Now()
+	killed := false
+	for {
+		oldGone := old == nil || !old.alive()
+		err := sp.configSet(ctx, "port", strconv.Itoa(port))
+		if err == nil {
+			sp.port = port
+			return nil
+		}
+		if oldGone || !sp.alive() {
+			return err
+		}
+		if !killed && time.Since(start) > 5*time.Second {
+			s.log.Warn("redis-server still holds its port after SHUTDOWN NOSAVE; killing it", "pid", old.pid, "port", port)
+			old.signal(syscall.SIGKILL)
+			killed = true
+		}
+		select {
+		case <-old.exited:
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// swapFolders makes the staging folder (with the imported snapshot, where
+// the new redis-server works) the instance's folder, and the instance's
+// previous folder the staging one, keeping its dump.rdb as
+// dump.rdb.before-import. The swap is one atomic rename (RENAME_EXCHANGE)
+// where the filesystem has it, three renames otherwise; a localcloud
+// restarted in the middle puts the instance's folder back
+// (recoverImportFolders).
+func (s *Service) swapFolders(inst *instance, staging string) error {
+	// One log for the instance: the new redis-server has logged to the
+	// instance's redis.log by path; its folder gets the same file.
+	if err := os.Link(filepath.Join(inst.dir, "redis.log"), filepath.Join(staging, "redis.log")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Debug("keep redis.log across the import", "instance", inst.name, "err", err)
+	}
+	prev := staging
+	err := unix.Renameat2(unix.AT_FDCWD, inst.dir, unix.AT_FDCWD, staging, unix.RENAME_EXCHANGE)
+	if err != nil {
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return err
+		}
+		prev = inst.dir + replacedSuffix
+		os.RemoveAll(prev)
+		if err := os.Rename(inst.dir, prev); err != nil {
+			return err
+		}
+		if err := os.Rename(staging, inst.dir); err != nil {
+			os.Rename(prev, inst.dir)
+			return err
+		}
+		defer os.RemoveAll(prev)
+	}
+	if err := os.Rename(filepath.Join(prev, "dump.rdb"), filepath.Join(inst.dir, "dump.rdb.before-import")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("keep the data from before the import", "instance", inst.name, "err", err)
+	}
+	state.SyncDir(inst.dir)
+	state.SyncDir(filepath.Dir(inst.dir))
+	return nil
+}
+
+// replacedSuffix names the instance's previous folder during a swap
+// without an atomic exchange.
+const replacedSuffix = ".replaced"
+
+// recoverImportFolders puts the instance's folder back after an import
+// interrupted in the middle of a folder swap, and removes what an
+// interrupted import left next to it.
+func recoverImportFolders(dir string) {
+	replaced := dir + replacedSuffix
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(replaced); err == nil {
+			os.Rename(replaced, dir)
+		}
+	}
+	os.RemoveAll(replaced)
+	os.RemoveAll(dir + stagingSuffix)
+	os.Remove(filepath.Join(dir, "dump.rdb.import"))
+}
+
+// restartAfterFailedSwitch handles the unlikely failure of an import after
+// the instance's redis-server was stopped: the instance is restarted from
+// its own folder's dump.rdb (its last snapshot) and the error says so.
+func (s *Service) restartAfterFailedSwitch(ctx context.Context, inst *instance, sp *process, cause error) error {
+	sp.kill()
+	dump := filepath.Join(inst.dir, "dump.rdb")
+	data := "no data (it had no snapshot on disk)"
+	if st, err := os.Stat(dump); err == nil {
+		data = fmt.Sprintf("its last snapshot on disk, saved at %s (%d bytes): writes made after that save are lost", st.ModTime().UTC().Format(time.RFC3339), st.Size())
+	}
+	msg := status.Convert(cause).Message()
+	if err := s.launch(ctx, inst); err != nil {
+		s.setState(inst, redispb.Instance_REPAIRING, "restart after failed import: "+err.Error())
+		s.scheduleRepair(inst)
+		return status.Errorf(status.Code(cause), "%s; restarting the instance with %s failed too: %v", msg, data, err)
+	}
+	s.setState(inst, redispb.Instance_READY, "")
+	return status.Errorf(status.Code(cause), "%s; the instance was restarted with %s", msg, data)
 }
 
 // rdbStatus turns a verification error into the answer of the import.
@@ -333,37 +549,4 @@ func rdbStatus(uri string, sum rdbSummary, err error) error {
 	default:
 		return status.Errorf(codes.Internal, "read %s: %v", uri, err)
 	}
-}
-
-// recoverImport puts the pre-import dump.rdb back and starts the server on
-// it; the error says which data the instance came back with.
-func (s *Service) recoverImport(ctx context.Context, inst *instance, hadBefore bool, cause error) error {
-	s.mu.Lock()
-	p := inst.proc
-	s.mu.Unlock()
-	if p != nil && p.alive() {
-		p.kill()
-	}
-	dump := filepath.Join(inst.dir, "dump.rdb")
-	before := filepath.Join(inst.dir, "dump.rdb.before-import")
-	if hadBefore {
-		if err := os.Rename(before, dump); err != nil {
-			s.log.Error("restore data after failed import", "instance", inst.name, "err", err)
-		}
-	} else {
-		os.Remove(dump)
-	}
-	state.SyncDir(inst.dir)
-	data := "no data (it had no snapshot on disk)"
-	if st, err := os.Stat(dump); err == nil {
-		data = fmt.Sprintf("its last snapshot on disk, saved at %s (%d bytes): writes made after that save are lost", st.ModTime().UTC().Format(time.RFC3339), st.Size())
-	}
-	msg := status.Convert(cause).Message()
-	if err := s.launch(context.WithoutCancel(ctx), inst); err != nil {
-		s.setState(inst, redispb.Instance_REPAIRING, "restart after failed import: "+err.Error())
-		s.scheduleRepair(inst)
-		return status.Errorf(status.Code(cause), "%s; restarting the instance with %s failed too: %v", msg, data, err)
-	}
-	s.setState(inst, redispb.Instance_READY, "")
-	return status.Errorf(status.Code(cause), "%s; the instance was restarted with %s", msg, data)
 }

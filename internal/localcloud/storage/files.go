@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -184,8 +185,9 @@ func (s *Service) LinkObject(bucket, object, dst string) (ObjectInfo, error) {
 // its folder entry are on disk (fsync) when LinkFile returns. src must never
 // be modified in place afterwards; replacing it by renaming another file
 // over it, as redis-server does with its snapshots, is fine. The bucket must
-// exist.
-func (s *Service) LinkFile(bucket, object, src, contentType string) (ObjectInfo, error) {
+// exist. known, if not nil, is the digest of src computed by the caller;
+// it is used if src is still that file when it is linked.
+func (s *Service) LinkFile(bucket, object, src, contentType string, known *KnownDigest) (ObjectInfo, error) {
 	if !s.BucketExists(bucket) {
 		return ObjectInfo{}, fmt.Errorf("%w: gs://%s does not exist", ErrBucketNotFound, bucket)
 	}
@@ -205,13 +207,18 @@ func (s *Service) LinkFile(bucket, object, src, contentType string) (ObjectInfo,
 			os.Remove(tmp)
 		}
 	}()
-	var sums fileSums
+	var sums Digest
 	if err := os.Link(src, tmp); err == nil {
 		f, err := os.Open(tmp)
 		if err != nil {
 			return ObjectInfo{}, err
 		}
-		sums, err = hashCopy(nil, f)
+		st, err := f.Stat()
+		if err == nil && known != nil && known.File != nil && os.SameFile(known.File, st) && known.Digest.Size == st.Size() {
+			sums = known.Digest
+		} else if err == nil {
+			sums, err = hashCopy(nil, f)
+		}
 		if err == nil {
 			err = f.Sync()
 		}
@@ -232,8 +239,8 @@ func (s *Service) LinkFile(bucket, object, src, contentType string) (ObjectInfo,
 	m := objectMeta{
 		StorageClass: "STANDARD",
 		ContentType:  contentType,
-		Crc32c:       encodeCRC32C(sums.crc32c),
-		Md5Hash:      base64.StdEncoding.EncodeToString(sums.md5[:]),
+		Crc32c:       encodeCRC32C(sums.CRC32C),
+		Md5Hash:      base64.StdEncoding.EncodeToString(sums.MD5[:]),
 		Created:      now.Format(timestampFormat),
 		Deleted:      zero,
 		Updated:      now.Format(timestampFormat),
@@ -270,7 +277,7 @@ func (s *Service) LinkFile(bucket, object, src, contentType string) (ObjectInfo,
 	if err := syncPath(dir); err != nil {
 		return ObjectInfo{}, err
 	}
-	info := ObjectInfo{Bucket: bucket, Name: object, Size: sums.size, Generation: m.Generation, CRC32C: m.Crc32c, MD5: m.Md5Hash}
+	info := ObjectInfo{Bucket: bucket, Name: object, Size: sums.Size, Generation: m.Generation, CRC32C: m.Crc32c, MD5: m.Md5Hash}
 	// What the API will serve must be what was written.
 	obj, err := s.srv.GetObjectStreaming(bucket, object)
 	if err != nil {
@@ -291,10 +298,42 @@ func encodeCRC32C(sum uint32) string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-type fileSums struct {
-	size   int64
-	crc32c uint32
-	md5    [md5.Size]byte
+// Digest is the size, CRC32C and MD5 of an object's bytes, the checksums
+// Cloud Storage keeps.
+type Digest struct {
+	Size   int64
+	CRC32C uint32
+	MD5    [md5.Size]byte
+}
+
+// Digester computes a Digest of the bytes written to it.
+type Digester struct {
+	size int64
+	crc  uint32
+	md5  hash.Hash
+}
+
+// NewDigester returns an empty Digester.
+func NewDigester() *Digester { return &Digester{md5: md5.New()} }
+
+func (d *Digester) Write(p []byte) (int, error) {
+	d.size += int64(len(p))
+	d.crc = crc32.Update(d.crc, castagnoli, p)
+	return d.md5.Write(p)
+}
+
+// Digest returns the digest of what was written so far.
+func (d *Digester) Digest() Digest {
+	g := Digest{Size: d.size, CRC32C: d.crc}
+	d.md5.Sum(g.MD5[:0])
+	return g
+}
+
+// KnownDigest is the digest of a file, computed by the caller, and the
+// file it was computed from (os.SameFile decides whether it applies).
+type KnownDigest struct {
+	File   os.FileInfo
+	Digest Digest
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -302,14 +341,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // hashCopy reads r to the end, writing what it reads to w (if not nil), and
 // returns the size, CRC32C and MD5 of the bytes. MD5, the slow one, runs on
 // its own goroutine, fed the buffers as they are read.
-func hashCopy(w io.Writer, r io.Reader) (fileSums, error) {
+func hashCopy(w io.Writer, r io.Reader) (Digest, error) {
 	const bufSize, nbuf = 1 << 20, 4
 	free := make(chan []byte, nbuf)
 	for range nbuf {
 		free <- make([]byte, bufSize)
 	}
 	full := make(chan []byte, nbuf)
-	var sums fileSums
+	var sums Digest
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -318,7 +357,7 @@ func hashCopy(w io.Writer, r io.Reader) (fileSums, error) {
 			h.Write(b)
 			free <- b[:cap(b)]
 		}
-		h.Sum(sums.md5[:0])
+		h.Sum(sums.MD5[:0])
 	}()
 	var err error
 	for {
@@ -326,8 +365,8 @@ func hashCopy(w io.Writer, r io.Reader) (fileSums, error) {
 		var n int
 		n, err = io.ReadFull(r, b)
 		if n > 0 {
-			sums.size += int64(n)
-			sums.crc32c = crc32.Update(sums.crc32c, castagnoli, b[:n])
+			sums.Size += int64(n)
+			sums.CRC32C = crc32.Update(sums.CRC32C, castagnoli, b[:n])
 			if w != nil {
 				if _, werr := w.Write(b[:n]); werr != nil {
 					err = werr
@@ -348,15 +387,15 @@ func hashCopy(w io.Writer, r io.Reader) (fileSums, error) {
 	return sums, err
 }
 
-func copyFile(dst, src string) (fileSums, error) {
+func copyFile(dst, src string) (Digest, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return fileSums{}, err
+		return Digest{}, err
 	}
 	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fileSums{}, err
+		return Digest{}, err
 	}
 	sums, err := hashCopy(out, in)
 	if err == nil {
