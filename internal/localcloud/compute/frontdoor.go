@@ -1,0 +1,442 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/compute/apiv1/computepb"
+)
+
+// frontDoor is the listener of one forwarding rule.
+type frontDoor struct {
+	s      *Service
+	rule   string // forwarding rule relative name
+	port   int
+	ln     net.Listener
+	srv    *http.Server
+	ctx    context.Context
+	cancel context.CancelFunc
+	proxy  *httputil.ReverseProxy
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	routingErrors atomic.Int64
+	mu            sync.Mutex
+	closing       bool
+	counts        map[backendKey]*backendCount
+}
+
+type backendKey struct{ backendService, neg string }
+
+type backendCount struct {
+	region, service            string
+	requests, websockets, errs atomic.Int64
+	active                     atomic.Int64
+}
+
+// choice is where one request goes.
+type choice struct {
+	backendService string // relative name
+	neg            string // relative name
+	project        string
+	region         string
+	service        string // Cloud Run service name
+}
+
+type ctxKey struct{}
+
+type routed struct {
+	target *url.URL
+	count  *backendCount
+}
+
+// openDoorLocked listens on 127.0.0.1:port (a free port when port is 0 or
+// taken) and starts serving rule.
+func (s *Service) openDoorLocked(rule string, port int) (*frontDoor, error) {
+	var ln net.Listener
+	var err error
+	if port > 0 {
+		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	if ln == nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &frontDoor{s: s, rule: rule, port: ln.Addr().(*net.TCPAddr).Port, ln: ln, ctx: ctx, cancel: cancel,
+		counts: map[backendKey]*backendCount{}}
+	transport := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       60 * time.Second,
+		ResponseHeaderTimeout: 5 * time.Minute,
+	}
+	d.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			rt := pr.In.Context().Value(ctxKey{}).(*routed)
+			pr.SetURL(rt.target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+		},
+		Transport:     transport,
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			rt := r.Context().Value(ctxKey{}).(*routed)
+			if r.Context().Err() != nil {
+				// The client went away, or the front door is closing.
+				return
+			}
+			rt.count.errs.Add(1)
+			s.log.Debug("front door: backend failed", "forwardingRule", rule, "region", rt.count.region,
+				"service", rt.count.service, "err", err)
+			http.Error(w, fmt.Sprintf("502 Bad Gateway: Cloud Run service %s in %s: %v",
+				rt.count.service, rt.count.region, err), http.StatusBadGateway)
+		},
+	}
+	d.srv = &http.Server{
+		Handler:           d,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("front door stopped", "forwardingRule", rule, "err", err)
+		}
+	}()
+	s.doors[rule] = d
+	s.log.Info("front door open", "forwardingRule", rule, "addr", ln.Addr().String())
+	return d, nil
+}
+
+// close stops the listener and every connection, WebSockets included, and
+// waits for their handlers.
+func (d *frontDoor) close() {
+	d.once.Do(func() {
+		d.mu.Lock()
+		d.closing = true
+		d.mu.Unlock()
+		d.cancel()
+		_ = d.srv.Close()
+		done := make(chan struct{})
+		go func() { d.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			d.s.log.Warn("front door: handlers still running after close", "forwardingRule", d.rule)
+		}
+		d.s.log.Info("front door closed", "forwardingRule", d.rule, "port", d.port)
+	})
+}
+
+func (d *frontDoor) counter(c choice) *backendCount {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := backendKey{c.backendService, c.neg}
+	bc := d.counts[k]
+	if bc == nil {
+		bc = &backendCount{region: c.region, service: c.service}
+		d.counts[k] = bc
+	}
+	return bc
+}
+
+func isUpgrade(r *http.Request) bool {
+	for _, v := range r.Header.Values("Connection") {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	if d.closing {
+		d.mu.Unlock()
+		http.Error(w, "503 Service Unavailable: the forwarding rule is being deleted", http.StatusServiceUnavailable)
+		return
+	}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	defer d.wg.Done()
+	c, err := d.s.pick(d.rule)
+	if err != nil {
+		d.routingErrors.Add(1)
+		http.Error(w, "503 Service Unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	bc := d.counter(c)
+	bc.requests.Add(1)
+	if isUpgrade(r) {
+		bc.websockets.Add(1)
+	}
+	if err := d.s.regionErr(c.region); err != nil {
+		bc.errs.Add(1)
+		http.Error(w, fmt.Sprintf("503 Service Unavailable: backend %s: the region '%s' is unavailable",
+			c.backendService, c.region), http.StatusServiceUnavailable)
+		return
+	}
+	target, err := d.s.resolve(r.Context(), c)
+	if err != nil {
+		bc.errs.Add(1)
+		http.Error(w, "503 Service Unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	bc.active.Add(1)
+	defer bc.active.Add(-1)
+	ctx := context.WithValue(r.Context(), ctxKey{}, &routed{target: target, count: bc})
+	d.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// resolve asks for the URL of the chosen Cloud Run service.
+func (s *Service) resolve(ctx context.Context, c choice) (*url.URL, error) {
+	name := fmt.Sprintf("projects/%s/locations/%s/services/%s", c.project, c.region, c.service)
+	if s.cfg.ResolveRunService == nil {
+		return nil, fmt.Errorf("Cloud Run service %s: no Cloud Run emulator to resolve it", name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	raw, err := s.cfg.ResolveRunService(ctx, c.project, c.region, c.service)
+	if err != nil {
+		return nil, fmt.Errorf("Cloud Run service %s: %w", name, err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("Cloud Run service %s: bad URL %q", name, raw)
+	}
+	return u, nil
+}
+
+// weightedService is one entry of a route: a backend service and its weight.
+type weightedService struct {
+	backendService string // relative name
+	weight         int
+}
+
+// defaultRoute returns the default route of a URL map.
+func defaultRoute(m *computepb.UrlMap) []weightedService {
+	if ds := m.GetDefaultService(); ds != "" {
+		return []weightedService{{backendService: relOrSelf(ds), weight: 1}}
+	}
+	var out []weightedService
+	for _, w := range m.GetDefaultRouteAction().GetWeightedBackendServices() {
+		out = append(out, weightedService{backendService: relOrSelf(w.GetBackendService()), weight: int(w.GetWeight())})
+	}
+	return out
+}
+
+func relOrSelf(u string) string {
+	if r, ok := parseRef(u, ""); ok {
+		return r.rel()
+	}
+	return u
+}
+
+// wrrState is the smooth weighted round robin of one URL map's default
+// route; it starts over when the weights change.
+type wrrState struct {
+	sig     string
+	current []int
+}
+
+func pickWRR(st *wrrState, ws []weightedService) int {
+	total, best := 0, -1
+	for i, w := range ws {
+		if w.weight <= 0 {
+			continue
+		}
+		total += w.weight
+		st.current[i] += w.weight
+		if best < 0 || st.current[i] > st.current[best] {
+			best = i
+		}
+	}
+	if best >= 0 {
+		st.current[best] -= total
+	}
+	return best
+}
+
+// pick routes one new request of a forwarding rule.
+func (s *Service) pick(rule string) (choice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	frm, ok := s.res[rule]
+	if !ok {
+		return choice{}, fmt.Errorf("forwarding rule %s does not exist", rule)
+	}
+	proxyRel := relOrSelf(frm.(*computepb.ForwardingRule).GetTarget())
+	pm, ok := s.res[proxyRel]
+	if !ok {
+		return choice{}, fmt.Errorf("target HTTP proxy %s does not exist", proxyRel)
+	}
+	umRel := relOrSelf(pm.(*computepb.TargetHttpProxy).GetUrlMap())
+	umm, ok := s.res[umRel]
+	if !ok {
+		return choice{}, fmt.Errorf("URL map %s does not exist", umRel)
+	}
+	ws := defaultRoute(umm.(*computepb.UrlMap))
+	var sig strings.Builder
+	for _, w := range ws {
+		fmt.Fprintf(&sig, "%s=%d;", w.backendService, w.weight)
+	}
+	st := s.wrr[umRel]
+	if st == nil || st.sig != sig.String() {
+		st = &wrrState{sig: sig.String(), current: make([]int, len(ws))}
+		s.wrr[umRel] = st
+	}
+	i := pickWRR(st, ws)
+	if i < 0 {
+		return choice{}, fmt.Errorf("URL map %s has no backend service with a weight above 0", umRel)
+	}
+	bsRel := ws[i].backendService
+	bsm, ok := s.res[bsRel]
+	if !ok {
+		return choice{}, fmt.Errorf("backend service %s does not exist", bsRel)
+	}
+	backends := bsm.(*computepb.BackendService).GetBackends()
+	if len(backends) == 0 {
+		return choice{}, fmt.Errorf("backend service %s has no backends", bsRel)
+	}
+	negRel := relOrSelf(backends[0].GetGroup())
+	negm, ok := s.res[negRel]
+	if !ok {
+		return choice{}, fmt.Errorf("network endpoint group %s does not exist", negRel)
+	}
+	nr, _ := parseRel(negRel)
+	return choice{backendService: bsRel, neg: negRel, project: nr.project, region: nr.region,
+		service: negm.(*computepb.NetworkEndpointGroup).GetCloudRun().GetService()}, nil
+}
+
+// Status is what AdminHandler serves.
+type Status struct {
+	URLMaps    []URLMapStatus    `json:"urlMaps"`
+	FrontDoors []FrontDoorStatus `json:"frontDoors"`
+}
+
+// URLMapStatus is the default route of one URL map.
+type URLMapStatus struct {
+	Name        string `json:"name"` // projects/p/global/urlMaps/n
+	Fingerprint string `json:"fingerprint"`
+	// DefaultService is set when the URL map routes everything to one
+	// backend service; Weights otherwise.
+	DefaultService string         `json:"defaultService,omitempty"`
+	Weights        []WeightStatus `json:"weights,omitempty"`
+}
+
+// WeightStatus is one weighted backend service of a default route.
+type WeightStatus struct {
+	BackendService string `json:"backendService"`
+	Weight         int    `json:"weight"`
+	// Region is the region of the backend service's first NEG (where its
+	// traffic goes), "" when it has none.
+	Region string `json:"region"`
+}
+
+// FrontDoorStatus is one open front door.
+type FrontDoorStatus struct {
+	ForwardingRule  string `json:"forwardingRule"`
+	TargetHTTPProxy string `json:"targetHttpProxy"`
+	URLMap          string `json:"urlMap"`
+	Address         string `json:"address"` // 127.0.0.1:PORT
+	URL             string `json:"url"`     // http://127.0.0.1:PORT
+	// RoutingErrors counts requests answered 503 before a backend was
+	// chosen (no URL map, no backend with weight above 0, ...).
+	RoutingErrors int64           `json:"routingErrors"`
+	Backends      []BackendStatus `json:"backends"`
+}
+
+// BackendStatus counts what one front door sent to one backend.
+type BackendStatus struct {
+	BackendService       string `json:"backendService"`
+	NetworkEndpointGroup string `json:"networkEndpointGroup"`
+	Region               string `json:"region"`
+	Service              string `json:"service"` // Cloud Run service name
+	// Requests routed to this backend (a WebSocket is one request).
+	Requests   int64 `json:"requests"`
+	WebSockets int64 `json:"websockets"`
+	// Active requests and open WebSockets.
+	Active int64 `json:"active"`
+	// Errors: answered 502 (backend failed) or 503 (region down, service
+	// not resolved).
+	Errors int64 `json:"errors"`
+}
+
+// Status returns the URL maps' default routes and the front doors with their
+// per-backend counts.
+func (s *Service) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{URLMaps: []URLMapStatus{}, FrontDoors: []FrontDoorStatus{}}
+	regionOf := func(bsRel string) string {
+		if bs, ok := s.res[bsRel].(*computepb.BackendService); ok && len(bs.GetBackends()) > 0 {
+			r, _ := parseRef(bs.GetBackends()[0].GetGroup(), "")
+			return r.region
+		}
+		return ""
+	}
+	for _, n := range s.namesLocked("urlMaps", "", "") {
+		m := s.res[n].(*computepb.UrlMap)
+		us := URLMapStatus{Name: n, Fingerprint: m.GetFingerprint()}
+		if m.GetDefaultService() != "" {
+			us.DefaultService = relOrSelf(m.GetDefaultService())
+		} else {
+			for _, w := range defaultRoute(m) {
+				us.Weights = append(us.Weights, WeightStatus{BackendService: w.backendService, Weight: w.weight, Region: regionOf(w.backendService)})
+			}
+		}
+		st.URLMaps = append(st.URLMaps, us)
+	}
+	rules := make([]string, 0, len(s.doors))
+	for r := range s.doors {
+		rules = append(rules, r)
+	}
+	sort.Strings(rules)
+	for _, rule := range rules {
+		d := s.doors[rule]
+		fs := FrontDoorStatus{ForwardingRule: rule, Address: d.ln.Addr().String(), URL: "http://" + d.ln.Addr().String(),
+			RoutingErrors: d.routingErrors.Load(), Backends: []BackendStatus{}}
+		if fr, ok := s.res[rule].(*computepb.ForwardingRule); ok {
+			fs.TargetHTTPProxy = relOrSelf(fr.GetTarget())
+			if p, ok := s.res[fs.TargetHTTPProxy].(*computepb.TargetHttpProxy); ok {
+				fs.URLMap = relOrSelf(p.GetUrlMap())
+			}
+		}
+		d.mu.Lock()
+		for k, c := range d.counts {
+			fs.Backends = append(fs.Backends, BackendStatus{BackendService: k.backendService, NetworkEndpointGroup: k.neg,
+				Region: c.region, Service: c.service, Requests: c.requests.Load(), WebSockets: c.websockets.Load(),
+				Active: c.active.Load(), Errors: c.errs.Load()})
+		}
+		d.mu.Unlock()
+		sort.Slice(fs.Backends, func(i, j int) bool {
+			a, b := fs.Backends[i], fs.Backends[j]
+			if a.BackendService != b.BackendService {
+				return a.BackendService < b.BackendService
+			}
+			return a.NetworkEndpointGroup < b.NetworkEndpointGroup
+		})
+		st.FrontDoors = append(st.FrontDoors, fs)
+	}
+	return st
+}
