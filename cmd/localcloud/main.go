@@ -1,7 +1,7 @@
 // Command localcloud runs the local emulator of the Google Cloud APIs the
 // agentnet provider uses, and injects faults into a running one.
 //
-//	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--relay-binary PATH] [--repair-delay 2s]
+//	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s]
 //	localcloud fault redis-kill --instance NAME [--hold] [--host HOST:PORT]
 //	localcloud fault redis-restore --instance NAME [--host HOST:PORT]
 //	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT]
@@ -43,7 +43,7 @@ import (
 
 const usage = `usage:
   localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH]
-                   [--relay-binary PATH] [--repair-delay 2s] [--log-level info]
+                   [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s] [--log-level info]
   localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--host HOST:PORT]
       kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5),
              service-kill (--hold keeps it down), service-restore, region-down, region-up
@@ -126,6 +126,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	allow := fs.Bool("allow-non-loopback", false, "allow a listen address that is not loopback")
 	redisPath := fs.String("redis-server", "", "path of the redis-server binary (default: from PATH)")
 	relayPath := fs.String("relay-binary", "", "relay binary that runs the agentnet-relay image of Cloud Run services (default: relay next to localcloud, then from PATH)")
+	readyTimeout := fs.Duration("run-ready-timeout", time.Minute, "how long a Cloud Run instance may take to become ready before its revision fails")
 	repair := fs.Duration("repair-delay", 2*time.Second, "how long a crashed redis-server or relay instance stays down before it is restarted")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -136,6 +137,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if *dataDir == "" {
 		return usagef("serve: --data-dir is required")
+	}
+	if *readyTimeout <= 0 {
+		return usagef("serve: --run-ready-timeout must be a positive duration such as 60s, got %s", *readyTimeout)
 	}
 	if *repair <= 0 {
 		return usagef("serve: --repair-delay must be a positive duration such as 2s, got %s", *repair)
@@ -172,6 +176,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Logger:           logger,
 		RepairDelay:      *repair,
 		RelayBinary:      *relayPath,
+		RunReadyTimeout:  *readyTimeout,
 	})
 	if err != nil {
 		return err

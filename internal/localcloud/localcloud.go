@@ -192,6 +192,9 @@ type Config struct {
 	// then in PATH. If none is found localcloud still starts, and creating a
 	// service fails with FAILED_PRECONDITION saying so.
 	RelayBinary string
+	// RunReadyTimeout bounds how long a Cloud Run instance may take to
+	// answer 200 on /readyz before its revision fails; default 60s.
+	RunReadyTimeout time.Duration
 }
 
 // Server is a running localcloud.
@@ -361,6 +364,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		RelayBinary:    relayBin,
 		RelayBinaryErr: relayErr,
 		RepairDelay:    cfg.RepairDelay,
+		ReadyTimeout:   cfg.RunReadyTimeout,
 		Ops:            s.ops,
 		State:          store,
 		Regions:        s.region,

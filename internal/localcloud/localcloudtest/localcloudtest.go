@@ -59,6 +59,9 @@ const (
 type Options struct {
 	// RepairDelay is passed as --repair-delay (default 2s as in localcloud).
 	RepairDelay time.Duration
+	// RunReadyTimeout is passed as --run-ready-timeout (default 60s as in
+	// localcloud).
+	RunReadyTimeout time.Duration
 	// DataDir, if set, is used instead of a new temporary directory.
 	DataDir string
 }
@@ -218,6 +221,9 @@ func (i *Instance) start(listen string) error {
 	args := []string{"serve", "--data-dir", i.dataDir, "--listen", listen, "--redis-server", i.redis, "--relay-binary", i.relay}
 	if i.opts.RepairDelay > 0 {
 		args = append(args, "--repair-delay", i.opts.RepairDelay.String())
+	}
+	if i.opts.RunReadyTimeout > 0 {
+		args = append(args, "--run-ready-timeout", i.opts.RunReadyTimeout.String())
 	}
 	type started struct {
 		proc   *os.Process

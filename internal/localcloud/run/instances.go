@@ -39,7 +39,16 @@ func (s *Service) reconcile(ctx context.Context, svc *service) error {
 	}
 	spec := proto.Clone(svc.pb).(*runpb.Service)
 	serving := svc.serving
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	svc.supersede = cancel
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		svc.supersede = nil
+		s.mu.Unlock()
+	}()
 	gen := spec.Generation
 	target := spec.LatestCreatedRevision
 	count := instanceCount(spec)
@@ -55,6 +64,10 @@ func (s *Service) reconcile(ctx context.Context, svc *service) error {
 		err = regions.Unavailable(svc.region, svc.name)
 	}
 	pb := svc.pb
+	if err != nil && pb.Generation != gen && ctx.Err() != nil {
+		s.mu.Unlock()
+		return status.Errorf(codes.Aborted, "superseded: the service was updated again (generation %d) before revision %s was ready", pb.Generation, target)
+	}
 	if pb.Generation == gen {
 		pb.Reconciling = false
 		pb.ObservedGeneration = gen
@@ -76,23 +89,48 @@ func (s *Service) reconcile(ctx context.Context, svc *service) error {
 		if deploying {
 			msg = fmt.Sprintf("Revision '%s' is not ready and cannot serve traffic. %s", target, msg)
 		}
-		tc := cond("Ready", runpb.Condition_CONDITION_FAILED, msg)
-		tc.Reasons = &runpb.Condition_Reason{Reason: runpb.Condition_REVISION_FAILED}
-		routes := cond("RoutesReady", runpb.Condition_CONDITION_SUCCEEDED, "")
-		if svc.serving == "" {
-			routes = cond("RoutesReady", runpb.Condition_CONDITION_FAILED, "no revision is ready to serve traffic")
+		if pb.Generation == gen {
+			tc := cond("Ready", runpb.Condition_CONDITION_FAILED, msg)
+			tc.Reasons = &runpb.Condition_Reason{Reason: runpb.Condition_REVISION_FAILED}
+			routes := cond("RoutesReady", runpb.Condition_CONDITION_SUCCEEDED, "")
+			if svc.serving == "" {
+				routes = cond("RoutesReady", runpb.Condition_CONDITION_FAILED, "no revision is ready to serve traffic")
+			}
+			pb.TerminalCondition = tc
+			pb.Conditions = []*runpb.Condition{routes, cond("ConfigurationsReady", runpb.Condition_CONDITION_FAILED, msg)}
 		}
-		pb.TerminalCondition = tc
-		pb.Conditions = []*runpb.Condition{routes, cond("ConfigurationsReady", runpb.Condition_CONDITION_FAILED, msg)}
-		if code := status.Code(err); code == codes.Unknown || code == codes.Internal || code == codes.DeadlineExceeded {
+		switch code := status.Code(err); {
+		case parent.Err() != nil:
+			err = status.Errorf(codes.Canceled, "cancelled: %s", msg)
+		case code == codes.Unknown, code == codes.Internal, code == codes.DeadlineExceeded, code == codes.Canceled, code == codes.OK:
 			err = status.Error(codes.FailedPrecondition, msg)
-		} else if code == codes.OK {
-			err = status.Error(codes.FailedPrecondition, msg)
-		} else {
+		default:
 			err = status.Error(code, msg)
 		}
 	}
 	s.mu.Unlock()
+	s.persist()
+	return err
+}
+
+// restoreServing restarts the instances of the serving revision (after a
+// localcloud restart), without touching a pending rollout.
+func (s *Service) restoreServing(ctx context.Context, svc *service) error {
+	svc.deployMu.Lock()
+	defer svc.deployMu.Unlock()
+	s.mu.Lock()
+	if svc.deleted || svc.regionDown || svc.serving == "" {
+		s.mu.Unlock()
+		return nil
+	}
+	count := instanceCount(svc.pb)
+	if svc.pb.LatestCreatedRevision != svc.serving && len(svc.instances) > 0 {
+		// The settings are those of the pending revision; keep the
+		// number of instances the serving one had.
+		count = len(svc.instances)
+	}
+	s.mu.Unlock()
+	err := s.scale(ctx, svc, count)
 	s.persist()
 	return err
 }

@@ -805,4 +805,51 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	a := e.dial(t, svc.Uri, "agent-a")
 	b := e.dial(t, svc.Uri, "agent-b")
 	exchange(t, a, b, "after localcloud restart")
+
+	// A rollout interrupted by SIGKILL: the serving revision comes back at
+	// once, the rollout resumes in the background, and a later update
+	// supersedes it.
+	stuck := proto.Clone(got).(*runpb.Service)
+	stuck.Template.Containers[0].Env[0].Values = &runpb.EnvVar_Value{Value: "127.0.0.1:1"} // no Redis: never ready
+	ctx := context.Background()
+	sop, err := e.run.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: stuck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opName := sop.Name()
+	waitFor(t, "instances of the stuck revision", 20*time.Second, func() bool {
+		st := e.lc.Service(t, svc.Name)
+		return st.LatestCreatedRevision != st.ServingRevision && len(st.Instances) == 4
+	})
+	e.lc.Kill()
+	start = time.Now()
+	e.lc.Restart(t)
+	e.connect(t)
+	t.Logf("localcloud restarted during a stuck rollout in %s", time.Since(start).Round(time.Millisecond))
+	if time.Since(start) > 15*time.Second {
+		t.Errorf("restart waited for the stuck revision")
+	}
+	if code, _, err := httpGet(svc.Uri + "/readyz"); err != nil || code != 200 {
+		t.Errorf("service URL during the resumed rollout: %d %v", code, err)
+	}
+	got, err = e.run.GetService(ctx, &runpb.GetServiceRequest{Name: svc.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LatestReadyRevision != svc.LatestReadyRevision || got.LatestCreatedRevision == svc.LatestReadyRevision || !got.Reconciling {
+		t.Errorf("during the resumed rollout: ready %s created %s reconciling %v", got.LatestReadyRevision, got.LatestCreatedRevision, got.Reconciling)
+	}
+	fixed := proto.Clone(got).(*runpb.Service)
+	fixed.Template.Containers[0].Env[0].Values = &runpb.EnvVar_Value{Value: fmt.Sprintf("%s:%d", redis.Host, redis.Port)}
+	fixed.Template.Containers[0].Env = append(fixed.Template.Containers[0].Env, &runpb.EnvVar{Name: "FIXED", Values: &runpb.EnvVar_Value{Value: "1"}})
+	done := e.update(t, fixed)
+	if !strings.HasPrefix(done.LatestReadyRevision, "asia-00003-") {
+		t.Errorf("after the fix: latest ready %s", done.LatestReadyRevision)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := e.run.UpdateServiceOperation(opName).Wait(wctx); status.Code(err) != codes.Aborted {
+		t.Errorf("the interrupted, superseded update: %v, want ABORTED", err)
+	}
+	exchange(t, a, b, "after the fixed rollout")
 }

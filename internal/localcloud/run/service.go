@@ -35,6 +35,21 @@
 // the operation fails with FAILED_PRECONDITION. A change of the service-level
 // scaling only adds or removes instances of the serving revision. A crashed
 // instance is restarted after the repair delay.
+//
+// Faults (registered by localcloud): Kill (service-kill) SIGKILLs every
+// instance, restarted after the repair delay unless held; Restore
+// (service-restore) ends a hold, as does the next UpdateService. In a region
+// outage (RegionDown) every instance of the region's services is SIGKILLed
+// and held down and their front doors are closed: connecting to the service
+// URL is refused (ECONNREFUSED) until RegionUp reopens it on the same port
+// and restarts the instances.
+//
+// State (package state, document run-services): each Service, its URL
+// port, its serving revision and its instances with their pids. New loads it
+// and claims the interrupted Cloud Run operations; Start terminates relays
+// left by a previous localcloud (recognised by the LOCALCLOUD_RUN_INSTANCE
+// variable in their environment), reopens the front doors and restarts the
+// instances, then finishes those operations.
 package run
 
 import (
@@ -141,7 +156,9 @@ type service struct {
 	deleted         bool
 	nextInst        int
 	recent          []Conn
-	rr              atomic.Uint64
+	// supersede cancels the reconciliation in progress.
+	supersede context.CancelFunc
+	rr        atomic.Uint64
 }
 
 type instance struct {
@@ -352,18 +369,37 @@ func (s *Service) restoreService(svc *service, ops []*operations.Op) {
 		}
 		return
 	}
-	err := s.reconcile(s.ctx, svc)
-	if err != nil {
+	// The serving revision comes back before Start returns; a rollout that
+	// was interrupted (and any interrupted operation) resumes in the
+	// background, so that a revision that never becomes ready does not
+	// hold up localcloud's start.
+	if err := s.restoreServing(s.ctx, svc); err != nil {
 		s.log.Error("restore service", "service", svc.name, "err", err)
 	}
-	for _, op := range ops {
-		if err != nil {
-			op.Finish(nil, s.snapshot(svc), status.Errorf(codes.Aborted, "localcloud stopped while %s was running, and the service could not be brought back to its last settings: %v", op.Method(), status.Convert(err).Message()))
-		} else {
-			snap := s.snapshot(svc)
-			op.Finish(snap, snap, nil)
-		}
+	s.mu.Lock()
+	resume := svc.pb.LatestCreatedRevision != svc.serving || len(ops) > 0
+	if resume {
+		s.work.Add(1)
 	}
+	s.mu.Unlock()
+	if !resume {
+		return
+	}
+	go func() {
+		defer s.work.Done()
+		err := s.reconcile(s.ctx, svc)
+		if err != nil {
+			s.log.Error("resume service rollout", "service", svc.name, "err", err)
+		}
+		for _, op := range ops {
+			snap := s.snapshot(svc)
+			if err != nil {
+				op.Finish(nil, snap, status.Errorf(status.Code(err), "localcloud stopped while %s was running; resuming it failed: %s", op.Method(), status.Convert(err).Message()))
+			} else {
+				op.Finish(snap, snap, nil)
+			}
+		}
+	}()
 }
 
 func markerOf(service, instance string) string { return service + "#" + instance }
@@ -828,8 +864,13 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 	}
 	svc.pb.Etag = etagOf(svc.pb)
 	setReconciling(svc.pb)
-	// An update ends a held service-kill.
+	// An update ends a held service-kill, and supersedes a reconciliation
+	// still in progress (such as a rollout waiting for a revision that does
+	// not become ready).
 	svc.held = false
+	if svc.supersede != nil {
+		svc.supersede()
+	}
 	s.mu.Unlock()
 	s.persist()
 	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, svc, func(op *operations.Op) error {
