@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -295,6 +296,8 @@ func (s *Service) serveAPI(w http.ResponseWriter, r *http.Request) {
 					name := ""
 					if len(rest) > 1 {
 						name = rest[1]
+					} else if body, _ := readBody(r); body != nil {
+						name, _ = body["name"].(string)
 					}
 					s.record(methodName(sp, r.Method, len(rest)), ref{project, region, rest[0], name}.rel(), err)
 				}
@@ -383,10 +386,21 @@ func (s *Service) regionErr(region string) error {
 		return nil
 	}
 	if err := s.cfg.RegionAvailable(region); err != nil {
-		return &apiError{http.StatusServiceUnavailable, "unavailable",
-			fmt.Sprintf("The region '%s' is unavailable: %v", region, err)}
+		msg := errMessage(err)
+		if !strings.Contains(msg, region) {
+			msg = fmt.Sprintf("The region '%s' is unavailable: %s", region, msg)
+		}
+		return &apiError{http.StatusServiceUnavailable, "unavailable", msg}
 	}
 	return nil
+}
+
+// errMessage is the message of err without a gRPC status prefix.
+func errMessage(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
 }
 
 func (s *Service) get(w http.ResponseWriter, r ref) {

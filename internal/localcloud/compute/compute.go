@@ -165,7 +165,7 @@ type persistedItem struct {
 }
 
 // maxOps is how many operations are kept (oldest dropped first).
-const maxOps = 2000
+const maxOps = 500
 
 // New loads the state saved in cfg.DataDir and reopens the front doors.
 func New(cfg Config) (*Service, error) {

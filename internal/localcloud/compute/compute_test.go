@@ -26,6 +26,8 @@ import (
 	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -122,7 +124,8 @@ func newEnv(t *testing.T, dir string, backends map[string]*backend) *env {
 			e.downMu.Lock()
 			defer e.downMu.Unlock()
 			if e.down[region] {
-				return errors.New("region outage")
+				// As regions.Controller.Available answers.
+				return status.Errorf(codes.Unavailable, "region %s is unavailable (outage in the test)", region)
 			}
 			return nil
 		},
@@ -617,4 +620,31 @@ func TestRestartKeepsResourcesAndPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2.setWeights(0, 100)
+}
+
+func TestRestartMovesFrontDoorWhenPortTaken(t *testing.T) {
+	dir := t.TempDir()
+	backends := newBackends(t)
+	e := newEnv(t, dir, backends)
+	addr := e.setup(0, 100)
+	e.close()
+
+	squatter, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	e2 := newEnv(t, dir, backends)
+	moved := e2.frontDoor()
+	if moved == addr {
+		t.Fatalf("front door reported on %s, which another listener holds", addr)
+	}
+	if got := countRegions(t, moved, 4); got[regions[1]] != 4 {
+		t.Fatalf("connections through the moved front door: %v", got)
+	}
+	var st compute.Status
+	getJSON(t, e2.api.URL+"/_localcloud/compute", &st)
+	if len(st.FrontDoors) != 1 || st.FrontDoors[0].Address != moved {
+		t.Fatalf("admin front doors: %+v", st.FrontDoors)
+	}
 }

@@ -192,8 +192,8 @@ func (d *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := d.s.regionErr(c.region); err != nil {
 		bc.errs.Add(1)
-		http.Error(w, fmt.Sprintf("503 Service Unavailable: backend %s: the region '%s' is unavailable",
-			c.backendService, c.region), http.StatusServiceUnavailable)
+		http.Error(w, fmt.Sprintf("503 Service Unavailable: backend service %s: %s",
+			c.backendService, err.(*apiError).msg), http.StatusServiceUnavailable)
 		return
 	}
 	target, err := d.s.resolve(r.Context(), c)
@@ -218,7 +218,7 @@ func (s *Service) resolve(ctx context.Context, c choice) (*url.URL, error) {
 	defer cancel()
 	raw, err := s.cfg.ResolveRunService(ctx, c.project, c.region, c.service)
 	if err != nil {
-		return nil, fmt.Errorf("Cloud Run service %s: %w", name, err)
+		return nil, fmt.Errorf("Cloud Run service %s: %s", name, errMessage(err))
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
