@@ -682,12 +682,18 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 		}
 	case "setUrlMap", "setTarget":
 		m = proto.Clone(old)
-		key := map[string]string{"setUrlMap": "urlMap", "setTarget": "target"}[verb]
+		key, fieldName := "urlMap", "url_map"
+		if verb == "setTarget" {
+			key, fieldName = "target", "target"
+		}
 		v, _ := body[key].(string)
 		if v == "" {
 			return nil, errRequired(key)
 		}
-		setString(m, key, v)
+		if !hasField(m, fieldName) {
+			return nil, fmt.Errorf("%s has no field %s", sp.kind, fieldName)
+		}
+		setString(m, fieldName, v)
 	}
 
 	if verb == "patch" || verb == "update" {

@@ -495,6 +495,16 @@ func TestValidationAndRegions(t *testing.T) {
 	if ge := apiErr(t, err); ge.Code != 503 || !strings.Contains(ge.Message, "europe-west1") {
 		t.Fatalf("NEG insert in a down region: %v", err)
 	}
+	refused := false
+	for _, le := range e.ops.Oplog() {
+		if le.Method == "compute.regionNetworkEndpointGroups.insert" && le.Resource == "projects/demo/regions/europe-west1/networkEndpointGroups/neg2" &&
+			strings.HasPrefix(le.Outcome, "HTTP 503: ") {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Fatalf("refused NEG insert not in the operation log: %+v", e.ops.Oplog())
+	}
 	// The Go client retries GET on 503 (until its 10 minute default
 	// timeout): look at the first answer without retries...
 	noRetry := gax.WithRetry(func() gax.Retryer { return nil })
@@ -646,5 +656,144 @@ func TestRestartMovesFrontDoorWhenPortTaken(t *testing.T) {
 	getJSON(t, e2.api.URL+"/_localcloud/compute", &st)
 	if len(st.FrontDoors) != 1 || st.FrontDoors[0].Address != moved {
 		t.Fatalf("admin front doors: %+v", st.FrontDoors)
+	}
+}
+
+func TestSetUrlMapSetTargetAndBackendServiceUpdates(t *testing.T) {
+	e := newEnv(t, t.TempDir(), newBackends(t))
+	addr := e.setup(100, 0)
+	ctx := context.Background()
+	a, b := regions[0], regions[1]
+
+	// A second URL map straight to region B, swapped in with setUrlMap.
+	e.wait(e.urlMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: project,
+		UrlMapResource: &computepb.UrlMap{Name: proto.String("direct-b"), DefaultService: proto.String("global/backendServices/be-" + b)}}))
+	e.wait(e.proxies.SetUrlMap(ctx, &computepb.SetUrlMapTargetHttpProxyRequest{Project: project, TargetHttpProxy: "lb-proxy",
+		UrlMapReferenceResource: &computepb.UrlMapReference{UrlMap: proto.String("global/urlMaps/direct-b")}}))
+	if got := countRegions(t, addr, 5); got[b] != 5 {
+		t.Fatalf("after setUrlMap: %v", got)
+	}
+	// The URL map in use cannot be deleted; the one no longer in use can.
+	_, err := e.urlMaps.Delete(ctx, &computepb.DeleteUrlMapRequest{Project: project, UrlMap: "direct-b"})
+	if ge := apiErr(t, err); ge.Code != 400 || ge.Errors[0].Reason != "resourceInUseByAnotherResource" {
+		t.Fatalf("delete url map in use: %v", err)
+	}
+
+	// A second proxy on the first URL map, swapped in with setTarget.
+	e.wait(e.proxies.Insert(ctx, &computepb.InsertTargetHttpProxyRequest{Project: project,
+		TargetHttpProxyResource: &computepb.TargetHttpProxy{Name: proto.String("proxy-2"), UrlMap: proto.String("global/urlMaps/lb")}}))
+	e.wait(e.rules.SetTarget(ctx, &computepb.SetTargetGlobalForwardingRuleRequest{Project: project, ForwardingRule: "lb-rule",
+		TargetReferenceResource: &computepb.TargetReference{Target: proto.String("global/targetHttpProxies/proxy-2")}}))
+	if got := countRegions(t, addr, 5); got[a] != 5 {
+		t.Fatalf("after setTarget: %v", got)
+	}
+	if e.frontDoor() != addr {
+		t.Fatal("setTarget moved the front door")
+	}
+
+	// Backend services: fingerprint optional on patch, checked when sent.
+	bs, err := e.bes.Get(ctx, &computepb.GetBackendServiceRequest{Project: project, BackendService: "be-" + a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs.GetBackends()[0].GetGroup() != "https://www.googleapis.com/compute/v1/projects/demo/regions/"+a+"/networkEndpointGroups/neg-"+a {
+		t.Fatalf("stored group reference: %s", bs.GetBackends()[0].GetGroup())
+	}
+	e.wait(e.bes.Patch(ctx, &computepb.PatchBackendServiceRequest{Project: project, BackendService: "be-" + a,
+		BackendServiceResource: &computepb.BackendService{OutlierDetection: &computepb.OutlierDetection{ConsecutiveErrors: proto.Int32(3)}}}))
+	_, err = e.bes.Update(ctx, &computepb.UpdateBackendServiceRequest{Project: project, BackendService: "be-" + a,
+		BackendServiceResource: &computepb.BackendService{Name: proto.String("be-" + a), Fingerprint: bs.Fingerprint, Backends: bs.Backends}})
+	if ge := apiErr(t, err); ge.Code != 412 {
+		t.Fatalf("backend service update with a stale fingerprint: %v", err)
+	}
+	now, err := e.bes.Get(ctx, &computepb.GetBackendServiceRequest{Project: project, BackendService: "be-" + a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.GetOutlierDetection().GetConsecutiveErrors() != 3 || len(now.GetBackends()) != 1 || now.GetLoadBalancingScheme() != "EXTERNAL_MANAGED" {
+		t.Fatalf("patch lost fields: %v", now)
+	}
+	_, err = e.bes.Patch(ctx, &computepb.PatchBackendServiceRequest{Project: project, BackendService: "be-" + a,
+		BackendServiceResource: &computepb.BackendService{Backends: []*computepb.Backend{{Group: proto.String("regions/" + a + "/networkEndpointGroups/nope")}}}})
+	if ge := apiErr(t, err); ge.Code != 400 || !strings.Contains(ge.Message, "'resource.backends[0].group'") {
+		t.Fatalf("backend on an unknown NEG: %v", err)
+	}
+
+	// Lists page through the official iterator.
+	it := e.bes.List(ctx, &computepb.ListBackendServicesRequest{Project: project, MaxResults: proto.Uint32(1)})
+	var names []string
+	for {
+		bs, err := it.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, bs.GetName())
+	}
+	if strings.Join(names, ",") != "be-europe-west1,be-us-east1" {
+		t.Fatalf("listed backend services: %v", names)
+	}
+	ops := e.globOps.List(ctx, &computepb.ListGlobalOperationsRequest{Project: project})
+	n := 0
+	for {
+		op, err := ops.Next()
+		if err != nil {
+			break
+		}
+		if op.GetStatus() != computepb.Operation_DONE {
+			t.Fatalf("operation %s: %v", op.GetName(), op.GetStatus())
+		}
+		n++
+	}
+	if n < 8 {
+		t.Fatalf("global operations listed: %d", n)
+	}
+}
+
+func TestConcurrentConnectionsDuringWeightChanges(t *testing.T) {
+	e := newEnv(t, t.TempDir(), newBackends(t))
+	addr := e.setup(100, 0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+				if err != nil {
+					cancel()
+					errs <- err
+					return
+				}
+				_, _, err = c.Read(ctx)
+				c.Close(websocket.StatusNormalClosure, "")
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 5 {
+		e.setWeights(uint32(100-20*i), uint32(20*i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var st compute.Status
+	getJSON(t, e.api.URL+"/_localcloud/compute", &st)
+	total := int64(0)
+	for _, b := range st.FrontDoors[0].Backends {
+		total += b.Requests
+		if b.Errors != 0 || b.Active != 0 {
+			t.Fatalf("backend counts: %+v", b)
+		}
+	}
+	if total != 80 {
+		t.Fatalf("requests counted: %d, want 80", total)
 	}
 }
