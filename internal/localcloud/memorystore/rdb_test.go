@@ -124,6 +124,13 @@ func TestCRC64FileParts(t *testing.T) {
 // redisServer starts a throwaway redis-server with its data in dir.
 func redisServer(t *testing.T, dir string, extra ...string) *redis.Client {
 	t.Helper()
+	c, _ := redisProcess(t, dir, extra...)
+	return c
+}
+
+// redisProcess is redisServer that also returns the process.
+func redisProcess(t *testing.T, dir string, extra ...string) (*redis.Client, *process) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
@@ -145,7 +152,9 @@ func redisServer(t *testing.T, dir string, extra ...string) *redis.Client {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	p := &process{pid: cmd.Process.Pid, port: port, dir: dir, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
 	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)
@@ -155,7 +164,7 @@ func redisServer(t *testing.T, dir string, extra ...string) *redis.Client {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return c
+	return c, p
 }
 
 // realRDBs has redis-server write snapshots of a few datasets and returns

@@ -472,7 +472,7 @@ func (s *Service) swapFolders(inst *instance, staging string) error {
 		s.log.Debug("keep redis.log across the import", "instance", inst.name, "err", err)
 	}
 	prev := staging
-	err := unix.Renameat2(unix.AT_FDCWD, inst.dir, unix.AT_FDCWD, staging, unix.RENAME_EXCHANGE)
+	err := renameExchange(inst.dir, staging)
 	if err != nil {
 		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
 			return err
@@ -494,6 +494,11 @@ func (s *Service) swapFolders(inst *instance, staging string) error {
 	state.SyncDir(inst.dir)
 	state.SyncDir(filepath.Dir(inst.dir))
 	return nil
+}
+
+// renameExchange swaps two paths atomically.
+var renameExchange = func(a, b string) error {
+	return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
 }
 
 // replacedSuffix names the instance's previous folder during a swap
