@@ -606,6 +606,9 @@ func (s *Service) mutate(w http.ResponseWriter, r *http.Request, rr ref, verb st
 }
 
 func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]any) (*computepb.Operation, error) {
+	if s.closed {
+		return nil, &apiError{http.StatusServiceUnavailable, "unavailable", "the Compute emulator is shut down"}
+	}
 	if verb == "insert" {
 		if body == nil {
 			return nil, errRequired("resource")
@@ -643,6 +646,7 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 		}
 		if d := s.doors[rel]; d != nil {
 			delete(s.doors, rel)
+			d.stop() // the port is closed when the operation is DONE
 			go d.close()
 		}
 		delete(s.wrr, rel)
@@ -762,6 +766,7 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 	if err != nil {
 		if door != nil {
 			delete(s.doors, rel)
+			door.stop()
 			go door.close()
 		}
 		return nil, err

@@ -69,7 +69,11 @@
 // groups, regional operations): a region that is down answers 503 with a
 // message naming the region. Global calls keep working. The front door also
 // answers 503 for a connection whose chosen backend is in a region that is
-// down.
+// down. Note that the Go client retries Get and List (and so
+// Operation.Wait) on 503 with backoff, up to its default 10 minute timeout:
+// callers bound the wait with their context, or pass
+// gax.WithRetry(func() gax.Retryer { return nil }) to see the 503 at once.
+// Insert, Patch, Update and Delete are not retried by the client.
 //
 // # The front door
 //
@@ -77,7 +81,8 @@
 // opens a listener on a free loopback port; the rule reports it as IPAddress
 // "127.0.0.1" and portRange "PORT-PORT" (the requested address and port are
 // replaced: a local port 80 is neither free nor ours). Deleting the rule
-// closes the listener and every connection through it. Each request (plain
+// closes the listener (before the operation is answered) and every
+// connection through it. Each request (plain
 // HTTP or a WebSocket upgrade) is routed when it arrives, from the CURRENT
 // state: forwarding rule -> target HTTP proxy -> URL map -> default route
 // (defaultService, or defaultRouteAction.weightedBackendServices chosen by
@@ -91,7 +96,22 @@
 // region: a region that is down or a service that cannot be resolved answers
 // 503, a backend that refuses or fails answers 502. Counts per front door and
 // backend (requests, WebSocket upgrades, active, errors) are in Status and
-// on AdminHandler; they restart from zero with the process.
+// on AdminHandler; they restart from zero with the process. The backend
+// service's protocol is stored but not used: the front door speaks the scheme
+// of the URL ResolveRunService returns.
+//
+// Status (and AdminHandler, GET) is JSON of this shape:
+//
+//	{"urlMaps": [{"name": "projects/p/global/urlMaps/lb", "fingerprint": "...",
+//	              "defaultService": "projects/p/global/backendServices/b",   (or)
+//	              "weights": [{"backendService": "projects/p/global/backendServices/b", "weight": 100, "region": "us-east1"}]}],
+//	 "frontDoors": [{"forwardingRule": "projects/p/global/forwardingRules/fr",
+//	                 "targetHttpProxy": "...", "urlMap": "...",
+//	                 "address": "127.0.0.1:PORT", "url": "http://127.0.0.1:PORT",
+//	                 "routingErrors": 0,
+//	                 "backends": [{"backendService": "...", "networkEndpointGroup": "projects/p/regions/r/networkEndpointGroups/n",
+//	                               "region": "us-east1", "service": "relay",
+//	                               "requests": 50, "websockets": 50, "active": 1, "errors": 0}]}]}
 //
 // # State
 //
@@ -252,7 +272,8 @@ func (s *Service) Close() error {
 
 func (s *Service) closeAllLocked() {
 	for k, d := range s.doors {
-		d.close()
+		d.stop()
+		go d.close()
 		delete(s.doors, k)
 	}
 }

@@ -21,16 +21,17 @@ import (
 
 // frontDoor is the listener of one forwarding rule.
 type frontDoor struct {
-	s      *Service
-	rule   string // forwarding rule relative name
-	port   int
-	ln     net.Listener
-	srv    *http.Server
-	ctx    context.Context
-	cancel context.CancelFunc
-	proxy  *httputil.ReverseProxy
-	wg     sync.WaitGroup
-	once   sync.Once
+	s        *Service
+	rule     string // forwarding rule relative name
+	port     int
+	ln       net.Listener
+	srv      *http.Server
+	ctx      context.Context
+	cancel   context.CancelFunc
+	proxy    *httputil.ReverseProxy
+	wg       sync.WaitGroup
+	once     sync.Once
+	stopOnce sync.Once
 
 	routingErrors atomic.Int64
 	mu            sync.Mutex
@@ -126,15 +127,23 @@ func (s *Service) openDoorLocked(rule string, port int) (*frontDoor, error) {
 	return d, nil
 }
 
-// close stops the listener and every connection, WebSockets included, and
-// waits for their handlers.
-func (d *frontDoor) close() {
-	d.once.Do(func() {
+// stop closes the listener and every connection, WebSockets included,
+// without waiting for their handlers.
+func (d *frontDoor) stop() {
+	d.stopOnce.Do(func() {
 		d.mu.Lock()
 		d.closing = true
 		d.mu.Unlock()
 		d.cancel()
 		_ = d.srv.Close()
+	})
+}
+
+// close stops the front door and waits for its handlers (which may need
+// s.mu: never call it with s.mu held).
+func (d *frontDoor) close() {
+	d.once.Do(func() {
+		d.stop()
 		done := make(chan struct{})
 		go func() { d.wg.Wait(); close(done) }()
 		select {
