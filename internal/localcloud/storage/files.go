@@ -33,6 +33,13 @@ import (
 // by hard link instead of through memory; LinkFile checks through
 // fake-gcs-server that the object reads back as written.
 
+var errShared = errors.New("the file holds another object")
+
+func (s *Service) hasXattrMeta(path string) bool {
+	_, err := unix.Getxattr(path, xattrMetadata, nil)
+	return err == nil
+}
+
 // ErrNotLinkable is returned when a file cannot be hard-linked between the
 // storage folder and another folder (another filesystem, or a filesystem
 // without hard links); copy the bytes instead.
@@ -208,7 +215,14 @@ func (s *Service) LinkFile(bucket, object, src, contentType string, known *Known
 		}
 	}()
 	var sums Digest
-	if err := os.Link(src, tmp); err == nil {
+	err = os.Link(src, tmp)
+	if err == nil && s.xattrMeta && s.hasXattrMeta(tmp) {
+		// src already holds an object (its metadata is in the file's
+		// inode): this object gets a copy of its own.
+		os.Remove(tmp)
+		err = errShared
+	}
+	if err == nil {
 		f, err := os.Open(tmp)
 		if err != nil {
 			return ObjectInfo{}, err

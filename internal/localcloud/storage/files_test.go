@@ -272,6 +272,31 @@ func TestLinkFileKnownDigest(t *testing.T) {
 	checkAttrs(t, a, content, info, time.Now().Add(-time.Minute))
 }
 
+func TestLinkFileTwiceFromOneFile(t *testing.T) {
+	ctx := context.Background()
+	s := serve(t, t.TempDir())
+	s.svc.CreateBucket("snaps")
+	src, content := randomFile(t, t.TempDir(), 100000)
+	info1, err := s.svc.LinkFile("snaps", "one.rdb", src, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := s.client.Bucket("snaps").Object("one.rdb").Attrs(ctx)
+	time.Sleep(2 * time.Millisecond)
+	info2, err := s.svc.LinkFile("snaps", "two.rdb", src, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each object keeps its own metadata.
+	b1, _ := s.client.Bucket("snaps").Object("one.rdb").Attrs(ctx)
+	b2, _ := s.client.Bucket("snaps").Object("two.rdb").Attrs(ctx)
+	if b1.Generation != info1.Generation || b1.Generation != a1.Generation || b2.Generation != info2.Generation || b1.Generation == b2.Generation {
+		t.Errorf("generations: one %d (was %d, LinkFile %d), two %d (LinkFile %d)", b1.Generation, a1.Generation, info1.Generation, b2.Generation, info2.Generation)
+	}
+	checkAttrs(t, b1, content, info1, time.Now().Add(-time.Minute))
+	checkAttrs(t, b2, content, info2, time.Now().Add(-time.Minute))
+}
+
 func TestLinkFileErrors(t *testing.T) {
 	s := serve(t, t.TempDir())
 	s.svc.CreateBucket("snaps")
