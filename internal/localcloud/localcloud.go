@@ -155,6 +155,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/faults"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
@@ -209,6 +210,8 @@ type Server struct {
 	gcs    *storage.Service
 	redis  *memorystore.Service
 	run    *run.Service
+	// compute is the global load balancer: URL maps and their front doors.
+	compute *compute.Service
 	region *regions.Controller
 	faults *faults.Registry
 	lock   *os.File
@@ -386,6 +389,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.run.Start()
+	if s.compute, err = compute.New(compute.Config{
+		DataDir:           filepath.Join(dataDir, "compute"),
+		Ops:               s.ops,
+		Logger:            cfg.Logger.With("component", "compute"),
+		ResolveRunService: s.run.URL,
+		RegionAvailable:   s.region.Available,
+	}); err != nil {
+		return nil, err
+	}
 	s.region.Register("memorystore", regions.Subsystem{
 		Down: func(ctx context.Context, region string) (json.RawMessage, error) {
 			names, err := s.redis.StopRegion(region)
@@ -407,6 +419,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.region.Register("run", regions.Subsystem{Down: s.run.RegionDown, Up: s.run.RegionUp})
 	s.interceptors = append(s.interceptors, s.region.Interceptor())
+	if err := s.region.Reassert(ctx); err != nil {
+		cfg.Logger.Warn("region outage could not be applied again to every process", "err", err)
+	}
 
 	s.faults = faults.NewRegistry()
 	s.faults.Before = func(req faults.Request) any {
@@ -443,10 +458,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("/_localcloud/instances", s.handleInstances)
 	mux.HandleFunc("/_localcloud/services", s.handleServices)
 	mux.HandleFunc("/_localcloud/regions", s.handleRegions)
+	mux.Handle("/_localcloud/compute", s.compute.AdminHandler())
+	mux.Handle("/compute/v1/", s.compute.Handler())
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
-			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/faults"}})
+			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/faults"}})
 	})
 	s.gcs.OnMutation = func(m storage.Mutation) {
 		outcome := "OK"
@@ -485,6 +502,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // abort releases what a failed Start acquired.
 func (s *Server) abort() {
+	if s.compute != nil {
+		s.compute.Close()
+	}
 	if s.run != nil {
 		s.run.Close()
 	}
@@ -579,6 +599,7 @@ func (s *Server) Close() error {
 		s.grpc.Stop()
 		<-s.served
 		s.ops.Close() // cancels running operations
+		s.compute.Close()
 		s.run.Close() // relays first: they use the redis-servers
 		err := s.redis.Close()
 		s.gcs.Close()

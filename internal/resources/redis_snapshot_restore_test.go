@@ -179,7 +179,7 @@ resource "agentnet_redis_snapshot_restore" "bad" {
 			},
 			{ // the tampered object without a checksum to hold it to: localcloud refuses to load it
 				Config:      restore(`  source = "gs://agentnet-snapshots/relay-us/tampered.rdb"`),
-				ExpectError: errorText("InvalidArgument", "is not a loadable RDB snapshot", "the instance keeps"),
+				ExpectError: errorText("InvalidArgument", "is not a loadable RDB snapshot", "keeps its data"),
 			},
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
