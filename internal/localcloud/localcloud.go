@@ -200,22 +200,22 @@ type Config struct {
 
 // Server is a running localcloud.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	ln     net.Listener
-	addr   string
-	http   *http.Server
-	grpc   *grpc.Server
-	ops    *operations.Manager
-	gcs    *storage.Service
-	redis  *memorystore.Service
-	run    *run.Service
+	cfg   Config
+	log   *slog.Logger
+	ln    net.Listener
+	addr  string
+	http  *http.Server
+	grpc  *grpc.Server
+	ops   *operations.Manager
+	gcs   *storage.Service
+	redis *memorystore.Service
+	run   *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
-	region *regions.Controller
-	faults *faults.Registry
-	lock   *os.File
-	served chan struct{}
+	region  *regions.Controller
+	faults  *faults.Registry
+	lock    *os.File
+	served  chan struct{}
 
 	interceptMu  sync.RWMutex
 	interceptors []grpc.UnaryServerInterceptor
