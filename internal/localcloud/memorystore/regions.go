@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // InRegion lists the instances of a region (sorted names).
@@ -56,13 +57,20 @@ func (s *Service) StopRegion(region string) ([]string, error) {
 }
 
 // StartRegion restarts the given instances (as returned by StopRegion) from
-// their data folder; instances deleted meanwhile are skipped.
+// their data folder, in parallel, and returns once they are ready;
+// instances deleted meanwhile are skipped.
 func (s *Service) StartRegion(names []string) error {
-	var errs []error
-	for _, name := range names {
-		if _, err := s.Restore(name); err != nil && !errors.Is(err, ErrNotFound) {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Restore(name); err != nil && !errors.Is(err, ErrNotFound) {
+				errs[i] = fmt.Errorf("%s: %w", name, err)
+			}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }

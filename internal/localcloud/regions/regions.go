@@ -276,3 +276,60 @@ func (c *Controller) Available(region string) error {
 	}
 	return nil
 }
+
+// Reassert applies the outage again to every region that is down, for
+// processes started since (a localcloud restarted right after region-down
+// was recorded, before every subsystem had stopped its processes). What a
+// subsystem stops now is added to what it had stopped, when both are JSON
+// lists of strings.
+func (c *Controller) Reassert(ctx context.Context) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	var errs []error
+	for _, region := range c.Down() {
+		c.mu.RLock()
+		d := c.down[region]
+		subs := append([]named(nil), c.subs...)
+		c.mu.RUnlock()
+		for _, s := range subs {
+			stopped, err := s.sub.Down(ctx, region)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			}
+			c.mu.Lock()
+			d.Stopped[s.name] = union(d.Stopped[s.name], stopped)
+			c.mu.Unlock()
+		}
+	}
+	if err := c.persist(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func union(a, b json.RawMessage) json.RawMessage {
+	if len(a) == 0 {
+		return b
+	}
+	if len(b) == 0 {
+		return a
+	}
+	var la, lb []string
+	if json.Unmarshal(a, &la) != nil || json.Unmarshal(b, &lb) != nil {
+		return a
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range append(la, lb...) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	r, err := json.Marshal(out)
+	if err != nil {
+		return a
+	}
+	return r
+}

@@ -157,7 +157,7 @@ func (s *Service) RegionUp(ctx context.Context, region string, _ json.RawMessage
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.openFront(svc, true); err != nil {
+			if err := s.openFront(svc); err != nil {
 				errs[i] = fmt.Errorf("%s: front door: %w", svc.name, err)
 				return
 			}

@@ -56,7 +56,7 @@ var proxyTransport = &http.Transport{
 // openFront starts serving the service URL on its port. If the port is
 // taken by another process for more than a few seconds, a new port is
 // chosen and the Service's uri changes (logged as a warning).
-func (s *Service) openFront(svc *service, _ bool) error {
+func (s *Service) openFront(svc *service) error {
 	s.mu.Lock()
 	if svc.front != nil || svc.deleted {
 		s.mu.Unlock()

@@ -740,6 +740,19 @@ func TestRegionOutage(t *testing.T) {
 		t.Errorf("front door of a down region: %v, want connection refused", err)
 	}
 
+	// The outage outlasts a localcloud restart.
+	e.lc.Restart(t)
+	e.connect(t)
+	if _, err := e.run.GetService(ctx, &runpb.GetServiceRequest{Name: svc.Name}, noRetry); status.Code(err) != codes.Unavailable {
+		t.Errorf("GetService in a down region after a restart: %v, want UNAVAILABLE", err)
+	}
+	if _, err := net.DialTimeout("tcp", u.Host, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("front door of a down region after a restart: %v, want connection refused", err)
+	}
+	if err := rc.Ping(ctx).Err(); err == nil {
+		t.Errorf("redis of the down region answers after a restart")
+	}
+
 	start := time.Now()
 	e.lc.FaultRegion(t, "region-up", region)
 	t.Logf("region-up: region back after %s", time.Since(start).Round(time.Millisecond))

@@ -357,7 +357,7 @@ func (s *Service) restoreService(svc *service, ops []*operations.Op) {
 		}
 		return
 	}
-	if err := s.openFront(svc, true); err != nil {
+	if err := s.openFront(svc); err != nil {
 		s.log.Error("front door", "service", svc.name, "err", err)
 	}
 	s.mu.Lock()
@@ -637,7 +637,7 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.Internal, "service folder: %v", err)
 	}
-	if err := s.openFront(svc, false); err != nil {
+	if err := s.openFront(svc); err != nil {
 		s.mu.Lock()
 		delete(s.services, name)
 		s.mu.Unlock()

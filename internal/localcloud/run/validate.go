@@ -1,7 +1,6 @@
 package run
 
 import (
-	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -257,8 +256,4 @@ func withDefaults(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
 
 func templateChanged(a, b *runpb.RevisionTemplate) bool {
 	return !proto.Equal(withDefaults(a), withDefaults(b))
-}
-
-func fieldErr(field string, err error) error {
-	return fmt.Errorf("%s: %w", field, err)
 }
