@@ -15,8 +15,10 @@ import (
 	redis "cloud.google.com/go/redis/apiv1"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -122,6 +124,15 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		c.Close()
 		return nil, c.clientError(APIRun, err)
 	}
+	// Cloud Run's reads retry UNAVAILABLE for 10 s by default. During a
+	// region outage that hides the cause and stalls a failover, so retry
+	// twice, briefly, and then report the region unavailable.
+	briefly := []gax.CallOption{gax.WithTimeout(30 * time.Second), gax.WithRetry(func() gax.Retryer {
+		return &boundedRetryer{left: 2, inner: gax.OnCodes([]codes.Code{codes.Unavailable},
+			gax.Backoff{Initial: 100 * time.Millisecond, Max: 300 * time.Millisecond, Multiplier: 2})}
+	})}
+	c.Run.CallOptions.GetService = briefly
+	c.Run.CallOptions.ListServices = briefly
 	if c.Storage, err = storage.NewClient(ctx, storageOpts...); err != nil {
 		c.Close()
 		return nil, c.clientError(APIStorage, err)
@@ -131,6 +142,20 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		return nil, c.clientError(APICompute, err)
 	}
 	return c, nil
+}
+
+// boundedRetryer gives up after a number of retries.
+type boundedRetryer struct {
+	left  int
+	inner gax.Retryer
+}
+
+func (r *boundedRetryer) Retry(err error) (time.Duration, bool) {
+	if r.left <= 0 {
+		return 0, false
+	}
+	r.left--
+	return r.inner.Retry(err)
 }
 
 func (c *Clients) clientError(api string, err error) error {
