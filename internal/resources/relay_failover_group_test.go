@@ -1,0 +1,371 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/compute/apiv1/computepb"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
+)
+
+var groupRegions = []string{"us-central1", "europe-west1", "asia-east1"}
+
+// groupHCL declares three regions (Redis, relay service peered with the
+// others) and a failover group over them.
+func (e *relayEnv) groupHCL(states map[string]string, automatic bool, extra string) string {
+	var b strings.Builder
+	for _, region := range groupRegions {
+		key := strings.Split(region, "-")[0]
+		var peers []string
+		for _, other := range groupRegions {
+			if other != region {
+				peers = append(peers, fmt.Sprintf("agentnet_redis_instance.%s.id", strings.Split(other, "-")[0]))
+			}
+		}
+		fmt.Fprintf(&b, `
+resource "agentnet_redis_instance" "%[1]s" {
+  name           = "relay-%[1]s"
+  region         = %[2]q
+  memory_size_gb = 1
+}
+
+resource "agentnet_relay_service" "%[1]s" {
+  name                 = "relay"
+  region               = %[2]q
+  image                = "%[3]s:1.0"
+  redis_instance       = agentnet_redis_instance.%[1]s.id
+  peer_redis_instances = [%[4]s]
+  env                  = { RELAY_DEV_KEYS = %[5]q }
+  lifecycle {
+    ignore_changes = [min_instances]
+  }
+}
+`, key, region, relayImage, strings.Join(peers, ", "), e.keys.Dir)
+	}
+	var regions []string
+	for _, region := range groupRegions {
+		state := states[region]
+		if state == "" {
+			state = "active"
+		}
+		regions = append(regions, fmt.Sprintf(`    { region = %q, service = agentnet_relay_service.%s.id, state = %q }`,
+			region, strings.Split(region, "-")[0], state))
+	}
+	tok, _ := e.keys.Token("health-probe", 2*time.Hour)
+	fmt.Fprintf(&b, `
+resource "agentnet_relay_failover_group" "global" {
+  name    = "relay"
+  regions = [
+%s
+  ]
+  capacity = {
+    total_min_instances    = 6
+    baseline_min_instances = 1
+  }
+  health_check = {
+    token   = %q
+    timeout = "3s"
+  }
+  automatic_failover = %t
+  reintroduction = {
+    steps = [10, 50, 100]
+    soak  = "1s"
+  }
+  drain_grace_period = "300ms"
+  %s
+}
+`, strings.Join(regions, ",\n"), tok, automatic, extra)
+	return e.config(b.String())
+}
+
+func frontDoor(s *terraform.State) string {
+	return s.RootModule().Resources["agentnet_relay_failover_group.global"].Primary.Attributes["front_door_url"]
+}
+
+// regionsReached dials n agents through the front door and counts the
+// regions they land in.
+func (e *relayEnv) regionsReached(t testing.TB, url string, n int) (map[string]int, error) {
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, []string{url}, e.token(t, fmt.Sprintf("visitor-%d", i)))
+		cancel()
+		if err != nil {
+			return got, fmt.Errorf("connection %d through the front door: %w", i, err)
+		}
+		_, region := c.Instance()
+		got[region]++
+		c.Close()
+	}
+	return got, nil
+}
+
+// oplogSeq returns the sequence number of the first log entry after seq
+// matching method and resource (substring), or -1.
+func (e *relayEnv) oplogSeq(t testing.TB, after int64, method, resource string) int64 {
+	for _, l := range e.lc.Oplog(t) {
+		if l.Seq > after && l.Phase == "call" && l.Method == method && strings.Contains(l.Resource, resource) {
+			return l.Seq
+		}
+	}
+	return -1
+}
+
+func (e *relayEnv) lastSeq(t testing.TB) int64 {
+	log := e.lc.Oplog(t)
+	if len(log) == 0 {
+		return 0
+	}
+	return log[len(log)-1].Seq
+}
+
+func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	var stay *stream
+	var asiaAgent *client.Client
+	var mark int64
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{ // three active regions behind one front door
+				Config: e.groupHCL(nil, false, ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "100"),
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "min_instances.us-central1", "2"),
+					func(s *terraform.State) error {
+						got, err := e.regionsReached(t, frontDoor(s), 30)
+						if err != nil {
+							return err
+						}
+						if got["us-central1"] == 0 || got["europe-west1"] == 0 || got["asia-east1"] == 0 {
+							return fmt.Errorf("30 connections reached %v: want every region", got)
+						}
+						// An agent in asia streams to one in europe through the drain.
+						for i := 0; asiaAgent == nil && i < 30; i++ {
+							c, err := client.Dial(ctx, []string{frontDoor(s)}, e.token(t, "asia-agent"))
+							if err != nil {
+								return err
+							}
+							if _, region := c.Instance(); region == "asia-east1" {
+								asiaAgent = c
+							} else {
+								c.Close()
+							}
+						}
+						if asiaAgent == nil {
+							return fmt.Errorf("no connection reached asia-east1")
+						}
+						peer, err := client.Dial(ctx, []string{frontDoor(s)}, e.token(t, "peer-agent"))
+						if err != nil {
+							return err
+						}
+						stay = startStream(t, asiaAgent, peer)
+						mark = e.lastSeq(t)
+						return nil
+					},
+				),
+			},
+			{ // drain asia: capacity first, then weights; its agents move away
+				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_failover_group.global", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "0"),
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "min_instances.us-central1", "3"),
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "min_instances.asia-east1", "1"),
+					func(s *terraform.State) error {
+						patch := e.oplogSeq(t, mark, "compute.urlMaps.patch", "urlMaps/relay")
+						for _, region := range []string{"us-central1", "europe-west1"} {
+							scale := e.oplogSeq(t, mark, "google.cloud.run.v2.Services.UpdateService", region)
+							if scale < 0 || patch < 0 || scale > patch {
+								return fmt.Errorf("capacity of %s raised at log entry %d, URL map changed at %d: capacity must come first", region, scale, patch)
+							}
+						}
+						got, err := e.regionsReached(t, frontDoor(s), 30)
+						if err != nil {
+							return err
+						}
+						if got["asia-east1"] != 0 {
+							return fmt.Errorf("drained asia-east1 still got %d of 30 new connections", got["asia-east1"])
+						}
+						if err := stay.finish(); err != nil {
+							return err
+						}
+						if _, region := asiaAgent.Instance(); region == "asia-east1" {
+							return fmt.Errorf("the agent connected to asia-east1 is still there after the drain")
+						}
+						return nil
+					},
+				),
+			},
+			{ // draining every region is refused at plan time
+				Config: e.groupHCL(map[string]string{"us-central1": "drained", "europe-west1": "standby", "asia-east1": "drained"}, false, ""),
+				ExpectError: errorText("Refused by the failover group's safety rules",
+					"refusing to drain the last healthy region"),
+			},
+			{ // asia returns through the ramp
+				PreConfig: func() { mark = e.lastSeq(t) },
+				Config:    e.groupHCL(nil, false, ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "100"),
+					func(s *terraform.State) error {
+						patches := 0
+						for _, l := range e.lc.Oplog(t) {
+							if l.Seq > mark && l.Phase == "call" && l.Method == "compute.urlMaps.patch" {
+								patches++
+							}
+						}
+						if patches < 3 {
+							return fmt.Errorf("asia-east1 returned in %d URL map change(s), want the 3 ramp steps", patches)
+						}
+						return nil
+					},
+				),
+			},
+			{ // a weight edited behind Terraform's back shows up in the next plan
+				PreConfig: func() {
+					um, err := e.clients.Compute.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: testProject, UrlMap: "relay"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, wb := range um.GetDefaultRouteAction().GetWeightedBackendServices() {
+						if strings.HasSuffix(wb.GetBackendService(), "relay-asia-east1") {
+							wb.Weight = proto.Uint32(7)
+						}
+					}
+					op, err := e.clients.Compute.URLMaps.Patch(ctx, &computepb.PatchUrlMapRequest{Project: testProject, UrlMap: "relay",
+						UrlMapResource: &computepb.UrlMap{Fingerprint: um.Fingerprint, DefaultRouteAction: um.DefaultRouteAction}})
+					if err == nil {
+						err = op.Wait(ctx)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: e.groupHCL(nil, false, ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_failover_group.global", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "100"),
+			},
+			{ // drain asia again, then let it fail during its return soak: rolled back
+				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
+			},
+			{
+				PreConfig: func() {
+					mark = e.lastSeq(t)
+					go func() { // kill asia once its first ramp step is in place
+						deadline := time.Now().Add(60 * time.Second)
+						for time.Now().Before(deadline) {
+							if e.oplogSeq(t, mark, "compute.urlMaps.patch", "urlMaps/relay") > 0 {
+								e.lc.FaultService(t, "service-kill", serviceID("asia-east1"), map[string]any{"hold": true})
+								return
+							}
+							time.Sleep(10 * time.Millisecond)
+						}
+					}()
+				},
+				Config:      e.groupHCL(nil, false, ""),
+				ExpectError: errorText("Region asia-east1 rolled back", "failed its health check", "rolled back to weight 0"),
+			},
+			{
+				PreConfig: func() {
+					e.lc.FaultService(t, "service-restore", serviceID("asia-east1"), nil)
+					st := e.lc.Service(t, serviceID("asia-east1"))
+					_ = st
+				},
+				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
+				Check:  resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "0"),
+			},
+		},
+	})
+}
+
+// Automatic failover: an outage makes the next plan non-empty, and the
+// apply is the failover.
+func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
+	e := newRelayEnv(t)
+	var outageAt time.Time
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: e.groupHCL(nil, true, "")},
+			{
+				PreConfig: func() {
+					outageAt = time.Now()
+					e.lc.FaultRegion(t, "region-down", "europe-west1")
+				},
+				Config:             e.groupHCL(nil, true, ""),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				Config: e.groupHCL(nil, true, ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.europe-west1", "0"),
+					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "unhealthy_regions.0", "europe-west1"),
+					func(s *terraform.State) error {
+						got, err := e.regionsReached(t, frontDoor(s), 30)
+						if err != nil {
+							return err
+						}
+						if got["europe-west1"] != 0 || got["us-central1"]+got["asia-east1"] != 30 {
+							return fmt.Errorf("after the failover 30 connections reached %v", got)
+						}
+						t.Logf("automatic failover: outage to every new connection served by healthy regions in %v (plan, then apply)", time.Since(outageAt).Round(time.Millisecond))
+						return nil
+					},
+				),
+			},
+			{ // the region comes back: the next plan ramps it in
+				PreConfig: func() { e.lc.FaultRegion(t, "region-up", "europe-west1") },
+				Config:    e.groupHCL(nil, true, ""),
+				Check:     resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.europe-west1", "100"),
+			},
+		},
+	})
+}
+
+func TestAccRelayFailoverGroup_invalidInput(t *testing.T) {
+	e := newRelayEnv(t)
+	group := func(regions, extra string) string {
+		return e.config(fmt.Sprintf(`
+resource "agentnet_relay_failover_group" "bad" {
+  name    = "bad"
+  regions = [%s]
+  health_check = { token = "x" }
+  %s
+}
+`, regions, extra))
+	}
+	us := `{ region = "us-central1", service = "projects/p/locations/us-central1/services/relay" }`
+	eu := `{ region = "europe-west1", service = "projects/p/locations/europe-west1/services/relay" }`
+	step := func(cfg string, want ...string) resource.TestStep {
+		return resource.TestStep{Config: cfg, PlanOnly: true, ExpectError: errorText(want...)}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			step(group(`{ region = "us-central1", service = "projects/p/locations/us-central1/services/relay", state = "paused" }`, ""),
+				`value must be one of: ["active" "drained" "standby"]`),
+			step(group(`{ region = "us-central1", service = "projects/p/locations/us-central1/services/relay", weight = 1001 }`, ""),
+				"weight value must be between 0 and 1000, got: 1001"),
+			step(group(us+", "+us, ""), "Duplicate region", `region "us-central1" is declared twice`),
+			step(group(`{ region = "us-central1", service = "projects/p/locations/europe-west1/services/relay" }`, ""),
+				"Service in another region", `declares region "us-central1" but its service`),
+			step(group(us+", "+eu, `reintroduction = { steps = [10, 50] }`), "Ramp must end at 100"),
+			step(group(us+", "+eu, `min_active_regions = 3`), "min_active_regions is 3 but the group has 2 region(s)"),
+		},
+	})
+}
