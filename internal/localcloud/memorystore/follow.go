@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
@@ -27,10 +28,11 @@ type snapshotTail struct {
 }
 
 // followBGSave starts following the snapshot of the BGSAVE child of the
-// redis-server with pid parent, working in dir.
+// redis-server with pid parent, working in dir. Call it right after the
+// BGSAVE was accepted.
 func followBGSave(dir string, parent int) *snapshotTail {
 	t := &snapshotTail{stop: make(chan struct{}), done: make(chan struct{})}
-	go t.run(dir, parent)
+	go t.run(dir, parent, time.Now())
 	return t
 }
 
@@ -42,11 +44,11 @@ func (t *snapshotTail) finish() *storage.KnownDigest {
 	return t.known
 }
 
-func (t *snapshotTail) run(dir string, parent int) {
+func (t *snapshotTail) run(dir string, parent int, since time.Time) {
 	defer close(t.done)
 	var f *os.File
 	for f == nil {
-		if f = openChildSnapshot(dir, parent); f != nil {
+		if f = openChildSnapshot(dir, parent, since); f != nil {
 			break
 		}
 		select {
@@ -68,6 +70,9 @@ func (t *snapshotTail) run(dir string, parent int) {
 		if !errors.Is(err, io.EOF) {
 			return
 		}
+		if st, err := f.Stat(); err != nil || st.Size() < d.Digest().Size {
+			return // shrank: not a snapshot being written
+		}
 		if stopping {
 			break
 		}
@@ -85,17 +90,29 @@ func (t *snapshotTail) run(dir string, parent int) {
 }
 
 // openChildSnapshot opens temp-<pid>.rdb in dir if pid is a child of
-// parent (a BGSAVE child names its file after itself).
-func openChildSnapshot(dir string, parent int) *os.File {
+// parent (a BGSAVE child names its file after itself) and the file was
+// created (or truncated) by it, not left over by an earlier child that had
+// the same pid.
+func openChildSnapshot(dir string, parent int, since time.Time) *os.File {
 	names, _ := filepath.Glob(filepath.Join(dir, "temp-*.rdb"))
 	for _, name := range names {
 		pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(name), "temp-"), ".rdb"))
 		if err != nil || parentOf(pid) != parent {
 			continue
 		}
-		if f, err := os.Open(name); err == nil {
-			return f
+		f, err := os.Open(name)
+		if err != nil {
+			continue
 		}
+		// The file's status changed when it was created or truncated:
+		// that must be after the BGSAVE started (with the slack of the
+		// kernel's coarse file times).
+		if st, err := f.Stat(); err == nil {
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok && time.Unix(sys.Ctim.Unix()).After(since.Add(-100*time.Millisecond)) {
+				return f
+			}
+		}
+		f.Close()
 	}
 	return nil
 }
