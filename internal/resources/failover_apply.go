@@ -45,19 +45,32 @@ func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failov
 			}
 		}
 	}
+	var candidates []regionSpec
+	for _, s := range specs {
+		if s.State == regionActive && s.Weight > 0 {
+			candidates = append(candidates, s)
+		}
+	}
+	return r.checkRegionsNeeding(ctx, m, candidates, func(region string) int64 {
+		if returning[region] {
+			return m.HealthCheck.HealthyThreshold.ValueInt64()
+		}
+		return 1
+	})
+}
+
+// checkRegions probes regions in parallel; it returns the failures.
+func (r *relayFailoverGroupResource) checkRegions(ctx context.Context, m *failoverGroupModel, specs []regionSpec) map[string]string {
+	return r.checkRegionsNeeding(ctx, m, specs, func(string) int64 { return 1 })
+}
+
+func (r *relayFailoverGroupResource) checkRegionsNeeding(ctx context.Context, m *failoverGroupModel, specs []regionSpec, needOK func(string) int64) map[string]string {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	out := map[string]string{}
 	for _, s := range specs {
-		if s.State != regionActive || s.Weight == 0 {
-			continue
-		}
 		wg.Go(func() {
-			needOK := int64(1)
-			if returning[s.Region] {
-				needOK = m.HealthCheck.HealthyThreshold.ValueInt64()
-			}
-			if why := r.checkRegion(ctx, m, s, needOK); why != "" {
+			if why := r.checkRegion(ctx, m, s, needOK(s.Region)); why != "" {
 				mu.Lock()
 				out[s.Region] = why
 				mu.Unlock()
@@ -155,14 +168,15 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	phase.done("capacity")
 
 	// 3. Health gate: every region that will receive traffic must pass.
+	var gate []regionSpec
 	for _, s := range specs {
-		if target[s.Region] == 0 {
-			continue
+		if target[s.Region] > 0 {
+			gate = append(gate, s)
 		}
-		if why := r.checkRegion(ctx, m, s, 1); why != "" {
-			diags.AddAttributeError(path.Root("regions"), "Health gate failed for "+s.Region,
-				fmt.Sprintf("%s would take traffic but its health check failed: %s. No weight was changed.", s.Region, why))
-		}
+	}
+	for region, why := range r.checkRegions(ctx, m, gate) {
+		diags.AddAttributeError(path.Root("regions"), "Health gate failed for "+region,
+			fmt.Sprintf("%s would take traffic but its health check failed: %s. No weight was changed.", region, why))
 	}
 	if diags.HasError() {
 		return

@@ -139,17 +139,7 @@ func newBenchEnv(b *testing.B) benchEnv {
 
 func (e benchEnv) tofu(b *testing.B, dir string, args ...string) string {
 	b.Helper()
-	full := append([]string{"-chdir=" + dir}, args...)
-	if args[0] == "apply" {
-		full = append(full, "-input=false", "-no-color")
-	}
-	cmd := exec.Command(os.Getenv("TF_ACC_TERRAFORM_PATH"), full...)
-	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+e.devrc, "AGENTNET_EMULATOR_HOST="+e.lc.Addr(), "TF_IN_AUTOMATION=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		b.Fatalf("tofu %v: %v\n%s", args, err, out)
-	}
-	return string(out)
+	return e.tofuWithEnv(b, dir, nil, args...)
 }
 
 // fillRandom writes about mb MiB of incompressible values.
