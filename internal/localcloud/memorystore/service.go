@@ -623,6 +623,9 @@ func (s *Service) repair(inst *instance) {
 		s.scheduleRepair(inst)
 		return
 	}
+	// Logged before the state turns READY, so whoever sees READY also finds
+	// the repair in the operation log.
+	s.cfg.Ops.Event("localcloud.Supervisor.Repair", inst.name, "OK: redis-server restarted from its last snapshot; state READY")
 	s.mu.Lock()
 	if inst.pb.State == redispb.Instance_REPAIRING {
 		inst.pb.State = redispb.Instance_READY
@@ -630,7 +633,6 @@ func (s *Service) repair(inst *instance) {
 	}
 	s.mu.Unlock()
 	s.persist()
-	s.cfg.Ops.Event("localcloud.Supervisor.Repair", inst.name, "OK: redis-server restarted from its last snapshot; state READY")
 }
 
 // ---- CloudRedis methods ----
