@@ -233,6 +233,16 @@ const stagingSuffix = ".import"
 // dump.rdb.before-import.
 func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object, uri string) error {
 	t0 := time.Now()
+	// IMPORTING for the whole import, as Memorystore reports it; the old
+	// redis-server keeps answering until the switch. An import refused
+	// before the switch puts the state back.
+	s.setState(inst, redispb.Instance_IMPORTING, "importing "+uri)
+	switched := false
+	defer func() {
+		if !switched {
+			s.setState(inst, redispb.Instance_READY, "")
+		}
+	}()
 	staging := inst.dir + stagingSuffix
 	if err := os.RemoveAll(staging); err != nil {
 		return status.Errorf(codes.Internal, "clear %s: %v", staging, err)
@@ -291,12 +301,10 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	inst.launchMu.Lock()
 	defer inst.launchMu.Unlock()
 	t1 := time.Now()
-	// IMPORTING only for as long as the switch takes; not persisted, as a
-	// localcloud restarted in the middle brings the instance back from its
-	// folder whatever the state says.
+	// Not persisted: a localcloud restarted in the middle brings the
+	// instance back from its folder whatever the state says.
+	switched = true
 	s.mu.Lock()
-	inst.pb.State = redispb.Instance_IMPORTING
-	inst.pb.StatusMessage = "importing " + uri
 	inst.opOwnsProcess = true
 	old := inst.proc
 	port := inst.port
@@ -330,10 +338,10 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	inst.pb.Port = int32(sp.port)
 	s.mu.Unlock()
 	s.setState(inst, redispb.Instance_READY, "")
-	switched := time.Since(t1)
+	tSwitch := time.Since(t1)
 	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.pid, "port", sp.port, "took", time.Since(t0))
 	s.log.Debug("import phases", "instance", inst.name, "how", how, "staged", staged, "verified", verified,
-		"loaded", loaded, "switch", switched, "switch_stopping", tStopping, "switch_port", tPort, "switch_folders", tSwapped, "total", time.Since(t0))
+		"loaded", loaded, "switch", tSwitch, "switch_stopping", tStopping, "switch_port", tPort, "switch_folders", tSwapped, "total", time.Since(t0))
 	return nil
 }
 
