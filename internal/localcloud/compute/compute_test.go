@@ -784,16 +784,29 @@ func TestConcurrentConnectionsDuringWeightChanges(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	var st compute.Status
-	getJSON(t, e.api.URL+"/_localcloud/compute", &st)
-	total := int64(0)
-	for _, b := range st.FrontDoors[0].Backends {
-		total += b.Requests
-		if b.Errors != 0 || b.Active != 0 {
-			t.Fatalf("backend counts: %+v", b)
+	// The front door counts a connection closed once it has seen the close,
+	// which may be just after the client returns: give it a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var st compute.Status
+		getJSON(t, e.api.URL+"/_localcloud/compute", &st)
+		total, active := int64(0), int64(0)
+		for _, b := range st.FrontDoors[0].Backends {
+			total += b.Requests
+			active += b.Active
+			if b.Errors != 0 {
+				t.Fatalf("backend counts: %+v", b)
+			}
 		}
-	}
-	if total != 80 {
-		t.Fatalf("requests counted: %d, want 80", total)
+		if total != 80 {
+			t.Fatalf("requests counted: %d, want 80", total)
+		}
+		if active == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connection(s) still counted active 5s after every client closed: %+v", active, st.FrontDoors[0].Backends)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
