@@ -175,6 +175,22 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 					},
 				),
 			},
+			{ // import by the group's name: the load balancer's state comes back
+				ResourceName:  "agentnet_relay_failover_group.global",
+				ImportState:   true,
+				ImportStateId: "relay",
+				ImportStateCheck: func(states []*terraform.InstanceState) error {
+					if len(states) != 1 {
+						return fmt.Errorf("imported %d states", len(states))
+					}
+					a := states[0].Attributes
+					if a["id"] != "projects/"+testProject+"/global/urlMaps/relay" || a["effective_weights.asia-east1"] != "100" ||
+						!strings.HasPrefix(a["front_door_url"], "http://127.0.0.1:") {
+						return fmt.Errorf("imported attributes: %v", a)
+					}
+					return nil
+				},
+			},
 			{ // drain asia: capacity first, then weights; its agents move away
 				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{

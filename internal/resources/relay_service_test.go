@@ -241,6 +241,12 @@ func TestAccRelayService_twoRegions(t *testing.T) {
 					},
 				),
 			},
+			{
+				ResourceName:            "agentnet_relay_service.us",
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"timeouts"},
+			},
 			{ // the service deleted behind Terraform's back comes back with the apply
 				PreConfig: func() {
 					op, err := e.clients.Run.DeleteService(ctx, &runpb.DeleteServiceRequest{Name: serviceID("europe-west1")})
