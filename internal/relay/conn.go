@@ -40,11 +40,12 @@ type conn struct {
 	closed     bool
 
 	dmu       sync.Mutex
-	dirty     uint64 // nodes whose inbox may hold unread entries
-	draining  bool
+	dirty     uint64   // nodes whose inbox may hold unread entries
+	draining  uint64   // nodes being read (drainNode)
 	cursors   []string // last entry read, per node
 	inflight  map[string][]entryRef
 	inflightN int
+	reserved  int // window room taken by reads in progress
 }
 
 type entryRef struct {
@@ -110,9 +111,8 @@ func (c *conn) serve() {
 		c.ws.CloseNow()
 		return
 	}
-	s.register(c)
+	s.register(c) // and reads the inbox once the wake-ups are subscribed
 	defer s.unregister(c)
-	c.markDirty(1<<len(s.nodes) - 1)
 	c.readLoop()
 	c.closeWith(envelope.CloseNormal, "")
 	c.outMu.Lock()
@@ -264,7 +264,7 @@ func (c *conn) writeLoop() {
 }
 
 // markDirty records that the inbox on the given nodes may hold entries and
-// starts reading it unless a read is running or the window is full.
+// starts reading it where no read is running, unless the window is full.
 func (c *conn) markDirty(mask uint64) {
 	c.dmu.Lock()
 	c.dirty |= mask
@@ -272,44 +272,66 @@ func (c *conn) markDirty(mask uint64) {
 	c.dmu.Unlock()
 }
 
+// startDrainLocked starts a reader for each dirty node that has none. Each
+// node is read by a goroutine of its own, so that a slow or unreachable
+// Redis does not hold up delivery from the others.
 func (c *conn) startDrainLocked() {
-	if c.dirty != 0 && !c.draining && c.inflightN < c.s.cfg.DeliveryWindow && c.ctx.Err() == nil {
-		c.draining = true
-		go c.drainLoop()
+	if c.ctx.Err() != nil || c.inflightN+c.reserved >= c.s.cfg.DeliveryWindow {
+		return
+	}
+	for m := c.dirty &^ c.draining; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		c.draining |= 1 << i
+		go c.drainNode(i)
 	}
 }
 
-func (c *conn) drainLoop() {
+// drainNode reads the inbox on node i while it is dirty and the window has
+// room. Entries being read count against the window (reserved), so that
+// concurrent reads of several nodes do not exceed it; one read takes at most
+// a node's share of the window, so that a read that hangs on one Redis
+// leaves room for the others.
+func (c *conn) drainNode(i int) {
 	window := c.s.cfg.DeliveryWindow
+	share := (window + len(c.s.nodes) - 1) / len(c.s.nodes)
+	n := c.s.nodes[i]
+	bit := uint64(1) << i
+	c.dmu.Lock()
 	for {
-		c.dmu.Lock()
-		room := window - c.inflightN
-		if c.dirty == 0 || room <= 0 || c.ctx.Err() != nil {
-			c.draining = false
+		room := min(window-c.inflightN-c.reserved, share)
+		if c.dirty&bit == 0 || room <= 0 || c.ctx.Err() != nil {
+			c.draining &^= bit
 			c.dmu.Unlock()
 			return
 		}
-		i := bits.TrailingZeros64(c.dirty)
-		c.dirty &^= 1 << i
+		c.dirty &^= bit
+		// Checked after clearing the bit: a Redis coming back sets up
+		// before it marks every connection dirty (resync), so a read
+		// skipped here is made then.
+		if !n.up.Load() {
+			continue
+		}
 		cursor := c.cursors[i]
+		c.reserved += room
 		c.dmu.Unlock()
 
-		n := c.s.nodes[i]
 		entries, err := n.readInbox(c.ctx, c.addr, cursor, room)
+
+		c.dmu.Lock()
+		c.reserved -= room
 		if err != nil {
-			if c.ctx.Err() != nil {
-				continue
+			if c.ctx.Err() == nil {
+				n.s.m.redisErrors.WithLabelValues(n.addr, "read").Inc()
+				// A Redis coming back re-reads every inbox; while it is up a
+				// failed read is retried shortly.
+				if n.up.Load() {
+					time.AfterFunc(500*time.Millisecond, func() { c.markDirty(bit) })
+				}
 			}
-			n.s.m.redisErrors.WithLabelValues(n.addr, "read").Inc()
-			// A Redis coming back re-reads every inbox; while it is up a
-			// failed read is retried shortly.
-			if n.up.Load() {
-				time.AfterFunc(500*time.Millisecond, func() { c.markDirty(1 << i) })
-			}
+			c.startDrainLocked() // the reservation is free again
 			continue
 		}
 		frames := make([][]byte, 0, len(entries))
-		c.dmu.Lock()
 		if c.inflight == nil {
 			c.inflight = map[string][]entryRef{}
 		}
@@ -325,12 +347,16 @@ func (c *conn) drainLoop() {
 			frames = append(frames, []byte(f))
 		}
 		if len(entries) == room {
-			c.dirty |= 1 << i // there may be more
+			c.dirty |= bit // there may be more
 		}
-		c.dmu.Unlock()
+		if len(entries) < room {
+			c.startDrainLocked() // part of the reservation is free again
+		}
 		if len(frames) > 0 {
+			c.dmu.Unlock()
 			c.s.m.delivered.Add(float64(len(frames)))
 			c.queueFrames(frames)
+			c.dmu.Lock()
 		}
 	}
 }

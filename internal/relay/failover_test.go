@@ -3,10 +3,14 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
 
@@ -70,4 +74,216 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("accepted %v", bad)
 		}
 	}
+}
+
+// TestPeerDown: a peer region's Redis dies. Round trips through a relay of
+// another region stay fast (the dead peer is skipped, not waited for), and a
+// relay that starts while the peer is down is ready and serves at once.
+func TestPeerDown(t *testing.T) {
+	e := newEnv(t)
+	rdA, rdB, rdC := relaytest.NewRedis(t), relaytest.NewRedis(t), relaytest.NewRedis(t)
+	peers := []string{rdB.Addr, rdC.Addr}
+	r1 := relaytest.NewRelay(t, e.v, "a", rdA.Addr, peers, nil)
+	tokens := client.StaticToken(relaytest.Token(t, e.keys, "prober"))
+	probe := func(url string) time.Duration {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := client.Probe(ctx, url, tokens); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	probe(r1.URL)
+	rdC.Stop()
+	// Before the dead peer was skipped, each probe took about a second
+	// (go-redis dial retries on every inbox read).
+	const fast = 300 * time.Millisecond
+	for i := 0; i < 6; i++ {
+		if d := probe(r1.URL); d > fast {
+			t.Errorf("probe %d after the peer died took %s", i, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	r2 := relaytest.NewRelay(t, e.v, "a", rdA.Addr, peers, nil)
+	for {
+		if code, _ := get(t, "http://"+r2.Addr+"/readyz"); code == 200 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("relay with a dead peer not ready within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if d := time.Since(start); d > fast {
+		t.Errorf("relay with a dead peer ready after %s", d)
+	}
+	if d := probe(r2.URL); d > fast {
+		t.Errorf("probe through the new relay took %s", d)
+	}
+}
+
+// TestPeerHangs: a peer region's Redis stops answering without closing its
+// connections (a network partition). Delivery through this region's Redis
+// goes on meanwhile, and the envelopes queued in the peer before it hung
+// arrive once it answers again, also for a recipient that connected while
+// the relay counted the peer down.
+func TestPeerHangs(t *testing.T) {
+	e := newEnv(t)
+	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
+	px := newFreezeProxy(t, rdB.Addr)
+	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{px.addr()}, nil)
+	peerUp := func() string {
+		_, m := get(t, "http://"+ra.Addr+"/metrics")
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, "relay_redis_up{") && strings.Contains(l, px.addr()) {
+				return l[strings.LastIndexByte(l, ' ')+1:]
+			}
+		}
+		return ""
+	}
+	for start := time.Now(); peerUp() != "1"; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("peer not up")
+		}
+	}
+	// Envelopes for bob and dave waiting in the peer's Redis.
+	rb := relaytest.NewRelay(t, e.v, "b", rdB.Addr, nil, nil)
+	a := e.dial("alice", rb.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, to := range []string{"bob", "dave"} {
+		for i := 0; i < 5; i++ {
+			if _, err := a.Send(ctx, to, fmt.Sprintf("early-%d", i), []byte("ct")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	px.freeze(true)
+	// bob connects while the relay still counts the peer up.
+	b := e.dial("bob", ra.URL)
+	c := e.dial("carol", ra.URL)
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		if _, err := c.Send(ctx, "bob", fmt.Sprintf("local-%d", i), []byte("ct")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if got := recv(t, b, 5*time.Second); got.ID != fmt.Sprintf("local-%d", i) {
+			t.Fatalf("got %s, want local-%d", got.ID, i)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("delivery through the local Redis took %s while the peer hung", d)
+	}
+	// The health check finds the peer down (its ping times out after 1s);
+	// dave connects then.
+	for start := time.Now(); peerUp() != "0"; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("hung peer not found down")
+		}
+	}
+	d := e.dial("dave", ra.URL)
+	if _, err := c.Send(ctx, "dave", "local", []byte("ct")); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, d, 5*time.Second); got.ID != "local" {
+		t.Fatalf("dave got %s first, want local", got.ID)
+	}
+	// The peer answers again: its inboxes are read.
+	px.freeze(false)
+	for _, rc := range []*client.Client{b, d} {
+		got := map[string]bool{}
+		for len(got) < 5 {
+			got[recv(t, rc, 15*time.Second).ID] = true
+		}
+		for i := 0; i < 5; i++ {
+			if !got[fmt.Sprintf("early-%d", i)] {
+				t.Fatalf("%s: early-%d not delivered: %v", rc.Address(), i, got)
+			}
+		}
+	}
+}
+
+// freezeProxy forwards TCP connections to a Redis; frozen, it accepts
+// connections and stops forwarding in both directions, like a partitioned
+// network.
+type freezeProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	frozen bool
+	thaw   chan struct{}
+}
+
+func newFreezeProxy(t *testing.T, target string) *freezeProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezeProxy{ln: ln, target: target, thaw: make(chan struct{})}
+	close(p.thaw)
+	t.Cleanup(func() { ln.Close(); p.freeze(false) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *freezeProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *freezeProxy) freeze(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on && !p.frozen {
+		p.thaw = make(chan struct{})
+	} else if !on && p.frozen {
+		close(p.thaw)
+	}
+	p.frozen = on
+}
+
+func (p *freezeProxy) wait() {
+	p.mu.Lock()
+	ch := p.thaw
+	p.mu.Unlock()
+	<-ch
+}
+
+func (p *freezeProxy) serve(c net.Conn) {
+	defer c.Close()
+	p.wait()
+	r, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.wait()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		dst.Close()
+		src.Close()
+	}
+	go pipe(r, c)
+	pipe(c, r)
 }

@@ -3,11 +3,13 @@ package relay
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,7 +67,8 @@ type node struct {
 	ps     *redis.PubSub
 	sendCh chan *sendReq
 	delCh  chan delReq
-	up     atomic.Bool
+	up     atomic.Bool   // the circuit breaker, see markDown
+	kick   chan struct{} // tells healthLoop the breaker just opened
 
 	subMu   sync.Mutex
 	waiters map[string][]chan struct{}
@@ -80,26 +83,31 @@ func newNode(s *Server, idx int, addr string) *node {
 		s: s, idx: idx, role: role, addr: addr,
 		sendCh:  make(chan *sendReq, 8192),
 		delCh:   make(chan delReq, 8192),
+		kick:    make(chan struct{}, 1),
 		waiters: map[string][]chan struct{}{},
 	}
 	n.rdb = redis.NewClient(&redis.Options{
-		Addr:            addr,
-		Password:        s.cfg.RedisPassword,
-		DialTimeout:     2 * time.Second,
-		ReadTimeout:     3 * time.Second,
-		WriteTimeout:    3 * time.Second,
-		PoolSize:        32,
-		MaxRetries:      1,
-		DisableIdentity: true,
+		Addr:         addr,
+		Password:     s.cfg.RedisPassword,
+		DialTimeout:  2 * time.Second,
+		ReadTimeout:  3 * time.Second,
+		WriteTimeout: 3 * time.Second,
+		PoolSize:     32,
+		MaxRetries:   1,
+		// One dial per attempt: a refused connection fails at once instead
+		// of after go-redis's dial retries (5, 100 ms apart). The relay
+		// handles an unreachable Redis itself (markDown, healthLoop).
+		DialerRetries: 1,
+		// The contexts' deadlines bound each call (a ping 1 s), not only
+		// ReadTimeout: a Redis that stopped answering is found in a second.
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
 	})
 	n.ps = n.rdb.Subscribe(context.Background())
 	return n
 }
 
 func (n *node) start(ctx context.Context, wg *sync.WaitGroup) {
-	// Subscribe to the instance channel so the pub/sub connection is always
-	// in subscribe mode and ready for per-address channels.
-	_ = n.ps.Subscribe(ctx, instPrefix+n.s.cfg.InstanceID)
 	for _, f := range []func(context.Context){n.batchLoop, n.batchLoop, n.delLoop, n.receiveLoop, n.healthLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
@@ -112,11 +120,63 @@ func (n *node) ping(ctx context.Context) error {
 	return n.rdb.Ping(ctx).Err()
 }
 
+// Health check cadence: while a Redis answers, and while it does not (a
+// Redis coming back is noticed quickly).
+const (
+	healthEvery     = time.Second
+	healthDownEvery = 250 * time.Millisecond
+)
+
+// The up flag is a circuit breaker. While it is off the relay leaves the
+// Redis alone (no inbox reads, subscriptions or queueing unless no other
+// Redis is left): only healthLoop pings it. It goes off when a ping fails or
+// an operation finds the Redis unreachable (markDown), and back on only in
+// healthLoop, which then resubscribes and re-reads every inbox there
+// (resync), so nothing that was skipped meanwhile is lost.
+
+// markDown opens the breaker after an operation found the Redis
+// unreachable.
+func (n *node) markDown(op string, err error) {
+	if !unreachable(err) || n.s.ctx.Err() != nil {
+		return
+	}
+	if n.up.Swap(false) {
+		n.s.m.redisUp.WithLabelValues(n.addr, n.role).Set(0)
+		n.s.log.Warn("redis down", "redis", n.addr, "role", n.role, "op", op, "err", err)
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// unreachable reports whether err says that the Redis could not be reached
+// or dropped the connection, as opposed to an error reply, a cancellation or
+// a slow answer (the health check judges those).
+func unreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, redis.ErrClosed) {
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 func (n *node) healthLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTimer(healthEvery)
 	defer t.Stop()
 	for {
 		err := n.ping(ctx)
+		if ctx.Err() != nil {
+			return
+		}
 		was := n.up.Swap(err == nil)
 		if err == nil {
 			n.s.m.redisUp.WithLabelValues(n.addr, n.role).Set(1)
@@ -130,10 +190,21 @@ func (n *node) healthLoop(ctx context.Context) {
 				n.s.log.Warn("redis down", "redis", n.addr, "role", n.role, "err", err)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		next := healthEvery
+		if err != nil {
+			next = healthDownEvery
+		}
+		t.Reset(next)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case <-n.kick:
+				t.Reset(healthDownEvery)
+			}
 		}
 	}
 }
@@ -166,6 +237,7 @@ func (n *node) subscribeStart(ctx context.Context, addr string) func(context.Con
 	n.waiters[ch] = append(n.waiters[ch], w)
 	n.subMu.Unlock()
 	err := n.ps.Subscribe(ctx, ch)
+	n.markDown("subscribe", err)
 	return func(ctx context.Context) error {
 		if err == nil {
 			select {
@@ -210,6 +282,11 @@ func (n *node) confirm(ch string) {
 }
 
 func (n *node) receiveLoop(ctx context.Context) {
+	// Subscribe to the instance channel so the pub/sub connection is always
+	// in subscribe mode and ready for per-address channels. (Here rather
+	// than in start, so that a Redis that does not answer does not hold up
+	// the relay's start.)
+	_ = n.ps.Subscribe(ctx, instPrefix+n.s.cfg.InstanceID)
 	lost := false
 	for {
 		msg, err := n.ps.ReceiveTimeout(ctx, 15*time.Second)
@@ -222,6 +299,7 @@ func (n *node) receiveLoop(ctx context.Context) {
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				if perr := n.ps.Ping(pctx); perr != nil {
 					lost = true
+					n.markDown("pubsub", perr)
 				}
 				cancel()
 				continue
@@ -231,6 +309,7 @@ func (n *node) receiveLoop(ctx context.Context) {
 			}
 			lost = true
 			n.s.m.redisErrors.WithLabelValues(n.addr, "pubsub").Inc()
+			n.markDown("pubsub", err)
 			select {
 			case <-ctx.Done():
 				return
@@ -305,7 +384,9 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	if cfg.WaitReplicas > 0 {
 		wait = pipe.Do(ctx, "WAIT", cfg.WaitReplicas, 1000)
 	}
-	_, _ = pipe.Exec(ctx)
+	if _, err := pipe.Exec(ctx); err != nil {
+		n.markDown("queue", err)
+	}
 	n.s.m.batchSize.Observe(float64(len(batch)))
 	replicated := true
 	if wait != nil {
@@ -375,6 +456,7 @@ func (n *node) delLoop(ctx context.Context) {
 			// The entries stay and are delivered again on the recipient's
 			// next connection; its id check drops them.
 			n.s.m.redisErrors.WithLabelValues(n.addr, "delete").Inc()
+			n.markDown("delete", err)
 		}
 		cancel()
 	}
@@ -388,5 +470,7 @@ func (n *node) readInbox(ctx context.Context, addr, cursor string, count int) ([
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return n.rdb.XRangeN(ctx, inboxPrefix+addr, start, "+", int64(count)).Result()
+	entries, err := n.rdb.XRangeN(ctx, inboxPrefix+addr, start, "+", int64(count)).Result()
+	n.markDown("read", err)
+	return entries, err
 }

@@ -78,7 +78,9 @@ type Server struct {
 
 type addrEntry struct {
 	conns []*conn
-	ready chan struct{} // closed once the wake channels are subscribed
+	// ready[i] is closed once the wake channel on node i is subscribed
+	// (or not, after a timeout or while the node is down).
+	ready []chan struct{}
 }
 
 // New creates a relay instance and starts its Redis connections.
@@ -104,11 +106,13 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	setRedisLogger(s.log)
 	for i, a := range append([]string{cfg.RedisAddr}, cfg.PeerRedisAddrs...) {
-		n := newNode(s, i, a)
-		// Know which Redis answers before the first connection arrives.
-		n.up.Store(n.ping(s.ctx) == nil)
-		s.nodes = append(s.nodes, n)
+		s.nodes = append(s.nodes, newNode(s, i, a))
 	}
+	// Know whether this region's Redis answers before the first connection
+	// arrives. The start does not wait for the peers: they count as down
+	// until their health loop's first ping, at once, finds them up (and
+	// resyncs).
+	s.nodes[0].up.Store(s.nodes[0].ping(s.ctx) == nil)
 	for _, n := range s.nodes {
 		n.start(s.ctx, &s.wg)
 	}
@@ -238,7 +242,9 @@ func (s *Server) stop() {
 // handleReady answers 200 while some Redis is reachable: with this region's
 // Redis down the relay still queues in a peer region's Redis and delivers
 // from the others ("degraded" in the body). 503 when none answers or while
-// shutting down.
+// shutting down. A Redis whose breaker is open counts as down without being
+// asked (its health loop asks it every 250 ms); the others are pinged, in
+// parallel.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -246,12 +252,24 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	var b strings.Builder
 	up := 0
-	for _, n := range s.nodes {
-		err := n.ping(r.Context())
-		if err == nil {
+	errs := make([]error, len(s.nodes))
+	var wg sync.WaitGroup
+	for i, n := range s.nodes {
+		if !n.up.Load() {
+			errs[i] = errBreakerOpen
+			continue
+		}
+		wg.Go(func() {
+			errs[i] = n.ping(r.Context())
+			n.markDown("ping", errs[i])
+		})
+	}
+	wg.Wait()
+	for i, n := range s.nodes {
+		if errs[i] == nil {
 			up++
 		}
-		fmt.Fprintf(&b, "%s redis %s up=%v\n", n.role, n.addr, err == nil)
+		fmt.Fprintf(&b, "%s redis %s up=%v\n", n.role, n.addr, errs[i] == nil)
 	}
 	switch {
 	case up == 0:
@@ -262,6 +280,8 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n" + b.String()))
 	}
 }
+
+var errBreakerOpen = errors.New("unreachable at the last check")
 
 func bearerToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")
@@ -395,8 +415,10 @@ func (s *Server) stripe(addr string) *sync.Mutex {
 }
 
 // register makes c reachable: it subscribes the address's wake channel on
-// every Redis (first connection of the address here) and returns once Redis
-// confirmed, so that the inbox read that follows misses nothing.
+// every Redis (first connection of the address here) and, as soon as a
+// Redis confirmed, marks the connection's inbox there to be read, so that
+// the read misses no wake-up. Each Redis is waited for on its own: one that
+// is slow to confirm does not hold up reading the others.
 func (s *Server) register(c *conn) {
 	st := s.stripe(c.addr)
 	st.Lock()
@@ -404,35 +426,51 @@ func (s *Server) register(c *conn) {
 	e := s.addrs[c.addr]
 	first := e == nil
 	if first {
-		e = &addrEntry{ready: make(chan struct{})}
+		e = &addrEntry{ready: make([]chan struct{}, len(s.nodes))}
+		for i := range e.ready {
+			e.ready[i] = make(chan struct{})
+		}
 		s.addrs[c.addr] = e
 	}
 	e.conns = append(e.conns, c)
 	s.mu.Unlock()
-	var waits []func(context.Context) error
 	if first {
-		for _, n := range s.nodes {
-			if n.up.Load() {
-				waits = append(waits, n.subscribeStart(s.ctx, c.addr))
+		for i, n := range s.nodes {
+			if !n.up.Load() {
+				// resync subscribes it when the Redis is back.
+				close(e.ready[i])
+				continue
 			}
+			wait := n.subscribeStart(s.ctx, c.addr)
+			go func() {
+				ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
+				if err := wait(ctx); err != nil {
+					s.log.Warn("wake channel not confirmed; relying on polling", "redis", n.addr, "err", err)
+				}
+				cancel()
+				close(e.ready[i])
+			}()
 		}
 	}
 	st.Unlock()
-	if !first {
+	var now uint64
+	for i, ready := range e.ready {
 		select {
-		case <-e.ready:
-		case <-time.After(3 * time.Second):
+		case <-ready:
+			now |= 1 << i
+		default:
+			go func() {
+				select {
+				case <-ready:
+					c.markDirty(1 << i)
+				case <-c.ctx.Done():
+				}
+			}()
 		}
-		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
-	for _, wait := range waits {
-		if err := wait(ctx); err != nil {
-			s.log.Warn("wake channel not confirmed; relying on polling", "err", err)
-		}
+	if now != 0 {
+		c.markDirty(now)
 	}
-	cancel()
-	close(e.ready)
 }
 
 func (s *Server) unregister(c *conn) {
