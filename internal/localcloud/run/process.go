@@ -138,11 +138,16 @@ func (p *process) probe(ctx context.Context) error {
 	return nil
 }
 
+// readyPoll is how often a starting instance's /readyz is asked: a relay
+// is typically ready some tens of milliseconds after it starts, and a
+// refused connection costs next to nothing.
+const readyPoll = 15 * time.Millisecond
+
 // waitReady waits until the relay's /readyz answers 200.
 func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	var lastErr error
 	for {
