@@ -553,6 +553,18 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 	}
 	if m.MinInstances.IsUnknown() || m.MinInstances.IsNull() {
 		m.MinInstances = types.MapValueMust(types.Int64Type, map[string]attr.Value{})
+	} else if len(m.MinInstances.Elements()) > 0 {
+		// Capacity is the group's: a minimum changed outside Terraform is
+		// drift. A region that does not answer keeps its last known value.
+		mins := int64Map(m.MinInstances)
+		services, _ := r.lookupServices(ctx, m.specs())
+		for region, svc := range services {
+			if _, managed := mins[region]; managed {
+				mins[region] = int64(svc.GetScaling().GetMinInstanceCount())
+			}
+		}
+		m.MinInstances, d = types.MapValueFrom(ctx, types.Int64Type, mins)
+		diags.Append(d...)
 	}
 	if m.UnhealthyRegions.IsUnknown() || m.UnhealthyRegions.IsNull() {
 		m.UnhealthyRegions = types.ListValueMust(types.StringType, []attr.Value{})

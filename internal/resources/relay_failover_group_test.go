@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
+	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -274,6 +275,27 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 					plancheck.ExpectResourceAction("agentnet_relay_failover_group.global", plancheck.ResourceActionUpdate),
 				}},
 				Check: resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "100"),
+			},
+			{ // a minimum instance count changed behind Terraform's back is drift too
+				PreConfig: func() {
+					svc, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: serviceID("us-central1")})
+					if err != nil {
+						t.Fatal(err)
+					}
+					svc.Scaling.MinInstanceCount = 5
+					op, err := e.clients.Run.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: svc})
+					if err == nil {
+						_, err = op.Wait(ctx)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: e.groupHCL(nil, false, ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_failover_group.global", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "min_instances.us-central1", "2"),
 			},
 			{ // drain asia again, then let it fail during its return soak: rolled back
 				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
