@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 )
@@ -451,24 +451,15 @@ func (i *Instance) Restart(t testing.TB) {
 	}
 	listen := i.Addr()
 	deadline := time.Now().Add(5 * time.Second)
-	for !portFree(listen) && time.Now().Before(deadline) {
+	for !localproc.AddrFree(listen) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !portFree(listen) {
+	if !localproc.AddrFree(listen) {
 		listen = "127.0.0.1:0"
 	}
 	if err := i.start(listen); err != nil {
 		t.Fatalf("localcloudtest: restart: %v\n%s", err, i.LogTail(40))
 	}
-}
-
-func portFree(addr string) bool {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
 }
 
 // FaultResponse is localcloud's answer to a fault.

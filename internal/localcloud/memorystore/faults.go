@@ -45,14 +45,14 @@ func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	port := inst.port
 	s.mu.Unlock()
 	res := KillResult{Port: port, Held: hold}
-	if p != nil && p.alive() {
-		res.PID = p.pid
+	if p != nil && p.Alive() {
+		res.PID = p.Pid
 		res.WasAlive = true
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		case <-time.After(10 * time.Second):
-			return res, fmt.Errorf("redis-server pid %d did not exit after SIGKILL", p.pid)
+			return res, fmt.Errorf("redis-server pid %d did not exit after SIGKILL", p.Pid)
 		}
 		// Let the supervisor record the exit before reporting.
 		deadline := time.Now().Add(2 * time.Second)
@@ -79,7 +79,7 @@ func (s *Service) Restore(name string) (string, error) {
 	}
 	s.mu.Lock()
 	inst.held = false
-	down := inst.pb.State == redispb.Instance_REPAIRING && (inst.proc == nil || !inst.proc.alive())
+	down := inst.pb.State == redispb.Instance_REPAIRING && (inst.proc == nil || !inst.proc.Alive())
 	s.mu.Unlock()
 	s.persist()
 	if !down {
@@ -115,7 +115,7 @@ func (s *Service) Corrupt(ctx context.Context, name string, fraction float64) (C
 	s.mu.Lock()
 	p := inst.proc
 	s.mu.Unlock()
-	if p == nil || !p.alive() {
+	if p == nil || !p.Alive() {
 		return CorruptResult{}, fmt.Errorf("redis-server of %s is not running", name)
 	}
 	c := p.client()
@@ -183,8 +183,8 @@ func (s *Service) Statuses() []Status {
 	for _, inst := range s.instances {
 		st := Status{Name: inst.name, State: inst.pb.State.String(), Port: inst.port, Dir: inst.dir,
 			Restarts: inst.restarts, Held: inst.held, Busy: inst.busy, LastExit: inst.lastExit}
-		if inst.proc != nil && inst.proc.alive() {
-			st.PID = inst.proc.pid
+		if inst.proc != nil && inst.proc.Alive() {
+			st.PID = inst.proc.Pid
 		}
 		out = append(out, st)
 	}

@@ -10,90 +10,47 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/redis/go-redis/v9"
 )
 
 // process is one running redis-server.
 type process struct {
-	pid    int
-	port   int
-	dir    string
-	exited chan struct{}
-	err    error // exit status, valid after exited is closed
-	// expected is set before localcloud itself stops the process, so the
-	// supervisor does not treat the exit as a failure.
-	expected atomic.Bool
+	*localproc.Child
+	port int
+	dir  string
 }
 
-// spawn starts redis-server. The goroutine that starts the child locks its OS
-// thread and stays on it until the child has exited: Pdeathsig is delivered
-// when the thread that created the child exits, so this keeps it tied to the
-// life of localcloud itself. If localcloud dies (even by SIGKILL) the child
-// gets SIGTERM, saves its dataset (--shutdown-on-sigterm save) and exits.
+// spawn starts redis-server, tied to the life of localcloud (see
+// localproc.Start): if localcloud dies (even by SIGKILL) the child gets
+// SIGTERM, saves its dataset (--shutdown-on-sigterm save) and exits.
 func spawn(bin string, args []string, dir string, port int) (*process, error) {
-	type started struct {
-		pid int
-		err error
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	c, err := localproc.Start(cmd)
+	if err != nil {
+		return nil, err
 	}
-	p := &process{port: port, dir: dir, exited: make(chan struct{})}
-	ch := make(chan started, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread exits with this goroutine, after the
-		// child is gone.
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			ch <- started{err: err}
-			return
-		}
-		ch <- started{pid: cmd.Process.Pid}
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	s := <-ch
-	if s.err != nil {
-		return nil, s.err
-	}
-	p.pid = s.pid
-	return p, nil
-}
-
-func (p *process) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *process) signal(sig syscall.Signal) {
-	if p.alive() {
-		_ = syscall.Kill(p.pid, sig)
-	}
+	return &process{Child: c, port: port, dir: dir}, nil
 }
 
 // stop asks redis-server to exit with SIGTERM (which saves the dataset) and
 // waits; after timeout it is killed.
 func (p *process) stop(timeout time.Duration) error {
-	p.expected.Store(true)
-	p.signal(syscall.SIGTERM)
+	p.Expected.Store(true)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 		return nil
 	case <-time.After(timeout):
-		p.signal(syscall.SIGKILL)
-		<-p.exited
-		return fmt.Errorf("redis-server pid %d did not exit within %s after SIGTERM and was killed", p.pid, timeout)
+		p.Signal(syscall.SIGKILL)
+		<-p.Exited()
+		return fmt.Errorf("redis-server pid %d did not exit within %s after SIGTERM and was killed", p.Pid, timeout)
 	}
 }
 
@@ -105,8 +62,8 @@ func (p *process) stop(timeout time.Duration) error {
 // takes a while for a large dataset. If redis-server refuses, or the
 // command cannot be delivered, the process is killed.
 func (p *process) shutdownNoSave() {
-	p.expected.Store(true)
-	if !p.alive() {
+	p.Expected.Store(true)
+	if !p.Alive() {
 		return
 	}
 	go func() {
@@ -115,8 +72,8 @@ func (p *process) shutdownNoSave() {
 		c := p.client()
 		defer c.Close()
 		// A successful SHUTDOWN has no reply: the connection just closes.
-		if err := c.ShutdownNoSave(ctx).Err(); err != nil && !isConnClosed(err) && p.alive() {
-			p.signal(syscall.SIGKILL)
+		if err := c.ShutdownNoSave(ctx).Err(); err != nil && !isConnClosed(err) && p.Alive() {
+			p.Signal(syscall.SIGKILL)
 		}
 	}()
 }
@@ -138,9 +95,9 @@ func (p *process) configSet(ctx context.Context, nameValues ...string) error {
 
 // kill stops the process without saving.
 func (p *process) kill() {
-	p.expected.Store(true)
-	p.signal(syscall.SIGKILL)
-	<-p.exited
+	p.Expected.Store(true)
+	p.Signal(syscall.SIGKILL)
+	<-p.Exited()
 }
 
 func (p *process) client() *redis.Client {
@@ -185,13 +142,13 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 	for first := true; ; first = false {
 		if !first {
 			select {
-			case <-p.exited:
-				return fmt.Errorf("redis-server exited before it was ready (%v): %s", p.err, logTail(p.dir))
+			case <-p.Exited():
+				return fmt.Errorf("redis-server exited before it was ready (%v): %s", p.Err(), logTail(p.dir))
 			case <-ctx.Done():
 				if lastErr == nil {
 					lastErr = ctx.Err()
 				}
-				return fmt.Errorf("redis-server pid %d on port %d was not ready within %s: %v", p.pid, p.port, timeout, lastErr)
+				return fmt.Errorf("redis-server pid %d on port %d was not ready within %s: %v", p.Pid, p.port, timeout, lastErr)
 			case <-tick.C:
 			}
 		}
@@ -213,7 +170,7 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 			lastErr = err
 			continue
 		}
-		if pid := infoField(info, "process_id"); pid != strconv.Itoa(p.pid) {
+		if pid := infoField(info, "process_id"); pid != strconv.Itoa(p.Pid) {
 			lastErr = fmt.Errorf("port %d is answered by another redis-server (pid %s)", p.port, pid)
 			continue
 		}
@@ -240,45 +197,7 @@ func infoField(info, key string) string {
 
 // logTail returns the last lines of the instance's redis.log.
 func logTail(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "redis.log"))
-	if err != nil {
-		return "no redis.log"
-	}
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
-	}
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > 4 {
-		lines = lines[len(lines)-4:]
-	}
-	var out []string
-	for _, l := range lines {
-		out = append(out, strings.TrimSpace(string(l)))
-	}
-	return strings.Join(out, " | ")
-}
-
-// portFree reports whether 127.0.0.1:port can be bound.
-func portFree(port int) bool {
-	if port <= 0 {
-		return false
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return localproc.LogTail(filepath.Join(dir, "redis.log"), "no redis.log")
 }
 
 // stopStale stops a redis-server left running by a previous localcloud
@@ -304,15 +223,9 @@ func stopStale(pid int, timeout time.Duration) (bool, error) {
 
 // isRedisProcess reports whether pid is a live (not zombie) redis-server.
 func isRedisProcess(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	stat, ok := localproc.LiveStat(pid)
+	if !ok {
 		return false
-	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		if st := stat[i+2]; st == 'Z' || st == 'X' {
-			return false
-		}
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -142,19 +143,19 @@ func redisProcess(t *testing.T, dir string, extra ...string) (*redis.Client, *pr
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install redis-server)")
 	}
-	port, err := freePort()
+	port, err := localproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
 		"--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
 	cmd.Args = append(cmd.Args, extra...)
-	if err := cmd.Start(); err != nil {
+	child, err := localproc.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{pid: cmd.Process.Pid, port: port, dir: dir, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
+	p := &process{Child: child, port: port, dir: dir}
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.Exited() })
 	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)

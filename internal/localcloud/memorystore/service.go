@@ -47,6 +47,8 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
@@ -329,8 +331,8 @@ func (s *Service) persist() {
 		}
 		r := record{Name: inst.name, Instance: b, Dir: inst.dir, Port: inst.port, Restarts: inst.restarts,
 			Held: inst.held, Busy: inst.busy, LastExit: inst.lastExit}
-		if inst.proc != nil && inst.proc.alive() {
-			r.PID = inst.proc.pid
+		if inst.proc != nil && inst.proc.Alive() {
+			r.PID = inst.proc.Pid
 		}
 		recs = append(recs, r)
 	}
@@ -383,7 +385,7 @@ func opCreated(op *operations.Op) time.Time {
 }
 
 func (s *Service) lookup(name string) (*instance, error) {
-	if _, _, _, err := parseName(name); err != nil {
+	if _, _, _, err := instanceNames.Parse(name); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -516,8 +518,8 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 			s.mu.Unlock()
 			return status.Error(codes.Unavailable, "localcloud is shutting down")
 		}
-		if attempt > 0 || !portFree(inst.port) {
-			p, err := freePort()
+		if attempt > 0 || !localproc.PortFree(inst.port) {
+			p, err := localproc.FreePort()
 			if err != nil {
 				s.mu.Unlock()
 				return err
@@ -540,12 +542,12 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 		s.watch.Add(1)
 		go func() {
 			defer s.watch.Done()
-			<-p.exited
+			<-p.Exited()
 			s.onExit(inst, p)
 		}()
 		err = p.waitReady(ctx, readyTimeout)
 		if err == nil {
-			s.log.Info("redis-server ready", "instance", inst.name, "pid", p.pid, "port", port, "took", time.Since(started))
+			s.log.Info("redis-server ready", "instance", inst.name, "pid", p.Pid, "port", port, "took", time.Since(started))
 			return nil
 		}
 		p.kill()
@@ -560,7 +562,7 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 // onExit is called when a redis-server exits.
 func (s *Service) onExit(inst *instance, p *process) {
 	s.mu.Lock()
-	if p.expected.Load() || inst.proc != p || inst.opOwnsProcess || s.closing {
+	if p.Expected.Load() || inst.proc != p || inst.opOwnsProcess || s.closing {
 		s.mu.Unlock()
 		return
 	}
@@ -569,17 +571,17 @@ func (s *Service) onExit(inst *instance, p *process) {
 		return
 	}
 	inst.restarts++
-	inst.lastExit = fmt.Sprintf("%s: redis-server pid %d exited unexpectedly (%v)", time.Now().UTC().Format(time.RFC3339), p.pid, p.err)
+	inst.lastExit = fmt.Sprintf("%s: redis-server pid %d exited unexpectedly (%v)", time.Now().UTC().Format(time.RFC3339), p.Pid, p.Err())
 	inst.pb.State = redispb.Instance_REPAIRING
 	held := inst.held
 	if held {
 		inst.pb.StatusMessage = "redis-server is down (held by a redis-kill fault); send redis-restore to bring it back"
 	} else {
-		inst.pb.StatusMessage = fmt.Sprintf("redis-server exited unexpectedly (%v); restarting from the last snapshot", p.err)
+		inst.pb.StatusMessage = fmt.Sprintf("redis-server exited unexpectedly (%v); restarting from the last snapshot", p.Err())
 	}
 	s.mu.Unlock()
-	s.log.Warn("redis-server exited unexpectedly", "instance", inst.name, "pid", p.pid, "err", p.err, "held", held)
-	s.cfg.Ops.Event("localcloud.Supervisor.RedisExited", inst.name, fmt.Sprintf("redis-server pid %d exited: %v; state REPAIRING", p.pid, p.err))
+	s.log.Warn("redis-server exited unexpectedly", "instance", inst.name, "pid", p.Pid, "err", p.Err(), "held", held)
+	s.cfg.Ops.Event("localcloud.Supervisor.RedisExited", inst.name, fmt.Sprintf("redis-server pid %d exited: %v; state REPAIRING", p.Pid, p.Err()))
 	s.persist()
 	if !held {
 		s.scheduleRepair(inst)
@@ -612,7 +614,7 @@ func (s *Service) repair(inst *instance) {
 	defer inst.launchMu.Unlock()
 	s.mu.Lock()
 	_, exists := s.instances[inst.name]
-	if !exists || s.closing || inst.held || inst.pb.State != redispb.Instance_REPAIRING || (inst.proc != nil && inst.proc.alive()) {
+	if !exists || s.closing || inst.held || inst.pb.State != redispb.Instance_REPAIRING || (inst.proc != nil && inst.proc.Alive()) {
 		s.mu.Unlock()
 		return
 	}
@@ -639,7 +641,7 @@ func (s *Service) repair(inst *instance) {
 
 // ListInstances lists instances in a region, or in every region with "-".
 func (s *Service) ListInstances(_ context.Context, req *redispb.ListInstancesRequest) (*redispb.ListInstancesResponse, error) {
-	project, region, err := parseParent(req.GetParent(), true)
+	project, region, err := gapi.ParseParent(req.GetParent(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -656,24 +658,11 @@ func (s *Service) ListInstances(_ context.Context, req *redispb.ListInstancesReq
 	}
 	s.mu.Unlock()
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	start := 0
-	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(all) {
-			return nil, invalid("page_token: %q is not a token returned by ListInstances", tok)
-		}
-		start = n
+	page, next, err := gapi.Page(all, req.GetPageToken(), req.GetPageSize(), "ListInstances")
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+size, len(all))
-	resp := &redispb.ListInstancesResponse{Instances: all[start:end]}
-	if end < len(all) {
-		resp.NextPageToken = strconv.Itoa(end)
-	}
-	return resp, nil
+	return &redispb.ListInstancesResponse{Instances: page, NextPageToken: next}, nil
 }
 
 // GetInstance returns one instance; NOT_FOUND if it does not exist.
@@ -694,16 +683,16 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 			s.cfg.Ops.Record(methodPrefix+method, name, err)
 		}
 	}()
-	project, region, err := parseParent(req.GetParent(), false)
+	project, region, err := gapi.ParseParent(req.GetParent(), false)
 	if err != nil {
 		return nil, err
 	}
-	if err := validateInstanceID(req.GetInstanceId()); err != nil {
+	if err := instanceNames.CheckID(req.GetInstanceId()); err != nil {
 		return nil, err
 	}
 	in := req.GetInstance()
 	if in == nil {
-		return nil, invalid("instance: required")
+		return nil, gapi.Invalid("instance: required")
 	}
 	if err := validateTier(in.GetTier()); err != nil {
 		return nil, err
@@ -725,13 +714,13 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		return nil, err
 	}
 	if in.GetName() != "" && in.GetName() != name {
-		return nil, invalid("instance.name: %q does not match parent and instance_id (%q); leave it empty", in.GetName(), name)
+		return nil, gapi.Invalid("instance.name: %q does not match parent and instance_id (%q); leave it empty", in.GetName(), name)
 	}
 	loc := in.GetLocationId()
 	if loc == "" {
 		loc = region + "-a"
 	} else if !strings.HasPrefix(loc, region+"-") {
-		return nil, invalid("instance.location_id: %q is not a zone of region %s (for example %s-a)", loc, region, region)
+		return nil, gapi.Invalid("instance.location_id: %q is not a zone of region %s (for example %s-a)", loc, region, region)
 	}
 	alt := in.GetAlternativeLocationId()
 	if in.GetTier() == redispb.Instance_STANDARD_HA && alt == "" {
@@ -741,7 +730,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		}
 	}
 	if alt != "" && !strings.HasPrefix(alt, region+"-") {
-		return nil, invalid("instance.alternative_location_id: %q is not a zone of region %s", alt, region)
+		return nil, gapi.Invalid("instance.alternative_location_id: %q is not a zone of region %s", alt, region)
 	}
 	pc := proto.Clone(in.GetPersistenceConfig())
 	var persistence *redispb.PersistenceConfig
@@ -784,7 +773,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if pb.Tier == redispb.Instance_STANDARD_HA {
 		pb.ReplicaCount = 1
 	}
-	port, err := freePort()
+	port, err := localproc.FreePort()
 	if err != nil {
 		return nil, status.Errorf(codes.ResourceExhausted, "no free loopback port for the instance: %v", err)
 	}
@@ -813,7 +802,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		if err := s.launch(op.Context(), inst); err != nil {
 			s.mu.Lock()
 			if inst.proc != nil {
-				inst.proc.expected.Store(true)
+				inst.proc.Expected.Store(true)
 			}
 			delete(s.instances, name)
 			s.mu.Unlock()
@@ -847,7 +836,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 	}
 	paths := req.GetUpdateMask().GetPaths()
 	if len(paths) == 0 {
-		return nil, invalid("update_mask: required; accepted paths are %s", strings.Join(updatablePaths, ", "))
+		return nil, gapi.Invalid("update_mask: required; accepted paths are %s", strings.Join(updatablePaths, ", "))
 	}
 	in := req.GetInstance()
 	set := map[string]bool{}
@@ -858,7 +847,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 			ok = ok || a == n
 		}
 		if !ok {
-			return nil, invalid("update_mask: path %q cannot be updated; accepted paths are %s", p, strings.Join(updatablePaths, ", "))
+			return nil, gapi.Invalid("update_mask: path %q cannot be updated; accepted paths are %s", p, strings.Join(updatablePaths, ", "))
 		}
 		set[n] = true
 	}
@@ -880,7 +869,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := parseName(name)
+	project, region, _, _ := instanceNames.Parse(name)
 	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
 	return s.begin(parent, method, "update", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
 		next := s.snapshot(inst)
@@ -927,7 +916,7 @@ func (s *Service) applyConfig(ctx context.Context, inst *instance, next *redispb
 	s.mu.Lock()
 	p := inst.proc
 	s.mu.Unlock()
-	if p == nil || !p.alive() {
+	if p == nil || !p.Alive() {
 		return status.Errorf(codes.Unavailable, "redis-server of %s is not running", inst.name)
 	}
 	c := p.client()
@@ -971,7 +960,7 @@ func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceR
 	if err := s.claim(inst, method, redispb.Instance_READY, redispb.Instance_REPAIRING, redispb.Instance_CREATING, redispb.Instance_UPDATING); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := parseName(inst.name)
+	project, region, _, _ := instanceNames.Parse(inst.name)
 	s.mu.Lock()
 	if inst.repairTimer != nil {
 		inst.repairTimer.Stop()

@@ -16,6 +16,8 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
@@ -54,16 +56,16 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 	}
 	uri := req.GetOutputConfig().GetGcsDestination().GetUri()
 	if uri == "" {
-		return nil, invalid("output_config.gcs_destination.uri: required, in the form gs://BUCKET/OBJECT")
+		return nil, gapi.Invalid("output_config.gcs_destination.uri: required, in the form gs://BUCKET/OBJECT")
 	}
 	bucket, object, err := storage.ParseURI(uri)
 	if err != nil {
-		return nil, invalid("output_config.gcs_destination.uri: %v", err)
+		return nil, gapi.Invalid("output_config.gcs_destination.uri: %v", err)
 	}
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := parseName(inst.name)
+	project, region, _, _ := instanceNames.Parse(inst.name)
 	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "export", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		if !s.cfg.Storage.BucketExists(bucket) {
 			return nil, status.Errorf(codes.NotFound, "output_config.gcs_destination.uri: bucket %q of %s does not exist", bucket, uri)
@@ -71,13 +73,13 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 		s.mu.Lock()
 		p := inst.proc
 		s.mu.Unlock()
-		if p == nil || !p.alive() {
+		if p == nil || !p.Alive() {
 			return nil, status.Errorf(codes.Unavailable, "redis-server of %s is not running", inst.name)
 		}
 		t0 := time.Now()
 		// The snapshot is digested while the BGSAVE child writes it.
 		var tail *snapshotTail
-		err := bgsave(op.Context(), p, func() { tail = followBGSave(inst.dir, p.pid) })
+		err := bgsave(op.Context(), p, func() { tail = followBGSave(inst.dir, p.Pid) })
 		var known *storage.KnownDigest
 		if tail != nil {
 			known = tail.finish()
@@ -128,7 +130,7 @@ func bgsave(ctx context.Context, p *process, started func()) error {
 		if ctx.Err() != nil {
 			return status.Errorf(codes.Canceled, "export cancelled: %v", ctx.Err())
 		}
-		return status.Errorf(codes.Unavailable, "BGSAVE on redis-server pid %d: %v", p.pid, err)
+		return status.Errorf(codes.Unavailable, "BGSAVE on redis-server pid %d: %v", p.Pid, err)
 	}
 	last0, err := c.LastSave(ctx).Result()
 	if err != nil {
@@ -158,7 +160,7 @@ func bgsave(ctx context.Context, p *process, started func()) error {
 		select {
 		case <-ctx.Done():
 			return fail(ctx.Err())
-		case <-p.exited:
+		case <-p.Exited():
 			return fail(fmt.Errorf("redis-server exited during BGSAVE"))
 		case <-time.After(5 * time.Millisecond):
 		}
@@ -177,7 +179,7 @@ func bgsave(ctx context.Context, p *process, started func()) error {
 			continue
 		}
 		if !ok {
-			return status.Errorf(codes.Internal, "BGSAVE failed on redis-server pid %d (rdb_last_bgsave_status is not ok): %s", p.pid, logTail(p.dir))
+			return status.Errorf(codes.Internal, "BGSAVE failed on redis-server pid %d (rdb_last_bgsave_status is not ok): %s", p.Pid, logTail(p.dir))
 		}
 		return nil
 	}
@@ -198,16 +200,16 @@ func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceR
 	}
 	uri := req.GetInputConfig().GetGcsSource().GetUri()
 	if uri == "" {
-		return nil, invalid("input_config.gcs_source.uri: required, in the form gs://BUCKET/OBJECT")
+		return nil, gapi.Invalid("input_config.gcs_source.uri: required, in the form gs://BUCKET/OBJECT")
 	}
 	bucket, object, err := storage.ParseURI(uri)
 	if err != nil {
-		return nil, invalid("input_config.gcs_source.uri: %v", err)
+		return nil, gapi.Invalid("input_config.gcs_source.uri: %v", err)
 	}
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := parseName(inst.name)
+	project, region, _, _ := instanceNames.Parse(inst.name)
 	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "import", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		return nil, s.importRDB(op.Context(), inst, bucket, object, uri)
 	})
@@ -322,8 +324,8 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	if err := s.takePort(ctx, sp, old, port); err != nil {
 		s.log.Warn("the imported data's redis-server keeps its own port", "instance", inst.name, "port", sp.port, "err", err)
 	}
-	if !sp.alive() {
-		return s.restartAfterFailedSwitch(ctx, inst, sp, status.Errorf(codes.Internal, "the redis-server that loaded %s exited: %v", uri, sp.err))
+	if !sp.Alive() {
+		return s.restartAfterFailedSwitch(ctx, inst, sp, status.Errorf(codes.Internal, "the redis-server that loaded %s exited: %v", uri, sp.Err()))
 	}
 	tPort := time.Since(t1)
 	if err := s.swapFolders(inst, staging); err != nil {
@@ -339,7 +341,7 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	s.mu.Unlock()
 	s.setState(inst, redispb.Instance_READY, "")
 	tSwitch := time.Since(t1)
-	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.pid, "port", sp.port, "took", time.Since(t0))
+	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.Pid, "port", sp.port, "took", time.Since(t0))
 	s.log.Debug("import phases", "instance", inst.name, "how", how, "staged", staged, "verified", verified,
 		"loaded", loaded, "switch", tSwitch, "switch_stopping", tStopping, "switch_port", tPort, "switch_folders", tSwapped, "total", time.Since(t0))
 	return nil
@@ -403,7 +405,7 @@ func (s *Service) stageRDB(bucket, object, uri, dst string) (verify func() (rdbS
 // redis.log. It is supervised like the instance's own once it is the
 // instance's process (inst.proc).
 func (s *Service) spawnStaging(inst *instance, staging string) (*process, error) {
-	port, err := freePort()
+	port, err := localproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +421,7 @@ func (s *Service) spawnStaging(inst *instance, staging string) (*process, error)
 	s.watch.Add(1)
 	go func() {
 		defer s.watch.Done()
-		<-p.exited
+		<-p.Exited()
 		s.onExit(inst, p)
 	}()
 	return p, nil
@@ -445,22 +447,22 @@ func (s *Service) takePort(ctx context.Context, sp, old *process, port int) erro
 	start := time.Now()
 	killed := false
 	for {
-		oldGone := old == nil || !old.alive()
+		oldGone := old == nil || !old.Alive()
 		err := sp.configSet(ctx, "port", strconv.Itoa(port))
 		if err == nil {
 			sp.port = port
 			return nil
 		}
-		if oldGone || !sp.alive() {
+		if oldGone || !sp.Alive() {
 			return err
 		}
 		if !killed && time.Since(start) > 5*time.Second {
-			s.log.Warn("redis-server still holds its port after SHUTDOWN NOSAVE; killing it", "pid", old.pid, "port", port)
-			old.signal(syscall.SIGKILL)
+			s.log.Warn("redis-server still holds its port after SHUTDOWN NOSAVE; killing it", "pid", old.Pid, "port", port)
+			old.Signal(syscall.SIGKILL)
 			killed = true
 		}
 		select {
-		case <-old.exited:
+		case <-old.Exited():
 		case <-time.After(time.Millisecond):
 		}
 	}

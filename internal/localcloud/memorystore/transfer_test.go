@@ -37,7 +37,7 @@ func TestFollowBGSaveDigestsTheSnapshot(t *testing.T) {
 	}
 	for round := range 2 {
 		var tail *snapshotTail
-		err := bgsave(ctx, p, func() { tail = followBGSave(dir, p.pid) })
+		err := bgsave(ctx, p, func() { tail = followBGSave(dir, p.Pid) })
 		if tail == nil {
 			t.Fatal("bgsave did not call started")
 		}

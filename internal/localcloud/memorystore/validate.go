@@ -8,15 +8,17 @@ import (
 	"strings"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 )
 
-var (
-	projectRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.:-]{0,62}$`)
-	regionRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	instanceRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$`)
-)
+// instanceNames are Memorystore instance names,
+// projects/{p}/locations/{r}/instances/{instance_id}.
+var instanceNames = gapi.Collection{
+	Name: "instances",
+	Kind: "instance",
+	ID:   regexp.MustCompile(`^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$`),
+	Rule: "it must be 1 to 40 characters of lowercase letters, digits and hyphens, start with a letter and end with a letter or digit",
+}
 
 // Accepted redis_version values. All of them run the local redis-server
 // (Redis 7.0), whose RDB format is version 10.
@@ -45,63 +47,16 @@ var acceptedConfigs = map[string]bool{
 
 var maxmemoryPolicies = []string{"volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"}
 
-func invalid(format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, format, args...)
-}
-
-// parseParent splits projects/{p}/locations/{r}. allowWildcard permits r == "-".
-func parseParent(parent string, allowWildcard bool) (project, region string, err error) {
-	parts := strings.Split(parent, "/")
-	if len(parts) != 4 || parts[0] != "projects" || parts[2] != "locations" {
-		return "", "", invalid("parent: %q must have the form projects/{project}/locations/{region}", parent)
-	}
-	project, region = parts[1], parts[3]
-	if !projectRE.MatchString(project) {
-		return "", "", invalid("parent: %q is not a valid project id (lowercase letters, digits, '-', '.', ':')", project)
-	}
-	if region == "-" && allowWildcard {
-		return project, region, nil
-	}
-	if !regionRE.MatchString(region) {
-		return "", "", invalid("parent: %q is not a valid region (for example us-central1)", region)
-	}
-	return project, region, nil
-}
-
-// parseName splits projects/{p}/locations/{r}/instances/{id}.
-func parseName(name string) (project, region, id string, err error) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "locations" || parts[4] != "instances" {
-		return "", "", "", invalid("name: %q must have the form projects/{project}/locations/{region}/instances/{instance_id}", name)
-	}
-	if _, _, err := parseParent(strings.Join(parts[:4], "/"), false); err != nil {
-		return "", "", "", invalid("name: %q: %s", name, status.Convert(err).Message())
-	}
-	if !instanceRE.MatchString(parts[5]) {
-		return "", "", "", invalid("name: instance id %q is invalid: %s", parts[5], instanceIDRule)
-	}
-	return parts[1], parts[3], parts[5], nil
-}
-
-const instanceIDRule = "it must be 1 to 40 characters of lowercase letters, digits and hyphens, start with a letter and end with a letter or digit"
-
-func validateInstanceID(id string) error {
-	if !instanceRE.MatchString(id) {
-		return invalid("instance_id: %q is invalid: %s", id, instanceIDRule)
-	}
-	return nil
-}
-
 func validateTier(t redispb.Instance_Tier) error {
 	if t != redispb.Instance_BASIC && t != redispb.Instance_STANDARD_HA {
-		return invalid("instance.tier: %s is not accepted; accepted values are BASIC and STANDARD_HA", t)
+		return gapi.Invalid("instance.tier: %s is not accepted; accepted values are BASIC and STANDARD_HA", t)
 	}
 	return nil
 }
 
 func validateMemory(gb int32) error {
 	if gb < 1 || gb > 300 {
-		return invalid("instance.memory_size_gb: %d is out of range; accepted values are 1 to 300 (GiB)", gb)
+		return gapi.Invalid("instance.memory_size_gb: %d is out of range; accepted values are 1 to 300 (GiB)", gb)
 	}
 	return nil
 }
@@ -112,7 +67,7 @@ func validateVersion(v string) error {
 			return nil
 		}
 	}
-	return invalid("instance.redis_version: %q is not accepted; accepted values are %s", v, strings.Join(acceptedVersions, ", "))
+	return gapi.Invalid("instance.redis_version: %q is not accepted; accepted values are %s", v, strings.Join(acceptedVersions, ", "))
 }
 
 func validateConfigs(cfg map[string]string) error {
@@ -129,7 +84,7 @@ func validateConfigs(cfg map[string]string) error {
 				acc = append(acc, a)
 			}
 			sort.Strings(acc)
-			return invalid("instance.redis_configs: %q is not a configurable parameter; accepted parameters are %s", k, strings.Join(acc, ", "))
+			return gapi.Invalid("instance.redis_configs: %q is not a configurable parameter; accepted parameters are %s", k, strings.Join(acc, ", "))
 		}
 		switch k {
 		case "maxmemory-policy":
@@ -138,26 +93,26 @@ func validateConfigs(cfg map[string]string) error {
 				ok = ok || p == v
 			}
 			if !ok {
-				return invalid("instance.redis_configs[%q]: %q is not accepted; accepted values are %s", k, v, strings.Join(maxmemoryPolicies, ", "))
+				return gapi.Invalid("instance.redis_configs[%q]: %q is not accepted; accepted values are %s", k, v, strings.Join(maxmemoryPolicies, ", "))
 			}
 		case "activedefrag":
 			if v != "yes" && v != "no" {
-				return invalid("instance.redis_configs[%q]: %q is not accepted; accepted values are yes, no", k, v)
+				return gapi.Invalid("instance.redis_configs[%q]: %q is not accepted; accepted values are yes, no", k, v)
 			}
 		case "maxmemory-gb":
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 {
-				return invalid("instance.redis_configs[%q]: %q is not a positive number of GiB", k, v)
+				return gapi.Invalid("instance.redis_configs[%q]: %q is not a positive number of GiB", k, v)
 			}
 		case "notify-keyspace-events":
 			for _, c := range v {
 				if !strings.ContainsRune("KEg$lshzxetmdnA", c) {
-					return invalid("instance.redis_configs[%q]: %q contains %q; accepted characters are K E g $ l s h z x e t m d n A", k, v, c)
+					return gapi.Invalid("instance.redis_configs[%q]: %q contains %q; accepted characters are K E g $ l s h z x e t m d n A", k, v, c)
 				}
 			}
 		default:
 			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
-				return invalid("instance.redis_configs[%q]: %q is not a non-negative integer", k, v)
+				return gapi.Invalid("instance.redis_configs[%q]: %q is not a non-negative integer", k, v)
 			}
 		}
 	}
@@ -175,10 +130,10 @@ func validatePersistence(pc *redispb.PersistenceConfig) error {
 		case redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED, redispb.PersistenceConfig_ONE_HOUR, redispb.PersistenceConfig_SIX_HOURS,
 			redispb.PersistenceConfig_TWELVE_HOURS, redispb.PersistenceConfig_TWENTY_FOUR_HOURS:
 		default:
-			return invalid("instance.persistence_config.rdb_snapshot_period: %s is not accepted; accepted values are ONE_HOUR, SIX_HOURS, TWELVE_HOURS, TWENTY_FOUR_HOURS", pc.GetRdbSnapshotPeriod())
+			return gapi.Invalid("instance.persistence_config.rdb_snapshot_period: %s is not accepted; accepted values are ONE_HOUR, SIX_HOURS, TWELVE_HOURS, TWENTY_FOUR_HOURS", pc.GetRdbSnapshotPeriod())
 		}
 	default:
-		return invalid("instance.persistence_config.persistence_mode: %s is not accepted; accepted values are DISABLED, RDB", pc.GetPersistenceMode())
+		return gapi.Invalid("instance.persistence_config.persistence_mode: %s is not accepted; accepted values are DISABLED, RDB", pc.GetPersistenceMode())
 	}
 	return nil
 }

@@ -17,12 +17,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -456,26 +456,14 @@ func (s *server) ListOperations(_ context.Context, req *longrunningpb.ListOperat
 		}
 		return all[i].name < all[j].name
 	})
-	start := 0
-	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(all) {
-			s.m.mu.Unlock()
-			return nil, status.Errorf(codes.InvalidArgument, "page_token: %q is not a token returned by ListOperations", tok)
-		}
-		start = n
+	page, next, err := gapi.Page(all, req.GetPageToken(), req.GetPageSize(), "ListOperations")
+	if err != nil {
+		s.m.mu.Unlock()
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+size, len(all))
-	resp := &longrunningpb.ListOperationsResponse{}
-	for _, o := range all[start:end] {
+	resp := &longrunningpb.ListOperationsResponse{NextPageToken: next}
+	for _, o := range page {
 		resp.Operations = append(resp.Operations, proto.Clone(o.op).(*longrunningpb.Operation))
-	}
-	if end < len(all) {
-		resp.NextPageToken = strconv.Itoa(end)
 	}
 	s.m.mu.Unlock()
 	return resp, nil

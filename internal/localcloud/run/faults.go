@@ -47,21 +47,21 @@ func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	svc.held = hold
 	var procs []*process
 	for _, inst := range svc.instances {
-		if inst.proc != nil && inst.proc.alive() {
+		if inst.proc != nil && inst.proc.Alive() {
 			procs = append(procs, inst.proc)
-			res.Killed = append(res.Killed, KilledInstance{ID: inst.id, PID: inst.proc.pid})
+			res.Killed = append(res.Killed, KilledInstance{ID: inst.id, PID: inst.proc.Pid})
 		}
 	}
 	s.mu.Unlock()
 	s.persist()
 	for _, p := range procs {
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
 	}
 	for _, p := range procs {
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		case <-time.After(10 * time.Second):
-			return res, fmt.Errorf("relay pid %d did not exit after SIGKILL", p.pid)
+			return res, fmt.Errorf("relay pid %d did not exit after SIGKILL", p.Pid)
 		}
 	}
 	return res, nil
@@ -111,7 +111,7 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 			if inst.timer != nil {
 				inst.timer.Stop()
 			}
-			if inst.proc != nil && inst.proc.alive() {
+			if inst.proc != nil && inst.proc.Alive() {
 				procs = append(procs, inst.proc)
 			}
 		}
@@ -121,10 +121,10 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 		f.ln.Close() // refuse new connections at once
 	}
 	for _, p := range procs {
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
 	}
 	for _, p := range procs {
-		<-p.exited
+		<-p.Exited()
 	}
 	for _, f := range fronts {
 		f.close()
@@ -220,9 +220,9 @@ func (s *Service) Statuses() []ServiceStatus {
 		for _, inst := range svc.instances {
 			is := InstanceStatus{ID: inst.id, Revision: inst.revision, Port: inst.port, Ready: inst.ready, Restarts: inst.restarts,
 				Connections: inst.conns.Load(), ActiveConnections: inst.active.Load(), LastExit: inst.lastExit}
-			alive := inst.proc != nil && inst.proc.alive()
+			alive := inst.proc != nil && inst.proc.Alive()
 			if alive {
-				is.PID = inst.proc.pid
+				is.PID = inst.proc.Pid
 			}
 			switch {
 			case inst.launching:

@@ -115,7 +115,7 @@ func (s *Service) pick(svc *service) *instance {
 	defer s.mu.Unlock()
 	var ready []*instance
 	for _, inst := range svc.instances {
-		if inst.revision == svc.serving && inst.ready && !inst.retired && inst.proc != nil && inst.proc.alive() {
+		if inst.revision == svc.serving && inst.ready && !inst.retired && inst.proc != nil && inst.proc.Alive() {
 			ready = append(ready, inst)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -196,7 +197,7 @@ func (s *Service) retire(svc *service, insts []*instance, kill bool) {
 			inst.timer.Stop()
 		}
 		if inst.proc != nil {
-			inst.proc.expected.Store(true)
+			inst.proc.Expected.Store(true)
 			procs = append(procs, inst.proc)
 		}
 	}
@@ -249,7 +250,7 @@ func (s *Service) scale(ctx context.Context, svc *service, count int) error {
 		// Remove stopped instances first, then the newest.
 		var up, down []*instance
 		for _, inst := range cur {
-			if inst.proc != nil && inst.proc.alive() {
+			if inst.proc != nil && inst.proc.Alive() {
 				up = append(up, inst)
 			} else {
 				down = append(down, inst)
@@ -263,7 +264,7 @@ func (s *Service) scale(ctx context.Context, svc *service, count int) error {
 	}
 	if !svc.held {
 		for _, inst := range cur {
-			if !inst.launching && (inst.proc == nil || !inst.proc.alive()) {
+			if !inst.launching && (inst.proc == nil || !inst.proc.Alive()) {
 				if inst.timer != nil {
 					inst.timer.Stop()
 				}
@@ -379,8 +380,8 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 		}
 		port := inst.port
 		s.mu.Unlock()
-		if attempt > 0 || !portFree(port) {
-			p, err := freePort()
+		if attempt > 0 || !localproc.PortFree(port) {
+			p, err := localproc.FreePort()
 			if err != nil {
 				return err
 			}
@@ -399,12 +400,12 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 		s.watch.Add(1)
 		go func() {
 			defer s.watch.Done()
-			<-p.exited
+			<-p.Exited()
 			s.onExit(svc, inst, p)
 		}()
 		err = p.waitReady(ctx, s.cfg.ReadyTimeout)
 		if err == nil {
-			s.log.Info("relay instance ready", "service", svc.name, "instance", inst.id, "pid", p.pid, "port", port)
+			s.log.Info("relay instance ready", "service", svc.name, "instance", inst.id, "pid", p.Pid, "port", port)
 			return nil
 		}
 		p.kill(true)
@@ -419,12 +420,12 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 // onExit is called when a relay process exits.
 func (s *Service) onExit(svc *service, inst *instance, p *process) {
 	s.mu.Lock()
-	if p.expected.Load() || inst.proc != p || s.closing || inst.retired || svc.deleted || inst.launching {
+	if p.Expected.Load() || inst.proc != p || s.closing || inst.retired || svc.deleted || inst.launching {
 		s.mu.Unlock()
 		return
 	}
 	inst.ready = false
-	inst.lastExit = fmt.Sprintf("%s: relay pid %d exited unexpectedly (%v)", time.Now().UTC().Format(time.RFC3339Nano), p.pid, p.err)
+	inst.lastExit = fmt.Sprintf("%s: relay pid %d exited unexpectedly (%v)", time.Now().UTC().Format(time.RFC3339Nano), p.Pid, p.Err())
 	held, regionDown := svc.held, svc.regionDown
 	s.mu.Unlock()
 	var next string
@@ -436,8 +437,8 @@ func (s *Service) onExit(svc *service, inst *instance, p *process) {
 	default:
 		next = fmt.Sprintf("restarting in %s", s.cfg.RepairDelay)
 	}
-	s.log.Warn("relay instance exited", "service", svc.name, "instance", inst.id, "pid", p.pid, "err", p.err, "next", next)
-	s.cfg.Ops.Event("localcloud.Supervisor.RelayExited", svc.name, fmt.Sprintf("instance %s pid %d exited: %v; %s", inst.id, p.pid, p.err, next))
+	s.log.Warn("relay instance exited", "service", svc.name, "instance", inst.id, "pid", p.Pid, "err", p.Err(), "next", next)
+	s.cfg.Ops.Event("localcloud.Supervisor.RelayExited", svc.name, fmt.Sprintf("instance %s pid %d exited: %v; %s", inst.id, p.Pid, p.Err(), next))
 	s.persist()
 	if !held && !regionDown {
 		s.scheduleRestart(svc, inst)
@@ -469,7 +470,7 @@ func (s *Service) restart(svc *service, inst *instance) {
 	svc.deployMu.Lock()
 	defer svc.deployMu.Unlock()
 	s.mu.Lock()
-	if s.closing || svc.deleted || inst.retired || svc.held || svc.regionDown || inst.launching || (inst.proc != nil && inst.proc.alive()) {
+	if s.closing || svc.deleted || inst.retired || svc.held || svc.regionDown || inst.launching || (inst.proc != nil && inst.proc.Alive()) {
 		s.mu.Unlock()
 		return
 	}
@@ -485,7 +486,7 @@ func (s *Service) restart(svc *service, inst *instance) {
 	s.mu.Lock()
 	pid := 0
 	if inst.proc != nil {
-		pid = inst.proc.pid
+		pid = inst.proc.Pid
 	}
 	s.mu.Unlock()
 	s.cfg.Ops.Event("localcloud.Supervisor.RelayRestart", svc.name, fmt.Sprintf("OK: instance %s restarted (pid %d)", inst.id, pid))
@@ -512,7 +513,7 @@ func (s *Service) prober() {
 		s.mu.Lock()
 		for _, svc := range s.services {
 			for _, inst := range svc.instances {
-				if !inst.launching && !inst.retired && inst.proc != nil && inst.proc.alive() {
+				if !inst.launching && !inst.retired && inst.proc != nil && inst.proc.Alive() {
 					targets = append(targets, target{inst, inst.proc})
 				}
 			}
@@ -528,7 +529,7 @@ func (s *Service) prober() {
 				cancel()
 				s.mu.Lock()
 				defer s.mu.Unlock()
-				if tg.inst.proc != tg.p || tg.inst.launching || !tg.p.alive() {
+				if tg.inst.proc != tg.p || tg.inst.launching || !tg.p.Alive() {
 					return
 				}
 				if err == nil {

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 )
 
 // markerEnv is set in every relay process localcloud starts; its value
@@ -23,91 +23,51 @@ const markerEnv = "LOCALCLOUD_RUN_INSTANCE"
 
 // process is one running relay.
 type process struct {
-	pid     int
+	*localproc.Child
 	port    int
 	logPath string
-	exited  chan struct{}
-	err     error // exit status, valid after exited is closed
-	// expected is set before localcloud itself stops the process.
-	expected atomic.Bool
 }
 
-// spawn starts bin. As for the redis-servers, the goroutine that starts the
-// child stays locked on its OS thread until the child has exited, so that
-// Pdeathsig (SIGTERM) reaches the child when localcloud dies, even by
-// SIGKILL.
+// spawn starts bin, tied to the life of localcloud (see localproc.Start),
+// its output appended to logPath.
 func spawn(bin string, args, env []string, dir, logPath string, port int) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	type started struct {
-		pid int
-		err error
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	c, err := localproc.Start(cmd)
+	logf.Close()
+	if err != nil {
+		return nil, err
 	}
-	p := &process{port: port, logPath: logPath, exited: make(chan struct{})}
-	ch := make(chan started, 1)
-	go func() {
-		runtime.LockOSThread()
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = dir
-		cmd.Env = env
-		cmd.Stdout = logf
-		cmd.Stderr = logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-		err := cmd.Start()
-		logf.Close()
-		if err != nil {
-			ch <- started{err: err}
-			return
-		}
-		ch <- started{pid: cmd.Process.Pid}
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	s := <-ch
-	if s.err != nil {
-		return nil, s.err
-	}
-	p.pid = s.pid
-	return p, nil
-}
-
-func (p *process) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *process) signal(sig syscall.Signal) {
-	if p.alive() {
-		_ = syscall.Kill(p.pid, sig)
-	}
+	return &process{Child: c, port: port, logPath: logPath}, nil
 }
 
 // stop sends SIGTERM (the relay closes its agents with 1001 and exits) and
 // waits; after timeout the process is killed.
 func (p *process) stop(timeout time.Duration) {
-	p.expected.Store(true)
-	p.signal(syscall.SIGTERM)
+	p.Expected.Store(true)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(timeout):
-		p.signal(syscall.SIGKILL)
-		<-p.exited
+		p.Signal(syscall.SIGKILL)
+		<-p.Exited()
 	}
 }
 
 // kill SIGKILLs the process and waits for it.
 func (p *process) kill(expected bool) {
 	if expected {
-		p.expected.Store(true)
+		p.Expected.Store(true)
 	}
-	p.signal(syscall.SIGKILL)
-	<-p.exited
+	p.Signal(syscall.SIGKILL)
+	<-p.Exited()
 }
 
 var probeClient = &http.Client{
@@ -152,13 +112,13 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 	var lastErr error
 	for {
 		select {
-		case <-p.exited:
-			return fmt.Errorf("the container exited before it was ready (%v); last log lines: %s", p.err, logTail(p.logPath))
+		case <-p.Exited():
+			return fmt.Errorf("the container exited before it was ready (%v); last log lines: %s", p.Err(), logTail(p.logPath))
 		case <-ctx.Done():
 			if lastErr == nil {
 				lastErr = ctx.Err()
 			}
-			return fmt.Errorf("the container (pid %d) did not become ready on port %d within %s: %v; last log lines: %s", p.pid, p.port, timeout, lastErr, logTail(p.logPath))
+			return fmt.Errorf("the container (pid %d) did not become ready on port %d within %s: %v; last log lines: %s", p.Pid, p.port, timeout, lastErr, logTail(p.logPath))
 		case <-tick.C:
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
@@ -172,45 +132,7 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 // logTail returns the last lines of a log file.
-func logTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "no log"
-	}
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
-	}
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > 4 {
-		lines = lines[len(lines)-4:]
-	}
-	var out []string
-	for _, l := range lines {
-		out = append(out, strings.TrimSpace(string(l)))
-	}
-	return strings.Join(out, " | ")
-}
-
-func portFree(port int) bool {
-	if port <= 0 {
-		return false
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func logTail(path string) string { return localproc.LogTail(path, "no log") }
 
 // stopStale terminates a relay left running by a previous localcloud: the
 // process pid, if it is alive and carries marker in its environment. It
@@ -235,14 +157,8 @@ func stopStale(pid int, marker string, timeout time.Duration) bool {
 }
 
 func isOurs(pid int, marker string) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	if _, ok := localproc.LiveStat(pid); !ok {
 		return false
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		if st := stat[i+2]; st == 'Z' || st == 'X' {
-			return false
-		}
 	}
 	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 	if err != nil {

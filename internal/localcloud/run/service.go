@@ -73,6 +73,8 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
@@ -430,7 +432,7 @@ func (s *Service) Close() error {
 	s.mu.Lock()
 	for _, svc := range s.services {
 		for _, inst := range svc.instances {
-			if inst.proc != nil && inst.proc.alive() {
+			if inst.proc != nil && inst.proc.Alive() {
 				procs = append(procs, inst.proc)
 			}
 		}
@@ -467,8 +469,8 @@ func (s *Service) persist() {
 		}
 		for _, inst := range svc.instances {
 			ir := instRecord{ID: inst.id, Revision: inst.revision, Port: inst.port, Restarts: inst.restarts, LastExit: inst.lastExit, Conns: inst.conns.Load()}
-			if inst.proc != nil && inst.proc.alive() {
-				ir.PID = inst.proc.pid
+			if inst.proc != nil && inst.proc.Alive() {
+				ir.PID = inst.proc.Pid
 			}
 			r.Instances = append(r.Instances, ir)
 		}
@@ -488,7 +490,7 @@ func (s *Service) snapshot(svc *service) *runpb.Service {
 }
 
 func (s *Service) lookup(name string) (*service, error) {
-	if _, _, _, err := parseName(name); err != nil {
+	if _, _, _, err := serviceNames.Parse(name); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -571,20 +573,20 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 			s.cfg.Ops.Record(MethodPrefix+method, name, err)
 		}
 	}()
-	project, region, err := parseParent(req.GetParent(), false)
+	project, region, err := gapi.ParseParent(req.GetParent(), false)
 	if err != nil {
 		return nil, err
 	}
 	id := req.GetServiceId()
-	if !serviceIDRE.MatchString(id) {
-		return nil, invalid("service_id: %q is invalid: %s", id, serviceIDRule)
+	if err := serviceNames.CheckID(id); err != nil {
+		return nil, err
 	}
 	in := req.GetService()
 	if in == nil {
-		return nil, invalid("service: required")
+		return nil, gapi.Invalid("service: required")
 	}
 	if in.GetName() != "" && in.GetName() != name {
-		return nil, invalid("service.name: %q must be empty on create (the name is parent + service_id: %q)", in.GetName(), name)
+		return nil, gapi.Invalid("service.name: %q must be empty on create (the name is parent + service_id: %q)", in.GetName(), name)
 	}
 	if err := validateSpec(in, id); err != nil {
 		return nil, err
@@ -607,7 +609,7 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 	pb.LastModifier = pb.Creator
 	pb.Etag = etagOf(pb)
 	setReconciling(pb)
-	port, err := freePort()
+	port, err := localproc.FreePort()
 	if err != nil {
 		return nil, status.Errorf(codes.ResourceExhausted, "no free loopback port for the service URL: %v", err)
 	}
@@ -735,7 +737,7 @@ func (s *Service) GetService(_ context.Context, req *runpb.GetServiceRequest) (*
 // ListServices lists the services of a region (or every region with "-"),
 // newest first.
 func (s *Service) ListServices(_ context.Context, req *runpb.ListServicesRequest) (*runpb.ListServicesResponse, error) {
-	project, region, err := parseParent(req.GetParent(), true)
+	project, region, err := gapi.ParseParent(req.GetParent(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -758,24 +760,11 @@ func (s *Service) ListServices(_ context.Context, req *runpb.ListServicesRequest
 		}
 		return all[i].Name < all[j].Name
 	})
-	start := 0
-	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(all) {
-			return nil, invalid("page_token: %q is not a token returned by ListServices", tok)
-		}
-		start = n
+	page, next, err := gapi.Page(all, req.GetPageToken(), req.GetPageSize(), "ListServices")
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+size, len(all))
-	resp := &runpb.ListServicesResponse{Services: all[start:end]}
-	if end < len(all) {
-		resp.NextPageToken = strconv.Itoa(end)
-	}
-	return resp, nil
+	return &runpb.ListServicesResponse{Services: page, NextPageToken: next}, nil
 }
 
 // updatable are the update_mask paths accepted by UpdateService.
@@ -796,11 +785,11 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 		}
 	}()
 	if in == nil {
-		return nil, invalid("service: required")
+		return nil, gapi.Invalid("service: required")
 	}
-	project, region, id, err := parseName(name)
+	project, region, id, err := serviceNames.Parse(name)
 	if err != nil {
-		return nil, invalid("service.%s", status.Convert(err).Message())
+		return nil, gapi.Invalid("service.%s", status.Convert(err).Message())
 	}
 	svc, err := s.lookup(name)
 	if status.Code(err) == codes.NotFound && req.GetAllowMissing() {
@@ -825,7 +814,7 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 				ok = ok || u == p
 			}
 			if !ok {
-				return nil, invalid("update_mask: path %q cannot be updated; accepted paths are %s", p, strings.Join(updatable, ", "))
+				return nil, gapi.Invalid("update_mask: path %q cannot be updated; accepted paths are %s", p, strings.Join(updatable, ", "))
 			}
 			f := dst.Descriptor().Fields().ByName(protoreflectName(p))
 			if src.Has(f) {

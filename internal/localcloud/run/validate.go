@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	"cloud.google.com/go/run/apiv2/runpb"
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -17,53 +15,21 @@ import (
 const RelayImage = "agentnet-relay"
 
 var (
-	projectRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.:-]{0,62}$`)
-	serviceIDRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$`)
-	revisionRE  = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	revisionRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 )
 
-const serviceIDRule = "it must be 1 to 49 characters of lowercase letters, digits and hyphens, start with a letter and end with a letter or digit"
+// serviceNames are Cloud Run service names,
+// projects/{p}/locations/{r}/services/{service_id}.
+var serviceNames = gapi.Collection{
+	Name: "services",
+	Kind: "service",
+	ID:   regexp.MustCompile(`^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$`),
+	Rule: "it must be 1 to 49 characters of lowercase letters, digits and hyphens, start with a letter and end with a letter or digit",
+}
 
 // reservedEnv are set by Cloud Run itself and refused in a container's env.
 var reservedEnv = []string{"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
-
-func invalid(format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, format, args...)
-}
-
-func parseParent(parent string, allowWildcard bool) (project, region string, err error) {
-	parts := strings.Split(parent, "/")
-	if len(parts) != 4 || parts[0] != "projects" || parts[2] != "locations" {
-		return "", "", invalid("parent: %q must have the form projects/{project}/locations/{region}", parent)
-	}
-	project, region = parts[1], parts[3]
-	if !projectRE.MatchString(project) {
-		return "", "", invalid("parent: %q is not a valid project id (lowercase letters, digits, '-', '.', ':')", project)
-	}
-	if region == "-" && allowWildcard {
-		return project, region, nil
-	}
-	if !regions.ValidRegion(region) {
-		return "", "", invalid("parent: %q is not a valid region (for example us-central1)", region)
-	}
-	return project, region, nil
-}
-
-// parseName splits projects/{p}/locations/{r}/services/{id}.
-func parseName(name string) (project, region, id string, err error) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "locations" || parts[4] != "services" {
-		return "", "", "", invalid("name: %q must have the form projects/{project}/locations/{region}/services/{service_id}", name)
-	}
-	if _, _, err := parseParent(strings.Join(parts[:4], "/"), false); err != nil {
-		return "", "", "", invalid("name: %q: %s", name, status.Convert(err).Message())
-	}
-	if !serviceIDRE.MatchString(parts[5]) {
-		return "", "", "", invalid("name: service id %q is invalid: %s", parts[5], serviceIDRule)
-	}
-	return parts[1], parts[3], parts[5], nil
-}
 
 // imageName returns the last path element of an image reference without
 // its tag or digest: us-docker.pkg.dev/p/r/agentnet-relay:1.4 -> agentnet-relay.
@@ -83,52 +49,52 @@ func imageName(image string) string {
 func validateSpec(sv *runpb.Service, id string) error {
 	t := sv.GetTemplate()
 	if t == nil {
-		return invalid("template: required: the revision template with exactly one container running the %s image", RelayImage)
+		return gapi.Invalid("template: required: the revision template with exactly one container running the %s image", RelayImage)
 	}
 	if n := len(t.GetContainers()); n != 1 {
-		return invalid("template.containers: localcloud runs exactly one container per instance (the %s image), got %d", RelayImage, n)
+		return gapi.Invalid("template.containers: localcloud runs exactly one container per instance (the %s image), got %d", RelayImage, n)
 	}
 	c := t.GetContainers()[0]
 	img := c.GetImage()
 	if img == "" {
-		return invalid("template.containers[0].image: required; localcloud runs only the %s image (for example us-docker.pkg.dev/PROJECT/agentnet/%s:TAG or %s:dev)", RelayImage, RelayImage, RelayImage)
+		return gapi.Invalid("template.containers[0].image: required; localcloud runs only the %s image (for example us-docker.pkg.dev/PROJECT/agentnet/%s:TAG or %s:dev)", RelayImage, RelayImage, RelayImage)
 	}
 	if imageName(img) != RelayImage {
-		return invalid("template.containers[0].image: %q cannot be run: localcloud runs only the %s image (any image whose last path element is %s, with any tag or digest, for example us-docker.pkg.dev/PROJECT/agentnet/%s:1.4 or %s:dev), which it maps to the relay binary", img, RelayImage, RelayImage, RelayImage, RelayImage)
+		return gapi.Invalid("template.containers[0].image: %q cannot be run: localcloud runs only the %s image (any image whose last path element is %s, with any tag or digest, for example us-docker.pkg.dev/PROJECT/agentnet/%s:1.4 or %s:dev), which it maps to the relay binary", img, RelayImage, RelayImage, RelayImage, RelayImage)
 	}
 	if cmd := c.GetCommand(); len(cmd) > 0 && (len(cmd) != 1 || path.Base(cmd[0]) != "relay") {
-		return invalid("template.containers[0].command: %q: the %s image's entrypoint is the relay binary; leave command empty (or [\"/relay\"]) and pass arguments in args", cmd, RelayImage)
+		return gapi.Invalid("template.containers[0].command: %q: the %s image's entrypoint is the relay binary; leave command empty (or [\"/relay\"]) and pass arguments in args", cmd, RelayImage)
 	}
 	seen := map[string]bool{}
 	for i, e := range c.GetEnv() {
 		name := e.GetName()
 		if !envNameRE.MatchString(name) {
-			return invalid("template.containers[0].env[%d].name: %q is not a valid environment variable name (letters, digits, '_', '.', '-'; not starting with a digit)", i, name)
+			return gapi.Invalid("template.containers[0].env[%d].name: %q is not a valid environment variable name (letters, digits, '_', '.', '-'; not starting with a digit)", i, name)
 		}
 		for _, r := range reservedEnv {
 			if name == r {
-				return invalid("template.containers[0].env[%d].name: %s is reserved: Cloud Run sets %s itself", i, name, strings.Join(reservedEnv, ", "))
+				return gapi.Invalid("template.containers[0].env[%d].name: %s is reserved: Cloud Run sets %s itself", i, name, strings.Join(reservedEnv, ", "))
 			}
 		}
 		if seen[name] {
-			return invalid("template.containers[0].env[%d].name: %s is set twice; each name may appear once", i, name)
+			return gapi.Invalid("template.containers[0].env[%d].name: %s is set twice; each name may appear once", i, name)
 		}
 		seen[name] = true
 		if e.GetValueSource() != nil {
-			return invalid("template.containers[0].env[%d].value_source: secrets are not emulated by localcloud; set value instead", i)
+			return gapi.Invalid("template.containers[0].env[%d].value_source: secrets are not emulated by localcloud; set value instead", i)
 		}
 	}
 	if n := len(c.GetPorts()); n > 1 {
-		return invalid("template.containers[0].ports: at most one port may be set, got %d", n)
+		return gapi.Invalid("template.containers[0].ports: at most one port may be set, got %d", n)
 	}
 	for i, p := range c.GetPorts() {
 		if p.GetContainerPort() < 0 || p.GetContainerPort() > 65535 {
-			return invalid("template.containers[0].ports[%d].container_port: %d is not a port number 1-65535 (localcloud picks a free loopback port and passes it as PORT)", i, p.GetContainerPort())
+			return gapi.Invalid("template.containers[0].ports[%d].container_port: %d is not a port number 1-65535 (localcloud picks a free loopback port and passes it as PORT)", i, p.GetContainerPort())
 		}
 	}
 	if r := t.GetRevision(); r != "" {
 		if !strings.HasPrefix(r, id+"-") || !revisionRE.MatchString(r) {
-			return invalid("template.revision: %q must start with the service name followed by a hyphen (%s-...) and contain only lowercase letters, digits and hyphens", r, id)
+			return gapi.Invalid("template.revision: %q must start with the service name followed by a hyphen (%s-...) and contain only lowercase letters, digits and hyphens", r, id)
 		}
 	}
 	if err := validateRevisionScaling(t.GetScaling()); err != nil {
@@ -138,11 +104,11 @@ func validateSpec(sv *runpb.Service, id string) error {
 		return err
 	}
 	if c := t.GetMaxInstanceRequestConcurrency(); c < 0 || c > 1000 {
-		return invalid("template.max_instance_request_concurrency: %d must be between 1 and 1000 (0 means the default, 80)", c)
+		return gapi.Invalid("template.max_instance_request_concurrency: %d must be between 1 and 1000 (0 means the default, 80)", c)
 	}
 	for i, tt := range sv.GetTraffic() {
 		if tt.GetType() != runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST || tt.GetPercent() != 100 || len(sv.GetTraffic()) != 1 {
-			return invalid("traffic[%d]: localcloud serves 100%% of the traffic from the latest ready revision; accepted values are an empty list or one target {type: TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, percent: 100}", i)
+			return gapi.Invalid("traffic[%d]: localcloud serves 100%% of the traffic from the latest ready revision; accepted values are an empty list or one target {type: TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, percent: 100}", i)
 		}
 	}
 	return nil
@@ -153,13 +119,13 @@ func validateRevisionScaling(s *runpb.RevisionScaling) error {
 		return nil
 	}
 	if s.MinInstanceCount < 0 {
-		return invalid("template.scaling.min_instance_count: %d is negative; accepted values are 0 or more (at most template.scaling.max_instance_count)", s.MinInstanceCount)
+		return gapi.Invalid("template.scaling.min_instance_count: %d is negative; accepted values are 0 or more (at most template.scaling.max_instance_count)", s.MinInstanceCount)
 	}
 	if s.MaxInstanceCount < 0 {
-		return invalid("template.scaling.max_instance_count: %d is negative; accepted values are 0 (default: 100) or more", s.MaxInstanceCount)
+		return gapi.Invalid("template.scaling.max_instance_count: %d is negative; accepted values are 0 (default: 100) or more", s.MaxInstanceCount)
 	}
 	if s.MaxInstanceCount > 0 && s.MinInstanceCount > s.MaxInstanceCount {
-		return invalid("template.scaling.min_instance_count: %d is greater than template.scaling.max_instance_count (%d); min must be <= max", s.MinInstanceCount, s.MaxInstanceCount)
+		return gapi.Invalid("template.scaling.min_instance_count: %d is greater than template.scaling.max_instance_count (%d); min must be <= max", s.MinInstanceCount, s.MaxInstanceCount)
 	}
 	return nil
 }
@@ -169,29 +135,29 @@ func validateServiceScaling(s *runpb.ServiceScaling) error {
 		return nil
 	}
 	if s.MinInstanceCount < 0 {
-		return invalid("scaling.min_instance_count: %d is negative; accepted values are 0 or more (at most scaling.max_instance_count)", s.MinInstanceCount)
+		return gapi.Invalid("scaling.min_instance_count: %d is negative; accepted values are 0 or more (at most scaling.max_instance_count)", s.MinInstanceCount)
 	}
 	if s.MaxInstanceCount < 0 {
-		return invalid("scaling.max_instance_count: %d is negative; accepted values are 0 (no service-level limit) or more", s.MaxInstanceCount)
+		return gapi.Invalid("scaling.max_instance_count: %d is negative; accepted values are 0 (no service-level limit) or more", s.MaxInstanceCount)
 	}
 	if s.MaxInstanceCount > 0 && s.MinInstanceCount > s.MaxInstanceCount {
-		return invalid("scaling.min_instance_count: %d is greater than scaling.max_instance_count (%d); min must be <= max", s.MinInstanceCount, s.MaxInstanceCount)
+		return gapi.Invalid("scaling.min_instance_count: %d is greater than scaling.max_instance_count (%d); min must be <= max", s.MinInstanceCount, s.MaxInstanceCount)
 	}
 	switch s.ScalingMode {
 	case runpb.ServiceScaling_SCALING_MODE_UNSPECIFIED, runpb.ServiceScaling_AUTOMATIC:
 	case runpb.ServiceScaling_MANUAL:
 		if s.ManualInstanceCount == nil {
-			return invalid("scaling.manual_instance_count: required when scaling.scaling_mode is MANUAL")
+			return gapi.Invalid("scaling.manual_instance_count: required when scaling.scaling_mode is MANUAL")
 		}
 	default:
-		return invalid("scaling.scaling_mode: %v is not accepted; accepted values are AUTOMATIC and MANUAL", s.ScalingMode)
+		return gapi.Invalid("scaling.scaling_mode: %v is not accepted; accepted values are AUTOMATIC and MANUAL", s.ScalingMode)
 	}
 	if s.ManualInstanceCount != nil {
 		if *s.ManualInstanceCount < 0 {
-			return invalid("scaling.manual_instance_count: %d is negative; accepted values are 0 or more", *s.ManualInstanceCount)
+			return gapi.Invalid("scaling.manual_instance_count: %d is negative; accepted values are 0 or more", *s.ManualInstanceCount)
 		}
 		if s.MaxInstanceCount > 0 && *s.ManualInstanceCount > s.MaxInstanceCount {
-			return invalid("scaling.manual_instance_count: %d is greater than scaling.max_instance_count (%d)", *s.ManualInstanceCount, s.MaxInstanceCount)
+			return gapi.Invalid("scaling.manual_instance_count: %d is greater than scaling.max_instance_count (%d)", *s.ManualInstanceCount, s.MaxInstanceCount)
 		}
 	}
 	return nil
