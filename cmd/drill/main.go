@@ -1,0 +1,102 @@
+// Command drill runs a disaster recovery drill on localcloud: the
+// three-region relay configuration applied with tofu, synthetic agents
+// exchanging messages through the failover group's front door, a fault,
+// the runbook's recovery (tofu plan -detailed-exitcode, then apply), and
+// the measured times and losses next to the disaster recovery plan's
+// targets.
+//
+//	drill -scenario region-outage [-out reports/] [-keep]
+//	drill -scenario all
+//
+// It writes reports/<scenario>.json, .md (metric, measured, target, margin)
+// and .svg (messages delivered per region per second, fault and recovery
+// marked), and prints a summary. It uses the binaries in bin/ (make tools
+// build) and redis-server. Exit status: 0 when every target is met and no
+// acknowledged message is lost, 1 otherwise, 2 for usage errors.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/drill"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
+	scenario := fs.String("scenario", "", "scenario to run: "+strings.Join(drill.Scenarios(), ", ")+", or all")
+	out := fs.String("out", "reports", "folder for the reports")
+	keep := fs.Bool("keep", false, "leave localcloud running at the end, with its data, tofu state and logs")
+	work := fs.String("work", "", "folder for localcloud's data, the tofu state and logs (default: a temporary folder, removed unless -keep)")
+	quiet := fs.Bool("q", false, "print only the summary")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: drill -scenario NAME [-out reports/] [-keep]\n\nScenarios: %s, all\n\n", strings.Join(drill.Scenarios(), ", "))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if *scenario == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		return 1
+	}
+	paths, err := drill.DefaultPaths(wd)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		return 1
+	}
+	if *work != "" {
+		if *work, err = filepath.Abs(*work); err != nil {
+			fmt.Fprintln(os.Stderr, "drill:", err)
+			return 1
+		}
+	}
+	logf := func(format string, args ...any) {
+		if !*quiet {
+			fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reports, err := drill.Run(ctx, drill.Options{Paths: paths, WorkDir: *work, OutDir: *out, Keep: *keep, Logf: logf},
+		strings.Split(*scenario, ",")...)
+	if len(reports) > 0 {
+		fmt.Println()
+		drill.Summary(os.Stdout, reports)
+		fmt.Printf("\nReports in %s/: %s\n", strings.TrimSuffix(*out, "/"), reportFiles(reports))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		return 1
+	}
+	for _, r := range reports {
+		if !r.Passed {
+			return 1
+		}
+	}
+	return 0
+}
+
+func reportFiles(reports []*drill.Report) string {
+	var names []string
+	for _, r := range reports {
+		names = append(names, r.Scenario+".{json,md,svg}")
+	}
+	return strings.Join(names, " ")
+}

@@ -1,0 +1,104 @@
+package drill
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDrill runs the region outage and Redis failure drills end to end with
+// the binaries in bin/ (make tools build) and fails when a target of the
+// disaster recovery plan is missed or an acknowledged message is lost.
+func TestDrill(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := DefaultPaths(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	reports, err := Run(ctx, Options{Paths: paths, WorkDir: t.TempDir(), OutDir: out, Logf: t.Logf}, "region-outage", "redis-failure")
+	var sum strings.Builder
+	Summary(&sum, reports)
+	t.Logf("\n%s", sum.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 2 {
+		t.Fatalf("%d reports, want 2", len(reports))
+	}
+	for _, rep := range reports {
+		for _, f := range rep.Failures {
+			t.Errorf("%s: %s", rep.Scenario, f)
+		}
+		if rep.Messages.Acked == 0 {
+			t.Errorf("%s: no message was acknowledged", rep.Scenario)
+		}
+		for _, ext := range []string{".json", ".md", ".svg"} {
+			if st, err := os.Stat(filepath.Join(out, rep.Scenario+ext)); err != nil || st.Size() == 0 {
+				t.Errorf("%s: report %s missing or empty (%v)", rep.Scenario, ext, err)
+			}
+		}
+	}
+	if rep := reports[0]; rep.metric("Time to detect").Value == nil {
+		t.Errorf("region-outage: the plan did not detect the outage")
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		850 * time.Millisecond:                  "850 ms",
+		12300 * time.Millisecond:                "12.3 s",
+		4*time.Minute + 48*time.Second:          "4 min 48 s",
+		5 * time.Minute:                         "5 min",
+		time.Hour + 30*time.Minute:              "1 h 30 min",
+		4*time.Minute + 59*time.Second + 700e6:  "5 min",
+		-(1500 * time.Millisecond):              "-1.5 s",
+		298600 * time.Millisecond:               "4 min 59 s",
+		29*time.Minute + 58100*time.Millisecond: "29 min 58 s",
+	} {
+		if got := human(d); got != want {
+			t.Errorf("human(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := precise(298600 * time.Millisecond); got != "4 min 58.6 s" {
+		t.Errorf("precise = %q", got)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	out := `
+Error: Provider produced inconsistent final plan
+
+When expanding the plan for agentnet_relay_failover_group.global to include
+new values learned so far during apply, provider
+"registry.opentofu.org/agentnet/agentnet" produced an invalid new value for
+.effective_weights["asia-east1"]: was cty.NumberIntVal(0), but now
+cty.NumberIntVal(100).
+
+This is a bug in the provider.
+
+Error: Updating relay service failed
+
+  with agentnet_relay_service.relay["asia"],
+  on main.tf line 63, in resource "agentnet_relay_service" "relay":
+  63: resource "agentnet_relay_service" "relay" {
+
+UNAVAILABLE: region down
+`
+	got := applyErrors(out)
+	want := []string{
+		`Provider produced inconsistent final plan for agentnet_relay_failover_group.global (.effective_weights["asia-east1"]: was cty.NumberIntVal(0), but now cty.NumberIntVal(100))`,
+		`Updating relay service failed (UNAVAILABLE: region down)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("applyErrors:\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,604 @@
+package drill
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+)
+
+// The three regions of the drill, by the short key used in resource
+// addresses.
+var (
+	regionKeys = []string{"us", "eu", "asia"}
+	regionOf   = map[string]string{"us": "us-central1", "eu": "europe-west1", "asia": "asia-east1"}
+	regions    = []string{"us-central1", "europe-west1", "asia-east1"}
+)
+
+const (
+	project = "agentnet-drill"
+	bucket  = "agentnet-drill-snapshots"
+)
+
+func keyOf(region string) string {
+	for k, r := range regionOf {
+		if r == region {
+			return k
+		}
+	}
+	return region
+}
+
+func instanceID(region string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/instances/relay-%s", project, region, keyOf(region))
+}
+
+func serviceID(region string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/services/relay", project, region)
+}
+
+// Paths are the binaries a drill runs.
+type Paths struct {
+	Root       string // repository root (holds go.mod)
+	Tofu       string // bin/tofu
+	DevRC      string // bin/dev.tofurc (dev_overrides: the provider from bin/)
+	Localcloud string // bin/localcloud
+	Relay      string // bin/relay
+	Provider   string // bin/terraform-provider-agentnet
+	Redis      string // redis-server; empty: localcloud looks it up on PATH
+}
+
+// DefaultPaths finds the repository root above dir and the binaries in its
+// bin/, and says what to build when one is missing.
+func DefaultPaths(dir string) (Paths, error) {
+	root, err := repoRoot(dir)
+	if err != nil {
+		return Paths{}, err
+	}
+	bin := filepath.Join(root, "bin")
+	p := Paths{Root: root, Tofu: filepath.Join(bin, "tofu"), DevRC: filepath.Join(bin, "dev.tofurc"),
+		Localcloud: filepath.Join(bin, "localcloud"), Relay: filepath.Join(bin, "relay"),
+		Provider: filepath.Join(bin, "terraform-provider-agentnet")}
+	var missing []string
+	for _, f := range []string{p.Tofu, p.DevRC, p.Localcloud, p.Relay, p.Provider} {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return p, fmt.Errorf("missing %s: run `make tools build` first", strings.Join(missing, ", "))
+	}
+	if r, err := exec.LookPath("redis-server"); err == nil {
+		p.Redis = r
+	} else if os.Getenv("AGENTNET_REDIS_SERVER") != "" {
+		p.Redis = os.Getenv("AGENTNET_REDIS_SERVER")
+	} else {
+		return p, errors.New("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; or `make redis`)")
+	}
+	return p, nil
+}
+
+func repoRoot(dir string) (string, error) {
+	const line = "module github.com/agentnet/terraform-provider-agentnet\n"
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), line) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("the repository root (go.mod of github.com/agentnet/terraform-provider-agentnet) is not above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Env is the system under drill: localcloud, the three-region configuration
+// applied with tofu from its own working directory, the identity
+// provider's JWKS endpoint, and the dev keys agents get tokens from.
+type Env struct {
+	paths Paths
+	dir   string
+	lc    *localcloud
+	keys  *auth.DevKeys
+	jwks  *jwksServer
+	tfDir string
+	logf  func(format string, args ...any)
+
+	// Variables of the configuration, written to terraform.tfvars.json
+	// before every plan and apply: what an operator edits.
+	vars tfVars
+
+	front string // front door URL of the failover group
+}
+
+type tfVars struct {
+	JWKSURL      string            `json:"jwks_url"`
+	JWKSCacheDir string            `json:"jwks_cache_dir"`
+	ProbeToken   string            `json:"probe_token"`
+	States       map[string]string `json:"states"`
+	Snapshots    map[string]string `json:"snapshots"`
+	Restores     map[string]string `json:"restores"`
+}
+
+// NewEnv starts localcloud and the JWKS endpoint under dir and applies the
+// three-region configuration. keep leaves localcloud running after Close.
+func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(string, ...any)) (*Env, error) {
+	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "tf"), logf: logf}
+	for _, d := range []string{e.tfDir, filepath.Join(dir, "jwks-cache")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if e.keys, err = auth.LoadOrCreateDevKeys(filepath.Join(dir, "keys")); err != nil {
+		return nil, err
+	}
+	jwks, err := e.keys.JWKS()
+	if err != nil {
+		return nil, err
+	}
+	if e.jwks, err = startJWKS(jwks); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if e.lc, err = startLocalcloud(paths.Localcloud, paths.Relay, paths.Redis, filepath.Join(dir, "localcloud"), keep); err != nil {
+		e.jwks.stop()
+		return nil, err
+	}
+	logf("localcloud on %s (log %s)", e.lc.addr, e.lc.logPath)
+	if err := e.lc.createBucket(project, bucket); err != nil {
+		e.Close()
+		return nil, err
+	}
+	probe, err := e.keys.Token("health-probe", 6*time.Hour)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.vars = tfVars{JWKSURL: e.jwks.url(), JWKSCacheDir: filepath.Join(dir, "jwks-cache"), ProbeToken: probe,
+		States: map[string]string{}, Snapshots: map[string]string{}, Restores: map[string]string{}}
+	if err := os.WriteFile(filepath.Join(e.tfDir, "main.tf"), []byte(configHCL), 0o644); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if _, err := e.apply(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	out, err := e.tofu(ctx, "output", "-raw", "front_door")
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.front = strings.TrimSpace(out.out)
+	logf("three regions applied in %s; front door %s", time.Since(start).Round(time.Millisecond), e.front)
+	return e, nil
+}
+
+// Close stops localcloud (unless kept) and the JWKS endpoint.
+func (e *Env) Close() {
+	if e.lc != nil && e.keepLocalcloud() {
+		e.logf("localcloud keeps running on %s (pid %d); configuration in %s", e.lc.addr, e.lc.proc.Pid, e.tfDir)
+	} else if e.lc != nil {
+		e.lc.stop()
+	}
+	if e.jwks != nil {
+		e.jwks.stop()
+	}
+}
+
+func (e *Env) keepLocalcloud() bool { return e.lc != nil && e.lc.keep }
+
+// TofuDir is the configuration's working directory.
+func (e *Env) TofuDir() string { return e.tfDir }
+
+// LocalcloudAddr is localcloud's host:port.
+func (e *Env) LocalcloudAddr() string { return e.lc.addr }
+
+type tofuResult struct {
+	out  string
+	code int
+	took time.Duration
+}
+
+// tofu runs bin/tofu in the configuration's directory with the provider
+// from bin/ (dev_overrides) pointed at localcloud.
+func (e *Env) tofu(ctx context.Context, args ...string) (tofuResult, error) {
+	if args[0] == "plan" || args[0] == "apply" {
+		b, err := json.MarshalIndent(e.vars, "", "  ")
+		if err != nil {
+			return tofuResult{}, err
+		}
+		if err := os.WriteFile(filepath.Join(e.tfDir, "terraform.tfvars.json"), b, 0o600); err != nil {
+			return tofuResult{}, err
+		}
+	}
+	full := append([]string{"-chdir=" + e.tfDir}, args[0])
+	if args[0] == "plan" || args[0] == "apply" {
+		full = append(full, "-input=false", "-no-color", "-lock=false")
+	}
+	full = append(full, args[1:]...)
+	cmd := exec.CommandContext(ctx, e.paths.Tofu, full...)
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+e.paths.DevRC, "AGENTNET_EMULATOR_HOST="+e.lc.addr,
+		"TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	res := tofuResult{out: string(out), took: time.Since(start)}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		res.code = exit.ExitCode()
+		err = nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("tofu %s: %w", args[0], err)
+	}
+	os.WriteFile(filepath.Join(e.dir, "tofu-last-"+args[0]+".log"), out, 0o644)
+	if args[0] == "output" && res.code != 0 {
+		return res, fmt.Errorf("tofu %s exited %d:\n%s", strings.Join(args, " "), res.code, tail(res.out, 40))
+	}
+	return res, nil
+}
+
+// apply runs `tofu apply -auto-approve` and fails unless it succeeds.
+func (e *Env) apply(ctx context.Context) (tofuResult, error) {
+	res, err := e.tofu(ctx, "apply", "-auto-approve")
+	if err == nil && res.code != 0 {
+		err = fmt.Errorf("tofu apply exited %d:\n%s", res.code, tail(res.out, 40))
+	}
+	return res, err
+}
+
+// plan runs `tofu plan -detailed-exitcode -out=file` and returns its exit
+// code: 0 no changes, 2 changes, 1 the plan failed (an error).
+func (e *Env) plan(ctx context.Context, file string) (tofuResult, error) {
+	res, err := e.tofu(ctx, "plan", "-detailed-exitcode", "-out="+file)
+	if err == nil && res.code != 0 && res.code != 2 {
+		err = fmt.Errorf("tofu plan exited %d:\n%s", res.code, tail(res.out, 40))
+	}
+	return res, err
+}
+
+// applyPlan applies a saved plan.
+func (e *Env) applyPlan(ctx context.Context, file string) (tofuResult, error) {
+	res, err := e.tofu(ctx, "apply", file)
+	if err == nil && res.code != 0 {
+		err = fmt.Errorf("tofu apply %s exited %d:\n%s", file, res.code, tail(res.out, 40))
+	}
+	return res, err
+}
+
+// planWarnings returns the warning titles of a plan's output.
+func planWarnings(out string) []string {
+	var ws []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "│"))
+		if w, ok := strings.CutPrefix(l, "Warning: "); ok && !strings.HasPrefix(w, "Provider development overrides") {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// planChanges returns the "# address will be ..." lines of a plan.
+func planChanges(out string) []string {
+	var cs []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "# ") && (strings.Contains(l, " will be ") || strings.Contains(l, " must be ")) {
+			cs = append(cs, strings.TrimPrefix(l, "# "))
+		}
+	}
+	return cs
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// token returns a token for an agent identity, valid for the drill.
+func (e *Env) token(subject string) (string, error) {
+	return e.keys.Token(subject, 2*time.Hour)
+}
+
+// redisAddr is the current host:port of a region's Redis instance.
+func (e *Env) redisAddr(region string) (string, error) {
+	sts, err := e.lc.instances()
+	if err != nil {
+		return "", err
+	}
+	for _, s := range sts {
+		if s.Name == instanceID(region) {
+			return fmt.Sprintf("127.0.0.1:%d", s.Port), nil
+		}
+	}
+	return "", fmt.Errorf("no Redis instance %s in localcloud", instanceID(region))
+}
+
+// jwksServer is the identity provider's JWKS endpoint: the relays fetch
+// their token signing keys from it. It can be stopped and started again on
+// the same address.
+type jwksServer struct {
+	body []byte
+	addr string
+	mu   sync.Mutex
+	srv  *http.Server
+}
+
+func startJWKS(body []byte) (*jwksServer, error) {
+	j := &jwksServer{body: body}
+	if err := j.start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func (j *jwksServer) url() string { return "http://" + j.addr + "/jwks.json" }
+
+func (j *jwksServer) start(listen string) error {
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", listen); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("JWKS endpoint: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(j.body)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	j.mu.Lock()
+	j.srv, j.addr = srv, ln.Addr().String()
+	j.mu.Unlock()
+	go srv.Serve(ln)
+	return nil
+}
+
+// stop takes the endpoint down: connections are refused.
+func (j *jwksServer) stop() {
+	j.mu.Lock()
+	srv := j.srv
+	j.srv = nil
+	j.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// restart brings it back on the same address.
+func (j *jwksServer) restart() error { return j.start(j.addr) }
+
+// configHCL is the three-region configuration: per region a Memorystore
+// instance and a relay service peered with the other regions' instances;
+// one failover group with automatic failover over the three; snapshots and
+// restores switched on per region through variables, as the Redis and data
+// corruption runbooks do.
+const configHCL = `
+terraform {
+  required_providers {
+    agentnet = { source = "agentnet/agentnet" }
+  }
+}
+
+# emulator_host comes from AGENTNET_EMULATOR_HOST: localcloud.
+provider "agentnet" {
+  project = "` + project + `"
+  region  = "us-central1"
+}
+
+locals {
+  regions = {
+    us   = "us-central1"
+    eu   = "europe-west1"
+    asia = "asia-east1"
+  }
+  order = ["us", "eu", "asia"]
+}
+
+variable "jwks_url" {
+  type        = string
+  description = "The identity provider's JWKS endpoint."
+}
+
+variable "jwks_cache_dir" {
+  type        = string
+  description = "Folder of the relays' JWKS caches (JWKS_CACHE_FILE), kept across restarts."
+}
+
+variable "probe_token" {
+  type      = string
+  sensitive = true
+}
+
+variable "states" {
+  type        = map(string)
+  default     = {}
+  description = "Failover group state of a region (active, drained, standby); active when absent."
+}
+
+variable "snapshots" {
+  type        = map(string)
+  default     = {}
+  description = "Region key => trigger: an RDB snapshot of the region's Redis; a new trigger takes a new one."
+}
+
+variable "restores" {
+  type        = map(string)
+  default     = {}
+  description = "Region key => trigger: restore the region's Redis from its latest snapshot."
+}
+
+resource "agentnet_redis_instance" "relay" {
+  for_each       = local.regions
+  name           = "relay-${each.key}"
+  region         = each.value
+  memory_size_gb = 1
+}
+
+resource "agentnet_relay_service" "relay" {
+  for_each             = local.regions
+  name                 = "relay"
+  region               = each.value
+  image                = "us-docker.pkg.dev/` + project + `/agentnet/agentnet-relay:1.0"
+  redis_instance       = agentnet_redis_instance.relay[each.key].id
+  peer_redis_instances = [for k in local.order : agentnet_redis_instance.relay[k].id if k != each.key]
+  env = {
+    JWKS_URL        = var.jwks_url
+    JWKS_CACHE_FILE = "${var.jwks_cache_dir}/${each.key}.json"
+    JWT_ISSUER      = "` + auth.DevIssuer + `"
+    JWT_AUDIENCE    = "` + auth.DevAudience + `"
+  }
+  lifecycle {
+    ignore_changes = [min_instances]
+  }
+}
+
+resource "agentnet_relay_failover_group" "global" {
+  name = "relay"
+  regions = [for k in local.order : {
+    region  = local.regions[k]
+    service = agentnet_relay_service.relay[k].id
+    state   = lookup(var.states, k, "active")
+  }]
+  capacity = {
+    total_min_instances    = 3
+    baseline_min_instances = 1
+  }
+  health_check = {
+    token   = var.probe_token
+    timeout = "3s"
+  }
+  automatic_failover = true
+  reintroduction = {
+    steps = [50, 100]
+    soak  = "1s"
+  }
+  drain_grace_period = "300ms"
+}
+
+resource "agentnet_redis_snapshot" "backup" {
+  for_each    = var.snapshots
+  instance    = agentnet_redis_instance.relay[each.key].id
+  destination = "gs://` + bucket + `/relay-${each.key}/"
+  triggers    = { run = each.value }
+}
+
+data "agentnet_redis_snapshots" "latest" {
+  for_each   = var.restores
+  prefix     = "gs://` + bucket + `/relay-${each.key}/"
+  depends_on = [agentnet_redis_snapshot.backup]
+}
+
+# Data corruption recovery: restore the latest snapshot, pinned by
+# generation and checksum.
+resource "agentnet_redis_snapshot_restore" "latest" {
+  for_each          = var.restores
+  instance          = agentnet_redis_instance.relay[each.key].id
+  source            = data.agentnet_redis_snapshots.latest[each.key].latest.uri
+  source_generation = data.agentnet_redis_snapshots.latest[each.key].latest.generation
+  expected_crc32c   = data.agentnet_redis_snapshots.latest[each.key].latest.crc32c
+  triggers          = { run = each.value }
+}
+
+output "front_door" {
+  value = agentnet_relay_failover_group.global.front_door_url
+}
+
+output "effective_weights" {
+  value = agentnet_relay_failover_group.global.effective_weights
+}
+`
+
+// applyErrors returns the error titles of tofu's output, each with the
+// first line of its detail.
+func applyErrors(out string) []string {
+	lines := strings.Split(out, "\n")
+	var errs []string
+	for i, l := range lines {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "│"))
+		title, ok := strings.CutPrefix(l, "Error: ")
+		if !ok {
+			continue
+		}
+		// The first paragraph of the detail that is not the "with ..."
+		// and "on ..." location lines.
+		var para []string
+		for _, next := range lines[i+1 : min(i+30, len(lines))] {
+			next = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(next), "│"))
+			if next == "" {
+				if len(para) > 0 && !strings.HasPrefix(para[0], "with ") && !strings.HasPrefix(para[0], "on ") {
+					break
+				}
+				para = nil
+				continue
+			}
+			para = append(para, next)
+		}
+		detail := strings.Join(para, " ")
+		// "When expanding the plan for X ... produced an invalid new value
+		// for .attr: ..." says the one thing that differs: keep that.
+		if i := strings.Index(detail, "produced an invalid new value for "); i >= 0 {
+			detail = strings.TrimSuffix(detail[i+len("produced an invalid new value for "):], ".")
+			if j := strings.Index(para[0], "expanding the plan for "); j >= 0 {
+				title += " for " + strings.Fields(para[0][j+len("expanding the plan for "):])[0]
+			}
+		}
+		if len(detail) > 300 {
+			detail = detail[:300] + "..."
+		}
+		if detail != "" {
+			title += " (" + detail + ")"
+		}
+		if !contains(errs, title) {
+			errs = append(errs, title)
+		}
+	}
+	if len(errs) == 0 {
+		errs = []string{firstLine(strings.TrimSpace(tail(out, 5)))}
+	}
+	return errs
+}
+
+// relayLogLines returns the log lines of a region's relay instances, since
+// a time, that contain text (relays log JSON lines with a "time" field).
+func (e *Env) relayLogLines(region, text string, since time.Time) []string {
+	files, _ := filepath.Glob(filepath.Join(e.dir, "localcloud", "run", project, region, "*", "*.log"))
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, text) {
+				continue
+			}
+			var rec struct {
+				Time time.Time `json:"time"`
+			}
+			if json.Unmarshal([]byte(l), &rec) == nil && !rec.Time.Before(since) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}

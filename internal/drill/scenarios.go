@@ -1,0 +1,245 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+var scenarios = []*scenario{
+	{
+		name: "region-outage", title: "Single region outage (europe-west1 down)",
+		seedName: "Single Region Outage", target: 5 * time.Minute, runbook: "docs/runbooks/region-failover.md",
+		fault:          "region-down europe-west1: its relays and Redis are killed and held down, its APIs answer UNAVAILABLE",
+		down:           []string{"europe-west1"},
+		redis:          []string{"europe-west1"},
+		planMustChange: true,
+		inject: func(ctx context.Context, r *run) error {
+			_, err := r.env.lc.fault("region-down", map[string]any{"region": "europe-west1"})
+			return err
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			if _, err := r.env.lc.fault("region-up", map[string]any{"region": "europe-west1"}); err != nil {
+				return err
+			}
+			r.mark("region-up", "europe-west1 is back; the next plan ramps it in")
+			return r.planApplyUntilClean(ctx)
+		},
+	},
+	{
+		name: "multi-region-outage", title: "Multi-region outage (europe-west1 and asia-east1 down)",
+		seedName: "Multi-Region Outage", target: 30 * time.Minute, runbook: "docs/runbooks/multi-region-recovery.md",
+		fault:          "region-down europe-west1 and asia-east1: two of the three regions lose their relays and Redis",
+		down:           []string{"europe-west1", "asia-east1"},
+		redis:          []string{"europe-west1", "asia-east1"},
+		planMustChange: true,
+		inject: func(ctx context.Context, r *run) error {
+			// Both at once, as one disaster.
+			errs := make(chan error, 2)
+			for _, region := range []string{"europe-west1", "asia-east1"} {
+				go func() {
+					_, err := r.env.lc.fault("region-down", map[string]any{"region": region})
+					errs <- err
+				}()
+			}
+			return errors.Join(<-errs, <-errs)
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			for _, region := range []string{"europe-west1", "asia-east1"} {
+				if _, err := r.env.lc.fault("region-up", map[string]any{"region": region}); err != nil {
+					return err
+				}
+			}
+			r.mark("region-up", "europe-west1 and asia-east1 are back")
+			return r.planApplyUntilClean(ctx)
+		},
+	},
+	{
+		name: "websocket-server-failure", title: "WebSocket server failure (asia-east1 relays crash and stay down)",
+		seedName: "WebSocket Server Failure", target: 15 * time.Minute, runbook: "docs/runbooks/websocket-server-recovery.md",
+		fault:          "service-kill --hold of the asia-east1 relay service: every instance killed, none restarted",
+		redis:          []string{"asia-east1"},
+		planMustChange: true,
+		inject: func(ctx context.Context, r *run) error {
+			_, err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("asia-east1"), "hold": true})
+			return err
+		},
+		recovered: func(ctx context.Context, r *run) (bool, string) {
+			return r.serviceReady(serviceID("asia-east1"))
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			return r.planApplyUntilClean(ctx)
+		},
+	},
+	{
+		name: "redis-failure", title: "Redis failure (us-central1 instance killed)",
+		seedName: "Redis Failure", target: 10 * time.Minute, runbook: "docs/runbooks/redis-recovery.md",
+		fault: "redis-kill of relay-us (us-central1): its redis-server is SIGKILLed; Memorystore (localcloud) repairs it " +
+			"from its last RDB file after the repair delay",
+		redis: []string{"us-central1"},
+		noChange: "Memorystore repairs a crashed instance by itself (localcloud restarts its redis-server after the repair delay, " +
+			"from the RDB file the last backup export wrote), and the us-central1 relays route through the other regions' Redis " +
+			"meanwhile, so the runbook's assessment plan has nothing to change. The recovery measured is the repair.",
+		inject: func(ctx context.Context, r *run) error {
+			_, err := r.env.lc.fault("redis-kill", map[string]any{"instance": instanceID("us-central1")})
+			return err
+		},
+		recovered: func(ctx context.Context, r *run) (bool, string) {
+			return r.redisReady("us-central1")
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			return r.planApplyUntilClean(ctx)
+		},
+	},
+	{
+		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
+		seedName: "Data Corruption", target: 20 * time.Minute, runbook: "docs/runbooks/data-corruption-recovery.md",
+		fault:          "redis-corrupt of relay-us (us-central1): half of its keys deleted or overwritten with random bytes",
+		down:           []string{"us-central1"},
+		redis:          []string{"us-central1"},
+		planMustChange: true,
+		inject: func(ctx context.Context, r *run) error {
+			_, err := r.env.lc.fault("redis-corrupt", map[string]any{"instance": instanceID("us-central1")})
+			return err
+		},
+		// Assessment: the integrity check of the data finds the damage;
+		// the operator isolates the region and restores the latest
+		// snapshot (one change to the configuration, one apply).
+		beforePlan: func(ctx context.Context, r *run) error {
+			c := r.counters[0]
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				bad, err := c.check(ctx, c.recent(50))
+				if err == nil && len(bad) > 0 {
+					r.mark("corruption found", fmt.Sprintf("%d of the last 50 counter keys damaged; drain us-central1 and restore its latest snapshot", len(bad)))
+					break
+				}
+				if time.Now().After(deadline) {
+					return errors.New("the integrity check found no damage within 30s")
+				}
+				sleep(ctx, 100*time.Millisecond)
+			}
+			r.env.vars.States["us"] = "drained"
+			r.env.vars.Restores["us"] = r.tag
+			return nil
+		},
+		recovered: func(ctx context.Context, r *run) (bool, string) {
+			if ok, why := r.redisReady("us-central1"); !ok {
+				return false, why
+			}
+			// Verification: every write confirmed before the snapshot reads
+			// back intact.
+			c := r.counters[0]
+			var before []write
+			for _, w := range c.recent(1 << 30) {
+				if w.at.Before(r.backupStart) {
+					before = append(before, w)
+				}
+			}
+			bad, err := c.check(ctx, before)
+			if err != nil {
+				return false, "reading the restored data: " + err.Error()
+			}
+			if len(bad) > 0 {
+				return false, fmt.Sprintf("%d of %d keys written before the snapshot are still damaged", len(bad), len(before))
+			}
+			return true, ""
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			delete(r.env.vars.States, "us")
+			delete(r.env.vars.Restores, "us") // destroying the restore leaves the data alone
+			return r.planApplyUntilClean(ctx)
+		},
+	},
+	{
+		name: "identity-provider-outage", title: "Identity provider outage (JWKS endpoint down)",
+		seedName: "External Dependency Failure", runbook: "docs/runbooks/external-dependency-failure.md",
+		fault: "the JWKS endpoint the relays fetch signing keys from stops answering; then the europe-west1 relays crash " +
+			"(service-kill, restarted by Cloud Run), so restarted relays must verify tokens from their JWKS cache and " +
+			"every agent connected to them reconnects",
+		noChange: "Runbook, graceful degradation: nothing to apply while the relays' cached keys verify tokens.",
+		inject: func(ctx context.Context, r *run) error {
+			r.env.jwks.stop()
+			r.mark("identity provider down", r.env.jwks.url()+" refuses connections")
+			sleep(ctx, 500*time.Millisecond)
+			if _, err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("europe-west1")}); err != nil {
+				return err
+			}
+			r.mark("relays crashed", "europe-west1 relay instances killed; Cloud Run restarts them")
+			return nil
+		},
+		// Assessment once the crashed relays are back: nothing to apply
+		// while cached keys verify tokens.
+		beforePlan: func(ctx context.Context, r *run) error {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if ok, _ := r.serviceReady(serviceID("europe-west1")); ok {
+					r.mark("relays restarted", "europe-west1 instances ready without the identity provider")
+					failed := len(r.env.relayLogLines("europe-west1", "jwks fetch failed at start", r.fault))
+					cached := len(r.env.relayLogLines("europe-west1", "using cached jwks", r.fault))
+					r.mark("relay logs", fmt.Sprintf("%d restarted instance(s) could not fetch the JWKS, %d verify tokens with the cached JWKS", failed, cached))
+					if failed == 0 || cached < failed {
+						r.note("the restarted relays' logs do not show them using the JWKS cache (%d failed fetches, %d cache loads)", failed, cached)
+					}
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return errors.New("the europe-west1 relays did not start again within 30s without the identity provider")
+				}
+				sleep(ctx, 100*time.Millisecond)
+			}
+		},
+		recovered: func(ctx context.Context, r *run) (bool, string) {
+			return r.serviceReady(serviceID("europe-west1"))
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			if err := r.env.jwks.restart(); err != nil {
+				return err
+			}
+			r.mark("identity provider back", r.env.jwks.url())
+			return r.planApplyUntilClean(ctx)
+		},
+	},
+}
+
+// serviceReady reports whether every instance of a Cloud Run service runs
+// and is ready.
+func (r *run) serviceReady(name string) (bool, string) {
+	sts, err := r.env.lc.services()
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, s := range sts {
+		if s.Name != name {
+			continue
+		}
+		if len(s.Instances) == 0 {
+			return false, name + " has no instance"
+		}
+		for _, in := range s.Instances {
+			if !in.Ready || in.PID == 0 {
+				return false, fmt.Sprintf("%s instance %s is %s", name, in.ID, in.State)
+			}
+		}
+		return true, ""
+	}
+	return false, name + " not found"
+}
+
+// redisReady reports whether a region's Redis instance is READY.
+func (r *run) redisReady(region string) (bool, string) {
+	sts, err := r.env.lc.instances()
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, s := range sts {
+		if s.Name == instanceID(region) {
+			if s.State != "READY" || s.PID == 0 {
+				return false, fmt.Sprintf("Redis %s is %s", s.Name, s.State)
+			}
+			return true, ""
+		}
+	}
+	return false, instanceID(region) + " not found"
+}
