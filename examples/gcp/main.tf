@@ -1,0 +1,126 @@
+# The relay on Google Cloud: the same modules as examples/local, with
+# Memorystore STANDARD_HA instances reached over Direct VPC egress, tokens
+# verified against Firebase Auth, and state in Cloud Storage.
+#
+# Every procedure of the runbook is a one-line change to local.regions and an
+# apply (README.md):
+#
+#   region failover   "asia-east1"   = { state = "drained" }
+#   region return     "asia-east1"   = { state = "active" }
+#   Redis restore     "europe-west1" = { state = "active", restore_from = "latest" }
+#   new region        "us-east1"     = { state = "standby" }
+#
+# The snapshot bucket and its retention are not managed here (this
+# configuration uses the agentnet provider only); see README.md for the
+# bucket with its lifecycle rule, which deletes snapshots after 7 days.
+
+provider "agentnet" {
+  project = var.project
+  region  = var.default_region
+  # No emulator_host: Google Cloud, with Application Default Credentials.
+}
+
+locals {
+  # The regions of the relay, one line each.
+  #   state:        active (takes traffic), drained (none; its agents move
+  #                 away) or standby (none; kept at baseline capacity)
+  #   weight:       share of new connections while active (default 100)
+  #   restore_from: "latest" or a gs:// snapshot URI restores the region's
+  #                 Memorystore instance (once; a new value restores again)
+  regions = {
+    "us-central1"  = { state = "active" }
+    "europe-west1" = { state = "active" }
+    "asia-east1"   = { state = "active" }
+  }
+
+  settings = {
+    for name, r in local.regions : name => {
+      state        = try(r.state, "active")
+      weight       = try(r.weight, 100)
+      restore_from = try(r.restore_from, null)
+    }
+  }
+
+  # Each region's Memorystore instance, for the other regions' relays to
+  # route through. One line per region this configuration can run: a
+  # relay's peers are other instances of the same module call, which
+  # OpenTofu lets a configuration refer to only with a written-out key.
+  # Lines of regions not in local.regions are ignored.
+  redis_instances = {
+    "us-central1"          = try(module.region["us-central1"].redis_instance_id, null)
+    "us-east1"             = try(module.region["us-east1"].redis_instance_id, null)
+    "us-west1"             = try(module.region["us-west1"].redis_instance_id, null)
+    "europe-west1"         = try(module.region["europe-west1"].redis_instance_id, null)
+    "europe-west4"         = try(module.region["europe-west4"].redis_instance_id, null)
+    "asia-east1"           = try(module.region["asia-east1"].redis_instance_id, null)
+    "asia-northeast1"      = try(module.region["asia-northeast1"].redis_instance_id, null)
+    "australia-southeast1" = try(module.region["australia-southeast1"].redis_instance_id, null)
+    "southamerica-east1"   = try(module.region["southamerica-east1"].redis_instance_id, null)
+  }
+  peers = { for name, id in local.redis_instances : name => id if contains(keys(local.regions), name) }
+
+  # Token verification: Firebase Auth ID tokens of the project.
+  firebase_project = coalesce(var.firebase_project, var.project)
+  relay_env = merge({
+    JWKS_URL     = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+    JWT_ISSUER   = "https://securetoken.google.com/${local.firebase_project}"
+    JWT_AUDIENCE = local.firebase_project
+  }, var.relay_env)
+}
+
+module "region" {
+  source   = "../../modules/relay-region"
+  for_each = local.settings
+
+  project        = var.project
+  region         = each.key
+  image          = var.image
+  tier           = "STANDARD_HA"
+  memory_size_gb = var.redis_memory_size_gb
+  redis_version  = "REDIS_7_2"
+  labels         = { app = "agent-relay" }
+
+  peer_redis_instances = [for name, id in local.peers : id if name != each.key]
+  env                  = local.relay_env
+  max_instances        = var.max_instances_per_region
+  cpu                  = "1"
+  memory               = "512Mi"
+
+  # Direct VPC egress: how Cloud Run reaches Memorystore's private address.
+  # One subnetwork per region, named <subnetwork_prefix><region>.
+  vpc_network    = "projects/${var.project}/global/networks/${var.vpc_network}"
+  vpc_subnetwork = "projects/${var.project}/regions/${each.key}/subnetworks/${var.subnetwork_prefix}${each.key}"
+
+  backup_bucket           = var.snapshot_bucket
+  backup_interval_minutes = 60 # the backup table: hourly
+  backup_retention_days   = 7  # the bucket's lifecycle rule (README.md)
+  backup_rpo_seconds      = var.rpo_seconds
+  restore_from            = each.value.restore_from
+}
+
+module "global" {
+  source = "../../modules/relay-global"
+
+  project = var.project
+  name    = "agentnet-relay"
+  regions = {
+    for name, r in local.settings : name => {
+      service = module.region[name].service_id
+      state   = r.state
+      weight  = r.weight
+    }
+  }
+
+  total_min_instances    = var.total_min_instances
+  baseline_min_instances = 1
+  min_active_regions     = 1
+
+  health_check_token   = var.probe_token
+  health_check_timeout = "5s"
+  unhealthy_threshold  = 2
+  automatic_failover   = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
+
+  reintroduction_steps = [10, 50, 100]
+  reintroduction_soak  = "60s"
+  drain_grace_period   = "30s"
+}

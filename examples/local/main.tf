@@ -1,0 +1,110 @@
+# The relay in three regions on localcloud, behind one front door, built from
+# the modules in modules/: per region a Memorystore instance (a real
+# redis-server), a relay service (real relay processes) and hourly snapshots
+# to Cloud Storage; a failover group over the regions.
+#
+# Every procedure of the runbook is a one-line change to local.regions and an
+# apply (README.md):
+#
+#   region failover   "asia-east1"   = { state = "drained" }
+#   region return     "asia-east1"   = { state = "active" }
+#   Redis restore     "europe-west1" = { state = "active", restore_from = "latest" }
+#   new region        "us-east1"     = { state = "standby" }
+
+terraform {
+  required_version = ">= 1.9.0"
+
+  required_providers {
+    agentnet = {
+      source = "agentnet/agentnet"
+    }
+  }
+}
+
+provider "agentnet" {
+  project = var.project
+  region  = "us-central1"
+  # emulator_host comes from AGENTNET_EMULATOR_HOST: the localcloud address.
+}
+
+locals {
+  # The regions of the relay, one line each.
+  #   state:        active (takes traffic), drained (none; its agents move
+  #                 away) or standby (none; kept at baseline capacity)
+  #   weight:       share of new connections while active (default 100)
+  #   restore_from: "latest" or a gs:// snapshot URI restores the region's
+  #                 Redis instance (once; a new value restores again)
+  regions = {
+    "us-central1"  = { state = "active" }
+    "europe-west1" = { state = "active" }
+    "asia-east1"   = { state = "active" }
+  }
+
+  settings = {
+    for name, r in local.regions : name => {
+      state        = try(r.state, "active")
+      weight       = try(r.weight, 100)
+      restore_from = try(r.restore_from, null)
+    }
+  }
+
+  # Each region's Memorystore instance, for the other regions' relays to
+  # route through. One line per region this configuration can run: a
+  # relay's peers are other instances of the same module call, which
+  # OpenTofu lets a configuration refer to only with a written-out key.
+  # Lines of regions not in local.regions are ignored.
+  redis_instances = {
+    "us-central1"          = try(module.region["us-central1"].redis_instance_id, null)
+    "us-east1"             = try(module.region["us-east1"].redis_instance_id, null)
+    "us-west1"             = try(module.region["us-west1"].redis_instance_id, null)
+    "europe-west1"         = try(module.region["europe-west1"].redis_instance_id, null)
+    "europe-west4"         = try(module.region["europe-west4"].redis_instance_id, null)
+    "asia-east1"           = try(module.region["asia-east1"].redis_instance_id, null)
+    "asia-northeast1"      = try(module.region["asia-northeast1"].redis_instance_id, null)
+    "australia-southeast1" = try(module.region["australia-southeast1"].redis_instance_id, null)
+    "southamerica-east1"   = try(module.region["southamerica-east1"].redis_instance_id, null)
+  }
+  peers = { for name, id in local.redis_instances : name => id if contains(keys(local.regions), name) }
+}
+
+module "region" {
+  source   = "../../modules/relay-region"
+  for_each = local.settings
+
+  region = each.key
+  image  = var.image
+  # localcloud runs one redis-server per instance whatever the tier.
+  tier                 = "BASIC"
+  memory_size_gb       = 1
+  peer_redis_instances = [for name, id in local.peers : id if name != each.key]
+  env                  = { RELAY_DEV_KEYS = var.relay_dev_keys }
+  max_instances        = 5
+
+  backup_bucket = var.bucket
+  restore_from  = each.value.restore_from
+}
+
+module "global" {
+  source = "../../modules/relay-global"
+
+  name = "agentnet-relay"
+  regions = {
+    for name, r in local.settings : name => {
+      service = module.region[name].service_id
+      state   = r.state
+      weight  = r.weight
+    }
+  }
+
+  total_min_instances    = 6
+  baseline_min_instances = 1
+  min_active_regions     = 1
+
+  health_check_token   = var.probe_token
+  health_check_timeout = "5s"
+  automatic_failover   = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
+
+  reintroduction_steps = [10, 50, 100]
+  reintroduction_soak  = "5s" # short for a demo; the module's default is 60s
+  drain_grace_period   = "2s"
+}

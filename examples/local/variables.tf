@@ -1,0 +1,28 @@
+variable "project" {
+  description = "Project id (any id on localcloud)."
+  type        = string
+  default     = "agentnet-local"
+}
+
+variable "image" {
+  description = "Relay image. On localcloud any image named agentnet-relay runs the relay binary."
+  type        = string
+  default     = "us-docker.pkg.dev/agentnet-local/agentnet/agentnet-relay:1.0"
+}
+
+variable "bucket" {
+  description = "Existing Cloud Storage bucket for the Redis snapshots (create it on localcloud first: see README.md)."
+  type        = string
+  default     = "agentnet-demo-snapshots"
+}
+
+variable "relay_dev_keys" {
+  description = "Folder of the relay's dev signing keys (`bin/relay devkeys -dir DIR`): the relays accept tokens signed with them."
+  type        = string
+}
+
+variable "probe_token" {
+  description = "Token the health checks connect with: `bin/relay token -dir DIR -sub health-probe -ttl 24h`."
+  type        = string
+  sensitive   = true
+}

@@ -1,0 +1,177 @@
+package moduletest
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+)
+
+// TestExampleLocal applies examples/local on localcloud and makes each of
+// the one-line changes its README shows, as written there: a region
+// failover, the region's return, a Redis restore and a new region.
+func TestExampleLocal(t *testing.T) {
+	tf := setup(t)
+	t.Parallel()
+	lc := localcloudtest.Start(t)
+	createBucket(t, lc.Addr(), "agentnet-local", "agentnet-demo-snapshots")
+
+	// A copy of examples/local beside a copy of modules/, so that the
+	// edits and the state stay out of the source tree.
+	work := t.TempDir()
+	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
+	copyDir(t, filepath.Join(tf.root, "examples", "local"), filepath.Join(work, "examples", "local"))
+	dir := filepath.Join(work, "examples", "local")
+	mainTF := filepath.Join(dir, "main.tf")
+	env := append(tf.env(t),
+		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
+		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
+		"TF_VAR_probe_token="+tf.token,
+	)
+	chdir := "-chdir=" + dir
+	tf.run(t, env, chdir, "get", "-no-color")
+
+	var slot time.Time // the snapshot schedule's hour at the last apply
+	apply := func(step string) map[string]any {
+		t.Helper()
+		start := time.Now()
+		slot = start.UTC().Truncate(time.Hour)
+		tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
+		t.Logf("%s: applied in %v", step, time.Since(start).Round(100*time.Millisecond))
+		return outputs(t, tf, env, chdir)
+	}
+	// The next plan is empty; a new hour may take new snapshots once.
+	settled := func(step string) {
+		t.Helper()
+		out, code := tf.exec(t, env, chdir, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+		if code == 2 && time.Now().UTC().Truncate(time.Hour) != slot {
+			apply(step + " (new hour)")
+			out, code = tf.exec(t, env, chdir, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+		}
+		if code != 0 {
+			t.Fatalf("%s: the plan after the apply is not empty (exit %d):\n%s", step, code, out)
+		}
+	}
+	edit := func(old, new string) { // whole lines
+		t.Helper()
+		b, err := os.ReadFile(mainTF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, new = "\n"+old+"\n", "\n"+new+"\n"
+		if strings.Count(string(b), old) != 1 {
+			t.Fatalf("examples/local/main.tf should hold the line %q once", strings.TrimSpace(old))
+		}
+		if err := os.WriteFile(mainTF, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	weights := func(out map[string]any) map[string]float64 {
+		w := map[string]float64{}
+		for k, v := range out["effective_weights"].(map[string]any) {
+			w[k] = v.(float64)
+		}
+		return w
+	}
+	healthy := func(step string, out map[string]any) {
+		t.Helper()
+		if out["front_door_healthy"] != true {
+			t.Fatalf("%s: no message round trip through the front door", step)
+		}
+	}
+
+	out := apply("three regions")
+	if w := weights(out); !reflect.DeepEqual(w, map[string]float64{"us-central1": 100, "europe-west1": 100, "asia-east1": 100}) {
+		t.Fatalf("three regions: effective weights %v", w)
+	}
+	healthy("three regions", out)
+	settled("three regions")
+
+	edit(`    "asia-east1"   = { state = "active" }`, `    "asia-east1"   = { state = "drained" }`)
+	out = apply("region failover")
+	if w := weights(out); w["asia-east1"] != 0 || w["us-central1"] != 100 || w["europe-west1"] != 100 {
+		t.Fatalf("region failover: effective weights %v", w)
+	}
+	healthy("region failover", out)
+
+	edit(`    "asia-east1"   = { state = "drained" }`, `    "asia-east1"   = { state = "active" }`)
+	out = apply("region return")
+	if w := weights(out); w["asia-east1"] != 100 {
+		t.Fatalf("region return: effective weights %v", w)
+	}
+	healthy("region return", out)
+
+	before := out["latest_snapshots"].(map[string]any)["europe-west1"].(string)
+	edit(`    "europe-west1" = { state = "active" }`, `    "europe-west1" = { state = "active", restore_from = "latest" }`)
+	out = apply("Redis restore")
+	restored, _ := out["restored"].(map[string]any)["europe-west1"].(map[string]any)
+	if from, _ := restored["from"].(string); !strings.HasPrefix(from, before+"#") {
+		t.Fatalf("Redis restore: europe-west1 restored %v, want the newest snapshot %s", restored, before)
+	}
+	healthy("Redis restore", out)
+
+	edit(`    "asia-east1"   = { state = "active" }`, "    \"asia-east1\"   = { state = \"active\" }\n    \"us-east1\"     = { state = \"standby\" }")
+	out = apply("new region")
+	if w := weights(out); len(w) != 4 || w["us-east1"] != 0 {
+		t.Fatalf("new region: effective weights %v", w)
+	}
+	if _, ok := out["service_urls"].(map[string]any)["us-east1"]; !ok {
+		t.Fatalf("new region: no relay service in us-east1: %v", out["service_urls"])
+	}
+	healthy("new region", out)
+	settled("new region")
+
+	tf.run(t, env, chdir, "destroy", "-auto-approve", "-input=false", "-no-color")
+	if left := leftovers(t, lc); len(left) > 0 {
+		t.Errorf("destroy left behind: %s", strings.Join(left, ", "))
+	}
+}
+
+// outputs returns the root outputs' values.
+func outputs(t *testing.T, tf *tofu, env []string, chdir string) map[string]any {
+	t.Helper()
+	var raw map[string]struct {
+		Value any `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(tf.run(t, env, chdir, "output", "-json")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]any{}
+	for k, v := range raw {
+		out[k] = v.Value
+	}
+	return out
+}
+
+// copyDir copies the regular files under src to dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			if d.Name() == ".terraform" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if !d.Type().IsRegular() || strings.HasSuffix(d.Name(), ".tfstate") || strings.Contains(d.Name(), ".tfstate.") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

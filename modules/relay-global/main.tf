@@ -1,0 +1,55 @@
+# The global front door of the relay and its region failover: one
+# agentnet_relay_failover_group over the regions' relay services, and a
+# check that agents can exchange messages through the front door.
+
+resource "agentnet_relay_failover_group" "this" {
+  name    = var.name
+  project = var.project
+
+  # Sorted by region name: the list order is stable whatever the map's.
+  regions = [for name in sort(keys(var.regions)) : {
+    region  = name
+    service = var.regions[name].service
+    state   = var.regions[name].state
+    weight  = var.regions[name].weight
+  }]
+
+  capacity = {
+    total_min_instances    = coalesce(var.total_min_instances, length(var.regions))
+    baseline_min_instances = var.baseline_min_instances
+  }
+
+  health_check = {
+    token               = var.health_check_token
+    timeout             = var.health_check_timeout
+    unhealthy_threshold = var.unhealthy_threshold
+    healthy_threshold   = var.healthy_threshold
+  }
+
+  min_active_regions = var.min_active_regions
+  automatic_failover = var.automatic_failover
+
+  reintroduction = {
+    steps = var.reintroduction_steps
+    soak  = var.reintroduction_soak
+  }
+  drain_grace_period = var.drain_grace_period
+}
+
+# Read after the group's changes are applied, so it sees the new routing.
+data "agentnet_relay_health" "front_door" {
+  count = var.check_front_door ? 1 : 0
+
+  url        = agentnet_relay_failover_group.this.front_door_url
+  token      = var.health_check_token
+  timeout    = var.health_check_timeout
+  depends_on = [agentnet_relay_failover_group.this]
+}
+
+# "Verify message delivery between agents", on every plan and apply.
+check "front_door" {
+  assert {
+    condition     = !var.check_front_door || one(data.agentnet_relay_health.front_door[*].healthy)
+    error_message = "Agents cannot exchange messages through the front door ${agentnet_relay_failover_group.this.front_door_url}: ${jsonencode(one(data.agentnet_relay_health.front_door[*].error))}."
+  }
+}

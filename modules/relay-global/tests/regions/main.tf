@@ -1,0 +1,68 @@
+# Three regions for the failover group under test, each peered with the
+# other two, built with modules/relay-region.
+terraform {
+  required_providers {
+    agentnet = { source = "agentnet/agentnet" }
+  }
+}
+
+variable "relay_dev_keys" {
+  type = string
+}
+
+variable "bucket" {
+  type = string
+}
+
+locals {
+  common = {
+    image          = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
+    tier           = "BASIC"
+    memory_size_gb = 1
+    env            = { RELAY_DEV_KEYS = var.relay_dev_keys }
+  }
+}
+
+module "us" {
+  source = "../../../relay-region"
+
+  region               = "us-central1"
+  image                = local.common.image
+  tier                 = local.common.tier
+  memory_size_gb       = local.common.memory_size_gb
+  env                  = local.common.env
+  backup_bucket        = var.bucket
+  peer_redis_instances = [module.eu.redis_instance_id, module.asia.redis_instance_id]
+}
+
+module "eu" {
+  source = "../../../relay-region"
+
+  region               = "europe-west1"
+  image                = local.common.image
+  tier                 = local.common.tier
+  memory_size_gb       = local.common.memory_size_gb
+  env                  = local.common.env
+  backup_bucket        = var.bucket
+  peer_redis_instances = [module.us.redis_instance_id, module.asia.redis_instance_id]
+}
+
+module "asia" {
+  source = "../../../relay-region"
+
+  region               = "asia-east1"
+  image                = local.common.image
+  tier                 = local.common.tier
+  memory_size_gb       = local.common.memory_size_gb
+  env                  = local.common.env
+  backup_bucket        = var.bucket
+  peer_redis_instances = [module.us.redis_instance_id, module.eu.redis_instance_id]
+}
+
+output "services" {
+  value = {
+    "us-central1"  = module.us.service_id
+    "europe-west1" = module.eu.service_id
+    "asia-east1"   = module.asia.service_id
+  }
+}

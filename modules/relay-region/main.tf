@@ -1,0 +1,95 @@
+# One region of the relay: its Memorystore instance, the relay service wired
+# to it (and to the other regions' instances), the instance's snapshot
+# schedule, and, when asked, a restore from a snapshot.
+
+locals {
+  redis_name     = coalesce(var.redis_name, "relay-${var.region}")
+  backup_prefix  = "${local.redis_name}/"
+  backup_uri     = "gs://${var.backup_bucket}/${local.backup_prefix}"
+  restore        = var.restore_from != null
+  restore_latest = var.restore_from == "latest"
+
+  # The relay service resolves peer addresses at plan time when the peer
+  # list is known, and at apply time when it is unknown; it cannot plan a
+  # list of which only some ids are known (a region being added next to
+  # existing ones). Through JSON such a list becomes unknown as a whole, so
+  # the service waits for the new instance at apply time. An empty list is
+  # null: the service reports no peers as null.
+  peers = length(var.peer_redis_instances) == 0 ? null : jsondecode(jsonencode(var.peer_redis_instances))
+}
+
+resource "agentnet_redis_instance" "this" {
+  project             = var.project
+  name                = local.redis_name
+  region              = var.region
+  tier                = var.tier
+  memory_size_gb      = var.memory_size_gb
+  redis_version       = var.redis_version
+  persistence_mode    = var.rdb_snapshot_period == null ? "DISABLED" : "RDB"
+  rdb_snapshot_period = var.rdb_snapshot_period
+  labels              = length(var.labels) == 0 ? null : var.labels
+}
+
+# "latest": the newest snapshot under this region's prefix, read when the
+# plan is made, before this apply takes a new one.
+data "agentnet_redis_snapshots" "restore" {
+  count  = local.restore_latest ? 1 : 0
+  prefix = local.backup_uri
+}
+
+resource "agentnet_redis_snapshot_restore" "this" {
+  count = local.restore ? 1 : 0
+
+  instance          = agentnet_redis_instance.this.id
+  source            = local.restore_latest ? try(data.agentnet_redis_snapshots.restore[0].latest.uri, null) : var.restore_from
+  source_generation = local.restore_latest ? try(data.agentnet_redis_snapshots.restore[0].latest.generation, null) : null
+  expected_crc32c   = local.restore_latest ? try(data.agentnet_redis_snapshots.restore[0].latest.crc32c, null) : null
+  triggers          = { restore_from = var.restore_from }
+
+  lifecycle {
+    # "latest" is resolved once: newer snapshots (such as the one taken
+    # right after the restore) must not run the import again. Changing
+    # restore_from does (triggers).
+    ignore_changes = [source, source_generation, expected_crc32c]
+
+    precondition {
+      condition     = !local.restore_latest || try(data.agentnet_redis_snapshots.restore[0].latest.uri, null) != null
+      error_message = "restore_from = \"latest\" but there is no snapshot under ${local.backup_uri} to restore."
+    }
+  }
+}
+
+module "backup" {
+  source = "../redis-backup"
+
+  instance_id      = agentnet_redis_instance.this.id
+  bucket           = var.backup_bucket
+  prefix           = local.backup_prefix
+  interval_minutes = var.backup_interval_minutes
+  rpo_seconds      = var.backup_rpo_seconds
+  retention_days   = var.backup_retention_days
+  # A restore is followed by a fresh snapshot of the restored data.
+  triggers = local.restore ? { restore = agentnet_redis_snapshot_restore.this[0].id } : {}
+}
+
+resource "agentnet_relay_service" "this" {
+  project              = var.project
+  name                 = var.service_name
+  region               = var.region
+  image                = var.image
+  redis_instance       = agentnet_redis_instance.this.id
+  peer_redis_instances = local.peers
+  env                  = length(var.env) == 0 ? null : var.env
+  min_instances        = var.min_instances
+  max_instances        = var.max_instances
+  cpu                  = var.cpu
+  memory               = var.memory
+  vpc_network          = var.vpc_network
+  vpc_subnetwork       = var.vpc_subnetwork
+
+  lifecycle {
+    # A failover group (modules/relay-global) sets minimum instances from
+    # its capacity plan.
+    ignore_changes = [min_instances]
+  }
+}

@@ -1,0 +1,84 @@
+output "region" {
+  description = "The region."
+  value       = var.region
+}
+
+output "redis_instance_id" {
+  description = "Id of the Memorystore instance: give it to the other regions' `peer_redis_instances`."
+  value       = agentnet_redis_instance.this.id
+}
+
+output "redis_host" {
+  description = "Address of the instance."
+  value       = agentnet_redis_instance.this.host
+}
+
+output "redis_port" {
+  description = "Port of the instance."
+  value       = agentnet_redis_instance.this.port
+}
+
+output "redis_address" {
+  description = "`host:port` of the instance, the relay's `REDIS_ADDR`."
+  value       = "${agentnet_redis_instance.this.host}:${agentnet_redis_instance.this.port}"
+}
+
+output "service_id" {
+  description = "Id of the relay service: the `service` of this region in modules/relay-global."
+  value       = agentnet_relay_service.this.id
+}
+
+output "service_url" {
+  description = "URL of the relay service; agents connect to `<url>/ws`."
+  value       = agentnet_relay_service.this.url
+}
+
+output "service_ready" {
+  description = "Whether the service reported a ready revision."
+  value       = agentnet_relay_service.this.ready
+}
+
+output "latest_ready_revision" {
+  description = "Revision serving traffic."
+  value       = agentnet_relay_service.this.latest_ready_revision
+}
+
+output "peer_redis_addresses" {
+  description = "Addresses of the peer instances, as the relay's `PEER_REDIS_ADDRS`."
+  value       = agentnet_relay_service.this.peer_redis_addresses
+}
+
+output "backup_prefix" {
+  description = "`gs://BUCKET/PREFIX/` of this region's snapshots."
+  value       = module.backup.prefix
+}
+
+output "snapshot_uri" {
+  description = "The snapshot of the current schedule slot."
+  value       = module.backup.snapshot_uri
+}
+
+output "latest_snapshot" {
+  description = "The newest snapshot under the prefix (uri, generation, crc32c, created_at, size_bytes)."
+  value       = module.backup.latest
+}
+
+output "backup_rpo_met" {
+  description = "Whether the newest snapshot was within the recovery point objective when read."
+  value       = module.backup.rpo_met
+}
+
+output "backup_lifecycle_rule" {
+  description = "The bucket lifecycle rule that keeps this region's snapshots `backup_retention_days` (age, matches_prefix)."
+  value       = module.backup.lifecycle_rule
+}
+
+output "restored_from" {
+  description = "`gs://` URI and generation of the snapshot restored, null without a restore."
+  value       = local.restore ? "${agentnet_redis_snapshot_restore.this[0].source}#${agentnet_redis_snapshot_restore.this[0].imported_generation}" : null
+}
+
+output "restored_at" {
+  description = "When the restore finished (RFC 3339), null without a restore."
+  value       = local.restore ? agentnet_redis_snapshot_restore.this[0].restored_at : null
+}

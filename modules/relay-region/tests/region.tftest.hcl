@@ -1,0 +1,133 @@
+# One region on localcloud (AGENTNET_EMULATOR_HOST): a real redis-server, a
+# real relay process, snapshots to the bucket the Go test made
+# (TF_VAR_test_bucket), relay dev keys from TF_VAR_relay_dev_keys and a
+# token they signed in TF_VAR_probe_token.
+
+provider "agentnet" {
+  project = "agentnet-test"
+  region  = "us-central1"
+}
+
+variables {
+  region        = "us-central1"
+  image         = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
+  tier          = "BASIC"
+  backup_bucket = var.test_bucket
+  env           = { RELAY_DEV_KEYS = var.relay_dev_keys }
+}
+
+run "peer" {
+  module {
+    source = "./tests/peer"
+  }
+}
+
+run "region" {
+  variables {
+    peer_redis_instances = [run.peer.instance_id]
+    peer_address         = run.peer.address # for the assertions
+  }
+
+  assert {
+    condition     = output.redis_instance_id == "projects/agentnet-test/locations/us-central1/instances/relay-us-central1"
+    error_message = "Unexpected instance id ${output.redis_instance_id}."
+  }
+  assert {
+    condition     = output.service_id == "projects/agentnet-test/locations/us-central1/services/relay"
+    error_message = "Unexpected service id ${output.service_id}."
+  }
+  assert {
+    condition     = output.service_ready && startswith(output.service_url, "http")
+    error_message = "The relay service is not ready at ${output.service_url}."
+  }
+  assert {
+    condition     = agentnet_relay_service.this.redis_address == output.redis_address
+    error_message = "The relay's REDIS_ADDR is ${agentnet_relay_service.this.redis_address}, not its region's instance ${output.redis_address}."
+  }
+  assert {
+    condition     = output.peer_redis_addresses == var.peer_address
+    error_message = "The relay's PEER_REDIS_ADDRS is ${output.peer_redis_addresses}, not the peer instance ${var.peer_address}."
+  }
+  assert {
+    condition     = output.backup_prefix == "gs://${var.test_bucket}/relay-us-central1/" && startswith(output.snapshot_uri, output.backup_prefix)
+    error_message = "The snapshot ${output.snapshot_uri} is not under ${output.backup_prefix}."
+  }
+  assert {
+    condition     = output.latest_snapshot.uri == output.snapshot_uri && output.backup_rpo_met
+    error_message = "The snapshot this apply took is not the newest one, or misses the RPO."
+  }
+  assert {
+    condition     = output.backup_lifecycle_rule.age == 7 && output.backup_lifecycle_rule.matches_prefix == "relay-us-central1/"
+    error_message = "Unexpected lifecycle rule ${jsonencode(output.backup_lifecycle_rule)}."
+  }
+  assert {
+    condition     = agentnet_redis_instance.this.persistence_mode == "RDB" && agentnet_redis_instance.this.rdb_snapshot_period == "ONE_HOUR"
+    error_message = "The instance does not persist hourly RDB snapshots."
+  }
+  assert {
+    condition     = output.restored_at == null
+    error_message = "A restore ran without restore_from."
+  }
+}
+
+# The Redis Recovery procedure's "restore from latest snapshot", as one input.
+run "restore_latest" {
+  variables {
+    peer_redis_instances = [run.peer.instance_id]
+    restore_from         = "latest"
+    newest_before        = run.region.snapshot_uri
+  }
+
+  assert {
+    condition     = output.restored_at != null && startswith(output.restored_from, "${var.newest_before}#")
+    error_message = "The restore did not import the newest snapshot ${var.newest_before}: restored ${jsonencode(output.restored_from)}."
+  }
+  assert {
+    condition     = output.snapshot_uri != var.newest_before && output.latest_snapshot.uri == output.snapshot_uri
+    error_message = "No fresh snapshot was taken after the restore."
+  }
+  assert {
+    condition     = output.service_ready
+    error_message = "The relay is not ready after the restore."
+  }
+}
+
+# Still "latest", now with a newer snapshot: the import does not run again.
+# Minimum instances belong to the failover group once the service exists.
+run "restore_once_and_scaling" {
+  variables {
+    peer_redis_instances = [run.peer.instance_id]
+    restore_from         = "latest"
+    min_instances        = 3
+    max_instances        = 5
+    restored_at          = run.restore_latest.restored_at
+  }
+
+  assert {
+    condition     = output.restored_at == var.restored_at
+    error_message = "The restore ran again (at ${output.restored_at}, first at ${var.restored_at})."
+  }
+
+  assert {
+    condition     = agentnet_relay_service.this.max_instances == 5 && agentnet_relay_service.this.min_instances == 1
+    error_message = "max_instances should change to 5 and min_instances stay 1 (ignored): got ${agentnet_relay_service.this.min_instances}..${agentnet_relay_service.this.max_instances}."
+  }
+}
+
+# Agents exchange a message through the region's relay. Last, so that
+# tofu test destroys its state while the states it refers to still exist.
+run "delivery" {
+  module {
+    source = "./tests/probe"
+  }
+
+  variables {
+    url   = run.restore_once_and_scaling.service_url
+    token = var.probe_token
+  }
+
+  assert {
+    condition     = output.healthy
+    error_message = "No round trip through the relay: ${jsonencode(output.error)}."
+  }
+}
