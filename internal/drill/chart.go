@@ -21,8 +21,12 @@ var markers = []struct{ event, label, color string }{
 	{"corruption found", "damage found", "#e377c2"},
 	{"plan exit 2", "plan exit 2", "#9467bd"},
 	{"plan exit 0", "plan exit 0", "#9467bd"},
+	{"relays crashed", "relays crashed", "#d62728"},
 	{"apply started", "apply", "#8c564b"},
+	{"apply failed", "apply failed", "#d62728"},
 	{"recovered", "recovered", "#17a589"},
+	{"region-up", "region up", "#2e86c1"},
+	{"identity provider back", "IdP back", "#2e86c1"},
 	{"back to normal", "back to normal", "#555555"},
 }
 

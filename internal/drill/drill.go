@@ -151,6 +151,8 @@ type scenario struct {
 	planMustChange bool
 	// noChange explains a plan that exits 0, as the runbook does.
 	noChange string
+	// scope says which steps of the runbook the drill runs.
+	scope string
 
 	inject     func(ctx context.Context, r *run) error
 	beforePlan func(ctx context.Context, r *run) error          // optional: assessment before the plan

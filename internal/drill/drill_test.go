@@ -68,8 +68,20 @@ func TestHuman(t *testing.T) {
 			t.Errorf("human(%v) = %q, want %q", d, got, want)
 		}
 	}
-	if got := precise(298600 * time.Millisecond); got != "4 min 58.6 s" {
-		t.Errorf("precise = %q", got)
+	for d, want := range map[time.Duration]string{
+		298600 * time.Millisecond:         "4 min 58.6 s",
+		899990 * time.Millisecond:         "15 min 0.0 s",
+		time.Hour + 1500*time.Millisecond: "1 h 0 min 1.5 s",
+		12340 * time.Millisecond:          "12.3 s",
+	} {
+		if got := precise(d); got != want {
+			t.Errorf("precise(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for r, want := range map[float64]string{0.00046: "0.046%", 0.031: "3.1%", 0.45: "45%", 0: "0%"} {
+		if got := percent(r); got != want {
+			t.Errorf("percent(%v) = %q, want %q", r, got, want)
+		}
 	}
 }
 
@@ -85,6 +97,13 @@ cty.NumberIntVal(100).
 
 This is a bug in the provider.
 
+Error: Provider produced inconsistent final plan
+
+When expanding the plan for agentnet_relay_failover_group.global to include
+new values learned so far during apply, provider
+"registry.opentofu.org/agentnet/agentnet" produced an invalid new value for
+.unhealthy_regions: element 0 has vanished.
+
 Error: Updating relay service failed
 
   with agentnet_relay_service.relay["asia"],
@@ -95,7 +114,7 @@ UNAVAILABLE: region down
 `
 	got := applyErrors(out)
 	want := []string{
-		`Provider produced inconsistent final plan for agentnet_relay_failover_group.global (.effective_weights["asia-east1"]: was cty.NumberIntVal(0), but now cty.NumberIntVal(100))`,
+		`Provider produced inconsistent final plan for agentnet_relay_failover_group.global (.effective_weights["asia-east1"]: was cty.NumberIntVal(0), but now cty.NumberIntVal(100); .unhealthy_regions: element 0 has vanished)`,
 		`Updating relay service failed (UNAVAILABLE: region down)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

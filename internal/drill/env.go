@@ -188,7 +188,8 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(s
 // Close stops localcloud (unless kept) and the JWKS endpoint.
 func (e *Env) Close() {
 	if e.lc != nil && e.keepLocalcloud() {
-		e.logf("localcloud keeps running on %s (pid %d); configuration in %s", e.lc.addr, e.lc.proc.Pid, e.tfDir)
+		e.logf("localcloud keeps running (pid %d). To look around:\n  export AGENTNET_EMULATOR_HOST=%s TF_CLI_CONFIG_FILE=%s\n  %s -chdir=%s plan",
+			e.lc.proc.Pid, e.lc.addr, e.paths.DevRC, e.paths.Tofu, e.tfDir)
 	} else if e.lc != nil {
 		e.lc.stop()
 	}
@@ -532,7 +533,8 @@ output "effective_weights" {
 // first line of its detail.
 func applyErrors(out string) []string {
 	lines := strings.Split(out, "\n")
-	var errs []string
+	var titles []string
+	details := map[string][]string{}
 	for i, l := range lines {
 		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "│"))
 		title, ok := strings.CutPrefix(l, "Error: ")
@@ -565,12 +567,21 @@ func applyErrors(out string) []string {
 		if len(detail) > 300 {
 			detail = detail[:300] + "..."
 		}
-		if detail != "" {
-			title += " (" + detail + ")"
+		if _, seen := details[title]; !seen {
+			titles = append(titles, title)
 		}
-		if !contains(errs, title) {
-			errs = append(errs, title)
+		if detail != "" && !contains(details[title], detail) {
+			details[title] = append(details[title], detail)
+		} else if details[title] == nil {
+			details[title] = []string{}
 		}
+	}
+	var errs []string
+	for _, t := range titles {
+		if len(details[t]) > 0 {
+			t += " (" + strings.Join(details[t], "; ") + ")"
+		}
+		errs = append(errs, t)
 	}
 	if len(errs) == 0 {
 		errs = []string{firstLine(strings.TrimSpace(tail(out, 5)))}

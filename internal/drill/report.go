@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,7 @@ type Report struct {
 	SeedScenario string    `json:"seed_scenario"`
 	Runbook      string    `json:"runbook"`
 	Fault        string    `json:"fault"`
+	Scope        string    `json:"scope"`
 	Started      time.Time `json:"started"`
 	Passed       bool      `json:"passed"`
 	Failures     []string  `json:"failures,omitempty"`
@@ -82,7 +84,7 @@ const chartBin = 500 * time.Millisecond
 func (r *run) report() *Report {
 	end := time.Now()
 	sc := r.sc
-	rep := &Report{Scenario: sc.name, Title: sc.title, SeedScenario: sc.seedName, Runbook: sc.runbook, Fault: sc.fault,
+	rep := &Report{Scenario: sc.name, Title: sc.title, SeedScenario: sc.seedName, Runbook: sc.runbook, Fault: sc.fault, Scope: sc.scope,
 		Started: r.start, Plan: r.plan, ApplyS: r.applyTook.Seconds(), Notes: r.notes}
 	if r.plan.Attempts > 0 && r.plan.ExitCode == 0 {
 		rep.NoChange = sc.noChange
@@ -120,7 +122,8 @@ func (r *run) report() *Report {
 				m.TargetS = &t
 				met := measured < target
 				m.Met = &met
-				used := fmt.Sprintf("%.1f%% of the target", 100*measured.Seconds()/target.Seconds())
+				used := percent(measured.Seconds()/target.Seconds()) + " of the target"
+
 				if met {
 					m.Margin = precise(target-measured) + " under (" + used + ")"
 				} else {
@@ -236,8 +239,22 @@ func human(d time.Duration) string {
 	}
 }
 
+// percent formats a ratio with two significant digits: 0.046%, 3.1%, 45%.
+func percent(r float64) string {
+	p := 100 * r
+	switch {
+	case p == 0:
+		return "0%"
+	case p < 10:
+		return strconv.FormatFloat(p, 'g', 2, 64) + "%"
+	default:
+		return fmt.Sprintf("%.0f%%", p)
+	}
+}
+
 // precise formats a margin to a tenth of a second: 4 min 58.6 s.
 func precise(d time.Duration) string {
+	d = d.Round(100 * time.Millisecond)
 	if d < time.Minute {
 		return human(d)
 	}
@@ -278,7 +295,7 @@ func (rep *Report) markdown() string {
 	fmt.Fprintf(&b, "# Drill: %s\n\n", rep.Title)
 	fmt.Fprintf(&b, "Seed scenario: %s. Runbook: [%s](../%s). Run %s. **%s**\n\n", rep.SeedScenario, rep.Runbook, rep.Runbook,
 		rep.Started.UTC().Format("2006-01-02 15:04:05 UTC"), result)
-	fmt.Fprintf(&b, "Fault: %s.\n\n", rep.Fault)
+	fmt.Fprintf(&b, "Fault: %s.\n\n%s\n\n", rep.Fault, rep.Scope)
 	b.WriteString("| Metric | Measured | Target | Margin |\n| --- | --- | --- | --- |\n")
 	for _, m := range rep.Metrics {
 		margin := m.Margin

@@ -11,6 +11,7 @@ var scenarios = []*scenario{
 	{
 		name: "region-outage", title: "Single region outage (europe-west1 down)",
 		seedName: "Single Region Outage", target: 5 * time.Minute, runbook: "docs/runbooks/region-failover.md",
+		scope:          "Runbook steps run: confirm the outage (plan -detailed-exitcode with automatic failover), initiate failover and capacity adjustment and traffic redirection (the apply of that plan), verification (new connections and deliveries), return to normal (region-up, plan and apply until the plan is empty).",
 		fault:          "region-down europe-west1: its relays and Redis are killed and held down, its APIs answer UNAVAILABLE",
 		down:           []string{"europe-west1"},
 		redis:          []string{"europe-west1"},
@@ -30,6 +31,7 @@ var scenarios = []*scenario{
 	{
 		name: "multi-region-outage", title: "Multi-region outage (europe-west1 and asia-east1 down)",
 		seedName: "Multi-Region Outage", target: 30 * time.Minute, runbook: "docs/runbooks/multi-region-recovery.md",
+		scope:          "Runbook steps run: assessment (plan -detailed-exitcode: both regions unhealthy), load balancer and capacity (the apply moves all traffic and the minimum instances to us-central1), return. Not run: the emergency deployment to an alternative region, which the runbook calls for when no healthy region is left; one is left here.",
 		fault:          "region-down europe-west1 and asia-east1: two of the three regions lose their relays and Redis",
 		down:           []string{"europe-west1", "asia-east1"},
 		redis:          []string{"europe-west1", "asia-east1"},
@@ -58,6 +60,7 @@ var scenarios = []*scenario{
 	{
 		name: "websocket-server-failure", title: "WebSocket server failure (asia-east1 relays crash and stay down)",
 		seedName: "WebSocket Server Failure", target: 15 * time.Minute, runbook: "docs/runbooks/websocket-server-recovery.md",
+		scope:          "Runbook steps run: assessment (plan: the service reads not ready and is planned for redeployment; automatic failover plans asia-east1 to weight 0), infrastructure restoration and service deployment (the apply), service verification (new connections, deliveries, every asia-east1 instance ready).",
 		fault:          "service-kill --hold of the asia-east1 relay service: every instance killed, none restarted",
 		redis:          []string{"asia-east1"},
 		planMustChange: true,
@@ -75,6 +78,7 @@ var scenarios = []*scenario{
 	{
 		name: "redis-failure", title: "Redis failure (us-central1 instance killed)",
 		seedName: "Redis Failure", target: 10 * time.Minute, runbook: "docs/runbooks/redis-recovery.md",
+		scope: "Runbook steps run: assessment (plan), verify data (the counter keys read back), pub/sub verification (deliveries across regions). No instance to recreate: the instance was repaired, not deleted.",
 		fault: "redis-kill of relay-us (us-central1): its redis-server is SIGKILLed; Memorystore (localcloud) repairs it " +
 			"from its last RDB file after the repair delay",
 		redis: []string{"us-central1"},
@@ -95,6 +99,7 @@ var scenarios = []*scenario{
 	{
 		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
 		seedName: "Data Corruption", target: 20 * time.Minute, runbook: "docs/runbooks/data-corruption-recovery.md",
+		scope:          "Runbook steps run: isolation (us-central1 drained) and Redis recovery (agentnet_redis_snapshot_restore of the latest snapshot from data.agentnet_redis_snapshots) in one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
 		fault:          "redis-corrupt of relay-us (us-central1): half of its keys deleted or overwritten with random bytes",
 		down:           []string{"us-central1"},
 		redis:          []string{"us-central1"},
@@ -155,6 +160,7 @@ var scenarios = []*scenario{
 	{
 		name: "identity-provider-outage", title: "Identity provider outage (JWKS endpoint down)",
 		seedName: "External Dependency Failure", runbook: "docs/runbooks/external-dependency-failure.md",
+		scope: "Runbook steps run: assessment (plan: nothing to apply while cached keys verify tokens; the restarted relays' logs show the failed JWKS fetch and the cache in use), service restoration (the identity provider back, plan empty).",
 		fault: "the JWKS endpoint the relays fetch signing keys from stops answering; then the europe-west1 relays crash " +
 			"(service-kill, restarted by Cloud Run), so restarted relays must verify tokens from their JWKS cache and " +
 			"every agent connected to them reconnects",
