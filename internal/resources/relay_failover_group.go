@@ -230,6 +230,12 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 }
 
 func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	// OpenTofu validates a module with every input variable unknown: a
+	// regions list built from a variable is then unknown as a whole. The plan
+	// validates it again with its value.
+	if unknownNested(ctx, req.Config.GetAttribute) {
+		return
+	}
 	var m failoverGroupModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -255,7 +261,7 @@ func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req res
 		resp.Diagnostics.AddAttributeError(path.Root("min_active_regions"), "min_active_regions larger than the group",
 			fmt.Sprintf("min_active_regions is %d but the group has %d region(s).", n.ValueInt64(), len(m.Regions)))
 	}
-	if !m.Reintroduction.IsNull() && !m.Reintroduction.IsUnknown() {
+	if !m.Reintroduction.IsNull() && !m.Reintroduction.IsUnknown() && !m.Reintroduction.Attributes()["steps"].IsUnknown() {
 		var ri reintroductionModel
 		resp.Diagnostics.Append(m.Reintroduction.As(ctx, &ri, objectAsOptions)...)
 		for i := 1; i < len(ri.Steps); i++ {
@@ -272,11 +278,31 @@ func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req res
 	}
 }
 
+// unknownNested reports whether regions, one of its elements, capacity or
+// health_check is unknown: the model reads them into Go slices and structs,
+// which cannot hold an unknown value.
+func unknownNested(ctx context.Context, get func(context.Context, path.Path, interface{}) diag.Diagnostics) bool {
+	var regions types.List
+	var capacity, health types.Object
+	get(ctx, path.Root("regions"), &regions)
+	get(ctx, path.Root("capacity"), &capacity)
+	get(ctx, path.Root("health_check"), &health)
+	if regions.IsUnknown() || capacity.IsUnknown() || health.IsUnknown() {
+		return true
+	}
+	for _, e := range regions.Elements() {
+		if e.IsUnknown() {
+			return true
+		}
+	}
+	return false
+}
+
 // ModifyPlan is where the failover is decided: it probes the regions when
 // automatic_failover is on, applies the safety rules, and plans the weights
 // and capacities the apply will reach.
 func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || r.clients == nil {
+	if req.Plan.Raw.IsNull() || r.clients == nil || unknownNested(ctx, req.Plan.GetAttribute) {
 		return
 	}
 	var plan failoverGroupModel

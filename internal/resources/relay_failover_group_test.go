@@ -407,3 +407,38 @@ resource "agentnet_relay_failover_group" "bad" {
 		},
 	})
 }
+
+// A regions list built from a variable, as a module builds it: OpenTofu
+// validates a configuration with every variable unknown.
+func TestAccRelayFailoverGroup_regionsFromVariable(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(`
+variable "regions" {
+  type = map(string)
+  default = {
+    "us-central1"  = "projects/agentnet-test/locations/us-central1/services/relay"
+    "europe-west1" = "projects/agentnet-test/locations/europe-west1/services/relay"
+  }
+}
+
+variable "total_min_instances" {
+  type    = number
+  default = null
+}
+
+resource "agentnet_relay_failover_group" "g" {
+  name     = "g"
+  regions  = [for r in sort(keys(var.regions)) : { region = r, service = var.regions[r] }]
+  capacity = var.total_min_instances == null ? null : { total_min_instances = var.total_min_instances }
+  health_check = { token = "x" }
+}
+`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:             cfg,
+			PlanOnly:           true,
+			ExpectNonEmptyPlan: true,
+		}},
+	})
+}

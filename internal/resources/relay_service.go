@@ -196,6 +196,11 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if resp.Diagnostics.HasError() || plan.RedisInstance.IsUnknown() || plan.PeerRedisInstances.IsUnknown() {
 		return
 	}
+	for _, p := range plan.PeerRedisInstances.Elements() {
+		if p.IsUnknown() { // a peer created in the same apply: resolved then
+			return
+		}
+	}
 	region := plan.Region.ValueString()
 	if plan.Region.IsNull() || plan.Region.IsUnknown() {
 		region = r.clients.Region
