@@ -199,6 +199,9 @@ func (rep *Report) chart() string {
 		if i := strings.Index(v, " ("); i > 0 {
 			v = v[:i]
 		}
+		if i := strings.Index(v, ":"); i > 0 {
+			v = v[:i] // "n/a: why" is told in the report
+		}
 		color := "#222"
 		if m.Met != nil && !*m.Met {
 			color = "#d62728"
