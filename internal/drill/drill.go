@@ -234,13 +234,13 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	}()
 	sleep(ctx, r.opts.Warmup)
 
-	// Backup: an RDB snapshot of every watched instance (the backup table's
-	// "Redis Data: RDB snapshots"), with a targeted apply.
+	// Backup: a snapshot of every watched instance now (the backup table's
+	// "Redis Data: RDB snapshots"; examples/local takes them hourly), by
+	// replacing the region's scheduled snapshot with a targeted apply.
 	if len(r.sc.redis) > 0 {
 		args := []string{"apply", "-auto-approve"}
 		for _, region := range r.sc.redis {
-			e.vars.Snapshots[keyOf(region)] = r.tag
-			args = append(args, fmt.Sprintf("-target=agentnet_redis_snapshot.backup[%q]", keyOf(region)))
+			args = append(args, fmt.Sprintf("-replace=module.region[%q].module.backup.agentnet_redis_snapshot.this", region))
 		}
 		r.backupStart = time.Now()
 		res, err := e.tofu(ctx, args...)
@@ -250,7 +250,26 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.snapshotAt = r.mark("backup", fmt.Sprintf("RDB snapshot of %s exported to gs://%s (apply %s)", strings.Join(r.sc.redis, ", "), bucket, res.took.Round(time.Millisecond)))
+		r.snapshotAt = r.mark("backup", fmt.Sprintf("snapshot of %s exported to gs://%s (apply %s)", strings.Join(r.sc.redis, ", "), bucket, res.took.Round(time.Millisecond)))
+	}
+	// Baseline: before the fault the plan is empty, so that what the
+	// detection plan shows is the fault's doing.
+	for attempt := 1; ; attempt++ {
+		res, err := e.plan(ctx, "baseline.tfplan")
+		if err != nil {
+			return nil, err
+		}
+		if res.code == 0 {
+			r.mark("baseline plan", "exit 0: nothing to change before the fault")
+			break
+		}
+		if attempt == 2 {
+			return nil, fmt.Errorf("the plan is not empty before the fault: %s", orNone(planChanges(res.out)))
+		}
+		r.mark("baseline plan", "exit 2 before the fault, applied: "+orNone(planChanges(res.out)))
+		if _, err := e.applyPlan(ctx, "baseline.tfplan"); err != nil {
+			return nil, err
+		}
 	}
 	sleep(ctx, r.opts.Soak)
 

@@ -121,3 +121,28 @@ UNAVAILABLE: region down
 		t.Errorf("applyErrors:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestPlanChanges(t *testing.T) {
+	out := `
+  # module.global.data.agentnet_relay_health.front_door[0] will be read during apply
+  # module.global.agentnet_relay_failover_group.this will be updated in-place
+  ~ resource "agentnet_relay_failover_group" "this" {
+    }
+
+Plan: 0 to add, 1 to change, 0 to destroy.
+
+Changes to Outputs:
+  ~ effective_weights  = {
+      ~ "asia-east1"   = 0 -> 100
+        # (2 unchanged attributes hidden)
+    }
+  ~ unhealthy_regions  = [
+      - "asia-east1",
+    ]
+`
+	got := strings.Join(planChanges(out), "\n")
+	want := "module.global.agentnet_relay_failover_group.this will be updated in-place\noutputs change: effective_weights, unhealthy_regions"
+	if got != want {
+		t.Errorf("planChanges:\n got %q\nwant %q", got, want)
+	}
+}

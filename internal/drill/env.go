@@ -20,14 +20,14 @@ import (
 // The three regions of the drill, by the short key used in resource
 // addresses.
 var (
-	regionKeys = []string{"us", "eu", "asia"}
-	regionOf   = map[string]string{"us": "us-central1", "eu": "europe-west1", "asia": "asia-east1"}
-	regions    = []string{"us-central1", "europe-west1", "asia-east1"}
+	regionOf = map[string]string{"us": "us-central1", "eu": "europe-west1", "asia": "asia-east1"}
+	regions  = []string{"us-central1", "europe-west1", "asia-east1"}
 )
 
+// Names examples/local gives things (its defaults).
 const (
-	project = "agentnet-drill"
-	bucket  = "agentnet-drill-snapshots"
+	project = "agentnet-local"
+	bucket  = "agentnet-demo-snapshots"
 )
 
 func keyOf(region string) string {
@@ -40,7 +40,7 @@ func keyOf(region string) string {
 }
 
 func instanceID(region string) string {
-	return fmt.Sprintf("projects/%s/locations/%s/instances/relay-%s", project, region, keyOf(region))
+	return fmt.Sprintf("projects/%s/locations/%s/instances/relay-%s", project, region, region)
 }
 
 func serviceID(region string) string {
@@ -102,9 +102,10 @@ func repoRoot(dir string) (string, error) {
 	}
 }
 
-// Env is the system under drill: localcloud, the three-region configuration
-// applied with tofu from its own working directory, the identity
-// provider's JWKS endpoint, and the dev keys agents get tokens from.
+// Env is the system under drill: localcloud, examples/local (the three
+// regions composed from modules/) applied with tofu from a copy in its own
+// working directory, the identity provider's JWKS endpoint, and the dev
+// keys agents get tokens from.
 type Env struct {
 	paths Paths
 	dir   string
@@ -114,30 +115,22 @@ type Env struct {
 	tfDir string
 	logf  func(format string, args ...any)
 
-	// Variables of the configuration, written to terraform.tfvars.json
-	// before every plan and apply: what an operator edits.
-	vars tfVars
+	// cfg is examples/local's main.tf with the drill's settings and a
+	// placeholder for the regions block; regions is that block's content,
+	// the one line per region the runbooks change.
+	cfg     string
+	regions map[string]string
 
 	front string // front door URL of the failover group
 }
 
-type tfVars struct {
-	JWKSURL      string            `json:"jwks_url"`
-	JWKSCacheDir string            `json:"jwks_cache_dir"`
-	ProbeToken   string            `json:"probe_token"`
-	States       map[string]string `json:"states"`
-	Snapshots    map[string]string `json:"snapshots"`
-	Restores     map[string]string `json:"restores"`
-}
-
-// NewEnv starts localcloud and the JWKS endpoint under dir and applies the
-// three-region configuration. keep leaves localcloud running after Close.
+// NewEnv starts localcloud and the JWKS endpoint under dir, copies
+// examples/local and modules/ there, and applies the three regions. keep
+// leaves localcloud running after Close.
 func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(string, ...any)) (*Env, error) {
-	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "tf"), logf: logf}
-	for _, d := range []string{e.tfDir, filepath.Join(dir, "jwks-cache")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
+	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "config", "examples", "local"), logf: logf, regions: map[string]string{}}
+	if err := os.MkdirAll(filepath.Join(dir, "jwks-cache"), 0o755); err != nil {
+		return nil, err
 	}
 	var err error
 	if e.keys, err = auth.LoadOrCreateDevKeys(filepath.Join(dir, "keys")); err != nil {
@@ -150,38 +143,43 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(s
 	if e.jwks, err = startJWKS(jwks); err != nil {
 		return nil, err
 	}
+	if err := e.copyConfig(); err != nil {
+		e.jwks.stop()
+		return nil, err
+	}
 	start := time.Now()
 	if e.lc, err = startLocalcloud(paths.Localcloud, paths.Relay, paths.Redis, filepath.Join(dir, "localcloud"), keep); err != nil {
 		e.jwks.stop()
 		return nil, err
 	}
 	logf("localcloud on %s (log %s)", e.lc.addr, e.lc.logPath)
-	if err := e.lc.createBucket(project, bucket); err != nil {
+	fail := func(err error) (*Env, error) {
 		e.Close()
 		return nil, err
+	}
+	if err := e.lc.createBucket(project, bucket); err != nil {
+		return fail(err)
 	}
 	probe, err := e.keys.Token("health-probe", 6*time.Hour)
 	if err != nil {
-		e.Close()
-		return nil, err
+		return fail(err)
 	}
-	e.vars = tfVars{JWKSURL: e.jwks.url(), JWKSCacheDir: filepath.Join(dir, "jwks-cache"), ProbeToken: probe,
-		States: map[string]string{}, Snapshots: map[string]string{}, Restores: map[string]string{}}
-	if err := os.WriteFile(filepath.Join(e.tfDir, "main.tf"), []byte(configHCL), 0o644); err != nil {
-		e.Close()
-		return nil, err
+	vars, _ := json.MarshalIndent(map[string]string{"relay_dev_keys": e.keys.Dir, "probe_token": probe}, "", "  ")
+	if err := os.WriteFile(filepath.Join(e.tfDir, "terraform.tfvars.json"), vars, 0o600); err != nil {
+		return fail(err)
+	}
+	if res, err := e.tofu(ctx, "get"); err != nil || res.code != 0 {
+		return fail(fmt.Errorf("tofu get (modules): %v\n%s", err, tail(res.out, 20)))
 	}
 	if _, err := e.apply(ctx); err != nil {
-		e.Close()
-		return nil, err
+		return fail(err)
 	}
-	out, err := e.tofu(ctx, "output", "-raw", "front_door")
+	out, err := e.tofu(ctx, "output", "-raw", "front_door_url")
 	if err != nil {
-		e.Close()
-		return nil, err
+		return fail(err)
 	}
 	e.front = strings.TrimSpace(out.out)
-	logf("three regions applied in %s; front door %s", time.Since(start).Round(time.Millisecond), e.front)
+	logf("examples/local applied in %s; front door %s", time.Since(start).Round(time.Millisecond), e.front)
 	return e, nil
 }
 
@@ -216,11 +214,7 @@ type tofuResult struct {
 // from bin/ (dev_overrides) pointed at localcloud.
 func (e *Env) tofu(ctx context.Context, args ...string) (tofuResult, error) {
 	if args[0] == "plan" || args[0] == "apply" {
-		b, err := json.MarshalIndent(e.vars, "", "  ")
-		if err != nil {
-			return tofuResult{}, err
-		}
-		if err := os.WriteFile(filepath.Join(e.tfDir, "terraform.tfvars.json"), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(e.tfDir, "main.tf"), []byte(e.mainTF()), 0o644); err != nil {
 			return tofuResult{}, err
 		}
 	}
@@ -283,21 +277,36 @@ func planWarnings(out string) []string {
 	var ws []string
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "│"))
-		if w, ok := strings.CutPrefix(l, "Warning: "); ok && !strings.HasPrefix(w, "Provider development overrides") {
+		if w, ok := strings.CutPrefix(l, "Warning: "); ok && !strings.HasPrefix(w, "Provider development overrides") && !contains(ws, w) {
 			ws = append(ws, w)
 		}
 	}
 	return ws
 }
 
-// planChanges returns the "# address will be ..." lines of a plan.
+// planChanges returns the "# address will be ..." lines of a plan (not the
+// data sources read during apply), and the outputs that change.
 func planChanges(out string) []string {
-	var cs []string
+	var cs, outputs []string
+	inOutputs := false
 	for _, l := range strings.Split(out, "\n") {
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "# ") && (strings.Contains(l, " will be ") || strings.Contains(l, " must be ")) {
-			cs = append(cs, strings.TrimPrefix(l, "# "))
+		t := strings.TrimSpace(l)
+		switch {
+		case t == "Changes to Outputs:":
+			inOutputs = true
+		case t == "":
+			inOutputs = false
+		case inOutputs:
+			// Top-level outputs only, not the lines of a changed map.
+			if f := strings.Fields(t); len(f) >= 2 && (strings.HasPrefix(l, "  ~ ") || strings.HasPrefix(l, "  + ") || strings.HasPrefix(l, "  - ")) {
+				outputs = append(outputs, f[1])
+			}
+		case strings.HasPrefix(t, "# ") && (strings.Contains(t, " will be ") || strings.Contains(t, " must be ")) && !strings.HasSuffix(t, " will be read during apply"):
+			cs = append(cs, strings.TrimPrefix(t, "# "))
 		}
+	}
+	if len(outputs) > 0 {
+		cs = append(cs, "outputs change: "+strings.Join(outputs, ", "))
 	}
 	return cs
 }
@@ -387,147 +396,6 @@ func (j *jwksServer) stop() {
 
 // restart brings it back on the same address.
 func (j *jwksServer) restart() error { return j.start(j.addr) }
-
-// configHCL is the three-region configuration: per region a Memorystore
-// instance and a relay service peered with the other regions' instances;
-// one failover group with automatic failover over the three; snapshots and
-// restores switched on per region through variables, as the Redis and data
-// corruption runbooks do.
-const configHCL = `
-terraform {
-  required_providers {
-    agentnet = { source = "agentnet/agentnet" }
-  }
-}
-
-# emulator_host comes from AGENTNET_EMULATOR_HOST: localcloud.
-provider "agentnet" {
-  project = "` + project + `"
-  region  = "us-central1"
-}
-
-locals {
-  regions = {
-    us   = "us-central1"
-    eu   = "europe-west1"
-    asia = "asia-east1"
-  }
-  order = ["us", "eu", "asia"]
-}
-
-variable "jwks_url" {
-  type        = string
-  description = "The identity provider's JWKS endpoint."
-}
-
-variable "jwks_cache_dir" {
-  type        = string
-  description = "Folder of the relays' JWKS caches (JWKS_CACHE_FILE), kept across restarts."
-}
-
-variable "probe_token" {
-  type      = string
-  sensitive = true
-}
-
-variable "states" {
-  type        = map(string)
-  default     = {}
-  description = "Failover group state of a region (active, drained, standby); active when absent."
-}
-
-variable "snapshots" {
-  type        = map(string)
-  default     = {}
-  description = "Region key => trigger: an RDB snapshot of the region's Redis; a new trigger takes a new one."
-}
-
-variable "restores" {
-  type        = map(string)
-  default     = {}
-  description = "Region key => trigger: restore the region's Redis from its latest snapshot."
-}
-
-resource "agentnet_redis_instance" "relay" {
-  for_each       = local.regions
-  name           = "relay-${each.key}"
-  region         = each.value
-  memory_size_gb = 1
-}
-
-resource "agentnet_relay_service" "relay" {
-  for_each             = local.regions
-  name                 = "relay"
-  region               = each.value
-  image                = "us-docker.pkg.dev/` + project + `/agentnet/agentnet-relay:1.0"
-  redis_instance       = agentnet_redis_instance.relay[each.key].id
-  peer_redis_instances = [for k in local.order : agentnet_redis_instance.relay[k].id if k != each.key]
-  env = {
-    JWKS_URL        = var.jwks_url
-    JWKS_CACHE_FILE = "${var.jwks_cache_dir}/${each.key}.json"
-    JWT_ISSUER      = "` + auth.DevIssuer + `"
-    JWT_AUDIENCE    = "` + auth.DevAudience + `"
-  }
-  lifecycle {
-    ignore_changes = [min_instances]
-  }
-}
-
-resource "agentnet_relay_failover_group" "global" {
-  name = "relay"
-  regions = [for k in local.order : {
-    region  = local.regions[k]
-    service = agentnet_relay_service.relay[k].id
-    state   = lookup(var.states, k, "active")
-  }]
-  capacity = {
-    total_min_instances    = 3
-    baseline_min_instances = 1
-  }
-  health_check = {
-    token   = var.probe_token
-    timeout = "3s"
-  }
-  automatic_failover = true
-  reintroduction = {
-    steps = [50, 100]
-    soak  = "1s"
-  }
-  drain_grace_period = "300ms"
-}
-
-resource "agentnet_redis_snapshot" "backup" {
-  for_each    = var.snapshots
-  instance    = agentnet_redis_instance.relay[each.key].id
-  destination = "gs://` + bucket + `/relay-${each.key}/"
-  triggers    = { run = each.value }
-}
-
-data "agentnet_redis_snapshots" "latest" {
-  for_each   = var.restores
-  prefix     = "gs://` + bucket + `/relay-${each.key}/"
-  depends_on = [agentnet_redis_snapshot.backup]
-}
-
-# Data corruption recovery: restore the latest snapshot, pinned by
-# generation and checksum.
-resource "agentnet_redis_snapshot_restore" "latest" {
-  for_each          = var.restores
-  instance          = agentnet_redis_instance.relay[each.key].id
-  source            = data.agentnet_redis_snapshots.latest[each.key].latest.uri
-  source_generation = data.agentnet_redis_snapshots.latest[each.key].latest.generation
-  expected_crc32c   = data.agentnet_redis_snapshots.latest[each.key].latest.crc32c
-  triggers          = { run = each.value }
-}
-
-output "front_door" {
-  value = agentnet_relay_failover_group.global.front_door_url
-}
-
-output "effective_weights" {
-  value = agentnet_relay_failover_group.global.effective_weights
-}
-`
 
 // applyErrors returns the error titles of tofu's output, each with the
 // first line of its detail.

@@ -99,7 +99,7 @@ var scenarios = []*scenario{
 	{
 		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
 		seedName: "Data Corruption", target: 20 * time.Minute, runbook: "docs/runbooks/data-corruption-recovery.md",
-		scope:          "Runbook steps run: isolation (us-central1 drained) and Redis recovery (agentnet_redis_snapshot_restore of the latest snapshot from data.agentnet_redis_snapshots) in one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
+		scope:          "Runbook steps run: isolation and Redis recovery in one line of local.regions, `\"us-central1\" = { state = \"drained\", restore_from = \"latest\" }` (modules/relay-region: agentnet_redis_snapshot_restore of the newest snapshot from data.agentnet_redis_snapshots), one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
 		fault:          "redis-corrupt of relay-us (us-central1): half of its keys deleted or overwritten with random bytes",
 		down:           []string{"us-central1"},
 		redis:          []string{"us-central1"},
@@ -125,8 +125,7 @@ var scenarios = []*scenario{
 				}
 				sleep(ctx, 100*time.Millisecond)
 			}
-			r.env.vars.States["us"] = "drained"
-			r.env.vars.Restores["us"] = r.tag
+			r.env.setRegion("us-central1", `{ state = "drained", restore_from = "latest" }`)
 			return nil
 		},
 		recovered: func(ctx context.Context, r *run) (bool, string) {
@@ -152,8 +151,9 @@ var scenarios = []*scenario{
 			return true, ""
 		},
 		normalize: func(ctx context.Context, r *run) error {
-			delete(r.env.vars.States, "us")
-			delete(r.env.vars.Restores, "us") // destroying the restore leaves the data alone
+			// Without restore_from the restore resource goes (leaving the
+			// data alone) and a fresh snapshot is taken.
+			r.env.setRegion("us-central1", "")
 			return r.planApplyUntilClean(ctx)
 		},
 	},
