@@ -405,7 +405,10 @@ func (r *run) planApplyUntilClean(ctx context.Context) error {
 			return nil
 		}
 		r.mark("return plan exit 2", strings.Join(planChanges(res.out), "; "))
-		if _, err := r.env.applyPlan(ctx, "normal.tfplan"); err != nil {
+		if res, err := r.env.applyPlan(ctx, "normal.tfplan"); err != nil {
+			if res.code != 0 {
+				return fmt.Errorf("the apply failed: %s", strings.Join(applyErrors(res.out), "; "))
+			}
 			return err
 		}
 	}

@@ -78,7 +78,7 @@ func TestHuman(t *testing.T) {
 			t.Errorf("precise(%v) = %q, want %q", d, got, want)
 		}
 	}
-	for r, want := range map[float64]string{0.00046: "0.046%", 0.031: "3.1%", 0.45: "45%", 0: "0%"} {
+	for r, want := range map[float64]string{0.00046: "0.046%", 1.3e-9: "<0.01%", 0.031: "3.1%", 0.45: "45%", 0: "0%"} {
 		if got := percent(r); got != want {
 			t.Errorf("percent(%v) = %q, want %q", r, got, want)
 		}

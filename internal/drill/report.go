@@ -245,6 +245,8 @@ func percent(r float64) string {
 	switch {
 	case p == 0:
 		return "0%"
+	case p < 0.01:
+		return "<0.01%"
 	case p < 10:
 		return strconv.FormatFloat(p, 'g', 2, 64) + "%"
 	default:
