@@ -182,6 +182,7 @@ type run struct {
 	start    time.Time
 
 	fault, detected, applyStart, applyEnd, recovered, normalAt time.Time
+	stopped                                                    time.Time
 	backupStart, snapshotAt                                    time.Time
 	plan                                                       planInfo
 	applyTook                                                  time.Duration
@@ -369,6 +370,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 		r.normalAt = r.mark("back to normal", time.Since(start).Round(time.Millisecond).String())
 	}
 	sleep(ctx, r.opts.Settle)
+	r.stopped = r.mark("senders stop", "waiting for every acked envelope to arrive")
 	if missing := r.traffic.stopSending(20 * time.Second); missing > 0 {
 		r.mark("delivery check", fmt.Sprintf("%d acked envelope(s) still not received after 20s", missing))
 	}

@@ -91,9 +91,11 @@ func (r *run) report() *Report {
 	}
 	if r.traffic != nil {
 		rep.Messages = r.traffic.stats()
+		// Gaps count until the senders stopped, not while the drill waits
+		// for the last envelopes.
 		lastDelivery := end
-		if !r.normalAt.IsZero() {
-			lastDelivery = r.normalAt
+		if !r.stopped.IsZero() {
+			lastDelivery = r.stopped
 		}
 		g := r.traffic.longestGap(lastDelivery)
 		rep.Downtime = gapJSON{Pair: g.Pair, FromS: g.From.Sub(r.start).Seconds(), ToS: g.To.Sub(r.start).Seconds(), WidthS: g.Width.Seconds()}
