@@ -307,6 +307,16 @@ func (r *relayFailoverGroupResource) scaleRegions(ctx context.Context, services 
 		if !ok {
 			want = cur
 		}
+		// The group never raises a service's maximum: that is the service's
+		// own setting. Capacity it cannot place is reported.
+		if limit := int64(svc.GetScaling().GetMaxInstanceCount()); limit > 0 && want > limit {
+			diags.AddWarning("Capacity of "+region+" capped at max_instances",
+				fmt.Sprintf("The capacity plan gives %s %d minimum instances but its max_instances is %d; raise max_instances of its relay service to place them.", region, want, limit))
+			want = limit
+			if want == cur {
+				continue
+			}
+		}
 		wg.Go(func() {
 			updated, err := r.updateScaling(ctx, svc, want, redeploy)
 			mu.Lock()
@@ -329,9 +339,6 @@ func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *run
 		s.Scaling = &runpb.ServiceScaling{}
 	}
 	s.Scaling.MinInstanceCount = int32(min)
-	if s.Scaling.MaxInstanceCount > 0 && s.Scaling.MaxInstanceCount < s.Scaling.MinInstanceCount {
-		s.Scaling.MaxInstanceCount = s.Scaling.MinInstanceCount
-	}
 	if redeploy {
 		if s.Template.Annotations == nil {
 			s.Template.Annotations = map[string]string{}

@@ -325,6 +325,7 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 		return
 	}
 	resp.Diagnostics.Append(plan.setTargets(ctx, targets)...)
+	r.planOutcome(ctx, req, resp, &plan, state)
 	for _, t := range targets {
 		if t.Unhealthy != "" {
 			if plan.AutomaticFailover.ValueBool() {
@@ -336,9 +337,65 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 			}
 		}
 	}
-	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("effective_weights"), plan.EffectiveWeights)...)
-	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("min_instances"), plan.MinInstances)...)
-	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("unhealthy_regions"), plan.UnhealthyRegions)...)
+}
+
+// planOutcome records the decision in the plan. Terraform plans a resource
+// again right before applying it and requires known values to stay the
+// same, but health can change in between; so a plan that moves anything
+// leaves the outcome unknown (decided again, with fresh probes, by the
+// apply) and says in a warning what it will move. Only a plan that moves
+// nothing keeps the values, and is empty.
+func (r *relayFailoverGroupResource) planOutcome(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse,
+	plan, state *failoverGroupModel) {
+	outcome := []struct {
+		attr    string
+		planned attr.Value
+		prior   attr.Value
+	}{
+		{"effective_weights", plan.EffectiveWeights, nil},
+		{"min_instances", plan.MinInstances, nil},
+		{"unhealthy_regions", plan.UnhealthyRegions, nil},
+	}
+	if state != nil {
+		outcome[0].prior, outcome[1].prior, outcome[2].prior = state.EffectiveWeights, state.MinInstances, state.UnhealthyRegions
+		same := true
+		for _, o := range outcome {
+			same = same && o.planned.Equal(o.prior)
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(o.attr), o.prior)...)
+		}
+		if same && resp.Plan.Raw.Equal(req.State.Raw) {
+			return // nothing moves
+		}
+		if moves := describeMoves(state, plan); moves != "" {
+			resp.Diagnostics.AddWarning("Failover plan for "+plan.Name.ValueString(), moves)
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("effective_weights"), types.MapUnknown(types.Int64Type))...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("min_instances"), types.MapUnknown(types.Int64Type))...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("unhealthy_regions"), types.ListUnknown(types.StringType))...)
+}
+
+// describeMoves says, region by region, what the apply will change.
+func describeMoves(state, plan *failoverGroupModel) string {
+	oldW, newW := int64Map(state.EffectiveWeights), int64Map(plan.EffectiveWeights)
+	oldM, newM := int64Map(state.MinInstances), int64Map(plan.MinInstances)
+	var lines []string
+	for _, s := range plan.specs() {
+		var parts []string
+		if oldW[s.Region] != newW[s.Region] {
+			parts = append(parts, fmt.Sprintf("weight %d -> %d", oldW[s.Region], newW[s.Region]))
+		}
+		if _, managed := newM[s.Region]; managed && oldM[s.Region] != newM[s.Region] {
+			parts = append(parts, fmt.Sprintf("min instances %d -> %d", oldM[s.Region], newM[s.Region]))
+		}
+		if len(parts) > 0 {
+			lines = append(lines, s.Region+": "+strings.Join(parts, ", "))
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\nThe apply checks health again before it moves traffic."
 }
 
 // decide runs the planning rules. A plan that breaks a safety rule because
