@@ -101,8 +101,13 @@ func (p *agentnetProvider) Configure(ctx context.Context, req provider.Configure
 	}
 	clients, err := gcpclient.New(ctx, cfg)
 	if err != nil {
-		attr := path.Root("emulator_host")
-		resp.Diagnostics.AddAttributeError(attr, "Cannot reach Google Cloud APIs", err.Error())
+		if cfg.EmulatorHost != "" {
+			resp.Diagnostics.AddAttributeError(path.Root("emulator_host"), "Cannot reach localcloud", err.Error())
+		} else {
+			resp.Diagnostics.AddError("Cannot use Google Cloud APIs", err.Error()+
+				"\n\nOn Google Cloud, run `gcloud auth application-default login` (or use a service account); "+
+				"for localcloud, set emulator_host or "+EmulatorHostEnv+".")
+		}
 		return
 	}
 	resp.ResourceData = clients

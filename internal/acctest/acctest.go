@@ -48,8 +48,9 @@ func setup() error {
 		os.Setenv("TF_ACC_TERRAFORM_PATH", tofu)
 	}
 	// OpenTofu warns on stdout without a CLI config file, which breaks the
-	// version check of terraform-plugin-testing: always give it one.
-	if os.Getenv("TF_CLI_CONFIG_FILE") == "" {
+	// version check of terraform-plugin-testing: always give it one that
+	// exists (a variable naming a missing file is as bad as none).
+	if _, err := os.Stat(os.Getenv("TF_CLI_CONFIG_FILE")); os.Getenv("TF_CLI_CONFIG_FILE") == "" || err != nil {
 		empty := filepath.Join(os.TempDir(), "agentnet-acctest.tofurc")
 		if err := os.WriteFile(empty, nil, 0o644); err != nil {
 			return err
