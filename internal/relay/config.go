@@ -58,6 +58,11 @@ type Config struct {
 	// WaitReplicas, if > 0, makes the relay wait for that many Redis replicas
 	// to confirm a batch before acking it (Redis WAIT).
 	WaitReplicas int
+	// AckCopies is how many Redis servers (this region's and peers') must
+	// store an envelope before it is acked. Default 2 with peers, 1 without;
+	// at most the number of Redis servers. When fewer are reachable, an
+	// envelope is acked once stored on all reachable ones (at least one).
+	AckCopies int
 	// ShutdownGrace bounds Shutdown.
 	ShutdownGrace time.Duration
 
@@ -102,6 +107,13 @@ func (c *Config) setDefaults() {
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Minute
 	}
+	if c.AckCopies <= 0 {
+		c.AckCopies = 1
+		if len(c.PeerRedisAddrs) > 0 {
+			c.AckCopies = 2
+		}
+	}
+	c.AckCopies = min(c.AckCopies, 1+len(c.PeerRedisAddrs))
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 8 * time.Second
 	}
@@ -142,6 +154,8 @@ type EnvConfig struct {
 //	MESSAGE_TTL          default 24h
 //	IDLE_TIMEOUT         default 75s
 //	WAIT_REPLICAS        default 0
+//	ACK_COPIES           Redis servers an envelope is stored on before its
+//	                     ack (default 2 with peers, 1 without)
 //	SHUTDOWN_GRACE       default 8s (Cloud Run allows 10s after SIGTERM)
 func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	var ec EnvConfig
@@ -220,6 +234,7 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	intVar("DELIVERY_WINDOW", &ec.DeliveryWindow)
 	intVar("MAX_INBOX", &ec.MaxInbox)
 	intVar("WAIT_REPLICAS", &ec.WaitReplicas)
+	intVar("ACK_COPIES", &ec.AckCopies)
 	durVar("MESSAGE_TTL", &ec.MessageTTL)
 	durVar("IDLE_TIMEOUT", &ec.IdleTimeout)
 	durVar("SHUTDOWN_GRACE", &ec.ShutdownGrace)

@@ -49,8 +49,9 @@ type conn struct {
 }
 
 type entryRef struct {
-	node int
-	id   string
+	node  int
+	id    string // stream id
+	field string // index field (indexField), "" for an entry without a sender
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string, expiry time.Time) *conn {
@@ -181,7 +182,7 @@ func (c *conn) handleSend(e *envelope.Envelope, now time.Time) bool {
 	}
 	out := envelope.Envelope{ID: e.ID, From: c.addr, To: e.To, Sent: now.UnixMilli(), Payload: e.Payload}
 	frame := envelope.AppendEnvelope(make([]byte, 0, envelope.EnvelopeSize(&out)), envelope.TypeDeliver, &out)
-	c.s.submit(&sendReq{c: c, id: e.ID, to: e.To, frame: frame, start: now}, true)
+	c.s.submit(&sendReq{c: c, id: e.ID, to: e.To, frame: frame, start: now})
 	return true
 }
 
@@ -342,9 +343,24 @@ func (c *conn) drainNode(i int) {
 			if id == "" || f == "" {
 				continue
 			}
-			c.inflight[id] = append(c.inflight[id], entryRef{node: i, id: e.ID})
+			field := ""
+			if from, _ := e.Values["s"].(string); from != "" {
+				field = indexField(from, id)
+			}
+			// A copy of an envelope already delivered from another Redis
+			// is not sent again: its delivery ack deletes every copy.
+			dup := false
+			for _, r := range c.inflight[id] {
+				if field != "" && r.field == field && r.node != i {
+					dup = true
+					break
+				}
+			}
+			c.inflight[id] = append(c.inflight[id], entryRef{node: i, id: e.ID, field: field})
 			c.inflightN++
-			frames = append(frames, []byte(f))
+			if !dup {
+				frames = append(frames, []byte(f))
+			}
 		}
 		if len(entries) == room {
 			c.dirty |= bit // there may be more
@@ -362,7 +378,10 @@ func (c *conn) drainNode(i int) {
 }
 
 func (c *conn) handleDeliveryAck(ids []string) {
-	byNode := make([][]string, len(c.s.nodes))
+	// Per Redis: the entries read from it, by stream id, and, for every
+	// other Redis that may hold a copy, the envelope's index field.
+	nodes := c.s.nodes
+	byNode := make([][]string, len(nodes))
 	acked := 0
 	c.dmu.Lock()
 	for _, id := range ids {
@@ -373,8 +392,28 @@ func (c *conn) handleDeliveryAck(ids []string) {
 		delete(c.inflight, id)
 		c.inflightN -= len(refs)
 		acked++
-		for _, r := range refs {
-			byNode[r.node] = append(byNode[r.node], r.id)
+		for k, r := range refs {
+			byNode[r.node] = append(byNode[r.node], r.field, r.id)
+			if r.field == "" {
+				continue
+			}
+			first, held := true, uint64(0)
+			for j, o := range refs {
+				if o.field == r.field {
+					held |= 1 << o.node
+					if j < k {
+						first = false
+					}
+				}
+			}
+			if !first {
+				continue
+			}
+			for _, n := range nodes {
+				if held&(1<<n.idx) == 0 && n.up.Load() {
+					byNode[n.idx] = append(byNode[n.idx], r.field, "")
+				}
+			}
 		}
 	}
 	if len(c.inflight) == 0 {
@@ -383,12 +422,12 @@ func (c *conn) handleDeliveryAck(ids []string) {
 	c.startDrainLocked()
 	c.dmu.Unlock()
 	c.s.m.deliveryAcks.Add(float64(acked))
-	for i, sids := range byNode {
-		if len(sids) == 0 {
+	for i, args := range byNode {
+		if len(args) == 0 {
 			continue
 		}
 		select {
-		case c.s.nodes[i].delCh <- delReq{key: inboxPrefix + c.addr, ids: sids}:
+		case nodes[i].delCh <- delReq{addr: c.addr, args: args}:
 		case <-c.ctx.Done():
 			return
 		}

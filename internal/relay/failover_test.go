@@ -55,6 +55,11 @@ func TestConfigFromEnv(t *testing.T) {
 	if c.MessageTTL != time.Hour || c.RateLimit != 5 || c.Auth.JWKSURL == "" {
 		t.Errorf("config %+v", c)
 	}
+	base["ACK_COPIES"] = "3"
+	if c, err := relay.ConfigFromEnv(env(base)); err != nil || c.AckCopies != 3 {
+		t.Errorf("ACK_COPIES: %d %v", c.AckCopies, err)
+	}
+	delete(base, "ACK_COPIES")
 	base["K_SERVICE"] = "relay"
 	if c, _ := relay.ConfigFromEnv(env(base)); c.ListenAddr != "0.0.0.0:9000" {
 		t.Errorf("Cloud Run listen %s", c.ListenAddr)
@@ -165,19 +170,36 @@ func TestPeerHangs(t *testing.T) {
 	// bob connects while the relay still counts the peer up.
 	b := e.dial("bob", ra.URL)
 	c := e.dial("carol", ra.URL)
+	// The sends' acks wait for their copy in the peer until the relay finds
+	// the peer down (a slow write asks for a health check, whose ping times
+	// out after 1s); delivery through the local Redis does not wait.
 	start := time.Now()
+	sent := make(chan error, 5)
 	for i := 0; i < 5; i++ {
-		if _, err := c.Send(ctx, "bob", fmt.Sprintf("local-%d", i), []byte("ct")); err != nil {
-			t.Fatal(err)
-		}
+		go func() {
+			_, err := c.Send(ctx, "bob", fmt.Sprintf("local-%d", i), []byte("ct"))
+			sent <- err
+		}()
+	}
+	local := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		local[recv(t, b, 5*time.Second).ID] = true
 	}
 	for i := 0; i < 5; i++ {
-		if got := recv(t, b, 5*time.Second); got.ID != fmt.Sprintf("local-%d", i) {
-			t.Fatalf("got %s, want local-%d", got.ID, i)
+		if !local[fmt.Sprintf("local-%d", i)] {
+			t.Fatalf("got %v, want local-0..4", local)
 		}
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("delivery through the local Redis took %s while the peer hung", d)
+	}
+	for i := 0; i < 5; i++ {
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("acks took %s while the peer hung", d)
 	}
 	// The health check finds the peer down (its ping times out after 1s);
 	// dave connects then.

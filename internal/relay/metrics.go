@@ -16,6 +16,7 @@ type metrics struct {
 	redisUp       *prometheus.GaugeVec
 	redisErrors   *prometheus.CounterVec
 	acceptLatency prometheus.Histogram
+	degradedAcks  prometheus.Counter
 	batchSize     prometheus.Histogram
 }
 
@@ -41,6 +42,8 @@ func newMetrics(region, instance string) *metrics {
 		Name: "relay_redis_up", Help: "Whether a Redis (local or peer region) answers.", ConstLabels: labels}, []string{"redis", "role"})).(*prometheus.GaugeVec)
 	m.redisErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "relay_redis_errors_total", Help: "Failed Redis operations.", ConstLabels: labels}, []string{"redis", "op"})).(*prometheus.CounterVec)
+	m.degradedAcks = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_acked_degraded_total", Help: "Envelopes acked with fewer Redis copies than ACK_COPIES because fewer Redis servers were reachable.", ConstLabels: labels})).(prometheus.Counter)
 	m.acceptLatency = f(prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "relay_accept_seconds", Help: "Time from receiving an envelope to its durable queueing.", ConstLabels: labels,
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})).(prometheus.Histogram)

@@ -13,24 +13,30 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
 )
 
 // Redis layout. Each address has an inbox stream in each Redis its senders
-// wrote to; entries hold the envelope id ("i") and the deliver frame ("f",
-// header plus ciphertext). A PUBLISH on the address's wake channel tells the
-// instances holding a connection for it to read the stream.
+// wrote to; entries hold the envelope id ("i"), the deliver frame ("f",
+// header plus ciphertext) and the sender ("s"). Next to it an index hash maps
+// "sender\nenvelope id" to the entry's stream id(s) in that Redis, so that an
+// envelope delivered from one Redis can be deleted from the others, where its
+// copies have other stream ids. A PUBLISH on the address's wake channel tells
+// the instances holding a connection for it to read the stream.
 const (
 	inboxPrefix = "relay:inbox:"
+	indexPrefix = "relay:index:"
 	wakePrefix  = "relay:wake:"
 	instPrefix  = "relay:instance:"
 )
 
 // addScript queues one envelope unless the inbox is full. Entries older than
-// the TTL are trimmed; the key expires a TTL after the last write.
+// the TTL are trimmed; both keys expire a TTL after the last write. The index
+// cannot see entries trimmed or expired out of the stream: it is dropped when
+// it grows past twice the inbox bound (copies elsewhere then stay until the
+// recipient's dedup drops their redelivery, or they expire).
 //
-//	KEYS[1] inbox; ARGV: max entries, min id (now - ttl), envelope id, frame, ttl ms
+//	KEYS[1] inbox, KEYS[2] index
+//	ARGV: max entries, min id (now - ttl), envelope id, frame, ttl ms, sender
 var addScript = redis.NewScript(`
 local n = redis.call('XLEN', KEYS[1])
 if n >= tonumber(ARGV[1]) then
@@ -38,23 +44,88 @@ if n >= tonumber(ARGV[1]) then
   n = redis.call('XLEN', KEYS[1])
   if n >= tonumber(ARGV[1]) then return 0 end
 end
-redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', ARGV[3], 'f', ARGV[4])
+local sid = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
+if redis.call('HLEN', KEYS[2]) >= 2 * tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[2])
+end
+local field = ARGV[6] .. '\n' .. ARGV[3]
+local old = redis.call('HGET', KEYS[2], field)
+if old then sid = old .. ',' .. sid end
+redis.call('HSET', KEYS[2], field, sid)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 `)
 
+// delScript deletes delivered envelopes: the entries read from this Redis by
+// stream id, and every entry the index lists for the envelope.
+//
+//	KEYS[1] inbox, KEYS[2] index
+//	ARGV: pairs of index field ("sender\nid", or "" for an entry without a
+//	sender) and stream id ("" when the envelope was not read from this Redis)
+var delScript = redis.NewScript(`
+local ids = {}
+for i = 1, #ARGV, 2 do
+  if ARGV[i+1] ~= '' then ids[#ids+1] = ARGV[i+1] end
+  if ARGV[i] ~= '' then
+    local v = redis.call('HGET', KEYS[2], ARGV[i])
+    if v then
+      for sid in string.gmatch(v, '[^,]+') do ids[#ids+1] = sid end
+      redis.call('HDEL', KEYS[2], ARGV[i])
+    end
+  end
+end
+local n = 0
+for i = 1, #ids, 500 do
+  n = n + redis.call('XDEL', KEYS[1], unpack(ids, i, math.min(i + 499, #ids)))
+end
+return n
+`)
+
+// indexField names an envelope in the index hash.
+func indexField(from, id string) string { return from + "\n" + id }
+
+// A store outcome on one Redis.
+type outcome int
+
+const (
+	outStored outcome = iota
+	outFull
+	outNotReplicated
+	outFailed
+)
+
+// sendReq is one envelope being stored. It is written to need Redis servers
+// in parallel and acked once that many stored it (see Server.submit).
 type sendReq struct {
 	c     *conn
 	id    string
 	to    string
 	frame []byte
 	start time.Time
-	tried uint64 // nodes already tried, by index
+
+	mu       sync.Mutex
+	answered uint64 // nodes whose write was answered (or abandoned)
+	need     int    // copies to store before the ack
+	tried    uint64 // nodes written to or being written to, by index
+	pending  int    // writes not answered yet
+	stored   int
+	full     bool
+	notRepl  bool
+	done     bool
+}
+
+// others reports whether r has a copy stored or being stored besides the
+// write asking.
+func (r *sendReq) others() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stored > 0 || r.pending > 1
 }
 
 type delReq struct {
-	key string
-	ids []string
+	addr string
+	args []string // pairs of index field and stream id, see delScript
 }
 
 // node is one Redis: this region's (index 0) or a peer region's.
@@ -72,6 +143,12 @@ type node struct {
 
 	subMu   sync.Mutex
 	waiters map[string][]chan struct{}
+
+	// Batches being written, so that the breaker opening can give up on
+	// them at once (abandon) instead of waiting for their timeout.
+	batchMu  sync.Mutex
+	batchSeq uint64
+	batches  map[uint64][]*sendReq
 }
 
 func newNode(s *Server, idx int, addr string) *node {
@@ -85,6 +162,7 @@ func newNode(s *Server, idx int, addr string) *node {
 		delCh:   make(chan delReq, 8192),
 		kick:    make(chan struct{}, 1),
 		waiters: map[string][]chan struct{}{},
+		batches: map[uint64][]*sendReq{},
 	}
 	n.rdb = redis.NewClient(&redis.Options{
 		Addr:         addr,
@@ -147,6 +225,31 @@ func (n *node) markDown(op string, err error) {
 		case n.kick <- struct{}{}:
 		default:
 		}
+		n.abandon()
+	}
+}
+
+// abandon counts the writes in progress on this Redis as failed, once its
+// breaker opened: their envelopes are stored elsewhere (or acked degraded)
+// without waiting for the write's timeout. A write that lands later is one
+// more copy, deleted like the others after delivery.
+func (n *node) abandon() {
+	n.batchMu.Lock()
+	var rs []*sendReq
+	for _, b := range n.batches {
+		rs = append(rs, b...)
+	}
+	n.batchMu.Unlock()
+	for _, r := range rs {
+		n.s.stored(r, n.idx, outFailed)
+	}
+}
+
+// checkSoon asks healthLoop to ping now.
+func (n *node) checkSoon() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -188,6 +291,7 @@ func (n *node) healthLoop(ctx context.Context) {
 			n.s.m.redisUp.WithLabelValues(n.addr, n.role).Set(0)
 			if was {
 				n.s.log.Warn("redis down", "redis", n.addr, "role", n.role, "err", err)
+				n.abandon()
 			}
 		}
 		next := healthEvery
@@ -203,6 +307,9 @@ func (n *node) healthLoop(ctx context.Context) {
 			case <-t.C:
 				break wait
 			case <-n.kick:
+				if n.up.Load() {
+					break wait // a write is slow: ask now
+				}
 				t.Reset(healthDownEvery)
 			}
 		}
@@ -355,9 +462,31 @@ func (n *node) batchLoop(ctx context.Context) {
 				break fill
 			}
 		}
+		// A Redis whose breaker is open gets only the envelopes that have
+		// no other copy stored or being stored.
+		if !n.up.Load() {
+			k := 0
+			for _, r := range batch {
+				if r.others() {
+					n.s.stored(r, n.idx, outFailed)
+				} else {
+					batch[k] = r
+					k++
+				}
+			}
+			batch = batch[:k]
+			if k == 0 {
+				continue
+			}
+		}
 		n.writeBatch(batch, true)
 	}
 }
+
+// slowWrite is how long a write may take before the health check is asked
+// to ping its Redis: a Redis that hangs opens its breaker within about this
+// plus the ping timeout (1 s), and the acks waiting for a copy there go on.
+const slowWrite = 200 * time.Millisecond
 
 // writeBatch queues envelopes in one pipeline, then acks each one that Redis
 // stored, nacks full inboxes and hands failures to the next Redis.
@@ -372,7 +501,7 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	cmds := make([]*redis.Cmd, len(batch))
 	woken := make(map[string]struct{}, len(batch))
 	for i, r := range batch {
-		cmds[i] = addScript.EvalSha(ctx, pipe, []string{inboxPrefix + r.to}, cfg.MaxInbox, minID, r.id, r.frame, ttl)
+		cmds[i] = addScript.EvalSha(ctx, pipe, []string{inboxPrefix + r.to, indexPrefix + r.to}, cfg.MaxInbox, minID, r.id, r.frame, ttl, r.c.addr)
 	}
 	for _, r := range batch {
 		if _, ok := woken[r.to]; !ok {
@@ -384,7 +513,18 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	if cfg.WaitReplicas > 0 {
 		wait = pipe.Do(ctx, "WAIT", cfg.WaitReplicas, 1000)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	n.batchMu.Lock()
+	n.batchSeq++
+	seq := n.batchSeq
+	n.batches[seq] = batch
+	n.batchMu.Unlock()
+	slow := time.AfterFunc(slowWrite, n.checkSoon)
+	_, err := pipe.Exec(ctx)
+	slow.Stop()
+	n.batchMu.Lock()
+	delete(n.batches, seq)
+	n.batchMu.Unlock()
+	if err != nil {
 		n.markDown("queue", err)
 	}
 	n.s.m.batchSize.Observe(float64(len(batch)))
@@ -393,38 +533,34 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 		got, err := wait.Int()
 		replicated = err == nil && got >= cfg.WaitReplicas
 	}
-	var noScript, failed []*sendReq
+	var noScript []*sendReq
 	for i, r := range batch {
 		v, err := cmds[i].Int64()
 		switch {
 		case err == nil && v == 1 && replicated:
-			n.s.m.acceptLatency.Observe(time.Since(r.start).Seconds())
-			n.s.m.accepted.Inc()
-			r.c.ack(r.id)
+			n.s.stored(r, n.idx, outStored)
 		case err == nil && v == 1:
-			// Stored but not confirmed by replicas: let the sender retry;
-			// the duplicate is dropped by the recipient's id check.
-			r.c.nack(r.id, envelope.NackUnavailable, "not replicated")
+			// Stored but not confirmed by replicas: unless the other copies
+			// suffice, the sender retries; the duplicate is dropped by the
+			// recipient's id check.
+			n.s.stored(r, n.idx, outNotReplicated)
 		case err == nil:
-			n.s.m.refused.WithLabelValues("inbox_full").Inc()
-			r.c.nack(r.id, envelope.NackInboxFull, "recipient inbox full")
+			n.s.stored(r, n.idx, outFull)
 		case retryScript && strings.HasPrefix(err.Error(), "NOSCRIPT"):
 			noScript = append(noScript, r)
 		default:
 			n.s.m.redisErrors.WithLabelValues(n.addr, "queue").Inc()
-			failed = append(failed, r)
+			n.s.stored(r, n.idx, outFailed)
 		}
 	}
 	if len(noScript) > 0 {
 		if err := addScript.Load(ctx, n.rdb).Err(); err != nil {
-			failed = append(failed, noScript...)
+			for _, r := range noScript {
+				n.s.stored(r, n.idx, outFailed)
+			}
 		} else {
 			n.writeBatch(noScript, false)
 		}
-	}
-	for _, r := range failed {
-		r.tried |= 1 << n.idx
-		n.s.failover(r)
 	}
 }
 
@@ -447,19 +583,43 @@ func (n *node) delLoop(ctx context.Context) {
 				break fill
 			}
 		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		pipe := n.rdb.Pipeline()
-		for _, r := range batch {
-			pipe.XDel(dctx, r.key, r.ids...)
-		}
-		if _, err := pipe.Exec(dctx); err != nil {
-			// The entries stay and are delivered again on the recipient's
-			// next connection; its id check drops them.
-			n.s.m.redisErrors.WithLabelValues(n.addr, "delete").Inc()
-			n.markDown("delete", err)
-		}
-		cancel()
+		n.deleteBatch(ctx, batch, true)
 	}
+}
+
+// deleteBatch runs delScript for each request in one pipeline.
+func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	pipe := n.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, r := range batch {
+		args := make([]any, len(r.args))
+		for j, a := range r.args {
+			args[j] = a
+		}
+		cmds[i] = delScript.EvalSha(dctx, pipe, []string{inboxPrefix + r.addr, indexPrefix + r.addr}, args...)
+	}
+	_, err := pipe.Exec(dctx)
+	if err == nil {
+		return
+	}
+	var noScript []delReq
+	for i, r := range batch {
+		if e := cmds[i].Err(); e != nil && retryScript && strings.HasPrefix(e.Error(), "NOSCRIPT") {
+			noScript = append(noScript, r)
+		}
+	}
+	if len(noScript) > 0 && delScript.Load(dctx, n.rdb).Err() == nil {
+		n.deleteBatch(ctx, noScript, false)
+		if len(noScript) == len(batch) {
+			return
+		}
+	}
+	// The entries stay and are delivered again on the recipient's next
+	// connection; its id check drops them.
+	n.s.m.redisErrors.WithLabelValues(n.addr, "delete").Inc()
+	n.markDown("delete", err)
 }
 
 // readInbox reads up to count entries after cursor ("" for the start).

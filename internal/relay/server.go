@@ -8,22 +8,25 @@
 // # Delivery guarantee
 //
 // The relay acks an envelope to its sender only after it is durably queued in
-// a Redis inbox stream for the recipient's address (this region's Redis, or a
-// peer region's when the local one is down). Every instance in every region
-// with a connection for that address is subscribed to the address's wake
-// channel on all Redis servers it knows (local and peers), and reads the
-// inbox streams of all of them. An entry is deleted only when the recipient
-// acknowledges it (delivery ack) or when it expires (MESSAGE_TTL). So an acked
-// envelope survives the crash of any relay instance, the sender's or the
-// recipient's, and a recipient that is offline or reconnects to another
-// instance or region at the moment of the send: its next connection, anywhere,
-// reads the inbox from the start.
+// the recipient address's inbox stream on Config.AckCopies Redis servers
+// (default 2 with peers: this region's and a peer region's), or on every
+// reachable one when fewer answer, at least one (a degraded ack, counted in a
+// metric). Every instance in every region with a connection for that address
+// is subscribed to the address's wake channel on all Redis servers it knows
+// (local and peers), and reads the inbox streams of all of them. An entry is deleted, on every Redis holding a
+// copy, only when the recipient acknowledges it (delivery ack) or when it
+// expires (MESSAGE_TTL). So an acked envelope survives the crash of any relay
+// instance, the sender's or the recipient's, a recipient that is offline or
+// reconnects to another instance or region at the moment of the send (its
+// next connection, anywhere, reads the inboxes from the start), and the loss
+// of one Redis's data when it was stored on two.
 //
 // The relay delivers at least once: after a crash, entries the recipient took
 // but whose delivery ack was lost are delivered again, and a sender that lost
 // an ack resends. Receivers drop duplicates by (sender, envelope id), which the
 // client package does: at-least-once delivery plus dedup by id is
-// exactly-once at the application. A loss of the Redis data itself is outside
+// exactly-once at the application. The loss of every Redis holding an
+// envelope (its one Redis, for a degraded ack or without peers) is outside
 // the guarantee unless WAIT_REPLICAS makes acks wait for Redis replicas.
 package relay
 
@@ -561,39 +564,145 @@ func (s *Server) pollLoop() {
 	}
 }
 
-// submit hands an envelope to the first reachable Redis it has not tried.
-func (s *Server) submit(r *sendReq, block bool) {
-	var target *node
+// submit stores an envelope: on cfg.AckCopies Redis servers at once, or on
+// as many as are reachable when fewer are (at least one). The first copy goes
+// to the first reachable Redis in the configured order (this region's, then
+// the peers'), the others to reachable Redis picked by a hash of the
+// recipient address. The ack waits for all of them (see stored).
+func (s *Server) submit(r *sendReq) {
+	up := 0
 	for _, n := range s.nodes {
-		if r.tried&(1<<n.idx) == 0 && n.up.Load() {
-			target = n
-			break
+		if n.up.Load() {
+			up++
 		}
 	}
-	if target == nil {
-		for _, n := range s.nodes {
-			if r.tried&(1<<n.idx) == 0 {
-				target = n
-				break
-			}
-		}
-	}
-	if target == nil {
+	r.mu.Lock()
+	r.need = max(1, min(s.cfg.AckCopies, up))
+	targets := s.pickLocked(r, r.need)
+	r.pending = len(targets)
+	r.mu.Unlock()
+	if len(targets) == 0 {
 		s.m.refused.WithLabelValues("unavailable").Inc()
 		r.c.nack(r.id, envelope.NackUnavailable, "no queue reachable")
 		return
 	}
-	if !block {
-		go s.submit(r, true)
-		return
-	}
-	select {
-	case target.sendCh <- r:
-	case <-r.c.ctx.Done():
+	for _, n := range targets {
+		select {
+		case n.sendCh <- r:
+		case <-r.c.ctx.Done():
+			return
+		}
 	}
 }
 
-func (s *Server) failover(r *sendReq) { s.submit(r, false) }
+// pickLocked picks up to k Redis servers not tried yet for r and marks them
+// tried. Reachable ones only, except that an envelope with no copy stored or
+// being stored falls back to one whose breaker is open (it may be back).
+func (s *Server) pickLocked(r *sendReq, k int) []*node {
+	var out []*node
+	var cand []*node
+	for _, n := range s.nodes {
+		if r.tried&(1<<n.idx) == 0 && n.up.Load() {
+			cand = append(cand, n)
+		}
+	}
+	if len(cand) > 0 && r.stored+r.pending == 0 {
+		// The first copy: the first reachable Redis in order.
+		out = append(out, cand[0])
+		cand = cand[1:]
+	}
+	if len(cand) > 0 && len(out) < k {
+		h := int(maphash.String(s.seed, r.to) % uint64(len(cand)))
+		for i := 0; i < len(cand) && len(out) < k; i++ {
+			out = append(out, cand[(h+i)%len(cand)])
+		}
+	}
+	if len(out) == 0 && r.stored+r.pending == 0 {
+		for _, n := range s.nodes {
+			if r.tried&(1<<n.idx) == 0 {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	for _, n := range out {
+		r.tried |= 1 << n.idx
+	}
+	return out
+}
+
+// stored takes the outcome of one write of r. r is acked once need copies
+// are stored. A failed write is replaced by one to another reachable Redis;
+// when none is left, an envelope stored at least once is acked anyway
+// (degraded: counted in relay_envelopes_acked_degraded_total), else nacked.
+// A full inbox or a missing replica confirmation nacks an envelope whose
+// other copies do not suffice: the sender retries.
+func (s *Server) stored(r *sendReq, idx int, o outcome) {
+	r.mu.Lock()
+	if r.answered&(1<<idx) != 0 {
+		r.mu.Unlock()
+		return // abandoned before
+	}
+	r.answered |= 1 << idx
+	r.pending--
+	switch o {
+	case outStored:
+		r.stored++
+	case outFull:
+		r.full = true
+	case outNotReplicated:
+		r.notRepl = true
+	}
+	var retry []*node
+	if !r.done && o == outFailed && r.stored+r.pending < r.need {
+		retry = s.pickLocked(r, r.need-r.stored-r.pending)
+		r.pending += len(retry)
+	}
+	act := 0 // 1 ack, 2 nack full, 3 nack not replicated, 4 nack unavailable
+	if !r.done {
+		switch {
+		case r.stored >= r.need:
+			act = 1
+		case r.pending > 0:
+		case r.full:
+			act = 2
+		case r.notRepl:
+			act = 3
+		case r.stored > 0:
+			act = 1
+		default:
+			act = 4
+		}
+		r.done = act != 0
+	}
+	copies := r.stored
+	r.mu.Unlock()
+	for _, n := range retry {
+		go func() {
+			select {
+			case n.sendCh <- r:
+			case <-r.c.ctx.Done():
+			}
+		}()
+	}
+	switch act {
+	case 1:
+		if copies < s.cfg.AckCopies {
+			s.m.degradedAcks.Inc()
+		}
+		s.m.acceptLatency.Observe(time.Since(r.start).Seconds())
+		s.m.accepted.Inc()
+		r.c.ack(r.id)
+	case 2:
+		s.m.refused.WithLabelValues("inbox_full").Inc()
+		r.c.nack(r.id, envelope.NackInboxFull, "recipient inbox full")
+	case 3:
+		r.c.nack(r.id, envelope.NackUnavailable, "not replicated")
+	case 4:
+		s.m.refused.WithLabelValues("unavailable").Inc()
+		r.c.nack(r.id, envelope.NackUnavailable, "no queue reachable")
+	}
+}
 
 var redisLoggerOnce sync.Once
 

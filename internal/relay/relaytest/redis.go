@@ -18,6 +18,7 @@ import (
 // Redis is a redis-server child process listening on 127.0.0.1.
 type Redis struct {
 	Addr   string
+	dir    string
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -52,17 +53,10 @@ func StartRedis(dir string) (*Redis, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), exited: make(chan struct{})}
-		r.cmd = exec.Command(RedisBinary(),
-			"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--daemonize", "no",
-			"--dir", dir, "--maxclients", "19000", "--loglevel", "warning",
-			"--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)))
-		r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := r.cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start redis-server: %w", err)
+		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir}
+		if err := r.start(); err != nil {
+			return nil, err
 		}
-		go func() { r.cmd.Wait(); close(r.exited) }()
 		if err := r.waitReady(10 * time.Second); err != nil {
 			lastErr = err
 			r.Stop()
@@ -71,6 +65,34 @@ func StartRedis(dir string) (*Redis, error) {
 		return r, nil
 	}
 	return nil, lastErr
+}
+
+func (r *Redis) start() error {
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.exited = make(chan struct{})
+	r.cmd = exec.Command(RedisBinary(),
+		"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--dir", r.dir, "--maxclients", "19000", "--loglevel", "warning",
+		"--logfile", filepath.Join(r.dir, fmt.Sprintf("redis-%s.log", port)))
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	exited := r.exited
+	cmd := r.cmd
+	go func() { cmd.Wait(); close(exited) }()
+	return nil
+}
+
+// Restart starts a stopped (or killed) server again on the same address and
+// folder. It loads the folder's dump.rdb, the last snapshot a SAVE wrote, if
+// there is one, else starts empty.
+func (r *Redis) Restart() error {
+	if err := r.start(); err != nil {
+		return err
+	}
+	return r.waitReady(10 * time.Second)
 }
 
 func (r *Redis) waitReady(timeout time.Duration) error {

@@ -1,0 +1,190 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+// metricValue reads one unlabelled-by-us sample of a relay's /metrics.
+func metricValue(t *testing.T, base, name string) string {
+	t.Helper()
+	_, m := get(t, base+"/metrics")
+	for _, l := range strings.Split(m, "\n") {
+		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
+			return l[strings.LastIndexByte(l, ' ')+1:]
+		}
+	}
+	return ""
+}
+
+// waitAllRedisUp waits until a relay counts every Redis it knows up.
+func waitAllRedisUp(t *testing.T, base string) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if code, body := get(t, base+"/readyz"); code == 200 && strings.HasPrefix(body, "ok") {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("relay does not count every Redis up")
+		}
+	}
+}
+
+// TestRegionRedisLost: the disaster-recovery case. Region A's relay acks N
+// envelopes for a recipient that is offline; then region A's Redis is
+// SIGKILLed and restarts empty, or from a snapshot taken halfway through.
+// The recipient connects in region B and gets all N, each exactly once at
+// the application: every acked envelope was also stored in region B's Redis.
+func TestRegionRedisLost(t *testing.T) {
+	for _, restart := range []string{"empty", "old-snapshot"} {
+		t.Run(restart, func(t *testing.T) {
+			e := newEnv(t)
+			rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
+			ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
+			rb := relaytest.NewRelay(t, e.v, "b", rdB.Addr, []string{rdA.Addr}, nil)
+			waitAllRedisUp(t, "http://"+ra.Addr)
+			waitAllRedisUp(t, "http://"+rb.Addr)
+			a := e.dial("alice", ra.URL)
+
+			const n = 2000
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			send := func(from, to int) {
+				var wg sync.WaitGroup
+				errs := make(chan error, 8)
+				for w := 0; w < 8; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := from + w; i < to; i += 8 {
+							if _, err := a.Send(ctx, "bob", fmt.Sprintf("m%05d", i), []byte("ciphertext")); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				if err := <-errs; err != nil {
+					t.Fatalf("send: %v", err)
+				}
+			}
+			send(0, n/2)
+			if restart == "old-snapshot" {
+				rc := redis.NewClient(&redis.Options{Addr: rdA.Addr})
+				if err := rc.Save(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+				rc.Close()
+			}
+			send(n/2, n)
+			if got := metricValue(t, "http://"+ra.Addr, "relay_envelopes_accepted_total"); got != fmt.Sprint(n) {
+				t.Fatalf("accepted %s, want %d", got, n)
+			}
+			if got := metricValue(t, "http://"+ra.Addr, "relay_envelopes_acked_degraded_total"); got != "0" {
+				t.Fatalf("degraded acks %s with both Redis up", got)
+			}
+
+			rdA.Stop() // SIGKILL
+			if err := rdA.Restart(); err != nil {
+				t.Fatal(err)
+			}
+
+			b := e.dial("bob", rb.URL)
+			got := map[string]int{}
+			for len(got) < n {
+				env := recv(t, b, 10*time.Second)
+				got[env.ID]++
+			}
+			select {
+			case env := <-b.Receive():
+				t.Fatalf("extra envelope %s", env.ID)
+			case <-time.After(500 * time.Millisecond):
+			}
+			for i := 0; i < n; i++ {
+				if c := got[fmt.Sprintf("m%05d", i)]; c != 1 {
+					t.Fatalf("m%05d delivered %d times", i, c)
+				}
+			}
+		})
+	}
+}
+
+// TestDeliveryAckDeletesEveryCopy: after the recipient acknowledges, no copy
+// of the envelopes is left in either Redis, nor in their indexes.
+func TestDeliveryAckDeletesEveryCopy(t *testing.T) {
+	e := newEnv(t)
+	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
+	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
+	rb := relaytest.NewRelay(t, e.v, "b", rdB.Addr, []string{rdA.Addr}, nil)
+	waitAllRedisUp(t, "http://"+ra.Addr)
+	waitAllRedisUp(t, "http://"+rb.Addr)
+	a := e.dial("alice", ra.URL)
+	ctx := context.Background()
+	const n = 200
+	for i := 0; i < n; i++ {
+		if _, err := a.Send(ctx, "bob", fmt.Sprintf("m%d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clients := []*redis.Client{redis.NewClient(&redis.Options{Addr: rdA.Addr}), redis.NewClient(&redis.Options{Addr: rdB.Addr})}
+	for i, rc := range clients {
+		defer rc.Close()
+		if l := rc.XLen(ctx, "relay:inbox:bob").Val(); l != n {
+			t.Fatalf("redis %d holds %d entries before delivery, want %d", i, l, n)
+		}
+	}
+	b := e.dial("bob", rb.URL)
+	for i := 0; i < n; i++ {
+		if got := recv(t, b, 5*time.Second); got.ID != fmt.Sprintf("m%d", i) {
+			t.Fatalf("got %s want m%d", got.ID, i)
+		}
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		left := int64(0)
+		for _, rc := range clients {
+			left += rc.XLen(ctx, "relay:inbox:bob").Val() + rc.HLen(ctx, "relay:index:bob").Val()
+		}
+		if left == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%d entries or index fields left after delivery", left)
+		}
+	}
+}
+
+// TestDegradedAck: with only one Redis reachable the relay still acks, after
+// the one copy, and counts it in relay_envelopes_acked_degraded_total.
+func TestDegradedAck(t *testing.T) {
+	e := newEnv(t)
+	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
+	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
+	waitAllRedisUp(t, "http://"+ra.Addr)
+	rdB.Stop()
+	a, b := e.dial("alice", ra.URL), e.dial("bob", ra.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 20; i++ {
+		if _, err := a.Send(ctx, "bob", fmt.Sprintf("m%d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		if got := recv(t, b, 5*time.Second); got.ID != fmt.Sprintf("m%d", i) {
+			t.Fatalf("got %s want m%d", got.ID, i)
+		}
+	}
+	if got := metricValue(t, "http://"+ra.Addr, "relay_envelopes_acked_degraded_total"); got != "20" {
+		t.Fatalf("degraded acks %s, want 20", got)
+	}
+}
