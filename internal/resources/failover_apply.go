@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,14 +37,13 @@ var objectAsOptions = basetypes.ObjectAsOptions{UnhandledNullAsEmpty: true, Unha
 const regionCallTimeout = 2 * time.Minute
 
 // probeRegions health-checks every region that could take traffic, in
-// parallel, and returns why each unhealthy one failed.
+// parallel, and returns why each unhealthy one failed. A region whose Cloud
+// Run API does not answer is unhealthy for that reason.
 func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failoverGroupModel, specs []regionSpec) map[string]string {
 	returning := map[string]bool{}
 	if prior := m.EffectiveWeights; !prior.IsNull() && !prior.IsUnknown() {
-		for region, w := range prior.Elements() {
-			if v, ok := w.(types.Int64); ok && v.ValueInt64() == 0 {
-				returning[region] = true
-			}
+		for region, w := range int64Map(prior) {
+			returning[region] = w == 0
 		}
 	}
 	var candidates []regionSpec
@@ -51,28 +52,29 @@ func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failov
 			candidates = append(candidates, s)
 		}
 	}
-	return r.checkRegionsNeeding(ctx, m, candidates, func(region string) int64 {
+	services, unhealthy := r.lookupServices(ctx, candidates)
+	for region, why := range r.probeServices(ctx, m, services, func(region string) int64 {
 		if returning[region] {
 			return m.HealthCheck.HealthyThreshold.ValueInt64()
 		}
 		return 1
-	})
+	}) {
+		unhealthy[region] = why
+	}
+	return unhealthy
 }
 
-// checkRegions probes regions in parallel; it returns the failures.
-func (r *relayFailoverGroupResource) checkRegions(ctx context.Context, m *failoverGroupModel, specs []regionSpec) map[string]string {
-	return r.checkRegionsNeeding(ctx, m, specs, func(string) int64 { return 1 })
-}
-
-func (r *relayFailoverGroupResource) checkRegionsNeeding(ctx context.Context, m *failoverGroupModel, specs []regionSpec, needOK func(string) int64) map[string]string {
+// probeServices probes each service's URL in parallel; it returns the
+// failures.
+func (r *relayFailoverGroupResource) probeServices(ctx context.Context, m *failoverGroupModel, services map[string]*runpb.Service, needOK func(string) int64) map[string]string {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	out := map[string]string{}
-	for _, s := range specs {
+	for region, svc := range services {
 		wg.Go(func() {
-			if why := r.checkRegion(ctx, m, s, needOK(s.Region)); why != "" {
+			if why := r.probeURL(ctx, m, svc.GetUri(), needOK(region)); why != "" {
 				mu.Lock()
-				out[s.Region] = why
+				out[region] = why
 				mu.Unlock()
 			}
 		})
@@ -81,23 +83,18 @@ func (r *relayFailoverGroupResource) checkRegionsNeeding(ctx context.Context, m 
 	return out
 }
 
-// checkRegion probes one region's service until it has needOK consecutive
-// successes (healthy) or unhealthy_threshold consecutive failures.
-func (r *relayFailoverGroupResource) checkRegion(ctx context.Context, m *failoverGroupModel, s regionSpec, needOK int64) string {
-	callCtx, cancel := context.WithTimeout(ctx, m.healthTimeout())
-	svc, err := r.clients.Run.GetService(callCtx, &runpb.GetServiceRequest{Name: s.Service})
-	cancel()
-	if err != nil {
-		return r.clients.Describe(gcpclient.APIRun, err)
-	}
-	if svc.GetUri() == "" {
+// probeURL probes a relay until it has needOK consecutive successes
+// (healthy) or unhealthy_threshold consecutive failures; it returns why it
+// is unhealthy, or "".
+func (r *relayFailoverGroupResource) probeURL(ctx context.Context, m *failoverGroupModel, url string, needOK int64) string {
+	if url == "" {
 		return "the service has no URL yet"
 	}
 	maxFail := m.HealthCheck.UnhealthyThreshold.ValueInt64()
 	var ok, failed int64
 	var last error
 	for ok < needOK && failed < maxFail {
-		if _, err := probeRelay(ctx, svc.GetUri(), m.HealthCheck.Token.ValueString(), m.healthTimeout()); err != nil {
+		if _, err := probeRelay(ctx, url, m.HealthCheck.Token.ValueString(), m.healthTimeout()); err != nil {
 			failed, ok, last = failed+1, 0, err
 		} else {
 			ok, failed = ok+1, 0
@@ -168,13 +165,13 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	phase.done("capacity")
 
 	// 3. Health gate: every region that will receive traffic must pass.
-	var gate []regionSpec
-	for _, s := range specs {
-		if target[s.Region] > 0 {
-			gate = append(gate, s)
+	gate := map[string]*runpb.Service{}
+	for region, svc := range services {
+		if target[region] > 0 {
+			gate[region] = svc
 		}
 	}
-	for region, why := range r.checkRegions(ctx, m, gate) {
+	for region, why := range r.probeServices(ctx, m, gate, func(string) int64 { return 1 }) {
 		diags.AddAttributeError(path.Root("regions"), "Health gate failed for "+region,
 			fmt.Sprintf("%s would take traffic but its health check failed: %s. No weight was changed.", region, why))
 	}
@@ -215,7 +212,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	// 5. Ramp returning regions, probing through each soak; a failure rolls
 	// the region back to 0.
 	for _, region := range returning {
-		spec := specOf(specs, region)
+		url := services[region].GetUri()
 		steps := rampWeights(target[region], ramp.Steps)
 		for i := range steps {
 			if i > 0 {
@@ -225,7 +222,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 					break
 				}
 			}
-			if why := r.soak(ctx, m, spec, soak); why != "" {
+			if why := r.soak(ctx, m, url, soak); why != "" {
 				applied = withWeight(applied, region, 0)
 				fingerprint = r.patchWeights(ctx, m, backends, applied, fingerprint, diags)
 				diags.AddAttributeError(path.Root("regions"), "Region "+region+" rolled back",
@@ -251,7 +248,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			diags.AddError("Interrupted during the drain grace period", err.Error())
 			return
 		}
-		r.scaleRegions(ctx, services, func(region string, _ int64) bool { return contains(drained, region) }, mins, true, diags)
+		r.scaleRegions(ctx, services, func(region string, _ int64) bool { return slices.Contains(drained, region) }, mins, true, diags)
 	}
 	phase.done("reconnect")
 
@@ -259,13 +256,14 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	// that take traffic, baseline in the rest).
 	if m.Capacity != nil {
 		r.scaleRegions(ctx, services, func(region string, cur int64) bool {
-			return !contains(drained, region) && mins[region] != cur
+			return !slices.Contains(drained, region) && mins[region] != cur
 		}, mins, false, diags)
 	}
 	phase.done("capacity_return")
 
 	diags.Append(m.setApplied(ctx, applied, sick)...)
-	r.read(ctx, m)
+	_, d := r.read(ctx, m, services)
+	diags.Append(d...)
 }
 
 // lookupServices reads every region's service.
@@ -353,10 +351,10 @@ func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *run
 }
 
 // soak holds a returning region at its current step, probing it.
-func (r *relayFailoverGroupResource) soak(ctx context.Context, m *failoverGroupModel, s regionSpec, soak time.Duration) string {
+func (r *relayFailoverGroupResource) soak(ctx context.Context, m *failoverGroupModel, url string, soak time.Duration) string {
 	deadline := time.Now().Add(soak)
 	for {
-		if why := r.checkRegion(ctx, m, s, 1); why != "" {
+		if why := r.probeURL(ctx, m, url, 1); why != "" {
 			return why
 		}
 		left := time.Until(deadline)
@@ -530,8 +528,9 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 	}
 }
 
-// read refreshes m from the load balancer; false when the URL map is gone.
-func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupModel) (bool, diag.Diagnostics) {
+// read refreshes m from the load balancer and the services' scaling (looked
+// up when services is nil); false when the URL map is gone.
+func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupModel, services map[string]*runpb.Service) (bool, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	weights, _, exists := r.urlMapWeights(ctx, m, &diags)
 	if diags.HasError() || !exists {
@@ -564,7 +563,9 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 		// Capacity is the group's: a minimum changed outside Terraform is
 		// drift. A region that does not answer keeps its last known value.
 		mins := int64Map(m.MinInstances)
-		services, _ := r.lookupServices(ctx, m.specs())
+		if services == nil {
+			services, _ = r.lookupServices(ctx, m.specs())
+		}
 		for region, svc := range services {
 			if _, managed := mins[region]; managed {
 				mins[region] = int64(svc.GetScaling().GetMinInstanceCount())
@@ -646,30 +647,9 @@ func int64Map(v types.Map) map[string]int64 {
 }
 
 func withWeight(weights map[string]int64, region string, w int64) map[string]int64 {
-	out := make(map[string]int64, len(weights))
-	for k, v := range weights {
-		out[k] = v
-	}
+	out := maps.Clone(weights)
 	out[region] = w
 	return out
-}
-
-func specOf(specs []regionSpec, region string) regionSpec {
-	for _, s := range specs {
-		if s.Region == region {
-			return s
-		}
-	}
-	return regionSpec{Region: region}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isAlreadyExists(err error) bool {

@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
@@ -60,7 +61,7 @@ var (
 	redisVersions       = []string{"REDIS_6_X", "REDIS_7_0", "REDIS_7_2"}
 	persistenceModes    = []string{"DISABLED", "RDB"}
 	rdbSnapshotPeriods  = []string{"ONE_HOUR", "SIX_HOURS", "TWELVE_HOURS", "TWENTY_FOUR_HOURS"}
-	redisInstanceNameRE = `^[a-z][a-z0-9-]{0,38}[a-z0-9]$`
+	redisInstanceNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,38}[a-z0-9]$`)
 )
 
 const (
@@ -90,7 +91,7 @@ func (r *redisInstanceResource) Schema(ctx context.Context, _ resource.SchemaReq
 				Required:      true,
 				Description:   "Instance id: lowercase letters, digits and hyphens, 2 to 40 characters, starting with a letter.",
 				PlanModifiers: replace,
-				Validators: []validator.String{stringvalidator.RegexMatches(regexpMust(redisInstanceNameRE),
+				Validators: []validator.String{stringvalidator.RegexMatches(redisInstanceNameRE,
 					"must be 2 to 40 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen")},
 			},
 			"project": schema.StringAttribute{

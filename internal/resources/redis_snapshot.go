@@ -71,7 +71,7 @@ func (r *redisSnapshotResource) Schema(ctx context.Context, _ resource.SchemaReq
 				Required:      true,
 				Description:   "Id of the instance to export (`agentnet_redis_instance.<name>.id`).",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				Validators:    []validator.String{stringvalidator.RegexMatches(instanceNameRE, "must be an instance id: projects/PROJECT/locations/REGION/instances/NAME")},
+				Validators:    []validator.String{instanceIDValidator()},
 			},
 			"destination": schema.StringAttribute{
 				Required: true,

@@ -72,7 +72,7 @@ func (r *redisSnapshotRestoreResource) Schema(ctx context.Context, _ resource.Sc
 				Required:      true,
 				Description:   "Id of the instance to restore into (`agentnet_redis_instance.<name>.id`). It must exist.",
 				PlanModifiers: replace,
-				Validators:    []validator.String{stringvalidator.RegexMatches(instanceNameRE, "must be an instance id: projects/PROJECT/locations/REGION/instances/NAME")},
+				Validators:    []validator.String{instanceIDValidator()},
 			},
 			"source": schema.StringAttribute{
 				Required:      true,
@@ -89,7 +89,7 @@ func (r *redisSnapshotRestoreResource) Schema(ctx context.Context, _ resource.Sc
 				Optional:      true,
 				Description:   "CRC32C (base64, as Cloud Storage reports it) the source must have (`agentnet_redis_snapshot.<name>.crc32c`). A mismatch is refused before the instance is touched.",
 				PlanModifiers: replace,
-				Validators:    []validator.String{stringvalidator.RegexMatches(regexpMust(crc32cPattern), "must be a base64-encoded CRC32C such as \"AAAAAA==\"")},
+				Validators:    []validator.String{stringvalidator.RegexMatches(crc32cRE, "must be a base64-encoded CRC32C such as \"AAAAAA==\"")},
 			},
 			"triggers": schema.MapAttribute{
 				Optional:      true,

@@ -580,7 +580,7 @@ func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.Read
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	found, diags := r.read(ctx, &state)
+	found, diags := r.read(ctx, &state, nil)
 	resp.Diagnostics.Append(diags...)
 	if !found {
 		resp.State.RemoveResource(ctx)

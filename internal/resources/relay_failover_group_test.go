@@ -25,11 +25,11 @@ var groupRegions = []string{"us-central1", "europe-west1", "asia-east1"}
 func (e *relayEnv) groupHCL(states map[string]string, automatic bool, extra string) string {
 	var b strings.Builder
 	for _, region := range groupRegions {
-		key := strings.Split(region, "-")[0]
+		key := regionKey(region)
 		var peers []string
 		for _, other := range groupRegions {
 			if other != region {
-				peers = append(peers, fmt.Sprintf("agentnet_redis_instance.%s.id", strings.Split(other, "-")[0]))
+				peers = append(peers, fmt.Sprintf("agentnet_redis_instance.%s.id", regionKey(other)))
 			}
 		}
 		fmt.Fprintf(&b, `
@@ -59,7 +59,7 @@ resource "agentnet_relay_service" "%[1]s" {
 			state = "active"
 		}
 		regions = append(regions, fmt.Sprintf(`    { region = %q, service = agentnet_relay_service.%s.id, state = %q }`,
-			region, strings.Split(region, "-")[0], state))
+			region, regionKey(region), state))
 	}
 	tok, _ := e.keys.Token("health-probe", 2*time.Hour)
 	fmt.Fprintf(&b, `
@@ -320,8 +320,6 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 			{
 				PreConfig: func() {
 					e.lc.FaultService(t, "service-restore", serviceID("asia-east1"), nil)
-					st := e.lc.Service(t, serviceID("asia-east1"))
-					_ = st
 				},
 				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
 				Check:  resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "0"),

@@ -114,13 +114,12 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"redis_instance": schema.StringAttribute{
 				Required:    true,
 				Description: "Id of the region's `agentnet_redis_instance`. Its address becomes the relay's `REDIS_ADDR`. It must be in the service's region unless `peer_redis_instances` are configured.",
-				Validators:  []validator.String{stringvalidator.RegexMatches(instanceNameRE, "must be an instance id: projects/PROJECT/locations/REGION/instances/NAME")},
+				Validators:  []validator.String{instanceIDValidator()},
 			},
 			"peer_redis_instances": schema.ListAttribute{
 				Optional: true, ElementType: types.StringType,
 				Description: "Ids of the other regions' Redis instances, for routing to agents connected to other regions (`PEER_REDIS_ADDRS`).",
-				Validators: []validator.List{listvalidator.UniqueValues(), listvalidator.ValueStringsAre(
-					stringvalidator.RegexMatches(instanceNameRE, "must be an instance id: projects/PROJECT/locations/REGION/instances/NAME"))},
+				Validators:  []validator.List{listvalidator.UniqueValues(), listvalidator.ValueStringsAre(instanceIDValidator())},
 			},
 			"env": schema.MapAttribute{
 				Optional: true, ElementType: types.StringType,
@@ -416,8 +415,14 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 	var diags diag.Diagnostics
 	var peers []string
 	diags.Append(m.PeerRedisInstances.ElementsAs(ctx, &peers, false)...)
-	addrs, d := r.redisAddresses(ctx, m.RedisInstance.ValueString(), peers)
-	diags.Append(d...)
+	// The plan resolved the addresses already, unless the instances were
+	// created in the same apply.
+	addrs := relayRedisAddresses{redis: m.RedisAddress.ValueString(), peers: m.PeerRedisAddresses.ValueString()}
+	if m.RedisAddress.IsUnknown() || m.RedisAddress.ValueString() == "" || m.PeerRedisAddresses.IsUnknown() {
+		var d diag.Diagnostics
+		addrs, d = r.redisAddresses(ctx, m.RedisInstance.ValueString(), peers)
+		diags.Append(d...)
+	}
 	var env map[string]string
 	diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
 	if diags.HasError() {

@@ -3,6 +3,7 @@ package resources_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,16 +68,16 @@ resource "agentnet_relay_service" "%[1]s" {
 `, regionKey(region), region, relayImage, tag, peers, minInstances, e.keys.Dir, extra)
 }
 
+// regionKey names a region's resources in test configurations:
+// us-central1 -> us, europe-west1 -> europe.
 func regionKey(region string) string {
-	if region == "us-central1" {
-		return "us"
-	}
-	return "eu"
+	key, _, _ := strings.Cut(region, "-")
+	return key
 }
 
 func (e *relayEnv) twoRegions(tag string, minUS int, extra string) string {
 	return e.config(
-		e.regionHCL("us-central1", tag, minUS, "[agentnet_redis_instance.eu.id]", extra) +
+		e.regionHCL("us-central1", tag, minUS, "[agentnet_redis_instance.europe.id]", extra) +
 			e.regionHCL("europe-west1", tag, 1, "[agentnet_redis_instance.us.id]", ""))
 }
 
@@ -195,7 +196,7 @@ func TestAccRelayService_twoRegions(t *testing.T) {
 					},
 					func(s *terraform.State) error {
 						usURL, _ := serviceURL(s, "agentnet_relay_service.us")
-						euURL, _ := serviceURL(s, "agentnet_relay_service.eu")
+						euURL, _ := serviceURL(s, "agentnet_relay_service.europe")
 						alice, err := client.Dial(ctx, []string{usURL}, e.token(t, "alice"))
 						if err != nil {
 							return fmt.Errorf("alice via %s: %w", usURL, err)
@@ -259,9 +260,9 @@ func TestAccRelayService_twoRegions(t *testing.T) {
 				},
 				Config: e.twoRegions("1.0", 3, `LOG_LEVEL = "debug"`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction("agentnet_relay_service.eu", plancheck.ResourceActionCreate),
+					plancheck.ExpectResourceAction("agentnet_relay_service.europe", plancheck.ResourceActionCreate),
 				}},
-				Check: resource.TestCheckResourceAttr("agentnet_relay_service.eu", "ready", "true"),
+				Check: resource.TestCheckResourceAttr("agentnet_relay_service.europe", "ready", "true"),
 			},
 		},
 	})

@@ -8,10 +8,12 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -85,6 +87,12 @@ type instanceName struct{ Project, Region, Instance string }
 
 var instanceNameRE = regexp.MustCompile(`^projects/([^/]+)/locations/([^/]+)/instances/([^/]+)$`)
 
+// instanceIDValidator accepts a Memorystore instance id, as other resources
+// take it from agentnet_redis_instance.<name>.id.
+func instanceIDValidator() validator.String {
+	return stringvalidator.RegexMatches(instanceNameRE, "must be an instance id: projects/PROJECT/locations/REGION/instances/NAME")
+}
+
 func (n instanceName) String() string {
 	return fmt.Sprintf("projects/%s/locations/%s/instances/%s", n.Project, n.Region, n.Instance)
 }
@@ -124,8 +132,6 @@ func parseGCSURI(s string) (gcsURI, error) {
 func (u gcsURI) String() string             { return "gs://" + u.Bucket + "/" + u.Object }
 func (u gcsURI) isPrefix() bool             { return u.Object == "" || strings.HasSuffix(u.Object, "/") }
 func (u gcsURI) withObject(o string) gcsURI { return gcsURI{u.Bucket, o} }
-
-func regexpMust(expr string) *regexp.Regexp { return regexp.MustCompile(expr) }
 
 // optionalString maps the API's empty string to null, so an unset optional
 // attribute does not show as a change from "" to null.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -27,8 +28,8 @@ func crc32cString(sum uint32) string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-// crc32cPattern matches a base64-encoded CRC32C.
-const crc32cPattern = `^[A-Za-z0-9+/]{6}==$`
+// crc32cRE matches a base64-encoded CRC32C.
+var crc32cRE = regexp.MustCompile(`^[A-Za-z0-9+/]{6}==$`)
 
 // objectAttrs reads an object's metadata; a missing bucket or object comes
 // back as an error that says which, in words a user can act on.

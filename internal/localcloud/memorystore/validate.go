@@ -1,7 +1,6 @@
 package memorystore
 
 import (
-	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -171,16 +170,3 @@ func normalizePath(p string) string {
 }
 
 var updatablePaths = []string{"display_name", "labels", "memory_size_gb", "redis_configs", "persistence_config"}
-
-func fmtConfigs(cfg map[string]string) string {
-	keys := make([]string, 0, len(cfg))
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%s", k, cfg[k]))
-	}
-	return strings.Join(parts, ",")
-}
