@@ -18,12 +18,15 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -111,6 +114,8 @@ type options struct {
 	recvBuffer   int
 	logger       *slog.Logger
 	httpClient   *http.Client
+	rootCAs      *x509.CertPool
+	header       http.Header
 }
 
 // Option configures Dial.
@@ -145,6 +150,24 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithHTTPClient sets the HTTP client used for the WebSocket handshake.
 func WithHTTPClient(h *http.Client) Option { return func(o *options) { o.httpClient = h } }
+
+// WithRootCAs makes wss:// connections trust these certificate authorities
+// instead of the system's (e.g. localcloud's CA). Verification stays on.
+func WithRootCAs(pool *x509.CertPool) Option { return func(o *options) { o.rootCAs = pool } }
+
+// WithHeader adds headers to every WebSocket handshake, e.g.
+// X-Agentnet-Region to pin the connection to one region behind the load
+// balancer. Authorization is always the token's.
+func WithHeader(h http.Header) Option {
+	return func(o *options) {
+		if o.header == nil {
+			o.header = http.Header{}
+		}
+		for k, v := range h {
+			o.header[http.CanonicalHeaderKey(k)] = append([]string(nil), v...)
+		}
+	}
+}
 
 type pendingSend struct {
 	id    string
@@ -187,8 +210,9 @@ type Client struct {
 }
 
 // Dial connects to the first URL that accepts the connection (trying them in
-// order) and keeps the client connected until Close. URLs are ws:// or wss://
-// (http:// and https:// work too); a URL without a path gets "/ws".
+// order) and keeps the client connected until Close. URLs are wss:// (or
+// https://), or ws:// (http://) to a loopback host only; a URL without a path
+// gets "/ws".
 func Dial(ctx context.Context, urls []string, tokens TokenSource, opts ...Option) (*Client, error) {
 	if len(urls) == 0 {
 		return nil, errors.New("relay client: no URL")
@@ -200,6 +224,18 @@ func Dial(ctx context.Context, urls []string, tokens TokenSource, opts ...Option
 	}
 	if o.label != "" && !envelope.ValidLabel(o.label) {
 		return nil, fmt.Errorf("relay client: invalid label %q", o.label)
+	}
+	for _, u := range urls {
+		if err := CheckURL(u); err != nil {
+			return nil, err
+		}
+	}
+	if o.rootCAs != nil {
+		hc, err := withRoots(o.httpClient, o.rootCAs)
+		if err != nil {
+			return nil, err
+		}
+		o.httpClient = hc
 	}
 	c := &Client{
 		tokens:   tokens,
@@ -233,6 +269,61 @@ func Dial(ctx context.Context, urls []string, tokens TokenSource, opts ...Option
 	}
 	c.cancel()
 	return nil, firstErr
+}
+
+// CheckURL refuses a relay URL that would carry tokens and envelopes in
+// clear over a network: ws:// and http:// are accepted only to a loopback
+// host (a relay on this machine, or localcloud).
+func CheckURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("relay client: URL %q: %w", u, err)
+	}
+	switch strings.ToLower(pu.Scheme) {
+	case "wss", "https":
+		return nil
+	case "ws", "http":
+		if isLoopback(pu.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("relay client: refusing %s: plaintext %s:// to a host that is not loopback; use wss://", u, pu.Scheme)
+	default:
+		return fmt.Errorf("relay client: URL %q: scheme must be wss or ws (https or http)", u)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// withRoots returns an HTTP client whose TLS connections trust pool: a copy
+// of base (or of the default client) with the roots set on a cloned
+// transport, so base itself is not changed.
+func withRoots(base *http.Client, pool *x509.CertPool) (*http.Client, error) {
+	if base == nil {
+		base = &http.Client{}
+	}
+	var tr *http.Transport
+	switch t := base.Transport.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		return nil, errors.New("relay client: WithRootCAs needs the HTTP client's transport to be an *http.Transport")
+	}
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{}
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	tr.TLSClientConfig.MinVersion = max(tr.TLSClientConfig.MinVersion, tls.VersionTLS12)
+	hc := *base
+	hc.Transport = tr
+	return &hc, nil
 }
 
 func normalizeURL(u string) string {
@@ -384,9 +475,14 @@ func (c *Client) connect(ctx context.Context, u string) (*websocket.Conn, envelo
 		}
 		target += sep + "label=" + url.QueryEscape(c.o.label)
 	}
+	hdr := c.o.header.Clone()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	hdr.Set("Authorization", "Bearer "+tok)
 	ws, resp, err := websocket.Dial(ctx, target, &websocket.DialOptions{
 		HTTPClient:      c.o.httpClient,
-		HTTPHeader:      http.Header{"Authorization": {"Bearer " + tok}},
+		HTTPHeader:      hdr,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {

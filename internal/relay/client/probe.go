@@ -4,26 +4,29 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
 // Probe measures a real round trip through the relay at url: two probe
 // agents (labels of the token's identity, on two connections) send an
 // envelope one way and the answer back. It returns the round trip time.
-func Probe(ctx context.Context, url string, tokens TokenSource) (time.Duration, error) {
-	return ProbeBetween(ctx, url, url, tokens)
+// opts are Dial's (WithRootCAs, WithHeader, ...); the probe sets the labels.
+func Probe(ctx context.Context, url string, tokens TokenSource, opts ...Option) (time.Duration, error) {
+	return ProbeBetween(ctx, url, url, tokens, opts...)
 }
 
 // ProbeBetween is Probe with the two agents connected to different relay
 // URLs (instances or regions), so the round trip crosses Redis.
-func ProbeBetween(ctx context.Context, fromURL, toURL string, tokens TokenSource) (time.Duration, error) {
+func ProbeBetween(ctx context.Context, fromURL, toURL string, tokens TokenSource, opts ...Option) (time.Duration, error) {
 	tag := NewID()[:12]
-	a, err := Dial(ctx, []string{fromURL}, tokens, WithLabel("probe-"+tag+"-a"))
+	with := func(label string) []Option { return append(slices.Clip(opts), WithLabel(label)) }
+	a, err := Dial(ctx, []string{fromURL}, tokens, with("probe-"+tag+"-a")...)
 	if err != nil {
 		return 0, fmt.Errorf("probe: %w", err)
 	}
 	defer a.Close()
-	b, err := Dial(ctx, []string{toURL}, tokens, WithLabel("probe-"+tag+"-b"))
+	b, err := Dial(ctx, []string{toURL}, tokens, with("probe-"+tag+"-b")...)
 	if err != nil {
 		return 0, fmt.Errorf("probe: %w", err)
 	}
