@@ -1,0 +1,80 @@
+package localproc
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// dialEnv makes the test binary, run again as a child, connect to the
+// address it names and hold the connection until its stdin closes.
+const dialEnv = "LOCALPROC_TEST_DIAL"
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(dialEnv); addr != "" {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			os.Exit(2)
+		}
+		io.Copy(io.Discard, os.Stdin)
+		c.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestPeerEnvFindsTheConnectingProcess(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), dialEnv+"="+l.Addr().String(), "PEER_MARK=child-42")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	l.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pid, env, err := PeerEnv(conn)
+	if err != nil {
+		t.Fatalf("PeerEnv: %v", err)
+	}
+	if pid != cmd.Process.Pid || env["PEER_MARK"] != "child-42" {
+		t.Fatalf("PeerEnv = pid %d, PEER_MARK %q; want pid %d, child-42", pid, env["PEER_MARK"], cmd.Process.Pid)
+	}
+}
+
+func TestPeerEnvOfOwnConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pid, _, err := PeerEnv(conn)
+	if err != nil || pid != os.Getpid() {
+		t.Fatalf("PeerEnv = %d, %v; want this process %d", pid, err, os.Getpid())
+	}
+}

@@ -1,0 +1,369 @@
+package memorystore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// ListInstances lists instances in a region, or in every region with "-".
+func (s *Service) ListInstances(_ context.Context, req *redispb.ListInstancesRequest) (*redispb.ListInstancesResponse, error) {
+	project, region, err := gapi.ParseParent(req.GetParent(), true)
+	if err != nil {
+		return nil, err
+	}
+	prefix := fmt.Sprintf("projects/%s/locations/%s/instances/", project, region)
+	if region == "-" {
+		prefix = fmt.Sprintf("projects/%s/locations/", project)
+	}
+	s.mu.Lock()
+	var all []*redispb.Instance
+	for name, inst := range s.instances {
+		if strings.HasPrefix(name, prefix) {
+			all = append(all, proto.Clone(inst.pb).(*redispb.Instance))
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	page, next, err := gapi.Page(all, req.GetPageToken(), req.GetPageSize(), "ListInstances")
+	if err != nil {
+		return nil, err
+	}
+	return &redispb.ListInstancesResponse{Instances: page, NextPageToken: next}, nil
+}
+
+// GetInstance returns one instance; NOT_FOUND if it does not exist.
+func (s *Service) GetInstance(_ context.Context, req *redispb.GetInstanceRequest) (*redispb.Instance, error) {
+	inst, err := s.lookup(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return s.snapshot(inst), nil
+}
+
+// CreateInstance validates the request and starts a redis-server.
+func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceRequest) (op *longrunningpb.Operation, err error) {
+	const method = "CreateInstance"
+	name := req.GetParent() + "/instances/" + req.GetInstanceId()
+	defer func() {
+		if err != nil {
+			s.cfg.Ops.Record(methodPrefix+method, name, err)
+		}
+	}()
+	project, region, err := gapi.ParseParent(req.GetParent(), false)
+	if err != nil {
+		return nil, err
+	}
+	if err := instanceNames.CheckID(req.GetInstanceId()); err != nil {
+		return nil, err
+	}
+	in := req.GetInstance()
+	if in == nil {
+		return nil, gapi.Invalid("instance: required")
+	}
+	if err := validateTier(in.GetTier()); err != nil {
+		return nil, err
+	}
+	if err := validateMemory(in.GetMemorySizeGb()); err != nil {
+		return nil, err
+	}
+	version := in.GetRedisVersion()
+	if version == "" {
+		version = defaultVersion
+	}
+	if err := validateVersion(version); err != nil {
+		return nil, err
+	}
+	if err := validateConfigs(in.GetRedisConfigs()); err != nil {
+		return nil, err
+	}
+	if err := validatePersistence(in.GetPersistenceConfig()); err != nil {
+		return nil, err
+	}
+	if in.GetName() != "" && in.GetName() != name {
+		return nil, gapi.Invalid("instance.name: %q does not match parent and instance_id (%q); leave it empty", in.GetName(), name)
+	}
+	loc := in.GetLocationId()
+	if loc == "" {
+		loc = region + "-a"
+	} else if !strings.HasPrefix(loc, region+"-") {
+		return nil, gapi.Invalid("instance.location_id: %q is not a zone of region %s (for example %s-a)", loc, region, region)
+	}
+	alt := in.GetAlternativeLocationId()
+	if in.GetTier() == redispb.Instance_STANDARD_HA && alt == "" {
+		alt = region + "-b"
+		if loc == alt {
+			alt = region + "-c"
+		}
+	}
+	if alt != "" && !strings.HasPrefix(alt, region+"-") {
+		return nil, gapi.Invalid("instance.alternative_location_id: %q is not a zone of region %s", alt, region)
+	}
+	pc := proto.Clone(in.GetPersistenceConfig())
+	var persistence *redispb.PersistenceConfig
+	if pc != nil {
+		persistence = pc.(*redispb.PersistenceConfig)
+	}
+	if persistence == nil || persistence.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
+		persistence = &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_DISABLED}
+	}
+	if persistence.PersistenceMode == redispb.PersistenceConfig_RDB && persistence.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
+		persistence.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
+	}
+	network := in.GetAuthorizedNetwork()
+	if network == "" {
+		network = fmt.Sprintf("projects/%s/global/networks/default", project)
+	}
+	pb := &redispb.Instance{
+		Name:                   name,
+		DisplayName:            in.GetDisplayName(),
+		Labels:                 in.GetLabels(),
+		LocationId:             loc,
+		AlternativeLocationId:  alt,
+		CurrentLocationId:      loc,
+		RedisVersion:           version,
+		ReservedIpRange:        "127.0.0.0/8",
+		Host:                   "127.0.0.1",
+		CreateTime:             timestamppb.Now(),
+		State:                  redispb.Instance_CREATING,
+		RedisConfigs:           in.GetRedisConfigs(),
+		Tier:                   in.GetTier(),
+		MemorySizeGb:           in.GetMemorySizeGb(),
+		AuthorizedNetwork:      network,
+		ConnectMode:            redispb.Instance_DIRECT_PEERING,
+		TransitEncryptionMode:  redispb.Instance_DISABLED,
+		ReadReplicasMode:       redispb.Instance_READ_REPLICAS_DISABLED,
+		PersistenceConfig:      persistence,
+		PersistenceIamIdentity: fmt.Sprintf("serviceAccount:service-%s@cloud-redis.iam.gserviceaccount.com", project),
+		MaintenanceVersion:     "localcloud-redis-7.0",
+	}
+	if pb.Tier == redispb.Instance_STANDARD_HA {
+		pb.ReplicaCount = 1
+	}
+	port, err := localproc.FreePort()
+	if err != nil {
+		return nil, status.Errorf(codes.ResourceExhausted, "no free loopback port for the instance: %v", err)
+	}
+	pb.Port = int32(port)
+	inst := &instance{name: name, dir: filepath.Join(s.cfg.DataDir, project, region, req.GetInstanceId()), pb: pb, port: port, busy: "(starting)"}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, status.Error(codes.Unavailable, "localcloud is shutting down")
+	}
+	if _, ok := s.instances[name]; ok {
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.AlreadyExists, "instance %q already exists", name)
+	}
+	s.instances[name] = inst
+	s.mu.Unlock()
+	os.RemoveAll(inst.dir)
+	defer func() {
+		if err != nil {
+			s.mu.Lock()
+			delete(s.instances, name)
+			s.mu.Unlock()
+		}
+	}()
+	return s.begin(req.GetParent(), method, "create", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
+		if err := s.launch(op.Context(), inst); err != nil {
+			s.mu.Lock()
+			if inst.proc != nil {
+				inst.proc.Expected.Store(true)
+			}
+			delete(s.instances, name)
+			s.mu.Unlock()
+			if inst.proc != nil {
+				inst.proc.kill()
+			}
+			os.RemoveAll(inst.dir)
+			s.persist()
+			if op.Context().Err() != nil {
+				return nil, status.Errorf(codes.Canceled, "creation of %s was cancelled; the instance was removed", name)
+			}
+			return nil, status.Errorf(codes.Internal, "redis-server for %s did not start: %v", name, err)
+		}
+		s.setState(inst, redispb.Instance_READY, "")
+		return nil, nil
+	})
+}
+
+// UpdateInstance applies the fields named in update_mask.
+func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceRequest) (op *longrunningpb.Operation, err error) {
+	const method = "UpdateInstance"
+	name := req.GetInstance().GetName()
+	defer func() {
+		if err != nil {
+			s.cfg.Ops.Record(methodPrefix+method, name, err)
+		}
+	}()
+	inst, err := s.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		return nil, gapi.Invalid("update_mask: required; accepted paths are %s", strings.Join(updatablePaths, ", "))
+	}
+	in := req.GetInstance()
+	set := map[string]bool{}
+	for _, p := range paths {
+		n := normalizePath(p)
+		ok := false
+		for _, a := range updatablePaths {
+			ok = ok || a == n
+		}
+		if !ok {
+			return nil, gapi.Invalid("update_mask: path %q cannot be updated; accepted paths are %s", p, strings.Join(updatablePaths, ", "))
+		}
+		set[n] = true
+	}
+	if set["memory_size_gb"] {
+		if err := validateMemory(in.GetMemorySizeGb()); err != nil {
+			return nil, err
+		}
+	}
+	if set["redis_configs"] {
+		if err := validateConfigs(in.GetRedisConfigs()); err != nil {
+			return nil, err
+		}
+	}
+	if set["persistence_config"] {
+		if err := validatePersistence(in.GetPersistenceConfig()); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
+		return nil, err
+	}
+	project, region, _, _ := instanceNames.Parse(name)
+	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
+	return s.begin(parent, method, "update", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
+		next := s.snapshot(inst)
+		next.State = redispb.Instance_READY
+		if set["display_name"] {
+			next.DisplayName = in.GetDisplayName()
+		}
+		if set["labels"] {
+			next.Labels = in.GetLabels()
+		}
+		if set["memory_size_gb"] {
+			next.MemorySizeGb = in.GetMemorySizeGb()
+		}
+		if set["redis_configs"] {
+			next.RedisConfigs = in.GetRedisConfigs()
+		}
+		if set["persistence_config"] {
+			pc := proto.Clone(in.GetPersistenceConfig()).(*redispb.PersistenceConfig)
+			if pc == nil || pc.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
+				pc = &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_DISABLED}
+			}
+			if pc.PersistenceMode == redispb.PersistenceConfig_RDB && pc.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
+				pc.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
+			}
+			next.PersistenceConfig = pc
+		}
+		if err := s.applyConfig(context.WithoutCancel(op.Context()), inst, next); err != nil {
+			s.setState(inst, redispb.Instance_READY, "")
+			return nil, err
+		}
+		s.mu.Lock()
+		next.Port = inst.pb.Port
+		next.Host = inst.pb.Host
+		inst.pb = next
+		s.mu.Unlock()
+		s.persist()
+		return nil, nil
+	})
+}
+
+// applyConfig pushes the redis-level settings of next to the running
+// redis-server with CONFIG SET.
+func (s *Service) applyConfig(ctx context.Context, inst *instance, next *redispb.Instance) error {
+	s.mu.Lock()
+	p := inst.proc
+	s.mu.Unlock()
+	if p == nil || !p.Alive() {
+		return status.Errorf(codes.Unavailable, "redis-server of %s is not running", inst.name)
+	}
+	c := p.client()
+	defer c.Close()
+	maxmem := strconv.FormatInt(int64(next.MemorySizeGb)<<30, 10)
+	if v, ok := next.RedisConfigs["maxmemory-gb"]; ok {
+		f, _ := strconv.ParseFloat(v, 64)
+		maxmem = strconv.FormatInt(int64(f*(1<<30)), 10)
+	}
+	sets := [][2]string{{"maxmemory", maxmem}, {"save", saveArg(next.PersistenceConfig)}}
+	keys := make([]string, 0, len(next.RedisConfigs))
+	for k := range next.RedisConfigs {
+		if k != "maxmemory-gb" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		sets = append(sets, [2]string{k, next.RedisConfigs[k]})
+	}
+	for _, kv := range sets {
+		if err := c.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+			return status.Errorf(codes.InvalidArgument, "redis-server refused %s=%q: %v", kv[0], kv[1], err)
+		}
+	}
+	return nil
+}
+
+// DeleteInstance stops the redis-server and removes its data.
+func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceRequest) (op *longrunningpb.Operation, err error) {
+	const method = "DeleteInstance"
+	defer func() {
+		if err != nil {
+			s.cfg.Ops.Record(methodPrefix+method, req.GetName(), err)
+		}
+	}()
+	inst, err := s.lookup(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.claim(inst, method, redispb.Instance_READY, redispb.Instance_REPAIRING, redispb.Instance_CREATING, redispb.Instance_UPDATING); err != nil {
+		return nil, err
+	}
+	project, region, _, _ := instanceNames.Parse(inst.name)
+	s.mu.Lock()
+	if inst.repairTimer != nil {
+		inst.repairTimer.Stop()
+	}
+	s.mu.Unlock()
+	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "delete", inst, redispb.Instance_DELETING, func(op *operations.Op) (proto.Message, error) {
+		inst.launchMu.Lock()
+		defer inst.launchMu.Unlock()
+		s.mu.Lock()
+		p := inst.proc
+		s.mu.Unlock()
+		if p != nil {
+			p.kill()
+		}
+		if err := os.RemoveAll(inst.dir); err != nil {
+			return nil, status.Errorf(codes.Internal, "remove data of %s: %v", inst.name, err)
+		}
+		s.mu.Lock()
+		delete(s.instances, inst.name)
+		s.mu.Unlock()
+		s.persist()
+		return &emptypb.Empty{}, nil
+	})
+}
