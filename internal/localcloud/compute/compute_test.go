@@ -21,6 +21,7 @@ import (
 	"cloud.google.com/go/compute/apiv1/computepb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/coder/websocket"
 	gax "github.com/googleapis/gax-go/v2"
@@ -47,6 +48,7 @@ func newBackend(t *testing.T, region string) *backend {
 	b := &backend{region: region}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ws" {
+			w.Header().Set("X-Seen-Load-Balancer", r.Header.Get(compute.LoadBalancerHeader))
 			fmt.Fprintf(w, "plain %s %s", region, r.URL.Path)
 			return
 		}
@@ -81,6 +83,7 @@ type env struct {
 	ops      *operations.Manager
 	api      *httptest.Server
 	backends map[string]*backend
+	ca       *pki.CA
 
 	downMu sync.Mutex
 	down   map[string]bool
@@ -109,10 +112,16 @@ func newEnv(t *testing.T, dir string, backends map[string]*backend) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.ca, err = pki.LoadOrCreateCA(filepath.Join(dir, "ca"), "test front door CA")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc, err = compute.New(compute.Config{
-		DataDir: filepath.Join(dir, "compute"),
-		Ops:     e.ops,
-		Logger:  quietLogger(),
+		DataDir:            filepath.Join(dir, "compute"),
+		Ops:                e.ops,
+		Logger:             quietLogger(),
+		CA:                 e.ca,
+		LoadBalancerSecret: testLBSecret,
 		ResolveRunService: func(ctx context.Context, p, region, service string) (string, error) {
 			b := e.backends[region]
 			if p != project || service != "relay" || b == nil {

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ type frontDoor struct {
 	s        *Service
 	rule     string // forwarding rule relative name
 	port     int
+	https    bool // serves TLS (target HTTPS proxy)
 	ln       net.Listener
 	srv      *http.Server
 	ctx      context.Context
@@ -34,6 +36,7 @@ type frontDoor struct {
 	stopOnce sync.Once
 
 	routingErrors atomic.Int64
+	redirects     atomic.Int64
 	mu            sync.Mutex
 	closing       bool
 	counts        map[backendKey]*backendCount
@@ -64,8 +67,8 @@ type routed struct {
 }
 
 // openDoorLocked listens on 127.0.0.1:port (a free port when port is 0 or
-// taken) and starts serving rule.
-func (s *Service) openDoorLocked(rule string, port int) (*frontDoor, error) {
+// taken) and starts serving rule, with TLS when https.
+func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor, error) {
 	var ln net.Listener
 	var err error
 	if port > 0 {
@@ -78,7 +81,7 @@ func (s *Service) openDoorLocked(rule string, port int) (*frontDoor, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &frontDoor{s: s, rule: rule, port: ln.Addr().(*net.TCPAddr).Port, ln: ln, ctx: ctx, cancel: cancel,
+	d := &frontDoor{s: s, rule: rule, port: ln.Addr().(*net.TCPAddr).Port, https: https, ln: ln, ctx: ctx, cancel: cancel,
 		counts: map[backendKey]*backendCount{}}
 	transport := &http.Transport{
 		Proxy:                 nil,
@@ -94,6 +97,10 @@ func (s *Service) openDoorLocked(rule string, port int) (*frontDoor, error) {
 			pr.SetURL(rt.target)
 			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+			pr.Out.Header.Del(LoadBalancerHeader)
+			if s.cfg.LoadBalancerSecret != "" {
+				pr.Out.Header.Set(LoadBalancerHeader, s.cfg.LoadBalancerSecret)
+			}
 		},
 		Transport:     transport,
 		FlushInterval: -1,
@@ -117,8 +124,12 @@ func (s *Service) openDoorLocked(rule string, port int) (*frontDoor, error) {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	served := ln
+	if https {
+		served = tls.NewListener(ln, s.tlsConfig(rule))
+	}
 	go func() {
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.srv.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("front door stopped", "forwardingRule", rule, "err", err)
 		}
 	}()
@@ -188,10 +199,16 @@ func (d *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.wg.Add(1)
 	d.mu.Unlock()
 	defer d.wg.Done()
-	c, err := d.s.pick(d.rule)
+	c, redirect, err := d.s.pick(d.rule, r)
 	if err != nil {
 		d.routingErrors.Add(1)
 		http.Error(w, "503 Service Unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if redirect != nil {
+		d.redirects.Add(1)
+		w.Header().Set("Location", d.s.redirectURL(d.rule, redirect, r))
+		w.WriteHeader(redirectCode(redirect.GetRedirectResponseCode()))
 		return
 	}
 	bc := d.counter(c)
@@ -244,14 +261,7 @@ type weightedService struct {
 
 // defaultRoute returns the default route of a URL map.
 func defaultRoute(m *computepb.UrlMap) []weightedService {
-	if ds := m.GetDefaultService(); ds != "" {
-		return []weightedService{{backendService: relOrSelf(ds), weight: 1}}
-	}
-	var out []weightedService
-	for _, w := range m.GetDefaultRouteAction().GetWeightedBackendServices() {
-		out = append(out, weightedService{backendService: relOrSelf(w.GetBackendService()), weight: int(w.GetWeight())})
-	}
-	return out
+	return actionOf("default", m.GetDefaultService(), m.GetDefaultRouteAction(), nil).services
 }
 
 func relOrSelf(u string) string {
@@ -261,8 +271,8 @@ func relOrSelf(u string) string {
 	return u
 }
 
-// wrrState is the smooth weighted round robin of one URL map's default
-// route; it starts over when the weights change.
+// wrrState is the smooth weighted round robin of one route; it starts over
+// when the weights change.
 type wrrState struct {
 	sig     string
 	current []int
@@ -286,55 +296,69 @@ func pickWRR(st *wrrState, ws []weightedService) int {
 	return best
 }
 
-// pick routes one new request of a forwarding rule.
-func (s *Service) pick(rule string) (choice, error) {
+// pick routes one new request of a forwarding rule: a backend, or a
+// redirect.
+func (s *Service) pick(rule string, r *http.Request) (choice, *computepb.HttpRedirectAction, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	frm, ok := s.res[rule]
 	if !ok {
-		return choice{}, fmt.Errorf("forwarding rule %s does not exist", rule)
+		return choice{}, nil, fmt.Errorf("forwarding rule %s does not exist", rule)
 	}
 	proxyRel := relOrSelf(frm.(*computepb.ForwardingRule).GetTarget())
-	pm, ok := s.res[proxyRel]
-	if !ok {
-		return choice{}, fmt.Errorf("target HTTP proxy %s does not exist", proxyRel)
+	var umRel string
+	switch p := s.res[proxyRel].(type) {
+	case *computepb.TargetHttpProxy:
+		umRel = relOrSelf(p.GetUrlMap())
+	case *computepb.TargetHttpsProxy:
+		umRel = relOrSelf(p.GetUrlMap())
+	default:
+		return choice{}, nil, fmt.Errorf("target proxy %s does not exist", proxyRel)
 	}
-	umRel := relOrSelf(pm.(*computepb.TargetHttpProxy).GetUrlMap())
 	umm, ok := s.res[umRel]
 	if !ok {
-		return choice{}, fmt.Errorf("URL map %s does not exist", umRel)
+		return choice{}, nil, fmt.Errorf("URL map %s does not exist", umRel)
 	}
-	ws := defaultRoute(umm.(*computepb.UrlMap))
+	act := selectAction(umm.(*computepb.UrlMap), r)
+	if act.redirect != nil {
+		return choice{}, act.redirect, nil
+	}
+	ws := act.services
 	var sig strings.Builder
 	for _, w := range ws {
 		fmt.Fprintf(&sig, "%s=%d;", w.backendService, w.weight)
 	}
-	st := s.wrr[umRel]
+	routes := s.wrr[umRel]
+	if routes == nil {
+		routes = map[string]*wrrState{}
+		s.wrr[umRel] = routes
+	}
+	st := routes[act.key]
 	if st == nil || st.sig != sig.String() {
 		st = &wrrState{sig: sig.String(), current: make([]int, len(ws))}
-		s.wrr[umRel] = st
+		routes[act.key] = st
 	}
 	i := pickWRR(st, ws)
 	if i < 0 {
-		return choice{}, fmt.Errorf("URL map %s has no backend service with a weight above 0", umRel)
+		return choice{}, nil, fmt.Errorf("URL map %s has no backend service with a weight above 0 for this request", umRel)
 	}
 	bsRel := ws[i].backendService
 	bsm, ok := s.res[bsRel]
 	if !ok {
-		return choice{}, fmt.Errorf("backend service %s does not exist", bsRel)
+		return choice{}, nil, fmt.Errorf("backend service %s does not exist", bsRel)
 	}
 	backends := bsm.(*computepb.BackendService).GetBackends()
 	if len(backends) == 0 {
-		return choice{}, fmt.Errorf("backend service %s has no backends", bsRel)
+		return choice{}, nil, fmt.Errorf("backend service %s has no backends", bsRel)
 	}
 	negRel := relOrSelf(backends[0].GetGroup())
 	negm, ok := s.res[negRel]
 	if !ok {
-		return choice{}, fmt.Errorf("network endpoint group %s does not exist", negRel)
+		return choice{}, nil, fmt.Errorf("network endpoint group %s does not exist", negRel)
 	}
 	nr, _ := parseRel(negRel)
 	return choice{backendService: bsRel, neg: negRel, project: nr.project, region: nr.region,
-		service: negm.(*computepb.NetworkEndpointGroup).GetCloudRun().GetService()}, nil
+		service: negm.(*computepb.NetworkEndpointGroup).GetCloudRun().GetService()}, nil, nil
 }
 
 // Status is what AdminHandler serves.
@@ -365,10 +389,14 @@ type WeightStatus struct {
 // FrontDoorStatus is one open front door.
 type FrontDoorStatus struct {
 	ForwardingRule  string `json:"forwardingRule"`
+	// TargetHTTPProxy is the target HTTP proxy, or HTTPS proxy when HTTPS.
 	TargetHTTPProxy string `json:"targetHttpProxy"`
+	HTTPS           bool   `json:"https"`
 	URLMap          string `json:"urlMap"`
 	Address         string `json:"address"` // 127.0.0.1:PORT
-	URL             string `json:"url"`     // http://127.0.0.1:PORT
+	URL             string `json:"url"`     // http(s)://127.0.0.1:PORT
+	// Redirects counts requests answered with a URL map redirect.
+	Redirects int64 `json:"redirects"`
 	// RoutingErrors counts requests answered 503 before a backend was
 	// chosen (no URL map, no backend with weight above 0, ...).
 	RoutingErrors int64           `json:"routingErrors"`
@@ -423,11 +451,18 @@ func (s *Service) Status() Status {
 	sort.Strings(rules)
 	for _, rule := range rules {
 		d := s.doors[rule]
-		fs := FrontDoorStatus{ForwardingRule: rule, Address: d.ln.Addr().String(), URL: "http://" + d.ln.Addr().String(),
-			RoutingErrors: d.routingErrors.Load(), Backends: []BackendStatus{}}
+		scheme := "http://"
+		if d.https {
+			scheme = "https://"
+		}
+		fs := FrontDoorStatus{ForwardingRule: rule, HTTPS: d.https, Address: d.ln.Addr().String(), URL: scheme + d.ln.Addr().String(),
+			RoutingErrors: d.routingErrors.Load(), Redirects: d.redirects.Load(), Backends: []BackendStatus{}}
 		if fr, ok := s.res[rule].(*computepb.ForwardingRule); ok {
 			fs.TargetHTTPProxy = relOrSelf(fr.GetTarget())
-			if p, ok := s.res[fs.TargetHTTPProxy].(*computepb.TargetHttpProxy); ok {
+			switch p := s.res[fs.TargetHTTPProxy].(type) {
+			case *computepb.TargetHttpProxy:
+				fs.URLMap = relOrSelf(p.GetUrlMap())
+			case *computepb.TargetHttpsProxy:
 				fs.URLMap = relOrSelf(p.GetUrlMap())
 			}
 		}

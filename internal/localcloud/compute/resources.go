@@ -2,6 +2,7 @@ package compute
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -183,18 +184,11 @@ func urlMapWeightLists(m *computepb.UrlMap, fn func(field string, ws []*computep
 
 func prepareURLMap(s *Service, r ref, msg, _ proto.Message) error {
 	m := msg.(*computepb.UrlMap)
-	weighted := len(m.GetDefaultRouteAction().GetWeightedBackendServices()) > 0
-	switch {
-	case m.GetDefaultService() != "" && weighted:
-		return errInvalid("resource.defaultService", "at most one of defaultService and defaultRouteAction.weightedBackendServices may be set")
-	case m.GetDefaultService() == "" && !weighted:
-		if m.DefaultUrlRedirect != nil {
-			return errInvalid("resource.defaultUrlRedirect", "redirects are not emulated; set defaultService or defaultRouteAction.weightedBackendServices")
-		}
-		return errRequired("resource.defaultService")
-	}
 	if m.DefaultService != nil && m.GetDefaultService() == "" {
 		m.DefaultService = nil
+	}
+	if err := checkDefaultAction("resource", m.GetDefaultService(), m.GetDefaultRouteAction(), m.GetDefaultUrlRedirect()); err != nil {
+		return err
 	}
 	if err := urlMapWeightLists(m, func(field string, ws []*computepb.WeightedBackendService) error {
 		if len(ws) == 0 {
@@ -232,14 +226,171 @@ func prepareURLMap(s *Service, r ref, msg, _ proto.Message) error {
 	}
 	names := map[string]bool{}
 	for i, pm := range m.GetPathMatchers() {
+		pf := fmt.Sprintf("resource.pathMatchers[%d]", i)
 		if pm.GetName() == "" {
-			return errRequired(fmt.Sprintf("resource.pathMatchers[%d].name", i))
+			return errRequired(pf + ".name")
 		}
 		names[pm.GetName()] = true
+		if pm.DefaultService != nil && pm.GetDefaultService() == "" {
+			pm.DefaultService = nil
+		}
+		if err := checkDefaultAction(pf, pm.GetDefaultService(), pm.GetDefaultRouteAction(), pm.GetDefaultUrlRedirect()); err != nil {
+			return err
+		}
+		if len(pm.GetRouteRules()) > 0 && len(pm.GetPathRules()) > 0 {
+			return errInvalid(pf, "a path matcher has either pathRules or routeRules, not both")
+		}
+		priorities := map[int32]int{}
+		for j, rr := range pm.GetRouteRules() {
+			f := fmt.Sprintf("%s.routeRules[%d]", pf, j)
+			if rr.Priority == nil {
+				return errRequired(f + ".priority")
+			}
+			if rr.GetPriority() < 0 {
+				return errInvalid(f+".priority", "%d. Must be between 0 and 2147483647", rr.GetPriority())
+			}
+			if k, dup := priorities[rr.GetPriority()]; dup {
+				return errInvalid(f+".priority", "%d. routeRules[%d] has the same priority; priorities must be unique within a path matcher", rr.GetPriority(), k)
+			}
+			priorities[rr.GetPriority()] = j
+			if err := checkRuleAction(f, rr.GetService(), rr.GetRouteAction(), rr.GetUrlRedirect(), "service"); err != nil {
+				return err
+			}
+			for k, mr := range rr.GetMatchRules() {
+				if err := checkMatchRule(fmt.Sprintf("%s.matchRules[%d]", f, k), mr); err != nil {
+					return err
+				}
+			}
+		}
+		for j, pr := range pm.GetPathRules() {
+			f := fmt.Sprintf("%s.pathRules[%d]", pf, j)
+			if len(pr.GetPaths()) == 0 {
+				return errRequired(f + ".paths")
+			}
+			for k, p := range pr.GetPaths() {
+				if !strings.HasPrefix(p, "/") || strings.Contains(strings.TrimSuffix(p, "/*"), "*") {
+					return errInvalid(fmt.Sprintf("%s.paths[%d]", f, k), "'%s'. A path starts with / and may only end in /*", p)
+				}
+			}
+			if err := checkRuleAction(f, pr.GetService(), pr.GetRouteAction(), pr.GetUrlRedirect(), "service"); err != nil {
+				return err
+			}
+		}
 	}
 	for i, hr := range m.GetHostRules() {
+		f := fmt.Sprintf("resource.hostRules[%d]", i)
+		if len(hr.GetHosts()) == 0 {
+			return errRequired(f + ".hosts")
+		}
 		if !names[hr.GetPathMatcher()] {
-			return errInvalid(fmt.Sprintf("resource.hostRules[%d].pathMatcher", i), "'%s'. No pathMatcher has this name", hr.GetPathMatcher())
+			return errInvalid(f+".pathMatcher", "'%s'. No pathMatcher has this name", hr.GetPathMatcher())
+		}
+	}
+	if urlMapHasHTTPSRedirect(m) {
+		for _, n := range s.namesLocked("targetHttpsProxies", r.project, "") {
+			if relOrSelf(s.res[n].(*computepb.TargetHttpsProxy).GetUrlMap()) == r.rel() {
+				return errInvalid("resource", "httpsRedirect is only allowed in URL maps used by target HTTP proxies; '%s' uses this URL map", n)
+			}
+		}
+	}
+	return nil
+}
+
+// checkDefaultAction checks that a URL map or path matcher has exactly one
+// default: a service, weighted backend services, or a redirect.
+func checkDefaultAction(prefix, service string, ra *computepb.HttpRouteAction, redirect *computepb.HttpRedirectAction) error {
+	n := 0
+	for _, set := range []bool{service != "", len(ra.GetWeightedBackendServices()) > 0, redirect != nil} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return errRequired(prefix + ".defaultService")
+	case n > 1:
+		return errInvalid(prefix+".defaultService", "exactly one of defaultService, defaultRouteAction.weightedBackendServices and defaultUrlRedirect may be set")
+	}
+	return checkRedirect(prefix+".defaultUrlRedirect", redirect)
+}
+
+// checkRuleAction checks that a route or path rule has exactly one action.
+func checkRuleAction(prefix, service string, ra *computepb.HttpRouteAction, redirect *computepb.HttpRedirectAction, serviceField string) error {
+	n := 0
+	for _, set := range []bool{service != "", len(ra.GetWeightedBackendServices()) > 0, redirect != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return errInvalid(prefix, "exactly one of %s, routeAction.weightedBackendServices and urlRedirect must be set", serviceField)
+	}
+	return checkRedirect(prefix+".urlRedirect", redirect)
+}
+
+func checkRedirect(field string, r *computepb.HttpRedirectAction) error {
+	if r == nil {
+		return nil
+	}
+	if r.PathRedirect != nil && r.PrefixRedirect != nil {
+		return errInvalid(field, "at most one of pathRedirect and prefixRedirect may be set")
+	}
+	if r.PrefixRedirect != nil {
+		return errInvalid(field+".prefixRedirect", "prefix redirects are not emulated; use pathRedirect")
+	}
+	switch v := r.GetRedirectResponseCode(); v {
+	case "", "MOVED_PERMANENTLY_DEFAULT", "FOUND", "SEE_OTHER", "TEMPORARY_REDIRECT", "PERMANENT_REDIRECT":
+	default:
+		return errInvalid(field+".redirectResponseCode", "'%s'. Must be one of MOVED_PERMANENTLY_DEFAULT, FOUND, SEE_OTHER, TEMPORARY_REDIRECT, PERMANENT_REDIRECT", v)
+	}
+	return nil
+}
+
+func checkMatchRule(prefix string, mr *computepb.HttpRouteRuleMatch) error {
+	n := 0
+	for _, set := range []bool{mr.PrefixMatch != nil, mr.FullPathMatch != nil, mr.RegexMatch != nil, mr.PathTemplateMatch != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return errInvalid(prefix, "exactly one of prefixMatch, fullPathMatch, regexMatch and pathTemplateMatch must be specified")
+	}
+	if mr.PathTemplateMatch != nil {
+		return errInvalid(prefix+".pathTemplateMatch", "path templates are not emulated; use prefixMatch, fullPathMatch or regexMatch")
+	}
+	if mr.RegexMatch != nil {
+		if mr.GetIgnoreCase() {
+			return errInvalid(prefix+".ignoreCase", "ignoreCase must not be used with regexMatch")
+		}
+		if _, err := regexp.Compile(mr.GetRegexMatch()); err != nil {
+			return errInvalid(prefix+".regexMatch", "'%s': %v", mr.GetRegexMatch(), err)
+		}
+	}
+	if len(mr.GetQueryParameterMatches()) > 0 || len(mr.GetMetadataFilters()) > 0 {
+		return errInvalid(prefix, "queryParameterMatches and metadataFilters are not emulated")
+	}
+	for i, hm := range mr.GetHeaderMatches() {
+		f := fmt.Sprintf("%s.headerMatches[%d]", prefix, i)
+		if hm.GetHeaderName() == "" {
+			return errRequired(f + ".headerName")
+		}
+		n := 0
+		for _, set := range []bool{hm.ExactMatch != nil, hm.PrefixMatch != nil, hm.SuffixMatch != nil, hm.RegexMatch != nil, hm.PresentMatch != nil, hm.RangeMatch != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return errInvalid(f, "exactly one of exactMatch, prefixMatch, suffixMatch, regexMatch, presentMatch and rangeMatch must be set")
+		}
+		if hm.RangeMatch != nil {
+			return errInvalid(f+".rangeMatch", "range matches are not emulated")
+		}
+		if hm.RegexMatch != nil {
+			if _, err := regexp.Compile(hm.GetRegexMatch()); err != nil {
+				return errInvalid(f+".regexMatch", "'%s': %v", hm.GetRegexMatch(), err)
+			}
 		}
 	}
 	return nil
@@ -272,11 +423,26 @@ func prepareForwardingRule(s *Service, r ref, msg, _ proto.Message) error {
 	if m.GetTarget() == "" {
 		return errRequired("resource.target")
 	}
-	t, err := s.resolveRefLocked("resource.target", m.GetTarget(), r.project, "targetHttpProxies", false)
+	collection := "targetHttpProxies"
+	if t, ok := parseRef(m.GetTarget(), r.project); ok && t.collection == "targetHttpsProxies" {
+		collection = t.collection
+	}
+	t, err := s.resolveRefLocked("resource.target", m.GetTarget(), r.project, collection, false)
 	if err != nil {
 		return err
 	}
 	m.Target = proto.String(t.selfLink())
+	// A reserved address is kept by reference (it lists its users); any
+	// other value is the front door's own address.
+	if _, ok := parseRef(m.GetIPAddress(), r.project); ok {
+		ar, err := s.resolveRefLocked("resource.IPAddress", m.GetIPAddress(), r.project, "addresses", false)
+		if err != nil {
+			return err
+		}
+		m.IPAddress = proto.String(ar.selfLink())
+	} else {
+		m.IPAddress = proto.String(frontDoorIP)
+	}
 	switch v := m.GetLoadBalancingScheme(); v {
 	case "":
 		m.LoadBalancingScheme = proto.String("EXTERNAL")
@@ -289,7 +455,7 @@ func prepareForwardingRule(s *Service, r ref, msg, _ proto.Message) error {
 		m.IPProtocol = proto.String("TCP")
 	case "TCP":
 	default:
-		return errInvalid("resource.IPProtocol", "'%s'. A forwarding rule to a target HTTP proxy must use TCP", v)
+		return errInvalid("resource.IPProtocol", "'%s'. A forwarding rule to a target proxy must use TCP", v)
 	}
 	if pr := m.GetPortRange(); pr != "" && portOf(pr) == 0 {
 		return errInvalid("resource.portRange", "'%s'. Must be a port or a range PORT-PORT of one port", pr)
@@ -314,6 +480,5 @@ func portOf(pr string) int {
 }
 
 func setDoorAddr(fr *computepb.ForwardingRule, port int) {
-	fr.IPAddress = proto.String("127.0.0.1")
 	fr.PortRange = proto.String(fmt.Sprintf("%d-%d", port, port))
 }
