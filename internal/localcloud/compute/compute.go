@@ -58,9 +58,9 @@ type Service struct {
 	mu     sync.Mutex
 	res    map[string]proto.Message // key: relative name
 	ops    map[string]*computepb.Operation
-	doors  map[string]*frontDoor // key: forwarding rule relative name
+	doors  map[string]*frontDoor           // key: forwarding rule relative name
 	wrr    map[string]map[string]*wrrState // key: URL map relative name, then route
-	leaves map[string]*pki.Leaf              // issued certificates, by SSL certificate (or certificate map|name)
+	leaves map[string]*pki.Leaf            // issued certificates, by SSL certificate (or certificate map|name)
 	closed bool
 }
 

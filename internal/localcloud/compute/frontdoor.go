@@ -388,7 +388,7 @@ type WeightStatus struct {
 
 // FrontDoorStatus is one open front door.
 type FrontDoorStatus struct {
-	ForwardingRule  string `json:"forwardingRule"`
+	ForwardingRule string `json:"forwardingRule"`
 	// TargetHTTPProxy is the target HTTP proxy, or HTTPS proxy when HTTPS.
 	TargetHTTPProxy string `json:"targetHttpProxy"`
 	HTTPS           bool   `json:"https"`
