@@ -55,6 +55,9 @@ type Clients struct {
 	// Endpoints names, per API, the address the clients talk to, so that an
 	// unreachable API can be reported by where it was looked for.
 	Endpoints map[string]string
+	// EmulatorHost is localcloud's host:port when the clients talk to it
+	// (see FrontDoorRoots).
+	EmulatorHost string
 }
 
 // API names used as keys of Clients.Endpoints and in error messages.
@@ -73,13 +76,17 @@ type ComputeClients struct {
 	URLMaps           *compute.UrlMapsClient
 	TargetHTTPProxies *compute.TargetHttpProxiesClient
 	ForwardingRules   *compute.GlobalForwardingRulesClient
+	// The HTTPS front door: its certificates, proxy and static address.
+	TargetHTTPSProxies *compute.TargetHttpsProxiesClient
+	SSLCertificates    *compute.SslCertificatesClient
+	Addresses          *compute.GlobalAddressesClient
 }
 
 // New builds the clients. With EmulatorHost set it first checks that
 // something listens there, so a localcloud that is not running is reported
 // at once, by address.
 func New(ctx context.Context, cfg Config) (*Clients, error) {
-	c := &Clients{Project: cfg.Project, Region: cfg.Region, Endpoints: map[string]string{}}
+	c := &Clients{Project: cfg.Project, Region: cfg.Region, Endpoints: map[string]string{}, EmulatorHost: cfg.EmulatorHost}
 
 	if cfg.EmulatorHost != "" {
 		if err := checkReachable(ctx, cfg.EmulatorHost); err != nil {
@@ -176,7 +183,8 @@ func (c *Clients) Close() error {
 	}
 	if c.Compute != nil {
 		errs = append(errs, c.Compute.NEGs.Close(), c.Compute.BackendServices.Close(), c.Compute.URLMaps.Close(),
-			c.Compute.TargetHTTPProxies.Close(), c.Compute.ForwardingRules.Close())
+			c.Compute.TargetHTTPProxies.Close(), c.Compute.ForwardingRules.Close(),
+			c.Compute.TargetHTTPSProxies.Close(), c.Compute.SSLCertificates.Close(), c.Compute.Addresses.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -197,6 +205,15 @@ func newComputeClients(ctx context.Context, opts []option.ClientOption) (*Comput
 		return nil, err
 	}
 	if cc.ForwardingRules, err = compute.NewGlobalForwardingRulesRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.TargetHTTPSProxies, err = compute.NewTargetHttpsProxiesRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.SSLCertificates, err = compute.NewSslCertificatesRESTClient(ctx, opts...); err != nil {
+		return nil, err
+	}
+	if cc.Addresses, err = compute.NewGlobalAddressesRESTClient(ctx, opts...); err != nil {
 		return nil, err
 	}
 	return &cc, nil
