@@ -1,6 +1,15 @@
 # The relay on Google Cloud: the same modules as examples/local, with
-# Memorystore STANDARD_HA instances reached over Direct VPC egress, tokens
-# verified against Firebase Auth, and state in Cloud Storage.
+# Memorystore STANDARD_HA instances (private services access, AUTH, TLS,
+# noeviction, optional CMEK) reached over Direct VPC egress by relays that
+# run as their own least-privilege service account and take traffic only
+# from the load balancer, an HTTPS front door with a Google-managed
+# certificate on a static address, tokens verified against Firebase Auth,
+# and state in Cloud Storage.
+#
+# Everything that needs the google provider (the network, private services
+# access, service accounts and roles, buckets, KMS keys, the front door's
+# address and DNS record) is in foundation/, applied first; its output
+# relay_tfvars is this configuration's input (README.md).
 #
 # Every procedure of the runbook is a one-line change to local.regions and an
 # apply (README.md):
@@ -9,10 +18,6 @@
 #   region return     "asia-east1"   = { state = "active" }
 #   Redis restore     "europe-west1" = { state = "active", restore_from = "latest" }
 #   new region        "us-east1"     = { state = "standby" }
-#
-# The snapshot bucket and its retention are not managed here (this
-# configuration uses the agentnet provider only); see README.md for the
-# bucket with its lifecycle rule, which deletes snapshots after 7 days.
 
 provider "agentnet" {
   project = var.project
@@ -86,10 +91,18 @@ module "region" {
   cpu                  = "1"
   memory               = "512Mi"
 
-  # Direct VPC egress: how Cloud Run reaches Memorystore's private address.
-  # One subnetwork per region, named <subnetwork_prefix><region>.
-  vpc_network    = "projects/${var.project}/global/networks/${var.vpc_network}"
-  vpc_subnetwork = "projects/${var.project}/regions/${each.key}/subnetworks/${var.subnetwork_prefix}${each.key}"
+  # One network: Memorystore's authorized network (private services access,
+  # from the range foundation/ allocated) and the relays' Direct VPC egress,
+  # one subnetwork per region named <subnetwork_prefix><region>.
+  vpc_network       = var.vpc_network
+  vpc_subnetwork    = "projects/${var.project}/regions/${each.key}/subnetworks/${var.subnetwork_prefix}${each.key}"
+  reserved_ip_range = var.psa_range
+  # AUTH, TLS and noeviction are the module's defaults.
+  customer_managed_key = lookup(var.redis_kms_keys, each.key, null)
+
+  # The relay's own identity: it reads each Redis's address, CA and AUTH
+  # string from the Memorystore API, and nothing else.
+  service_account = var.relay_service_account
 
   backup_bucket           = var.snapshot_bucket
   backup_interval_minutes = 60 # the backup table: hourly
@@ -103,6 +116,12 @@ module "global" {
 
   project = var.project
   name    = "agentnet-relay"
+
+  # HTTPS on the static address foundation/ reserved, which DNS points at;
+  # the Google-managed certificate is issued once it does.
+  tls     = { managed_domains = [var.domain] }
+  address = var.front_door_address
+
   regions = {
     for name, r in local.settings : name => {
       service = module.region[name].service_id

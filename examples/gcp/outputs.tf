@@ -1,5 +1,5 @@
 output "front_door_url" {
-  description = "Agents connect to <front_door_url>/ws."
+  description = "https:// URL of the front door; agents connect to <front_door_url>/ws (wss://)."
   value       = module.global.front_door_url
 
   precondition {

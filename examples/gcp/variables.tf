@@ -15,14 +15,40 @@ variable "image" {
 }
 
 variable "snapshot_bucket" {
-  description = "Existing Cloud Storage bucket for the Redis snapshots, with a lifecycle rule deleting them after 7 days (README.md)."
+  description = "Bucket of the Redis snapshots, with its 7-day lifecycle rule and Memorystore's service agent allowed to write and read it (foundation/)."
   type        = string
 }
 
 variable "vpc_network" {
-  description = "Name of the VPC network Memorystore is attached to (authorized network) and Cloud Run egresses into."
+  description = "The relay's VPC network, projects/PROJECT/global/networks/NAME: Memorystore's authorized network (private services access) and the relays' egress network (foundation/)."
   type        = string
-  default     = "agentnet"
+}
+
+variable "psa_range" {
+  description = "Name of the private services access range the Memorystore instances take their addresses from (foundation/). Null: any range of the network's service networking connection."
+  type        = string
+  default     = null
+}
+
+variable "relay_service_account" {
+  description = "Email of the relay's runtime service account, allowed redis.instances.get and redis.instances.getAuthString only (foundation/)."
+  type        = string
+}
+
+variable "front_door_address" {
+  description = "Self link of the front door's global static address, the one DNS points at (foundation/)."
+  type        = string
+}
+
+variable "domain" {
+  description = "Domain agents connect to (wss://<domain>/ws): the Google-managed certificate's domain."
+  type        = string
+}
+
+variable "redis_kms_keys" {
+  description = "Cloud KMS key of each region's Memorystore instance, by region (foundation/ with cmek = true). A region without one uses Google-managed encryption."
+  type        = map(string)
+  default     = {}
 }
 
 variable "subnetwork_prefix" {

@@ -1,7 +1,11 @@
-# The relay in three regions on localcloud, behind one front door, built from
-# the modules in modules/: per region a Memorystore instance (a real
-# redis-server), a relay service (real relay processes) and hourly snapshots
-# to Cloud Storage; a failover group over the regions.
+# The relay in three regions on localcloud, behind one HTTPS front door, built
+# from the modules in modules/: per region a Memorystore instance (a real
+# redis-server with AUTH and TLS), a relay service (real relay processes,
+# reachable only through the load balancer) and hourly snapshots to Cloud
+# Storage; a failover group over the regions. The same secure defaults as on
+# Google Cloud, which localcloud enforces the same way: one VPC network for
+# every Redis and relay, no Cloud Run invoker check (agents use relay tokens),
+# ingress from the load balancer only, and a certificate from localcloud's CA.
 #
 # Every procedure of the runbook is a one-line change to local.regions and an
 # apply (README.md):
@@ -65,6 +69,10 @@ locals {
     "southamerica-east1"   = try(module.region["southamerica-east1"].redis_instance_id, null)
   }
   peers = { for name, id in local.redis_instances : name => id if contains(keys(local.regions), name) }
+
+  # One network for every region: a relay reaches only a Redis on its own
+  # egress network.
+  network = "projects/${var.project}/global/networks/${var.network}"
 }
 
 module "region" {
@@ -80,6 +88,11 @@ module "region" {
   env                  = { RELAY_DEV_KEYS = var.relay_dev_keys }
   max_instances        = 5
 
+  # The module's secure defaults (AUTH, TLS, noeviction, private services
+  # access, ingress from the load balancer only) stay on.
+  vpc_network     = local.network
+  service_account = "agentnet-relay@${var.project}.iam.gserviceaccount.com" # localcloud has no IAM; kept as on Google Cloud
+
   backup_bucket = var.bucket
   restore_from  = each.value.restore_from
 }
@@ -88,6 +101,9 @@ module "global" {
   source = "../../modules/relay-global"
 
   name = "agentnet-relay"
+  # HTTPS with a managed certificate: on localcloud it is issued at once by
+  # localcloud's CA (GET /_localcloud/ca.pem), which the provider trusts.
+  tls = { managed_domains = [var.domain] }
   regions = {
     for name, r in local.settings : name => {
       service = module.region[name].service_id

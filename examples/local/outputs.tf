@@ -1,5 +1,5 @@
 output "front_door_url" {
-  description = "Agents connect to <front_door_url>/ws."
+  description = "https:// URL of the front door; agents connect to <front_door_url>/ws (wss://), trusting localcloud's CA."
   value       = module.global.front_door_url
 
   precondition {
@@ -38,8 +38,13 @@ output "service_urls" {
   value       = { for name, r in module.region : name => r.service_url }
 }
 
+output "network" {
+  description = "The VPC network of every Redis instance and relay."
+  value       = local.network
+}
+
 output "redis_addresses" {
-  description = "Each region's Memorystore address (a redis-server on localcloud)."
+  description = "Each region's Memorystore address (a redis-server on localcloud, with AUTH and TLS: the relays find the AUTH string and CA through the Memorystore API)."
   value       = { for name, r in module.region : name => r.redis_address }
 }
 

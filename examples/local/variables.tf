@@ -26,3 +26,15 @@ variable "probe_token" {
   type        = string
   sensitive   = true
 }
+
+variable "network" {
+  description = "Name of the VPC network every Redis instance is authorized on and every relay egresses into."
+  type        = string
+  default     = "agentnet"
+}
+
+variable "domain" {
+  description = "Domain of the front door's managed certificate (localcloud issues it from its own CA)."
+  type        = string
+  default     = "relay.agentnet.localhost"
+}

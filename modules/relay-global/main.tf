@@ -1,5 +1,6 @@
 # The global front door of the relay and its region failover: one
-# agentnet_relay_failover_group over the regions' relay services, and a
+# agentnet_relay_failover_group over the regions' relay services (an HTTPS
+# load balancer on a static address, port 80 redirecting to 443), and a
 # check that agents can exchange messages through the front door.
 
 resource "agentnet_relay_failover_group" "this" {
@@ -25,6 +26,14 @@ resource "agentnet_relay_failover_group" "this" {
     unhealthy_threshold = var.unhealthy_threshold
     healthy_threshold   = var.healthy_threshold
   }
+
+  # HTTPS on a static address; port 80 redirects to it.
+  tls = {
+    managed_domains = var.tls.managed_domains
+    certificates    = var.tls.certificates
+    certificate_map = var.tls.certificate_map
+  }
+  address = var.address
 
   min_active_regions = var.min_active_regions
   automatic_failover = var.automatic_failover

@@ -4,7 +4,7 @@ output "id" {
 }
 
 output "front_door_url" {
-  description = "URL agents connect to (`<front_door_url>/ws`): the global forwarding rule's address."
+  description = "`https://` URL of the front door; agents connect to `<front_door_url>/ws` over WebSocket with TLS (`wss://`)."
   value       = agentnet_relay_failover_group.this.front_door_url
 }
 

@@ -61,6 +61,50 @@ variable "regions" {
   }
 }
 
+variable "tls" {
+  description = <<-EOT
+    The front door's certificate, exactly one of:
+    - `managed_domains`: a Google-managed certificate for these domains (Google issues it once each domain resolves to the front door's address: give `address` and point DNS at it first);
+    - `certificates`: self links of existing SSL certificates (`projects/P/global/sslCertificates/NAME`);
+    - `certificate_map`: a Certificate Manager map (`projects/P/locations/global/certificateMaps/NAME`).
+    The front door serves HTTPS on 443 (agents use `wss://.../ws`) and answers plain HTTP on 80 with a redirect to it.
+  EOT
+  type = object({
+    managed_domains = optional(list(string))
+    certificates    = optional(list(string))
+    certificate_map = optional(string)
+  })
+  nullable = false
+
+  validation {
+    condition     = length([for v in [var.tls.managed_domains, var.tls.certificates, var.tls.certificate_map] : v if v != null]) == 1
+    error_message = "tls must set exactly one of managed_domains, certificates or certificate_map."
+  }
+  validation {
+    condition     = var.tls.managed_domains == null || (length(coalesce(var.tls.managed_domains, [])) >= 1 && alltrue([for d in coalesce(var.tls.managed_domains, []) : can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$", d))]))
+    error_message = "tls.managed_domains must list at least one fully qualified domain name such as relay.example.com (lowercase, no wildcard, no trailing dot)."
+  }
+  validation {
+    condition     = var.tls.certificates == null || (length(coalesce(var.tls.certificates, [])) >= 1 && alltrue([for c in coalesce(var.tls.certificates, []) : can(regex("^(https://www.googleapis.com/compute/v1/)?projects/[^/]+/global/sslCertificates/[a-z]([-a-z0-9]*[a-z0-9])?$", c))]))
+    error_message = "tls.certificates must list self links of global SSL certificates, projects/PROJECT/global/sslCertificates/NAME."
+  }
+  validation {
+    condition     = var.tls.certificate_map == null || can(regex("^(//certificatemanager.googleapis.com/)?projects/[^/]+/locations/global/certificateMaps/[a-z]([-a-z0-9]*[a-z0-9])?$", coalesce(var.tls.certificate_map, "x")))
+    error_message = "tls.certificate_map must be projects/PROJECT/locations/global/certificateMaps/NAME."
+  }
+}
+
+variable "address" {
+  description = "Existing global static IP address of the front door (`projects/P/global/addresses/NAME`), kept whatever happens to the group: the address DNS points at. Null: the group reserves `<name>-ip` itself, which goes with the group."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.address == null || can(regex("^(https://www.googleapis.com/compute/v1/)?projects/[^/]+/global/addresses/[a-z]([-a-z0-9]*[a-z0-9])?$", coalesce(var.address, "x")))
+    error_message = "address must be the self link of a global address, projects/PROJECT/global/addresses/NAME."
+  }
+}
+
 variable "min_active_regions" {
   description = "Safety rule: a change that would leave fewer healthy regions taking traffic is refused at plan time. Draining the last healthy region is always refused."
   type        = number

@@ -28,6 +28,18 @@ resource "agentnet_redis_instance" "this" {
   persistence_mode    = var.rdb_snapshot_period == null ? "DISABLED" : "RDB"
   rdb_snapshot_period = var.rdb_snapshot_period
   labels              = length(var.labels) == 0 ? null : var.labels
+
+  # On the relay's network, with private services access, AUTH and TLS; the
+  # relay learns the address, AUTH string and CA from the Memorystore API.
+  authorized_network      = var.vpc_network
+  connect_mode            = var.connect_mode
+  reserved_ip_range       = var.reserved_ip_range
+  auth_enabled            = var.auth_enabled
+  transit_encryption_mode = var.transit_encryption_mode
+  customer_managed_key    = var.customer_managed_key
+  # Acknowledged envelopes must never be evicted (Memorystore's default
+  # policy is volatile-lru and every relay key has a TTL).
+  redis_configs = merge(var.redis_configs, { "maxmemory-policy" = "noeviction" })
 }
 
 # "latest": the newest snapshot under this region's prefix, read when the
@@ -86,6 +98,14 @@ resource "agentnet_relay_service" "this" {
   memory               = var.memory
   vpc_network          = var.vpc_network
   vpc_subnetwork       = var.vpc_subnetwork
+  service_account      = var.service_account
+
+  # Agents come through the load balancer only, and authenticate with the
+  # relay's own tokens: Cloud Run's invoker check would refuse them (and the
+  # load balancer, which carries no Google identity).
+  ingress              = var.ingress
+  invoker_iam_disabled = true
+  default_uri_disabled = var.default_uri_disabled
 
   lifecycle {
     # A failover group (modules/relay-global) sets minimum instances from

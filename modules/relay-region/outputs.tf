@@ -19,8 +19,18 @@ output "redis_port" {
 }
 
 output "redis_address" {
-  description = "`host:port` of the instance, the relay's `REDIS_ADDR`."
+  description = "`host:port` of the instance (a private address on `vpc_network`). The relay finds it through the Memorystore API, not through this output."
   value       = "${agentnet_redis_instance.this.host}:${agentnet_redis_instance.this.port}"
+}
+
+output "redis_server_ca_certs" {
+  description = "PEM certificates of the CA the instance's TLS certificate comes from (empty with `transit_encryption_mode = \"DISABLED\"`): what a client trusts, and nothing else, to reach it."
+  value       = try([for c in agentnet_redis_instance.this.server_ca_certs : c.cert], [])
+}
+
+output "vpc_network" {
+  description = "The network of the instance (authorized network) and of the relay's egress."
+  value       = var.vpc_network
 }
 
 output "service_id" {
@@ -29,7 +39,7 @@ output "service_id" {
 }
 
 output "service_url" {
-  description = "URL of the relay service; agents connect to `<url>/ws`."
+  description = "run.app URL of the relay service. With the default `ingress` it refuses connections that do not come through the load balancer: agents connect to relay-global's `front_door_url`."
   value       = agentnet_relay_service.this.url
 }
 
@@ -44,7 +54,7 @@ output "latest_ready_revision" {
 }
 
 output "peer_redis_addresses" {
-  description = "Addresses of the peer instances, as the relay's `PEER_REDIS_ADDRS`."
+  description = "Addresses of the peer instances, as resolved by the relay service (the relay itself looks them up in the Memorystore API)."
   value       = agentnet_relay_service.this.peer_redis_addresses
 }
 

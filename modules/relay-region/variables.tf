@@ -74,7 +74,7 @@ variable "tier" {
 }
 
 variable "redis_version" {
-  description = "Redis version: `REDIS_6_X`, `REDIS_7_0` or `REDIS_7_2`. Changing it replaces the instance."
+  description = "Redis version: `REDIS_6_X`, `REDIS_7_0` or `REDIS_7_2`. A newer version upgrades the instance in place (its data kept); an older one replaces it."
   type        = string
   default     = "REDIS_7_0"
   nullable    = false
@@ -124,7 +124,7 @@ variable "peer_redis_instances" {
 }
 
 variable "env" {
-  description = "Further environment of the relay: token verification (`JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`; or `RELAY_DEV_KEYS` on localcloud), limits. `REDIS_ADDR`, `PEER_REDIS_ADDRS`, `REGION`, `PORT` and `K_*` are set by the service resource."
+  description = "Further environment of the relay: token verification (`JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`; or `RELAY_DEV_KEYS` on localcloud), limits. The Redis wiring (`REDIS_INSTANCE`, `PEER_REDIS_INSTANCES`), `REGION`, `PORT`, `OPS_PORT` and `K_*` are set by the relay service, and no Redis address or password is ever passed in `env` (it would be in state)."
   type        = map(string)
   default     = {}
   nullable    = false
@@ -134,8 +134,8 @@ variable "env" {
     error_message = "env keys must be environment variable names: letters, digits and underscores, not starting with a digit."
   }
   validation {
-    condition     = length(setintersection(keys(var.env), ["REDIS_ADDR", "PEER_REDIS_ADDRS", "REGION", "PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"])) == 0
-    error_message = "env must not set REDIS_ADDR, PEER_REDIS_ADDRS, REGION, PORT or K_*: the relay service sets them from the Redis wiring."
+    condition     = length(setintersection(keys(var.env), ["REDIS_INSTANCE", "PEER_REDIS_INSTANCES", "REDIS_ADDR", "PEER_REDIS_ADDRS", "REDIS_PASSWORD", "AGENTNET_EMULATOR_HOST", "REGION", "PORT", "OPS_PORT"])) == 0 && !anytrue([for k in keys(var.env) : startswith(k, "K_")])
+    error_message = "env must not set REDIS_INSTANCE, PEER_REDIS_INSTANCES, REDIS_ADDR, PEER_REDIS_ADDRS, REDIS_PASSWORD, AGENTNET_EMULATOR_HOST, REGION, PORT, OPS_PORT or K_*: the relay service sets the Redis wiring and the relay reads addresses, AUTH strings and CAs from the Memorystore API, so that no secret is in state."
   }
 }
 
@@ -192,29 +192,119 @@ variable "memory" {
 }
 
 variable "vpc_network" {
-  description = "VPC network for Direct VPC egress, how Cloud Run reaches Memorystore's private address on Google Cloud (`projects/PROJECT/global/networks/NAME`). Ignored by localcloud."
+  description = "VPC network of this region's relay and Redis, `projects/PROJECT/global/networks/NAME`: the Memorystore instance's authorized network and the relay's Direct VPC egress network. A relay reaches only a Redis on its own egress network, so every region of one relay names the same network. localcloud enforces it too."
   type        = string
-  default     = null
+  nullable    = false
 
   validation {
-    condition     = var.vpc_network == null || can(regex("^(projects/[^/]+/global/networks/)?[a-z]([-a-z0-9]*[a-z0-9])?$", var.vpc_network))
-    error_message = "vpc_network must be a network name or projects/PROJECT/global/networks/NAME."
+    condition     = can(regex("^projects/[a-z][-a-z0-9.:]*[a-z0-9]/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.vpc_network))
+    error_message = "vpc_network must be the network's full name, projects/PROJECT/global/networks/NAME (the same string for Memorystore's authorized network and Cloud Run's egress)."
   }
 }
 
 variable "vpc_subnetwork" {
-  description = "Subnetwork for Direct VPC egress, in this region (`projects/PROJECT/regions/REGION/subnetworks/NAME`). Needs `vpc_network`."
+  description = "Subnetwork of `vpc_network` in this region that relay instances take their egress addresses from (`projects/PROJECT/regions/REGION/subnetworks/NAME`). Null: Cloud Run picks the network's subnetwork in the region."
   type        = string
   default     = null
 
   validation {
-    condition     = var.vpc_subnetwork == null || var.vpc_network != null
-    error_message = "vpc_subnetwork needs vpc_network."
-  }
-  validation {
     condition     = var.vpc_subnetwork == null || can(regex("^(projects/[^/]+/regions/${var.region}/subnetworks/)?[a-z]([-a-z0-9]*[a-z0-9])?$", coalesce(var.vpc_subnetwork, "x")))
     error_message = "vpc_subnetwork must be a subnetwork name or projects/PROJECT/regions/${var.region}/subnetworks/NAME, in this module's region."
   }
+}
+
+variable "connect_mode" {
+  description = "How Memorystore attaches to `vpc_network`: `PRIVATE_SERVICE_ACCESS` (an address from the network's private services access range; needs the service networking connection, see examples/gcp) or `DIRECT_PEERING`. Changing it replaces the instance."
+  type        = string
+  default     = "PRIVATE_SERVICE_ACCESS"
+  nullable    = false
+
+  validation {
+    condition     = contains(["PRIVATE_SERVICE_ACCESS", "DIRECT_PEERING"], var.connect_mode)
+    error_message = "connect_mode must be PRIVATE_SERVICE_ACCESS or DIRECT_PEERING."
+  }
+}
+
+variable "reserved_ip_range" {
+  description = "Where the instance's address comes from: with `PRIVATE_SERVICE_ACCESS`, the name of an allocated range of the service networking connection; with `DIRECT_PEERING`, an unused /29 CIDR. Null: Memorystore picks one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.reserved_ip_range == null || can(regex("^([a-z]([-a-z0-9]{0,61}[a-z0-9])?|[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2})$", coalesce(var.reserved_ip_range, "x")))
+    error_message = "reserved_ip_range must be an allocated range name (private services access) or a CIDR such as 10.0.0.0/29 (direct peering)."
+  }
+}
+
+variable "auth_enabled" {
+  description = "Redis AUTH on the instance. The relay reads the AUTH string from the Memorystore API at start with its own service account (never through Terraform: no AUTH string in state or plan)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "transit_encryption_mode" {
+  description = "`SERVER_AUTHENTICATION`: TLS between the relay and Redis, the relay trusting exactly the instance's own CA (`server_ca_certs`); `DISABLED`: plain TCP. Changing it replaces the instance."
+  type        = string
+  default     = "SERVER_AUTHENTICATION"
+  nullable    = false
+
+  validation {
+    condition     = contains(["SERVER_AUTHENTICATION", "DISABLED"], var.transit_encryption_mode)
+    error_message = "transit_encryption_mode must be SERVER_AUTHENTICATION or DISABLED."
+  }
+}
+
+variable "redis_configs" {
+  description = "Further Redis configuration of the instance (Memorystore's supported keys, such as `notify-keyspace-events` or `maxmemory-gb`). `maxmemory-policy` is `noeviction`: the relay acknowledges an envelope once it is stored, so Redis must refuse a write under memory pressure (the relay nacks it) rather than evict a stored one."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = try(var.redis_configs["maxmemory-policy"], "noeviction") == "noeviction"
+    error_message = "redis_configs: maxmemory-policy must stay noeviction. Any eviction policy can drop acknowledged envelopes (every relay key has a TTL, so even volatile-* policies evict them), and the relay reports not ready under one."
+  }
+}
+
+variable "customer_managed_key" {
+  description = "Cloud KMS key encrypting the instance's data at rest (`projects/P/locations/REGION/keyRings/R/cryptoKeys/K`, in this region). Memorystore's service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it (examples/gcp). Null: Google-managed encryption. Changing it replaces the instance."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.customer_managed_key == null || can(regex("^projects/[^/]+/locations/${var.region}/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.customer_managed_key, "x")))
+    error_message = "customer_managed_key must be projects/PROJECT/locations/${var.region}/keyRings/RING/cryptoKeys/KEY, a key in this module's region."
+  }
+}
+
+variable "service_account" {
+  description = "Email of the relay's runtime service account. Required on Google Cloud: the relay calls the Memorystore API as this identity at start (redis.instances.get and redis.instances.getAuthString, see examples/gcp), and the default Compute Engine account must not be used. Null only on localcloud, which has no IAM."
+  type        = string
+
+  validation {
+    condition     = var.service_account == null || can(regex("^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\\.gserviceaccount\\.com$", coalesce(var.service_account, "x")))
+    error_message = "service_account must be a service account email, NAME@PROJECT.iam.gserviceaccount.com (or null on localcloud)."
+  }
+}
+
+variable "ingress" {
+  description = "Who may reach the relay service: `INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER` (only through Cloud Load Balancing and the VPC: agents come through the front door of relay-global), `INGRESS_TRAFFIC_INTERNAL_ONLY` or `INGRESS_TRAFFIC_ALL`."
+  type        = string
+  default     = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  nullable    = false
+
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_ALL"], var.ingress)
+    error_message = "ingress must be INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER, INGRESS_TRAFFIC_INTERNAL_ONLY or INGRESS_TRAFFIC_ALL."
+  }
+}
+
+variable "default_uri_disabled" {
+  description = "Turn off the service's run.app URL altogether. Nothing of the relay needs it (agents, health checks and the failover group go through the load balancer); `ingress` already refuses the internet there."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "backup_bucket" {

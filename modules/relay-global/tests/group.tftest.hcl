@@ -1,6 +1,7 @@
 # A failover group over three real regions on localcloud
 # (AGENTNET_EMULATOR_HOST): redis-servers, relay processes, and the load
-# balancer's front door. Relay dev keys and a health-check token they signed
+# balancer's HTTPS front door (a certificate from localcloud's CA, which the
+# provider trusts on localcloud). Relay dev keys and a health-check token they signed
 # come from TF_VAR_relay_dev_keys and TF_VAR_probe_token, the snapshot bucket
 # from TF_VAR_test_bucket.
 
@@ -17,6 +18,7 @@ variables {
   automatic_failover   = true
   reintroduction_soak  = "1s"
   drain_grace_period   = "300ms"
+  tls                  = { managed_domains = ["relay.agentnet.test"] }
 }
 
 run "regions" {
@@ -52,8 +54,8 @@ run "all_active" {
     error_message = "Healthy regions reported unhealthy: ${jsonencode(output.unhealthy_regions)}."
   }
   assert {
-    condition     = startswith(output.front_door_url, "http") && output.front_door_healthy
-    error_message = "No message round trip through the front door ${output.front_door_url}."
+    condition     = startswith(output.front_door_url, "https://") && output.front_door_healthy
+    error_message = "No message round trip over TLS through the front door ${output.front_door_url}."
   }
 }
 

@@ -7,6 +7,7 @@ provider "agentnet" {
 
 variables {
   health_check_token = "token"
+  tls                = { managed_domains = ["relay.example.com"] }
   # No front door probe: with the group planned its result is known only
   # after an apply, which a plan-only test reports as an error.
   check_front_door = false
@@ -226,4 +227,59 @@ run "name_with_underscore" {
     name = "agentnet_relay"
   }
   expect_failures = [var.name]
+}
+
+run "tls_none" {
+  command = plan
+  variables {
+    tls = {}
+  }
+  expect_failures = [var.tls]
+}
+
+run "tls_two_kinds" {
+  command = plan
+  variables {
+    tls = {
+      managed_domains = ["relay.example.com"]
+      certificates    = ["projects/agentnet-test/global/sslCertificates/relay"]
+    }
+  }
+  expect_failures = [var.tls]
+}
+
+run "tls_domain_with_scheme" {
+  command = plan
+  variables {
+    tls = { managed_domains = ["https://relay.example.com"] }
+  }
+  expect_failures = [var.tls]
+}
+
+run "tls_certificate_name_only" {
+  command = plan
+  variables {
+    tls = { certificates = ["relay"] }
+  }
+  expect_failures = [var.tls]
+}
+
+run "tls_certificate_map" {
+  command = plan
+  variables {
+    tls = { certificate_map = "projects/agentnet-test/locations/global/certificateMaps/relay" }
+  }
+
+  assert {
+    condition     = agentnet_relay_failover_group.this.tls.certificate_map == "projects/agentnet-test/locations/global/certificateMaps/relay"
+    error_message = "The certificate map is not passed to the group."
+  }
+}
+
+run "address_regional" {
+  command = plan
+  variables {
+    address = "projects/agentnet-test/regions/us-central1/addresses/relay"
+  }
+  expect_failures = [var.address]
 }

@@ -1,5 +1,7 @@
-# One region on localcloud (AGENTNET_EMULATOR_HOST): a real redis-server, a
-# real relay process, snapshots to the bucket the Go test made
+# One region on localcloud (AGENTNET_EMULATOR_HOST) with the module's
+# defaults: a real redis-server with AUTH and TLS on the relay's network, a
+# real relay process that learns the address, AUTH string and CA from the
+# Memorystore API, snapshots to the bucket the Go test made
 # (TF_VAR_test_bucket), relay dev keys from TF_VAR_relay_dev_keys and a
 # token they signed in TF_VAR_probe_token.
 
@@ -14,11 +16,18 @@ variables {
   tier          = "BASIC"
   backup_bucket = var.test_bucket
   env           = { RELAY_DEV_KEYS = var.relay_dev_keys }
+  vpc_network   = "projects/agentnet-test/global/networks/agentnet"
+  # localcloud has no IAM; on Google Cloud this is the relay's own account.
+  service_account = "relay@agentnet-test.iam.gserviceaccount.com"
 }
 
 run "peer" {
   module {
     source = "./tests/peer"
+  }
+
+  variables {
+    network = var.vpc_network
   }
 }
 
@@ -59,6 +68,22 @@ run "region" {
   assert {
     condition     = output.backup_lifecycle_rule.age == 7 && output.backup_lifecycle_rule.matches_prefix == "relay-us-central1/"
     error_message = "Unexpected lifecycle rule ${jsonencode(output.backup_lifecycle_rule)}."
+  }
+  assert {
+    condition     = agentnet_redis_instance.this.auth_enabled && agentnet_redis_instance.this.transit_encryption_mode == "SERVER_AUTHENTICATION" && length(output.redis_server_ca_certs) >= 1
+    error_message = "The instance does not have AUTH and TLS with its own CA by default."
+  }
+  assert {
+    condition     = agentnet_redis_instance.this.redis_configs["maxmemory-policy"] == "noeviction"
+    error_message = "maxmemory-policy is ${agentnet_redis_instance.this.redis_configs["maxmemory-policy"]}, not noeviction: acknowledged envelopes could be evicted."
+  }
+  assert {
+    condition     = agentnet_redis_instance.this.authorized_network == var.vpc_network && agentnet_redis_instance.this.connect_mode == "PRIVATE_SERVICE_ACCESS" && agentnet_relay_service.this.vpc_network == var.vpc_network
+    error_message = "The instance and the relay are not on the same network with private services access."
+  }
+  assert {
+    condition     = agentnet_relay_service.this.ingress == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" && agentnet_relay_service.this.invoker_iam_disabled
+    error_message = "The relay service is not internal-and-load-balancer only with the invoker check off (agents use the relay's tokens)."
   }
   assert {
     condition     = agentnet_redis_instance.this.persistence_mode == "RDB" && agentnet_redis_instance.this.rdb_snapshot_period == "ONE_HOUR"
@@ -114,9 +139,11 @@ run "restore_once_and_scaling" {
   }
 }
 
-# Agents exchange a message through the region's relay. Last, so that
-# tofu test destroys its state while the states it refers to still exist.
-run "delivery" {
+# With the default ingress the run.app URL refuses an agent with a valid
+# token that does not come through the load balancer (modules/relay-global's
+# tests make the round trip through the front door). Last, so that tofu test
+# destroys its state while the states it refers to still exist.
+run "direct_connection_refused" {
   module {
     source = "./tests/probe"
   }
@@ -127,7 +154,7 @@ run "delivery" {
   }
 
   assert {
-    condition     = output.healthy
-    error_message = "No round trip through the relay: ${jsonencode(output.error)}."
+    condition     = !output.healthy
+    error_message = "An agent reached the relay at its service URL, around the load balancer, despite ingress INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER."
   }
 }

@@ -6,9 +6,11 @@ provider "agentnet" {
 }
 
 variables {
-  region        = "us-central1"
-  image         = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
-  backup_bucket = "agentnet-snapshots"
+  region          = "us-central1"
+  image           = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
+  backup_bucket   = "agentnet-snapshots"
+  vpc_network     = "projects/agentnet-test/global/networks/agentnet"
+  service_account = null
 
   # No backup assertions: with a snapshot planned they are known only after
   # an apply, which a plan-only test reports as an error.
@@ -149,21 +151,129 @@ run "memory_unit" {
   expect_failures = [var.memory]
 }
 
-run "subnetwork_without_network" {
+run "subnetwork_in_another_region" {
   command = plan
   variables {
-    vpc_subnetwork = "projects/agentnet-test/regions/us-central1/subnetworks/agentnet"
+    vpc_subnetwork = "projects/agentnet-test/regions/europe-west1/subnetworks/agentnet"
   }
   expect_failures = [var.vpc_subnetwork]
 }
 
-run "subnetwork_in_another_region" {
+# Memorystore's authorized network and Cloud Run's egress must be the same
+# string: a bare name would be read as another network by either.
+run "network_as_a_bare_name" {
   command = plan
   variables {
-    vpc_network    = "projects/agentnet-test/global/networks/agentnet"
-    vpc_subnetwork = "projects/agentnet-test/regions/europe-west1/subnetworks/agentnet"
+    vpc_network = "agentnet"
   }
-  expect_failures = [var.vpc_subnetwork]
+  expect_failures = [var.vpc_network]
+}
+
+run "eviction_policy" {
+  command = plan
+  variables {
+    redis_configs = { "maxmemory-policy" = "volatile-lru" }
+  }
+  expect_failures = [var.redis_configs]
+}
+
+run "env_sets_redis_password" {
+  command = plan
+  variables {
+    env = { REDIS_PASSWORD = "hunter2" }
+  }
+  expect_failures = [var.env]
+}
+
+run "env_sets_k_variable" {
+  command = plan
+  variables {
+    env = { K_SERVICE = "relay" }
+  }
+  expect_failures = [var.env]
+}
+
+run "ingress_unknown" {
+  command = plan
+  variables {
+    ingress = "PUBLIC"
+  }
+  expect_failures = [var.ingress]
+}
+
+run "connect_mode_unknown" {
+  command = plan
+  variables {
+    connect_mode = "VPC_PEERING"
+  }
+  expect_failures = [var.connect_mode]
+}
+
+run "transit_encryption_unknown" {
+  command = plan
+  variables {
+    transit_encryption_mode = "TLS"
+  }
+  expect_failures = [var.transit_encryption_mode]
+}
+
+run "reserved_range_garbage" {
+  command = plan
+  variables {
+    reserved_ip_range = "10.0.0.0"
+  }
+  expect_failures = [var.reserved_ip_range]
+}
+
+run "key_in_another_region" {
+  command = plan
+  variables {
+    customer_managed_key = "projects/agentnet-test/locations/europe-west1/keyRings/agentnet/cryptoKeys/redis"
+  }
+  expect_failures = [var.customer_managed_key]
+}
+
+run "default_compute_service_account" {
+  command = plan
+  variables {
+    service_account = "123456789012-compute@developer.gserviceaccount.com"
+  }
+  expect_failures = [var.service_account]
+}
+
+# The secure defaults, as planned.
+run "defaults" {
+  command = plan
+
+  assert {
+    condition     = agentnet_redis_instance.this.auth_enabled && agentnet_redis_instance.this.transit_encryption_mode == "SERVER_AUTHENTICATION" && agentnet_redis_instance.this.connect_mode == "PRIVATE_SERVICE_ACCESS"
+    error_message = "The instance is not planned with AUTH, TLS and private services access."
+  }
+  assert {
+    condition     = agentnet_redis_instance.this.redis_configs["maxmemory-policy"] == "noeviction"
+    error_message = "The instance is not planned with maxmemory-policy noeviction."
+  }
+  assert {
+    condition     = agentnet_redis_instance.this.authorized_network == var.vpc_network && agentnet_relay_service.this.vpc_network == var.vpc_network
+    error_message = "The instance's authorized network and the relay's egress network differ."
+  }
+  assert {
+    condition     = agentnet_relay_service.this.ingress == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" && agentnet_relay_service.this.invoker_iam_disabled && !agentnet_relay_service.this.default_uri_disabled
+    error_message = "The relay service is not planned internal-and-load-balancer, invoker check off."
+  }
+}
+
+# Other Redis settings are kept beside noeviction.
+run "redis_configs_merged" {
+  command = plan
+  variables {
+    redis_configs = { "notify-keyspace-events" = "Ex" }
+  }
+
+  assert {
+    condition     = agentnet_redis_instance.this.redis_configs == tomap({ "maxmemory-policy" = "noeviction", "notify-keyspace-events" = "Ex" })
+    error_message = "redis_configs were not merged with maxmemory-policy noeviction: ${jsonencode(agentnet_redis_instance.this.redis_configs)}."
+  }
 }
 
 run "bucket_as_uri" {

@@ -1,5 +1,6 @@
 # Three regions for the failover group under test, each peered with the
-# other two, built with modules/relay-region.
+# other two, built with modules/relay-region and its defaults: one network,
+# Redis with AUTH and TLS, relays reachable only through the load balancer.
 terraform {
   required_providers {
     agentnet = { source = "agentnet/agentnet" }
@@ -20,6 +21,8 @@ locals {
     tier           = "BASIC"
     memory_size_gb = 1
     env            = { RELAY_DEV_KEYS = var.relay_dev_keys }
+    network        = "projects/agentnet-test/global/networks/agentnet"
+    account        = "relay@agentnet-test.iam.gserviceaccount.com"
   }
 }
 
@@ -31,6 +34,8 @@ module "us" {
   tier                 = local.common.tier
   memory_size_gb       = local.common.memory_size_gb
   env                  = local.common.env
+  vpc_network          = local.common.network
+  service_account      = local.common.account
   backup_bucket        = var.bucket
   peer_redis_instances = [module.eu.redis_instance_id, module.asia.redis_instance_id]
 }
@@ -43,6 +48,8 @@ module "eu" {
   tier                 = local.common.tier
   memory_size_gb       = local.common.memory_size_gb
   env                  = local.common.env
+  vpc_network          = local.common.network
+  service_account      = local.common.account
   backup_bucket        = var.bucket
   peer_redis_instances = [module.us.redis_instance_id, module.asia.redis_instance_id]
 }
@@ -55,6 +62,8 @@ module "asia" {
   tier                 = local.common.tier
   memory_size_gb       = local.common.memory_size_gb
   env                  = local.common.env
+  vpc_network          = local.common.network
+  service_account      = local.common.account
   backup_bucket        = var.bucket
   peer_redis_instances = [module.us.redis_instance_id, module.eu.redis_instance_id]
 }
