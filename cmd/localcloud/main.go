@@ -7,7 +7,7 @@
 //	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT]
 //	localcloud fault service-kill --service NAME [--hold] [--host HOST:PORT]
 //	localcloud fault service-restore --service NAME [--host HOST:PORT]
-//	localcloud fault region-down --region REGION [--host HOST:PORT]
+//	localcloud fault region-down --region REGION [--api unavailable|hang] [--host HOST:PORT]
 //	localcloud fault region-up --region REGION [--host HOST:PORT]
 //	localcloud services [--host HOST:PORT]
 //	localcloud oplog [--host HOST:PORT]
@@ -44,9 +44,10 @@ import (
 const usage = `usage:
   localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH]
                    [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s] [--log-level info]
-  localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--host HOST:PORT]
+  localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--api MODE] [--host HOST:PORT]
       kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5),
-             service-kill (--hold keeps it down), service-restore, region-down, region-up
+             service-kill (--hold keeps it down), service-restore,
+             region-down (--api unavailable: its APIs answer UNAVAILABLE, the default; --api hang: they never answer), region-up
   localcloud services [--host HOST:PORT]
   localcloud oplog [--host HOST:PORT]
   localcloud health [--host HOST:PORT]
@@ -216,6 +217,7 @@ func fault(args []string, stdout io.Writer) error {
 	region := fs.String("region", "", "region, for region-wide faults (region-down, region-up)")
 	hold := fs.Bool("hold", false, "redis-kill, service-kill: keep it down until redis-restore / service-restore")
 	fraction := fs.Float64("fraction", 0, "redis-corrupt: fraction of keys to damage, in (0, 1] (default 0.5)")
+	api := fs.String("api", "", "region-down: how the region's APIs fail, unavailable (default: answer UNAVAILABLE) or hang (never answer)")
 	var params multiFlag
 	fs.Var(&params, "param", "extra KEY=VALUE parameter (VALUE is JSON if it parses, else a string); repeatable")
 	var kind string
@@ -250,6 +252,9 @@ func fault(args []string, stdout io.Writer) error {
 	}
 	if *fraction != 0 {
 		body["fraction"] = *fraction
+	}
+	if *api != "" {
+		body["api"] = *api
 	}
 	for _, p := range params {
 		k, v, ok := strings.Cut(p, "=")

@@ -24,7 +24,7 @@
 //	GET  /_localcloud/oplog      operation log, oldest first (?since=SEQ for entries after SEQ)
 //	GET  /_localcloud/instances  Memorystore instances with port, pid, restarts
 //	GET  /_localcloud/services   Cloud Run services with their front door and instances (run.ServiceStatus)
-//	GET  /_localcloud/regions    {"down":["us-east1"]}
+//	GET  /_localcloud/regions    {"down":["us-east1"],"api":{"us-east1":"hang"}}
 //	GET  /_localcloud/faults     the accepted fault kinds
 //	POST /_localcloud/faults     {"kind":"redis-kill","instance":"projects/p/locations/r/instances/n","hold":true}
 //
@@ -78,7 +78,8 @@
 //	                                                   after the repair delay unless hold (then down until service-restore
 //	                                                   or the next UpdateService)
 //	service-restore  {"service": NAME}                 end a held service-kill; answers once the instances are ready
-//	region-down      {"region": "us-east1"}            region outage (see below)
+//	region-down      {"region": "us-east1",            region outage (see below); "api": "hang" holds the
+//	                  "api": "unavailable"|"hang"}     region's API calls unanswered instead of UNAVAILABLE
 //	region-up        {"region": "us-east1"}            end it; answers once the region's processes are ready
 //
 // An unknown kind answers 400 naming the accepted kinds, an unknown
@@ -88,9 +89,12 @@
 // process of the region and holds it down: its redis-servers and its relay
 // instances; from then on every gRPC request whose name or parent is under
 // projects/*/locations/{region} (CloudRedis, Cloud Run, the region's
-// operations) answers UNAVAILABLE with a message naming the region, and the
-// front doors of the region's services are closed: a connection to a
-// service URL is refused (ECONNREFUSED), as an unreachable region looks to
+// operations), and every Compute Engine REST request under
+// /compute/v1/projects/*/regions/{region}, answers UNAVAILABLE (HTTP 503)
+// with a message naming the region; with "api": "hang" they get no answer
+// at all until the caller's deadline or cancellation, as an API that stopped
+// responding. The front doors of the region's services are closed: a
+// connection to a service URL is refused (ECONNREFUSED), as an unreachable region looks to
 // a client. Cloud Storage and other global APIs keep working. region-up
 // restarts the region's redis-servers from their data folders (data saved
 // before the outage is back), then reopens the front doors on the same
@@ -459,7 +463,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("/_localcloud/services", s.handleServices)
 	mux.HandleFunc("/_localcloud/regions", s.handleRegions)
 	mux.Handle("/_localcloud/compute", s.compute.AdminHandler())
-	mux.Handle("/compute/v1/", s.compute.Handler())
+	mux.Handle("/compute/v1/", s.region.HoldHTTP(s.compute.Handler()))
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
@@ -659,7 +663,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRegions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"down": s.region.Down()})
+	writeJSON(w, http.StatusOK, map[string]any{"down": s.region.Down(), "api": s.region.APIs()})
 }
 
 func registerRunFaults(reg *faults.Registry, rs *run.Service) {
@@ -713,12 +717,20 @@ func registerRegionFaults(reg *faults.Registry, rc *regions.Controller) {
 		}
 		return nil
 	}
-	reg.Register("region-down", "region outage: SIGKILL every process of the region (redis-servers, relay instances) and hold them down; the region's APIs answer UNAVAILABLE and its service URLs refuse connections; global APIs keep working",
+	reg.Register("region-down", "region outage: SIGKILL every process of the region (redis-servers, relay instances) and hold them down; the region's APIs answer UNAVAILABLE (\"api\": \"unavailable\", the default) or hang without answering until the caller gives up (\"api\": \"hang\"), and its service URLs refuse connections; global APIs keep working",
 		func(ctx context.Context, req faults.Request) (any, error) {
 			if err := target(req); err != nil {
 				return nil, err
 			}
-			return rc.SetDown(ctx, req.Region)
+			api, err := req.String("api")
+			if err != nil {
+				return nil, err
+			}
+			mode, err := regions.ParseAPIMode(api)
+			if err != nil {
+				return nil, fmt.Errorf("%w: \"api\": %v", faults.ErrInvalid, err)
+			}
+			return rc.SetDownAPI(ctx, req.Region, mode)
 		})
 	reg.Register("region-up", "end a region outage: restart the region's redis-servers from their data folders, then its relay instances; answers once they are ready",
 		func(ctx context.Context, req faults.Request) (any, error) {

@@ -4,7 +4,9 @@
 // subsystem registered with Register stops its processes in that region
 // (SIGKILL, held down), and every gRPC request whose resource name or parent
 // is under projects/*/locations/{region} is answered UNAVAILABLE by the
-// interceptor. Global APIs (Cloud Storage, global Compute resources) are not
+// interceptor, or, when the outage's API mode is "hang", held without an
+// answer until the caller gives up (HoldHTTP does the same for the region's
+// REST paths). Global APIs (Cloud Storage, global Compute resources) are not
 // affected. region-up brings the region back: each subsystem restarts what
 // the outage stopped. The set of down regions, and what each subsystem
 // stopped, is persisted, so a restarted localcloud keeps a region down.
@@ -59,7 +61,10 @@ type Subsystem struct {
 }
 
 type downRegion struct {
-	Since   time.Time                  `json:"since"`
+	Since time.Time `json:"since"`
+	// API is how the region's APIs fail: APIUnavailable (also when empty,
+	// as saved before modes existed) or APIHang.
+	API     APIMode                    `json:"api,omitempty"`
 	Stopped map[string]json.RawMessage `json:"stopped"`
 }
 
@@ -71,6 +76,9 @@ type Controller struct {
 	mu   sync.RWMutex
 	down map[string]*downRegion
 	subs []named
+	// changed is closed and replaced whenever a region goes down or up or
+	// changes API mode, waking the requests held by a hanging region.
+	changed chan struct{}
 }
 
 type named struct {
@@ -80,7 +88,7 @@ type named struct {
 
 // New loads the regions saved in store.
 func New(store *state.Store) (*Controller, error) {
-	c := &Controller{store: store, down: map[string]*downRegion{}}
+	c := &Controller{store: store, down: map[string]*downRegion{}, changed: make(chan struct{})}
 	if _, err := store.Load(doc, &c.down); err != nil {
 		return nil, err
 	}
@@ -136,22 +144,40 @@ func (c *Controller) persist() error {
 type Result struct {
 	Region  string                     `json:"region"`
 	Down    bool                       `json:"down"`
+	API     APIMode                    `json:"api,omitempty"`
 	Stopped map[string]json.RawMessage `json:"stopped,omitempty"`
 	Message string                     `json:"message,omitempty"`
 }
 
-// SetDown takes region down: from now on its APIs answer UNAVAILABLE, then
-// each subsystem stops its processes there.
+// SetDown takes region down with its APIs answering UNAVAILABLE.
 func (c *Controller) SetDown(ctx context.Context, region string) (Result, error) {
+	return c.SetDownAPI(ctx, region, APIUnavailable)
+}
+
+// SetDownAPI takes region down: from now on its APIs fail as api says,
+// then each subsystem stops its processes there. A region already down
+// only changes API mode.
+func (c *Controller) SetDownAPI(ctx context.Context, region string, api APIMode) (Result, error) {
+	if api == "" {
+		api = APIUnavailable
+	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	c.mu.Lock()
-	if _, ok := c.down[region]; ok {
+	if d, ok := c.down[region]; ok {
+		prev := d.api()
+		d.API = api
+		c.notifyLocked()
 		c.mu.Unlock()
-		return Result{Region: region, Down: true, Message: "region was already down"}, nil
+		msg := "region was already down"
+		if prev != api {
+			msg += fmt.Sprintf("; its APIs now %s instead of %s", api.verb(), prev.verb())
+		}
+		return Result{Region: region, Down: true, API: api, Message: msg}, c.persist()
 	}
-	d := &downRegion{Since: time.Now().UTC(), Stopped: map[string]json.RawMessage{}}
+	d := &downRegion{Since: time.Now().UTC(), API: api, Stopped: map[string]json.RawMessage{}}
 	c.down[region] = d
+	c.notifyLocked()
 	subs := append([]named(nil), c.subs...)
 	c.mu.Unlock()
 	if err := c.persist(); err != nil {
@@ -173,7 +199,7 @@ func (c *Controller) SetDown(ctx context.Context, region string) (Result, error)
 		}
 	}
 	c.mu.RLock()
-	res := Result{Region: region, Down: true, Stopped: maps(d.Stopped)}
+	res := Result{Region: region, Down: true, API: api, Stopped: maps(d.Stopped)}
 	c.mu.RUnlock()
 	return res, errors.Join(errs...)
 }
@@ -209,6 +235,7 @@ func (c *Controller) SetUp(ctx context.Context, region string) (Result, error) {
 	}
 	c.mu.Lock()
 	delete(c.down, region)
+	c.notifyLocked()
 	c.mu.Unlock()
 	if err := c.persist(); err != nil {
 		errs = append(errs, err)
@@ -221,14 +248,23 @@ func Unavailable(region, resource string) error {
 	return status.Errorf(codes.Unavailable, "region %s is unavailable (localcloud region-down fault): cannot serve %s; retry later or use another region", region, resource)
 }
 
-// Interceptor answers UNAVAILABLE to any request whose resource (a top-level
-// name, parent or resource field, or the name of a top-level message field
-// such as UpdateServiceRequest.service) is in a region that is down.
+// Interceptor fails any request whose resource (a top-level name, parent or
+// resource field, or the name of a top-level message field such as
+// UpdateServiceRequest.service) is in a region that is down: UNAVAILABLE,
+// or no answer at all until the caller's deadline or cancellation when the
+// region's APIs hang.
 func (c *Controller) Interceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok && len(c.Down()) > 0 {
 			for _, name := range resourceNames(m.ProtoReflect()) {
-				if r := RegionOf(name); r != "" && c.IsDown(r) {
+				r := RegionOf(name)
+				if r == "" {
+					continue
+				}
+				if err := c.Hold(ctx, r); err != nil {
+					return nil, status.FromContextError(err).Err()
+				}
+				if c.IsDown(r) {
 					return nil, Unavailable(r, name)
 				}
 			}
