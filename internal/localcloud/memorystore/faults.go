@@ -42,7 +42,7 @@ func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	s.mu.Lock()
 	inst.held = hold
 	p := inst.proc
-	port := inst.port
+	port := int(inst.pb.Port)
 	s.mu.Unlock()
 	res := KillResult{Port: port, Held: hold}
 	if p != nil && p.Alive() {
@@ -164,15 +164,16 @@ func (s *Service) Corrupt(ctx context.Context, name string, fraction float64) (C
 
 // Status describes an instance's process for the admin endpoint.
 type Status struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	Port     int    `json:"port"`
-	PID      int    `json:"pid,omitempty"`
-	Dir      string `json:"dir"`
-	Restarts int    `json:"restarts"`
-	Held     bool   `json:"held,omitempty"`
-	Busy     string `json:"busy,omitempty"`
-	LastExit string `json:"last_exit,omitempty"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Port      int    `json:"port"`       // the instance's endpoint (its gate)
+	RedisPort int    `json:"redis_port"` // the redis-server's own port, behind the gate
+	PID       int    `json:"pid,omitempty"`
+	Dir       string `json:"dir"`
+	Restarts  int    `json:"restarts"`
+	Held      bool   `json:"held,omitempty"`
+	Busy      string `json:"busy,omitempty"`
+	LastExit  string `json:"last_exit,omitempty"`
 }
 
 // Statuses lists every instance with its process details.
@@ -181,7 +182,7 @@ func (s *Service) Statuses() []Status {
 	defer s.mu.Unlock()
 	out := make([]Status, 0, len(s.instances))
 	for _, inst := range s.instances {
-		st := Status{Name: inst.name, State: inst.pb.State.String(), Port: inst.port, Dir: inst.dir,
+		st := Status{Name: inst.name, State: inst.pb.State.String(), Port: int(inst.pb.Port), RedisPort: inst.port, Dir: inst.dir,
 			Restarts: inst.restarts, Held: inst.held, Busy: inst.busy, LastExit: inst.lastExit}
 		if inst.proc != nil && inst.proc.Alive() {
 			st.PID = inst.proc.Pid

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"syscall"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -68,8 +66,8 @@ const stagingSuffix = ".import"
 // verified; meanwhile the instance runs on untouched. Only once the
 // snapshot is verified (RDB header and version, EOF marker, CRC64) and
 // loaded does the instance change: its redis-server is stopped without
-// saving (its data is being replaced), the new one takes over the
-// instance's port and the two folders are swapped, so that the new
+// saving (its data is being replaced), the instance's gate sends
+// connections to the new one and the two folders are swapped, so that the new
 // redis-server's folder (where it saves) is the instance's. A snapshot that
 // is refused, or that redis-server does not load, leaves the instance
 // exactly as it was. The previous dump.rdb is kept as
@@ -96,6 +94,10 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	// Until the folders are swapped, the staging folder holds the snapshot;
 	// after, the instance's previous folder. Either way it goes.
 	defer os.RemoveAll(staging)
+	// The instance keeps its certificate authority across the swap.
+	if err := copyTLS(inst.dir, staging); err != nil {
+		return status.Errorf(codes.Internal, "copy the instance's certificates: %v", err)
+	}
 	incoming := filepath.Join(staging, "dump.rdb")
 	verify, how, err := s.stageRDB(bucket, object, uri, incoming)
 	if err != nil {
@@ -150,7 +152,6 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	s.mu.Lock()
 	inst.opOwnsProcess = true
 	old := inst.proc
-	port := inst.port
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -162,29 +163,25 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 		old.shutdownNoSave()
 	}
 	tStopping := time.Since(t1)
-	if err := s.takePort(ctx, sp, old, port); err != nil {
-		s.log.Warn("the imported data's redis-server keeps its own port", "instance", inst.name, "port", sp.port, "err", err)
-	}
 	if !sp.Alive() {
 		return s.restartAfterFailedSwitch(ctx, inst, sp, status.Errorf(codes.Internal, "the redis-server that loaded %s exited: %v", uri, sp.Err()))
 	}
-	tPort := time.Since(t1)
 	if err := s.swapFolders(inst, staging); err != nil {
 		return s.restartAfterFailedSwitch(ctx, inst, sp, status.Errorf(codes.Internal, "install %s: %v", uri, err))
 	}
 	tSwapped := time.Since(t1)
 	sp.dir = inst.dir
 	s.mu.Lock()
+	// The gate sends new connections to it from now on; the instance's
+	// address does not change.
 	inst.proc = sp
 	inst.port = sp.port
-	inst.pb.Host = "127.0.0.1"
-	inst.pb.Port = int32(sp.port)
 	s.mu.Unlock()
 	s.setState(inst, redispb.Instance_READY, "")
 	tSwitch := time.Since(t1)
 	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.Pid, "port", sp.port, "took", time.Since(t0))
 	s.log.Debug("import phases", "instance", inst.name, "how", how, "staged", staged, "verified", verified,
-		"loaded", loaded, "switch", tSwitch, "switch_stopping", tStopping, "switch_port", tPort, "switch_folders", tSwapped, "total", time.Since(t0))
+		"loaded", loaded, "switch", tSwitch, "switch_stopping", tStopping, "switch_folders", tSwapped, "total", time.Since(t0))
 	return nil
 }
 
@@ -250,63 +247,13 @@ func (s *Service) spawnStaging(inst *instance, staging string) (*process, error)
 	if err != nil {
 		return nil, err
 	}
-	args := s.args(inst)
-	args = setArg(args, "--port", strconv.Itoa(port))
-	args = setArg(args, "--dir", staging)
-	args = setArg(args, "--shutdown-on-sigterm", "nosave")
-	p, err := spawn(s.cfg.RedisServerPath, args, staging, port)
+	p, err := s.start(inst, staging, port, "--shutdown-on-sigterm", "nosave")
 	if err != nil {
 		return nil, err
 	}
 	p.dir = inst.dir // where its log is
-	s.watch.Add(1)
-	go func() {
-		defer s.watch.Done()
-		<-p.Exited()
-		s.onExit(inst, p)
-	}()
+	s.supervise(inst, p)
 	return p, nil
-}
-
-// setArg sets the value that follows flag in a redis-server command line.
-func setArg(args []string, flag, value string) []string {
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == flag {
-			args[i+1] = value
-			return args
-		}
-	}
-	return append(args, flag, value)
-}
-
-// takePort moves sp to port once old (being shut down) has closed it:
-// CONFIG SET port binds the new port before it lets go of the current one,
-// so it is retried until it succeeds. If old does not let go of the port
-// within a few seconds it is killed; if the port is still taken after old
-// has exited (by another program), sp keeps its own port.
-func (s *Service) takePort(ctx context.Context, sp, old *process, port int) error {
-	start := time.Now()
-	killed := false
-	for {
-		oldGone := old == nil || !old.Alive()
-		err := sp.configSet(ctx, "port", strconv.Itoa(port))
-		if err == nil {
-			sp.port = port
-			return nil
-		}
-		if oldGone || !sp.Alive() {
-			return err
-		}
-		if !killed && time.Since(start) > 5*time.Second {
-			s.log.Warn("redis-server still holds its port after SHUTDOWN NOSAVE; killing it", "pid", old.Pid, "port", port)
-			old.Signal(syscall.SIGKILL)
-			killed = true
-		}
-		select {
-		case <-old.Exited():
-		case <-time.After(time.Millisecond):
-		}
-	}
 }
 
 // swapFolders makes the staging folder (with the imported snapshot, where

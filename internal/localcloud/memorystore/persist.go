@@ -11,11 +11,14 @@ import (
 
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
+// record is an instance as saved in state/instances.json. AUTH strings are
+// saved apart, in state/instance-auth.json, readable by the owner only.
 type record struct {
 	Name     string          `json:"name"`
 	Instance json.RawMessage `json:"instance"`
@@ -33,6 +36,10 @@ func (s *Service) restore() error {
 	if _, err := s.cfg.State.Load(instancesDoc, &recs); err != nil {
 		return err
 	}
+	auths := map[string]string{}
+	if _, err := s.cfg.State.Load(authDoc, &auths); err != nil {
+		return err
+	}
 	pending := map[string][]*operations.Op{}
 	for _, op := range s.cfg.Ops.Pending() {
 		pending[op.Resource()] = append(pending[op.Resource()], op)
@@ -45,7 +52,8 @@ func (s *Service) restore() error {
 		if err := protojson.Unmarshal(r.Instance, pb); err != nil {
 			return fmt.Errorf("memorystore: decode saved instance %s: %w", r.Name, err)
 		}
-		inst := &instance{name: r.Name, dir: r.Dir, pb: pb, port: r.Port, restarts: r.Restarts, held: r.Held, lastExit: r.LastExit}
+		inst := &instance{name: r.Name, dir: r.Dir, pb: pb, port: r.Port, restarts: r.Restarts, held: r.Held, lastExit: r.LastExit,
+			auth: auths[r.Name]}
 		s.instances[r.Name] = inst
 		ops := pending[r.Name]
 		delete(pending, r.Name)
@@ -103,6 +111,20 @@ func (s *Service) restoreInstance(inst *instance, oldPID int, ops []*operations.
 	// swapped with the imported one (complete), except in the middle of a
 	// swap without an atomic exchange.
 	recoverImportFolders(inst.dir)
+	if inst.pb.TransitEncryptionMode == redispb.Instance_SERVER_AUTHENTICATION {
+		ca, err := instanceCA(inst.dir)
+		if err != nil {
+			return fmt.Errorf("memorystore: restore %s: %w", inst.name, err)
+		}
+		s.mu.Lock()
+		inst.ca = ca
+		inst.pb.ServerCaCerts = serverCACerts(ca)
+		s.mu.Unlock()
+	}
+	// The endpoint stays, even while redis-server is held down.
+	if err := s.openGate(inst); err != nil {
+		return fmt.Errorf("memorystore: restore %s: %w", inst.name, err)
+	}
 
 	s.mu.Lock()
 	held := inst.held
@@ -141,7 +163,11 @@ func (s *Service) persist() {
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	recs := make([]record, 0, len(s.instances))
+	auths := map[string]string{}
 	for _, inst := range s.instances {
+		if inst.auth != "" {
+			auths[inst.name] = inst.auth
+		}
 		b, err := protojson.Marshal(inst.pb)
 		if err != nil {
 			continue
@@ -157,5 +183,12 @@ func (s *Service) persist() {
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
 	if err := s.cfg.State.Save(instancesDoc, recs); err != nil {
 		s.log.Error("persist instances", "err", err)
+	}
+	b, err := json.Marshal(auths)
+	if err == nil {
+		err = state.WriteFileAtomic(s.cfg.State.Path(authDoc), b, 0o600)
+	}
+	if err != nil {
+		s.log.Error("persist AUTH strings", "err", err)
 	}
 }

@@ -3,6 +3,7 @@ package memorystore
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,19 +26,25 @@ type process struct {
 	*localproc.Child
 	port int
 	dir  string
+	// tls is set when the process serves TLS only; auth is its AUTH
+	// string ("" without AUTH). localcloud's own clients use both.
+	tls  *tls.Config
+	auth atomic.Pointer[string]
 }
 
 // spawn starts redis-server, tied to the life of localcloud (see
 // localproc.Start): if localcloud dies (even by SIGKILL) the child gets
 // SIGTERM, saves its dataset (--shutdown-on-sigterm save) and exits.
-func spawn(bin string, args []string, dir string, port int) (*process, error) {
+func spawn(bin string, args []string, dir string, port int, tlsConf *tls.Config, auth string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	c, err := localproc.Start(cmd)
 	if err != nil {
 		return nil, err
 	}
-	return &process{Child: c, port: port, dir: dir}, nil
+	p := &process{Child: c, port: port, dir: dir, tls: tlsConf}
+	p.auth.Store(&auth)
+	return p, nil
 }
 
 // stop asks redis-server to exit with SIGTERM (which saves the dataset) and
@@ -101,11 +109,18 @@ func (p *process) kill() {
 }
 
 func (p *process) client() *redis.Client {
-	return newClient(p.port)
+	return redis.NewClient(p.options())
 }
 
-func newClient(port int) *redis.Client {
-	return redis.NewClient(clientOptions(port))
+// options are localcloud's client options for this very redis-server (not
+// its gate), with its TLS and AUTH string.
+func (p *process) options() *redis.Options {
+	o := clientOptions(p.port)
+	o.TLSConfig = p.tls
+	if a := p.auth.Load(); a != nil {
+		o.Password = *a
+	}
+	return o
 }
 
 func clientOptions(port int) *redis.Options {
@@ -131,7 +146,7 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 	// Until the port accepts connections it is probed directly: the
 	// client's own dialing retries with pauses of 100 ms and, after a few
 	// refusals, stops dialing for a second.
-	opts := clientOptions(p.port)
+	opts := p.options()
 	opts.DialerRetries = 1
 	c := redis.NewClient(opts)
 	defer c.Close()

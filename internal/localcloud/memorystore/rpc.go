@@ -2,11 +2,11 @@ package memorystore
 
 import (
 	"context"
+	"maps"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -92,7 +92,40 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if err := validateConfigs(in.GetRedisConfigs()); err != nil {
 		return nil, err
 	}
+	if err := validateMaxmemoryGB(in.GetRedisConfigs(), in.GetMemorySizeGb()); err != nil {
+		return nil, err
+	}
 	if err := validatePersistence(in.GetPersistenceConfig()); err != nil {
+		return nil, err
+	}
+	network, err := networkName(project, in.GetAuthorizedNetwork())
+	if err != nil {
+		return nil, err
+	}
+	connect := in.GetConnectMode()
+	switch connect {
+	case redispb.Instance_CONNECT_MODE_UNSPECIFIED:
+		connect = redispb.Instance_DIRECT_PEERING
+	case redispb.Instance_DIRECT_PEERING, redispb.Instance_PRIVATE_SERVICE_ACCESS:
+	default:
+		return nil, gapi.Invalid("instance.connect_mode: %s is not accepted; accepted values are DIRECT_PEERING, PRIVATE_SERVICE_ACCESS", connect)
+	}
+	if err := validateReservedRange(connect, in.GetReservedIpRange()); err != nil {
+		return nil, err
+	}
+	reserved := in.GetReservedIpRange()
+	if reserved == "" && connect == redispb.Instance_DIRECT_PEERING {
+		reserved = "127.0.0.0/29" // the service picks a free /29; localcloud's is loopback
+	}
+	transit := in.GetTransitEncryptionMode()
+	switch transit {
+	case redispb.Instance_TRANSIT_ENCRYPTION_MODE_UNSPECIFIED:
+		transit = redispb.Instance_DISABLED
+	case redispb.Instance_DISABLED, redispb.Instance_SERVER_AUTHENTICATION:
+	default:
+		return nil, gapi.Invalid("instance.transit_encryption_mode: %s is not accepted; accepted values are SERVER_AUTHENTICATION, DISABLED", transit)
+	}
+	if err := validateCustomerManagedKey(in.GetCustomerManagedKey()); err != nil {
 		return nil, err
 	}
 	if in.GetName() != "" && in.GetName() != name {
@@ -125,10 +158,6 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if persistence.PersistenceMode == redispb.PersistenceConfig_RDB && persistence.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
 		persistence.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
 	}
-	network := in.GetAuthorizedNetwork()
-	if network == "" {
-		network = fmt.Sprintf("projects/%s/global/networks/default", project)
-	}
 	pb := &redispb.Instance{
 		Name:                   name,
 		DisplayName:            in.GetDisplayName(),
@@ -137,7 +166,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		AlternativeLocationId:  alt,
 		CurrentLocationId:      loc,
 		RedisVersion:           version,
-		ReservedIpRange:        "127.0.0.0/8",
+		ReservedIpRange:        reserved,
 		Host:                   "127.0.0.1",
 		CreateTime:             timestamppb.Now(),
 		State:                  redispb.Instance_CREATING,
@@ -145,8 +174,10 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		Tier:                   in.GetTier(),
 		MemorySizeGb:           in.GetMemorySizeGb(),
 		AuthorizedNetwork:      network,
-		ConnectMode:            redispb.Instance_DIRECT_PEERING,
-		TransitEncryptionMode:  redispb.Instance_DISABLED,
+		ConnectMode:            connect,
+		TransitEncryptionMode:  transit,
+		AuthEnabled:            in.GetAuthEnabled(),
+		CustomerManagedKey:     in.GetCustomerManagedKey(),
 		ReadReplicasMode:       redispb.Instance_READ_REPLICAS_DISABLED,
 		PersistenceConfig:      persistence,
 		PersistenceIamIdentity: fmt.Sprintf("serviceAccount:service-%s@cloud-redis.iam.gserviceaccount.com", project),
@@ -159,8 +190,10 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if err != nil {
 		return nil, status.Errorf(codes.ResourceExhausted, "no free loopback port for the instance: %v", err)
 	}
-	pb.Port = int32(port)
 	inst := &instance{name: name, dir: filepath.Join(s.cfg.DataDir, project, region, req.GetInstanceId()), pb: pb, port: port, busy: "(starting)"}
+	if pb.AuthEnabled {
+		inst.auth = newAuthString()
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -178,8 +211,23 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 			s.mu.Lock()
 			delete(s.instances, name)
 			s.mu.Unlock()
+			s.closeGate(inst)
+			os.RemoveAll(inst.dir)
 		}
 	}()
+	if transit == redispb.Instance_SERVER_AUTHENTICATION {
+		ca, err := instanceCA(inst.dir)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "%v", err)
+		}
+		inst.ca = ca
+		pb.ServerCaCerts = serverCACerts(ca)
+	}
+	// The endpoint is known from the start, as the service reserves the
+	// address when the instance is created.
+	if err := s.openGate(inst); err != nil {
+		return nil, status.Errorf(codes.ResourceExhausted, "%v", err)
+	}
 	return s.begin(req.GetParent(), method, "create", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		if err := s.launch(op.Context(), inst); err != nil {
 			s.mu.Lock()
@@ -191,6 +239,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 			if inst.proc != nil {
 				inst.proc.kill()
 			}
+			s.closeGate(inst)
 			os.RemoveAll(inst.dir)
 			s.persist()
 			if op.Context().Err() != nil {
@@ -248,12 +297,24 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 			return nil, err
 		}
 	}
+	cur := s.snapshot(inst)
+	cfgs, mem := cur.RedisConfigs, cur.MemorySizeGb
+	if set["redis_configs"] {
+		cfgs = in.GetRedisConfigs()
+	}
+	if set["memory_size_gb"] {
+		mem = in.GetMemorySizeGb()
+	}
+	if err := validateMaxmemoryGB(cfgs, mem); err != nil {
+		return nil, err
+	}
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
 	project, region, _, _ := instanceNames.Parse(name)
 	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
 	return s.begin(parent, method, "update", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
+		prev := s.snapshot(inst)
 		next := s.snapshot(inst)
 		next.State = redispb.Instance_READY
 		if set["display_name"] {
@@ -268,6 +329,9 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 		if set["redis_configs"] {
 			next.RedisConfigs = in.GetRedisConfigs()
 		}
+		if set["auth_enabled"] {
+			next.AuthEnabled = in.GetAuthEnabled()
+		}
 		if set["persistence_config"] {
 			pc := proto.Clone(in.GetPersistenceConfig()).(*redispb.PersistenceConfig)
 			if pc == nil || pc.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
@@ -278,7 +342,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 			}
 			next.PersistenceConfig = pc
 		}
-		if err := s.applyConfig(context.WithoutCancel(op.Context()), inst, next); err != nil {
+		if err := s.applyConfig(context.WithoutCancel(op.Context()), inst, prev, next); err != nil {
 			s.setState(inst, redispb.Instance_READY, "")
 			return nil, err
 		}
@@ -292,9 +356,12 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 	})
 }
 
-// applyConfig pushes the redis-level settings of next to the running
-// redis-server with CONFIG SET.
-func (s *Service) applyConfig(ctx context.Context, inst *instance, next *redispb.Instance) error {
+// applyConfig pushes the redis-level settings of next that differ from
+// prev to the running redis-server with CONFIG SET, as Memorystore applies
+// them without a restart: maxmemory, persistence, redis_configs (a key
+// removed goes back to its default) and AUTH (enabling it makes a new AUTH
+// string, disabling it drops the string).
+func (s *Service) applyConfig(ctx context.Context, inst *instance, prev, next *redispb.Instance) error {
 	s.mu.Lock()
 	p := inst.proc
 	s.mu.Unlock()
@@ -303,28 +370,47 @@ func (s *Service) applyConfig(ctx context.Context, inst *instance, next *redispb
 	}
 	c := p.client()
 	defer c.Close()
-	maxmem := strconv.FormatInt(int64(next.MemorySizeGb)<<30, 10)
-	if v, ok := next.RedisConfigs["maxmemory-gb"]; ok {
-		f, _ := strconv.ParseFloat(v, 64)
-		maxmem = strconv.FormatInt(int64(f*(1<<30)), 10)
-	}
-	sets := [][2]string{{"maxmemory", maxmem}, {"save", saveArg(next.PersistenceConfig)}}
-	keys := make([]string, 0, len(next.RedisConfigs))
-	for k := range next.RedisConfigs {
-		if k != "maxmemory-gb" {
-			keys = append(keys, k)
-		}
+	sets := [][2]string{{"maxmemory", maxmemory(next)}, {"save", saveArg(next.PersistenceConfig)}}
+	was, now := effectiveConfigs(prev), effectiveConfigs(next)
+	keys := make([]string, 0, len(now))
+	for k := range now {
+		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		sets = append(sets, [2]string{k, next.RedisConfigs[k]})
+		if now[k] != was[k] {
+			sets = append(sets, [2]string{k, now[k]})
+		}
 	}
 	for _, kv := range sets {
 		if err := c.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
 			return status.Errorf(codes.InvalidArgument, "redis-server refused %s=%q: %v", kv[0], kv[1], err)
 		}
 	}
+	if prev.AuthEnabled == next.AuthEnabled {
+		return nil
+	}
+	auth := ""
+	if next.AuthEnabled {
+		auth = newAuthString()
+	}
+	// This connection stays authenticated; new ones need the new string.
+	if err := c.ConfigSet(ctx, "requirepass", auth).Err(); err != nil {
+		return status.Errorf(codes.Internal, "redis-server refused the AUTH change: %v", err)
+	}
+	p.auth.Store(&auth)
+	s.mu.Lock()
+	inst.auth = auth
+	s.mu.Unlock()
 	return nil
+}
+
+// effectiveConfigs are the redis_configs values an instance runs with,
+// defaults included.
+func effectiveConfigs(pb *redispb.Instance) map[string]string {
+	out := maps.Clone(configDefaults)
+	maps.Copy(out, redisConfigs(pb.RedisConfigs))
+	return out
 }
 
 // DeleteInstance stops the redis-server and removes its data.
@@ -357,6 +443,7 @@ func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceR
 		if p != nil {
 			p.kill()
 		}
+		s.closeGate(inst)
 		if err := os.RemoveAll(inst.dir); err != nil {
 			return nil, status.Errorf(codes.Internal, "remove data of %s: %v", inst.name, err)
 		}
@@ -365,5 +452,81 @@ func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceR
 		s.mu.Unlock()
 		s.persist()
 		return &emptypb.Empty{}, nil
+	})
+}
+
+// GetInstanceAuthString returns the instance's AUTH string: empty when AUTH
+// is disabled, as the API answers.
+func (s *Service) GetInstanceAuthString(_ context.Context, req *redispb.GetInstanceAuthStringRequest) (*redispb.InstanceAuthString, error) {
+	inst, err := s.lookup(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &redispb.InstanceAuthString{AuthString: inst.auth}, nil
+}
+
+// UpgradeInstance moves the instance to a newer redis_version in place: its
+// redis-server saves its data and restarts behind the same address, as
+// Memorystore keeps data, IP and port across an upgrade (with a short
+// connection reset). A downgrade, or the current version, is refused.
+func (s *Service) UpgradeInstance(_ context.Context, req *redispb.UpgradeInstanceRequest) (op *longrunningpb.Operation, err error) {
+	const method = "UpgradeInstance"
+	defer func() {
+		if err != nil {
+			s.cfg.Ops.Record(methodPrefix+method, req.GetName(), err)
+		}
+	}()
+	inst, err := s.lookup(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	to := req.GetRedisVersion()
+	if to == "" {
+		return nil, gapi.Invalid("redis_version: required; accepted values are %s", strings.Join(acceptedVersions, ", "))
+	}
+	if err := validateVersion(to); err != nil {
+		return nil, gapi.Invalid("redis_version: %q is not accepted; accepted values are %s", to, strings.Join(acceptedVersions, ", "))
+	}
+	from := s.snapshot(inst).RedisVersion
+	if versionRank(to) <= versionRank(from) {
+		return nil, gapi.Invalid("redis_version: the instance runs %s; it can only be upgraded to a newer version (a Memorystore instance cannot be downgraded)", from)
+	}
+	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
+		return nil, err
+	}
+	project, region, _, _ := instanceNames.Parse(inst.name)
+	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "upgrade", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
+		ctx := context.WithoutCancel(op.Context())
+		inst.launchMu.Lock()
+		defer inst.launchMu.Unlock()
+		s.mu.Lock()
+		inst.opOwnsProcess = true
+		old := inst.proc
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			inst.opOwnsProcess = false
+			s.mu.Unlock()
+		}()
+		if old != nil {
+			// SIGTERM saves the dataset; the new process loads it.
+			if err := old.stop(stopTimeout); err != nil {
+				s.log.Warn("redis-server stop before upgrade", "instance", inst.name, "err", err)
+			}
+		}
+		if err := s.launch(ctx, inst); err != nil {
+			s.setState(inst, redispb.Instance_REPAIRING, "restart after upgrade failed: "+err.Error())
+			s.scheduleRepair(inst)
+			return nil, status.Errorf(codes.Internal, "upgrade of %s: redis-server did not start again: %v", inst.name, err)
+		}
+		s.mu.Lock()
+		inst.pb.RedisVersion = to
+		inst.pb.State = redispb.Instance_READY
+		inst.pb.StatusMessage = ""
+		s.mu.Unlock()
+		s.persist()
+		return nil, nil
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
 	"google.golang.org/grpc/codes"
@@ -25,6 +26,7 @@ const (
 	methodPrefix = "google.cloud.redis.v1.CloudRedis."
 	apiVersion   = "v1"
 	instancesDoc = "instances"
+	authDoc      = "instance-auth"
 
 	readyTimeout = 3 * time.Minute
 	// quickAnswer is how long a mutating call waits for its operation to
@@ -72,9 +74,17 @@ type instance struct {
 	dir  string
 
 	// guarded by Service.mu
-	pb       *redispb.Instance
-	proc     *process
-	port     int
+	pb   *redispb.Instance
+	proc *process
+	// port is the redis-server's own port; clients use the gate's
+	// (pb.Port), which stays while redis-server restarts.
+	port int
+	gate *gate
+	// auth is the AUTH string ("" when AUTH is disabled): kept in
+	// localcloud's state, returned by GetInstanceAuthString only.
+	auth string
+	// ca is the instance's certificate authority, with transit encryption.
+	ca *pki.CA
 	restarts int
 	held     bool
 	busy     string // name of the running mutating operation
@@ -150,6 +160,15 @@ func (s *Service) Close() error {
 	}
 	wg.Wait()
 	s.watch.Wait()
+	s.mu.Lock()
+	insts := make([]*instance, 0, len(s.instances))
+	for _, inst := range s.instances {
+		insts = append(insts, inst)
+	}
+	s.mu.Unlock()
+	for _, inst := range insts {
+		s.closeGate(inst)
+	}
 	s.persist()
 	return errors.Join(errs...)
 }

@@ -2,6 +2,8 @@ package memorystore
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,45 +18,95 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// args builds the redis-server command line.
-func (s *Service) args(inst *instance) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	maxmem := fmt.Sprintf("%dgb", inst.pb.MemorySizeGb)
-	if v, ok := inst.pb.RedisConfigs["maxmemory-gb"]; ok {
+// maxmemory is the instance's memory limit in bytes: memory_size_gb, or
+// the maxmemory-gb redis_config when set.
+func maxmemory(pb *redispb.Instance) string {
+	if v, ok := pb.RedisConfigs["maxmemory-gb"]; ok {
 		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			maxmem = strconv.FormatInt(int64(f*(1<<30)), 10)
+			return strconv.FormatInt(int64(f*(1<<30)), 10)
 		}
 	}
+	return strconv.FormatInt(int64(pb.MemorySizeGb)<<30, 10)
+}
+
+// args builds the command line of a redis-server for inst working in dir
+// and listening on port (TLS only with transit encryption). It writes the
+// configuration file with the AUTH string into dir first.
+func (s *Service) args(inst *instance, dir string, port int, extra ...string) ([]string, error) {
+	s.mu.Lock()
+	pb := inst.pb
+	auth := inst.auth
+	tlsOn := pb.TransitEncryptionMode == redispb.Instance_SERVER_AUTHENTICATION
 	args := []string{
 		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(inst.port),
-		"--dir", inst.dir,
+		"--dir", dir,
 		"--dbfilename", "dump.rdb",
 		"--daemonize", "no",
 		"--appendonly", "no",
-		"--maxmemory", maxmem,
+		"--maxmemory", maxmemory(pb),
 		"--shutdown-on-sigterm", "save",
 		"--logfile", filepath.Join(inst.dir, "redis.log"),
-		"--save", saveArg(inst.pb.PersistenceConfig),
+		"--save", saveArg(pb.PersistenceConfig),
 	}
-	keys := make([]string, 0, len(inst.pb.RedisConfigs))
-	for k := range inst.pb.RedisConfigs {
-		if k != "maxmemory-gb" {
-			keys = append(keys, k)
-		}
+	configs := redisConfigs(pb.RedisConfigs)
+	s.mu.Unlock()
+	if tlsOn {
+		args = append(args, tlsArgs(dir, port)...)
+	} else {
+		args = append(args, "--port", strconv.Itoa(port))
+	}
+	keys := make([]string, 0, len(configs))
+	for k := range configs {
+		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		args = append(args, "--"+k, inst.pb.RedisConfigs[k])
+		args = append(args, "--"+k, configs[k])
 	}
-	return args
+	// Later options win.
+	args = append(args, extra...)
+	conf, err := writeAuthConf(dir, auth)
+	if err != nil {
+		return nil, err
+	}
+	// The configuration file comes first on redis-server's command line.
+	return append([]string{conf}, args...), nil
 }
 
-// launch starts the instance's redis-server (keeping its port when it is
-// still free) and waits until it is ready. The new process is supervised.
+// start starts a redis-server for inst in dir on a free port (its previous
+// port when still free), tied to localcloud's life. It does not wait for it.
+func (s *Service) start(inst *instance, dir string, port int, extra ...string) (*process, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	ca := inst.ca
+	auth := inst.auth
+	s.mu.Unlock()
+	var tlsConf *tls.Config
+	if ca != nil {
+		c, err := clientTLS(ca)
+		if err != nil {
+			return nil, err
+		}
+		tlsConf = c
+	}
+	args, err := s.args(inst, dir, port, extra...)
+	if err != nil {
+		return nil, err
+	}
+	p, err := spawn(s.cfg.RedisServerPath, args, dir, port, tlsConf, auth)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", s.cfg.RedisServerPath, err)
+	}
+	return p, nil
+}
+
+// launch starts the instance's redis-server behind its gate (keeping its
+// port when it is still free) and waits until it is ready. The new process
+// is supervised.
 func (s *Service) launch(ctx context.Context, inst *instance) error {
-	if err := os.MkdirAll(inst.dir, 0o755); err != nil {
+	if err := s.openGate(inst); err != nil {
 		return err
 	}
 	var lastErr error
@@ -75,22 +127,15 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 		port := inst.port
 		s.mu.Unlock()
 		started := time.Now()
-		p, err := spawn(s.cfg.RedisServerPath, s.args(inst), inst.dir, port)
+		p, err := s.start(inst, inst.dir, port)
 		if err != nil {
-			return fmt.Errorf("start %s: %w", s.cfg.RedisServerPath, err)
+			return err
 		}
 		s.mu.Lock()
 		inst.proc = p
-		inst.pb.Host = "127.0.0.1"
-		inst.pb.Port = int32(port)
 		s.mu.Unlock()
 		s.persist()
-		s.watch.Add(1)
-		go func() {
-			defer s.watch.Done()
-			<-p.Exited()
-			s.onExit(inst, p)
-		}()
+		s.supervise(inst, p)
 		err = p.waitReady(ctx, readyTimeout)
 		if err == nil {
 			s.log.Info("redis-server ready", "instance", inst.name, "pid", p.Pid, "port", port, "took", time.Since(started))
@@ -103,6 +148,66 @@ func (s *Service) launch(ctx context.Context, inst *instance) error {
 		}
 	}
 	return lastErr
+}
+
+// supervise watches p, a redis-server of inst, for an unexpected exit.
+func (s *Service) supervise(inst *instance, p *process) {
+	s.watch.Add(1)
+	go func() {
+		defer s.watch.Done()
+		<-p.Exited()
+		s.onExit(inst, p)
+	}()
+}
+
+// openGate opens the instance's endpoint if it is not open: on the port
+// the instance reports when it is free (a restarted localcloud keeps
+// addresses), else on a new one.
+func (s *Service) openGate(inst *instance) error {
+	s.mu.Lock()
+	if inst.gate != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	want := int(inst.pb.Port)
+	s.mu.Unlock()
+	g, err := openGate(want, func() (string, string) { return s.backend(inst) }, s.log.With("instance", inst.name))
+	if err != nil {
+		return fmt.Errorf("open the instance's endpoint: %w", err)
+	}
+	s.mu.Lock()
+	inst.gate = g
+	inst.pb.Host = "127.0.0.1"
+	inst.pb.Port = int32(g.port)
+	s.mu.Unlock()
+	if want != 0 && g.port != want {
+		s.log.Warn("the instance's port was taken; its endpoint moved", "instance", inst.name, "was", want, "port", g.port)
+	}
+	s.persist()
+	return nil
+}
+
+// closeGate closes the instance's endpoint.
+func (s *Service) closeGate(inst *instance) {
+	s.mu.Lock()
+	g := inst.gate
+	inst.gate = nil
+	s.mu.Unlock()
+	if g != nil {
+		g.close()
+	}
+}
+
+// backend is where the gate of inst sends a connection now ("" while its
+// redis-server is down), and the instance's authorized network.
+func (s *Service) backend(inst *instance) (string, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	network := inst.pb.AuthorizedNetwork
+	if inst.proc == nil || !inst.proc.Alive() {
+		return "", network
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(inst.proc.port)), network
 }
 
 // onExit is called when a redis-server exits.

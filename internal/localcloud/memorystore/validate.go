@@ -1,6 +1,7 @@
 package memorystore
 
 import (
+	"net"
 	"regexp"
 	"sort"
 	"strconv"
@@ -30,18 +31,142 @@ const maxRDBVersion = 10
 
 // redis_configs keys Memorystore accepts, as documented for Redis 7.x.
 var acceptedConfigs = map[string]bool{
-	"maxmemory-policy":        true,
-	"notify-keyspace-events":  true,
-	"activedefrag":            true,
-	"lfu-decay-time":          true,
-	"lfu-log-factor":          true,
-	"maxmemory-gb":            true,
-	"stream-node-max-bytes":   true,
-	"stream-node-max-entries": true,
-	"maxmemory-clients":       true,
-	"lua-time-limit":          true,
-	"active-expire-effort":    true,
-	"timeout":                 true,
+	"lazyfree-lazy-eviction":   true,
+	"lazyfree-lazy-expire":     true,
+	"lazyfree-lazy-user-del":   true,
+	"lazyfree-lazy-user-flush": true,
+	"maxmemory-policy":         true,
+	"notify-keyspace-events":   true,
+	"activedefrag":             true,
+	"lfu-decay-time":           true,
+	"lfu-log-factor":           true,
+	"maxmemory-gb":             true,
+	"stream-node-max-bytes":    true,
+	"stream-node-max-entries":  true,
+	"maxmemory-clients":        true,
+	"lua-time-limit":           true,
+	"active-expire-effort":     true,
+	"timeout":                  true,
+}
+
+// defaultMaxmemoryPolicy is Memorystore's maxmemory-policy when
+// redis_configs does not set one (a plain redis-server's is noeviction).
+const defaultMaxmemoryPolicy = "volatile-lru"
+
+// configDefaults are the values an instance has for the redis_configs it
+// was not given: Memorystore's maxmemory-policy, redis-server's others. A
+// key removed from redis_configs goes back to its default.
+var configDefaults = map[string]string{
+	"maxmemory-policy":         defaultMaxmemoryPolicy,
+	"notify-keyspace-events":   "",
+	"activedefrag":             "no",
+	"lfu-decay-time":           "1",
+	"lfu-log-factor":           "10",
+	"stream-node-max-bytes":    "4096",
+	"stream-node-max-entries":  "100",
+	"maxmemory-clients":        "0",
+	"lua-time-limit":           "5000",
+	"active-expire-effort":     "1",
+	"timeout":                  "0",
+	"lazyfree-lazy-eviction":   "no",
+	"lazyfree-lazy-expire":     "no",
+	"lazyfree-lazy-user-del":   "no",
+	"lazyfree-lazy-user-flush": "no",
+}
+
+// redisConfigs are the redis-server options an instance's redis_configs
+// give (maxmemory-gb is the maxmemory option, see maxmemory), with
+// Memorystore's maxmemory-policy when none is set.
+func redisConfigs(cfg map[string]string) map[string]string {
+	out := map[string]string{"maxmemory-policy": defaultMaxmemoryPolicy}
+	for k, v := range cfg {
+		if k != "maxmemory-gb" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// networkNames are VPC networks, projects/{project}/global/networks/{name}.
+var networkNames = regexp.MustCompile(`^projects/([a-z][-a-z0-9.:]*[a-z0-9]|[0-9]+)/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// networkName normalises authorized_network to its full name: empty is the
+// project's default network (as the API does); a bare network name or a
+// Compute Engine self link is accepted too.
+func networkName(project, n string) (string, error) {
+	switch {
+	case n == "":
+		n = "projects/" + project + "/global/networks/default"
+	case !strings.Contains(n, "/"):
+		n = "projects/" + project + "/global/networks/" + n
+	default:
+		if i := strings.Index(n, "projects/"); i > 0 && strings.HasPrefix(n, "https://") {
+			n = n[i:]
+		}
+	}
+	if !networkNames.MatchString(n) {
+		return "", gapi.Invalid("instance.authorized_network: %q is not a VPC network; use projects/PROJECT/global/networks/NAME", n)
+	}
+	return n, nil
+}
+
+// allocatedRangeNames are names of private services access ranges.
+var allocatedRangeNames = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// validateReservedRange checks reserved_ip_range for the connect mode: a
+// CIDR block of at least /29 with direct peering, the name of an allocated
+// range with private services access.
+func validateReservedRange(mode redispb.Instance_ConnectMode, r string) error {
+	if r == "" {
+		return nil
+	}
+	if mode == redispb.Instance_PRIVATE_SERVICE_ACCESS {
+		if !allocatedRangeNames.MatchString(r) {
+			return gapi.Invalid("instance.reserved_ip_range: %q is not the name of an allocated IP range; with connect_mode PRIVATE_SERVICE_ACCESS it names one of the ranges of the network's private services access connection", r)
+		}
+		return nil
+	}
+	_, ipnet, err := net.ParseCIDR(r)
+	if err != nil || ipnet.IP.To4() == nil {
+		return gapi.Invalid("instance.reserved_ip_range: %q is not an IPv4 CIDR range; with connect_mode DIRECT_PEERING it is a block such as 10.0.0.0/29", r)
+	}
+	if ones, _ := ipnet.Mask.Size(); ones > 29 {
+		return gapi.Invalid("instance.reserved_ip_range: %q is smaller than a /29 block", r)
+	}
+	return nil
+}
+
+// cryptoKeyNames are Cloud KMS keys.
+var cryptoKeyNames = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
+
+func validateCustomerManagedKey(k string) error {
+	if k != "" && !cryptoKeyNames.MatchString(k) {
+		return gapi.Invalid("instance.customer_managed_key: %q is not a Cloud KMS key; use projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY", k)
+	}
+	return nil
+}
+
+// validateMaxmemoryGB checks that maxmemory-gb fits in the instance.
+func validateMaxmemoryGB(cfg map[string]string, memoryGB int32) error {
+	v, ok := cfg["maxmemory-gb"]
+	if !ok {
+		return nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f > float64(memoryGB) {
+		return gapi.Invalid("instance.redis_configs[\"maxmemory-gb\"]: %s is more than the instance's memory_size_gb (%d)", v, memoryGB)
+	}
+	return nil
+}
+
+// versionRank orders redis_version values (REDIS_6_X < REDIS_7_0 <
+// REDIS_7_2); -1 for one not accepted.
+func versionRank(v string) int {
+	for i, a := range acceptedVersions {
+		if a == v {
+			return i
+		}
+	}
+	return -1
 }
 
 var maxmemoryPolicies = []string{"volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"}
@@ -94,7 +219,7 @@ func validateConfigs(cfg map[string]string) error {
 			if !ok {
 				return gapi.Invalid("instance.redis_configs[%q]: %q is not accepted; accepted values are %s", k, v, strings.Join(maxmemoryPolicies, ", "))
 			}
-		case "activedefrag":
+		case "activedefrag", "lazyfree-lazy-eviction", "lazyfree-lazy-expire", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush":
 			if v != "yes" && v != "no" {
 				return gapi.Invalid("instance.redis_configs[%q]: %q is not accepted; accepted values are yes, no", k, v)
 			}
@@ -169,4 +294,4 @@ func normalizePath(p string) string {
 	return b.String()
 }
 
-var updatablePaths = []string{"display_name", "labels", "memory_size_gb", "redis_configs", "persistence_config"}
+var updatablePaths = []string{"display_name", "labels", "memory_size_gb", "redis_configs", "persistence_config", "auth_enabled"}

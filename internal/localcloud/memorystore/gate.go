@@ -1,0 +1,175 @@
+package memorystore
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
+)
+
+// Environment of the processes localcloud's Cloud Run runs for relay
+// instances: the marker that a process is one, and its Direct VPC egress
+// network (projects/P/global/networks/N, empty without one).
+const (
+	RunInstanceEnv = "LOCALCLOUD_RUN_INSTANCE"
+	VPCNetworkEnv  = "LOCALCLOUD_VPC_NETWORK"
+)
+
+// gate is an instance's endpoint (host:port): a TCP proxy in front of its
+// redis-server, which may restart on another port (repair, import, upgrade)
+// while clients keep the address. It is where the instance's network is
+// enforced: a Cloud Run relay instance reaches a Memorystore instance only
+// from the instance's authorized network, as a VPC does; every other local
+// process is "on the host" and passes.
+type gate struct {
+	ln      *net.TCPListener
+	port    int
+	backend func() (addr string, network string) // "" when redis-server is down
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	done  chan struct{}
+}
+
+// openGate listens on 127.0.0.1:port (a free port when port is 0 or taken).
+func openGate(port int, backend func() (string, string), log *slog.Logger) (*gate, error) {
+	var ln net.Listener
+	var err error
+	if port > 0 {
+		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	if port <= 0 || err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, err
+	}
+	g := &gate{ln: ln.(*net.TCPListener), port: ln.Addr().(*net.TCPAddr).Port, backend: backend, log: log,
+		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	go g.serve()
+	return g, nil
+}
+
+func (g *gate) serve() {
+	defer close(g.done)
+	for {
+		c, err := g.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go g.handle(c)
+	}
+}
+
+func (g *gate) handle(c *net.TCPConn) {
+	addr, network := g.backend()
+	if addr == "" {
+		c.Close() // redis-server is down: the connection is reset
+		return
+	}
+	if !g.admit(c, network) {
+		c.Close()
+		return
+	}
+	b, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	bc := b.(*net.TCPConn)
+	if !g.track(c, bc) {
+		return
+	}
+	defer g.untrack(c, bc)
+	// TCPConn to TCPConn: io.Copy splices in the kernel.
+	done := make(chan struct{})
+	go func() {
+		io.Copy(bc, c)
+		bc.CloseWrite()
+		close(done)
+	}()
+	io.Copy(c, bc)
+	c.CloseWrite()
+	<-done
+}
+
+// admit applies the network rule to the connecting process.
+func (g *gate) admit(c net.Conn, network string) bool {
+	pid, env, err := localproc.PeerEnv(c)
+	if err != nil {
+		// Gone already, or not a local process localcloud can see: on the
+		// host.
+		g.log.Debug("connecting process not identified", "remote", c.RemoteAddr().String(), "err", err)
+		return true
+	}
+	if _, relay := env[RunInstanceEnv]; !relay {
+		return true
+	}
+	if env[VPCNetworkEnv] == network {
+		return true
+	}
+	from := env[VPCNetworkEnv]
+	if from == "" {
+		from = "(no VPC egress)"
+	}
+	g.log.Warn("connection refused: Cloud Run instance is not on the instance's authorized network",
+		"run_instance", env[RunInstanceEnv], "pid", pid, "network", from, "authorized_network", network, "port", g.port)
+	return false
+}
+
+func (g *gate) track(cs ...net.Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conns == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		g.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (g *gate) untrack(cs ...net.Conn) {
+	g.mu.Lock()
+	for _, c := range cs {
+		delete(g.conns, c)
+		c.Close()
+	}
+	g.mu.Unlock()
+}
+
+// dropConnections closes every proxied connection, as a restarting
+// redis-server resets its clients' connections.
+func (g *gate) dropConnections() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.conns {
+		c.Close()
+	}
+}
+
+// close stops listening and closes every connection.
+func (g *gate) close() {
+	g.ln.Close()
+	<-g.done
+	g.mu.Lock()
+	conns := g.conns
+	g.conns = nil
+	g.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+}
