@@ -2,8 +2,8 @@ package memorystore
 
 import (
 	"context"
-	"maps"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"

@@ -84,7 +84,7 @@ type instance struct {
 	// localcloud's state, returned by GetInstanceAuthString only.
 	auth string
 	// ca is the instance's certificate authority, with transit encryption.
-	ca *pki.CA
+	ca       *pki.CA
 	restarts int
 	held     bool
 	busy     string // name of the running mutating operation

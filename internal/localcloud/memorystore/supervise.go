@@ -3,8 +3,8 @@ package memorystore
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
