@@ -5,6 +5,11 @@
 #   tofu apply                               # the instance
 #   tofu apply -var snapshot=1               # "RDB snapshots": export to Cloud Storage
 #   tofu apply -var snapshot=1 -var restore=true   # "restore from latest snapshot"
+#
+# A bare instance on the default network without AUTH or TLS, so that the
+# demo (scripts/demo.sh) can write, corrupt and read its data with a plain
+# redis-cli. The relay's instances (modules/relay-region) have AUTH, TLS and
+# noeviction on their own network.
 terraform {
   required_providers {
     agentnet = { source = "agentnet/agentnet" }
