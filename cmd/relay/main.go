@@ -14,8 +14,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	_ "net/http/pprof"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -153,16 +155,25 @@ func serve(args []string) error {
 			return os.Getenv(k)
 		}
 	}
-	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
-		// Profiling on a separate, normally loopback, address; off by default.
-		go func() { log.Warn("pprof stopped", "err", http.ListenAndServe(addr, nil)) }()
-	}
 	ec, err := relay.ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		if err := servePprof(addr, log); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if ec.RedisInstance != "" {
+		r, err := relay.NewMemorystoreResolver(ctx, ec.EmulatorHost)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		ec.Resolver = r
+	}
 	ec.Auth.Logger = log
 	v, err := auth.NewVerifier(ctx, ec.Auth)
 	if err != nil {
@@ -179,4 +190,28 @@ func serve(args []string) error {
 	err = s.Run(ctx)
 	log.Info("stopped", "err", err)
 	return err
+}
+
+// servePprof serves profiling on addr, which must be a loopback address:
+// profiles show memory contents and are never served to a network.
+func servePprof(addr string, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+		return fmt.Errorf("PPROF_ADDR %q: profiling is served on a loopback address only (127.0.0.1:PORT)", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() { log.Warn("pprof stopped", "err", http.Serve(ln, mux)) }()
+	return nil
 }

@@ -292,9 +292,9 @@ func BenchmarkIdleConnections(b *testing.B) {
 	connectTime := time.Since(start)
 	// Wait until the relay counts every connection, then let it settle.
 	deadline := time.Now().Add(30 * time.Second)
-	for gauge(b, p.base, "relay_connections") < conns {
+	for gauge(b, p.ops, "relay_connections") < conns {
 		if time.Now().After(deadline) {
-			b.Fatalf("relay counts %v connections", gauge(b, p.base, "relay_connections"))
+			b.Fatalf("relay counts %v connections", gauge(b, p.ops, "relay_connections"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -302,7 +302,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	rss := rssKB(b, p.cmd.Process.Pid)
 	if f := os.Getenv("RELAY_BENCH_HEAP"); f != "" {
 		exec.Command("curl", "-s", "-o", f, "http://"+os.Getenv("RELAY_BENCH_PPROF")+"/debug/pprof/heap").Run()
-		exec.Command("curl", "-s", "-o", f+".metrics", p.base+"/metrics").Run()
+		exec.Command("curl", "-s", "-o", f+".metrics", p.ops+"/metrics").Run()
 		exec.Command("curl", "-s", "-o", f+".goroutine", "http://"+os.Getenv("RELAY_BENCH_PPROF")+"/debug/pprof/goroutine?debug=1").Run()
 	}
 	for i := 0; i < b.N; i++ {

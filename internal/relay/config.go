@@ -2,11 +2,13 @@ package relay
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,14 +23,34 @@ type TokenVerifier interface {
 
 // Config configures a relay instance.
 type Config struct {
-	// ListenAddr is host:port for Run.
+	// ListenAddr is host:port for Run: /ws, /ready, /live.
 	ListenAddr string
-	// RedisAddr is this region's Redis; PeerRedisAddrs are the other regions'.
+	// OpsListenAddr is host:port of the operations endpoints for Run:
+	// /metrics and /ready with detail. Empty: not served by Run.
+	OpsListenAddr string
+
+	// Direct mode: RedisAddr is this region's Redis; PeerRedisAddrs are the
+	// other regions'. RedisPassword is the AUTH string of each; RedisCAs,
+	// when set, makes every connection TLS trusting these roots.
 	RedisAddr      string
 	PeerRedisAddrs []string
 	RedisPassword  string
-	Region         string
-	InstanceID     string
+	RedisCAs       *x509.CertPool
+
+	// Memorystore mode, instead of direct mode: full instance names
+	// (projects/P/locations/R/instances/I) that Resolver turns into each
+	// Redis's address, AUTH string and CA at start, retrying until it
+	// succeeds. A Redis counts as unreachable until resolved.
+	RedisInstance      string
+	PeerRedisInstances []string
+	Resolver           Resolver
+
+	// EvictionCheckInterval is how often each Redis's maxmemory_policy is
+	// read (default 30s).
+	EvictionCheckInterval time.Duration
+
+	Region     string
+	InstanceID string
 
 	Verifier TokenVerifier
 
@@ -109,11 +131,14 @@ func (c *Config) setDefaults() {
 	}
 	if c.AckCopies <= 0 {
 		c.AckCopies = 1
-		if len(c.PeerRedisAddrs) > 0 {
+		if c.peers() > 0 {
 			c.AckCopies = 2
 		}
 	}
-	c.AckCopies = min(c.AckCopies, 1+len(c.PeerRedisAddrs))
+	c.AckCopies = min(c.AckCopies, 1+c.peers())
+	if c.EvictionCheckInterval <= 0 {
+		c.EvictionCheckInterval = 30 * time.Second
+	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 8 * time.Second
 	}
@@ -122,22 +147,42 @@ func (c *Config) setDefaults() {
 	}
 }
 
+func (c *Config) peers() int {
+	if c.RedisInstance != "" {
+		return len(c.PeerRedisInstances)
+	}
+	return len(c.PeerRedisAddrs)
+}
+
 // EnvConfig is the environment as Cloud Run passes it, plus the relay's own
 // settings. Verifier settings are returned separately so the caller builds
 // the verifier (it needs a context and must be closed).
 type EnvConfig struct {
 	Config
 	Auth auth.Config
+	// EmulatorHost is where the Memorystore API is asked in Memorystore
+	// mode instead of redis.googleapis.com (AGENTNET_EMULATOR_HOST).
+	EmulatorHost string
 }
 
 // ConfigFromEnv reads the configuration from environment variables:
 //
-//	PORT                 listen port (default 8080)
-//	LISTEN_HOST          listen host (default 0.0.0.0 on Cloud Run, i.e. when
-//	                     K_SERVICE is set, else 127.0.0.1)
-//	REDIS_ADDR           this region's Redis host:port (required)
-//	REDIS_PASSWORD       Redis AUTH string (optional)
+//	PORT                 listen port of /ws, /ready, /live (default 8080)
+//	OPS_PORT             listen port of /metrics and the detailed /ready
+//	                     (default 9090; 0 picks a free port)
+//	LISTEN_HOST          listen host of both (default 0.0.0.0 on Cloud Run,
+//	                     i.e. when K_SERVICE is set, else 127.0.0.1)
+//	REDIS_INSTANCE       this region's Memorystore instance, full name: its
+//	                     address, AUTH string and CA come from the
+//	                     Memorystore API at start
+//	PEER_REDIS_INSTANCES other regions' instances, comma separated
+//	AGENTNET_EMULATOR_HOST  host:port of an emulator of that API (plaintext);
+//	                     unset: redis.googleapis.com with the service's
+//	                     Application Default Credentials
+//	REDIS_ADDR           direct mode instead: this region's Redis host:port
 //	PEER_REDIS_ADDRS     other regions' Redis, comma separated
+//	REDIS_PASSWORD       their AUTH string (optional)
+//	REDIS_CA_FILE        PEM roots: connect to them with TLS (optional)
 //	REGION               region name (default "local")
 //	INSTANCE_ID          instance name (default K_REVISION-hostname-pid)
 //	JWKS_URL | JWKS_FILE where the token signing keys are
@@ -172,15 +217,54 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 		}
 	}
 	ec.ListenAddr = net.JoinHostPort(host, port)
-	ec.RedisAddr = getenv("REDIS_ADDR")
-	if ec.RedisAddr == "" {
-		errs = append(errs, errors.New("REDIS_ADDR is required"))
+	opsPort := getenv("OPS_PORT")
+	if opsPort == "" {
+		opsPort = "9090"
 	}
-	ec.RedisPassword = getenv("REDIS_PASSWORD")
-	for _, p := range strings.Split(getenv("PEER_REDIS_ADDRS"), ",") {
-		if p = strings.TrimSpace(p); p != "" && p != ec.RedisAddr {
-			ec.PeerRedisAddrs = append(ec.PeerRedisAddrs, p)
+	if opsPort == port {
+		errs = append(errs, fmt.Errorf("OPS_PORT %s is PORT: the operations endpoints need a port of their own", opsPort))
+	}
+	ec.OpsListenAddr = net.JoinHostPort(host, opsPort)
+	list := func(name, self string) []string {
+		var out []string
+		for _, p := range strings.Split(getenv(name), ",") {
+			if p = strings.TrimSpace(p); p != "" && p != self && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
 		}
+		return out
+	}
+	ec.RedisInstance = getenv("REDIS_INSTANCE")
+	ec.RedisAddr = getenv("REDIS_ADDR")
+	switch {
+	case ec.RedisInstance != "" && ec.RedisAddr != "":
+		errs = append(errs, errors.New("set one of REDIS_INSTANCE (Memorystore) and REDIS_ADDR (direct), not both"))
+	case ec.RedisInstance != "":
+		ec.PeerRedisInstances = list("PEER_REDIS_INSTANCES", ec.RedisInstance)
+		ec.EmulatorHost = getenv("AGENTNET_EMULATOR_HOST")
+		for _, n := range append([]string{ec.RedisInstance}, ec.PeerRedisInstances...) {
+			if !validInstanceName(n) {
+				errs = append(errs, fmt.Errorf("%q is not a Memorystore instance name (projects/P/locations/R/instances/I)", n))
+			}
+		}
+		for _, k := range []string{"PEER_REDIS_ADDRS", "REDIS_PASSWORD", "REDIS_CA_FILE"} {
+			if getenv(k) != "" {
+				errs = append(errs, fmt.Errorf("%s is for direct mode (REDIS_ADDR); with REDIS_INSTANCE the Memorystore API gives each Redis's address, AUTH string and CA", k))
+			}
+		}
+	case ec.RedisAddr != "":
+		ec.RedisPassword = getenv("REDIS_PASSWORD")
+		ec.PeerRedisAddrs = list("PEER_REDIS_ADDRS", ec.RedisAddr)
+		if f := getenv("REDIS_CA_FILE"); f != "" {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("REDIS_CA_FILE: %w", err))
+			} else if ec.RedisCAs = x509.NewCertPool(); !ec.RedisCAs.AppendCertsFromPEM(pem) {
+				errs = append(errs, fmt.Errorf("REDIS_CA_FILE %s: no PEM certificate", f))
+			}
+		}
+	default:
+		errs = append(errs, errors.New("REDIS_INSTANCE (a Memorystore instance) or REDIS_ADDR (host:port) is required"))
 	}
 	ec.Region = getenv("REGION")
 	ec.InstanceID = getenv("INSTANCE_ID")
@@ -239,4 +323,10 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	durVar("IDLE_TIMEOUT", &ec.IdleTimeout)
 	durVar("SHUTDOWN_GRACE", &ec.ShutdownGrace)
 	return ec, errors.Join(errs...)
+}
+
+// validInstanceName checks projects/P/locations/R/instances/I.
+func validInstanceName(n string) bool {
+	p := strings.Split(n, "/")
+	return len(p) == 6 && p[0] == "projects" && p[2] == "locations" && p[4] == "instances" && p[1] != "" && p[3] != "" && p[5] != ""
 }

@@ -322,7 +322,7 @@ func (c *conn) drainNode(i int) {
 		c.reserved -= room
 		if err != nil {
 			if c.ctx.Err() == nil {
-				n.s.m.redisErrors.WithLabelValues(n.addr, "read").Inc()
+				n.s.m.redisErrors.WithLabelValues(n.name, "read").Inc()
 				// A Redis coming back re-reads every inbox; while it is up a
 				// failed read is retried shortly.
 				if n.up.Load() {

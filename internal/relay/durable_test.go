@@ -13,10 +13,11 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
 
-// metricValue reads one unlabelled-by-us sample of a relay's /metrics.
-func metricValue(t *testing.T, base, name string) string {
+// metricValue reads one unlabelled-by-us sample of a relay's /metrics
+// (ops is the operations host:port).
+func metricValue(t *testing.T, ops, name string) string {
 	t.Helper()
-	_, m := get(t, base+"/metrics")
+	_, m := get(t, "http://"+ops+"/metrics")
 	for _, l := range strings.Split(m, "\n") {
 		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
 			return l[strings.LastIndexByte(l, ' ')+1:]
@@ -26,10 +27,10 @@ func metricValue(t *testing.T, base, name string) string {
 }
 
 // waitAllRedisUp waits until a relay counts every Redis it knows up.
-func waitAllRedisUp(t *testing.T, base string) {
+func waitAllRedisUp(t *testing.T, ops string) {
 	t.Helper()
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if code, body := get(t, base+"/readyz"); code == 200 && strings.HasPrefix(body, "ok") {
+		if code, body := get(t, "http://"+ops+"/ready"); code == 200 && strings.Contains(body, `"status": "ok"`) {
 			return
 		}
 		if time.Since(start) > 5*time.Second {
@@ -50,8 +51,8 @@ func TestRegionRedisLost(t *testing.T) {
 			rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 			ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
 			rb := relaytest.NewRelay(t, e.v, "b", rdB.Addr, []string{rdA.Addr}, nil)
-			waitAllRedisUp(t, "http://"+ra.Addr)
-			waitAllRedisUp(t, "http://"+rb.Addr)
+			waitAllRedisUp(t, ra.OpsAddr)
+			waitAllRedisUp(t, rb.OpsAddr)
 			a := e.dial("alice", ra.URL)
 
 			const n = 2000
@@ -87,10 +88,10 @@ func TestRegionRedisLost(t *testing.T) {
 				rc.Close()
 			}
 			send(n/2, n)
-			if got := metricValue(t, "http://"+ra.Addr, "relay_envelopes_accepted_total"); got != fmt.Sprint(n) {
+			if got := metricValue(t, ra.OpsAddr, "relay_envelopes_accepted_total"); got != fmt.Sprint(n) {
 				t.Fatalf("accepted %s, want %d", got, n)
 			}
-			if got := metricValue(t, "http://"+ra.Addr, "relay_envelopes_acked_degraded_total"); got != "0" {
+			if got := metricValue(t, ra.OpsAddr, "relay_envelopes_acked_degraded_total"); got != "0" {
 				t.Fatalf("degraded acks %s with both Redis up", got)
 			}
 
@@ -126,8 +127,8 @@ func TestDeliveryAckDeletesEveryCopy(t *testing.T) {
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
 	rb := relaytest.NewRelay(t, e.v, "b", rdB.Addr, []string{rdA.Addr}, nil)
-	waitAllRedisUp(t, "http://"+ra.Addr)
-	waitAllRedisUp(t, "http://"+rb.Addr)
+	waitAllRedisUp(t, ra.OpsAddr)
+	waitAllRedisUp(t, rb.OpsAddr)
 	a := e.dial("alice", ra.URL)
 	ctx := context.Background()
 	const n = 200
@@ -169,7 +170,7 @@ func TestDegradedAck(t *testing.T) {
 	e := newEnv(t)
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
-	waitAllRedisUp(t, "http://"+ra.Addr)
+	waitAllRedisUp(t, ra.OpsAddr)
 	rdB.Stop()
 	a, b := e.dial("alice", ra.URL), e.dial("bob", ra.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -184,7 +185,7 @@ func TestDegradedAck(t *testing.T) {
 			t.Fatalf("got %s want m%d", got.ID, i)
 		}
 	}
-	if got := metricValue(t, "http://"+ra.Addr, "relay_envelopes_acked_degraded_total"); got != "20" {
+	if got := metricValue(t, ra.OpsAddr, "relay_envelopes_acked_degraded_total"); got != "20" {
 		t.Fatalf("degraded acks %s, want 20", got)
 	}
 }

@@ -114,7 +114,7 @@ func TestPeerDown(t *testing.T) {
 	start := time.Now()
 	r2 := relaytest.NewRelay(t, e.v, "a", rdA.Addr, peers, nil)
 	for {
-		if code, _ := get(t, "http://"+r2.Addr+"/readyz"); code == 200 {
+		if code, _ := get(t, "http://"+r2.Addr+"/ready"); code == 200 {
 			break
 		}
 		if time.Since(start) > 5*time.Second {
@@ -141,7 +141,7 @@ func TestPeerHangs(t *testing.T) {
 	px := newFreezeProxy(t, rdB.Addr)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{px.addr()}, nil)
 	peerUp := func() string {
-		_, m := get(t, "http://"+ra.Addr+"/metrics")
+		_, m := get(t, "http://"+ra.OpsAddr+"/metrics")
 		for _, l := range strings.Split(m, "\n") {
 			if strings.HasPrefix(l, "relay_redis_up{") && strings.Contains(l, px.addr()) {
 				return l[strings.LastIndexByte(l, ' ')+1:]

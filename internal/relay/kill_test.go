@@ -54,7 +54,8 @@ func relayBinary(t testing.TB) string {
 type proc struct {
 	cmd  *exec.Cmd
 	URL  string
-	base string
+	base string // http://host:PORT
+	ops  string // http://host:OPS_PORT
 	done chan struct{}
 }
 
@@ -65,9 +66,13 @@ func startProc(t testing.TB, keys *auth.DevKeys, region, redisAddr, peers string
 	if err != nil {
 		t.Fatal(err)
 	}
+	opsPort, err := relaytest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
-		fmt.Sprintf("PORT=%d", port), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
+		fmt.Sprintf("PORT=%d", port), fmt.Sprintf("OPS_PORT=%d", opsPort), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
 		"REDIS_ADDR="+redisAddr, "PEER_REDIS_ADDRS="+peers, "REGION="+region,
 		"INSTANCE_ID="+fmt.Sprintf("%s-%d", region, port),
 		"JWKS_FILE="+keys.JWKSPath(), "JWT_ISSUER="+keys.Issuer, "JWT_AUDIENCE="+keys.Audience,
@@ -79,13 +84,13 @@ func startProc(t testing.TB, keys *auth.DevKeys, region, redisAddr, peers string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), ops: fmt.Sprintf("http://127.0.0.1:%d", opsPort), done: make(chan struct{})}
 	p.URL = fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(p.base + "/readyz")
+		resp, err := http.Get(p.base + "/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -6,18 +6,19 @@ import (
 )
 
 type metrics struct {
-	reg           *prometheus.Registry
-	connections   prometheus.Gauge
-	accepted      prometheus.Counter
-	delivered     prometheus.Counter
-	deliveryAcks  prometheus.Counter
-	refused       *prometheus.CounterVec
-	closes        *prometheus.CounterVec
-	redisUp       *prometheus.GaugeVec
-	redisErrors   *prometheus.CounterVec
-	acceptLatency prometheus.Histogram
-	degradedAcks  prometheus.Counter
-	batchSize     prometheus.Histogram
+	reg            *prometheus.Registry
+	connections    prometheus.Gauge
+	accepted       prometheus.Counter
+	delivered      prometheus.Counter
+	deliveryAcks   prometheus.Counter
+	refused        *prometheus.CounterVec
+	closes         *prometheus.CounterVec
+	redisUp        *prometheus.GaugeVec
+	redisErrors    *prometheus.CounterVec
+	evictionUnsafe *prometheus.GaugeVec
+	acceptLatency  prometheus.Histogram
+	degradedAcks   prometheus.Counter
+	batchSize      prometheus.Histogram
 }
 
 func newMetrics(region, instance string) *metrics {
@@ -42,6 +43,8 @@ func newMetrics(region, instance string) *metrics {
 		Name: "relay_redis_up", Help: "Whether a Redis (local or peer region) answers.", ConstLabels: labels}, []string{"redis", "role"})).(*prometheus.GaugeVec)
 	m.redisErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "relay_redis_errors_total", Help: "Failed Redis operations.", ConstLabels: labels}, []string{"redis", "op"})).(*prometheus.CounterVec)
+	m.evictionUnsafe = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "relay_redis_eviction_unsafe", Help: "1 when this region's Redis (local) or a peer region's (peer) has a maxmemory_policy other than noeviction, so acked envelopes could be evicted; the relay is then not ready.", ConstLabels: labels}, []string{"redis"})).(*prometheus.GaugeVec)
 	m.degradedAcks = f(prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "relay_envelopes_acked_degraded_total", Help: "Envelopes acked with fewer Redis copies than ACK_COPIES because fewer Redis servers were reachable.", ConstLabels: labels})).(prometheus.Counter)
 	m.acceptLatency = f(prometheus.NewHistogram(prometheus.HistogramOpts{

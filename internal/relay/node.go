@@ -92,6 +92,7 @@ const (
 	outStored outcome = iota
 	outFull
 	outNotReplicated
+	outOOM // Redis at maxmemory with noeviction refused the write
 	outFailed
 )
 
@@ -111,6 +112,7 @@ type sendReq struct {
 	pending  int    // writes not answered yet
 	stored   int
 	full     bool
+	oom      bool
 	notRepl  bool
 	done     bool
 }
@@ -130,16 +132,24 @@ type delReq struct {
 
 // node is one Redis: this region's (index 0) or a peer region's.
 type node struct {
-	s      *Server
-	idx    int
-	role   string
-	addr   string
+	s    *Server
+	idx  int
+	role string
+	// name is the Memorystore instance, or the address in direct mode: how
+	// logs, metrics and /ready name this Redis.
+	name string
+	// target is where it is reached; nil until its instance is resolved.
+	target atomic.Pointer[RedisTarget]
+	health nodeHealth
 	rdb    *redis.Client
 	ps     *redis.PubSub
 	sendCh chan *sendReq
 	delCh  chan delReq
 	up     atomic.Bool   // the circuit breaker, see markDown
 	kick   chan struct{} // tells healthLoop the breaker just opened
+	// downLogged: the failure of a Redis never up yet was logged.
+	downLogged atomic.Bool
+	oomLogged  atomic.Int64 // unix ns of the last out-of-memory log line
 
 	subMu   sync.Mutex
 	waiters map[string][]chan struct{}
@@ -151,22 +161,37 @@ type node struct {
 	batches  map[uint64][]*sendReq
 }
 
-func newNode(s *Server, idx int, addr string) *node {
+func newNode(s *Server, idx int, name string, t *RedisTarget) *node {
 	role := "local"
 	if idx > 0 {
 		role = "peer"
 	}
 	n := &node{
-		s: s, idx: idx, role: role, addr: addr,
+		s: s, idx: idx, role: role, name: name,
 		sendCh:  make(chan *sendReq, 8192),
 		delCh:   make(chan delReq, 8192),
 		kick:    make(chan struct{}, 1),
 		waiters: map[string][]chan struct{}{},
 		batches: map[uint64][]*sendReq{},
 	}
+	n.target.Store(t)
 	n.rdb = redis.NewClient(&redis.Options{
-		Addr:         addr,
-		Password:     s.cfg.RedisPassword,
+		Addr: name,
+		// The target, TLS and AUTH string are read at each dial: a
+		// Memorystore instance is resolved after the start.
+		Dialer: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			t := n.target.Load()
+			if t == nil {
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errNotResolved}
+			}
+			return t.dial(ctx)
+		},
+		CredentialsProviderContext: func(context.Context) (string, string, error) {
+			if t := n.target.Load(); t != nil {
+				return "", t.Password, nil
+			}
+			return "", "", errNotResolved
+		},
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  3 * time.Second,
 		WriteTimeout: 3 * time.Second,
@@ -219,8 +244,8 @@ func (n *node) markDown(op string, err error) {
 		return
 	}
 	if n.up.Swap(false) {
-		n.s.m.redisUp.WithLabelValues(n.addr, n.role).Set(0)
-		n.s.log.Warn("redis down", "redis", n.addr, "role", n.role, "op", op, "err", err)
+		n.s.m.redisUp.WithLabelValues(n.name, n.role).Set(0)
+		n.s.log.Warn("redis down", "redis", n.name, "role", n.role, "op", op, "err", err)
 		select {
 		case n.kick <- struct{}{}:
 		default:
@@ -272,6 +297,8 @@ func unreachable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+func (n *node) logDownOnce() bool { return !n.downLogged.Swap(true) }
+
 func (n *node) healthLoop(ctx context.Context) {
 	t := time.NewTimer(healthEvery)
 	defer t.Stop()
@@ -280,18 +307,28 @@ func (n *node) healthLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		n.health.setErr(err)
+		if err == nil {
+			// The policy first: a Redis that could evict keys must not
+			// count as ready for a moment.
+			n.checkEviction(ctx, !n.up.Load())
+		}
 		was := n.up.Swap(err == nil)
 		if err == nil {
-			n.s.m.redisUp.WithLabelValues(n.addr, n.role).Set(1)
+			n.s.m.redisUp.WithLabelValues(n.name, n.role).Set(1)
 			if !was {
-				n.s.log.Info("redis up", "redis", n.addr, "role", n.role)
+				n.s.log.Info("redis up", "redis", n.name, "role", n.role)
 				n.resync(ctx)
 			}
 		} else {
-			n.s.m.redisUp.WithLabelValues(n.addr, n.role).Set(0)
+			n.s.m.redisUp.WithLabelValues(n.name, n.role).Set(0)
 			if was {
-				n.s.log.Warn("redis down", "redis", n.addr, "role", n.role, "err", err)
+				n.s.log.Warn("redis down", "redis", n.name, "role", n.role, "err", err)
 				n.abandon()
+			} else if !errors.Is(err, errNotResolved) && n.logDownOnce() {
+				// Never up since the start: say why once (a wrong AUTH
+				// string or CA shows here).
+				n.s.log.Warn("redis unreachable", "redis", n.name, "role", n.role, "err", err)
 			}
 		}
 		next := healthEvery
@@ -327,7 +364,7 @@ func (n *node) resync(ctx context.Context) {
 	for len(chans) > 0 {
 		k := min(len(chans), 1000)
 		if err := n.ps.Subscribe(ctx, chans[:k]...); err != nil {
-			n.s.log.Warn("resubscribe failed", "redis", n.addr, "err", err)
+			n.s.log.Warn("resubscribe failed", "redis", n.name, "err", err)
 		}
 		chans = chans[k:]
 	}
@@ -374,7 +411,7 @@ func (n *node) subscribeStart(ctx context.Context, addr string) func(context.Con
 
 func (n *node) unsubscribe(ctx context.Context, addr string) {
 	if err := n.ps.Unsubscribe(ctx, wakePrefix+addr); err != nil {
-		n.s.m.redisErrors.WithLabelValues(n.addr, "unsubscribe").Inc()
+		n.s.m.redisErrors.WithLabelValues(n.name, "unsubscribe").Inc()
 	}
 }
 
@@ -415,7 +452,7 @@ func (n *node) receiveLoop(ctx context.Context) {
 				return
 			}
 			lost = true
-			n.s.m.redisErrors.WithLabelValues(n.addr, "pubsub").Inc()
+			n.s.m.redisErrors.WithLabelValues(n.name, "pubsub").Inc()
 			n.markDown("pubsub", err)
 			select {
 			case <-ctx.Done():
@@ -548,8 +585,12 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 			n.s.stored(r, n.idx, outFull)
 		case retryScript && strings.HasPrefix(err.Error(), "NOSCRIPT"):
 			noScript = append(noScript, r)
+		case strings.HasPrefix(err.Error(), "OOM "):
+			n.s.m.redisErrors.WithLabelValues(n.name, "queue_oom").Inc()
+			n.logOOM()
+			n.s.stored(r, n.idx, outOOM)
 		default:
-			n.s.m.redisErrors.WithLabelValues(n.addr, "queue").Inc()
+			n.s.m.redisErrors.WithLabelValues(n.name, "queue").Inc()
 			n.s.stored(r, n.idx, outFailed)
 		}
 	}
@@ -561,6 +602,16 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 		} else {
 			n.writeBatch(noScript, false)
 		}
+	}
+}
+
+// logOOM says, at most once a minute, that this Redis refuses writes for
+// lack of memory: sends are nacked until deliveries free room.
+func (n *node) logOOM() {
+	now := time.Now().UnixNano()
+	last := n.oomLogged.Load()
+	if now-last > int64(time.Minute) && n.oomLogged.CompareAndSwap(last, now) {
+		n.s.log.Warn("redis out of memory: envelopes nacked until deliveries free room", "redis", n.name, "role", n.role)
 	}
 }
 
@@ -618,7 +669,7 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 	}
 	// The entries stay and are delivered again on the recipient's next
 	// connection; its id check drops them.
-	n.s.m.redisErrors.WithLabelValues(n.addr, "delete").Inc()
+	n.s.m.redisErrors.WithLabelValues(n.name, "delete").Inc()
 	n.markDown("delete", err)
 }
 

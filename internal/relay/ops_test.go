@@ -27,21 +27,35 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// TestOperationsEndpoints: the serving port has /ws, /ready (no detail) and
+// /live, and none of Cloud Run's reserved paths (ending in z); metrics and
+// the detailed readiness are on the operations port only.
 func TestOperationsEndpoints(t *testing.T) {
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
 	a, b := e.dial("alice", r.URL), e.dial("bob", r.URL)
 	exchange(t, a, b, 10)
-	base := "http://" + r.Addr
-	if code, _ := get(t, base+"/healthz"); code != 200 {
-		t.Fatalf("healthz %d", code)
+	base, ops := "http://"+r.Addr, "http://"+r.OpsAddr
+	if code, _ := get(t, base+"/live"); code != 200 {
+		t.Fatalf("live %d", code)
 	}
-	if code, body := get(t, base+"/readyz"); code != 200 {
-		t.Fatalf("readyz %d %s", code, body)
+	if code, body := get(t, base+"/ready"); code != 200 || body != "ready\n" {
+		t.Fatalf("ready %d %q", code, body)
 	}
-	_, metrics := get(t, base+"/metrics")
-	for _, want := range []string{"relay_connections{", "relay_envelopes_accepted_total{", "relay_delivery_acks_total{", "go_goroutines"} {
+	for _, p := range []string{"/readyz", "/healthz", "/metrics"} {
+		if code, _ := get(t, base+p); code != http.StatusNotFound {
+			t.Errorf("%s on the serving port: %d, want 404", p, code)
+		}
+	}
+	for _, p := range []string{"/ws", "/live"} {
+		if code, _ := get(t, ops+p); code != http.StatusNotFound {
+			t.Errorf("%s on the operations port: %d, want 404", p, code)
+		}
+	}
+	_, metrics := get(t, ops+"/metrics")
+	for _, want := range []string{"relay_connections{", "relay_envelopes_accepted_total{", "relay_delivery_acks_total{", "go_goroutines",
+		`relay_redis_eviction_unsafe{instance=`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
@@ -49,19 +63,28 @@ func TestOperationsEndpoints(t *testing.T) {
 	if !strings.Contains(metrics, `relay_envelopes_accepted_total{instance=`) {
 		t.Error("accepted counter not exported")
 	}
+	if code, body := get(t, ops+"/ready"); code != 200 || !strings.Contains(body, `"status": "ok"`) || !strings.Contains(body, rd.Addr) {
+		t.Fatalf("detailed ready %d %s", code, body)
+	}
 	// With one region's Redis down the relay is degraded but ready.
 	rd2 := relaytest.NewRedis(t)
 	rp := relaytest.NewRelay(t, e.v, "r1", rd.Addr, []string{rd2.Addr}, nil)
 	rd2.Stop()
-	if code, body := get(t, "http://"+rp.Addr+"/readyz"); code != 200 || !strings.HasPrefix(body, "degraded") {
-		t.Fatalf("readyz with a peer down: %d %s", code, body)
+	if code, body := get(t, "http://"+rp.OpsAddr+"/ready"); code != 200 || !strings.Contains(body, `"status": "degraded"`) {
+		t.Fatalf("ready with a peer down: %d %s", code, body)
+	}
+	if code, body := get(t, "http://"+rp.Addr+"/ready"); code != 200 || body != "ready\n" {
+		t.Fatalf("ready with a peer down: %d %q", code, body)
 	}
 	rd.Stop()
-	if code, _ := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with Redis down: %d", code)
+	if code, body := get(t, base+"/ready"); code != http.StatusServiceUnavailable || strings.Contains(body, rd.Addr) {
+		t.Fatalf("ready with Redis down: %d %q", code, body)
 	}
-	if code, _ := get(t, base+"/healthz"); code != 200 {
-		t.Fatalf("healthz with Redis down: %d", code)
+	if code, body := get(t, ops+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no Redis reachable") {
+		t.Fatalf("detailed ready with Redis down: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/live"); code != 200 {
+		t.Fatalf("live with Redis down: %d", code)
 	}
 }
 

@@ -77,6 +77,7 @@ type Server struct {
 	httpMu   sync.Mutex
 	httpSrvs []*http.Server
 	mux      *http.ServeMux
+	opsMux   *http.ServeMux
 }
 
 type addrEntry struct {
@@ -92,11 +93,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Verifier == nil {
 		return nil, errors.New("relay: a token verifier is required")
 	}
-	if cfg.RedisAddr == "" {
-		return nil, errors.New("relay: a Redis address is required")
+	var names []string
+	var targets []*RedisTarget
+	switch {
+	case cfg.RedisInstance != "" && cfg.RedisAddr != "":
+		return nil, errors.New("relay: set a Memorystore instance or a Redis address, not both")
+	case cfg.RedisInstance != "":
+		if cfg.Resolver == nil {
+			return nil, errors.New("relay: Memorystore instances need a resolver")
+		}
+		names = append([]string{cfg.RedisInstance}, cfg.PeerRedisInstances...)
+		targets = make([]*RedisTarget, len(names))
+	case cfg.RedisAddr != "":
+		names = append([]string{cfg.RedisAddr}, cfg.PeerRedisAddrs...)
+		for _, a := range names {
+			targets = append(targets, &RedisTarget{Addr: a, Password: cfg.RedisPassword, CAs: cfg.RedisCAs})
+		}
+	default:
+		return nil, errors.New("relay: a Redis address or Memorystore instance is required")
 	}
-	if n := 1 + len(cfg.PeerRedisAddrs); n > 64 {
-		return nil, fmt.Errorf("relay: %d Redis servers, at most 64", n)
+	if len(names) > 64 {
+		return nil, fmt.Errorf("relay: %d Redis servers, at most 64", len(names))
 	}
 	s := &Server{
 		cfg:   cfg,
@@ -108,38 +125,62 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	setRedisLogger(s.log)
-	for i, a := range append([]string{cfg.RedisAddr}, cfg.PeerRedisAddrs...) {
-		s.nodes = append(s.nodes, newNode(s, i, a))
+	for i, name := range names {
+		s.nodes = append(s.nodes, newNode(s, i, name, targets[i]))
 	}
-	// Know whether this region's Redis answers before the first connection
-	// arrives. The start does not wait for the peers: they count as down
-	// until their health loop's first ping, at once, finds them up (and
-	// resyncs).
-	s.nodes[0].up.Store(s.nodes[0].ping(s.ctx) == nil)
+	s.updateEvictionMetric()
+	// Know whether this region's Redis answers, and whether it could evict
+	// keys, before the first connection arrives. The start does not wait
+	// for the peers: they count as down until their health loop's first
+	// ping, at once, finds them up (and resyncs).
+	if s.nodes[0].target.Load() != nil {
+		up := s.nodes[0].ping(s.ctx) == nil
+		if up {
+			s.nodes[0].checkEviction(s.ctx, true)
+		}
+		s.nodes[0].up.Store(up)
+	}
 	for _, n := range s.nodes {
 		n.start(s.ctx, &s.wg)
+		if n.target.Load() == nil {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); n.resolveLoop(s.ctx) }()
+		}
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.pollLoop() }()
 
+	// Cloud Run reserves paths ending in z (/healthz, /readyz): the
+	// serving port has /ready and /live, and the detail (addresses,
+	// metrics) is only on the operations port, which it never routes to.
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok\n"))
+	s.mux.HandleFunc("GET /live", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("live\n"))
 	})
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /ws", s.handleWS)
-	s.log.Info("relay started", "redis", cfg.RedisAddr, "peers", cfg.PeerRedisAddrs)
+	s.opsMux = http.NewServeMux()
+	s.opsMux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	s.opsMux.HandleFunc("GET /ready", s.handleReadyDetail)
+	s.log.Info("relay started", "redis", names[0], "peers", names[1:])
 	return s, nil
 }
 
-// Handler serves /ws, /healthz, /readyz and /metrics.
+// Handler serves the agents' and the platform's port: /ws, /ready, /live.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// OpsHandler serves the operations port: /metrics and /ready with detail.
+func (s *Server) OpsHandler() http.Handler { return s.opsMux }
+
+// ServeOps serves the operations endpoints on ln until Shutdown.
+func (s *Server) ServeOps(ln net.Listener) error { return s.serve(ln, s.opsMux) }
+
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, s.mux) }
+
+func (s *Server) serve(ln net.Listener, h http.Handler) error {
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -160,8 +201,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	errc := make(chan error, 2)
+	if s.cfg.OpsListenAddr != "" {
+		ops, err := net.Listen("tcp", s.cfg.OpsListenAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("operations port: %w", err)
+		}
+		s.log.Info("operations endpoints listening", "addr", ops.Addr().String())
+		go func() { errc <- s.ServeOps(ops) }()
+	}
 	s.log.Info("listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -239,48 +289,6 @@ func (s *Server) stop() {
 	s.wg.Wait()
 	for _, n := range s.nodes {
 		n.rdb.Close()
-	}
-}
-
-// handleReady answers 200 while some Redis is reachable: with this region's
-// Redis down the relay still queues in a peer region's Redis and delivers
-// from the others ("degraded" in the body). 503 when none answers or while
-// shutting down. A Redis whose breaker is open counts as down without being
-// asked (its health loop asks it every 250 ms); the others are pinged, in
-// parallel.
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	if s.closing.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	var b strings.Builder
-	up := 0
-	errs := make([]error, len(s.nodes))
-	var wg sync.WaitGroup
-	for i, n := range s.nodes {
-		if !n.up.Load() {
-			errs[i] = errBreakerOpen
-			continue
-		}
-		wg.Go(func() {
-			errs[i] = n.ping(r.Context())
-			n.markDown("ping", errs[i])
-		})
-	}
-	wg.Wait()
-	for i, n := range s.nodes {
-		if errs[i] == nil {
-			up++
-		}
-		fmt.Fprintf(&b, "%s redis %s up=%v\n", n.role, n.addr, errs[i] == nil)
-	}
-	switch {
-	case up == 0:
-		http.Error(w, "no redis reachable\n"+b.String(), http.StatusServiceUnavailable)
-	case up < len(s.nodes):
-		w.Write([]byte("degraded\n" + b.String()))
-	default:
-		w.Write([]byte("ok\n" + b.String()))
 	}
 }
 
@@ -448,7 +456,7 @@ func (s *Server) register(c *conn) {
 			go func() {
 				ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
 				if err := wait(ctx); err != nil {
-					s.log.Warn("wake channel not confirmed; relying on polling", "redis", n.addr, "err", err)
+					s.log.Warn("wake channel not confirmed; relying on polling", "redis", n.name, "err", err)
 				}
 				cancel()
 				close(e.ready[i])
@@ -650,6 +658,8 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 		r.stored++
 	case outFull:
 		r.full = true
+	case outOOM:
+		r.oom = true
 	case outNotReplicated:
 		r.notRepl = true
 	}
@@ -658,12 +668,17 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 		retry = s.pickLocked(r, r.need-r.stored-r.pending)
 		r.pending += len(retry)
 	}
-	act := 0 // 1 ack, 2 nack full, 3 nack not replicated, 4 nack unavailable
+	act := 0 // 1 ack, 2 nack full, 3 nack not replicated, 4 nack unavailable, 5 nack out of memory
 	if !r.done {
 		switch {
 		case r.stored >= r.need:
 			act = 1
 		case r.pending > 0:
+		case r.oom:
+			// Never a degraded ack: the Redis is reachable but full, and
+			// storing elsewhere only would weaken the copies for as long
+			// as it stays full.
+			act = 5
 		case r.full:
 			act = 2
 		case r.notRepl:
@@ -701,6 +716,9 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 	case 4:
 		s.m.refused.WithLabelValues("unavailable").Inc()
 		r.c.nack(r.id, envelope.NackUnavailable, "no queue reachable")
+	case 5:
+		s.m.refused.WithLabelValues("redis_oom").Inc()
+		r.c.nack(r.id, envelope.NackUnavailable, "queue out of memory: retry later")
 	}
 }
 

@@ -4,6 +4,7 @@ package relaytest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -13,14 +14,41 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 )
 
 // Redis is a redis-server child process listening on 127.0.0.1.
 type Redis struct {
 	Addr   string
+	Opts   RedisOptions
 	dir    string
 	cmd    *exec.Cmd
 	exited chan struct{}
+}
+
+// RedisOptions start a redis-server as Memorystore runs one.
+type RedisOptions struct {
+	// Password is the AUTH string (requirepass).
+	Password string
+	// CA, when set, makes the server TLS only, with a certificate for
+	// 127.0.0.1 issued by it.
+	CA *pki.CA
+	// MaxMemory ("8mb") and Policy ("volatile-lru"); the default policy is
+	// redis-server's, noeviction.
+	MaxMemory, Policy string
+}
+
+// Target is how a relay reaches r.
+func (r *Redis) Target() relay.RedisTarget {
+	t := relay.RedisTarget{Addr: r.Addr, Password: r.Opts.Password}
+	if r.Opts.CA != nil {
+		t.CAs, _ = pki.Pool(r.Opts.CA.PEM)
+	}
+	return t
 }
 
 // RedisBinary is the redis-server executable, overridable with REDIS_SERVER.
@@ -46,14 +74,17 @@ func FreePort() (int, error) {
 
 // StartRedis starts a redis-server without persistence in dir and waits
 // until it answers PING. A port taken in between is retried.
-func StartRedis(dir string) (*Redis, error) {
+func StartRedis(dir string) (*Redis, error) { return StartRedisWith(dir, RedisOptions{}) }
+
+// StartRedisWith is StartRedis with AUTH, TLS or a memory limit.
+func StartRedisWith(dir string, o RedisOptions) (*Redis, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
-		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir}
+		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, Opts: o}
 		if err := r.start(); err != nil {
 			return nil, err
 		}
@@ -70,11 +101,44 @@ func StartRedis(dir string) (*Redis, error) {
 func (r *Redis) start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	r.exited = make(chan struct{})
-	r.cmd = exec.Command(RedisBinary(),
-		"--port", port, "--bind", "127.0.0.1",
+	listen := []string{"--port", port}
+	if r.Opts.CA != nil {
+		listen = []string{"--port", "0", "--tls-port", port}
+	}
+	args := append(listen, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
 		"--dir", r.dir, "--maxclients", "19000", "--loglevel", "warning",
 		"--logfile", filepath.Join(r.dir, fmt.Sprintf("redis-%s.log", port)))
+	if o := r.Opts; o.CA != nil {
+		leaf, err := o.CA.Issue("127.0.0.1")
+		if err != nil {
+			return err
+		}
+		tlsDir := filepath.Join(r.dir, "tls-"+port)
+		if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+			return err
+		}
+		cert, key, err := leaf.WriteFiles(tlsDir)
+		if err != nil {
+			return err
+		}
+		caFile := filepath.Join(tlsDir, "ca.pem")
+		if err := os.WriteFile(caFile, o.CA.PEM, 0o644); err != nil {
+			return err
+		}
+		args = append(args, "--tls-cert-file", cert, "--tls-key-file", key,
+			"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
+	}
+	if r.Opts.Password != "" {
+		args = append(args, "--requirepass", r.Opts.Password)
+	}
+	if r.Opts.MaxMemory != "" {
+		args = append(args, "--maxmemory", r.Opts.MaxMemory)
+	}
+	if r.Opts.Policy != "" {
+		args = append(args, "--maxmemory-policy", r.Opts.Policy)
+	}
+	r.cmd = exec.Command(RedisBinary(), args...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -103,7 +167,7 @@ func (r *Redis) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("redis-server on %s exited at start", r.Addr)
 		default:
 		}
-		if Ping(r.Addr) == nil {
+		if r.ping() == nil {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -120,17 +184,34 @@ func (r *Redis) Stop() {
 }
 
 // Ping sends PING over a plain TCP connection.
-func Ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func Ping(addr string) error { return (&Redis{Addr: addr}).ping() }
+
+// ping sends PING, after AUTH and over TLS as r needs.
+func (r *Redis) ping() error {
+	var c net.Conn
+	var err error
+	if r.Opts.CA != nil {
+		pool, _ := pki.Pool(r.Opts.CA.PEM)
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", r.Addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	} else {
+		c, err = net.DialTimeout("tcp", r.Addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
+	br := bufio.NewReader(c)
+	if r.Opts.Password != "" {
+		fmt.Fprintf(c, "AUTH %s\r\n", r.Opts.Password)
+		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			return fmt.Errorf("AUTH: %q %v", line, err)
+		}
+	}
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := br.ReadString('\n')
 	if err != nil {
 		return err
 	}
@@ -142,12 +223,25 @@ func Ping(addr string) error {
 
 // NewRedis starts a redis-server for a test or benchmark and stops it at the
 // end of it.
-func NewRedis(tb testing.TB) *Redis {
+func NewRedis(tb testing.TB) *Redis { tb.Helper(); return NewRedisWith(tb, RedisOptions{}) }
+
+// NewRedisWith is NewRedis with options.
+func NewRedisWith(tb testing.TB, o RedisOptions) *Redis {
 	tb.Helper()
-	r, err := StartRedis(tb.TempDir())
+	r, err := StartRedisWith(tb.TempDir(), o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(r.Stop)
 	return r
+}
+
+// Client is a go-redis client of r, with its AUTH string and CA.
+func Client(r *Redis) *redis.Client {
+	o := &redis.Options{Addr: r.Addr, Password: r.Opts.Password}
+	if r.Opts.CA != nil {
+		pool, _ := pki.Pool(r.Opts.CA.PEM)
+		o.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewClient(o)
 }

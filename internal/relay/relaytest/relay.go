@@ -44,12 +44,14 @@ func Token(tb testing.TB, keys *auth.DevKeys, sub string) string {
 	return t
 }
 
-// Relay is an in-process relay instance on a free 127.0.0.1 port.
+// Relay is an in-process relay instance on a free 127.0.0.1 port, with its
+// operations endpoints on another.
 type Relay struct {
 	*relay.Server
-	Addr string // host:port
-	URL  string // ws://host:port/ws
-	ln   net.Listener
+	Addr    string // host:port
+	URL     string // ws://host:port/ws
+	OpsAddr string // host:port of /metrics and the detailed /ready
+	ln      net.Listener
 }
 
 // Logger logs to stderr at warn level, or debug with RELAY_TEST_LOG=debug.
@@ -90,9 +92,14 @@ func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, pe
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &Relay{Server: s, Addr: ln.Addr().String(), ln: ln}
+	ops, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &Relay{Server: s, Addr: ln.Addr().String(), OpsAddr: ops.Addr().String(), ln: ln}
 	r.URL = "ws://" + r.Addr + "/ws"
 	go s.Serve(ln)
+	go s.ServeOps(ops)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -1,0 +1,93 @@
+package relay
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	redisapi "cloud.google.com/go/redis/apiv1"
+	"cloud.google.com/go/redis/apiv1/redispb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// MemorystoreResolver resolves instances through the Memorystore for Redis
+// API: GetInstance for the address, transit encryption and server CAs, and
+// GetInstanceAuthString for the AUTH string, so that no secret travels in
+// the service's configuration. It calls the API as the service's own
+// identity (Application Default Credentials), or an emulator.
+type MemorystoreResolver struct {
+	c *redisapi.CloudRedisClient
+}
+
+// NewMemorystoreResolver connects to redis.googleapis.com with Application
+// Default Credentials or, when emulatorHost (host:port) is set, to that
+// emulator over plaintext gRPC without credentials, as Google's metadata
+// server gives a real instance its credentials and localcloud needs none.
+func NewMemorystoreResolver(ctx context.Context, emulatorHost string) (*MemorystoreResolver, error) {
+	var opts []option.ClientOption
+	if emulatorHost != "" {
+		opts = append(opts, option.WithEndpoint(emulatorHost), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	c, err := redisapi.NewCloudRedisClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("memorystore client: %w", err)
+	}
+	return &MemorystoreResolver{c: c}, nil
+}
+
+// Close releases the API connection.
+func (m *MemorystoreResolver) Close() error { return m.c.Close() }
+
+// Resolve implements Resolver. An instance without an address yet (being
+// created) is an error: the caller retries.
+func (m *MemorystoreResolver) Resolve(ctx context.Context, name string) (RedisTarget, error) {
+	inst, err := m.c.GetInstance(ctx, &redispb.GetInstanceRequest{Name: name})
+	if err != nil {
+		return RedisTarget{}, fmt.Errorf("GetInstance %s: %w", name, err)
+	}
+	return targetOf(ctx, inst, func(ctx context.Context) (string, error) {
+		a, err := m.c.GetInstanceAuthString(ctx, &redispb.GetInstanceAuthStringRequest{Name: name})
+		if err != nil {
+			return "", fmt.Errorf("GetInstanceAuthString %s: %w", name, err)
+		}
+		return a.GetAuthString(), nil
+	})
+}
+
+func targetOf(ctx context.Context, inst *redispb.Instance, authString func(context.Context) (string, error)) (RedisTarget, error) {
+	switch inst.GetState() {
+	case redispb.Instance_CREATING, redispb.Instance_DELETING:
+		return RedisTarget{}, fmt.Errorf("instance %s is %s", inst.GetName(), inst.GetState())
+	}
+	if inst.GetHost() == "" || inst.GetPort() == 0 {
+		return RedisTarget{}, fmt.Errorf("instance %s has no address yet (state %s)", inst.GetName(), inst.GetState())
+	}
+	t := RedisTarget{Addr: net.JoinHostPort(inst.GetHost(), strconv.Itoa(int(inst.GetPort())))}
+	if inst.GetTransitEncryptionMode() == redispb.Instance_SERVER_AUTHENTICATION {
+		pool := x509.NewCertPool()
+		for _, c := range inst.GetServerCaCerts() {
+			pool.AppendCertsFromPEM([]byte(c.GetCert()))
+		}
+		if len(inst.GetServerCaCerts()) == 0 || pool.Equal(x509.NewCertPool()) {
+			return RedisTarget{}, fmt.Errorf("instance %s has in-transit encryption but no usable server_ca_certs", inst.GetName())
+		}
+		t.CAs = pool
+	}
+	if inst.GetAuthEnabled() {
+		s, err := authString(ctx)
+		if err != nil {
+			return RedisTarget{}, err
+		}
+		if s == "" {
+			return RedisTarget{}, errors.New("instance " + inst.GetName() + " has AUTH enabled but an empty AUTH string")
+		}
+		t.Password = s
+	}
+	return t, nil
+}
