@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,5 +45,19 @@ func TestDevkeysAndToken(t *testing.T) {
 	}
 	if err := token([]string{"-dir", dir, "-sub", "a/b"}); err == nil {
 		t.Fatal("invalid subject accepted")
+	}
+}
+
+// TestPprofLoopbackOnly: profiles show memory contents, so they are served
+// on a loopback address only.
+func TestPprofLoopbackOnly(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, addr := range []string{"0.0.0.0:0", ":0", "10.0.0.3:6060", "example.com:6060"} {
+		if err := servePprof(addr, log); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("PPROF_ADDR=%s: %v, want a refusal", addr, err)
+		}
+	}
+	if err := servePprof("127.0.0.1:0", log); err != nil {
+		t.Fatal(err)
 	}
 }

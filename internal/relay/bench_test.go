@@ -19,6 +19,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
@@ -234,6 +236,45 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			rate, lat := run(b, p.pt, b.N, target)
 			report(b, rate, lat)
+		})
+	}
+}
+
+// BenchmarkThroughputTLS compares two regions' relays whose Redis (one per
+// region, each envelope stored in both) speak plaintext without AUTH
+// ("plain") with the same on TLS with AUTH ("tls-auth"), as Memorystore
+// runs with in-transit encryption and AUTH. Agents send in one region and
+// receive in the other; x_plain is tls-auth's throughput over plain's in
+// the same run.
+func BenchmarkThroughputTLS(b *testing.B) {
+	keys := relaytest.DevKeys(b)
+	v := relaytest.Verifier(b, keys)
+	ca, err := pki.LoadOrCreateCA(b.TempDir(), "bench Redis CA")
+	if err != nil {
+		b.Fatal(err)
+	}
+	setups := []struct {
+		name string
+		opts relaytest.RedisOptions
+	}{
+		{"plain", relaytest.RedisOptions{}},
+		{"tls-auth", relaytest.RedisOptions{CA: ca, Password: "bench-auth-string"}},
+	}
+	var plain float64
+	for _, su := range setups {
+		rdA, rdB := relaytest.NewRedisWith(b, su.opts), relaytest.NewRedisWith(b, su.opts)
+		secure := func(c *relay.Config) { c.RedisPassword, c.RedisCAs = rdA.Target().Password, rdA.Target().CAs }
+		ra := relaytest.NewRelay(b, v, "a", rdA.Addr, []string{rdB.Addr}, secure)
+		rb := relaytest.NewRelay(b, v, "b", rdB.Addr, []string{rdA.Addr}, secure)
+		pt := newRelayPath(b, keys, su.name, ra.URL, rb.URL)
+		b.Run(su.name+"/cross-region", func(b *testing.B) {
+			rate, lat := run(b, pt, b.N, 0)
+			report(b, rate, lat)
+			if su.name == "plain" {
+				plain = rate
+			} else if plain > 0 {
+				b.ReportMetric(rate/plain, "x_plain")
+			}
 		})
 	}
 }

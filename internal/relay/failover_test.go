@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
@@ -77,6 +78,61 @@ func TestConfigFromEnv(t *testing.T) {
 	} {
 		if _, err := relay.ConfigFromEnv(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)
+		}
+	}
+}
+
+// TestConfigFromEnvRedisModes: Memorystore instances (resolved at start) or
+// direct addresses, never both; the operations port apart from PORT.
+func TestConfigFromEnvRedisModes(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	jwt := map[string]string{"JWKS_URL": "https://example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}
+	with := func(m map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range jwt {
+			out[k] = v
+		}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	const a, b = "projects/p/locations/us-central1/instances/relay-a", "projects/p/locations/europe-west1/instances/relay-b"
+	c, err := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_INSTANCE": a, "PEER_REDIS_INSTANCES": b + "," + a + ", " + b,
+		"AGENTNET_EMULATOR_HOST": "127.0.0.1:8085", "PORT": "8080", "OPS_PORT": "9191"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisInstance != a || len(c.PeerRedisInstances) != 1 || c.PeerRedisInstances[0] != b || c.EmulatorHost != "127.0.0.1:8085" {
+		t.Errorf("instances %q %q emulator %q", c.RedisInstance, c.PeerRedisInstances, c.EmulatorHost)
+	}
+	if c.OpsListenAddr != "127.0.0.1:9191" || c.ListenAddr != "127.0.0.1:8080" {
+		t.Errorf("listen %s ops %s", c.ListenAddr, c.OpsListenAddr)
+	}
+	if c, _ := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_ADDR": "10.0.0.3:6378"}))); c.OpsListenAddr != "127.0.0.1:9090" {
+		t.Errorf("default ops %s", c.OpsListenAddr)
+	}
+	caDir := t.TempDir()
+	if _, err := pki.LoadOrCreateCA(caDir, "ca"); err != nil {
+		t.Fatal(err)
+	}
+	c, err = relay.ConfigFromEnv(env(with(map[string]string{"REDIS_ADDR": "10.0.0.3:6378", "REDIS_CA_FILE": pki.CertPath(caDir)})))
+	if err != nil || c.RedisCAs == nil {
+		t.Errorf("REDIS_CA_FILE: %v", err)
+	}
+	for _, bad := range []map[string]string{
+		{"REDIS_INSTANCE": a, "REDIS_ADDR": "10.0.0.3:6379"},
+		{"REDIS_INSTANCE": a, "REDIS_PASSWORD": "secret"},
+		{"REDIS_INSTANCE": a, "PEER_REDIS_ADDRS": "10.0.0.4:6379"},
+		{"REDIS_INSTANCE": "relay-a"},
+		{"REDIS_INSTANCE": a, "PEER_REDIS_INSTANCES": "projects/p/instances/x"},
+		{"REDIS_ADDR": "10.0.0.3:6379", "REDIS_CA_FILE": "/nonexistent"},
+		{"REDIS_ADDR": "10.0.0.3:6379", "PORT": "9090"},
+	} {
+		if _, err := relay.ConfigFromEnv(env(with(bad))); err == nil {
+			t.Errorf("accepted %v", bad)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("error shows the password: %v", err)
 		}
 	}
 }

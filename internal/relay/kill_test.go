@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -61,6 +62,13 @@ type proc struct {
 
 func startProc(t testing.TB, keys *auth.DevKeys, region, redisAddr, peers string, extra ...string) *proc {
 	t.Helper()
+	return startProcLogged(t, keys, region, os.Stderr, append([]string{"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=" + peers}, extra...)...)
+}
+
+// startProcLogged starts a relay process with the Redis settings in env,
+// its log lines to logs, and waits until it is ready.
+func startProcLogged(t testing.TB, keys *auth.DevKeys, region string, logs io.Writer, env ...string) *proc {
+	t.Helper()
 	bin := relayBinary(t)
 	port, err := relaytest.FreePort()
 	if err != nil {
@@ -73,13 +81,13 @@ func startProc(t testing.TB, keys *auth.DevKeys, region, redisAddr, peers string
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("PORT=%d", port), fmt.Sprintf("OPS_PORT=%d", opsPort), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
-		"REDIS_ADDR="+redisAddr, "PEER_REDIS_ADDRS="+peers, "REGION="+region,
+		"REDIS_ADDR=", "PEER_REDIS_ADDRS=", "REDIS_INSTANCE=", "PEER_REDIS_INSTANCES=", "REGION="+region,
 		"INSTANCE_ID="+fmt.Sprintf("%s-%d", region, port),
 		"JWKS_FILE="+keys.JWKSPath(), "JWT_ISSUER="+keys.Issuer, "JWT_AUDIENCE="+keys.Audience,
 		"RATE_LIMIT=100000", "LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, extra...)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout = logs
+	cmd.Stderr = logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

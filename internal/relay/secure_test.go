@@ -62,6 +62,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // calls fail as an instance being imported or an API outage does.
 type memorystoreAPI struct {
 	redispb.UnimplementedCloudRedisServer
+	addr        string
 	instances   map[string]*redispb.Instance
 	auth        map[string]string
 	unavailable atomic.Int32
@@ -108,6 +109,7 @@ func startMemorystoreAPI(t *testing.T) (*memorystoreAPI, *relay.MemorystoreResol
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.addr = ln.Addr().String()
 	gs := grpc.NewServer()
 	redispb.RegisterCloudRedisServer(gs, m)
 	go gs.Serve(ln)
@@ -430,5 +432,38 @@ func memoryPressure(t *testing.T, withPeer bool) {
 	dave := e.dial("dave", r.URL)
 	for i := 0; i < acked; i++ {
 		recv(t, dave, 10*time.Second)
+	}
+}
+
+// TestRelayProcessFromMemorystore runs the relay binary as Cloud Run runs it
+// on localcloud: REDIS_INSTANCE, PEER_REDIS_INSTANCES and
+// AGENTNET_EMULATOR_HOST only. Both regions' processes reach both Redis
+// with TLS and AUTH and deliver across regions; their logs hold no AUTH
+// string.
+func TestRelayProcessFromMemorystore(t *testing.T) {
+	e := newEnv(t)
+	rdA, rdB := secureRedis(t, "a"), secureRedis(t, "b")
+	api, _ := startMemorystoreAPI(t)
+	const instA, instB = "projects/p/locations/region-a/instances/relay-a", "projects/p/locations/region-b/instances/relay-b"
+	api.add(instA, rdA)
+	api.add(instB, rdB)
+	var logs logBuffer
+	start := func(region, local, peer string) *proc {
+		return startProcLogged(t, e.keys, region, &logs, "REDIS_INSTANCE="+local, "PEER_REDIS_INSTANCES="+peer,
+			"AGENTNET_EMULATOR_HOST="+api.addr, "LOG_LEVEL=debug")
+	}
+	pa, pb := start("a", instA, instB), start("b", instB, instA)
+	waitAllRedisUp(t, strings.TrimPrefix(pa.ops, "http://"))
+	waitAllRedisUp(t, strings.TrimPrefix(pb.ops, "http://"))
+	a, b := e.dial("alice", pa.URL), e.dial("bob", pb.URL)
+	exchange(t, a, b, 20)
+	l := logs.String()
+	if !strings.Contains(l, "memorystore instance resolved") {
+		t.Errorf("no resolution in the log:\n%s", l)
+	}
+	for _, rd := range []*relaytest.Redis{rdA, rdB} {
+		if strings.Contains(l, rd.Opts.Password) {
+			t.Fatal("an AUTH string reached the log")
+		}
 	}
 }
