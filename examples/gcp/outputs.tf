@@ -8,6 +8,11 @@ output "front_door_url" {
   }
 }
 
+output "front_door_ip" {
+  description = "The front door's static IP address (foundation/'s), which the domain's A record points at."
+  value       = module.global.ip_address
+}
+
 output "effective_weights" {
   description = "Share of new connections each region takes (0: none)."
   value       = module.global.effective_weights

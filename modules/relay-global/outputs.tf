@@ -8,6 +8,11 @@ output "front_door_url" {
   value       = agentnet_relay_failover_group.this.front_door_url
 }
 
+output "ip_address" {
+  description = "The front door's IP address (the given `address`, or the one the group reserved): what the managed domains' DNS records point at."
+  value       = agentnet_relay_failover_group.this.ip_address
+}
+
 output "effective_weights" {
   description = "URL map weight of each region, as read from the load balancer (0: takes no new connections)."
   value       = agentnet_relay_failover_group.this.effective_weights

@@ -64,7 +64,7 @@ variable "regions" {
 variable "tls" {
   description = <<-EOT
     The front door's certificate, exactly one of:
-    - `managed_domains`: a Google-managed certificate for these domains (Google issues it once each domain resolves to the front door's address: give `address` and point DNS at it first);
+    - `managed_domains`: a Google-managed certificate for these domains (Google issues it once each domain resolves to the front door's address, output `ip_address`: give `address` and point DNS at it first);
     - `certificates`: self links of existing SSL certificates (`projects/P/global/sslCertificates/NAME`);
     - `certificate_map`: a Certificate Manager map (`projects/P/locations/global/certificateMaps/NAME`).
     The front door serves HTTPS on 443 (agents use `wss://.../ws`) and answers plain HTTP on 80 with a redirect to it.
