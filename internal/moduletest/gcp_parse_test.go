@@ -47,10 +47,12 @@ func TestExampleGCPParses(t *testing.T) {
 	if len(dirs[base]) == 0 || len(dirs[filepath.Join(base, "foundation")]) == 0 {
 		t.Fatalf("examples/gcp and examples/gcp/foundation should hold .tf files: found %v", dirs)
 	}
+	folders := map[string]*folder{}
 	for dir, files := range dirs {
 		rel, _ := filepath.Rel(root, dir)
 		t.Run(rel, func(t *testing.T) {
 			m := parseFolder(t, files)
+			folders[dir] = m
 			m.checkReferences(t)
 			if dir == base {
 				for _, r := range m.resourceTypes() {
@@ -61,12 +63,28 @@ func TestExampleGCPParses(t *testing.T) {
 			}
 		})
 	}
+
+	// foundation's relay_tfvars output is the relay configuration's
+	// foundation.auto.tfvars.json: each of its keys must be a variable there.
+	relay, foundation := folders[base], folders[filepath.Join(base, "foundation")]
+	if relay == nil || foundation == nil {
+		return
+	}
+	if len(foundation.relayTFVars) == 0 {
+		t.Fatal("examples/gcp/foundation should have an output relay_tfvars built as an object")
+	}
+	for _, k := range foundation.relayTFVars {
+		if !relay.declared["var."+k] {
+			t.Errorf("foundation's relay_tfvars sets %q, which examples/gcp does not declare as a variable", k)
+		}
+	}
 }
 
 // folder is what one configuration folder declares and refers to.
 type folder struct {
-	declared map[string]bool // "var.x", "local.x", "google_x.y", "data.google_x.y", "module.x"
-	refs     []ref
+	declared    map[string]bool // "var.x", "local.x", "google_x.y", "data.google_x.y", "module.x"
+	refs        []ref
+	relayTFVars []string // keys of the object output "relay_tfvars", if any
 }
 
 type ref struct {
@@ -124,11 +142,34 @@ func parseFolder(t *testing.T, files []string) *folder {
 				for n := range attrs {
 					m.declared["local."+n] = true
 				}
+			case "output":
+				if b.Labels[0] == "relay_tfvars" {
+					m.relayTFVars = objectKeys(b.Body.(*hclsyntax.Body).Attributes["value"])
+				}
 			}
 			m.collect(b.Body.(*hclsyntax.Body))
 		}
 	}
 	return m
+}
+
+// objectKeys lists the literal keys of an attribute whose value is an
+// object constructor ({ a = ..., b = ... }).
+func objectKeys(a *hclsyntax.Attribute) []string {
+	if a == nil {
+		return nil
+	}
+	obj, ok := a.Expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, item := range obj.Items {
+		if k := hcl.ExprAsKeyword(item.KeyExpr); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // collect records the references of every expression in body.
