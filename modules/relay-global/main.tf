@@ -62,3 +62,28 @@ check "front_door" {
     error_message = "Agents cannot exchange messages through the front door ${agentnet_relay_failover_group.this.front_door_url}: ${jsonencode(one(data.agentnet_relay_health.front_door[*].error))}."
   }
 }
+
+locals {
+  # Regions that take traffic according to the configuration.
+  serving = var.check_regions ? toset([for name, r in var.regions : name if r.state == "active" && r.weight > 0]) : toset([])
+}
+
+# "Verify health checks are passing in target regions": a round trip into
+# each serving region through the front door, pinned to it by the group's
+# region route (the same path the group's health gate takes).
+data "agentnet_relay_health" "region" {
+  for_each = local.serving
+
+  url        = agentnet_relay_failover_group.this.front_door_url
+  region     = each.key
+  token      = var.health_check_token
+  timeout    = var.health_check_timeout
+  depends_on = [agentnet_relay_failover_group.this]
+}
+
+check "regions" {
+  assert {
+    condition     = alltrue([for name, h in data.agentnet_relay_health.region : h.healthy || agentnet_relay_failover_group.this.effective_weights[name] == 0])
+    error_message = "Regions taking traffic where agents cannot exchange messages: ${jsonencode({ for name, h in data.agentnet_relay_health.region : name => h.error if !h.healthy })}."
+  }
+}

@@ -43,6 +43,11 @@ output "front_door_healthy" {
   value       = one(data.agentnet_relay_health.front_door[*].healthy)
 }
 
+output "region_health" {
+  description = "With `check_regions`, per region taking traffic: whether a round trip into it through the front door worked (`healthy`), its `latency_ms` and `error`. Empty without."
+  value       = { for name, h in data.agentnet_relay_health.region : name => { healthy = h.healthy, latency_ms = h.latency_ms, error = h.error } }
+}
+
 output "front_door_latency_ms" {
   description = "Round-trip time of the last front door probe in milliseconds; null when unhealthy or not probed."
   value       = one(data.agentnet_relay_health.front_door[*].latency_ms)

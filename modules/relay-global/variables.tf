@@ -243,6 +243,13 @@ variable "drain_grace_period" {
   }
 }
 
+variable "check_regions" {
+  description = "Also probe each region that takes traffic through the front door, pinned to it (check `regions`, output `region_health`): one more round trip per region on every plan and apply."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "check_front_door" {
   description = "Probe the front door with a real message round trip after every apply and on every plan (check `front_door`; a warning when agents cannot exchange messages)."
   type        = bool

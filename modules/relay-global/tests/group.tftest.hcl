@@ -34,6 +34,7 @@ run "regions" {
 
 run "all_active" {
   variables {
+    check_regions = true
     regions = {
       "us-central1"  = { service = run.regions.services["us-central1"] }
       "europe-west1" = { service = run.regions.services["europe-west1"] }
@@ -56,6 +57,10 @@ run "all_active" {
   assert {
     condition     = startswith(output.front_door_url, "https://") && output.front_door_healthy
     error_message = "No message round trip over TLS through the front door ${output.front_door_url}."
+  }
+  assert {
+    condition     = length(output.region_health) == 3 && alltrue([for h in values(output.region_health) : h.healthy])
+    error_message = "A round trip into each region through the front door, pinned by its route, failed: ${jsonencode(output.region_health)}."
   }
 }
 
