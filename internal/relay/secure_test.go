@@ -467,3 +467,31 @@ func TestRelayProcessFromMemorystore(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerInstanceUnresolved: a peer region's instance that cannot be
+// resolved (its region's API is down) counts as that peer's Redis down: the
+// relay is ready, degraded, and delivers through its own region's Redis.
+func TestPeerInstanceUnresolved(t *testing.T) {
+	e := newEnv(t)
+	rdA := secureRedis(t, "a")
+	api, resolver := startMemorystoreAPI(t)
+	const instA, instB = "projects/p/locations/region-a/instances/relay-a", "projects/p/locations/region-b/instances/relay-b"
+	api.add(instA, rdA) // region-b's instance is not found
+	var logs logBuffer
+	r := relaytest.NewRelay(t, e.v, "a", "", nil, func(c *relay.Config) {
+		c.RedisInstance, c.PeerRedisInstances, c.Resolver = instA, []string{instB}, resolver
+		c.Logger = logs.logger()
+	})
+	waitFor(t, 5*time.Second, "ready with the peer unresolved", func() bool {
+		code, _ := get(t, "http://"+r.Addr+"/ready")
+		return code == 200
+	})
+	if _, detail := get(t, "http://"+r.OpsAddr+"/ready"); !strings.Contains(detail, `"status": "degraded"`) || !strings.Contains(detail, "not resolved") {
+		t.Fatalf("detailed ready: %s", detail)
+	}
+	a, b := e.dial("alice", r.URL), e.dial("bob", r.URL)
+	exchange(t, a, b, 5)
+	if !strings.Contains(logs.String(), "NotFound") {
+		t.Error("the failed resolution is not logged")
+	}
+}
