@@ -141,6 +141,7 @@ package localcloud
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,7 +199,7 @@ type Config struct {
 	// service fails with FAILED_PRECONDITION saying so.
 	RelayBinary string
 	// RunReadyTimeout bounds how long a Cloud Run instance may take to
-	// answer 200 on /readyz before its revision fails; default 60s.
+	// pass its startup probe before its revision fails; default 60s.
 	RunReadyTimeout time.Duration
 }
 
@@ -216,10 +217,13 @@ type Server struct {
 	run   *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
-	region  *regions.Controller
-	faults  *faults.Registry
-	lock    *os.File
-	served  chan struct{}
+	// lbSecret marks the requests the load balancer proxies to Cloud Run
+	// service URLs (run.LoadBalancerHeader); made anew by each process.
+	lbSecret string
+	region   *regions.Controller
+	faults   *faults.Registry
+	lock     *os.File
+	served   chan struct{}
 
 	interceptMu  sync.RWMutex
 	interceptors []grpc.UnaryServerInterceptor
@@ -346,6 +350,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("localcloud: listen on %s: %w", cfg.Listen, err)
 	}
 	s.addr = s.ln.Addr().String()
+	s.lbSecret = rand.Text()
 
 	store, err := state.Open(filepath.Join(dataDir, "state"))
 	if err != nil {
@@ -372,10 +377,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		RelayBinaryErr: relayErr,
 		RepairDelay:    cfg.RepairDelay,
 		ReadyTimeout:   cfg.RunReadyTimeout,
-		Ops:            s.ops,
-		State:          store,
-		Regions:        s.region,
-		Logger:         cfg.Logger,
+		// The relays reach the Memorystore API here.
+		EmulatorHost:       s.addr,
+		LoadBalancerSecret: s.lbSecret,
+		Ops:                s.ops,
+		State:              store,
+		Regions:            s.region,
+		Logger:             cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -173,10 +173,13 @@ func (s *Service) RegionUp(ctx context.Context, region string, _ json.RawMessage
 
 // InstanceStatus describes one instance for GET /_localcloud/services.
 type InstanceStatus struct {
-	ID                string `json:"id"`
-	Revision          string `json:"revision"`
-	PID               int    `json:"pid"`
-	Port              int    `json:"port"`
+	ID       string `json:"id"`
+	Revision string `json:"revision"`
+	PID      int    `json:"pid"`
+	Port     int    `json:"port"`
+	// OpsPort serves the relay's /metrics and detailed /ready; the
+	// service URL never routes to it.
+	OpsPort           int    `json:"ops_port"`
 	Ready             bool   `json:"ready"`
 	State             string `json:"state"`
 	Restarts          int    `json:"restarts"`
@@ -218,7 +221,7 @@ func (s *Service) Statuses() []ServiceStatus {
 			Held: svc.held, RegionDown: svc.regionDown, Reconciling: svc.pb.Reconciling, Instances: []InstanceStatus{},
 			RecentConnections: append([]Conn{}, svc.recent...)}
 		for _, inst := range svc.instances {
-			is := InstanceStatus{ID: inst.id, Revision: inst.revision, Port: inst.port, Ready: inst.ready, Restarts: inst.restarts,
+			is := InstanceStatus{ID: inst.id, Revision: inst.revision, Port: inst.port, OpsPort: inst.opsPort, Ready: inst.ready, Restarts: inst.restarts,
 				Connections: inst.conns.Load(), ActiveConnections: inst.active.Load(), LastExit: inst.lastExit}
 			alive := inst.proc != nil && inst.proc.Alive()
 			if alive {

@@ -127,6 +127,10 @@ func (s *Service) pick(svc *service) *instance {
 
 func (s *Service) frontHandler(svc *service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		viaLB := s.fromLoadBalancer(r)
+		if s.accessOf(svc).refused(w, r, viaLB) {
+			return
+		}
 		inst := s.pick(svc)
 		if inst == nil {
 			w.Header().Set("Retry-After", "1")

@@ -157,7 +157,7 @@ func (s *Service) deploy(ctx context.Context, svc *service, rev string, t *runpb
 	errs := s.launchAll(ctx, svc, insts)
 	if err := errors.Join(errs...); err != nil {
 		s.retire(svc, insts, true)
-		return status.Errorf(codes.FailedPrecondition, "The user-provided container failed to start and become ready (GET /readyz answering 200 on PORT): %v", err)
+		return status.Errorf(codes.FailedPrecondition, "The user-provided container failed to start and pass its startup probe: %v", err)
 	}
 	s.mu.Lock()
 	var old, kept []*instance
@@ -326,8 +326,8 @@ func (s *Service) launchAll(ctx context.Context, svc *service, insts []*instance
 }
 
 // env builds an instance's environment: a minimal base, the container's
-// env, then what Cloud Run sets.
-func (s *Service) env(svc *service, inst *instance, port int) []string {
+// env, then what Cloud Run and localcloud set (see doc.go).
+func (s *Service) env(svc *service, inst *instance, port, opsPort int) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
@@ -339,6 +339,8 @@ func (s *Service) env(svc *service, inst *instance, port int) []string {
 			env = append(env, e.GetName()+"="+e.GetValue())
 		}
 	}
+	// What localcloud sets comes last: for a name set twice, exec uses the
+	// last value.
 	return append(env,
 		"PORT="+strconv.Itoa(port),
 		"K_SERVICE="+svc.id,
@@ -346,8 +348,26 @@ func (s *Service) env(svc *service, inst *instance, port int) []string {
 		"K_CONFIGURATION="+svc.id,
 		"LISTEN_HOST=127.0.0.1",
 		"INSTANCE_ID="+inst.id,
+		"OPS_PORT="+strconv.Itoa(opsPort),
+		"AGENTNET_EMULATOR_HOST="+s.cfg.EmulatorHost,
+		VPCNetworkEnv+"="+egressNetwork(svc.project, inst.template),
 		markerEnv+"="+markerOf(svc.name, inst.id),
 	)
+}
+
+// egressNetwork is the Direct VPC egress network of a revision as
+// projects/P/global/networks/N ("" without one). A bare name or a URL is
+// normalised as Cloud Run accepts them.
+func egressNetwork(project string, t *runpb.RevisionTemplate) string {
+	nis := t.GetVpcAccess().GetNetworkInterfaces()
+	if len(nis) == 0 || nis[0].GetNetwork() == "" {
+		return ""
+	}
+	n := nis[0].GetNetwork()
+	if i := strings.Index(n, "projects/"); i >= 0 {
+		return n[i:]
+	}
+	return "projects/" + project + "/global/networks/" + n
 }
 
 // launch starts an instance's relay and waits until it is ready. The
@@ -358,7 +378,6 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 		inst.launching = false
 		if err == nil {
 			inst.ready = true
-			inst.probeFails = 0
 		}
 		s.mu.Unlock()
 		s.persist()
@@ -371,6 +390,7 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 		args = c[0].GetArgs()
 	}
 	logPath := filepath.Join(svc.dir, inst.id+".log")
+	startup, liveness, readiness := containerProbes(inst.template)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		s.mu.Lock()
@@ -378,7 +398,7 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 			s.mu.Unlock()
 			return status.Error(codes.Unavailable, "the instance was stopped before it was ready")
 		}
-		port := inst.port
+		port, opsPort := inst.port, inst.opsPort
 		s.mu.Unlock()
 		if attempt > 0 || !localproc.PortFree(port) {
 			p, err := localproc.FreePort()
@@ -387,13 +407,21 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 			}
 			port = p
 		}
-		p, err := spawn(s.cfg.RelayBinary, args, s.env(svc, inst, port), svc.dir, logPath, port)
+		if attempt > 0 || opsPort == 0 || opsPort == port || !localproc.PortFree(opsPort) {
+			p, err := localproc.FreePort()
+			if err != nil {
+				return err
+			}
+			opsPort = p
+		}
+		p, err := spawn(s.cfg.RelayBinary, args, s.env(svc, inst, port, opsPort), svc.dir, logPath, port)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", s.cfg.RelayBinary, err)
 		}
 		s.mu.Lock()
 		inst.proc = p
 		inst.port = port
+		inst.opsPort = opsPort
 		inst.ready = false
 		s.mu.Unlock()
 		s.persist()
@@ -403,9 +431,10 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 			<-p.Exited()
 			s.onExit(svc, inst, p)
 		}()
-		err = p.waitReady(ctx, s.cfg.ReadyTimeout)
+		err = startup.waitStartup(ctx, p, port, s.cfg.ReadyTimeout)
 		if err == nil {
-			s.log.Info("relay instance ready", "service", svc.name, "instance", inst.id, "pid", p.Pid, "port", port)
+			s.log.Info("relay instance ready", "service", svc.name, "instance", inst.id, "pid", p.Pid, "port", port, "ops_port", opsPort)
+			s.watchProbes(svc, inst, p, liveness, readiness)
 			return nil
 		}
 		p.kill(true)
@@ -490,59 +519,4 @@ func (s *Service) restart(svc *service, inst *instance) {
 	}
 	s.mu.Unlock()
 	s.cfg.Ops.Event("localcloud.Supervisor.RelayRestart", svc.name, fmt.Sprintf("OK: instance %s restarted (pid %d)", inst.id, pid))
-}
-
-// prober keeps the ready flag of running instances current: an instance
-// whose /readyz fails probeFailMax times in a row leaves the rotation until
-// it answers 200 again.
-func (s *Service) prober() {
-	defer s.work.Done()
-	t := time.NewTicker(probeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		type target struct {
-			inst *instance
-			p    *process
-		}
-		var targets []target
-		s.mu.Lock()
-		for _, svc := range s.services {
-			for _, inst := range svc.instances {
-				if !inst.launching && !inst.retired && inst.proc != nil && inst.proc.Alive() {
-					targets = append(targets, target{inst, inst.proc})
-				}
-			}
-		}
-		s.mu.Unlock()
-		var wg sync.WaitGroup
-		for _, tg := range targets {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, cancel := context.WithTimeout(s.ctx, time.Second)
-				err := tg.p.probe(ctx)
-				cancel()
-				s.mu.Lock()
-				defer s.mu.Unlock()
-				if tg.inst.proc != tg.p || tg.inst.launching || !tg.p.Alive() {
-					return
-				}
-				if err == nil {
-					tg.inst.probeFails = 0
-					tg.inst.ready = true
-					return
-				}
-				tg.inst.probeFails++
-				if tg.inst.probeFails >= probeFailMax {
-					tg.inst.ready = false
-				}
-			}()
-		}
-		wg.Wait()
-	}
 }

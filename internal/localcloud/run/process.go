@@ -2,14 +2,9 @@ package run
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +15,11 @@ import (
 // identifies the instance, so that a restarted localcloud terminates only
 // its own leftover processes.
 const markerEnv = "LOCALCLOUD_RUN_INSTANCE"
+
+// VPCNetworkEnv carries a relay's Direct VPC egress network
+// (projects/P/global/networks/N, or empty), which Memorystore's gates
+// compare with an instance's authorized network.
+const VPCNetworkEnv = "LOCALCLOUD_VPC_NETWORK"
 
 // process is one running relay.
 type process struct {
@@ -68,67 +68,6 @@ func (p *process) kill(expected bool) {
 	}
 	p.Signal(syscall.SIGKILL)
 	<-p.Exited()
-}
-
-var probeClient = &http.Client{
-	Timeout: 2 * time.Second,
-	Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     30 * time.Second,
-	},
-}
-
-// probe asks the relay's /readyz; nil means 200.
-func (p *process) probe(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(p.port)+"/readyz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var b [256]byte
-		n, _ := resp.Body.Read(b[:])
-		return fmt.Errorf("/readyz answered %s: %s", resp.Status, strings.TrimSpace(strings.ReplaceAll(string(b[:n]), "\n", "; ")))
-	}
-	return nil
-}
-
-// readyPoll is how often a starting instance's /readyz is asked: a relay
-// is typically ready some tens of milliseconds after it starts, and a
-// refused connection costs next to nothing.
-const readyPoll = 15 * time.Millisecond
-
-// waitReady waits until the relay's /readyz answers 200.
-func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(readyPoll)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		select {
-		case <-p.Exited():
-			return fmt.Errorf("the container exited before it was ready (%v); last log lines: %s", p.Err(), logTail(p.logPath))
-		case <-ctx.Done():
-			if lastErr == nil {
-				lastErr = ctx.Err()
-			}
-			return fmt.Errorf("the container (pid %d) did not become ready on port %d within %s: %v; last log lines: %s", p.Pid, p.port, timeout, lastErr, logTail(p.logPath))
-		case <-tick.C:
-		}
-		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		err := p.probe(pctx)
-		pcancel()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-	}
 }
 
 // logTail returns the last lines of a log file.

@@ -105,7 +105,8 @@ func relayService(image string, redis *redispb.Instance, keys *auth.DevKeys, ext
 	for i := 0; i+1 < len(extraEnv); i += 2 {
 		envs = append(envs, &runpb.EnvVar{Name: extraEnv[i], Values: &runpb.EnvVar_Value{Value: extraEnv[i+1]}})
 	}
-	return &runpb.Service{Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: image, Env: envs}}}}
+	// Agents authenticate with the relay's own tokens: no invoker IAM check.
+	return &runpb.Service{InvokerIamDisabled: true, Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: image, Env: envs}}}}
 }
 
 func (e *env) createService(t *testing.T, region, id string, svc *runpb.Service) *runpb.Service {
@@ -213,6 +214,21 @@ func httpGet(u string) (int, string, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), nil
+}
+
+// viaService sends GET / through the service URL and returns the status
+// and the instance that answered ("" when localcloud answered itself). The
+// relay's own paths are the relay's business; what matters here is that a
+// request reaches an instance.
+func viaService(uri string) (int, string, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(uri + "/")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Localcloud-Instance"), nil
 }
 
 func checkServing(t *testing.T, svc *runpb.Service, name string) {
@@ -356,11 +372,11 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 				return
 			default:
 			}
-			code, body, err := httpGet(svc.Uri + "/readyz")
+			code, inst, err := viaService(svc.Uri)
 			probes++
-			if err != nil || code != 200 {
+			if err != nil || inst == "" {
 				probeFails++
-				probeErr = fmt.Sprintf("%d %q %v", code, body, err)
+				probeErr = fmt.Sprintf("%d %v", code, err)
 			}
 			time.Sleep(3 * time.Millisecond)
 		}
@@ -451,7 +467,7 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 		svc.TerminalCondition.GetState() != runpb.Condition_CONDITION_FAILED || svc.TerminalCondition.GetReason() != runpb.Condition_REVISION_FAILED {
 		t.Errorf("after a failed revision: ready %s created %s terminal %v", svc.LatestReadyRevision, svc.LatestCreatedRevision, svc.TerminalCondition)
 	}
-	if code, _, err := httpGet(svc.Uri + "/readyz"); err != nil || code != 200 {
+	if code, inst, err := viaService(svc.Uri); err != nil || inst == "" {
 		t.Errorf("service URL after a failed revision: %d %v", code, err)
 	}
 	if st := e.lc.Service(t, name); readyCount(st, rev2) != 3 || len(st.Instances) != 3 {
@@ -468,7 +484,7 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 	if _, err := op.Wait(dctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := httpGet(svc.Uri + "/readyz"); err == nil {
+	if _, _, err := viaService(svc.Uri); err == nil {
 		t.Errorf("service URL still answers after delete")
 	}
 	if _, err := e.run.GetService(ctx, &runpb.GetServiceRequest{Name: name}); status.Code(err) != codes.NotFound {
@@ -535,6 +551,20 @@ func TestValidation(t *testing.T) {
 		{"reserved env", func(s *runpb.Service) {
 			s.Template.Containers[0].Env = append(s.Template.Containers[0].Env, &runpb.EnvVar{Name: "PORT", Values: &runpb.EnvVar_Value{Value: "1"}})
 		}, []string{"template.containers[0].env[5].name", "PORT"}},
+		{"gRPC probe", func(s *runpb.Service) {
+			s.Template.Containers[0].StartupProbe = &runpb.Probe{ProbeType: &runpb.Probe_Grpc{Grpc: &runpb.GRPCAction{}}}
+		}, []string{"template.containers[0].startup_probe.grpc"}},
+		{"TCP liveness probe", func(s *runpb.Service) {
+			s.Template.Containers[0].LivenessProbe = &runpb.Probe{ProbeType: &runpb.Probe_TcpSocket{TcpSocket: &runpb.TCPSocketAction{}}}
+		}, []string{"template.containers[0].liveness_probe.tcp_socket"}},
+		{"probe timeout above period", func(s *runpb.Service) {
+			s.Template.Containers[0].StartupProbe = &runpb.Probe{TimeoutSeconds: 5, PeriodSeconds: 2,
+				ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/ready"}}}
+		}, []string{"startup_probe.timeout_seconds", "period_seconds"}},
+		{"startup probe period above 240", func(s *runpb.Service) {
+			s.Template.Containers[0].StartupProbe = &runpb.Probe{PeriodSeconds: 241,
+				ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/ready"}}}
+		}, []string{"startup_probe.period_seconds", "240"}},
 		{"two containers", func(s *runpb.Service) {
 			s.Template.Containers = append(s.Template.Containers, s.Template.Containers[0])
 		}, []string{"template.containers", "exactly one"}},
@@ -594,8 +624,8 @@ func TestServiceKill(t *testing.T) {
 		return readyCount(st, "") == 2
 	})
 	waitFor(t, "the service URL to answer", 10*time.Second, func() bool {
-		code, _, err := httpGet(svc.Uri + "/readyz")
-		return err == nil && code == 200
+		_, inst, err := viaService(svc.Uri)
+		return err == nil && inst != ""
 	})
 	t.Logf("service-kill: instances restarted and serving again after %s (repair delay 300ms)", time.Since(start).Round(time.Millisecond))
 	st = e.lc.Service(t, name)
@@ -617,13 +647,13 @@ func TestServiceKill(t *testing.T) {
 	if readyCount(st, "") != 0 || !st.Held {
 		t.Fatalf("held service has instances up: %+v", st)
 	}
-	code, body, err := httpGet(svc.Uri + "/readyz")
-	if err != nil || code != http.StatusServiceUnavailable {
-		t.Errorf("held service URL: %d %q %v, want 503", code, body, err)
+	code, inst, err := viaService(svc.Uri)
+	if err != nil || code != http.StatusServiceUnavailable || inst != "" {
+		t.Errorf("held service URL: %d from %q %v, want 503 from localcloud", code, inst, err)
 	}
 	start = time.Now()
 	e.lc.FaultService(t, "service-restore", name, nil)
-	if code, _, err := httpGet(svc.Uri + "/readyz"); err != nil || code != 200 {
+	if code, inst, err := viaService(svc.Uri); err != nil || inst == "" {
 		t.Errorf("after service-restore: %d %v", code, err)
 	}
 	t.Logf("service-restore: serving again after %s", time.Since(start).Round(time.Millisecond))
@@ -823,7 +853,8 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	// once, the rollout resumes in the background, and a later update
 	// supersedes it.
 	stuck := proto.Clone(got).(*runpb.Service)
-	stuck.Template.Containers[0].Env[0].Values = &runpb.EnvVar_Value{Value: "127.0.0.1:1"} // no Redis: never ready
+	stuck.Template.Containers[0].StartupProbe = &runpb.Probe{PeriodSeconds: 240, FailureThreshold: 1, // never ready
+		ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/never-ready"}}}
 	ctx := context.Background()
 	sop, err := e.run.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: stuck})
 	if err != nil {
@@ -842,7 +873,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	if time.Since(start) > 15*time.Second {
 		t.Errorf("restart waited for the stuck revision")
 	}
-	if code, _, err := httpGet(svc.Uri + "/readyz"); err != nil || code != 200 {
+	if code, inst, err := viaService(svc.Uri); err != nil || inst == "" {
 		t.Errorf("service URL during the resumed rollout: %d %v", code, err)
 	}
 	got, err = e.run.GetService(ctx, &runpb.GetServiceRequest{Name: svc.Name})
@@ -853,7 +884,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("during the resumed rollout: ready %s created %s reconciling %v", got.LatestReadyRevision, got.LatestCreatedRevision, got.Reconciling)
 	}
 	fixed := proto.Clone(got).(*runpb.Service)
-	fixed.Template.Containers[0].Env[0].Values = &runpb.EnvVar_Value{Value: fmt.Sprintf("%s:%d", redis.Host, redis.Port)}
+	fixed.Template.Containers[0].StartupProbe = nil
 	fixed.Template.Containers[0].Env = append(fixed.Template.Containers[0].Env, &runpb.EnvVar{Name: "FIXED", Values: &runpb.EnvVar_Value{Value: "1"}})
 	done := e.update(t, fixed)
 	if !strings.HasPrefix(done.LatestReadyRevision, "asia-00003-") {

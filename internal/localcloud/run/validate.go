@@ -84,6 +84,9 @@ func validateSpec(sv *runpb.Service, id string) error {
 			return gapi.Invalid("template.containers[0].env[%d].value_source: secrets are not emulated by localcloud; set value instead", i)
 		}
 	}
+	if err := validateProbes(c); err != nil {
+		return err
+	}
 	if n := len(c.GetPorts()); n > 1 {
 		return gapi.Invalid("template.containers[0].ports: at most one port may be set, got %d", n)
 	}
@@ -109,6 +112,72 @@ func validateSpec(sv *runpb.Service, id string) error {
 	for i, tt := range sv.GetTraffic() {
 		if tt.GetType() != runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST || tt.GetPercent() != 100 || len(sv.GetTraffic()) != 1 {
 			return gapi.Invalid("traffic[%d]: localcloud serves 100%% of the traffic from the latest ready revision; accepted values are an empty list or one target {type: TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, percent: 100}", i)
+		}
+	}
+	return nil
+}
+
+// validateProbes checks a container's probes as Cloud Run does (field
+// ranges from the API reference), and refuses what localcloud cannot run.
+func validateProbes(c *runpb.Container) error {
+	port := int32(8080)
+	if ps := c.GetPorts(); len(ps) > 0 && ps[0].GetContainerPort() != 0 {
+		port = ps[0].GetContainerPort()
+	}
+	for _, pr := range []struct {
+		field    string
+		p        *runpb.Probe
+		maxDelay int32
+		maxTime  int32
+		tcp      bool
+	}{
+		{"startup_probe", c.GetStartupProbe(), 240, 240, true},
+		{"liveness_probe", c.GetLivenessProbe(), 3600, 3600, false},
+		{"readiness_probe", c.GetReadinessProbe(), 3600, 3600, true},
+	} {
+		p := pr.p
+		if p == nil {
+			continue
+		}
+		f := "template.containers[0]." + pr.field
+		if d := p.GetInitialDelaySeconds(); d < 0 || d > pr.maxDelay {
+			return gapi.Invalid("%s.initial_delay_seconds: %d must be between 0 and %d", f, d, pr.maxDelay)
+		}
+		if t := p.GetTimeoutSeconds(); t < 0 || t > 3600 {
+			return gapi.Invalid("%s.timeout_seconds: %d must be between 1 and 3600 (0 means the default, 1)", f, t)
+		}
+		if t := p.GetPeriodSeconds(); t < 0 || t > pr.maxTime {
+			return gapi.Invalid("%s.period_seconds: %d must be between 1 and %d (0 means the default, 10)", f, t, pr.maxTime)
+		}
+		if p.GetFailureThreshold() < 0 {
+			return gapi.Invalid("%s.failure_threshold: %d must be at least 1 (0 means the default, 3)", f, p.GetFailureThreshold())
+		}
+		timeout, period := max(p.GetTimeoutSeconds(), defaultProbeTimeout), p.GetPeriodSeconds()
+		if period == 0 {
+			period = defaultProbePeriod
+		}
+		if timeout > period {
+			return gapi.Invalid("%s.timeout_seconds: %d must not exceed period_seconds (%d)", f, timeout, period)
+		}
+		probePort := int32(0)
+		switch t := p.GetProbeType().(type) {
+		case *runpb.Probe_HttpGet:
+			if path := t.HttpGet.GetPath(); path != "" && !strings.HasPrefix(path, "/") {
+				return gapi.Invalid("%s.http_get.path: %q must start with /", f, path)
+			}
+			probePort = t.HttpGet.GetPort()
+		case *runpb.Probe_TcpSocket:
+			if !pr.tcp {
+				return gapi.Invalid("%s.tcp_socket: a liveness probe is HTTP or gRPC; TCP is accepted for startup probes only", f)
+			}
+			probePort = t.TcpSocket.GetPort()
+		case *runpb.Probe_Grpc:
+			return gapi.Invalid("%s.grpc: the %s image serves no gRPC health service; use http_get", f, RelayImage)
+		default:
+			return gapi.Invalid("%s: one of http_get, tcp_socket or grpc is required", f)
+		}
+		if probePort != 0 && probePort != port {
+			return gapi.Invalid("%s: port %d: localcloud probes the container port (%d) only, which it maps to PORT", f, probePort, port)
 		}
 	}
 	return nil
@@ -215,6 +284,12 @@ func withDefaults(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
 		}
 		if len(c.Ports) == 0 {
 			c.Ports = []*runpb.ContainerPort{{Name: "http1", ContainerPort: 8080}}
+		}
+		if c.StartupProbe == nil {
+			c.StartupProbe = defaultStartupProbe()
+		}
+		for _, p := range []*runpb.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
+			withProbeDefaults(p, c.Ports[0].GetContainerPort())
 		}
 	}
 	return t
