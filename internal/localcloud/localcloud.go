@@ -25,6 +25,8 @@
 //	GET  /_localcloud/instances  Memorystore instances with port, pid, restarts
 //	GET  /_localcloud/services   Cloud Run services with their front door and instances (run.ServiceStatus)
 //	GET  /_localcloud/regions    {"down":["us-east1"],"api":{"us-east1":"hang"}}
+//	GET  /_localcloud/compute    load balancer: URL maps and front doors (compute.Status)
+//	GET  /_localcloud/ca.pem     the front doors' certificate authority (also <DataDir>/ca/ca.pem)
 //	GET  /_localcloud/faults     the accepted fault kinds
 //	POST /_localcloud/faults     {"kind":"redis-kill","instance":"projects/p/locations/r/instances/n","hold":true}
 //
@@ -120,6 +122,7 @@
 //
 //	localcloud.lock                 held while a localcloud uses the directory
 //	localcloud.addr                 address, written by "localcloud serve"
+//	ca/ca.pem, ca/ca-key.pem        the front doors' certificate authority (kept across restarts)
 //	state/instances.json            instances with port, pid, data folder, restarts
 //	state/run-services.json         Cloud Run services: Service, URL port, revisions, instances with pid
 //	state/regions.json              regions that are down, and what their outage stopped
@@ -164,6 +167,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/faults"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
@@ -401,12 +405,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.run.Start()
+	// The front doors' certificate authority: clients trust its ca.pem.
+	frontCA, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "ca"), "localcloud front door CA")
+	if err != nil {
+		return nil, fmt.Errorf("localcloud: front door CA: %w", err)
+	}
 	if s.compute, err = compute.New(compute.Config{
 		DataDir:           filepath.Join(dataDir, "compute"),
 		Ops:               s.ops,
 		Logger:            cfg.Logger.With("component", "compute"),
 		ResolveRunService: s.run.URL,
 		RegionAvailable:   s.region.Available,
+		CA:                frontCA,
+		// What the front doors add to every request they proxy to Cloud Run.
+		LoadBalancerSecret: s.lbSecret,
 	}); err != nil {
 		return nil, err
 	}
@@ -471,11 +483,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("/_localcloud/services", s.handleServices)
 	mux.HandleFunc("/_localcloud/regions", s.handleRegions)
 	mux.Handle("/_localcloud/compute", s.compute.AdminHandler())
+	mux.HandleFunc("/_localcloud/ca.pem", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(frontCA.PEM)
+	})
 	mux.Handle("/compute/v1/", s.region.HoldHTTP(s.compute.Handler()))
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
-			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/faults"}})
+			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/ca.pem", "/_localcloud/faults"}})
 	})
 	s.gcs.OnMutation = func(m storage.Mutation) {
 		outcome := "OK"
