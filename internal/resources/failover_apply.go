@@ -2,6 +2,9 @@ package resources
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
@@ -36,9 +40,41 @@ var objectAsOptions = basetypes.ObjectAsOptions{UnhandledNullAsEmpty: true, Unha
 // outage reports the region instead of hanging on it.
 const regionCallTimeout = 2 * time.Minute
 
+// regionHeader pins a request to one region: the group's URL map routes it
+// to that region's backend service only, whatever the weights.
+const regionHeader = "X-Agentnet-Region"
+
+// prober runs health checks through the front door, pinned to one region.
+type prober struct {
+	url     string
+	token   string
+	timeout time.Duration
+	roots   *x509.CertPool
+}
+
+// newProber checks through m's front door, trusting the system's roots
+// (and localcloud's CA when the provider talks to localcloud).
+func (r *relayFailoverGroupResource) newProber(ctx context.Context, m *failoverGroupModel) (*prober, error) {
+	roots, err := r.clients.FrontDoorRoots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &prober{url: m.FrontDoorURL.ValueString(), token: m.HealthCheck.Token.ValueString(), timeout: m.healthTimeout(), roots: roots}, nil
+}
+
+func (p *prober) probe(ctx context.Context, region string) error {
+	if p.url == "" {
+		return errors.New("the front door has no address yet")
+	}
+	_, err := probeRelay(ctx, p.url, p.token, p.timeout, p.roots, region)
+	return err
+}
+
 // probeRegions health-checks every region that could take traffic, in
-// parallel, and returns why each unhealthy one failed. A region whose Cloud
-// Run API does not answer is unhealthy for that reason.
+// parallel, through the front door, and returns why each unhealthy one
+// failed. A region whose Cloud Run API does not answer is unhealthy for
+// that reason. A group without a front door yet (being created) is not
+// probed: the apply's health gate decides.
 func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failoverGroupModel, specs []regionSpec) map[string]string {
 	returning := map[string]bool{}
 	if prior := m.EffectiveWeights; !prior.IsNull() && !prior.IsUnknown() {
@@ -53,7 +89,17 @@ func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failov
 		}
 	}
 	services, unhealthy := r.lookupServices(ctx, candidates)
-	for region, why := range r.probeServices(ctx, m, services, func(region string) int64 {
+	if m.FrontDoorURL.IsNull() || m.FrontDoorURL.IsUnknown() || m.FrontDoorURL.ValueString() == "" {
+		return unhealthy
+	}
+	p, err := r.newProber(ctx, m)
+	if err != nil {
+		for region := range services {
+			unhealthy[region] = err.Error()
+		}
+		return unhealthy
+	}
+	for region, why := range r.probeServices(ctx, m, p, slices.Collect(maps.Keys(services)), func(region string) int64 {
 		if returning[region] {
 			return m.HealthCheck.HealthyThreshold.ValueInt64()
 		}
@@ -64,15 +110,15 @@ func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failov
 	return unhealthy
 }
 
-// probeServices probes each service's URL in parallel; it returns the
-// failures.
-func (r *relayFailoverGroupResource) probeServices(ctx context.Context, m *failoverGroupModel, services map[string]*runpb.Service, needOK func(string) int64) map[string]string {
+// probeServices probes the regions through the front door in parallel; it
+// returns the failures.
+func (r *relayFailoverGroupResource) probeServices(ctx context.Context, m *failoverGroupModel, p *prober, regions []string, needOK func(string) int64) map[string]string {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	out := map[string]string{}
-	for region, svc := range services {
+	for _, region := range regions {
 		wg.Go(func() {
-			if why := r.probeURL(ctx, m, svc.GetUri(), needOK(region)); why != "" {
+			if why := r.probeRegion(ctx, m, p, region, needOK(region)); why != "" {
 				mu.Lock()
 				out[region] = why
 				mu.Unlock()
@@ -83,18 +129,15 @@ func (r *relayFailoverGroupResource) probeServices(ctx context.Context, m *failo
 	return out
 }
 
-// probeURL probes a relay until it has needOK consecutive successes
+// probeRegion probes one region until it has needOK consecutive successes
 // (healthy) or unhealthy_threshold consecutive failures; it returns why it
 // is unhealthy, or "".
-func (r *relayFailoverGroupResource) probeURL(ctx context.Context, m *failoverGroupModel, url string, needOK int64) string {
-	if url == "" {
-		return "the service has no URL yet"
-	}
+func (r *relayFailoverGroupResource) probeRegion(ctx context.Context, m *failoverGroupModel, p *prober, region string, needOK int64) string {
 	maxFail := m.HealthCheck.UnhealthyThreshold.ValueInt64()
 	var ok, failed int64
 	var last error
 	for ok < needOK && failed < maxFail {
-		if _, err := probeRelay(ctx, url, m.HealthCheck.Token.ValueString(), m.healthTimeout()); err != nil {
+		if err := p.probe(ctx, region); err != nil {
 			failed, ok, last = failed+1, 0, err
 		} else {
 			ok, failed = ok+1, 0
@@ -110,6 +153,14 @@ func (r *relayFailoverGroupResource) probeURL(ctx context.Context, m *failoverGr
 // procedure's order. On return m holds what is really in place.
 func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroupModel, create bool, diags *diag.Diagnostics) {
 	specs := m.specs()
+	if create {
+		// Before anything changes: never take over what agentnet did not
+		// create.
+		r.refuseForeign(ctx, m, specs, diags)
+		if diags.HasError() {
+			return
+		}
+	}
 	if m.EffectiveWeights.IsUnknown() || m.EffectiveWeights.IsNull() {
 		// Services were unknown at plan time: decide now.
 		unhealthy := map[string]string{}
@@ -152,10 +203,11 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	if diags.HasError() {
 		return
 	}
-	current, fingerprint, exists := r.urlMapWeights(ctx, m, diags)
+	um, exists := r.getURLMap(ctx, m, diags)
 	if diags.HasError() {
 		return
 	}
+	current, fingerprint := weightsOf(um, m), um.GetFingerprint()
 
 	// 2. Capacity first: raise minimum instances where traffic will go and
 	// wait until the instances are ready.
@@ -164,23 +216,12 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	}
 	phase.done("capacity")
 
-	// 3. Health gate: every region that will receive traffic must pass.
-	gate := map[string]*runpb.Service{}
-	for region, svc := range services {
-		if target[region] > 0 {
-			gate[region] = svc
-		}
-	}
-	for region, why := range r.probeServices(ctx, m, gate, func(string) int64 { return 1 }) {
-		diags.AddAttributeError(path.Root("regions"), "Health gate failed for "+region,
-			fmt.Sprintf("%s would take traffic but its health check failed: %s. No weight was changed.", region, why))
-	}
-	if diags.HasError() {
-		return
-	}
-	phase.done("health_gate")
-
-	// 4. Weights. A region that comes back starts at its first ramp step.
+	// 3. The health gate goes through the front door, pinned to each region
+	// by the URL map's route rules, so the URL map and the front door must
+	// exist first. A new group's URL map starts at its target weights: no
+	// agent knows its address before the apply ends. An existing one only
+	// gets the route rules of new regions here; its weights wait for the
+	// gate.
 	ramp, soak := m.reintroduction(ctx)
 	first := map[string]int64{}
 	var returning []string
@@ -192,39 +233,71 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			returning = append(returning, s.Region)
 		}
 	}
+	switch {
+	case !exists:
+		fingerprint = r.createURLMap(ctx, m, backends, first, diags)
+	case !routesCurrent(um, backends):
+		fingerprint = r.patchURLMap(ctx, m, backends, current, fingerprint, diags)
+	}
+	if diags.HasError() {
+		return
+	}
+	r.ensureFrontDoor(ctx, m, diags)
+	if diags.HasError() {
+		return
+	}
+	p, err := r.newProber(ctx, m)
+	if err != nil {
+		diags.AddError("No trusted roots for the front door", err.Error())
+		return
+	}
+	var gate []string
+	for region := range services {
+		if target[region] > 0 {
+			gate = append(gate, region)
+		}
+	}
+	for region, why := range r.probeServices(ctx, m, p, gate, func(string) int64 { return 1 }) {
+		msg := fmt.Sprintf("%s would take traffic but its health check through the front door failed: %s. No weight was changed.", region, why)
+		if !exists {
+			msg = fmt.Sprintf("%s failed its health check through the new front door: %s. The load balancer's objects are in place "+
+				"(marked as agentnet's); the next apply takes them over and checks again.", region, why)
+		}
+		diags.AddAttributeError(path.Root("regions"), "Health gate failed for "+region, msg)
+	}
+	if diags.HasError() {
+		if !exists { // not recorded: the next create adopts the marked objects
+			m.ID = types.StringUnknown()
+		}
+		return
+	}
+	phase.done("health_gate")
+
+	// 4. Weights. A region that comes back starts at its first ramp step.
 	if exists {
-		fingerprint = r.patchWeights(ctx, m, backends, first, fingerprint, diags)
-	} else {
-		r.createURLMap(ctx, m, backends, first, diags)
+		fingerprint = r.patchURLMap(ctx, m, backends, first, fingerprint, diags)
 	}
 	if diags.HasError() {
 		return
 	}
 	applied := first
 	phase.done("url_map")
-	if !exists {
-		r.ensureFrontDoor(ctx, m, diags)
-		if diags.HasError() {
-			return
-		}
-	}
 
 	// 5. Ramp returning regions, probing through each soak; a failure rolls
 	// the region back to 0.
 	for _, region := range returning {
-		url := services[region].GetUri()
 		steps := rampWeights(target[region], ramp.Steps)
 		for i := range steps {
 			if i > 0 {
 				applied = withWeight(applied, region, steps[i])
-				fingerprint = r.patchWeights(ctx, m, backends, applied, fingerprint, diags)
+				fingerprint = r.patchURLMap(ctx, m, backends, applied, fingerprint, diags)
 				if diags.HasError() {
 					break
 				}
 			}
-			if why := r.soak(ctx, m, url, soak); why != "" {
+			if why := r.soak(ctx, m, p, region, soak); why != "" {
 				applied = withWeight(applied, region, 0)
-				fingerprint = r.patchWeights(ctx, m, backends, applied, fingerprint, diags)
+				fingerprint = r.patchURLMap(ctx, m, backends, applied, fingerprint, diags)
 				diags.AddAttributeError(path.Root("regions"), "Region "+region+" rolled back",
 					fmt.Sprintf("%s failed its health check at weight %d during the reintroduction soak (%s); it was rolled back to weight 0.", region, steps[i], why))
 				break
@@ -351,10 +424,10 @@ func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *run
 }
 
 // soak holds a returning region at its current step, probing it.
-func (r *relayFailoverGroupResource) soak(ctx context.Context, m *failoverGroupModel, url string, soak time.Duration) string {
+func (r *relayFailoverGroupResource) soak(ctx context.Context, m *failoverGroupModel, p *prober, region string, soak time.Duration) string {
 	deadline := time.Now().Add(soak)
 	for {
-		if why := r.probeURL(ctx, m, url, 1); why != "" {
+		if why := r.probeRegion(ctx, m, p, region, 1); why != "" {
 			return why
 		}
 		left := time.Until(deadline)
@@ -367,13 +440,215 @@ func (r *relayFailoverGroupResource) soak(ctx context.Context, m *failoverGroupM
 	}
 }
 
-// Load balancer resource names.
+// Load balancer objects and their names. The group's name names its URL
+// map, target HTTPS proxy and forwarding rule on port 443; "-http" the
+// redirect on port 80 (URL map, target HTTP proxy, forwarding rule); "-ip"
+// the address it reserves; "-cert-<hash>" its Google-managed certificate;
+// "-<region>" each region's NEG and backend service.
 func (m *failoverGroupModel) backendName(region string) string {
 	return m.Name.ValueString() + "-" + region
 }
 
+func (m *failoverGroupModel) redirectName() string { return m.Name.ValueString() + "-http" }
+
+func (m *failoverGroupModel) addressName() string { return m.Name.ValueString() + "-ip" }
+
+func (m *failoverGroupModel) certPrefix() string { return m.Name.ValueString() + "-cert-" }
+
+// managedCertName names the managed certificate of a set of domains: a new
+// set is a new certificate, swapped in while the old one still serves.
+func (m *failoverGroupModel) managedCertName(domains []string) string {
+	sorted := slices.Sorted(slices.Values(domains))
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.Join(sorted, ","))))
+	return m.certPrefix() + hex.EncodeToString(sum[:])[:8]
+}
+
 func (m *failoverGroupModel) globalLink(kind, name string) string {
 	return fmt.Sprintf("projects/%s/global/%s/%s", m.Project.ValueString(), kind, name)
+}
+
+// description marks what the group creates as agentnet's.
+func (m *failoverGroupModel) description() *string {
+	return proto.String(ownerDescribed("agentnet_relay_failover_group " + m.Name.ValueString()))
+}
+
+// tlsCerts is the certificate configuration of the target HTTPS proxy:
+// certificate links, or a certificate map, and the managed certificate's
+// domains when the group creates one.
+func (m *failoverGroupModel) tlsCerts(ctx context.Context) (certs []string, certMap string, managed []string) {
+	if m.TLS == nil {
+		return nil, "", nil
+	}
+	var list []string
+	switch {
+	case !m.TLS.Certificates.IsNull():
+		m.TLS.Certificates.ElementsAs(ctx, &list, false)
+		for _, c := range list {
+			certs = append(certs, relativeLink(c))
+		}
+	case !m.TLS.CertificateMap.IsNull():
+		certMap = "//certificatemanager.googleapis.com/" + strings.TrimPrefix(m.TLS.CertificateMap.ValueString(), "//certificatemanager.googleapis.com/")
+	case !m.TLS.ManagedDomains.IsNull():
+		m.TLS.ManagedDomains.ElementsAs(ctx, &managed, false)
+		certs = []string{m.globalLink("sslCertificates", m.managedCertName(managed))}
+	}
+	return certs, certMap, managed
+}
+
+// relativeLink turns a full Compute Engine URL into projects/...
+func relativeLink(link string) string {
+	if i := strings.Index(link, "projects/"); i >= 0 {
+		return link[i:]
+	}
+	return link
+}
+
+func linkName(link string) string { return link[strings.LastIndex(link, "/")+1:] }
+
+// owned is one load balancer object of the group: how to read its
+// description and how to delete it.
+type owned struct {
+	kind, name string
+	get        func(ctx context.Context) (string, error)
+	del        func(ctx context.Context) (waiter, error)
+}
+
+type waiter interface {
+	Wait(context.Context, ...gax.CallOption) error
+}
+
+// objects lists every object the group may have created, in deletion
+// order. Managed certificates are listed by ManagedCerts.
+func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regionSpec) []owned {
+	c := r.clients.Compute
+	project, name, redirect := m.Project.ValueString(), m.Name.ValueString(), m.redirectName()
+	rule := func(n string) owned {
+		return owned{"Forwarding rule", n,
+			func(ctx context.Context) (string, error) {
+				o, err := c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: n})
+				return o.GetDescription(), err
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.ForwardingRules.Delete(ctx, &computepb.DeleteGlobalForwardingRuleRequest{Project: project, ForwardingRule: n})
+			}}
+	}
+	httpProxy := func(n string) owned {
+		return owned{"Target HTTP proxy", n,
+			func(ctx context.Context) (string, error) {
+				o, err := c.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: project, TargetHttpProxy: n})
+				return o.GetDescription(), err
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.TargetHTTPProxies.Delete(ctx, &computepb.DeleteTargetHttpProxyRequest{Project: project, TargetHttpProxy: n})
+			}}
+	}
+	urlMap := func(n string) owned {
+		return owned{"URL map", n,
+			func(ctx context.Context) (string, error) {
+				o, err := c.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: project, UrlMap: n})
+				return o.GetDescription(), err
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.URLMaps.Delete(ctx, &computepb.DeleteUrlMapRequest{Project: project, UrlMap: n})
+			}}
+	}
+	out := []owned{
+		rule(name), rule(redirect),
+		{"Target HTTPS proxy", name,
+			func(ctx context.Context) (string, error) {
+				o, err := c.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
+				return o.GetDescription(), err
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.TargetHTTPSProxies.Delete(ctx, &computepb.DeleteTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
+			}},
+		httpProxy(redirect), httpProxy(name), // the second: a plain HTTP front door from before TLS
+		urlMap(name), urlMap(redirect),
+	}
+	if m.Address.IsNull() || m.Address.ValueString() == "" {
+		n := m.addressName()
+		out = append(out, owned{"Global address", n,
+			func(ctx context.Context) (string, error) {
+				o, err := c.Addresses.Get(ctx, &computepb.GetGlobalAddressRequest{Project: project, Address: n})
+				return o.GetDescription(), err
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.Addresses.Delete(ctx, &computepb.DeleteGlobalAddressRequest{Project: project, Address: n})
+			}})
+	}
+	for _, s := range specs {
+		n, region := m.backendName(s.Region), s.Region
+		out = append(out, owned{"Backend service", n,
+			func(ctx context.Context) (string, error) {
+				o, err := c.BackendServices.Get(ctx, &computepb.GetBackendServiceRequest{Project: project, BackendService: n})
+				return o.GetDescription(), err
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.BackendServices.Delete(ctx, &computepb.DeleteBackendServiceRequest{Project: project, BackendService: n})
+			}},
+			owned{"Serverless NEG", n,
+				func(ctx context.Context) (string, error) {
+					o, err := c.NEGs.Get(ctx, &computepb.GetRegionNetworkEndpointGroupRequest{Project: project, Region: region, NetworkEndpointGroup: n})
+					return o.GetDescription(), err
+				},
+				func(ctx context.Context) (waiter, error) {
+					return c.NEGs.Delete(ctx, &computepb.DeleteRegionNetworkEndpointGroupRequest{Project: project, Region: region, NetworkEndpointGroup: n})
+				}})
+	}
+	return out
+}
+
+// managedCerts lists the managed certificates the group created (by name
+// prefix and marker), except keep.
+func (r *relayFailoverGroupResource) managedCerts(ctx context.Context, m *failoverGroupModel, keep string) ([]owned, error) {
+	project := m.Project.ValueString()
+	it := r.clients.Compute.SSLCertificates.List(ctx, &computepb.ListSslCertificatesRequest{Project: project})
+	var out []owned
+	for {
+		cert, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		n := cert.GetName()
+		if !strings.HasPrefix(n, m.certPrefix()) || n == keep || !ownedByDescription(cert.GetDescription()) {
+			continue
+		}
+		out = append(out, owned{"SSL certificate", n, nil, func(ctx context.Context) (waiter, error) {
+			return r.clients.Compute.SSLCertificates.Delete(ctx, &computepb.DeleteSslCertificateRequest{Project: project, SslCertificate: n})
+		}})
+	}
+}
+
+// refuseForeign fails a create where an object the group would create
+// already exists without agentnet's marker; nothing has changed then. One
+// with the marker (left by an earlier apply that failed) is taken over.
+func (r *relayFailoverGroupResource) refuseForeign(ctx context.Context, m *failoverGroupModel, specs []regionSpec, diags *diag.Diagnostics) {
+	objs := r.objects(m, specs)
+	if _, _, managed := m.tlsCerts(ctx); managed != nil {
+		n := m.managedCertName(managed)
+		project := m.Project.ValueString()
+		objs = append(objs, owned{kind: "SSL certificate", name: n, get: func(ctx context.Context) (string, error) {
+			o, err := r.clients.Compute.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: project, SslCertificate: n})
+			return o.GetDescription(), err
+		}})
+	}
+	importID := m.globalLink("urlMaps", m.Name.ValueString())
+	for _, o := range objs {
+		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		desc, err := o.get(callCtx)
+		cancel()
+		switch {
+		case gcpclient.IsNotFound(err):
+		case err != nil:
+			diags.AddError("Reading "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+		case !ownedByDescription(desc):
+			diags.AddAttributeError(path.Root("name"), o.kind+" "+o.name+" is not agentnet's",
+				notOursError(o.kind, o.name, "agentnet_relay_failover_group", importID))
+		}
+	}
 }
 
 // ensureBackends creates the missing NEGs and backend services and returns
@@ -400,6 +675,7 @@ func (r *relayFailoverGroupResource) ensureBackends(ctx context.Context, m *fail
 		serviceName := s.Service[strings.LastIndex(s.Service, "/")+1:]
 		neg := &computepb.NetworkEndpointGroup{
 			Name:                proto.String(name),
+			Description:         m.description(),
 			NetworkEndpointType: proto.String("SERVERLESS"),
 			CloudRun:            &computepb.NetworkEndpointGroupCloudRun{Service: proto.String(serviceName)},
 		}
@@ -414,6 +690,7 @@ func (r *relayFailoverGroupResource) ensureBackends(ctx context.Context, m *fail
 		}
 		bs := &computepb.BackendService{
 			Name:                proto.String(name),
+			Description:         m.description(),
 			LoadBalancingScheme: proto.String("EXTERNAL_MANAGED"),
 			Protocol:            proto.String("HTTPS"),
 			Backends: []*computepb.Backend{{
@@ -433,33 +710,44 @@ func (r *relayFailoverGroupResource) ensureBackends(ctx context.Context, m *fail
 	return out
 }
 
-// urlMapWeights reads the URL map's weight per region.
-func (r *relayFailoverGroupResource) urlMapWeights(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) (map[string]int64, string, bool) {
+// getURLMap reads the group's URL map; false when it does not exist.
+func (r *relayFailoverGroupResource) getURLMap(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) (*computepb.UrlMap, bool) {
 	um, err := r.clients.Compute.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: m.Project.ValueString(), UrlMap: m.Name.ValueString()})
 	if gcpclient.IsNotFound(err) {
-		return map[string]int64{}, "", false
+		return nil, false
 	}
 	if err != nil {
 		diags.AddError("Reading URL map "+m.Name.ValueString()+" failed", r.clients.Describe(gcpclient.APICompute, err))
-		return nil, "", false
+		return nil, false
+	}
+	return um, true
+}
+
+// regionsMatcher is the URL map's path matcher: the weighted default route
+// and the region-pinned route rules.
+const regionsMatcher = "regions"
+
+// weightsOf reads the weight of each region from the route that serves
+// agents: the path matcher's default route (every host goes through it),
+// else the URL map's default route.
+func weightsOf(um *computepb.UrlMap, m *failoverGroupModel) map[string]int64 {
+	ra := um.GetDefaultRouteAction()
+	for _, pm := range um.GetPathMatchers() {
+		if pm.GetName() == regionsMatcher && pm.GetDefaultRouteAction() != nil {
+			ra = pm.GetDefaultRouteAction()
+		}
 	}
 	weights := map[string]int64{}
 	prefix := m.Name.ValueString() + "-"
-	for _, wb := range um.GetDefaultRouteAction().GetWeightedBackendServices() {
-		name := wb.GetBackendService()[strings.LastIndex(wb.GetBackendService(), "/")+1:]
-		weights[strings.TrimPrefix(name, prefix)] = int64(wb.GetWeight())
+	for _, wb := range ra.GetWeightedBackendServices() {
+		weights[strings.TrimPrefix(linkName(wb.GetBackendService()), prefix)] = int64(wb.GetWeight())
 	}
-	return weights, um.GetFingerprint(), true
+	return weights
 }
 
 func routeAction(backends map[string]string, weights map[string]int64) *computepb.HttpRouteAction {
-	regions := make([]string, 0, len(backends))
-	for region := range backends {
-		regions = append(regions, region)
-	}
-	sort.Strings(regions)
 	ra := &computepb.HttpRouteAction{}
-	for _, region := range regions {
+	for _, region := range slices.Sorted(maps.Keys(backends)) {
 		ra.WeightedBackendServices = append(ra.WeightedBackendServices, &computepb.WeightedBackendService{
 			BackendService: proto.String(backends[region]), Weight: proto.Uint32(uint32(weights[region])),
 		})
@@ -467,13 +755,66 @@ func routeAction(backends map[string]string, weights map[string]int64) *computep
 	return ra
 }
 
-func (r *relayFailoverGroupResource) patchWeights(ctx context.Context, m *failoverGroupModel, backends map[string]string,
+// urlMapBody is the group's URL map: the weighted route as the default, and
+// one route rule per region sending requests with the region header to that
+// region's backend service only (health checks), ahead of it.
+func urlMapBody(m *failoverGroupModel, backends map[string]string, weights map[string]int64) *computepb.UrlMap {
+	pm := &computepb.PathMatcher{Name: proto.String(regionsMatcher), DefaultRouteAction: routeAction(backends, weights)}
+	for i, region := range slices.Sorted(maps.Keys(backends)) {
+		pm.RouteRules = append(pm.RouteRules, &computepb.HttpRouteRule{
+			Priority:    proto.Int32(int32(i + 1)),
+			Description: proto.String("health checks of " + region),
+			MatchRules: []*computepb.HttpRouteRuleMatch{{
+				PrefixMatch:   proto.String("/"),
+				HeaderMatches: []*computepb.HttpHeaderMatch{{HeaderName: proto.String(regionHeader), ExactMatch: proto.String(region)}},
+			}},
+			Service: proto.String(backends[region]),
+		})
+	}
+	return &computepb.UrlMap{
+		Description:        m.description(),
+		DefaultRouteAction: routeAction(backends, weights),
+		HostRules:          []*computepb.HostRule{{Hosts: []string{"*"}, PathMatcher: proto.String(regionsMatcher)}},
+		PathMatchers:       []*computepb.PathMatcher{pm},
+	}
+}
+
+// routesCurrent reports whether um pins every region with a backend.
+func routesCurrent(um *computepb.UrlMap, backends map[string]string) bool {
+	pinned := map[string]string{}
+	for _, pm := range um.GetPathMatchers() {
+		if pm.GetName() != regionsMatcher {
+			continue
+		}
+		for _, rr := range pm.GetRouteRules() {
+			for _, mr := range rr.GetMatchRules() {
+				for _, hm := range mr.GetHeaderMatches() {
+					if hm.GetHeaderName() == regionHeader {
+						pinned[hm.GetExactMatch()] = relativeLink(rr.GetService())
+					}
+				}
+			}
+		}
+	}
+	if len(pinned) != len(backends) {
+		return false
+	}
+	for region, link := range backends {
+		if pinned[region] != link {
+			return false
+		}
+	}
+	return true
+}
+
+// patchURLMap sets the URL map's routes and weights; it returns the new
+// fingerprint.
+func (r *relayFailoverGroupResource) patchURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string,
 	weights map[string]int64, fingerprint string, diags *diag.Diagnostics) string {
 	name := m.Name.ValueString()
-	op, err := r.clients.Compute.URLMaps.Patch(ctx, &computepb.PatchUrlMapRequest{
-		Project: m.Project.ValueString(), UrlMap: name,
-		UrlMapResource: &computepb.UrlMap{Fingerprint: proto.String(fingerprint), DefaultRouteAction: routeAction(backends, weights)},
-	})
+	body := urlMapBody(m, backends, weights)
+	body.Fingerprint = proto.String(fingerprint)
+	op, err := r.clients.Compute.URLMaps.Patch(ctx, &computepb.PatchUrlMapRequest{Project: m.Project.ValueString(), UrlMap: name, UrlMapResource: body})
 	if err == nil {
 		err = op.Wait(ctx)
 	}
@@ -481,61 +822,209 @@ func (r *relayFailoverGroupResource) patchWeights(ctx context.Context, m *failov
 		diags.AddError("Changing the weights of URL map "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
 		return fingerprint
 	}
-	_, fp, _ := r.urlMapWeights(ctx, m, diags)
-	return fp
+	um, _ := r.getURLMap(ctx, m, diags)
+	return um.GetFingerprint()
 }
 
-func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string, weights map[string]int64, diags *diag.Diagnostics) {
+func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string, weights map[string]int64, diags *diag.Diagnostics) string {
 	name := m.Name.ValueString()
-	op, err := r.clients.Compute.URLMaps.Insert(ctx, &computepb.InsertUrlMapRequest{
-		Project:        m.Project.ValueString(),
-		UrlMapResource: &computepb.UrlMap{Name: proto.String(name), DefaultRouteAction: routeAction(backends, weights)},
-	})
+	body := urlMapBody(m, backends, weights)
+	body.Name = proto.String(name)
+	op, err := r.clients.Compute.URLMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: m.Project.ValueString(), UrlMapResource: body})
 	if err == nil {
 		err = op.Wait(ctx)
 	}
 	if err != nil {
 		diags.AddError("Creating URL map "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
-		return
+		return ""
 	}
 	m.ID = types.StringValue(m.globalLink("urlMaps", name))
+	um, _ := r.getURLMap(ctx, m, diags)
+	return um.GetFingerprint()
 }
 
-// ensureFrontDoor creates the target proxy and forwarding rule.
-func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) {
-	project, name := m.Project.ValueString(), m.Name.ValueString()
-	op, err := r.clients.Compute.TargetHTTPProxies.Insert(ctx, &computepb.InsertTargetHttpProxyRequest{
-		Project: project, TargetHttpProxyResource: &computepb.TargetHttpProxy{Name: proto.String(name), UrlMap: proto.String(m.globalLink("urlMaps", name))},
-	})
+// create inserts an object unless it exists (the create preflight refused
+// existing objects that are not agentnet's; on update an object the group
+// holds is its own, imported or not).
+func create[T any](ctx context.Context, r *relayFailoverGroupResource, what string, get func(context.Context) (T, error),
+	insert func(context.Context) (waiter, error), diags *diag.Diagnostics) (T, bool) {
+	o, err := get(ctx)
+	if err == nil {
+		return o, true
+	}
+	if !gcpclient.IsNotFound(err) {
+		diags.AddError("Reading "+what+" failed", r.clients.Describe(gcpclient.APICompute, err))
+		return o, false
+	}
+	op, err := insert(ctx)
 	if err == nil {
 		err = op.Wait(ctx)
 	}
 	if err != nil && !isAlreadyExists(err) {
-		diags.AddError("Creating target HTTP proxy "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+		diags.AddError("Creating "+what+" failed", r.clients.Describe(gcpclient.APICompute, err))
+		return o, false
+	}
+	if o, err = get(ctx); err != nil {
+		diags.AddError("Reading "+what+" failed", r.clients.Describe(gcpclient.APICompute, err))
+		return o, false
+	}
+	return o, true
+}
+
+// ensureFrontDoor brings the HTTPS front door to the configuration: the
+// address (given, or reserved as <name>-ip), the certificate, the target
+// HTTPS proxy and the forwarding rule on port 443, and the HTTP-to-HTTPS
+// redirect on port 80 of the same address. It sets front_door_url and
+// ip_address.
+func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) {
+	c := r.clients.Compute
+	project, name, redirect := m.Project.ValueString(), m.Name.ValueString(), m.redirectName()
+
+	// The address.
+	addrLink := relativeLink(m.Address.ValueString())
+	if addrLink == "" {
+		n := m.addressName()
+		addrLink = m.globalLink("addresses", n)
+		if _, ok := create(ctx, r, "global address "+n,
+			func(ctx context.Context) (*computepb.Address, error) {
+				return c.Addresses.Get(ctx, &computepb.GetGlobalAddressRequest{Project: project, Address: n})
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.Addresses.Insert(ctx, &computepb.InsertGlobalAddressRequest{Project: project, AddressResource: &computepb.Address{
+					Name: proto.String(n), Description: m.description(), AddressType: proto.String("EXTERNAL"), IpVersion: proto.String("IPV4")}})
+			}, diags); !ok {
+			return
+		}
+	} else if parts := strings.Split(addrLink, "/"); len(parts) == 5 {
+		if _, err := c.Addresses.Get(ctx, &computepb.GetGlobalAddressRequest{Project: parts[1], Address: parts[4]}); err != nil {
+			diags.AddAttributeError(path.Root("address"), "Address "+addrLink+" not usable", r.clients.Describe(gcpclient.APICompute, err))
+			return
+		}
+	}
+
+	// The certificate.
+	certs, certMap, managed := m.tlsCerts(ctx)
+	if managed != nil {
+		n := linkName(certs[0])
+		if _, ok := create(ctx, r, "managed SSL certificate "+n,
+			func(ctx context.Context) (*computepb.SslCertificate, error) {
+				return c.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: project, SslCertificate: n})
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.SSLCertificates.Insert(ctx, &computepb.InsertSslCertificateRequest{Project: project, SslCertificateResource: &computepb.SslCertificate{
+					Name: proto.String(n), Description: m.description(), Type: proto.String("MANAGED"),
+					Managed: &computepb.SslCertificateManagedSslCertificate{Domains: managed}}})
+			}, diags); !ok {
+			return
+		}
+	}
+
+	// The target HTTPS proxy, its certificates swapped when they changed.
+	urlMapLink := m.globalLink("urlMaps", name)
+	proxy, ok := create(ctx, r, "target HTTPS proxy "+name,
+		func(ctx context.Context) (*computepb.TargetHttpsProxy, error) {
+			return c.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
+		},
+		func(ctx context.Context) (waiter, error) {
+			p := &computepb.TargetHttpsProxy{Name: proto.String(name), Description: m.description(), UrlMap: proto.String(urlMapLink), SslCertificates: certs}
+			if certMap != "" {
+				p.CertificateMap = proto.String(certMap)
+			}
+			return c.TargetHTTPSProxies.Insert(ctx, &computepb.InsertTargetHttpsProxyRequest{Project: project, TargetHttpsProxyResource: p})
+		}, diags)
+	if !ok {
 		return
 	}
-	op, err = r.clients.Compute.ForwardingRules.Insert(ctx, &computepb.InsertGlobalForwardingRuleRequest{
-		Project: project, ForwardingRuleResource: &computepb.ForwardingRule{
-			Name: proto.String(name), Target: proto.String(m.globalLink("targetHttpProxies", name)),
-			PortRange: proto.String("80"), LoadBalancingScheme: proto.String("EXTERNAL_MANAGED"), IPProtocol: proto.String("TCP"),
+	var have []string
+	for _, l := range proxy.GetSslCertificates() {
+		have = append(have, relativeLink(l))
+	}
+	if proxy.GetCertificateMap() != certMap || (certMap == "" && !slices.Equal(have, certs)) {
+		op, err := c.TargetHTTPSProxies.Patch(ctx, &computepb.PatchTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name,
+			TargetHttpsProxyResource: &computepb.TargetHttpsProxy{Fingerprint: proxy.Fingerprint, SslCertificates: certs, CertificateMap: proto.String(certMap)}})
+		if err == nil {
+			err = op.Wait(ctx)
+		}
+		if err != nil {
+			diags.AddError("Changing the certificates of target HTTPS proxy "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+			return
+		}
+	}
+	keep := ""
+	if managed != nil {
+		keep = linkName(certs[0])
+	}
+	if old, err := r.managedCerts(ctx, m, keep); err == nil {
+		r.deleteAll(ctx, old, diags)
+	}
+
+	// Port 443. A forwarding rule of the group's name that does not point
+	// at the HTTPS proxy is the plain HTTP front door of an earlier
+	// version: replaced, with its target HTTP proxy.
+	httpsLink := m.globalLink("targetHttpsProxies", name)
+	if fr, err := c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: name}); err == nil &&
+		relativeLink(fr.GetTarget()) != httpsLink {
+		objs := r.objects(m, nil)
+		r.deleteAll(ctx, []owned{objs[0], objs[4]}, diags)
+		if diags.HasError() {
+			return
+		}
+	}
+	rule := func(n, target, port string) (*computepb.ForwardingRule, bool) {
+		return create(ctx, r, "forwarding rule "+n,
+			func(ctx context.Context) (*computepb.ForwardingRule, error) {
+				return c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: n})
+			},
+			func(ctx context.Context) (waiter, error) {
+				return c.ForwardingRules.Insert(ctx, &computepb.InsertGlobalForwardingRuleRequest{Project: project, ForwardingRuleResource: &computepb.ForwardingRule{
+					Name: proto.String(n), Description: m.description(), Target: proto.String(target), IPAddress: proto.String(addrLink),
+					PortRange: proto.String(port), LoadBalancingScheme: proto.String("EXTERNAL_MANAGED"), IPProtocol: proto.String("TCP"),
+				}})
+			}, diags)
+	}
+	fr, ok := rule(name, httpsLink, "443")
+	if !ok {
+		return
+	}
+	m.FrontDoorURL = types.StringValue(frontDoorURL(fr))
+	m.IPAddress = types.StringValue(fr.GetIPAddress())
+
+	// Port 80: every request redirected to HTTPS.
+	if _, ok := create(ctx, r, "URL map "+redirect,
+		func(ctx context.Context) (*computepb.UrlMap, error) {
+			return c.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: project, UrlMap: redirect})
 		},
-	})
-	if err == nil {
-		err = op.Wait(ctx)
+		func(ctx context.Context) (waiter, error) {
+			return c.URLMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: project, UrlMapResource: &computepb.UrlMap{
+				Name: proto.String(redirect), Description: m.description(),
+				DefaultUrlRedirect: &computepb.HttpRedirectAction{HttpsRedirect: proto.Bool(true),
+					RedirectResponseCode: proto.String("MOVED_PERMANENTLY_DEFAULT"), StripQuery: proto.Bool(false)},
+			}})
+		}, diags); !ok {
+		return
 	}
-	if err != nil && !isAlreadyExists(err) {
-		diags.AddError("Creating forwarding rule "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+	if _, ok := create(ctx, r, "target HTTP proxy "+redirect,
+		func(ctx context.Context) (*computepb.TargetHttpProxy, error) {
+			return c.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: project, TargetHttpProxy: redirect})
+		},
+		func(ctx context.Context) (waiter, error) {
+			return c.TargetHTTPProxies.Insert(ctx, &computepb.InsertTargetHttpProxyRequest{Project: project, TargetHttpProxyResource: &computepb.TargetHttpProxy{
+				Name: proto.String(redirect), Description: m.description(), UrlMap: proto.String(m.globalLink("urlMaps", redirect))}})
+		}, diags); !ok {
+		return
 	}
+	rule(redirect, m.globalLink("targetHttpProxies", redirect), "80")
 }
 
 // read refreshes m from the load balancer and the services' scaling (looked
 // up when services is nil); false when the URL map is gone.
 func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupModel, services map[string]*runpb.Service) (bool, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	weights, _, exists := r.urlMapWeights(ctx, m, &diags)
+	um, exists := r.getURLMap(ctx, m, &diags)
 	if diags.HasError() || !exists {
 		return exists, diags
 	}
+	weights := weightsOf(um, m)
 	if len(m.Regions) > 0 { // only the declared regions
 		declared := map[string]int64{}
 		for _, s := range m.specs() {
@@ -551,11 +1040,15 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 	fr, err := r.clients.Compute.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: m.Project.ValueString(), ForwardingRule: m.Name.ValueString()})
 	if err == nil {
 		m.FrontDoorURL = types.StringValue(frontDoorURL(fr))
+		m.IPAddress = types.StringValue(fr.GetIPAddress())
 	} else if !gcpclient.IsNotFound(err) {
 		diags.AddError("Reading forwarding rule failed", r.clients.Describe(gcpclient.APICompute, err))
 	}
 	if m.FrontDoorURL.IsUnknown() {
 		m.FrontDoorURL = types.StringValue("")
+	}
+	if m.IPAddress.IsUnknown() {
+		m.IPAddress = types.StringValue("")
 	}
 	if m.MinInstances.IsUnknown() || m.MinInstances.IsNull() {
 		m.MinInstances = types.MapValueMust(types.Int64Type, map[string]attr.Value{})
@@ -580,40 +1073,54 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 	return true, diags
 }
 
-// frontDoorURL turns a forwarding rule's address into the URL agents use.
+// frontDoorURL turns the HTTPS forwarding rule's address into the URL agents
+// use (port 443 implied).
 func frontDoorURL(fr *computepb.ForwardingRule) string {
 	port, _, _ := strings.Cut(fr.GetPortRange(), "-")
-	if port == "" || port == "80" {
-		return "http://" + fr.GetIPAddress()
+	if port == "" || port == "443" {
+		return "https://" + fr.GetIPAddress()
 	}
-	return fmt.Sprintf("http://%s:%s", fr.GetIPAddress(), port)
+	return fmt.Sprintf("https://%s:%s", fr.GetIPAddress(), port)
 }
 
-func (r *relayFailoverGroupResource) deleteLoadBalancer(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) {
-	project, name := m.Project.ValueString(), m.Name.ValueString()
-	wait := func(what string, op interface {
-		Wait(context.Context, ...gax.CallOption) error
-	}, err error) {
+// deleteAll deletes objects in order; one without agentnet's marker is left
+// in place, with an error saying why.
+func (r *relayFailoverGroupResource) deleteAll(ctx context.Context, objs []owned, diags *diag.Diagnostics) {
+	for _, o := range objs {
+		if o.get != nil {
+			desc, err := o.get(ctx)
+			if gcpclient.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				diags.AddError("Reading "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+				continue
+			}
+			if !ownedByDescription(desc) {
+				diags.AddError(o.kind+" "+o.name+" left in place", notOursDeleteError(o.kind, o.name))
+				continue
+			}
+		}
+		op, err := o.del(ctx)
 		if err == nil {
 			err = op.Wait(ctx)
 		}
 		if err != nil && !gcpclient.IsNotFound(err) {
-			diags.AddError("Deleting "+what+" failed", r.clients.Describe(gcpclient.APICompute, err))
+			diags.AddError("Deleting "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
 		}
 	}
-	op1, err := r.clients.Compute.ForwardingRules.Delete(ctx, &computepb.DeleteGlobalForwardingRuleRequest{Project: project, ForwardingRule: name})
-	wait("forwarding rule "+name, op1, err)
-	op2, err := r.clients.Compute.TargetHTTPProxies.Delete(ctx, &computepb.DeleteTargetHttpProxyRequest{Project: project, TargetHttpProxy: name})
-	wait("target HTTP proxy "+name, op2, err)
-	op3, err := r.clients.Compute.URLMaps.Delete(ctx, &computepb.DeleteUrlMapRequest{Project: project, UrlMap: name})
-	wait("URL map "+name, op3, err)
-	for _, s := range m.specs() {
-		bs := m.backendName(s.Region)
-		op4, err := r.clients.Compute.BackendServices.Delete(ctx, &computepb.DeleteBackendServiceRequest{Project: project, BackendService: bs})
-		wait("backend service "+bs, op4, err)
-		op5, err := r.clients.Compute.NEGs.Delete(ctx, &computepb.DeleteRegionNetworkEndpointGroupRequest{Project: project, Region: s.Region, NetworkEndpointGroup: bs})
-		wait("serverless NEG "+bs, op5, err)
+}
+
+func (r *relayFailoverGroupResource) deleteLoadBalancer(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) {
+	objs := r.objects(m, m.specs())
+	certs, err := r.managedCerts(ctx, m, "")
+	if err != nil {
+		diags.AddError("Listing SSL certificates failed", r.clients.Describe(gcpclient.APICompute, err))
 	}
+	// Certificates go once the proxy that uses them is gone.
+	i := slices.IndexFunc(objs, func(o owned) bool { return o.kind == "URL map" })
+	objs = slices.Concat(objs[:i], certs, objs[i:])
+	r.deleteAll(ctx, objs, diags)
 }
 
 // setApplied records the weights really applied (a rollback may differ from

@@ -64,6 +64,9 @@ type failoverGroupModel struct {
 	UnhealthyRegions  types.List     `tfsdk:"unhealthy_regions"`
 	FrontDoorURL      types.String   `tfsdk:"front_door_url"`
 	URLMap            types.String   `tfsdk:"url_map"`
+	TLS               *tlsModel      `tfsdk:"tls"`
+	Address           types.String   `tfsdk:"address"`
+	IPAddress         types.String   `tfsdk:"ip_address"`
 	Timeouts          timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -84,6 +87,13 @@ type healthModel struct {
 	Timeout            types.String `tfsdk:"timeout"`
 	UnhealthyThreshold types.Int64  `tfsdk:"unhealthy_threshold"`
 	HealthyThreshold   types.Int64  `tfsdk:"healthy_threshold"`
+}
+
+// tlsModel is the front door's certificate: exactly one of the three.
+type tlsModel struct {
+	Certificates   types.List   `tfsdk:"certificates"`
+	CertificateMap types.String `tfsdk:"certificate_map"`
+	ManagedDomains types.List   `tfsdk:"managed_domains"`
 }
 
 type reintroductionModel struct {
@@ -109,8 +119,13 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	resp.Schema = schema.Schema{
 		Description: "The Region Failover procedure as one resource: which regions' relay services take traffic " +
-			"through the global external load balancer (serverless NEGs, backend services, a URL map with weighted " +
-			"backend services, a target proxy and a forwarding rule, all managed here). Its plan says what will " +
+			"through the global external Application Load Balancer (serverless NEGs, backend services, a URL map with weighted " +
+			"backend services, a target HTTPS proxy with its certificate and a forwarding rule on port 443 of a static address, " +
+			"and on port 80 a redirect to HTTPS, all managed here and marked `" + ownerDescription + "` in their descriptions). " +
+			"The URL map also carries one route rule per region matching the header `" + regionHeader + ": <region>`, so health " +
+			"checks make a real relay round trip through the front door into one chosen region (Cloud Run's own URL can stay " +
+			"closed by ingress). Creating the group where an object of the same name exists without the marker is refused " +
+			"(adopt it with `tofu import`); destroying it never deletes an object without the marker. Its plan says what will " +
 			"move; its apply moves it in a safe order: raise minimum instances where traffic will go and wait until " +
 			"ready, health-gate every region that will receive traffic with a real relay round trip, change the URL " +
 			"map weights, ramp a returning region through `reintroduction.steps` with health checks during each soak " +
@@ -164,7 +179,7 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 			},
 			"health_check": schema.SingleNestedAttribute{
 				Required:    true,
-				Description: "The health check: a real relay round trip between two probe agents through each region's service URL.",
+				Description: "The health check: a real relay round trip between two probe agents through the front door, pinned to one region by the `" + regionHeader + "` header.",
 				Attributes: map[string]schema.Attribute{
 					"token": schema.StringAttribute{Required: true, Sensitive: true,
 						Description: "Bearer token the probe agents connect with."},
@@ -220,8 +235,38 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 			"unhealthy_regions": schema.ListAttribute{Computed: true, ElementType: types.StringType,
 				Description: "Active regions the last plan found unhealthy."},
 			"front_door_url": schema.StringAttribute{Computed: true, PlanModifiers: keep,
-				Description: "URL agents connect to (`<front_door_url>/ws`): the forwarding rule's address."},
+				Description: "HTTPS URL of the front door (agents connect to `wss://` of it, path `/ws`): the address of the " +
+					"forwarding rule on port 443 (on localcloud `https://127.0.0.1:PORT`, trusted through localcloud's CA)."},
 			"url_map": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "Self link of the URL map."},
+			"tls": schema.SingleNestedAttribute{
+				Required: true,
+				Description: "The front door's certificate, exactly one of: `certificates` (existing SSL certificates), " +
+					"`certificate_map` (a Certificate Manager map) or `managed_domains` (the group creates a Google-managed " +
+					"certificate for these domains, named `<name>-cert-<hash>`; Google provisions it once the domains' DNS points " +
+					"at `ip_address`). Changing it swaps the certificate on the target HTTPS proxy without a new address.",
+				Attributes: map[string]schema.Attribute{
+					"certificates": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+						Validators: []validator.List{listvalidator.SizeBetween(1, 15),
+							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(sslCertificateRE, "must be an SSL certificate: projects/PROJECT/global/sslCertificates/NAME or its full URL"))},
+						Description: "Self links of existing SSL certificates (`projects/PROJECT/global/sslCertificates/NAME`), 1 to 15."},
+					"certificate_map": schema.StringAttribute{Optional: true,
+						Validators: []validator.String{stringvalidator.RegexMatches(certificateMapRE,
+							"must be a Certificate Manager map: projects/PROJECT/locations/global/certificateMaps/NAME (optionally prefixed with //certificatemanager.googleapis.com/)")},
+						Description: "Certificate Manager map (`projects/PROJECT/locations/global/certificateMaps/NAME`)."},
+					"managed_domains": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+						Validators: []validator.List{listvalidator.SizeBetween(1, 100),
+							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(managedDomainRE, "must be a fully qualified domain name without wildcard"))},
+						Description: "Domains of a Google-managed certificate the group creates (1 to 100, no wildcards)."},
+				},
+			},
+			"address": schema.StringAttribute{Optional: true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators:    []validator.String{stringvalidator.RegexMatches(globalAddressRE, "must be a global address: projects/PROJECT/global/addresses/NAME or its full URL")},
+				Description: "Existing global static external address for the front door (`projects/PROJECT/global/addresses/NAME`); " +
+					"the group never deletes it. Without it the group reserves `<name>-ip`. Ports 443 (HTTPS) and 80 (redirect to HTTPS) " +
+					"are served on it. Changing it replaces the group."},
+			"ip_address": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				Description: "The front door's IP address: what the domains' DNS records point at."},
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
@@ -257,6 +302,18 @@ func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req res
 				fmt.Sprintf("regions[%d] declares region %q but its service %s is in %q.", i, name, reg.Service.ValueString(), parts[2]))
 		}
 	}
+	if t := m.TLS; t != nil && !t.Certificates.IsUnknown() && !t.CertificateMap.IsUnknown() && !t.ManagedDomains.IsUnknown() {
+		set := 0
+		for _, null := range []bool{t.Certificates.IsNull(), t.CertificateMap.IsNull(), t.ManagedDomains.IsNull()} {
+			if !null {
+				set++
+			}
+		}
+		if set != 1 {
+			resp.Diagnostics.AddAttributeError(path.Root("tls"), "Exactly one certificate source",
+				fmt.Sprintf("tls sets %d of certificates, certificate_map and managed_domains; set exactly one.", set))
+		}
+	}
 	if n := m.MinActiveRegions; !n.IsNull() && !n.IsUnknown() && m.Regions != nil && n.ValueInt64() > int64(len(m.Regions)) {
 		resp.Diagnostics.AddAttributeError(path.Root("min_active_regions"), "min_active_regions larger than the group",
 			fmt.Sprintf("min_active_regions is %d but the group has %d region(s).", n.ValueInt64(), len(m.Regions)))
@@ -278,16 +335,17 @@ func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req res
 	}
 }
 
-// unknownNested reports whether regions, one of its elements, capacity or
-// health_check is unknown: the model reads them into Go slices and structs,
+// unknownNested reports whether regions, one of its elements, capacity,
+// health_check or tls is unknown: the model reads them into Go slices and structs,
 // which cannot hold an unknown value.
 func unknownNested(ctx context.Context, get func(context.Context, path.Path, interface{}) diag.Diagnostics) bool {
 	var regions types.List
-	var capacity, health types.Object
+	var capacity, health, tls types.Object
 	get(ctx, path.Root("regions"), &regions)
 	get(ctx, path.Root("capacity"), &capacity)
 	get(ctx, path.Root("health_check"), &health)
-	if regions.IsUnknown() || capacity.IsUnknown() || health.IsUnknown() {
+	get(ctx, path.Root("tls"), &tls)
+	if regions.IsUnknown() || capacity.IsUnknown() || health.IsUnknown() || tls.IsUnknown() {
 		return true
 	}
 	for _, e := range regions.Elements() {
@@ -326,6 +384,11 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 	}
 	resp.Diagnostics.Append(plan.setTargets(ctx, targets)...)
 	r.planOutcome(ctx, req, resp, &plan, state)
+	if state != nil && !strings.HasPrefix(state.FrontDoorURL.ValueString(), "https://") {
+		// A plain HTTP front door from before TLS: the apply replaces it.
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("front_door_url"), types.StringUnknown())...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ip_address"), types.StringUnknown())...)
+	}
 	for _, t := range targets {
 		if t.Unhealthy != "" {
 			if plan.AutomaticFailover.ValueBool() {
@@ -623,7 +686,13 @@ func (r *relayFailoverGroupResource) ImportState(ctx context.Context, req resour
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), parts[2])...)
 }
 
-var urlMapNameRE = regexp.MustCompile(`^projects/([^/]+)/global/urlMaps/([^/]+)$`)
+var (
+	urlMapNameRE     = regexp.MustCompile(`^projects/([^/]+)/global/urlMaps/([^/]+)$`)
+	sslCertificateRE = regexp.MustCompile(`^(https://[^/]+/compute/v1/)?projects/[^/]+/global/sslCertificates/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	certificateMapRE = regexp.MustCompile(`^(//certificatemanager\.googleapis\.com/)?projects/[^/]+/locations/[^/]+/certificateMaps/[^/]+$`)
+	globalAddressRE  = regexp.MustCompile(`^(https://[^/]+/compute/v1/)?projects/[^/]+/global/addresses/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	managedDomainRE  = regexp.MustCompile(`^([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$`)
+)
 
 func sleepContext(ctx context.Context, d time.Duration) error {
 	select {

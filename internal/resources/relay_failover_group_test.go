@@ -2,13 +2,19 @@ package resources_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/googleapis/gax-go/v2"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -82,6 +88,9 @@ resource "agentnet_relay_failover_group" "global" {
     soak  = "1s"
   }
   drain_grace_period = "300ms"
+  tls = {
+    managed_domains = ["relay.example.com"]
+  }
   %s
 }
 `, strings.Join(regions, ",\n"), tok, automatic, extra)
@@ -92,13 +101,33 @@ func frontDoor(s *terraform.State) string {
 	return s.RootModule().Resources["agentnet_relay_failover_group.global"].Primary.Attributes["front_door_url"]
 }
 
+// frontDoorCA trusts localcloud's front door CA (and nothing else).
+func (e *relayEnv) frontDoorCA(t testing.TB) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(e.lc.DataDir(), "ca", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in localcloud's ca.pem")
+	}
+	return pool
+}
+
+// dialFront connects an agent through the front door, trusting
+// localcloud's CA.
+func (e *relayEnv) dialFront(t testing.TB, ctx context.Context, url, subject string, opts ...client.Option) (*client.Client, error) {
+	return client.Dial(ctx, []string{url}, e.token(t, subject), append([]client.Option{client.WithRootCAs(e.frontDoorCA(t))}, opts...)...)
+}
+
 // regionsReached dials n agents through the front door and counts the
 // regions they land in.
 func (e *relayEnv) regionsReached(t testing.TB, url string, n int) (map[string]int, error) {
 	got := map[string]int{}
 	for i := 0; i < n; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := client.Dial(ctx, []string{url}, e.token(t, fmt.Sprintf("visitor-%d", i)))
+		c, err := e.dialFront(t, ctx, url, fmt.Sprintf("visitor-%d", i))
 		cancel()
 		if err != nil {
 			return got, fmt.Errorf("connection %d through the front door: %w", i, err)
@@ -153,7 +182,7 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 						}
 						// An agent in asia streams to one in europe through the drain.
 						for i := 0; asiaAgent == nil && i < 30; i++ {
-							c, err := client.Dial(ctx, []string{frontDoor(s)}, e.token(t, "asia-agent"))
+							c, err := e.dialFront(t, ctx, frontDoor(s), "asia-agent")
 							if err != nil {
 								return err
 							}
@@ -166,7 +195,7 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 						if asiaAgent == nil {
 							return fmt.Errorf("no connection reached asia-east1")
 						}
-						peer, err := client.Dial(ctx, []string{frontDoor(s)}, e.token(t, "peer-agent"))
+						peer, err := e.dialFront(t, ctx, frontDoor(s), "peer-agent")
 						if err != nil {
 							return err
 						}
@@ -186,7 +215,7 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 					}
 					a := states[0].Attributes
 					if a["id"] != "projects/"+testProject+"/global/urlMaps/relay" || a["effective_weights.asia-east1"] != "100" ||
-						!strings.HasPrefix(a["front_door_url"], "http://127.0.0.1:") {
+						!strings.HasPrefix(a["front_door_url"], "https://127.0.0.1:") {
 						return fmt.Errorf("imported attributes: %v", a)
 					}
 					return nil
@@ -250,19 +279,22 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 					},
 				),
 			},
-			{ // a weight edited behind Terraform's back shows up in the next plan
+			{ // a weight edited behind Terraform's back (in the route agents take) shows up in the next plan
 				PreConfig: func() {
 					um, err := e.clients.Compute.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: testProject, UrlMap: "relay"})
 					if err != nil {
 						t.Fatal(err)
 					}
-					for _, wb := range um.GetDefaultRouteAction().GetWeightedBackendServices() {
+					if len(um.GetPathMatchers()) != 1 {
+						t.Fatalf("URL map has %d path matchers, want the group's one", len(um.GetPathMatchers()))
+					}
+					for _, wb := range um.GetPathMatchers()[0].GetDefaultRouteAction().GetWeightedBackendServices() {
 						if strings.HasSuffix(wb.GetBackendService(), "relay-asia-east1") {
 							wb.Weight = proto.Uint32(7)
 						}
 					}
 					op, err := e.clients.Compute.URLMaps.Patch(ctx, &computepb.PatchUrlMapRequest{Project: testProject, UrlMap: "relay",
-						UrlMapResource: &computepb.UrlMap{Fingerprint: um.Fingerprint, DefaultRouteAction: um.DefaultRouteAction}})
+						UrlMapResource: &computepb.UrlMap{Fingerprint: um.Fingerprint, PathMatchers: um.PathMatchers}})
 					if err == nil {
 						err = op.Wait(ctx)
 					}
@@ -375,15 +407,19 @@ func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 
 func TestAccRelayFailoverGroup_invalidInput(t *testing.T) {
 	e := newRelayEnv(t)
-	group := func(regions, extra string) string {
+	withTLS := func(regions, tls, extra string) string {
 		return e.config(fmt.Sprintf(`
 resource "agentnet_relay_failover_group" "bad" {
   name    = "bad"
   regions = [%s]
   health_check = { token = "x" }
   %s
+  %s
 }
-`, regions, extra))
+`, regions, tls, extra))
+	}
+	group := func(regions, extra string) string {
+		return withTLS(regions, `tls = { managed_domains = ["relay.example.com"] }`, extra)
 	}
 	us := `{ region = "us-central1", service = "projects/p/locations/us-central1/services/relay" }`
 	eu := `{ region = "europe-west1", service = "projects/p/locations/europe-west1/services/relay" }`
@@ -402,6 +438,12 @@ resource "agentnet_relay_failover_group" "bad" {
 				"Service in another region", `declares region "us-central1" but its service`),
 			step(group(us+", "+eu, `reintroduction = { steps = [10, 50] }`), "Ramp must end at 100"),
 			step(group(us+", "+eu, `min_active_regions = 3`), "min_active_regions is 3 but the group has 2 region(s)"),
+			step(withTLS(us, "", ""), `The argument "tls" is required`),
+			step(withTLS(us, `tls = { managed_domains = ["relay.example.com"], certificate_map = "projects/p/locations/global/certificateMaps/m" }`, ""),
+				"Exactly one certificate source", "tls sets 2 of certificates, certificate_map and managed_domains"),
+			step(withTLS(us, `tls = { managed_domains = ["*.example.com"] }`, ""), "must be a fully qualified domain name without wildcard"),
+			step(withTLS(us, `tls = { certificates = ["my-cert"] }`, ""), "must be an SSL certificate"),
+			step(group(us, `address = "10.0.0.1"`), "must be a global address"),
 		},
 	})
 }
@@ -429,6 +471,7 @@ resource "agentnet_relay_failover_group" "g" {
   regions  = [for r in sort(keys(var.regions)) : { region = r, service = var.regions[r] }]
   capacity = var.total_min_instances == null ? null : { total_min_instances = var.total_min_instances }
   health_check = { token = "x" }
+  tls          = { managed_domains = ["relay.example.com"] }
 }
 `)
 	resource.Test(t, resource.TestCase{
@@ -437,6 +480,154 @@ resource "agentnet_relay_failover_group" "g" {
 			Config:             cfg,
 			PlanOnly:           true,
 			ExpectNonEmptyPlan: true,
+		}},
+	})
+}
+
+// The front door is HTTPS on a static address: agents connect with wss://
+// and verify localcloud's CA, port 80 redirects to HTTPS, and the region
+// header reaches one region only, which is how health checks go through it.
+func TestAccRelayFailoverGroup_httpsFrontDoor(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	tok, _ := e.keys.Token("health-probe", time.Hour)
+	cfg := e.groupHCL(nil, false, "") + fmt.Sprintf(`
+data "agentnet_relay_health" "europe" {
+  url    = agentnet_relay_failover_group.global.front_door_url
+  token  = %q
+  region = "europe-west1"
+}
+`, tok)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestMatchResourceAttr("agentnet_relay_failover_group.global", "front_door_url", regexp.MustCompile(`^https://127\.0\.0\.1:\d+$`)),
+				resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "ip_address", "127.0.0.1"),
+				resource.TestCheckResourceAttr("data.agentnet_relay_health.europe", "healthy", "true"),
+				func(s *terraform.State) error {
+					front := frontDoor(s)
+					wss := "wss" + strings.TrimPrefix(front, "https") + "/ws"
+					// A round trip through the front door, verifying localcloud's CA.
+					pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+					defer cancel()
+					if _, err := client.Probe(pctx, wss, e.token(t, "tls-probe"), client.WithRootCAs(e.frontDoorCA(t))); err != nil {
+						return fmt.Errorf("wss round trip through %s: %w", wss, err)
+					}
+					// Without the CA the certificate is not trusted.
+					if _, err := client.Dial(pctx, []string{wss}, e.token(t, "no-ca")); err == nil || !strings.Contains(err.Error(), "certificate") {
+						return fmt.Errorf("a client without localcloud's CA got %v, want a certificate error", err)
+					}
+					// Pinned to one region by the header.
+					for i := 0; i < 10; i++ {
+						c, err := e.dialFront(t, pctx, front, fmt.Sprintf("pinned-%d", i), client.WithHeader(http.Header{"X-Agentnet-Region": {"asia-east1"}}))
+						if err != nil {
+							return err
+						}
+						_, region := c.Instance()
+						c.Close()
+						if region != "asia-east1" {
+							return fmt.Errorf("connection %d pinned to asia-east1 reached %s", i, region)
+						}
+					}
+					// Port 80 of the same address redirects to HTTPS.
+					fr, err := e.clients.Compute.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: testProject, ForwardingRule: "relay-http"})
+					if err != nil {
+						return err
+					}
+					port, _, _ := strings.Cut(fr.GetPortRange(), "-")
+					noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+					resp, err := noFollow.Get("http://127.0.0.1:" + port + "/ws?x=1")
+					if err != nil {
+						return err
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != front+"/ws?x=1" {
+						return fmt.Errorf("plain HTTP on the redirect port answered %d, Location %q; want 301 to %s/ws?x=1", resp.StatusCode, resp.Header.Get("Location"), front)
+					}
+					// Every object carries agentnet's marker.
+					um, err := e.clients.Compute.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: testProject, UrlMap: "relay"})
+					if err != nil || !strings.HasPrefix(um.GetDescription(), "managed-by: agentnet") {
+						return fmt.Errorf("URL map description %q (%v), want agentnet's marker", um.GetDescription(), err)
+					}
+					cert, err := e.clients.Compute.SSLCertificates.List(ctx, &computepb.ListSslCertificatesRequest{Project: testProject}).Next()
+					if err != nil || cert.GetManaged().GetStatus() != "ACTIVE" || !strings.HasPrefix(cert.GetDescription(), "managed-by: agentnet") {
+						return fmt.Errorf("managed certificate %v (%v), want ACTIVE and marked", cert, err)
+					}
+					return nil
+				},
+			),
+		}},
+	})
+}
+
+// Creating a group over a URL map that agentnet did not create fails with
+// the import hint and changes nothing.
+func TestAccRelayFailoverGroup_refusesForeignURLMap(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	wait := func(op interface {
+		Wait(context.Context, ...gax.CallOption) error
+	}, err error) {
+		t.Helper()
+		if err == nil {
+			err = op.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(e.clients.Compute.BackendServices.Insert(ctx, &computepb.InsertBackendServiceRequest{Project: testProject,
+		BackendServiceResource: &computepb.BackendService{Name: proto.String("production"), LoadBalancingScheme: proto.String("EXTERNAL_MANAGED")}}))
+	wait(e.clients.Compute.URLMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: testProject,
+		UrlMapResource: &computepb.UrlMap{Name: proto.String("relay"), DefaultService: proto.String("global/backendServices/production")}}))
+	before, err := e.clients.Compute.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: testProject, UrlMap: "relay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mark int64
+	cfg := e.config(`
+resource "agentnet_relay_failover_group" "global" {
+  name    = "relay"
+  regions = [
+    { region = "us-central1", service = "projects/agentnet-test/locations/us-central1/services/relay" },
+  ]
+  health_check = { token = "x" }
+  tls          = { managed_domains = ["relay.example.com"] }
+}
+`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			PreConfig: func() {
+				if log := e.lc.Oplog(t); len(log) > 0 {
+					mark = log[len(log)-1].Seq
+				}
+			},
+			Config: cfg,
+			ExpectError: errorText(`URL map "relay" already exists and was not created by agentnet`,
+				"tofu import agentnet_relay_failover_group.<name> projects/agentnet-test/global/urlMaps/relay"),
+		}, {
+			// Nothing changed: the URL map as it was, nothing created (the
+			// group is still to be created).
+			RefreshState:       true,
+			ExpectNonEmptyPlan: true,
+			Check: func(*terraform.State) error {
+				after, err := e.clients.Compute.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: testProject, UrlMap: "relay"})
+				if err != nil {
+					return err
+				}
+				if !proto.Equal(before, after) {
+					return fmt.Errorf("the URL map changed:\nbefore %v\nafter  %v", before, after)
+				}
+				for _, l := range e.lc.Oplog(t) {
+					if l.Seq > mark && l.Phase == "call" {
+						return fmt.Errorf("the refused create still called %s on %s", l.Method, l.Resource)
+					}
+				}
+				return nil
+			},
 		}},
 	})
 }

@@ -2,6 +2,9 @@ package resources
 
 import (
 	"context"
+	"crypto/x509"
+	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -14,18 +17,21 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 )
 
-var _ datasource.DataSource = (*relayHealthDataSource)(nil)
+var _ datasource.DataSourceWithConfigure = (*relayHealthDataSource)(nil)
 
 // NewRelayHealthDataSource is data agentnet_relay_health: a real round trip
 // through a relay, for check blocks and health gates.
 func NewRelayHealthDataSource() datasource.DataSource { return &relayHealthDataSource{} }
 
-type relayHealthDataSource struct{}
+type relayHealthDataSource struct {
+	dataSourceWithClients
+}
 
 type relayHealthModel struct {
 	URL       types.String  `tfsdk:"url"`
 	Token     types.String  `tfsdk:"token"`
 	Timeout   types.String  `tfsdk:"timeout"`
+	Region    types.String  `tfsdk:"region"`
 	Healthy   types.Bool    `tfsdk:"healthy"`
 	LatencyMS types.Float64 `tfsdk:"latency_ms"`
 	Error     types.String  `tfsdk:"error"`
@@ -38,9 +44,10 @@ func (d *relayHealthDataSource) Metadata(_ context.Context, req datasource.Metad
 func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "Probes a relay with a real message round trip: two probe agents connect to the URL (a service URL " +
-			"spreads them over its instances, a front door over its regions), each sends the other an envelope and " +
-			"waits for it. Reading it never fails on an unhealthy relay: `healthy` and `error` say what happened, so a " +
-			"`check` block can assert it (continuous verification of \"verify message delivery between agents\").",
+			"spreads them over its instances, a front door over its regions, or one region with `region`), each sends the " +
+			"other an envelope and waits for it. TLS is always verified, against the system's roots (and localcloud's CA " +
+			"when the provider talks to localcloud). Reading it never fails on an unhealthy relay: `healthy` and `error` say " +
+			"what happened, so a `check` block can assert it (continuous verification of \"verify message delivery between agents\").",
 		Attributes: map[string]schema.Attribute{
 			"url": schema.StringAttribute{
 				Required:    true,
@@ -50,6 +57,12 @@ func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 			"token": schema.StringAttribute{
 				Required: true, Sensitive: true,
 				Description: "Bearer token the probe agents connect with (a JWT the relay accepts).",
+			},
+			"region": schema.StringAttribute{
+				Optional: true,
+				Description: "Region to probe behind a failover group's front door: the probe agents send `" + regionHeader +
+					": <region>`, which the group's URL map routes to that region only.",
+				Validators: []validator.String{stringvalidator.RegexMatches(regionNameRE, "must be a region name, for example us-central1")},
 			},
 			"timeout": schema.StringAttribute{
 				Optional:    true,
@@ -77,7 +90,12 @@ func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadReq
 			return
 		}
 	}
-	latency, err := probeRelay(ctx, m.URL.ValueString(), m.Token.ValueString(), timeout)
+	roots, err := d.clients.FrontDoorRoots(ctx)
+	if err != nil {
+		resp.Diagnostics.AddError("No trusted roots for the probe", err.Error())
+		return
+	}
+	latency, err := probeRelay(ctx, m.URL.ValueString(), m.Token.ValueString(), timeout, roots, m.Region.ValueString())
 	m.Healthy = types.BoolValue(err == nil)
 	m.LatencyMS, m.Error = types.Float64Null(), types.StringNull()
 	if err != nil {
@@ -88,10 +106,20 @@ func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
+var regionNameRE = regexp.MustCompile(`^[a-z]+(-[a-z]+)+[0-9]+$`)
+
 // probeRelay is the health check shared by the data source and the
-// failover group: a round trip between two probe agents.
-func probeRelay(ctx context.Context, url, token string, timeout time.Duration) (time.Duration, error) {
+// failover group: a round trip between two probe agents, trusting roots for
+// wss://, pinned to region behind a front door when region is set.
+func probeRelay(ctx context.Context, url, token string, timeout time.Duration, roots *x509.CertPool, region string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return client.Probe(ctx, url, client.StaticToken(token))
+	var opts []client.Option
+	if roots != nil {
+		opts = append(opts, client.WithRootCAs(roots))
+	}
+	if region != "" {
+		opts = append(opts, client.WithHeader(http.Header{regionHeader: {region}}))
+	}
+	return client.Probe(ctx, url, client.StaticToken(token), opts...)
 }
