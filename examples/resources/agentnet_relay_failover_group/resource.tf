@@ -8,11 +8,22 @@ resource "agentnet_relay_failover_group" "global" {
     { region = "asia-east1", service = agentnet_relay_service.asia.id, state = "standby" },
   ]
 
+  # HTTPS on port 443 of a static address (reserved as agentnet-relay-ip
+  # unless `address` names one); port 80 redirects to HTTPS. Point the
+  # domain's DNS record at ip_address: Google provisions the certificate
+  # once it resolves there.
+  tls = {
+    managed_domains = ["relay.example.com"]
+  }
+
   capacity = {
     total_min_instances    = 6 # spread over the regions taking traffic
     baseline_min_instances = 1
   }
 
+  # Probes go through the front door, pinned to one region at a time by the
+  # X-Agentnet-Region header: the relay services can keep
+  # ingress = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER".
   health_check = {
     token               = var.probe_token
     timeout             = "5s"
@@ -30,5 +41,9 @@ resource "agentnet_relay_failover_group" "global" {
 }
 
 output "front_door" {
-  value = agentnet_relay_failover_group.global.front_door_url
+  value = agentnet_relay_failover_group.global.front_door_url # agents use wss://<host>/ws
+}
+
+output "dns_address" {
+  value = agentnet_relay_failover_group.global.ip_address
 }

@@ -1,7 +1,16 @@
 // Package compute emulates the slice of the Compute Engine REST API (v1) that
 // a global external Application Load Balancer in front of Cloud Run needs, and
-// runs the load balancer itself: a forwarding rule is a real HTTP/WebSocket
+// runs the load balancer itself: a forwarding rule is a real HTTP(S)/WebSocket
 // reverse proxy on a loopback port (the "front door").
+//
+// Files: doc.go (this), compute.go (Service, Config, persistence), api.go
+// (request routing, get, list), mutate.go (insert/patch/update/delete and
+// their operations), operations.go, specs.go (the emulated collections),
+// refs.go and errors.go (names and Google's error format), resources.go
+// (NEGs, backend services, URL maps, proxies, forwarding rules), tls.go
+// (addresses, SSL certificates, target HTTPS proxies, the certificates a
+// front door serves), routing.go (how a URL map routes one request) and
+// frontdoor.go (the listeners and the reverse proxy).
 //
 // # API
 //
@@ -12,6 +21,10 @@
 //	projects/{p}/global/urlMaps[/{name}]                      insert, get, list, patch, update, delete
 //	projects/{p}/global/targetHttpProxies[/{name}]            insert, get, list, patch, delete
 //	projects/{p}/targetHttpProxies/{name}/setUrlMap           setUrlMap
+//	projects/{p}/global/targetHttpsProxies[/{name}]           insert, get, list, patch, delete
+//	projects/{p}/targetHttpsProxies/{name}/setUrlMap          setUrlMap
+//	projects/{p}/global/sslCertificates[/{name}]              insert, get, list, delete
+//	projects/{p}/global/addresses[/{name}]                    insert, get, list, delete
 //	projects/{p}/global/forwardingRules[/{name}]              insert, get, list, patch, delete
 //	projects/{p}/global/forwardingRules/{name}/setTarget      setTarget
 //	projects/{p}/global/operations[/{op}[/wait]]              get, list, delete, wait
@@ -75,24 +88,64 @@
 // gax.WithRetry(func() gax.Retryer { return nil }) to see the 503 at once.
 // Insert, Patch, Update and Delete are not retried by the client.
 //
+// # HTTPS, certificates and addresses
+//
+// A target HTTPS proxy takes sslCertificates (1 to 15) or a certificateMap
+// (//certificatemanager.googleapis.com/projects/P/locations/L/certificateMaps/N;
+// it wins over sslCertificates, as on Google). Its forwarding rule's front
+// door serves TLS (1.2+, HTTP/1.1 only, so WebSockets upgrade) with, at each
+// handshake, the proxy's current certificate for the requested name (else
+// its first): a SELF_MANAGED certificate as uploaded (certificate and
+// privateKey, a chain of at most 5, checked on insert; privateKey is never
+// returned), a MANAGED one (managed.domains, at most 100, no wildcards)
+// issued by Config.CA for its domains and 127.0.0.1, and for a certificate
+// map (Certificate Manager is not emulated) one issued by Config.CA for the
+// requested name and 127.0.0.1. A MANAGED certificate's managed.status and
+// domainStatus read PROVISIONING until a forwarding rule serves it, then
+// ACTIVE with its certificate. A URL map used by a target HTTPS proxy may not
+// redirect to HTTPS.
+//
+// A global address (EXTERNAL, IPV4) is always 127.0.0.1 here. A forwarding
+// rule whose IPAddress names an address keeps the reference (it is shown as
+// 127.0.0.1); the address then reads IN_USE with the rule in users, else
+// RESERVED, and deleting it while in use is 400
+// resourceInUseByAnotherResource.
+//
+// # Routing
+//
+// Every request is routed from the current URL map: the host rule matching
+// the Host (exact, then the longest "*.suffix", then "*") picks a path
+// matcher, in which route rules are tried by ascending priority (any match
+// rule; a match rule is one of prefixMatch, fullPathMatch, regexMatch, plus
+// all of its headerMatches: exactMatch, prefixMatch, suffixMatch, regexMatch,
+// presentMatch, invertMatch), then path rules (longest match), then the path
+// matcher's default; with no host rule matching, the URL map's default. The
+// action is a service, weightedBackendServices (each route with its own
+// smooth weighted round robin) or a URL redirect (httpsRedirect, hostRedirect,
+// pathRedirect, stripQuery, redirectResponseCode; 301 by default). An HTTPS
+// redirect goes to the port of the forwarding rule on the same reserved
+// address whose target is a target HTTPS proxy: that stands for port 443.
+// Each request proxied to Cloud Run carries X-Localcloud-Load-Balancer:
+// Config.LoadBalancerSecret (a client's own copy is dropped): localcloud's
+// Cloud Run lets internal-and-load-balancer ingress through on it.
+//
 // # The front door
 //
-// Inserting a global forwarding rule whose target is a target HTTP proxy
-// opens a listener on a free loopback port; the rule reports it as IPAddress
-// "127.0.0.1" and portRange "PORT-PORT" (the requested address and port are
-// replaced: a local port 80 is neither free nor ours). Deleting the rule
+// Inserting a global forwarding rule whose target is a target HTTP or HTTPS
+// proxy opens a listener on a free loopback port; the rule reports it as
+// IPAddress "127.0.0.1" and portRange "PORT-PORT" (the requested address and
+// port are replaced: a local port 80 is neither free nor ours). Deleting the rule
 // closes the listener (before the operation is answered) and every
 // connection through it. Each request (plain
 // HTTP or a WebSocket upgrade) is routed when it arrives, from the CURRENT
-// state: forwarding rule -> target HTTP proxy -> URL map -> default route
-// (defaultService, or defaultRouteAction.weightedBackendServices chosen by
-// smooth weighted round robin: deterministic, exact proportions, a weight of
-// 0 never gets a request) -> backend service -> its first backend's serverless
+// state: forwarding rule -> target proxy -> URL map -> route (see Routing;
+// weightedBackendServices are chosen by smooth weighted round robin:
+// deterministic, exact proportions, a weight of 0 never gets a request) ->
+// backend service -> its first backend's serverless
 // NEG -> Config.ResolveRunService(project, NEG region, cloudRun.service) ->
 // reverse proxy to that URL. A URL map change applies to the next request;
 // an open WebSocket stays on the backend it was routed to, as on a real load
-// balancer. hostRules and pathMatchers are validated and stored but the
-// front door routes by the default route only. There is no retry in another
+// balancer. There is no retry in another
 // region: a region that is down or a service that cannot be resolved answers
 // 503, a backend that refuses or fails answers 502. Counts per front door and
 // backend (requests, WebSocket upgrades, active, errors) are in Status and
