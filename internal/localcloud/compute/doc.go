@@ -155,13 +155,15 @@
 //
 // Status (and AdminHandler, GET) is JSON of this shape:
 //
+// where a URL map's weights are those of its own default route:
+//
 //	{"urlMaps": [{"name": "projects/p/global/urlMaps/lb", "fingerprint": "...",
 //	              "defaultService": "projects/p/global/backendServices/b",   (or)
 //	              "weights": [{"backendService": "projects/p/global/backendServices/b", "weight": 100, "region": "us-east1"}]}],
 //	 "frontDoors": [{"forwardingRule": "projects/p/global/forwardingRules/fr",
-//	                 "targetHttpProxy": "...", "urlMap": "...",
-//	                 "address": "127.0.0.1:PORT", "url": "http://127.0.0.1:PORT",
-//	                 "routingErrors": 0,
+//	                 "targetHttpProxy": "... (the target HTTP or HTTPS proxy)", "https": true, "urlMap": "...",
+//	                 "address": "127.0.0.1:PORT", "url": "https://127.0.0.1:PORT",
+//	                 "routingErrors": 0, "redirects": 0,
 //	                 "backends": [{"backendService": "...", "networkEndpointGroup": "projects/p/regions/r/networkEndpointGroups/n",
 //	                               "region": "us-east1", "service": "relay",
 //	                               "requests": 50, "websockets": 50, "active": 1, "errors": 0}]}]}
