@@ -4,21 +4,29 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
@@ -36,24 +44,41 @@ func NewRedisInstanceResource() resource.Resource { return &redisInstanceResourc
 type redisInstanceResource struct{ withClients }
 
 type redisInstanceModel struct {
-	ID                types.String   `tfsdk:"id"`
-	Name              types.String   `tfsdk:"name"`
-	Project           types.String   `tfsdk:"project"`
-	Region            types.String   `tfsdk:"region"`
-	LocationID        types.String   `tfsdk:"location_id"`
-	Tier              types.String   `tfsdk:"tier"`
-	MemorySizeGB      types.Int64    `tfsdk:"memory_size_gb"`
-	RedisVersion      types.String   `tfsdk:"redis_version"`
-	DisplayName       types.String   `tfsdk:"display_name"`
-	Labels            types.Map      `tfsdk:"labels"`
-	PersistenceMode   types.String   `tfsdk:"persistence_mode"`
-	RDBSnapshotPeriod types.String   `tfsdk:"rdb_snapshot_period"`
-	Host              types.String   `tfsdk:"host"`
-	Port              types.Int64    `tfsdk:"port"`
-	State             types.String   `tfsdk:"state"`
-	CurrentLocationID types.String   `tfsdk:"current_location_id"`
-	Timeouts          timeouts.Value `tfsdk:"timeouts"`
+	ID                 types.String   `tfsdk:"id"`
+	Name               types.String   `tfsdk:"name"`
+	Project            types.String   `tfsdk:"project"`
+	Region             types.String   `tfsdk:"region"`
+	LocationID         types.String   `tfsdk:"location_id"`
+	Tier               types.String   `tfsdk:"tier"`
+	MemorySizeGB       types.Int64    `tfsdk:"memory_size_gb"`
+	RedisVersion       types.String   `tfsdk:"redis_version"`
+	DisplayName        types.String   `tfsdk:"display_name"`
+	Labels             types.Map      `tfsdk:"labels"`
+	PersistenceMode    types.String   `tfsdk:"persistence_mode"`
+	RDBSnapshotPeriod  types.String   `tfsdk:"rdb_snapshot_period"`
+	Host               types.String   `tfsdk:"host"`
+	Port               types.Int64    `tfsdk:"port"`
+	State              types.String   `tfsdk:"state"`
+	CurrentLocationID  types.String   `tfsdk:"current_location_id"`
+	AuthorizedNetwork  types.String   `tfsdk:"authorized_network"`
+	ConnectMode        types.String   `tfsdk:"connect_mode"`
+	ReservedIPRange    types.String   `tfsdk:"reserved_ip_range"`
+	AuthEnabled        types.Bool     `tfsdk:"auth_enabled"`
+	TransitEncryption  types.String   `tfsdk:"transit_encryption_mode"`
+	RedisConfigs       types.Map      `tfsdk:"redis_configs"`
+	CustomerManagedKey types.String   `tfsdk:"customer_managed_key"`
+	ServerCACerts      types.List     `tfsdk:"server_ca_certs"`
+	Timeouts           timeouts.Value `tfsdk:"timeouts"`
 }
+
+// serverCACertType is one element of server_ca_certs.
+var serverCACertType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"cert":             types.StringType,
+	"sha1_fingerprint": types.StringType,
+	"create_time":      types.StringType,
+	"expire_time":      types.StringType,
+	"serial_number":    types.StringType,
+}}
 
 // Accepted values, shared by the validators and the docs.
 var (
@@ -62,6 +87,29 @@ var (
 	persistenceModes    = []string{"DISABLED", "RDB"}
 	rdbSnapshotPeriods  = []string{"ONE_HOUR", "SIX_HOURS", "TWELVE_HOURS", "TWENTY_FOUR_HOURS"}
 	redisInstanceNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,38}[a-z0-9]$`)
+	connectModes        = []string{"DIRECT_PEERING", "PRIVATE_SERVICE_ACCESS"}
+	transitModes        = []string{"DISABLED", "SERVER_AUTHENTICATION"}
+	networkNameRE       = regexp.MustCompile(`^projects/[^/]+/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	cryptoKeyNameRE     = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
+	// The redis_configs keys Memorystore for Redis accepts (Redis 7.x).
+	redisConfigKeys = []string{"activedefrag", "active-expire-effort", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
+		"lazyfree-lazy-user-del", "lazyfree-lazy-user-flush", "lfu-decay-time", "lfu-log-factor", "lua-time-limit",
+		"maxmemory-clients", "maxmemory-gb", "maxmemory-policy", "notify-keyspace-events", "stream-node-max-bytes",
+		"stream-node-max-entries", "timeout"}
+)
+
+// versionRank orders redis_version values: REDIS_6_X < REDIS_7_0 <
+// REDIS_7_2 (-1 for an unknown one).
+func versionRank(v string) int { return slices.Index(redisVersions, v) }
+
+// replaceOnDowngrade makes a lower redis_version replace the instance:
+// Memorystore upgrades in place (UpgradeInstance) but never downgrades.
+var replaceOnDowngrade = stringplanmodifier.RequiresReplaceIf(
+	func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+		resp.RequiresReplace = versionRank(req.PlanValue.ValueString()) < versionRank(req.StateValue.ValueString())
+	},
+	"A lower version replaces the instance (Memorystore cannot downgrade); a higher one upgrades it in place.",
+	"A lower version replaces the instance (Memorystore cannot downgrade); a higher one upgrades it in place.",
 )
 
 const (
@@ -80,7 +128,12 @@ func (r *redisInstanceResource) Schema(ctx context.Context, _ resource.SchemaReq
 		Description: "A Memorystore for Redis instance: the pub/sub backbone that relay instances of one region route " +
 			"messages through. Creating it is the Redis Recovery procedure's \"create new instance\" step; " +
 			"restoring its data from a snapshot is `agentnet_redis_snapshot_restore`. Changing `memory_size_gb`, " +
-			"`labels`, `display_name` or persistence updates the instance in place; every other change replaces it.",
+			"`labels`, `display_name`, persistence, `auth_enabled` or `redis_configs` updates the instance in place, and a " +
+			"higher `redis_version` upgrades it in place with its data; every other change replaces it. " +
+			"The instance carries the label `managed-by = agentnet` (not shown in `labels`): creating over an existing " +
+			"instance without it fails with the `tofu import` line to adopt it, and destroying never deletes an " +
+			"instance without it. Importing adopts the instance and adds the label. The AUTH string is never read " +
+			"into Terraform state: clients get it from the Memorystore API (`GetInstanceAuthString`).",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed:      true,
@@ -123,10 +176,83 @@ func (r *redisInstanceResource) Schema(ctx context.Context, _ resource.SchemaReq
 			},
 			"redis_version": schema.StringAttribute{
 				Optional: true, Computed: true,
-				Default:       stringdefault.StaticString("REDIS_7_0"),
-				Description:   "Redis version: `REDIS_6_X`, `REDIS_7_0` or `REDIS_7_2`. Changing it replaces the instance.",
-				PlanModifiers: replace,
+				Default: stringdefault.StaticString("REDIS_7_0"),
+				Description: "Redis version: `REDIS_6_X`, `REDIS_7_0` or `REDIS_7_2`. A higher version upgrades the instance " +
+					"in place (UpgradeInstance), keeping its data and address; a lower one replaces it, since Memorystore " +
+					"cannot downgrade.",
+				PlanModifiers: []planmodifier.String{replaceOnDowngrade},
 				Validators:    []validator.String{stringvalidator.OneOf(redisVersions...)},
+			},
+			"authorized_network": schema.StringAttribute{
+				Optional: true, Computed: true,
+				Description: "VPC network the instance is reachable from, `projects/PROJECT/global/networks/NAME`; the " +
+					"project's `default` network when not set (as the API). Relays must egress into this network " +
+					"(`agentnet_relay_service.vpc_network`). Changing it replaces the instance.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
+				Validators: []validator.String{stringvalidator.RegexMatches(networkNameRE,
+					"must be a network's full name: projects/PROJECT/global/networks/NAME")},
+			},
+			"connect_mode": schema.StringAttribute{
+				Optional: true, Computed: true,
+				Default: stringdefault.StaticString("DIRECT_PEERING"),
+				Description: "How the instance attaches to `authorized_network`: `DIRECT_PEERING` (the API's default) or " +
+					"`PRIVATE_SERVICE_ACCESS` (an address from the network's private services access range; needs the " +
+					"service networking connection). Changing it replaces the instance.",
+				PlanModifiers: replace,
+				Validators:    []validator.String{stringvalidator.OneOf(connectModes...)},
+			},
+			"reserved_ip_range": schema.StringAttribute{
+				Optional: true, Computed: true,
+				Description: "With `DIRECT_PEERING`, a free CIDR block of at least /29 for the instance (the service " +
+					"picks one when not set); with `PRIVATE_SERVICE_ACCESS`, the name of an allocated range of the " +
+					"private services access connection. Changing it replaces the instance.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
+			},
+			"auth_enabled": schema.BoolAttribute{
+				Optional: true, Computed: true,
+				Default: booldefault.StaticBool(false),
+				Description: "Redis AUTH: clients must send the instance's AUTH string, which Memorystore generates. " +
+					"It is never stored in Terraform state; clients read it with `GetInstanceAuthString` using their " +
+					"own credentials. Changed in place (enabling it again makes a new string).",
+			},
+			"transit_encryption_mode": schema.StringAttribute{
+				Optional: true, Computed: true,
+				Default: stringdefault.StaticString("DISABLED"),
+				Description: "`SERVER_AUTHENTICATION`: the instance serves TLS only, with a certificate from its own " +
+					"certificate authority (`server_ca_certs`), which clients must trust; `DISABLED` (the API's default): " +
+					"plain TCP. Memorystore sets it only at creation, so changing it replaces the instance.",
+				PlanModifiers: replace,
+				Validators:    []validator.String{stringvalidator.OneOf(transitModes...)},
+			},
+			"redis_configs": schema.MapAttribute{
+				Optional:    true,
+				ElementType: types.StringType,
+				Description: "Redis configuration Memorystore supports, such as `maxmemory-policy` (the service's default " +
+					"is `volatile-lru`, which evicts keys with a TTL under memory pressure), `maxmemory-gb` or " +
+					"`notify-keyspace-events`. Accepted keys: " + strings.Join(redisConfigKeys, ", ") + ". Changed in " +
+					"place; a key removed goes back to the service's default.",
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.OneOf(redisConfigKeys...))},
+			},
+			"customer_managed_key": schema.StringAttribute{
+				Optional: true,
+				Description: "Cloud KMS key encrypting the instance's data at rest (CMEK), " +
+					"`projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`. Changing it replaces the instance.",
+				PlanModifiers: replace,
+				Validators: []validator.String{stringvalidator.RegexMatches(cryptoKeyNameRE,
+					"must be a Cloud KMS key: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY")},
+			},
+			"server_ca_certs": schema.ListNestedAttribute{
+				Computed: true,
+				Description: "With `SERVER_AUTHENTICATION`, the certificate authorities whose certificates the instance " +
+					"serves: the PEMs clients trust. Empty without transit encryption.",
+				PlanModifiers: []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"cert":             schema.StringAttribute{Computed: true, Description: "The CA certificate, PEM encoded."},
+					"sha1_fingerprint": schema.StringAttribute{Computed: true, Description: "SHA-1 fingerprint of the certificate."},
+					"create_time":      schema.StringAttribute{Computed: true, Description: "When the certificate was created (RFC 3339)."},
+					"expire_time":      schema.StringAttribute{Computed: true, Description: "When the certificate expires (RFC 3339)."},
+					"serial_number":    schema.StringAttribute{Computed: true, Description: "Serial number of the certificate."},
+				}},
 			},
 			"display_name": schema.StringAttribute{
 				Optional:    true,
@@ -195,20 +321,33 @@ func (r *redisInstanceResource) Create(ctx context.Context, req resource.CreateR
 	defer cancel()
 
 	inst := &redispb.Instance{
-		DisplayName:       plan.DisplayName.ValueString(),
-		LocationId:        plan.LocationID.ValueString(),
-		Tier:              redispb.Instance_Tier(redispb.Instance_Tier_value[plan.Tier.ValueString()]),
-		MemorySizeGb:      int32(plan.MemorySizeGB.ValueInt64()),
-		RedisVersion:      plan.RedisVersion.ValueString(),
-		PersistenceConfig: persistenceConfig(plan),
+		DisplayName:           plan.DisplayName.ValueString(),
+		LocationId:            plan.LocationID.ValueString(),
+		Tier:                  redispb.Instance_Tier(redispb.Instance_Tier_value[plan.Tier.ValueString()]),
+		MemorySizeGb:          int32(plan.MemorySizeGB.ValueInt64()),
+		RedisVersion:          plan.RedisVersion.ValueString(),
+		PersistenceConfig:     persistenceConfig(plan),
+		AuthorizedNetwork:     plan.AuthorizedNetwork.ValueString(),
+		ConnectMode:           redispb.Instance_ConnectMode(redispb.Instance_ConnectMode_value[plan.ConnectMode.ValueString()]),
+		ReservedIpRange:       plan.ReservedIPRange.ValueString(),
+		AuthEnabled:           plan.AuthEnabled.ValueBool(),
+		TransitEncryptionMode: redispb.Instance_TransitEncryptionMode(redispb.Instance_TransitEncryptionMode_value[plan.TransitEncryption.ValueString()]),
+		CustomerManagedKey:    plan.CustomerManagedKey.ValueString(),
 	}
-	resp.Diagnostics.Append(plan.Labels.ElementsAs(ctx, &inst.Labels, false)...)
+	var labels map[string]string
+	resp.Diagnostics.Append(plan.Labels.ElementsAs(ctx, &labels, false)...)
+	resp.Diagnostics.Append(plan.RedisConfigs.ElementsAs(ctx, &inst.RedisConfigs, false)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	inst.Labels = withOwnerLabel(labels)
 	op, err := r.clients.Redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{
 		Parent: name.parent(), InstanceId: name.Instance, Instance: inst,
 	})
+	if status.Code(err) == codes.AlreadyExists {
+		resp.Diagnostics.AddError("Redis instance "+name.String()+" already exists", r.existing(ctx, name))
+		return
+	}
 	if err == nil {
 		inst, err = gcpclient.Wait(ctx, op)
 	}
@@ -218,6 +357,18 @@ func (r *redisInstanceResource) Create(ctx context.Context, req resource.CreateR
 	}
 	plan.fromAPI(inst)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// existing explains why a create found the instance already there: made
+// by someone else (no marker), or by agentnet under another state.
+func (r *redisInstanceResource) existing(ctx context.Context, name instanceName) string {
+	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: name.String()})
+	if err == nil && !ownedByLabel(inst.GetLabels()) {
+		return notOursError("Memorystore instance", name.String(), "agentnet_redis_instance", name.String())
+	}
+	return fmt.Sprintf("Memorystore instance %q already exists and carries agentnet's marker: another configuration or "+
+		"a lost state manages it, so it was left unchanged. To manage it here, import it:\n\n"+
+		"  tofu import agentnet_redis_instance.<name> %s\n\nor choose another name.", name.String(), name.String())
 }
 
 func (r *redisInstanceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -266,8 +417,18 @@ func (r *redisInstanceResource) Update(ctx context.Context, req resource.UpdateR
 		mask = append(mask, "display_name")
 	}
 	if !plan.Labels.Equal(state.Labels) {
-		resp.Diagnostics.Append(plan.Labels.ElementsAs(ctx, &inst.Labels, false)...)
+		var labels map[string]string
+		resp.Diagnostics.Append(plan.Labels.ElementsAs(ctx, &labels, false)...)
+		inst.Labels = withOwnerLabel(labels)
 		mask = append(mask, "labels")
+	}
+	if !plan.AuthEnabled.Equal(state.AuthEnabled) {
+		inst.AuthEnabled = plan.AuthEnabled.ValueBool()
+		mask = append(mask, "auth_enabled")
+	}
+	if !plan.RedisConfigs.Equal(state.RedisConfigs) {
+		resp.Diagnostics.Append(plan.RedisConfigs.ElementsAs(ctx, &inst.RedisConfigs, false)...)
+		mask = append(mask, "redis_configs")
 	}
 	if !plan.PersistenceMode.Equal(state.PersistenceMode) || !plan.RDBSnapshotPeriod.IsUnknown() && !plan.RDBSnapshotPeriod.Equal(state.RDBSnapshotPeriod) {
 		inst.PersistenceConfig = persistenceConfig(plan)
@@ -289,6 +450,20 @@ func (r *redisInstanceResource) Update(ctx context.Context, req resource.UpdateR
 		}
 		plan.fromAPI(inst)
 	}
+	// A higher version is an in-place upgrade (a lower one was planned as a
+	// replacement).
+	if to := plan.RedisVersion.ValueString(); versionRank(to) > versionRank(state.RedisVersion.ValueString()) {
+		op, err := r.clients.Redis.UpgradeInstance(ctx, &redispb.UpgradeInstanceRequest{Name: state.ID.ValueString(), RedisVersion: to})
+		var inst *redispb.Instance
+		if err == nil {
+			inst, err = gcpclient.Wait(ctx, op)
+		}
+		if err != nil {
+			resp.Diagnostics.AddError("Upgrading Redis instance "+state.ID.ValueString()+" to "+to+" failed", r.clients.Describe(gcpclient.APIRedis, err))
+			return
+		}
+		plan.fromAPI(inst)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -303,6 +478,18 @@ func (r *redisInstanceResource) Delete(ctx context.Context, req resource.DeleteR
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: state.ID.ValueString()})
+	if gcpclient.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Deleting Redis instance "+state.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRedis, err))
+		return
+	}
+	if !ownedByLabel(inst.GetLabels()) {
+		resp.Diagnostics.AddError("Redis instance "+state.ID.ValueString()+" not deleted", notOursDeleteError("Memorystore instance", state.ID.ValueString()))
+		return
+	}
 	op, err := r.clients.Redis.DeleteInstance(ctx, &redispb.DeleteInstanceRequest{Name: state.ID.ValueString()})
 	if err == nil {
 		err = op.Wait(ctx) // Delete's Poll has no result; Wait is the generated loop.
@@ -316,6 +503,26 @@ func (r *redisInstanceResource) ImportState(ctx context.Context, req resource.Im
 	if _, err := parseInstanceName(req.ID); err != nil {
 		resp.Diagnostics.AddError("Invalid import id", err.Error())
 		return
+	}
+	// Importing is the deliberate adoption of an instance: it gets the
+	// marker, so that this configuration may later delete it.
+	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: req.ID})
+	if err != nil {
+		resp.Diagnostics.AddError("Importing Redis instance "+req.ID+" failed", r.clients.Describe(gcpclient.APIRedis, err))
+		return
+	}
+	if !ownedByLabel(inst.GetLabels()) {
+		op, err := r.clients.Redis.UpdateInstance(ctx, &redispb.UpdateInstanceRequest{
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}},
+			Instance:   &redispb.Instance{Name: req.ID, Labels: withOwnerLabel(inst.GetLabels())},
+		})
+		if err == nil {
+			_, err = gcpclient.Wait(ctx, op)
+		}
+		if err != nil {
+			resp.Diagnostics.AddError("Marking imported Redis instance "+req.ID+" as managed by agentnet failed", r.clients.Describe(gcpclient.APIRedis, err))
+			return
+		}
 	}
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
 }
@@ -333,7 +540,7 @@ func (m *redisInstanceModel) fromAPI(inst *redispb.Instance) {
 	m.MemorySizeGB = types.Int64Value(int64(inst.GetMemorySizeGb()))
 	m.RedisVersion = types.StringValue(inst.GetRedisVersion())
 	m.DisplayName = optionalString(inst.GetDisplayName())
-	m.Labels = optionalStringMap(inst.GetLabels())
+	m.Labels = optionalStringMap(withoutOwnerLabel(inst.GetLabels()))
 	m.PersistenceMode = types.StringValue("DISABLED")
 	m.RDBSnapshotPeriod = types.StringNull()
 	if pc := inst.GetPersistenceConfig(); pc.GetPersistenceMode() == redispb.PersistenceConfig_RDB {
@@ -344,6 +551,27 @@ func (m *redisInstanceModel) fromAPI(inst *redispb.Instance) {
 	m.Port = types.Int64Value(int64(inst.GetPort()))
 	m.State = types.StringValue(inst.GetState().String())
 	m.CurrentLocationID = types.StringValue(inst.GetCurrentLocationId())
+	m.AuthorizedNetwork = types.StringValue(inst.GetAuthorizedNetwork())
+	m.ConnectMode = types.StringValue(inst.GetConnectMode().String())
+	m.ReservedIPRange = optionalString(inst.GetReservedIpRange())
+	m.AuthEnabled = types.BoolValue(inst.GetAuthEnabled())
+	m.TransitEncryption = types.StringValue(inst.GetTransitEncryptionMode().String())
+	if inst.GetTransitEncryptionMode() == redispb.Instance_TRANSIT_ENCRYPTION_MODE_UNSPECIFIED {
+		m.TransitEncryption = types.StringValue("DISABLED")
+	}
+	m.RedisConfigs = optionalStringMap(inst.GetRedisConfigs())
+	m.CustomerManagedKey = optionalString(inst.GetCustomerManagedKey())
+	certs := make([]attr.Value, 0, len(inst.GetServerCaCerts()))
+	for _, c := range inst.GetServerCaCerts() {
+		certs = append(certs, types.ObjectValueMust(serverCACertType.AttrTypes, map[string]attr.Value{
+			"cert":             types.StringValue(c.GetCert()),
+			"sha1_fingerprint": types.StringValue(c.GetSha1Fingerprint()),
+			"create_time":      types.StringValue(c.GetCreateTime().AsTime().UTC().Format(time.RFC3339)),
+			"expire_time":      types.StringValue(c.GetExpireTime().AsTime().UTC().Format(time.RFC3339)),
+			"serial_number":    types.StringValue(c.GetSerialNumber()),
+		}))
+	}
+	m.ServerCACerts = types.ListValueMust(serverCACertType, certs)
 }
 
 func persistenceConfig(m redisInstanceModel) *redispb.PersistenceConfig {
