@@ -151,16 +151,6 @@ func (g *gate) untrack(cs ...net.Conn) {
 	g.mu.Unlock()
 }
 
-// dropConnections closes every proxied connection, as a restarting
-// redis-server resets its clients' connections.
-func (g *gate) dropConnections() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for c := range g.conns {
-		c.Close()
-	}
-}
-
 // close stops listening and closes every connection.
 func (g *gate) close() {
 	g.ln.Close()
