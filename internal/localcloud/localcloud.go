@@ -3,7 +3,8 @@
 // real processes:
 //
 //   - google.cloud.redis.v1.CloudRedis (package memorystore): every instance
-//     is a real redis-server on its own loopback port;
+//     is a real redis-server behind its own loopback port, a gate that
+//     admits a Cloud Run relay only from the instance's authorized network;
 //   - google.cloud.run.v2.Services (package run): every service runs the
 //     agentnet relay as real relay processes behind a front door on its own
 //     loopback port (its URL). Image mapping: the only image accepted is the
@@ -124,6 +125,7 @@
 //	localcloud.addr                 address, written by "localcloud serve"
 //	ca/ca.pem, ca/ca-key.pem        the front doors' certificate authority (kept across restarts)
 //	state/instances.json            instances with port, pid, data folder, restarts
+//	state/instance-auth.json        Memorystore AUTH strings (owner-only)
 //	state/run-services.json         Cloud Run services: Service, URL port, revisions, instances with pid
 //	state/regions.json              regions that are down, and what their outage stopped
 //	state/operations.json           long-running operations
@@ -133,6 +135,8 @@
 //	    dump.rdb                    the instance's data
 //	    dump.rdb.before-import      data as it was before the last import
 //	    redis.log                   redis-server's log
+//	    tls/                        the instance's CA and server certificate (transit encryption)
+//	    auth.conf                   requirepass, read by redis-server (owner-only)
 //	run/<project>/<region>/<service>/
 //	    <instance-id>.log           the relay instance's output
 //
