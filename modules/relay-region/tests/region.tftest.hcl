@@ -18,7 +18,7 @@ variables {
   env           = { RELAY_DEV_KEYS = var.relay_dev_keys }
   vpc_network   = "projects/agentnet-test/global/networks/agentnet"
   # localcloud has no IAM; on Google Cloud this is the relay's own account.
-  service_account = "relay@agentnet-test.iam.gserviceaccount.com"
+  service_account = "agentnet-relay@agentnet-test.iam.gserviceaccount.com"
 }
 
 run "peer" {
@@ -27,7 +27,7 @@ run "peer" {
   }
 
   variables {
-    network = var.vpc_network
+    network = "projects/agentnet-test/global/networks/agentnet" # the vpc_network above
   }
 }
 

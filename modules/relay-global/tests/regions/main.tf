@@ -22,7 +22,7 @@ locals {
     memory_size_gb = 1
     env            = { RELAY_DEV_KEYS = var.relay_dev_keys }
     network        = "projects/agentnet-test/global/networks/agentnet"
-    account        = "relay@agentnet-test.iam.gserviceaccount.com"
+    account        = "agentnet-relay@agentnet-test.iam.gserviceaccount.com"
   }
 }
 
