@@ -458,8 +458,12 @@ func (m *failoverGroupModel) certPrefix() string { return m.Name.ValueString() +
 // managedCertName names the managed certificate of a set of domains: a new
 // set is a new certificate, swapped in while the old one still serves.
 func (m *failoverGroupModel) managedCertName(domains []string) string {
-	sorted := slices.Sorted(slices.Values(domains))
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.Join(sorted, ","))))
+	lower := make([]string, len(domains))
+	for i, d := range domains {
+		lower[i] = strings.ToLower(d)
+	}
+	sorted := slices.Sorted(slices.Values(lower))
+	sum := sha256.Sum256([]byte(strings.Join(sorted, ",")))
 	return m.certPrefix() + hex.EncodeToString(sum[:])[:8]
 }
 

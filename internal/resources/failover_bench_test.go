@@ -16,7 +16,6 @@ import (
 	"cloud.google.com/go/compute/apiv1/computepb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
-	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 )
 
 // BenchmarkRegionFailover measures a region failover end to end, as an
@@ -92,7 +91,7 @@ func waitServedBy(b *testing.B, e *relayEnv, front, down string) {
 			b.Fatalf("the front door did not serve every new connection from healthy regions within 60s")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := client.Dial(ctx, []string{front}, e.token(b, "bench-visitor"))
+		c, err := e.dialFront(b, ctx, front, "bench-visitor")
 		cancel()
 		if err != nil {
 			ok = 0

@@ -52,6 +52,9 @@ resource "agentnet_relay_service" "%[1]s" {
   redis_instance       = agentnet_redis_instance.%[1]s.id
   peer_redis_instances = [%[4]s]
   env                  = { RELAY_DEV_KEYS = %[5]q }
+  # Agents and health checks come through the front door only.
+  invoker_iam_disabled = true
+  ingress              = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
   lifecycle {
     ignore_changes = [min_instances]
   }
