@@ -2,11 +2,8 @@ package resources_test
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,24 +101,10 @@ func frontDoor(s *terraform.State) string {
 	return s.RootModule().Resources["agentnet_relay_failover_group.global"].Primary.Attributes["front_door_url"]
 }
 
-// frontDoorCA trusts localcloud's front door CA (and nothing else).
-func (e *relayEnv) frontDoorCA(t testing.TB) *x509.CertPool {
-	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(e.lc.DataDir(), "ca", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no certificate in localcloud's ca.pem")
-	}
-	return pool
-}
-
 // dialFront connects an agent through the front door, trusting
 // localcloud's CA.
 func (e *relayEnv) dialFront(t testing.TB, ctx context.Context, url, subject string, opts ...client.Option) (*client.Client, error) {
-	return client.Dial(ctx, []string{url}, e.token(t, subject), append([]client.Option{client.WithRootCAs(e.frontDoorCA(t))}, opts...)...)
+	return client.Dial(ctx, []string{url}, e.token(t, subject), append([]client.Option{client.WithRootCAs(e.lc.FrontDoorCA(t))}, opts...)...)
 }
 
 // regionsReached dials n agents through the front door and counts the
@@ -515,7 +498,7 @@ data "agentnet_relay_health" "europe" {
 					// A round trip through the front door, verifying localcloud's CA.
 					pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 					defer cancel()
-					if _, err := client.Probe(pctx, wss, e.token(t, "tls-probe"), client.WithRootCAs(e.frontDoorCA(t))); err != nil {
+					if _, err := client.Probe(pctx, wss, e.token(t, "tls-probe"), client.WithRootCAs(e.lc.FrontDoorCA(t))); err != nil {
 						return fmt.Errorf("wss round trip through %s: %w", wss, err)
 					}
 					// Without the CA the certificate is not trusted.

@@ -22,6 +22,7 @@ package localcloudtest
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -400,6 +401,22 @@ func (i *Instance) Addr() string {
 
 // DataDir is localcloud's data directory.
 func (i *Instance) DataDir() string { return i.dataDir }
+
+// FrontDoorCA is a pool trusting localcloud's front door CA (its
+// <DataDir>/ca/ca.pem, also served at /_localcloud/ca.pem) and nothing
+// else: what a client of an HTTPS front door trusts in tests.
+func (i *Instance) FrontDoorCA(t testing.TB) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(i.dataDir, "ca", "ca.pem"))
+	if err != nil {
+		t.Fatalf("localcloudtest: front door CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("localcloudtest: no certificate in %s/ca/ca.pem", i.dataDir)
+	}
+	return pool
+}
 
 // LogPath is the file localcloud's stderr goes to.
 func (i *Instance) LogPath() string { return i.logPath }
