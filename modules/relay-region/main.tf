@@ -100,9 +100,10 @@ resource "agentnet_relay_service" "this" {
   vpc_subnetwork       = var.vpc_subnetwork
   service_account      = var.service_account
 
-  # Agents come through the load balancer only, and authenticate with the
-  # relay's own tokens: Cloud Run's invoker check would refuse them (and the
-  # load balancer, which carries no Google identity).
+  # Agents come through the load balancer only (no run.app URL), and
+  # authenticate with the relay's own tokens: Cloud Run's invoker check
+  # would refuse them (and the load balancer, which carries no Google
+  # identity).
   ingress              = var.ingress
   invoker_iam_disabled = true
   default_uri_disabled = var.default_uri_disabled

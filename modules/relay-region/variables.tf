@@ -301,9 +301,9 @@ variable "ingress" {
 }
 
 variable "default_uri_disabled" {
-  description = "Turn off the service's run.app URL altogether. Nothing of the relay needs it (agents, health checks and the failover group go through the load balancer); `ingress` already refuses the internet there."
+  description = "Turn off the service's run.app URL altogether, for internal traffic too. Nothing needs it: agents, the failover group's health checks and `agentnet_relay_health` go through the load balancer, and the service's readiness is Cloud Run's own (terminal condition, latest ready revision). `false` keeps the URL for internal callers (ingress still refuses the internet)."
   type        = bool
-  default     = false
+  default     = true
   nullable    = false
 }
 

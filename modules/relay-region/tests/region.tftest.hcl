@@ -82,8 +82,8 @@ run "region" {
     error_message = "The instance and the relay are not on the same network with private services access."
   }
   assert {
-    condition     = agentnet_relay_service.this.ingress == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" && agentnet_relay_service.this.invoker_iam_disabled
-    error_message = "The relay service is not internal-and-load-balancer only with the invoker check off (agents use the relay's tokens)."
+    condition     = agentnet_relay_service.this.ingress == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" && agentnet_relay_service.this.invoker_iam_disabled && agentnet_relay_service.this.default_uri_disabled
+    error_message = "The relay service is not internal-and-load-balancer only, without run.app URL, with the invoker check off (agents use the relay's tokens)."
   }
   assert {
     condition     = agentnet_redis_instance.this.persistence_mode == "RDB" && agentnet_redis_instance.this.rdb_snapshot_period == "ONE_HOUR"
@@ -139,8 +139,9 @@ run "restore_once_and_scaling" {
   }
 }
 
-# With the default ingress the run.app URL refuses an agent with a valid
-# token that does not come through the load balancer (modules/relay-global's
+# With the defaults (ingress from the load balancer, no run.app URL) the
+# service URL refuses an agent with a valid token that does not come through
+# the load balancer (modules/relay-global's
 # tests make the round trip through the front door). Last, so that tofu test
 # destroys its state while the states it refers to still exist.
 run "direct_connection_refused" {

@@ -258,8 +258,8 @@ run "defaults" {
     error_message = "The instance's authorized network and the relay's egress network differ."
   }
   assert {
-    condition     = agentnet_relay_service.this.ingress == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" && agentnet_relay_service.this.invoker_iam_disabled && !agentnet_relay_service.this.default_uri_disabled
-    error_message = "The relay service is not planned internal-and-load-balancer, invoker check off."
+    condition     = agentnet_relay_service.this.ingress == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" && agentnet_relay_service.this.invoker_iam_disabled && agentnet_relay_service.this.default_uri_disabled
+    error_message = "The relay service is not planned internal-and-load-balancer, invoker check off, run.app URL off."
   }
 }
 
