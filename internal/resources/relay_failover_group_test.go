@@ -28,35 +28,20 @@ var groupRegions = []string{"us-central1", "europe-west1", "asia-east1"}
 func (e *relayEnv) groupHCL(states map[string]string, automatic bool, extra string) string {
 	var b strings.Builder
 	for _, region := range groupRegions {
-		key := regionKey(region)
 		var peers []string
 		for _, other := range groupRegions {
 			if other != region {
 				peers = append(peers, fmt.Sprintf("agentnet_redis_instance.%s.id", regionKey(other)))
 			}
 		}
-		fmt.Fprintf(&b, `
-resource "agentnet_redis_instance" "%[1]s" {
-  name           = "relay-%[1]s"
-  region         = %[2]q
-  memory_size_gb = 1
-}
-
-resource "agentnet_relay_service" "%[1]s" {
-  name                 = "relay"
-  region               = %[2]q
-  image                = "%[3]s:1.0"
-  redis_instance       = agentnet_redis_instance.%[1]s.id
-  peer_redis_instances = [%[4]s]
-  env                  = { RELAY_DEV_KEYS = %[5]q }
-  # Agents and health checks come through the front door only.
+		// Agents and health checks come through the front door only; the
+		// group manages minimum instances.
+		b.WriteString(e.regionHCLWith(region, "1.0", 1, "["+strings.Join(peers, ", ")+"]", "", `
   invoker_iam_disabled = true
   ingress              = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
   lifecycle {
     ignore_changes = [min_instances]
-  }
-}
-`, key, region, relayImage, strings.Join(peers, ", "), e.keys.Dir)
+  }`))
 	}
 	var regions []string
 	for _, region := range groupRegions {
