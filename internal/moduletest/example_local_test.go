@@ -1,6 +1,7 @@
 package moduletest
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 
 // TestExampleLocal applies examples/local on localcloud and makes each of
 // the one-line changes its README shows, as written there: a region
-// failover, the region's return, a Redis restore and a new region.
+// failover, the region's return, a Redis restore and a new region. The
+// front door is HTTPS, every Redis has AUTH, TLS and noeviction, and the
+// state holds no AUTH string and no private key.
 func TestExampleLocal(t *testing.T) {
 	tf := setup(t)
 	t.Parallel()
@@ -89,7 +92,11 @@ func TestExampleLocal(t *testing.T) {
 	if w := weights(out); !reflect.DeepEqual(w, map[string]float64{"us-central1": 100, "europe-west1": 100, "asia-east1": 100}) {
 		t.Fatalf("three regions: effective weights %v", w)
 	}
+	if u, _ := out["front_door_url"].(string); !strings.HasPrefix(u, "https://") {
+		t.Fatalf("three regions: front_door_url %q is not https", u)
+	}
 	healthy("three regions", out)
+	secureRedis(t, lc, "three regions", out, filepath.Join(dir, "terraform.tfstate"))
 	settled("three regions")
 
 	edit(`    "asia-east1"   = { state = "active" }`, `    "asia-east1"   = { state = "drained" }`)
@@ -124,11 +131,50 @@ func TestExampleLocal(t *testing.T) {
 		t.Fatalf("new region: no relay service in us-east1: %v", out["service_urls"])
 	}
 	healthy("new region", out)
+	secureRedis(t, lc, "new region", out, filepath.Join(dir, "terraform.tfstate"))
 	settled("new region")
 
 	tf.run(t, env, chdir, "destroy", "-auto-approve", "-input=false", "-no-color")
 	if left := leftovers(t, lc); len(left) > 0 {
 		t.Errorf("destroy left behind: %s", strings.Join(left, ", "))
+	}
+}
+
+// secureRedis checks what the module defaults promise of every region's
+// Redis: AUTH on, maxmemory-policy noeviction (read over TLS with the AUTH
+// string and CA from the Memorystore API, as the relays connect), and no
+// AUTH string nor private key anywhere in the state file.
+func secureRedis(t *testing.T, lc *localcloudtest.Instance, step string, out map[string]any, statePath string) {
+	t.Helper()
+	state, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatalf("%s: reading the state: %v", step, err)
+	}
+	if strings.Contains(string(state), "PRIVATE KEY") {
+		t.Errorf("%s: the state file holds a private key", step)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for region, v := range out["redis_instances"].(map[string]any) {
+		name := v.(string)
+		opts, err := localcloudtest.RedisOptions(ctx, lc.Addr(), name)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if opts.Password == "" || opts.TLSConfig == nil {
+			t.Errorf("%s: %s's Redis lacks AUTH or TLS (auth string set: %t, TLS: %t)", step, region, opts.Password != "", opts.TLSConfig != nil)
+			continue
+		}
+		if strings.Contains(string(state), opts.Password) {
+			t.Errorf("%s: the state file holds the AUTH string of %s's Redis", step, region)
+		}
+		policy, err := lc.RedisClient(t, name).ConfigGet(ctx, "maxmemory-policy").Result()
+		if err != nil {
+			t.Fatalf("%s: CONFIG GET maxmemory-policy on %s's Redis: %v", step, region, err)
+		}
+		if policy["maxmemory-policy"] != "noeviction" {
+			t.Errorf("%s: %s's Redis has maxmemory-policy %q, want noeviction", step, region, policy["maxmemory-policy"])
+		}
 	}
 }
 
