@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -297,6 +298,19 @@ func (r *redisInstanceResource) ValidateConfig(ctx context.Context, req resource
 		resp.Diagnostics.AddAttributeError(path.Root("rdb_snapshot_period"), "Snapshot period without RDB persistence",
 			`rdb_snapshot_period is only accepted with persistence_mode = "RDB".`)
 	}
+	// reserved_ip_range means a CIDR block with direct peering and an
+	// allocated range's name with private services access.
+	if r := m.ReservedIPRange.ValueString(); r != "" && !m.ConnectMode.IsUnknown() {
+		_, _, cidrErr := net.ParseCIDR(r)
+		switch mode := m.ConnectMode.ValueString(); {
+		case mode == "PRIVATE_SERVICE_ACCESS" && cidrErr == nil:
+			resp.Diagnostics.AddAttributeError(path.Root("reserved_ip_range"), "CIDR range with private services access",
+				`With connect_mode = "PRIVATE_SERVICE_ACCESS", reserved_ip_range is the name of an allocated range of the network's private services access connection, not a CIDR block.`)
+		case mode != "PRIVATE_SERVICE_ACCESS" && cidrErr != nil:
+			resp.Diagnostics.AddAttributeError(path.Root("reserved_ip_range"), "Not a CIDR range",
+				fmt.Sprintf(`With connect_mode = "DIRECT_PEERING", reserved_ip_range must be a free CIDR block of at least /29, such as 10.0.0.0/29; got %q.`, r))
+		}
+	}
 }
 
 var _ resource.ResourceWithValidateConfig = (*redisInstanceResource)(nil)
@@ -559,7 +573,10 @@ func (m *redisInstanceModel) fromAPI(inst *redispb.Instance) {
 	if inst.GetTransitEncryptionMode() == redispb.Instance_TRANSIT_ENCRYPTION_MODE_UNSPECIFIED {
 		m.TransitEncryption = types.StringValue("DISABLED")
 	}
-	m.RedisConfigs = optionalStringMap(inst.GetRedisConfigs())
+	// An empty map configured stays empty (the API reports none).
+	if len(inst.GetRedisConfigs()) > 0 || m.RedisConfigs.IsNull() || m.RedisConfigs.IsUnknown() || len(m.RedisConfigs.Elements()) > 0 {
+		m.RedisConfigs = optionalStringMap(inst.GetRedisConfigs())
+	}
 	m.CustomerManagedKey = optionalString(inst.GetCustomerManagedKey())
 	certs := make([]attr.Value, 0, len(inst.GetServerCaCerts()))
 	for _, c := range inst.GetServerCaCerts() {

@@ -160,6 +160,9 @@ memory_size_gb = 1
 transit_encryption_mode = "TLS"`, `(?s)Attribute transit_encryption_mode value must be one of:.*"SERVER_AUTHENTICATION"`),
 			bad(`name = "r1"
 memory_size_gb = 1
+reserved_ip_range = "my-range"`, `With connect_mode = "DIRECT_PEERING", reserved_ip_range must be a free CIDR`),
+			bad(`name = "r1"
+memory_size_gb = 1
 authorized_network = "default"`, `authorized_network must be a network's full name`),
 		},
 		CheckDestroy: func(*terraform.State) error {

@@ -34,8 +34,14 @@ type gate struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
-	done  chan struct{}
+	// refused is when each refused relay instance was last logged: relays
+	// retry quickly, the log says it once in a while.
+	refused map[string]time.Time
+	done    chan struct{}
 }
+
+// refusedLogEvery is how often a relay instance refused again is logged.
+const refusedLogEvery = 10 * time.Second
 
 // openGate listens on 127.0.0.1:port (a free port when port is 0 or taken).
 func openGate(port int, backend func() (string, string), log *slog.Logger) (*gate, error) {
@@ -51,7 +57,7 @@ func openGate(port int, backend func() (string, string), log *slog.Logger) (*gat
 		return nil, err
 	}
 	g := &gate{ln: ln.(*net.TCPListener), port: ln.Addr().(*net.TCPAddr).Port, backend: backend, log: log,
-		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+		conns: map[net.Conn]struct{}{}, refused: map[string]time.Time{}, done: make(chan struct{})}
 	go g.serve()
 	return g, nil
 }
@@ -121,6 +127,16 @@ func (g *gate) admit(c net.Conn, network string) bool {
 	from := env[VPCNetworkEnv]
 	if from == "" {
 		from = "(no VPC egress)"
+	}
+	g.mu.Lock()
+	last := g.refused[env[RunInstanceEnv]]
+	quiet := time.Since(last) < refusedLogEvery
+	if !quiet {
+		g.refused[env[RunInstanceEnv]] = time.Now()
+	}
+	g.mu.Unlock()
+	if quiet {
+		return false
 	}
 	g.log.Warn("connection refused: Cloud Run instance is not on the instance's authorized network",
 		"run_instance", env[RunInstanceEnv], "pid", pid, "network", from, "authorized_network", network, "port", g.port)
