@@ -187,6 +187,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("write %s: %w", addrFile, err)
 	}
 	fmt.Fprintf(stdout, "localcloud listening on %s\n", srv.Addr())
+	// What clients of the HTTPS front doors trust.
+	fmt.Fprintf(stdout, "front door CA: %s (also http://%s/_localcloud/ca.pem)\n", filepath.Join(srv.DataDir(), "ca", "ca.pem"), srv.Addr())
 	<-ctx.Done()
 	stop()
 	logger.Info("signal received; saving every instance and stopping")
