@@ -2,9 +2,11 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -27,7 +30,11 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 )
@@ -60,6 +67,10 @@ type relayServiceModel struct {
 	Memory             types.String   `tfsdk:"memory"`
 	VPCNetwork         types.String   `tfsdk:"vpc_network"`
 	VPCSubnetwork      types.String   `tfsdk:"vpc_subnetwork"`
+	InvokerIAMDisabled types.Bool     `tfsdk:"invoker_iam_disabled"`
+	Ingress            types.String   `tfsdk:"ingress"`
+	DefaultURIDisabled types.Bool     `tfsdk:"default_uri_disabled"`
+	ServiceAccount     types.String   `tfsdk:"service_account"`
 	RedisAddress       types.String   `tfsdk:"redis_address"`
 	PeerRedisAddresses types.String   `tfsdk:"peer_redis_addresses"`
 	URL                types.String   `tfsdk:"url"`
@@ -68,15 +79,40 @@ type relayServiceModel struct {
 	Timeouts           timeouts.Value `tfsdk:"timeouts"`
 }
 
-// Environment variables the resource sets itself; env may not set them.
-var managedRelayEnv = []string{"REDIS_ADDR", "PEER_REDIS_ADDRS", "REGION", "PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
+// Environment variables the resource or Cloud Run set; env may not set
+// them (nor any K_* name). REDIS_ADDR, PEER_REDIS_ADDRS and REDIS_PASSWORD
+// are the relay's direct mode: refused so that no address or secret of a
+// Memorystore instance travels through Terraform state.
+var managedRelayEnv = []string{"REDIS_INSTANCE", "PEER_REDIS_INSTANCES", "REDIS_ADDR", "PEER_REDIS_ADDRS", "REDIS_PASSWORD",
+	"AGENTNET_EMULATOR_HOST", "REGION", "PORT", "OPS_PORT"}
+
+// notCloudRunEnv matches names that do not start with K_ (Cloud Run's).
+var notCloudRunEnv = regexp.MustCompile(`^([^K]|K$|K[^_])`)
 
 // Annotation keys that let Read and import find what the service was
-// declared with.
+// declared with; redisAddresses is on the revision template, so that a
+// Redis recreated with a new address rolls a new revision (the relay
+// resolves addresses at start).
 const (
-	annotationRedisInstance = "agentnet.dev/redis-instance"
-	annotationPeerInstances = "agentnet.dev/peer-redis-instances"
-	annotationRedeploy      = "agentnet.dev/redeployed-at"
+	annotationRedisInstance  = "agentnet.dev/redis-instance"
+	annotationPeerInstances  = "agentnet.dev/peer-redis-instances"
+	annotationRedeploy       = "agentnet.dev/redeployed-at"
+	annotationRedisAddresses = "agentnet.dev/redis-addresses"
+)
+
+// Ingress settings, as the Cloud Run Admin API v2 names them.
+var ingressValues = []string{
+	runpb.IngressTraffic_INGRESS_TRAFFIC_ALL.String(),
+	runpb.IngressTraffic_INGRESS_TRAFFIC_INTERNAL_ONLY.String(),
+	runpb.IngressTraffic_INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER.String(),
+}
+
+// The relay's probes: /ready on PORT answers 200 once every Redis is
+// reachable (the startup probe allows up to 240 s for that); /live answers
+// while the process serves.
+const (
+	relayReadyPath = "/ready"
+	relayLivePath  = "/live"
 )
 
 func (r *relayServiceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -113,19 +149,22 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			},
 			"redis_instance": schema.StringAttribute{
 				Required:    true,
-				Description: "Id of the region's `agentnet_redis_instance`. Its address becomes the relay's `REDIS_ADDR`. It must be in the service's region unless `peer_redis_instances` are configured.",
+				Description: "Id of the region's `agentnet_redis_instance`, given to the relay as `REDIS_INSTANCE`: the relay asks the Memorystore API for its address, AUTH string and CA at start. It must be in the service's region unless `peer_redis_instances` are configured.",
 				Validators:  []validator.String{instanceIDValidator()},
 			},
 			"peer_redis_instances": schema.ListAttribute{
 				Optional: true, ElementType: types.StringType,
-				Description: "Ids of the other regions' Redis instances, for routing to agents connected to other regions (`PEER_REDIS_ADDRS`).",
+				Description: "Ids of the other regions' Redis instances, for routing to agents connected to other regions (`PEER_REDIS_INSTANCES`).",
 				Validators:  []validator.List{listvalidator.UniqueValues(), listvalidator.ValueStringsAre(instanceIDValidator())},
 			},
 			"env": schema.MapAttribute{
 				Optional: true, ElementType: types.StringType,
 				Description: "Further environment of the relay (token settings such as `JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`; limits). " +
-					"`REDIS_ADDR`, `PEER_REDIS_ADDRS`, `REGION`, `PORT` and `K_*` are set by the resource and refused here.",
-				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.NoneOf(managedRelayEnv...))},
+					"Values are stored in Terraform state: never put a secret here. `REDIS_INSTANCE`, `PEER_REDIS_INSTANCES`, " +
+					"`REGION`, `AGENTNET_EMULATOR_HOST`, `PORT`, `OPS_PORT` and `K_*` are set by the resource or Cloud Run, and the " +
+					"relay's direct mode (`REDIS_ADDR`, `PEER_REDIS_ADDRS`, `REDIS_PASSWORD`) is not for Memorystore: all are refused here.",
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.NoneOf(managedRelayEnv...),
+					stringvalidator.RegexMatches(notCloudRunEnv, "must not start with K_ (Cloud Run sets K_SERVICE, K_REVISION, K_CONFIGURATION)"))},
 			},
 			"min_instances": schema.Int64Attribute{
 				Optional: true, Computed: true, Default: int64default.StaticInt64(1),
@@ -148,21 +187,55 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Validators:  []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^\d+(Mi|Gi)$`), "must be a memory quantity such as 512Mi or 2Gi")},
 			},
 			"vpc_network": schema.StringAttribute{
-				Optional:    true,
-				Description: "VPC network for Direct VPC egress, which Google Cloud needs for the relay to reach Memorystore's private address. Ignored by localcloud.",
+				Optional: true,
+				Description: "VPC network for Direct VPC egress (`projects/PROJECT/global/networks/NAME`, or a network name in the " +
+					"service's project): the relay reaches Memorystore's private addresses through it. Required when the relay " +
+					"uses Redis, and it must be the `authorized_network` of `redis_instance` and of every peer instance; the plan " +
+					"refuses a mismatch. localcloud enforces it too: a relay reaches a Redis only from its authorized network.",
+				Validators: []validator.String{stringvalidator.RegexMatches(vpcNetworkRE,
+					"must be projects/PROJECT/global/networks/NAME or a network name")},
 			},
 			"vpc_subnetwork": schema.StringAttribute{
 				Optional:    true,
 				Description: "Subnetwork for Direct VPC egress, in the service's region.",
 				Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("vpc_network"))},
 			},
+			"invoker_iam_disabled": schema.BoolAttribute{
+				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Let requests reach the relay without a Cloud Run invoker identity. Agents authenticate with the " +
+					"relay's own tokens, not Google identities, so a relay serving agents needs `true`. With `false` (Cloud Run's " +
+					"default) every request without the invoker role, agents' and the load balancer's included, gets 403.",
+			},
+			"ingress": schema.StringAttribute{
+				Optional: true, Computed: true, Default: stringdefault.StaticString(ingressValues[0]),
+				Description: "Where requests may come from: `INGRESS_TRAFFIC_ALL` (the internet, Cloud Run's default), " +
+					"`INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER` (internal traffic and Cloud Load Balancing: agents reach the relay " +
+					"only through the failover group's front door; the service URL refuses them) or `INGRESS_TRAFFIC_INTERNAL_ONLY`.",
+				Validators: []validator.String{stringvalidator.OneOf(ingressValues...)},
+			},
+			"default_uri_disabled": schema.BoolAttribute{
+				Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Disable the service's default `run.app` URL: only the load balancer (and domain mappings) reach it.",
+			},
+			"service_account": schema.StringAttribute{
+				Optional: true, Computed: true, PlanModifiers: keep,
+				Description: "Email of the service account the relay runs as: its identity toward the Memorystore API, which " +
+					"gives the relay each Redis's address, AUTH string and CA (it needs `roles/redis.viewer` and " +
+					"`redis.instances.getAuthString`, or `roles/redis.dbConnectionUser`). Defaults to the project's " +
+					"Compute Engine default service account, as Cloud Run does.",
+				Validators: []validator.String{stringvalidator.RegexMatches(serviceAccountRE,
+					"must be a service account email such as relay@PROJECT.iam.gserviceaccount.com")},
+			},
 			"redis_address": schema.StringAttribute{Computed: true,
-				Description: "`host:port` of `redis_instance`, as set in the relay's `REDIS_ADDR`."},
+				Description: "`host:port` of `redis_instance` when the revision was deployed. The relay resolves it itself " +
+					"(`REDIS_INSTANCE`); a change rolls a new revision."},
 			"peer_redis_addresses": schema.StringAttribute{Computed: true,
-				Description: "Addresses of `peer_redis_instances`, as set in `PEER_REDIS_ADDRS`."},
+				Description: "Addresses of `peer_redis_instances` (comma separated) when the revision was deployed; a change rolls a new revision."},
 			"url":                   schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "URL of the service; agents connect to `<url>/ws`."},
-			"latest_ready_revision": schema.StringAttribute{Computed: true, Description: "Revision serving traffic."},
-			"ready":                 schema.BoolAttribute{Computed: true, Description: "Whether the service reported Ready after the last apply."},
+			"latest_ready_revision": schema.StringAttribute{Computed: true, Description: "Latest revision that became ready, as the Cloud Run API reports it."},
+			"ready": schema.BoolAttribute{Computed: true, Description: "Whether the service's terminal condition is Ready: " +
+				"its latest revision passed its startup probes and serves. Read from the Cloud Run API, never from the service URL " +
+				"(which the ingress setting may close, and whose paths ending in `z` are Google's)."},
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
@@ -183,9 +256,9 @@ func (r *relayServiceResource) ValidateConfig(ctx context.Context, req resource.
 	}
 }
 
-// ModifyPlan checks the Redis wiring against the real instances and plans
-// the addresses the relay will get, so a recreated Redis instance shows up
-// as a change of the relay's connection settings.
+// ModifyPlan checks the Redis wiring against the real instances (region,
+// network) and plans the addresses the relay will resolve, so a recreated
+// Redis instance shows up as a change that rolls a new revision.
 func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
@@ -204,6 +277,10 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if plan.Region.IsNull() || plan.Region.IsUnknown() {
 		region = r.clients.Region
 	}
+	project := plan.Project.ValueString()
+	if plan.Project.IsNull() || plan.Project.IsUnknown() {
+		project = r.clients.Project
+	}
 	var peers []string
 	resp.Diagnostics.Append(plan.PeerRedisInstances.ElementsAs(ctx, &peers, false)...)
 	if redis, err := parseInstanceName(plan.RedisInstance.ValueString()); err == nil && region != "" && redis.Region != region && len(peers) == 0 {
@@ -212,7 +289,7 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 				"configure peer_redis_instances to route across regions.", redis.Region, region))
 		return
 	}
-	addrs, diags := r.redisAddresses(ctx, plan.RedisInstance.ValueString(), peers)
+	insts, diags := r.redisInstances(ctx, plan.RedisInstance.ValueString(), peers)
 	if diags.HasError() {
 		// A missing instance fails the plan only when this resource would
 		// change; otherwise Read's view stands (a region may be down).
@@ -222,6 +299,13 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 		resp.Diagnostics.Append(diags...)
 		return
 	}
+	if !plan.VPCNetwork.IsUnknown() {
+		resp.Diagnostics.Append(checkRedisNetworks(project, plan.VPCNetwork, insts)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	addrs := insts.addresses()
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("redis_address"), addrs.redis)...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("peer_redis_addresses"), addrs.peers)...)
 	if req.State.Raw.IsNull() {
@@ -229,14 +313,21 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 	}
 	var state relayServiceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	// A service that is not serving is redeployed by the next apply: the
-	// WebSocket Server Recovery procedure.
+	// A service whose latest revision is not ready is redeployed by the
+	// next apply: the WebSocket Server Recovery procedure.
 	if !state.Ready.IsNull() && !state.Ready.ValueBool() {
 		resp.Diagnostics.AddWarning("Relay service not ready",
-			fmt.Sprintf("%s reports no ready revision; the apply redeploys it.", state.ID.ValueString()))
+			fmt.Sprintf("%s reports that its latest revision is not ready; the apply redeploys it.", state.ID.ValueString()))
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ready"), types.BoolValue(true))...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("latest_ready_revision"), types.StringUnknown())...)
 	}
+}
+
+// relayRedis are the Memorystore instances a relay uses, as the API
+// describes them, with the attribute each comes from.
+type relayRedis []struct {
+	attr path.Path
+	inst *redispb.Instance
 }
 
 type relayRedisAddresses struct {
@@ -244,28 +335,87 @@ type relayRedisAddresses struct {
 	peers string
 }
 
-// redisAddresses resolves instance ids to the host:port the relay dials.
-func (r *relayServiceResource) redisAddresses(ctx context.Context, redis string, peers []string) (relayRedisAddresses, diag.Diagnostics) {
+func (rr relayRedis) addresses() relayRedisAddresses {
+	var out relayRedisAddresses
+	var peers []string
+	for i, r := range rr {
+		addr := fmt.Sprintf("%s:%d", r.inst.GetHost(), r.inst.GetPort())
+		if i == 0 {
+			out.redis = addr
+		} else {
+			peers = append(peers, addr)
+		}
+	}
+	out.peers = strings.Join(peers, ",")
+	return out
+}
+
+// redisInstances reads the local instance and the peers.
+func (r *relayServiceResource) redisInstances(ctx context.Context, redis string, peers []string) (relayRedis, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	resolve := func(attr path.Path, id string) string {
+	var out relayRedis
+	read := func(attr path.Path, id string) {
 		inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: id})
-		if gcpclient.IsNotFound(err) {
+		switch {
+		case gcpclient.IsNotFound(err):
 			diags.AddAttributeError(attr, "Redis instance not found", fmt.Sprintf("Redis instance %s does not exist.", id))
-			return ""
-		}
-		if err != nil {
+		case err != nil:
 			diags.AddAttributeError(attr, "Reading Redis instance failed", r.clients.Describe(gcpclient.APIRedis, err))
-			return ""
+		default:
+			out = append(out, struct {
+				attr path.Path
+				inst *redispb.Instance
+			}{attr, inst})
 		}
-		return fmt.Sprintf("%s:%d", inst.GetHost(), inst.GetPort())
 	}
-	out := relayRedisAddresses{redis: resolve(path.Root("redis_instance"), redis)}
-	var peerAddrs []string
+	read(path.Root("redis_instance"), redis)
 	for i, p := range peers {
-		peerAddrs = append(peerAddrs, resolve(path.Root("peer_redis_instances").AtListIndex(i), p))
+		read(path.Root("peer_redis_instances").AtListIndex(i), p)
 	}
-	out.peers = strings.Join(peerAddrs, ",")
 	return out, diags
+}
+
+// vpcNetworkRE accepts a network's full name or its name in the service's
+// project.
+var vpcNetworkRE = regexp.MustCompile(`^(projects/[^/]+/global/networks/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+var serviceAccountRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[a-z]+$`)
+
+// networkFullName is a network as projects/P/global/networks/N; "" stays "".
+func networkFullName(project, n string) string {
+	if n == "" || strings.HasPrefix(n, "projects/") {
+		return n
+	}
+	return "projects/" + project + "/global/networks/" + n
+}
+
+// checkRedisNetworks refuses a Redis the relay could not reach: Memorystore
+// accepts connections only from its authorized network (the API's default:
+// the project's "default" network), and a Cloud Run service reaches a VPC
+// only through Direct VPC egress on vpc_network.
+func checkRedisNetworks(project string, vpc types.String, rr relayRedis) diag.Diagnostics {
+	var diags diag.Diagnostics
+	egress := networkFullName(project, vpc.ValueString())
+	for _, r := range rr {
+		auth := r.inst.GetAuthorizedNetwork()
+		if auth == "" {
+			p, _ := parseInstanceName(r.inst.GetName())
+			auth = networkFullName(p.Project, "default")
+		}
+		switch {
+		case egress == "":
+			diags.AddAttributeError(path.Root("vpc_network"), "Relay service without a VPC network",
+				fmt.Sprintf("Redis instance %s is reachable only from network %s, and this service has no Direct VPC egress: "+
+					"set vpc_network = %q.", r.inst.GetName(), auth, auth))
+			return diags
+		case egress != auth:
+			diags.AddAttributeError(r.attr, "Redis instance on another network",
+				fmt.Sprintf("Redis instance %s is reachable only from network %s, but the service's vpc_network is %s: the relay "+
+					"could not connect. Use a Redis instance whose authorized_network is %s, or set vpc_network to %s.",
+					r.inst.GetName(), auth, egress, egress, auth))
+		}
+	}
+	return diags
 }
 
 func (r *relayServiceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -289,17 +439,34 @@ func (r *relayServiceResource) Create(ctx context.Context, req resource.CreateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	svc.Labels = withOwnerLabel(nil)
 	parent := fmt.Sprintf("projects/%s/locations/%s", plan.Project.ValueString(), plan.Region.ValueString())
+	name := parent + "/services/" + plan.Name.ValueString()
 	op, err := r.clients.Run.CreateService(ctx, &runpb.CreateServiceRequest{Parent: parent, ServiceId: plan.Name.ValueString(), Service: svc})
+	if status.Code(err) == codes.AlreadyExists {
+		resp.Diagnostics.AddError("Relay service "+name+" already exists", r.existingServiceError(ctx, name))
+		return
+	}
 	if err == nil {
 		svc, err = gcpclient.Wait(ctx, op)
 	}
 	if err != nil {
-		addServiceError(&resp.Diagnostics, "Creating relay service "+parent+"/services/"+plan.Name.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
+		addServiceError(&resp.Diagnostics, "Creating relay service "+name+" failed", r.clients.Describe(gcpclient.APIRun, err))
 		return
 	}
 	resp.Diagnostics.Append(plan.fromAPI(ctx, svc)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// existingServiceError explains a create refused because the name is
+// taken: an object agentnet did not create is never taken over.
+func (r *relayServiceResource) existingServiceError(ctx context.Context, name string) string {
+	cur, err := r.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+	if err == nil && !ownedByLabel(cur.GetLabels()) {
+		return notOursError("Cloud Run service", name, "agentnet_relay_service", name)
+	}
+	return fmt.Sprintf("A Cloud Run service %q exists already, created by agentnet (another configuration, or a state that lost it). "+
+		"It was left unchanged. To manage it with this configuration:\n\n  tofu import agentnet_relay_service.<name> %s\n\nor choose another name.", name, name)
 }
 
 func (r *relayServiceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -321,33 +488,13 @@ func (r *relayServiceResource) Read(ctx context.Context, req resource.ReadReques
 		return
 	}
 	resp.Diagnostics.Append(state.fromAPI(ctx, svc)...)
-	if state.Ready.ValueBool() {
-		// Cloud Run keeps a service Ready while its instances crash; what
-		// agents see is whether any instance answers.
-		state.Ready = types.BoolValue(serving(ctx, svc.GetUri()))
-	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// serving reports whether a relay behind url answers its readiness check.
-func serving(ctx context.Context, url string) bool {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/readyz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
 func (r *relayServiceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan relayServiceModel
+	var plan, state relayServiceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -356,29 +503,104 @@ func (r *relayServiceResource) Update(ctx context.Context, req resource.UpdateRe
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	svc, diags := r.service(ctx, plan)
+	want, diags := r.service(ctx, plan)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	svc.Name = plan.ID.ValueString()
-	var state relayServiceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if !state.Ready.ValueBool() {
 		// A new revision, even with the same settings, restarts every
 		// instance, as a redeploy from infrastructure code does.
-		svc.Template.Annotations = map[string]string{annotationRedeploy: time.Now().UTC().Format(time.RFC3339Nano)}
+		want.Template.Annotations[annotationRedeploy] = time.Now().UTC().Format(time.RFC3339Nano)
 	}
-	op, err := r.clients.Run.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: svc})
-	if err == nil {
-		svc, err = gcpclient.Wait(ctx, op)
-	}
+	name := plan.ID.ValueString()
+	svc, err := r.update(ctx, name, want)
 	if err != nil {
-		addServiceError(&resp.Diagnostics, "Updating relay service "+plan.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
+		addServiceError(&resp.Diagnostics, "Updating relay service "+name+" failed", err.Error())
 		return
 	}
 	resp.Diagnostics.Append(plan.fromAPI(ctx, svc)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// relayServiceMask are the fields an update of the resource writes; the
+// rest (labels other than the marker, description, traffic, ...) stays as
+// other writers left it.
+var relayServiceMask = []string{"annotations", "template", "scaling", "ingress", "invoker_iam_disabled", "default_uri_disabled"}
+
+// update writes want's masked fields over the service as it is now: it
+// reads the service, sends the update with that etag and, if another
+// writer changed the service in between (ABORTED), reads it again and
+// retries once.
+func (r *relayServiceResource) update(ctx context.Context, name string, want *runpb.Service) (*runpb.Service, error) {
+	var prev *runpb.Service
+	for attempt := 0; ; attempt++ {
+		cur, err := r.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+		if err != nil {
+			return nil, errors.New(r.clients.Describe(gcpclient.APIRun, err))
+		}
+		if attempt == 2 {
+			return nil, fmt.Errorf("another writer changed the service twice while it was being updated (%s); nothing was "+
+				"changed by this apply. Run plan and apply again once the other writer is done", changedFields(prev, cur))
+		}
+		prev = cur
+		req := updateRequest(cur, want)
+		op, err := r.clients.Run.UpdateService(ctx, req)
+		if status.Code(err) == codes.Aborted {
+			continue
+		}
+		if err == nil {
+			var svc *runpb.Service
+			if svc, err = gcpclient.Wait(ctx, op); err == nil {
+				return svc, nil
+			}
+		}
+		return nil, errors.New(r.clients.Describe(gcpclient.APIRun, err))
+	}
+}
+
+// updateRequest is the update of cur to want's masked fields, guarded by
+// cur's etag. Annotations other than agentnet's are kept, and the ownership
+// marker is added to a service that lacks it (an imported one).
+func updateRequest(cur, want *runpb.Service) *runpb.UpdateServiceRequest {
+	svc := proto.Clone(want).(*runpb.Service)
+	svc.Name, svc.Etag = cur.GetName(), cur.GetEtag()
+	annotations := map[string]string{}
+	for k, v := range cur.GetAnnotations() {
+		if !strings.HasPrefix(k, "agentnet.dev/") {
+			annotations[k] = v
+		}
+	}
+	maps.Copy(annotations, want.GetAnnotations())
+	svc.Annotations = annotations
+	mask := slices.Clone(relayServiceMask)
+	if !ownedByLabel(cur.GetLabels()) {
+		svc.Labels = withOwnerLabel(cur.GetLabels())
+		mask = append(mask, "labels")
+	}
+	return &runpb.UpdateServiceRequest{Service: svc, UpdateMask: &fieldmaskpb.FieldMask{Paths: mask}}
+}
+
+// changedFields names the top-level fields that differ between two reads of
+// a service, for the error after a second conflict.
+func changedFields(a, b *runpb.Service) string {
+	var out []string
+	fields := a.ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		switch f.Name() {
+		case "etag", "update_time", "generation", "observed_generation", "conditions", "terminal_condition", "reconciling",
+			"latest_ready_revision", "latest_created_revision", "traffic_statuses", "last_modifier":
+			continue
+		}
+		if !a.ProtoReflect().Get(f).Equal(b.ProtoReflect().Get(f)) {
+			out = append(out, string(f.Name()))
+		}
+	}
+	if len(out) == 0 {
+		return "its etag changed, though no setting did"
+	}
+	return "fields changed: " + strings.Join(out, ", ")
 }
 
 func (r *relayServiceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -391,12 +613,26 @@ func (r *relayServiceResource) Delete(ctx context.Context, req resource.DeleteRe
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	op, err := r.clients.Run.DeleteService(ctx, &runpb.DeleteServiceRequest{Name: state.ID.ValueString()})
+	name := state.ID.ValueString()
+	cur, err := r.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+	if gcpclient.IsNotFound(err) {
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Deleting relay service "+name+" failed", r.clients.Describe(gcpclient.APIRun, err))
+		return
+	}
+	if !ownedByLabel(cur.GetLabels()) {
+		resp.Diagnostics.AddError("Relay service "+name+" not deleted", notOursDeleteError("Cloud Run service", name))
+		return
+	}
+	// The etag: a service recreated by someone else meanwhile is not deleted.
+	op, err := r.clients.Run.DeleteService(ctx, &runpb.DeleteServiceRequest{Name: name, Etag: cur.GetEtag()})
 	if err == nil {
 		_, err = gcpclient.Wait(ctx, op)
 	}
 	if err != nil && !gcpclient.IsNotFound(err) {
-		resp.Diagnostics.AddError("Deleting relay service "+state.ID.ValueString()+" failed", r.clients.Describe(gcpclient.APIRun, err))
+		resp.Diagnostics.AddError("Deleting relay service "+name+" failed", r.clients.Describe(gcpclient.APIRun, err))
 	}
 }
 
@@ -410,6 +646,17 @@ func (r *relayServiceResource) ImportState(ctx context.Context, req resource.Imp
 
 var serviceNameRE = regexp.MustCompile(`^projects/([^/]+)/locations/([^/]+)/services/([^/]+)$`)
 
+// redisAddressesAnnotation is the value of the revision annotation that
+// records the addresses the relay will resolve: "local=H:P peers=H:P,H:P".
+func redisAddressesAnnotation(a relayRedisAddresses) string {
+	return "local=" + a.redis + " peers=" + a.peers
+}
+
+func parseRedisAddressesAnnotation(v string) relayRedisAddresses {
+	local, peers, _ := strings.Cut(v, " peers=")
+	return relayRedisAddresses{redis: strings.TrimPrefix(local, "local="), peers: peers}
+}
+
 // service builds the Cloud Run service the plan declares.
 func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel) (*runpb.Service, diag.Diagnostics) {
 	var diags diag.Diagnostics
@@ -419,9 +666,12 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 	// created in the same apply.
 	addrs := relayRedisAddresses{redis: m.RedisAddress.ValueString(), peers: m.PeerRedisAddresses.ValueString()}
 	if m.RedisAddress.IsUnknown() || m.RedisAddress.ValueString() == "" || m.PeerRedisAddresses.IsUnknown() {
-		var d diag.Diagnostics
-		addrs, d = r.redisAddresses(ctx, m.RedisInstance.ValueString(), peers)
+		insts, d := r.redisInstances(ctx, m.RedisInstance.ValueString(), peers)
 		diags.Append(d...)
+		if !d.HasError() {
+			diags.Append(checkRedisNetworks(m.Project.ValueString(), m.VPCNetwork, insts)...)
+			addrs = insts.addresses()
+		}
 	}
 	var env map[string]string
 	diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
@@ -431,22 +681,33 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 	if env == nil {
 		env = map[string]string{}
 	}
-	env["REDIS_ADDR"] = addrs.redis
+	// Instance names only: the relay asks the Memorystore API for each
+	// address, AUTH string and CA, so no secret is in the plan or state.
+	env["REDIS_INSTANCE"] = m.RedisInstance.ValueString()
 	env["REGION"] = m.Region.ValueString()
-	if addrs.peers != "" {
-		env["PEER_REDIS_ADDRS"] = addrs.peers
+	if len(peers) > 0 {
+		env["PEER_REDIS_INSTANCES"] = strings.Join(peers, ",")
 	}
 	names := make([]string, 0, len(env))
 	for k := range env {
 		names = append(names, k)
 	}
 	sort.Strings(names) // a stable order: the same env is the same revision
+	httpProbe := func(p string, period, failures int32) *runpb.Probe {
+		return &runpb.Probe{TimeoutSeconds: 1, PeriodSeconds: period, FailureThreshold: failures,
+			ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: p}}}
+	}
 	container := &runpb.Container{
 		Image: m.Image.ValueString(),
 		Resources: &runpb.ResourceRequirements{Limits: map[string]string{
 			"cpu": m.CPU.ValueString(), "memory": m.Memory.ValueString(),
 		}},
 		Ports: []*runpb.ContainerPort{{Name: "http1", ContainerPort: 8080}},
+		// Ready only once every Redis answers (up to 240 s), so "capacity
+		// first, wait until ready" means ready to deliver; restarted when
+		// the process stops serving.
+		StartupProbe:  httpProbe(relayReadyPath, 1, 240),
+		LivenessProbe: httpProbe(relayLivePath, 10, 3),
 	}
 	for _, k := range names {
 		container.Env = append(container.Env, &runpb.EnvVar{Name: k, Values: &runpb.EnvVar_Value{Value: env[k]}})
@@ -458,6 +719,10 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 		Timeout:                       durationpb.New(time.Hour),
 		MaxInstanceRequestConcurrency: 1000,
 		SessionAffinity:               false,
+		ServiceAccount:                m.ServiceAccount.ValueString(),
+		// The relay resolves the addresses at start: a new address needs
+		// a new revision.
+		Annotations: map[string]string{annotationRedisAddresses: redisAddressesAnnotation(addrs)},
 	}
 	if net := m.VPCNetwork.ValueString(); net != "" {
 		template.VpcAccess = &runpb.VpcAccess{
@@ -470,9 +735,11 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 		annotations[annotationPeerInstances] = strings.Join(peers, ",")
 	}
 	return &runpb.Service{
-		Annotations: annotations,
-		Ingress:     runpb.IngressTraffic_INGRESS_TRAFFIC_ALL,
-		Template:    template,
+		Annotations:        annotations,
+		Ingress:            runpb.IngressTraffic(runpb.IngressTraffic_value[m.Ingress.ValueString()]),
+		InvokerIamDisabled: m.InvokerIAMDisabled.ValueBool(),
+		DefaultUriDisabled: m.DefaultURIDisabled.ValueBool(),
+		Template:           template,
 		Scaling: &runpb.ServiceScaling{
 			MinInstanceCount: int32(m.MinInstances.ValueInt64()),
 			MaxInstanceCount: int32(m.MaxInstances.ValueInt64()),
@@ -504,6 +771,16 @@ func (m *relayServiceModel) fromAPI(ctx context.Context, svc *runpb.Service) dia
 		m.MinInstances = types.Int64Value(int64(s.GetMinInstanceCount()))
 		m.MaxInstances = types.Int64Value(int64(s.GetMaxInstanceCount()))
 	}
+	m.InvokerIAMDisabled = types.BoolValue(svc.GetInvokerIamDisabled())
+	m.DefaultURIDisabled = types.BoolValue(svc.GetDefaultUriDisabled())
+	ingress := svc.GetIngress()
+	if ingress == runpb.IngressTraffic_INGRESS_TRAFFIC_UNSPECIFIED {
+		ingress = runpb.IngressTraffic_INGRESS_TRAFFIC_ALL
+	}
+	m.Ingress = types.StringValue(ingress.String())
+	m.ServiceAccount = types.StringValue(svc.GetTemplate().GetServiceAccount())
+	addrs := parseRedisAddressesAnnotation(svc.GetTemplate().GetAnnotations()[annotationRedisAddresses])
+	m.RedisAddress, m.PeerRedisAddresses = types.StringValue(addrs.redis), types.StringValue(addrs.peers)
 	containers := svc.GetTemplate().GetContainers()
 	if len(containers) > 0 {
 		c := containers[0]
@@ -511,15 +788,8 @@ func (m *relayServiceModel) fromAPI(ctx context.Context, svc *runpb.Service) dia
 		m.CPU = types.StringValue(c.GetResources().GetLimits()["cpu"])
 		m.Memory = types.StringValue(c.GetResources().GetLimits()["memory"])
 		env := map[string]string{}
-		m.RedisAddress, m.PeerRedisAddresses = types.StringValue(""), types.StringValue("")
 		for _, e := range c.GetEnv() {
-			switch e.GetName() {
-			case "REDIS_ADDR":
-				m.RedisAddress = types.StringValue(e.GetValue())
-			case "PEER_REDIS_ADDRS":
-				m.PeerRedisAddresses = types.StringValue(e.GetValue())
-			case "REGION":
-			default:
+			if !slices.Contains(managedRelayEnv, e.GetName()) {
 				env[e.GetName()] = e.GetValue()
 			}
 		}
@@ -531,6 +801,8 @@ func (m *relayServiceModel) fromAPI(ctx context.Context, svc *runpb.Service) dia
 		m.VPCSubnetwork = optionalString(nis[0].GetSubnetwork())
 	}
 	m.URL = types.StringValue(svc.GetUri())
+	// Readiness is the API's: the terminal condition says whether the
+	// latest revision became ready.
 	m.LatestRevision = types.StringValue(svc.GetLatestReadyRevision())
 	m.Ready = types.BoolValue(svc.GetTerminalCondition().GetState() == runpb.Condition_CONDITION_SUCCEEDED)
 	return diags
@@ -544,6 +816,7 @@ var serviceFieldAttributes = []struct{ field, attr string }{
 	{"scaling.min_instance_count", "min_instances"},
 	{"scaling.max_instance_count", "max_instances"},
 	{"template.vpc_access", "vpc_network"},
+	{"template.service_account", "service_account"},
 }
 
 // addServiceError reports an API error on the attribute it is about, when

@@ -3,6 +3,7 @@ package resources_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,9 +13,11 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 )
@@ -44,13 +47,21 @@ func (e *relayEnv) token(t testing.TB, subject string) client.TokenSource {
 	return client.StaticToken(tok)
 }
 
-// regionHCL declares one region: its Redis instance and relay service.
+// regionHCL declares one region: its Redis instance and a public relay
+// service (agents authenticate with relay tokens) egressing into the
+// Redis's network.
 func (e *relayEnv) regionHCL(region, tag string, minInstances int, peers string, extra string) string {
+	return e.regionHCLWith(region, tag, minInstances, peers, extra, "invoker_iam_disabled = true")
+}
+
+// regionHCLWith is regionHCL with the service's access settings given.
+func (e *relayEnv) regionHCLWith(region, tag string, minInstances int, peers, extra, access string) string {
 	return fmt.Sprintf(`
 resource "agentnet_redis_instance" "%[1]s" {
   name           = "relay-%[1]s"
   region         = %[2]q
   memory_size_gb = 1
+  redis_configs  = { "maxmemory-policy" = "noeviction" }
 }
 
 resource "agentnet_relay_service" "%[1]s" {
@@ -60,12 +71,14 @@ resource "agentnet_relay_service" "%[1]s" {
   redis_instance       = agentnet_redis_instance.%[1]s.id
   peer_redis_instances = %[5]s
   min_instances        = %[6]d
+  vpc_network          = "default"
+  %[9]s
   env = {
     RELAY_DEV_KEYS = %[7]q
     %[8]s
   }
 }
-`, regionKey(region), region, relayImage, tag, peers, minInstances, e.keys.Dir, extra)
+`, regionKey(region), region, relayImage, tag, peers, minInstances, e.keys.Dir, extra, access)
 }
 
 // regionKey names a region's resources in test configurations:
@@ -313,7 +326,10 @@ func TestAccRelayService_serverFailureDrill(t *testing.T) {
 						t.Fatal("service still answers with every instance held down")
 					}
 				},
-				Config: one,
+				// Cloud Run keeps a service Ready while its instances crash,
+				// and the provider reads readiness from the API, not from the
+				// service URL: the procedure is a redeploy from code.
+				Config: e.config(e.regionHCL("us-central1", "1.1", 2, "null", "")),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
 				}},
@@ -333,6 +349,7 @@ resource "agentnet_redis_instance" "us" {
   name           = "relay-us"
   region         = "us-central1"
   memory_size_gb = 1
+  redis_configs  = { "maxmemory-policy" = "noeviction" }
 }
 
 resource "agentnet_relay_service" "bad" {
@@ -343,6 +360,24 @@ resource "agentnet_relay_service" "bad" {
 	ok := `image = "` + relayImage + `:1"
   redis_instance = agentnet_redis_instance.us.id
 `
+	// A Redis on another network beside the region's.
+	otherNetwork := func(extra string) string {
+		return e.config(`
+resource "agentnet_redis_instance" "us" {
+  name           = "relay-us"
+  region         = "us-central1"
+  memory_size_gb = 1
+  redis_configs  = { "maxmemory-policy" = "noeviction" }
+}
+
+resource "agentnet_redis_instance" "other" {
+  name               = "other-net"
+  region             = "us-central1"
+  memory_size_gb     = 1
+  authorized_network = "projects/agentnet-test/global/networks/other"
+}
+` + extra)
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
@@ -352,7 +387,16 @@ resource "agentnet_relay_service" "bad" {
 				ExpectError: errorText("Attribute min_instances value must be at least 0, got: -1")},
 			{Config: svc(ok + `env = { REDIS_ADDR = "x" }`), PlanOnly: true,
 				ExpectError: errorText(`env`, `value must be none of`)},
+			{Config: svc(ok + `env = { REDIS_PASSWORD = "secret" }`), PlanOnly: true,
+				ExpectError: errorText(`env`, `value must be none of`)},
+			{Config: svc(ok + `env = { K_SERVICE = "x" }`), PlanOnly: true,
+				ExpectError: errorText(`env`, `must not start with K_`)},
+			{Config: svc(ok + `ingress = "INTERNAL"`), PlanOnly: true,
+				ExpectError: errorText(`ingress`, `INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER`)},
+			{Config: svc(ok + `service_account = "relay"`), PlanOnly: true,
+				ExpectError: errorText(`service_account`, `must be a service account email`)},
 			{Config: svc(`image = "nginx:latest"
+  vpc_network = "default"
   redis_instance = agentnet_redis_instance.us.id`),
 				ExpectError: errorText("image", "localcloud runs only the agentnet-relay image")},
 			{Config: svc(`image = "` + relayImage + `:1"
@@ -361,6 +405,24 @@ resource "agentnet_relay_service" "bad" {
 			{Config: svc(`image = "` + relayImage + `:1"
   redis_instance = "projects/agentnet-test/locations/europe-west1/instances/relay-eu"`), PlanOnly: true,
 				ExpectError: errorText("Redis instance in another region", "redis_instance is in europe-west1 but the service is in us-central1")},
+			// Networks: a relay without Direct VPC egress, or egressing into
+			// another network than the Redis's authorized one, could not
+			// connect; the plan says so.
+			{Config: svc(ok), PlanOnly: true,
+				ExpectError: errorText("Relay service without a VPC network", "relay-us is reachable only from network",
+					"projects/agentnet-test/global/networks/default")},
+			{Config: otherNetwork("")},
+			{Config: otherNetwork(`
+resource "agentnet_relay_service" "bad" {
+  name           = "bad"
+  region         = "us-central1"
+  image          = "` + relayImage + `:1"
+  vpc_network    = "default"
+  redis_instance = agentnet_redis_instance.other.id
+}`), PlanOnly: true,
+				ExpectError: errorText("Redis instance on another network", "redis_instance",
+					"reachable only from network projects/agentnet-test/global/networks/other",
+					"vpc_network is projects/agentnet-test/global/networks/default")},
 			{
 				Config: e.config(base),
 				Check: func(*terraform.State) error {
@@ -375,6 +437,172 @@ resource "agentnet_relay_service" "bad" {
 			{
 				PreConfig: func() { e.lc.FaultRegion(t, "region-up", "us-central1") },
 				Config:    e.config(base),
+			},
+		},
+	})
+}
+
+// Cloud Run's access rules, as localcloud enforces them on the service URL:
+// without invoker_iam_disabled a valid relay token still gets 403 (agents
+// have no Google identity); with it the WebSocket upgrade gets 101; with
+// ingress internal-and-load-balancing the service URL refuses a direct
+// WebSocket (the failover group's front door serves it); a path ending in
+// z is Google's, never the relay's.
+func TestAccRelayService_access(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	cfg := func(access string) string {
+		return e.config(e.regionHCLWith("us-central1", "1.0", 1, "null", "", access))
+	}
+	tok, err := e.keys.Token("alice", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgrade := func(s *terraform.State, want int, fromInstance bool) error {
+		url, err := serviceURL(s, "agentnet_relay_service.us")
+		if err != nil {
+			return err
+		}
+		code, inst := localcloudtest.UpgradeStatus(t, url+"/ws", tok, nil)
+		if code != want || (inst != "") != fromInstance {
+			return fmt.Errorf("WebSocket upgrade with a valid relay token: %d from instance %q, want %d (from an instance: %v)", code, inst, want, fromInstance)
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "invoker_iam_disabled", "false"),
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "ingress", "INGRESS_TRAFFIC_ALL"),
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "ready", "true"),
+					func(s *terraform.State) error { return upgrade(s, http.StatusForbidden, false) },
+				),
+			},
+			{
+				Config: cfg("invoker_iam_disabled = true"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					func(s *terraform.State) error { return upgrade(s, http.StatusSwitchingProtocols, true) },
+					func(s *terraform.State) error {
+						url, _ := serviceURL(s, "agentnet_relay_service.us")
+						if _, err := client.Probe(ctx, url, e.token(t, "probe")); err != nil {
+							return fmt.Errorf("relay round trip through the service URL: %w", err)
+						}
+						for _, p := range []string{"/readyz", "/healthz"} {
+							code, inst := localcloudtest.UpgradeStatus(t, url+p, tok, nil)
+							if code != http.StatusNotFound || inst != "" {
+								return fmt.Errorf("GET %s: %d from instance %q, want 404 from Google's front end", p, code, inst)
+							}
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config: cfg("invoker_iam_disabled = true\n  ingress = \"INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER\""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "ingress", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"),
+					func(s *terraform.State) error { return upgrade(s, http.StatusNotFound, false) },
+					func(s *terraform.State) error {
+						url, _ := serviceURL(s, "agentnet_relay_service.us")
+						if _, err := client.Probe(ctx, url, e.token(t, "probe")); err == nil {
+							return fmt.Errorf("a direct relay round trip succeeded with ingress internal-and-load-balancing")
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+// An update writes only what the resource manages (update mask, etag): a
+// label another writer set through the Cloud Run API stays. The ownership
+// marker is on the service and never in the configuration's view; a
+// service of the same name that agentnet did not create is not taken over.
+func TestAccRelayService_otherWriters(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	name := serviceID("us-central1")
+	labels := func() map[string]string {
+		svc, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc.GetLabels()
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: e.config(e.regionHCL("us-central1", "1.0", 1, "null", "")),
+				Check: func(*terraform.State) error {
+					if l := labels(); l["managed-by"] != "agentnet" {
+						return fmt.Errorf("labels %v: no ownership marker", l)
+					}
+					return nil
+				},
+			},
+			{
+				PreConfig: func() {
+					svc, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+					if err != nil {
+						t.Fatal(err)
+					}
+					l := svc.GetLabels()
+					l["cost-center"] = "messaging"
+					op, err := e.clients.Run.UpdateService(ctx, &runpb.UpdateServiceRequest{
+						Service:    &runpb.Service{Name: name, Labels: l, Etag: svc.GetEtag()},
+						UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}},
+					})
+					if err == nil {
+						_, err = gcpclient.Wait(ctx, op)
+					}
+					if err != nil {
+						t.Fatalf("another writer's label: %v", err)
+					}
+				},
+				Config: e.config(e.regionHCL("us-central1", "1.0", 1, "null", `LOG_LEVEL = "debug"`)),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "env.LOG_LEVEL", "debug"),
+					func(s *terraform.State) error {
+						if l := labels(); l["cost-center"] != "messaging" || l["managed-by"] != "agentnet" {
+							return fmt.Errorf("labels after the update: %v, want the other writer's cost-center and the marker", l)
+						}
+						st := e.lc.Service(t, name)
+						if st.ServingRevision != s.RootModule().Resources["agentnet_relay_service.us"].Primary.Attributes["latest_ready_revision"] {
+							return fmt.Errorf("localcloud serves %s", st.ServingRevision)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				PreConfig: func() {
+					// A service agentnet did not create, under the name
+					// another configuration wants.
+					op, err := e.clients.Run.CreateService(ctx, &runpb.CreateServiceRequest{
+						Parent: "projects/" + testProject + "/locations/europe-west1", ServiceId: "relay",
+						Service: &runpb.Service{Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{
+							Image: relayImage + ":other",
+							Env:   []*runpb.EnvVar{{Name: "REDIS_ADDR", Values: &runpb.EnvVar_Value{Value: "127.0.0.1:1"}}},
+						}}}},
+					})
+					if err != nil {
+						t.Fatalf("someone else's service: %v", err)
+					}
+					// It exists whether or not its revision becomes ready.
+					_, _ = gcpclient.Wait(ctx, op)
+				},
+				Config: e.config(e.regionHCL("us-central1", "1.0", 1, "null", `LOG_LEVEL = "debug"`) +
+					e.regionHCL("europe-west1", "1.0", 1, "null", "")),
+				ExpectError: errorText("already exists and was not created by agentnet", "tofu import agentnet_relay_service.<name>",
+					serviceID("europe-west1")),
 			},
 		},
 	})

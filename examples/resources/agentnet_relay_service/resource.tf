@@ -18,8 +18,18 @@ resource "agentnet_relay_service" "us" {
   memory        = "512Mi"
 
   # Direct VPC egress: how Cloud Run reaches Memorystore's private address.
+  # It must be the authorized_network of every Redis instance above.
   vpc_network    = "projects/my-agentnet-project/global/networks/agentnet"
   vpc_subnetwork = "projects/my-agentnet-project/regions/us-central1/subnetworks/agentnet-us-central1"
+
+  # Agents authenticate with the relay's own tokens, not Google identities;
+  # only the failover group's load balancer reaches the service.
+  invoker_iam_disabled = true
+  ingress              = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  default_uri_disabled = true
+
+  # The relay's identity toward the Memorystore API (addresses, AUTH, CA).
+  service_account = "agentnet-relay@my-agentnet-project.iam.gserviceaccount.com"
 
   # A failover group manages minimum instances once it governs this service.
   lifecycle {

@@ -12,32 +12,12 @@ import (
 	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
-
-// upgrade sends a WebSocket upgrade with a bearer token through the service
-// URL and returns the status and the instance that answered.
-func upgrade(t *testing.T, uri, path, token string, header http.Header) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, uri+path, nil)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("GET %s%s: %v", uri, path, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("X-Localcloud-Instance")
-}
 
 // The service URL applies Google's front end rules before any instance
 // sees a request: invoker IAM (403 unless disabled), ingress (a direct
@@ -55,12 +35,12 @@ func TestServiceURLRules(t *testing.T) {
 	private := relayService("agentnet-relay:dev", redis, e.keys)
 	private.InvokerIamDisabled = false
 	svc := e.createService(t, "us-central1", "private", private)
-	if code, inst := upgrade(t, svc.Uri, "/ws", tok, nil); code != http.StatusForbidden || inst != "" {
+	if code, inst := localcloudtest.UpgradeStatus(t, svc.Uri+"/ws", tok, nil); code != http.StatusForbidden || inst != "" {
 		t.Errorf("private service: WebSocket upgrade with a valid relay token got %d from %q, want 403 from the front end", code, inst)
 	}
 
 	public := e.createService(t, "us-central1", "public", relayService("agentnet-relay:dev", redis, e.keys))
-	if code, inst := upgrade(t, public.Uri, "/ws", tok, nil); code != http.StatusSwitchingProtocols || inst == "" {
+	if code, inst := localcloudtest.UpgradeStatus(t, public.Uri+"/ws", tok, nil); code != http.StatusSwitchingProtocols || inst == "" {
 		t.Errorf("public service: WebSocket upgrade got %d from %q, want 101 from an instance", code, inst)
 	}
 	for _, p := range []string{"/readyz", "/healthz", "/anything/z"} {
@@ -74,7 +54,7 @@ func TestServiceURLRules(t *testing.T) {
 	internal.Ingress = runpb.IngressTraffic_INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER
 	lb := e.createService(t, "us-central1", "internal", internal)
 	for _, h := range []http.Header{nil, {run.LoadBalancerHeader: {"forged"}}} {
-		if code, inst := upgrade(t, lb.Uri, "/ws", tok, h); code != http.StatusNotFound || inst != "" {
+		if code, inst := localcloudtest.UpgradeStatus(t, lb.Uri+"/ws", tok, h); code != http.StatusNotFound || inst != "" {
 			t.Errorf("internal-and-LB service, direct (header %v): %d from %q, want 404 from the front end", h, code, inst)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -140,8 +139,9 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 
 // RegionUp reopens the front doors of the services of region (on the same
 // ports) and restarts their instances (services held down by a
-// service-kill stay down). It returns once they are ready.
-func (s *Service) RegionUp(ctx context.Context, region string, _ json.RawMessage) error {
+// service-kill stay down). It returns once the service URLs are open; the
+// instances start in the background.
+func (s *Service) RegionUp(_ context.Context, region string, _ json.RawMessage) error {
 	s.mu.Lock()
 	var svcs []*service
 	for _, svc := range s.services {
@@ -151,23 +151,31 @@ func (s *Service) RegionUp(ctx context.Context, region string, _ json.RawMessage
 		}
 	}
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(svcs))
-	for i, svc := range svcs {
-		wg.Add(1)
+	var errs []error
+	for _, svc := range svcs {
+		if err := s.openFront(svc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: front door: %w", svc.name, err))
+		}
+	}
+	s.persist()
+	// The instances start once the region is back: a relay resolves its
+	// Memorystore instances through the region's API at start, and that API
+	// answers only when every subsystem of the region is up.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.Join(errs...)
+	}
+	s.work.Add(len(svcs))
+	s.mu.Unlock()
+	for _, svc := range svcs {
 		go func() {
-			defer wg.Done()
-			if err := s.openFront(svc); err != nil {
-				errs[i] = fmt.Errorf("%s: front door: %w", svc.name, err)
-				return
-			}
-			if err := s.reconcile(ctx, svc); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", svc.name, err)
+			defer s.work.Done()
+			if err := s.reconcile(s.ctx, svc); err != nil {
+				s.log.Error("restart after region-up", "service", svc.name, "err", err)
 			}
 		}()
 	}
-	wg.Wait()
-	s.persist()
 	return errors.Join(errs...)
 }
 

@@ -106,7 +106,11 @@ func relayService(image string, redis *redispb.Instance, keys *auth.DevKeys, ext
 		envs = append(envs, &runpb.EnvVar{Name: extraEnv[i], Values: &runpb.EnvVar_Value{Value: extraEnv[i+1]}})
 	}
 	// Agents authenticate with the relay's own tokens: no invoker IAM check.
-	return &runpb.Service{InvokerIamDisabled: true, Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: image, Env: envs}}}}
+	// The relays egress into the network Memorystore authorizes by default.
+	return &runpb.Service{InvokerIamDisabled: true, Template: &runpb.RevisionTemplate{
+		Containers: []*runpb.Container{{Image: image, Env: envs}},
+		VpcAccess:  &runpb.VpcAccess{NetworkInterfaces: []*runpb.VpcAccess_NetworkInterface{{Network: "default"}}},
+	}}
 }
 
 func (e *env) createService(t *testing.T, region, id string, svc *runpb.Service) *runpb.Service {
