@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrPeerNotFound is returned by PeerEnv when no process on this machine
@@ -28,21 +29,37 @@ var ErrPeerNotFound = errors.New("localproc: no local process holds the other en
 // /proc/net/tcp6 (local and remote addresses swapped) to get its inode, and
 // the process is the one with a file descriptor on socket:[inode].
 func PeerEnv(conn net.Conn) (pid int, env map[string]string, err error) {
+	return peerEnv(conn, "")
+}
+
+// PeerEnvWith is PeerEnv limited to the processes whose environment has
+// key: ErrPeerNotFound when the peer is none of them. It is much cheaper
+// than PeerEnv when few processes carry key (only their file descriptors
+// are looked at), which is how a gate picks out the processes it cares
+// about on every accepted connection.
+func PeerEnvWith(conn net.Conn, key string) (pid int, env map[string]string, err error) {
+	return peerEnv(conn, key)
+}
+
+func peerEnv(conn net.Conn, key string) (int, map[string]string, error) {
 	local, ok1 := conn.LocalAddr().(*net.TCPAddr)
 	remote, ok2 := conn.RemoteAddr().(*net.TCPAddr)
 	if !ok1 || !ok2 {
 		return 0, nil, fmt.Errorf("localproc: %T is not a TCP connection", conn)
 	}
 	// The peer's socket has the peer's address as its local address.
-	inode, err := socketInode(remote, local)
+	inode, err := diagInode(remote, local)
+	if err != nil {
+		inode, err = socketInode(remote, local)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	pid, err = socketOwner(inode)
+	pid, err := socketOwner(inode, key)
 	if err != nil {
 		return 0, nil, err
 	}
-	env, err = Environ(pid)
+	env, err := Environ(pid)
 	return pid, env, err
 }
 
@@ -128,28 +145,100 @@ func addrMatches(s string, addr *net.TCPAddr) bool {
 	return ip.Equal(addr.IP)
 }
 
-// socketOwner finds a process with a file descriptor on socket:[inode];
-// this process first (a connection to itself), then every other.
-func socketOwner(inode uint64) (int, error) {
+// socketOwner finds a process with a file descriptor on socket:[inode]:
+// this process first (a connection to itself), then every other, or only
+// those whose environment has key when key is set.
+func socketOwner(inode uint64, key string) (int, error) {
 	target := "socket:[" + strconv.FormatUint(inode, 10) + "]"
 	self := os.Getpid()
-	if holds(self, target) {
+	if key == "" && holds(self, target) {
 		return self, nil
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err
 	}
+	var pids []int
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != self {
+			pids = append(pids, pid)
 		}
+	}
+	if key != "" {
+		pids = envs.having(pids, key)
+	}
+	for _, pid := range pids {
 		if holds(pid, target) {
 			return pid, nil
 		}
 	}
 	return 0, fmt.Errorf("%w (socket inode %d)", ErrPeerNotFound, inode)
+}
+
+// envs caches which environment keys processes were started with (an
+// environment never changes once a process runs), by pid and start time.
+var envs = &envCache{procs: map[int]cachedEnv{}}
+
+type envCache struct {
+	mu    sync.Mutex
+	procs map[int]cachedEnv
+}
+
+type cachedEnv struct {
+	start string // field 22 of /proc/pid/stat: tells a reused pid apart
+	keys  map[string]bool
+}
+
+// having returns the pids, among pids, whose environment has key.
+func (c *envCache) having(pids []int, key string) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[int]bool, len(pids))
+	var out []int
+	for _, pid := range pids {
+		seen[pid] = true
+		start := startTime(pid)
+		e, ok := c.procs[pid]
+		if !ok || e.start != start {
+			env, err := Environ(pid)
+			if err != nil {
+				continue
+			}
+			e = cachedEnv{start: start, keys: make(map[string]bool, len(env))}
+			for k := range env {
+				e.keys[k] = true
+			}
+			c.procs[pid] = e
+		}
+		if e.keys[key] {
+			out = append(out, pid)
+		}
+	}
+	for pid := range c.procs {
+		if !seen[pid] {
+			delete(c.procs, pid)
+		}
+	}
+	return out
+}
+
+// startTime is a process's start time in clock ticks since boot, as a
+// string ("" if it cannot be read).
+func startTime(pid int) string {
+	stat, ok := LiveStat(pid)
+	if !ok {
+		return ""
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	// Fields after the command name start at field 3 (state).
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
 }
 
 func holds(pid int, target string) bool {

@@ -1,6 +1,7 @@
 package localproc
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -54,6 +55,19 @@ func TestPeerEnvFindsTheConnectingProcess(t *testing.T) {
 	}
 	if pid != cmd.Process.Pid || env["PEER_MARK"] != "child-42" {
 		t.Fatalf("PeerEnv = pid %d, PEER_MARK %q; want pid %d, child-42", pid, env["PEER_MARK"], cmd.Process.Pid)
+	}
+	if pid, _, err := PeerEnvWith(conn, "PEER_MARK"); err != nil || pid != cmd.Process.Pid {
+		t.Fatalf("PeerEnvWith(PEER_MARK) = %d, %v; want %d", pid, err, cmd.Process.Pid)
+	}
+	if _, _, err := PeerEnvWith(conn, "NO_PROCESS_HAS_THIS"); !errors.Is(err, ErrPeerNotFound) {
+		t.Fatalf("PeerEnvWith(a key nobody has) = %v; want ErrPeerNotFound", err)
+	}
+	// The kernel's exact lookup and /proc/net/tcp agree.
+	local, remote := conn.RemoteAddr().(*net.TCPAddr), conn.LocalAddr().(*net.TCPAddr)
+	a, err1 := diagInode(local, remote)
+	b, err2 := socketInode(local, remote)
+	if err1 != nil || err2 != nil || a != b {
+		t.Fatalf("sock_diag inode %d (%v), /proc/net/tcp inode %d (%v)", a, err1, b, err2)
 	}
 }
 

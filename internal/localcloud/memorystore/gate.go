@@ -111,14 +111,14 @@ func (g *gate) handle(c *net.TCPConn) {
 
 // admit applies the network rule to the connecting process.
 func (g *gate) admit(c net.Conn, network string) bool {
-	pid, env, err := localproc.PeerEnv(c)
+	// Only Cloud Run relay processes are looked for: much cheaper than
+	// identifying any process.
+	pid, env, err := localproc.PeerEnvWith(c, RunInstanceEnv)
 	if err != nil {
-		// Gone already, or not a local process localcloud can see: on the
-		// host.
-		g.log.Debug("connecting process not identified", "remote", c.RemoteAddr().String(), "err", err)
-		return true
-	}
-	if _, relay := env[RunInstanceEnv]; !relay {
+		// Not a relay (or gone already): on the host.
+		if !errors.Is(err, localproc.ErrPeerNotFound) {
+			g.log.Debug("connecting process not identified", "remote", c.RemoteAddr().String(), "err", err)
+		}
 		return true
 	}
 	if env[VPCNetworkEnv] == network {
