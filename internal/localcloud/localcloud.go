@@ -7,7 +7,9 @@
 //     admits a Cloud Run relay only from the instance's authorized network;
 //   - google.cloud.run.v2.Services (package run): every service runs the
 //     agentnet relay as real relay processes behind a front door on its own
-//     loopback port (its URL). Image mapping: the only image accepted is the
+//     loopback port (its URL), which applies Google's front end rules
+//     (invoker IAM, ingress, reserved paths; see run's doc.go) and the
+//     probes of the service spec. Image mapping: the only image accepted is the
 //     relay's, any image whose last path element without tag or digest is
 //     "agentnet-relay" (us-docker.pkg.dev/PROJECT/agentnet/agentnet-relay:1.4,
 //     agentnet-relay:dev); it runs Config.RelayBinary (--relay-binary,
@@ -66,7 +68,8 @@
 //   - phase "event": injected faults (localcloud.Fault.<kind>, logged before
 //     their effects, outcome filled in when applied), supervision
 //     (localcloud.Supervisor.RedisExited, localcloud.Supervisor.Repair,
-//     localcloud.Supervisor.RelayExited, localcloud.Supervisor.RelayRestart)
+//     localcloud.Supervisor.RelayExited, localcloud.Supervisor.RelayRestart,
+//     localcloud.Supervisor.LivenessFailed)
 //     and Cloud Run rollouts (localcloud.Run.TrafficSwitched: the front door
 //     now sends every new connection to the new revision;
 //     localcloud.Run.Scaled: instances added or removed without a new
@@ -83,7 +86,8 @@
 //	service-restore  {"service": NAME}                 end a held service-kill; answers once the instances are ready
 //	region-down      {"region": "us-east1",            region outage (see below); "api": "hang" holds the
 //	                  "api": "unavailable"|"hang"}     region's API calls unanswered instead of UNAVAILABLE
-//	region-up        {"region": "us-east1"}            end it; answers once the region's processes are ready
+//	region-up        {"region": "us-east1"}            end it; answers once its redis-servers are ready and its service
+//	                                                   URLs open (relays start then: they need the region's API)
 //
 // An unknown kind answers 400 naming the accepted kinds, an unknown
 // instance or service 404.
