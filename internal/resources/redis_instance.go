@@ -358,12 +358,12 @@ func (r *redisInstanceResource) Create(ctx context.Context, req resource.CreateR
 	op, err := r.clients.Redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{
 		Parent: name.parent(), InstanceId: name.Instance, Instance: inst,
 	})
+	if err == nil {
+		inst, err = gcpclient.Wait(ctx, op)
+	}
 	if status.Code(err) == codes.AlreadyExists {
 		resp.Diagnostics.AddError("Redis instance "+name.String()+" already exists", r.existing(ctx, name))
 		return
-	}
-	if err == nil {
-		inst, err = gcpclient.Wait(ctx, op)
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Creating Redis instance "+name.String()+" failed", r.clients.Describe(gcpclient.APIRedis, err))
