@@ -478,6 +478,18 @@ data "agentnet_relay_health" "europe" {
 				resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "ip_address", "127.0.0.1"),
 				resource.TestCheckResourceAttr("data.agentnet_relay_health.europe", "healthy", "true"),
 				func(s *terraform.State) error {
+					// Capacity before traffic, and the URL map (with its
+					// region routes) before the front door the health gate
+					// goes through.
+					insert := e.oplogSeq(t, 0, "compute.urlMaps.insert", "urlMaps/relay")
+					for _, region := range groupRegions {
+						if scale := e.oplogSeq(t, 0, "google.cloud.run.v2.Services.UpdateService", region); scale < 0 || scale > insert {
+							return fmt.Errorf("capacity of %s raised at log entry %d, URL map created at %d: capacity must come first", region, scale, insert)
+						}
+					}
+					if rule := e.oplogSeq(t, 0, "compute.globalForwardingRules.insert", "forwardingRules/relay"); rule < insert {
+						return fmt.Errorf("forwarding rule created at log entry %d, before the URL map (%d)", rule, insert)
+					}
 					front := frontDoor(s)
 					wss := "wss" + strings.TrimPrefix(front, "https") + "/ws"
 					// A round trip through the front door, verifying localcloud's CA.
@@ -529,6 +541,23 @@ data "agentnet_relay_health" "europe" {
 					return nil
 				},
 			),
+		}, {
+			// Destroy leaves an object that is not agentnet's (its marker
+			// removed here by another team) and says why.
+			PreConfig: func() { e.setBackendDescription(t, "relay-asia-east1", "owned by the platform team") },
+			Config:    cfg,
+			Destroy:   true,
+			ExpectError: errorText(`Backend service "relay-asia-east1" was not created by agentnet`,
+				"is not deleted"),
+		}, {
+			PreConfig: func() {
+				if _, err := e.clients.Compute.BackendServices.Get(ctx, &computepb.GetBackendServiceRequest{Project: testProject, BackendService: "relay-asia-east1"}); err != nil {
+					t.Fatalf("the unmarked backend service is gone: %v", err)
+				}
+				e.setBackendDescription(t, "relay-asia-east1", "managed-by: agentnet")
+			},
+			Config: cfg,
+			Check:  resource.TestMatchResourceAttr("agentnet_relay_failover_group.global", "front_door_url", regexp.MustCompile(`^https://`)),
 		}},
 	})
 }
@@ -601,4 +630,23 @@ resource "agentnet_relay_failover_group" "global" {
 			},
 		}},
 	})
+}
+
+// setBackendDescription changes a backend service's description, as another
+// tool would.
+func (e *relayEnv) setBackendDescription(t testing.TB, name, description string) {
+	t.Helper()
+	ctx := context.Background()
+	bs, err := e.clients.Compute.BackendServices.Get(ctx, &computepb.GetBackendServiceRequest{Project: testProject, BackendService: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.clients.Compute.BackendServices.Patch(ctx, &computepb.PatchBackendServiceRequest{Project: testProject, BackendService: name,
+		BackendServiceResource: &computepb.BackendService{Fingerprint: bs.Fingerprint, Description: proto.String(description)}})
+	if err == nil {
+		err = op.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
