@@ -9,16 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	redis "cloud.google.com/go/redis/apiv1"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
-	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -39,6 +39,29 @@ type Config struct {
 	StorageEndpoint string
 
 	UserAgent string
+
+	// Authentication, as the google provider's: Credentials is a
+	// credentials JSON file's path or contents, AccessToken an OAuth 2.0
+	// token (at most one of the two; neither: Application Default
+	// Credentials). Every call runs as ImpersonateServiceAccount when set,
+	// through the Delegates chain. Scopes default to DefaultScopes. Ignored
+	// with EmulatorHost.
+	Credentials                        string
+	AccessToken                        string
+	ImpersonateServiceAccount          string
+	ImpersonateServiceAccountDelegates []string
+	Scopes                             []string
+	// With UserProjectOverride, calls bill BillingProject (else Project)
+	// for quota: X-Goog-User-Project.
+	BillingProject      string
+	UserProjectOverride bool
+
+	// Retry and deadlines of every call; zero fields take the defaults.
+	Policy Policy
+
+	// iamClient, when set, is the HTTP client impersonation gets its
+	// tokens with (tests point it at a local IAM Credentials API).
+	iamClient *http.Client
 }
 
 // Clients holds one client per API, shared by every resource of a provider
@@ -58,6 +81,8 @@ type Clients struct {
 	// EmulatorHost is localcloud's host:port when the clients talk to it
 	// (see FrontDoorRoots).
 	EmulatorHost string
+	// Identity says how the clients authenticate.
+	Identity Identity
 }
 
 // API names used as keys of Clients.Endpoints and in error messages.
@@ -93,16 +118,34 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 			return nil, err
 		}
 	}
-	// options gives one API its endpoint: the override, else localcloud,
-	// else Google's default (with Application Default Credentials).
-	options := func(api, override, emulated, google string, grpcAPI bool) []option.ClientOption {
-		var opts []option.ClientOption
+	authOpts, id, creds, err := authOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.Identity = id
+	policy := cfg.Policy.withDefaults()
+	if creds != nil {
+		tctx, cancel := context.WithTimeout(ctx, policy.RequestTimeout)
+		err := checkCredentials(tctx, creds, id, cfg)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	health := newRegionHealth()
+	// options gives one API its endpoint (the override, else localcloud,
+	// else Google's default) and credentials; every gRPC call goes through
+	// the retry and deadline policy.
+	options := func(api, override, emulated, google string, grpcAPI bool) (opts, endpointOpts []option.ClientOption) {
+		opts = append(opts, authOpts...)
 		if cfg.UserAgent != "" {
 			opts = append(opts, option.WithUserAgent(cfg.UserAgent))
 		}
+		if grpcAPI {
+			opts = append(opts, option.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(policy.unaryInterceptor(api, health))))
+		}
 		endpoint := override
 		if cfg.EmulatorHost != "" {
-			opts = append(opts, option.WithoutAuthentication())
 			if grpcAPI {
 				opts = append(opts, option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 			}
@@ -112,18 +155,42 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		}
 		c.Endpoints[api] = google
 		if endpoint != "" {
-			opts = append(opts, option.WithEndpoint(endpoint))
+			endpointOpts = []option.ClientOption{option.WithEndpoint(endpoint)}
 			c.Endpoints[api] = endpoint
 		}
+		return append(opts, endpointOpts...), endpointOpts
+	}
+	grpcOptions := func(api, override, google string) []option.ClientOption {
+		opts, _ := options(api, override, cfg.EmulatorHost, google, true)
 		return opts
 	}
+	// restOptions gives a REST API an HTTP client, authenticated, whose
+	// transport runs every request through the policy (REST clients take
+	// no interceptor); the client then gets only that and its endpoint.
+	restOptions := func(api, override, emulated, google string, noRetry bool) ([]option.ClientOption, error) {
+		opts, endpointOpts := options(api, override, emulated, google, false)
+		if cfg.EmulatorHost == "" {
+			opts = append(opts, option.WithScopes(scopesOr(cfg.Scopes)...))
+		}
+		hc, _, err := htransport.NewClient(ctx, opts...)
+		if err != nil {
+			return nil, c.clientError(api, err)
+		}
+		hc.Transport = &roundTripper{api: api, policy: policy, health: health, base: hc.Transport, noRetry: noRetry}
+		return append(endpointOpts, option.WithHTTPClient(hc)), nil
+	}
 	host := cfg.EmulatorHost
-	redisOpts := options(APIRedis, cfg.RedisEndpoint, host, "redis.googleapis.com:443", true)
-	runOpts := options(APIRun, cfg.RunEndpoint, host, "run.googleapis.com:443", true)
-	computeOpts := options(APICompute, cfg.ComputeEndpoint, "http://"+host, "https://compute.googleapis.com", false)
-	storageOpts := options(APIStorage, cfg.StorageEndpoint, "http://"+host+"/storage/v1/", "https://storage.googleapis.com/storage/v1/", false)
+	redisOpts := grpcOptions(APIRedis, cfg.RedisEndpoint, "redis.googleapis.com:443")
+	runOpts := grpcOptions(APIRun, cfg.RunEndpoint, "run.googleapis.com:443")
+	computeOpts, err := restOptions(APICompute, cfg.ComputeEndpoint, "http://"+host, "https://compute.googleapis.com", false)
+	if err != nil {
+		return nil, err
+	}
+	storageOpts, err := restOptions(APIStorage, cfg.StorageEndpoint, "http://"+host+"/storage/v1/", "https://storage.googleapis.com/storage/v1/", true)
+	if err != nil {
+		return nil, err
+	}
 
-	var err error
 	if c.Redis, err = redis.NewCloudRedisClient(ctx, redisOpts...); err != nil {
 		return nil, c.clientError(APIRedis, err)
 	}
@@ -131,38 +198,23 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		c.Close()
 		return nil, c.clientError(APIRun, err)
 	}
-	// Cloud Run's reads retry UNAVAILABLE for 10 s by default. During a
-	// region outage that hides the cause and stalls a failover, so retry
-	// twice, briefly, and then report the region unavailable.
-	briefly := []gax.CallOption{gax.WithTimeout(30 * time.Second), gax.WithRetry(func() gax.Retryer {
-		return &boundedRetryer{left: 2, inner: gax.OnCodes([]codes.Code{codes.Unavailable},
-			gax.Backoff{Initial: 100 * time.Millisecond, Max: 300 * time.Millisecond, Multiplier: 2})}
-	})}
-	c.Run.CallOptions.GetService = briefly
-	c.Run.CallOptions.ListServices = briefly
 	if c.Storage, err = storage.NewClient(ctx, storageOpts...); err != nil {
 		c.Close()
 		return nil, c.clientError(APIStorage, err)
 	}
+	// Cloud Storage retries its idempotent calls itself: same codes and
+	// backoff, attempts bounded.
+	c.Storage.SetRetry(storage.WithBackoff(policy.Backoff), storage.WithMaxAttempts(policy.MaxAttempts), storage.WithErrorFunc(Retryable))
 	if c.Compute, err = newComputeClients(ctx, computeOpts); err != nil {
 		c.Close()
 		return nil, c.clientError(APICompute, err)
 	}
+	// The policy retries; the libraries' own retries (Cloud Run's reads
+	// retry UNAVAILABLE for 10 s, Compute's 503 and 504 for minutes) would
+	// stack on top of it and stall a failover.
+	withoutLibraryRetries(c.Redis, c.Redis.LROClient, c.Run, c.Run.LROClient)
+	withoutLibraryRetries(fieldsOf(c.Compute)...)
 	return c, nil
-}
-
-// boundedRetryer gives up after a number of retries.
-type boundedRetryer struct {
-	left  int
-	inner gax.Retryer
-}
-
-func (r *boundedRetryer) Retry(err error) (time.Duration, bool) {
-	if r.left <= 0 {
-		return 0, false
-	}
-	r.left--
-	return r.inner.Retry(err)
 }
 
 func (c *Clients) clientError(api string, err error) error {

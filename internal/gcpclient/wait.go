@@ -57,9 +57,13 @@ func (c *Clients) Describe(api string, err error) string {
 	if err == nil {
 		return ""
 	}
+	var out *RegionOutageError
+	if errors.As(err, &out) {
+		return fmt.Sprintf("%s API at %s is unavailable: %s", api, c.Endpoints[api], out.Msg)
+	}
 	var gerr *googleapi.Error
 	if errors.As(err, &gerr) {
-		if gerr.Code == http.StatusServiceUnavailable {
+		if gerr.Code == http.StatusServiceUnavailable || gerr.Code == http.StatusGatewayTimeout {
 			return fmt.Sprintf("%s API at %s is unavailable: %s", api, c.Endpoints[api], gerr.Message)
 		}
 		return fmt.Sprintf("%s API: HTTP %d: %s", api, gerr.Code, gerr.Message)

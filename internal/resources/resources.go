@@ -15,8 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 )
@@ -160,11 +158,12 @@ var durationPattern = regexp.MustCompile(`^(\d+(\.\d+)?(ms|s|m|h))+$`)
 
 const durationMessage = "must be a duration such as 500ms, 10s, 5m or 1h"
 
-// keepOnRegionOutage handles a Read whose regional API does not answer: the
-// last known state stands, with a warning, so that a plan (a failover above
-// all) still works while a region is down.
+// keepOnRegionOutage handles a Read whose regional API does not serve it
+// (UNAVAILABLE, or no answer within the call's deadline): the last known
+// state stands, with a warning, so that a plan (a failover above all) still
+// works while a region is down.
 func keepOnRegionOutage(err error, what string, diags *diag.Diagnostics) bool {
-	if status.Code(err) != codes.Unavailable {
+	if !gcpclient.IsRegionOutage(err) {
 		return false
 	}
 	diags.AddWarning("Region unavailable: keeping the last known state of "+what, err.Error())

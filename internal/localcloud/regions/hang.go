@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient/resname"
 )
 
 // APIMode is how the APIs of a region that is down fail.
@@ -97,16 +98,12 @@ func (c *Controller) Hold(ctx context.Context, region string) error {
 	}
 }
 
-// computeRegionPath matches the Compute Engine REST paths of regional
-// resources and operations.
-var computeRegionPath = regexp.MustCompile(`^/compute/v1/projects/[^/]+/regions/([^/]+)(/|$)`)
-
 // HoldHTTP holds the Compute Engine REST requests for a region whose APIs
 // hang, as Interceptor holds gRPC ones; other requests pass straight on.
 func (c *Controller) HoldHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m := computeRegionPath.FindStringSubmatch(r.URL.Path); m != nil {
-			if err := c.Hold(r.Context(), m[1]); err != nil {
+		if region := resname.ComputeRegion(r.URL.Path); region != "" {
+			if err := c.Hold(r.Context(), region); err != nil {
 				return // the caller is gone: nothing to answer
 			}
 		}

@@ -19,37 +19,29 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient/resname"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 const doc = "regions"
 
 var (
-	regionRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	locationRE = regexp.MustCompile(`^projects/[^/]+/locations/([^/]+)(/|$)`)
+	regionRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 )
 
 // ValidRegion reports whether r looks like a region name (us-east1).
 func ValidRegion(r string) bool { return regionRE.MatchString(r) && r != "global" }
 
 // RegionOf returns the region of a resource name or parent under
-// projects/{p}/locations/{region}, or "".
-func RegionOf(name string) string {
-	m := locationRE.FindStringSubmatch(name)
-	if m == nil {
-		return ""
-	}
-	return m[1]
-}
+// projects/{p}/locations/{region}, or "" (also for global and "-").
+func RegionOf(name string) string { return resname.RegionOf(name) }
 
 // Subsystem stops and starts a region's processes.
 type Subsystem struct {
@@ -256,7 +248,7 @@ func Unavailable(region, resource string) error {
 func (c *Controller) Interceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok && len(c.Down()) > 0 {
-			for _, name := range resourceNames(m.ProtoReflect()) {
+			for _, name := range resname.Names(m) {
 				r := RegionOf(name)
 				if r == "" {
 					continue
@@ -271,37 +263,6 @@ func (c *Controller) Interceptor() grpc.UnaryServerInterceptor {
 		}
 		return handler(ctx, req)
 	}
-}
-
-func resourceNames(m protoreflect.Message) []string {
-	var out []string
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		f := fields.Get(i)
-		if f.IsList() || f.IsMap() {
-			continue
-		}
-		switch f.Kind() {
-		case protoreflect.StringKind:
-			switch f.Name() {
-			case "name", "parent", "resource":
-				if v := m.Get(f).String(); strings.HasPrefix(v, "projects/") {
-					out = append(out, v)
-				}
-			}
-		case protoreflect.MessageKind:
-			if !m.Has(f) {
-				continue
-			}
-			sub := m.Get(f).Message()
-			if nf := sub.Descriptor().Fields().ByName("name"); nf != nil && nf.Kind() == protoreflect.StringKind && !nf.IsList() {
-				if v := sub.Get(nf).String(); strings.HasPrefix(v, "projects/") {
-					out = append(out, v)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // Available returns nil when region is up, else the UNAVAILABLE error
