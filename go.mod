@@ -3,6 +3,7 @@ module github.com/agentnet/terraform-provider-agentnet
 go 1.26.6
 
 require (
+	cloud.google.com/go/auth v0.24.1
 	cloud.google.com/go/compute v1.75.0
 	cloud.google.com/go/longrunning v1.5.0
 	cloud.google.com/go/redis v1.29.0
@@ -29,7 +30,6 @@ require (
 require (
 	cel.dev/expr v0.25.2 // indirect
 	cloud.google.com/go v0.123.0 // indirect
-	cloud.google.com/go/auth v0.24.1 // indirect
 	cloud.google.com/go/auth/oauth2adapt v0.3.0 // indirect
 	cloud.google.com/go/compute/metadata v0.10.0 // indirect
 	cloud.google.com/go/iam v1.14.0 // indirect
