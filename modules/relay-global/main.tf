@@ -83,7 +83,7 @@ data "agentnet_relay_health" "region" {
 
 check "regions" {
   assert {
-    condition     = alltrue([for name, h in data.agentnet_relay_health.region : h.healthy || agentnet_relay_failover_group.this.effective_weights[name] == 0])
+    condition     = alltrue([for name, h in data.agentnet_relay_health.region : h.healthy || try(agentnet_relay_failover_group.this.effective_weights[name], 0) == 0])
     error_message = "Regions taking traffic where agents cannot exchange messages: ${jsonencode({ for name, h in data.agentnet_relay_health.region : name => h.error if !h.healthy })}."
   }
 }
