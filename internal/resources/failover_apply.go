@@ -603,8 +603,8 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 }
 
 // managedCerts lists the managed certificates the group created (by name
-// prefix and marker), except keep.
-func (r *relayFailoverGroupResource) managedCerts(ctx context.Context, m *failoverGroupModel, keep string) ([]owned, error) {
+// prefix and marker), except those in keep (links).
+func (r *relayFailoverGroupResource) managedCerts(ctx context.Context, m *failoverGroupModel, keep []string) ([]owned, error) {
 	project := m.Project.ValueString()
 	it := r.clients.Compute.SSLCertificates.List(ctx, &computepb.ListSslCertificatesRequest{Project: project})
 	var out []owned
@@ -617,7 +617,8 @@ func (r *relayFailoverGroupResource) managedCerts(ctx context.Context, m *failov
 			return nil, err
 		}
 		n := cert.GetName()
-		if !strings.HasPrefix(n, m.certPrefix()) || n == keep || !ownedByDescription(cert.GetDescription()) {
+		if !strings.HasPrefix(n, m.certPrefix()) || slices.ContainsFunc(keep, func(l string) bool { return linkName(l) == n }) ||
+			!ownedByDescription(cert.GetDescription()) {
 			continue
 		}
 		out = append(out, owned{"SSL certificate", n, nil, func(ctx context.Context) (waiter, error) {
@@ -949,16 +950,17 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 		if err == nil {
 			err = op.Wait(ctx)
 		}
+		if err == nil {
+			proxy, err = c.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
+		}
 		if err != nil {
 			diags.AddError("Changing the certificates of target HTTPS proxy "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
 			return
 		}
 	}
-	keep := ""
-	if managed != nil {
-		keep = linkName(certs[0])
-	}
-	if old, err := r.managedCerts(ctx, m, keep); err == nil {
+	// The group's managed certificates the proxy no longer lists go (with a
+	// certificate map the proxy keeps, and ignores, its last list).
+	if old, err := r.managedCerts(ctx, m, proxy.GetSslCertificates()); err == nil {
 		r.deleteAll(ctx, old, diags)
 	}
 
@@ -1117,7 +1119,7 @@ func (r *relayFailoverGroupResource) deleteAll(ctx context.Context, objs []owned
 
 func (r *relayFailoverGroupResource) deleteLoadBalancer(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics) {
 	objs := r.objects(m, m.specs())
-	certs, err := r.managedCerts(ctx, m, "")
+	certs, err := r.managedCerts(ctx, m, nil)
 	if err != nil {
 		diags.AddError("Listing SSL certificates failed", r.clients.Describe(gcpclient.APICompute, err))
 	}

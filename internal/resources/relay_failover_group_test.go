@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
@@ -493,11 +495,11 @@ data "agentnet_relay_health" "europe" {
 					front := frontDoor(s)
 					wss := "wss" + strings.TrimPrefix(front, "https") + "/ws"
 					// A round trip through the front door, verifying localcloud's CA.
+					if err := e.probeFront(t, front); err != nil {
+						return err
+					}
 					pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 					defer cancel()
-					if _, err := client.Probe(pctx, wss, e.token(t, "tls-probe"), client.WithRootCAs(e.lc.FrontDoorCA(t))); err != nil {
-						return fmt.Errorf("wss round trip through %s: %w", wss, err)
-					}
 					// Without the CA the certificate is not trusted.
 					if _, err := client.Dial(pctx, []string{wss}, e.token(t, "no-ca")); err == nil || !strings.Contains(err.Error(), "certificate") {
 						return fmt.Errorf("a client without localcloud's CA got %v, want a certificate error", err)
@@ -541,6 +543,37 @@ data "agentnet_relay_health" "europe" {
 					return nil
 				},
 			),
+		}, {
+			// More domains: a new managed certificate is swapped in, the old
+			// one deleted, the address kept.
+			Config: strings.Replace(cfg, `managed_domains = ["relay.example.com"]`, `managed_domains = ["relay.example.com", "agents.example.com"]`, 1),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "ip_address", "127.0.0.1"),
+				func(s *terraform.State) error {
+					certs := e.sslCertificates(t)
+					if len(certs) != 1 || len(certs[0].GetManaged().GetDomains()) != 2 || certs[0].GetManaged().GetStatus() != "ACTIVE" {
+						return fmt.Errorf("certificates after the domains changed: %v", certs)
+					}
+					return e.probeFront(t, frontDoor(s))
+				},
+			),
+		}, {
+			// A Certificate Manager map instead: it wins over the proxy's
+			// certificate list (kept until destroy), which is no longer served.
+			Config: strings.Replace(cfg, `managed_domains = ["relay.example.com"]`,
+				`certificate_map = "projects/agentnet-test/locations/global/certificateMaps/relay"`, 1),
+			Check: func(s *terraform.State) error {
+				for _, c := range e.sslCertificates(t) {
+					if c.GetManaged().GetStatus() == "ACTIVE" {
+						return fmt.Errorf("certificate %s still served with a certificate map", c.GetName())
+					}
+				}
+				p, err := e.clients.Compute.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: testProject, TargetHttpsProxy: "relay"})
+				if err != nil || p.GetCertificateMap() != "//certificatemanager.googleapis.com/projects/agentnet-test/locations/global/certificateMaps/relay" {
+					return fmt.Errorf("target HTTPS proxy %v (%v)", p, err)
+				}
+				return e.probeFront(t, frontDoor(s))
+			},
 		}, {
 			// Destroy leaves an object that is not agentnet's (its marker
 			// removed here by another team) and says why.
@@ -649,4 +682,32 @@ func (e *relayEnv) setBackendDescription(t testing.TB, name, description string)
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (e *relayEnv) sslCertificates(t testing.TB) []*computepb.SslCertificate {
+	t.Helper()
+	var out []*computepb.SslCertificate
+	it := e.clients.Compute.SSLCertificates.List(context.Background(), &computepb.ListSslCertificatesRequest{Project: testProject})
+	for {
+		c, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+}
+
+// probeFront makes a wss round trip through the front door, trusting
+// localcloud's CA.
+func (e *relayEnv) probeFront(t testing.TB, front string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wss := "wss" + strings.TrimPrefix(front, "https") + "/ws"
+	if _, err := client.Probe(ctx, wss, e.token(t, "tls-probe"), client.WithRootCAs(e.lc.FrontDoorCA(t))); err != nil {
+		return fmt.Errorf("wss round trip through %s: %w", wss, err)
+	}
+	return nil
 }
