@@ -284,7 +284,7 @@ variable "service_account" {
 
   validation {
     condition     = var.service_account == null || can(regex("^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\\.gserviceaccount\\.com$", coalesce(var.service_account, "x")))
-    error_message = "service_account must be a service account email, NAME@PROJECT.iam.gserviceaccount.com (or null on localcloud)."
+    error_message = "service_account must be the email of a service account made for the relay, NAME@PROJECT.iam.gserviceaccount.com with a 6 to 30 character NAME (not the Compute Engine default account), or null on localcloud."
   }
 }
 
