@@ -180,3 +180,39 @@ func TestHTTPSFrontDoor(t *testing.T) {
 		t.Fatalf("port 80 answered %d Location %q, want 301 to the HTTPS front door", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// URL maps with route rules and redirects are checked as Google checks them.
+func TestURLMapRulesValidated(t *testing.T) {
+	e := newEnv(t, t.TempDir(), map[string]*backend{})
+	e.setup(1, 1)
+	ctx := context.Background()
+	rule := func(priority int32, hm *computepb.HttpHeaderMatch) *computepb.HttpRouteRule {
+		return &computepb.HttpRouteRule{Priority: proto.Int32(priority), Service: proto.String("global/backendServices/be-" + regions[0]),
+			MatchRules: []*computepb.HttpRouteRuleMatch{{PrefixMatch: proto.String("/"), HeaderMatches: []*computepb.HttpHeaderMatch{hm}}}}
+	}
+	exact := &computepb.HttpHeaderMatch{HeaderName: proto.String("X-Agentnet-Region"), ExactMatch: proto.String(regions[0])}
+	for _, c := range []struct {
+		name string
+		um   *computepb.UrlMap
+		want string
+	}{
+		{"duplicate priority", &computepb.UrlMap{PathMatchers: []*computepb.PathMatcher{{Name: proto.String("m"),
+			DefaultService: proto.String("global/backendServices/be-" + regions[0]),
+			RouteRules:     []*computepb.HttpRouteRule{rule(1, exact), rule(1, exact)}}}},
+			"resource.pathMatchers[0].routeRules[1].priority"},
+		{"header match without a criterion", &computepb.UrlMap{PathMatchers: []*computepb.PathMatcher{{Name: proto.String("m"),
+			DefaultService: proto.String("global/backendServices/be-" + regions[0]),
+			RouteRules:     []*computepb.HttpRouteRule{rule(1, &computepb.HttpHeaderMatch{HeaderName: proto.String("X-Agentnet-Region")})}}}},
+			"resource.pathMatchers[0].routeRules[0].matchRules[0].headerMatches[0]"},
+		{"redirect and service", &computepb.UrlMap{DefaultService: proto.String("global/backendServices/be-" + regions[0]),
+			DefaultUrlRedirect: &computepb.HttpRedirectAction{HttpsRedirect: proto.Bool(true)}},
+			"exactly one of defaultService"},
+	} {
+		c.um.Name = proto.String("bad")
+		if c.um.DefaultService == nil && c.um.DefaultUrlRedirect == nil {
+			c.um.DefaultService = proto.String("global/backendServices/be-" + regions[0])
+		}
+		_, err := e.urlMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: project, UrlMapResource: c.um})
+		t.Run(c.name, func(t *testing.T) { wantAPIError(t, err, 400, c.want) })
+	}
+}
