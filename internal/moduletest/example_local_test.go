@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 )
 
 // TestExampleLocal applies examples/local on localcloud and makes each of
@@ -155,17 +156,22 @@ func secureRedis(t *testing.T, lc *localcloudtest.Instance, step string, out map
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	resolver, err := relay.NewMemorystoreResolver(ctx, lc.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resolver.Close()
 	for region, v := range out["redis_instances"].(map[string]any) {
 		name := v.(string)
-		opts, err := localcloudtest.RedisOptions(ctx, lc.Addr(), name)
+		target, err := resolver.Resolve(ctx, name)
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
-		if opts.Password == "" || opts.TLSConfig == nil {
-			t.Errorf("%s: %s's Redis lacks AUTH or TLS (auth string set: %t, TLS: %t)", step, region, opts.Password != "", opts.TLSConfig != nil)
+		if target.Password == "" || target.CAs == nil {
+			t.Errorf("%s: %s's Redis lacks AUTH or TLS (auth string set: %t, TLS: %t)", step, region, target.Password != "", target.CAs != nil)
 			continue
 		}
-		if strings.Contains(string(state), opts.Password) {
+		if strings.Contains(string(state), target.Password) {
 			t.Errorf("%s: the state file holds the AUTH string of %s's Redis", step, region)
 		}
 		policy, err := lc.RedisClient(t, name).ConfigGet(ctx, "maxmemory-policy").Result()

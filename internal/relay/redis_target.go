@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // RedisTarget is how to reach one Redis: its address, AUTH string and, for
@@ -93,4 +95,16 @@ func verifyRedisCert(certs []*x509.Certificate, roots *x509.CertPool, host strin
 		return fmt.Errorf("redis server certificate: %w", err)
 	}
 	return nil
+}
+
+// Options are go-redis options that reach t as the relay does: TLS verified
+// against exactly t.CAs, and t's AUTH string. Tests, drills and operators'
+// tools use them so that every client of a Memorystore instance checks its
+// certificate the same way.
+func (t RedisTarget) Options() *redis.Options {
+	return &redis.Options{
+		Addr:     t.Addr,
+		Password: t.Password,
+		Dialer:   func(ctx context.Context, _, _ string) (net.Conn, error) { return t.dial(ctx) },
+	}
 }
