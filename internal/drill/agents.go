@@ -47,10 +47,10 @@ type receipt struct {
 	region string // region of the receiver's relay when it arrived
 }
 
-// clientOpts are the agents' client settings: reconnect quickly, as an
-// agent app does, with a short backoff ceiling.
-func clientOpts() []client.Option {
-	return []client.Option{client.WithBackoff(50*time.Millisecond, time.Second)}
+// clientOpts are the agents' client settings: trust localcloud's CA, and
+// reconnect quickly, as an agent app does, with a short backoff ceiling.
+func (e *Env) clientOpts(more ...client.Option) []client.Option {
+	return append([]client.Option{client.WithRootCAs(e.roots), client.WithBackoff(50*time.Millisecond, time.Second)}, more...)
 }
 
 // dialIn connects an agent through the front door until the load balancer
@@ -63,7 +63,7 @@ func (e *Env) dialIn(ctx context.Context, region, subject string) (*client.Clien
 	var got []string
 	for i := 0; i < 15; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := client.Dial(dctx, []string{e.front}, client.StaticToken(tok), clientOpts()...)
+		c, err := client.Dial(dctx, []string{e.front}, client.StaticToken(tok), e.clientOpts()...)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("agent %s through the front door: %w", subject, err)
@@ -340,7 +340,7 @@ func (e *Env) newConnectionsServed(ctx context.Context, n int, avoid []string) (
 	got := map[string]int{}
 	for i := 0; i < n; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		c, err := client.Dial(dctx, []string{e.front}, client.StaticToken(tok), client.WithLabel(fmt.Sprintf("v%d", i)))
+		c, err := client.Dial(dctx, []string{e.front}, client.StaticToken(tok), e.clientOpts(client.WithLabel(fmt.Sprintf("v%d", i)))...)
 		cancel()
 		if err != nil {
 			return got, fmt.Errorf("new connection %d: %w", i+1, err)

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 )
 
@@ -121,7 +123,12 @@ type Env struct {
 	cfg     string
 	regions map[string]string
 
-	front string // front door URL of the failover group
+	front string         // front door URL of the failover group
+	roots *x509.CertPool // what agents trust: localcloud's CA
+
+	// redis resolves each region's Memorystore instance (address, AUTH
+	// string, CA) through the API, as the relays do.
+	redis *relay.MemorystoreResolver
 }
 
 // NewEnv starts localcloud and the JWKS endpoint under dir, copies
@@ -156,6 +163,12 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(s
 	fail := func(err error) (*Env, error) {
 		e.Close()
 		return nil, err
+	}
+	if e.roots, err = e.lc.caPool(); err != nil {
+		return fail(err)
+	}
+	if e.redis, err = relay.NewMemorystoreResolver(ctx, e.lc.addr); err != nil {
+		return fail(err)
 	}
 	if err := e.lc.createBucket(project, bucket); err != nil {
 		return fail(err)
@@ -193,6 +206,9 @@ func (e *Env) Close() {
 	}
 	if e.jwks != nil {
 		e.jwks.stop()
+	}
+	if e.redis != nil {
+		e.redis.Close()
 	}
 }
 
@@ -324,18 +340,10 @@ func (e *Env) token(subject string) (string, error) {
 	return e.keys.Token(subject, 2*time.Hour)
 }
 
-// redisAddr is the current host:port of a region's Redis instance.
-func (e *Env) redisAddr(region string) (string, error) {
-	sts, err := e.lc.instances()
-	if err != nil {
-		return "", err
-	}
-	for _, s := range sts {
-		if s.Name == instanceID(region) {
-			return fmt.Sprintf("127.0.0.1:%d", s.Port), nil
-		}
-	}
-	return "", fmt.Errorf("no Redis instance %s in localcloud", instanceID(region))
+// redisTarget is how to reach a region's Redis now: its address, AUTH
+// string and CA, from the Memorystore API.
+func (e *Env) redisTarget(ctx context.Context, region string) (relay.RedisTarget, error) {
+	return e.redis.Resolve(ctx, instanceID(region))
 }
 
 // jwksServer is the identity provider's JWKS endpoint: the relays fetch

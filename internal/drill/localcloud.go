@@ -3,7 +3,9 @@ package drill
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -228,4 +230,27 @@ type serviceStatus struct {
 func (lc *localcloud) services() ([]serviceStatus, error) {
 	var out []serviceStatus
 	return out, lc.get("/_localcloud/services", &out)
+}
+
+// caPool is the CA localcloud's front doors serve certificates from
+// (GET /_localcloud/ca.pem): what agents trust, as they trust a public CA
+// on Google Cloud.
+func (lc *localcloud) caPool() (*x509.CertPool, error) {
+	resp, err := lc.http.Get("http://" + lc.addr + "/_localcloud/ca.pem")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("localcloud CA: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New("localcloud CA: /_localcloud/ca.pem holds no certificate")
+	}
+	return pool, nil
 }

@@ -56,12 +56,18 @@ func startCounter(e *Env, region string, interval time.Duration) *counter {
 	c := &counter{region: region, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
 	c.rdb = goredis.NewClient(&goredis.Options{
 		Addr: instanceID(region), // only a name: the dialer resolves it
+		// Resolved at each dial, through the Memorystore API: an instance
+		// recreated or restored may come back elsewhere.
 		Dialer: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			addr, err := e.redisAddr(region)
+			t, err := e.redisTarget(ctx, region)
 			if err != nil {
 				return nil, err
 			}
-			return (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext(ctx, "tcp", addr)
+			return t.Options().Dialer(ctx, "tcp", t.Addr)
+		},
+		CredentialsProviderContext: func(ctx context.Context) (string, string, error) {
+			t, err := e.redisTarget(ctx, region)
+			return "", t.Password, err
 		},
 		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
 		MaxRetries: -1, PoolSize: 2,
