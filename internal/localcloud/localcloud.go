@@ -86,8 +86,7 @@
 //	service-restore  {"service": NAME}                 end a held service-kill; answers once the instances are ready
 //	region-down      {"region": "us-east1",            region outage (see below); "api": "hang" holds the
 //	                  "api": "unavailable"|"hang"}     region's API calls unanswered instead of UNAVAILABLE
-//	region-up        {"region": "us-east1"}            end it; answers once its redis-servers are ready and its service
-//	                                                   URLs open (relays start then: they need the region's API)
+//	region-up        {"region": "us-east1"}            end it; answers once the region's processes are ready
 //
 // An unknown kind answers 400 naming the accepted kinds, an unknown
 // instance or service 404.
@@ -477,7 +476,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	registerRedisFaults(s.faults, s.redis)
 	registerRunFaults(s.faults, s.run)
-	registerRegionFaults(s.faults, s.region)
+	registerRegionFaults(s.faults, s.region, s.run.WaitRegion)
 
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.intercept))
 	redispb.RegisterCloudRedisServer(s.grpc, s.redis)
@@ -739,7 +738,9 @@ func registerRunFaults(reg *faults.Registry, rs *run.Service) {
 		})
 }
 
-func registerRegionFaults(reg *faults.Registry, rc *regions.Controller) {
+// registerRegionFaults registers region-down and region-up; afterUp waits
+// for what a region restarts once its APIs answer again (relay instances).
+func registerRegionFaults(reg *faults.Registry, rc *regions.Controller, afterUp func(ctx context.Context, region string) error) {
 	target := func(req faults.Request) error {
 		if req.Region == "" {
 			return fmt.Errorf("%w: %q needs \"region\", for example us-east1", faults.ErrInvalid, req.Kind)
@@ -769,7 +770,11 @@ func registerRegionFaults(reg *faults.Registry, rc *regions.Controller) {
 			if err := target(req); err != nil {
 				return nil, err
 			}
-			return rc.SetUp(ctx, req.Region)
+			res, err := rc.SetUp(ctx, req.Region)
+			if err != nil {
+				return res, err
+			}
+			return res, afterUp(ctx, req.Region)
 		})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -138,9 +139,11 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 }
 
 // RegionUp reopens the front doors of the services of region (on the same
-// ports) and restarts their instances (services held down by a
-// service-kill stay down). It returns once the service URLs are open; the
-// instances start in the background.
+// ports) and starts restarting their instances (services held down by a
+// service-kill stay down). It returns once the service URLs are open: a
+// relay resolves its Memorystore instances through the region's API at
+// start, and that API answers only once every subsystem of the region is
+// up. WaitRegion waits for the instances.
 func (s *Service) RegionUp(_ context.Context, region string, _ json.RawMessage) error {
 	s.mu.Lock()
 	var svcs []*service
@@ -158,25 +161,60 @@ func (s *Service) RegionUp(_ context.Context, region string, _ json.RawMessage) 
 		}
 	}
 	s.persist()
-	// The instances start once the region is back: a relay resolves its
-	// Memorystore instances through the region's API at start, and that API
-	// answers only when every subsystem of the region is up.
+	rr := &regionRestart{done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return errors.Join(errs...)
 	}
-	s.work.Add(len(svcs))
-	s.mu.Unlock()
-	for _, svc := range svcs {
-		go func() {
-			defer s.work.Done()
-			if err := s.reconcile(s.ctx, svc); err != nil {
-				s.log.Error("restart after region-up", "service", svc.name, "err", err)
-			}
-		}()
+	if s.restarts == nil {
+		s.restarts = map[string]*regionRestart{}
 	}
+	s.restarts[region] = rr
+	s.work.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.work.Done()
+		defer close(rr.done)
+		rerrs := make([]error, len(svcs))
+		var wg sync.WaitGroup
+		for i, svc := range svcs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.reconcile(s.ctx, svc); err != nil {
+					rerrs[i] = fmt.Errorf("%s: %w", svc.name, err)
+				}
+			}()
+		}
+		wg.Wait()
+		rr.err = errors.Join(rerrs...)
+		s.persist()
+	}()
 	return errors.Join(errs...)
+}
+
+// regionRestart is the restart of a region's instances after region-up.
+type regionRestart struct {
+	done chan struct{}
+	err  error
+}
+
+// WaitRegion waits until the instances restarted by the last RegionUp of
+// region are ready (or failed to be), or ctx ends.
+func (s *Service) WaitRegion(ctx context.Context, region string) error {
+	s.mu.Lock()
+	rr := s.restarts[region]
+	s.mu.Unlock()
+	if rr == nil {
+		return nil
+	}
+	select {
+	case <-rr.done:
+		return rr.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // InstanceStatus describes one instance for GET /_localcloud/services.

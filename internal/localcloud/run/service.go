@@ -83,6 +83,8 @@ type Service struct {
 	saveMu   sync.Mutex
 	started  bool
 	pending  map[string][]*operations.Op
+	// restarts are the instance restarts after region-up, by region.
+	restarts map[string]*regionRestart
 }
 
 type service struct {
