@@ -848,10 +848,10 @@ func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failov
 	return um.GetFingerprint()
 }
 
-// create inserts an object unless it exists (the create preflight refused
+// getOrInsert inserts an object unless it exists (the create preflight refused
 // existing objects that are not agentnet's; on update an object the group
 // holds is its own, imported or not).
-func create[T any](ctx context.Context, r *relayFailoverGroupResource, what string, get func(context.Context) (T, error),
+func getOrInsert[T any](ctx context.Context, r *relayFailoverGroupResource, what string, get func(context.Context) (T, error),
 	insert func(context.Context) (waiter, error), diags *diag.Diagnostics) (T, bool) {
 	o, err := get(ctx)
 	if err == nil {
@@ -890,7 +890,7 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 	if addrLink == "" {
 		n := m.addressName()
 		addrLink = m.globalLink("addresses", n)
-		if _, ok := create(ctx, r, "global address "+n,
+		if _, ok := getOrInsert(ctx, r, "global address "+n,
 			func(ctx context.Context) (*computepb.Address, error) {
 				return c.Addresses.Get(ctx, &computepb.GetGlobalAddressRequest{Project: project, Address: n})
 			},
@@ -911,7 +911,7 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 	certs, certMap, managed := m.tlsCerts(ctx)
 	if managed != nil {
 		n := linkName(certs[0])
-		if _, ok := create(ctx, r, "managed SSL certificate "+n,
+		if _, ok := getOrInsert(ctx, r, "managed SSL certificate "+n,
 			func(ctx context.Context) (*computepb.SslCertificate, error) {
 				return c.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: project, SslCertificate: n})
 			},
@@ -926,7 +926,7 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 
 	// The target HTTPS proxy, its certificates swapped when they changed.
 	urlMapLink := m.globalLink("urlMaps", name)
-	proxy, ok := create(ctx, r, "target HTTPS proxy "+name,
+	proxy, ok := getOrInsert(ctx, r, "target HTTPS proxy "+name,
 		func(ctx context.Context) (*computepb.TargetHttpsProxy, error) {
 			return c.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
 		},
@@ -977,7 +977,7 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 		}
 	}
 	rule := func(n, target, port string) (*computepb.ForwardingRule, bool) {
-		return create(ctx, r, "forwarding rule "+n,
+		return getOrInsert(ctx, r, "forwarding rule "+n,
 			func(ctx context.Context) (*computepb.ForwardingRule, error) {
 				return c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: n})
 			},
@@ -996,7 +996,7 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 	m.IPAddress = types.StringValue(fr.GetIPAddress())
 
 	// Port 80: every request redirected to HTTPS.
-	if _, ok := create(ctx, r, "URL map "+redirect,
+	if _, ok := getOrInsert(ctx, r, "URL map "+redirect,
 		func(ctx context.Context) (*computepb.UrlMap, error) {
 			return c.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: project, UrlMap: redirect})
 		},
@@ -1009,7 +1009,7 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 		}, diags); !ok {
 		return
 	}
-	if _, ok := create(ctx, r, "target HTTP proxy "+redirect,
+	if _, ok := getOrInsert(ctx, r, "target HTTP proxy "+redirect,
 		func(ctx context.Context) (*computepb.TargetHttpProxy, error) {
 			return c.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: project, TargetHttpProxy: redirect})
 		},
