@@ -970,8 +970,10 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 	httpsLink := m.globalLink("targetHttpsProxies", name)
 	if fr, err := c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: name}); err == nil &&
 		relativeLink(fr.GetTarget()) != httpsLink {
-		objs := r.objects(m, nil)
-		r.deleteAll(ctx, []owned{objs[0], objs[4]}, diags)
+		old := slices.DeleteFunc(r.objects(m, nil), func(o owned) bool {
+			return o.name != name || (o.kind != "Forwarding rule" && o.kind != "Target HTTP proxy")
+		})
+		r.deleteAll(ctx, old, diags)
 		if diags.HasError() {
 			return
 		}
