@@ -128,8 +128,9 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"the WebSocket Server Recovery procedure as one resource: an apply redeploys the service from code, sets " +
 			"its environment and connections and its scaling, and waits until the new revision is Ready. Changing " +
 			"`min_instances` or `max_instances` changes service-level scaling without a new revision; every other " +
-			"change rolls a new revision. When a Redis instance is recreated with a new address, the next plan " +
-			"updates the relay's connection settings.",
+			"change rolls a new revision. The relay is given Redis instance names, never addresses or secrets: it asks " +
+			"the Memorystore API, as its service account, for each address, AUTH string and CA; when an instance is " +
+			"recreated with a new address, the next plan rolls a new revision so the relays resolve it again.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				Description: "Full resource name: `projects/PROJECT/locations/REGION/services/NAME`. Import by this id."},
@@ -220,8 +221,8 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"service_account": schema.StringAttribute{
 				Optional: true, Computed: true, PlanModifiers: keep,
 				Description: "Email of the service account the relay runs as: its identity toward the Memorystore API, which " +
-					"gives the relay each Redis's address, AUTH string and CA (it needs `roles/redis.viewer` and " +
-					"`redis.instances.getAuthString`, or `roles/redis.dbConnectionUser`). Defaults to the project's " +
+					"gives the relay each Redis's address, AUTH string and CA (it needs the permissions `redis.instances.get` " +
+					"and `redis.instances.getAuthString` on those instances). Defaults to the project's " +
 					"Compute Engine default service account, as Cloud Run does.",
 				Validators: []validator.String{stringvalidator.RegexMatches(serviceAccountRE,
 					"must be a service account email such as relay@PROJECT.iam.gserviceaccount.com")},
