@@ -965,14 +965,22 @@ func (r *relayFailoverGroupResource) ensureFrontDoor(ctx context.Context, m *fai
 	}
 
 	// Port 443. A forwarding rule of the group's name that does not point
-	// at the HTTPS proxy is the plain HTTP front door of an earlier
-	// version: replaced, with its target HTTP proxy.
+	// at the HTTPS proxy is the plain HTTP front door of an earlier version
+	// (unmarked, as that version marked nothing): replaced, with its target
+	// HTTP proxy, when that proxy serves the group's URL map. Anything else
+	// of that name is someone else's.
 	httpsLink := m.globalLink("targetHttpsProxies", name)
 	if fr, err := c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: name}); err == nil &&
 		relativeLink(fr.GetTarget()) != httpsLink {
 		old := slices.DeleteFunc(r.objects(m, nil), func(o owned) bool {
 			return o.name != name || (o.kind != "Forwarding rule" && o.kind != "Target HTTP proxy")
 		})
+		p, err := c.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: project, TargetHttpProxy: name})
+		if err == nil && relativeLink(fr.GetTarget()) == m.globalLink("targetHttpProxies", name) && relativeLink(p.GetUrlMap()) == urlMapLink {
+			for i := range old {
+				old[i].get = nil // the group's own, marker or not
+			}
+		}
 		r.deleteAll(ctx, old, diags)
 		if diags.HasError() {
 			return
@@ -1081,14 +1089,19 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 	return true, diags
 }
 
-// frontDoorURL turns the HTTPS forwarding rule's address into the URL agents
-// use (port 443 implied).
+// frontDoorURL turns the forwarding rule's address into the URL agents use:
+// https (port 443 implied), or http for the plain front door of an earlier
+// version, which the next apply replaces.
 func frontDoorURL(fr *computepb.ForwardingRule) string {
-	port, _, _ := strings.Cut(fr.GetPortRange(), "-")
-	if port == "" || port == "443" {
-		return "https://" + fr.GetIPAddress()
+	scheme, std := "https", "443"
+	if strings.Contains(fr.GetTarget(), "/targetHttpProxies/") {
+		scheme, std = "http", "80"
 	}
-	return fmt.Sprintf("https://%s:%s", fr.GetIPAddress(), port)
+	port, _, _ := strings.Cut(fr.GetPortRange(), "-")
+	if port == "" || port == std {
+		return scheme + "://" + fr.GetIPAddress()
+	}
+	return fmt.Sprintf("%s://%s:%s", scheme, fr.GetIPAddress(), port)
 }
 
 // deleteAll deletes objects in order; one without agentnet's marker is left

@@ -575,6 +575,20 @@ data "agentnet_relay_health" "europe" {
 				return e.probeFront(t, frontDoor(s))
 			},
 		}, {
+			// The plain HTTP front door of an earlier version (unmarked) is
+			// replaced by the HTTPS one.
+			PreConfig: func() { e.downgradeFrontDoor(t) },
+			Config:    cfg,
+			Check: func(s *terraform.State) error {
+				if !strings.HasPrefix(frontDoor(s), "https://") {
+					return fmt.Errorf("front_door_url %s after the upgrade", frontDoor(s))
+				}
+				if _, err := e.clients.Compute.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: testProject, TargetHttpProxy: "relay"}); err == nil {
+					return fmt.Errorf("the old target HTTP proxy is still there")
+				}
+				return e.probeFront(t, frontDoor(s))
+			},
+		}, {
 			// Destroy leaves an object that is not agentnet's (its marker
 			// removed here by another team) and says why.
 			PreConfig: func() { e.setBackendDescription(t, "relay-asia-east1", "owned by the platform team") },
@@ -710,4 +724,30 @@ func (e *relayEnv) probeFront(t testing.TB, front string) error {
 		return fmt.Errorf("wss round trip through %s: %w", wss, err)
 	}
 	return nil
+}
+
+// downgradeFrontDoor puts back the front door an earlier version made: an
+// unmarked forwarding rule of the group's name on a target HTTP proxy of
+// the URL map.
+func (e *relayEnv) downgradeFrontDoor(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	c := e.clients.Compute
+	wait := func(op interface {
+		Wait(context.Context, ...gax.CallOption) error
+	}, err error) {
+		t.Helper()
+		if err == nil {
+			err = op.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(c.ForwardingRules.Delete(ctx, &computepb.DeleteGlobalForwardingRuleRequest{Project: testProject, ForwardingRule: "relay"}))
+	wait(c.TargetHTTPProxies.Insert(ctx, &computepb.InsertTargetHttpProxyRequest{Project: testProject, TargetHttpProxyResource: &computepb.TargetHttpProxy{
+		Name: proto.String("relay"), UrlMap: proto.String("global/urlMaps/relay")}}))
+	wait(c.ForwardingRules.Insert(ctx, &computepb.InsertGlobalForwardingRuleRequest{Project: testProject, ForwardingRuleResource: &computepb.ForwardingRule{
+		Name: proto.String("relay"), Target: proto.String("global/targetHttpProxies/relay"), PortRange: proto.String("80"),
+		LoadBalancingScheme: proto.String("EXTERNAL_MANAGED")}}))
 }
