@@ -92,6 +92,17 @@ func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failov
 	if m.FrontDoorURL.IsNull() || m.FrontDoorURL.IsUnknown() || m.FrontDoorURL.ValueString() == "" {
 		return unhealthy
 	}
+	// Only a region the URL map pins can be probed alone; one new to the
+	// group gets its route in the apply, which checks it before traffic.
+	var diags diag.Diagnostics
+	if um, exists := r.getURLMap(ctx, m, &diags); exists {
+		pinned := pinnedRegions(um)
+		for region := range services {
+			if _, ok := pinned[region]; !ok {
+				delete(services, region)
+			}
+		}
+	}
 	p, err := r.newProber(ctx, m)
 	if err != nil {
 		for region := range services {
@@ -784,8 +795,9 @@ func urlMapBody(m *failoverGroupModel, backends map[string]string, weights map[s
 	}
 }
 
-// routesCurrent reports whether um pins every region with a backend.
-func routesCurrent(um *computepb.UrlMap, backends map[string]string) bool {
+// pinnedRegions maps each region um pins with the region header to its
+// backend service link.
+func pinnedRegions(um *computepb.UrlMap) map[string]string {
 	pinned := map[string]string{}
 	for _, pm := range um.GetPathMatchers() {
 		if pm.GetName() != regionsMatcher {
@@ -801,6 +813,12 @@ func routesCurrent(um *computepb.UrlMap, backends map[string]string) bool {
 			}
 		}
 	}
+	return pinned
+}
+
+// routesCurrent reports whether um pins every region with a backend.
+func routesCurrent(um *computepb.UrlMap, backends map[string]string) bool {
+	pinned := pinnedRegions(um)
 	if len(pinned) != len(backends) {
 		return false
 	}
