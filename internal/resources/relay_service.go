@@ -566,20 +566,31 @@ func (r *relayServiceResource) update(ctx context.Context, name string, want *ru
 func updateRequest(cur, want *runpb.Service) *runpb.UpdateServiceRequest {
 	svc := proto.Clone(want).(*runpb.Service)
 	svc.Name, svc.Etag = cur.GetName(), cur.GetEtag()
-	annotations := map[string]string{}
-	for k, v := range cur.GetAnnotations() {
-		if !strings.HasPrefix(k, "agentnet.dev/") {
-			annotations[k] = v
-		}
-	}
+	annotations := writableKeys(cur.GetAnnotations())
+	maps.DeleteFunc(annotations, func(k, _ string) bool { return strings.HasPrefix(k, "agentnet.dev/") })
 	maps.Copy(annotations, want.GetAnnotations())
 	svc.Annotations = annotations
 	mask := slices.Clone(relayServiceMask)
 	if !ownedByLabel(cur.GetLabels()) {
-		svc.Labels = withOwnerLabel(cur.GetLabels())
+		svc.Labels = withOwnerLabel(writableKeys(cur.GetLabels()))
 		mask = append(mask, "labels")
 	}
 	return &runpb.UpdateServiceRequest{Service: svc, UpdateMask: &fieldmaskpb.FieldMask{Paths: mask}}
+}
+
+// systemKeyPrefixes are the label and annotation namespaces the Cloud Run
+// Admin API v2 refuses on input (they may show on services made with v1).
+var systemKeyPrefixes = []string{"run.googleapis.com/", "cloud.googleapis.com/", "serving.knative.dev/", "autoscaling.knative.dev/"}
+
+// writableKeys is a copy of m without the system namespaces.
+func writableKeys(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if !slices.ContainsFunc(systemKeyPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // changedFields names the top-level fields that differ between two reads of

@@ -3,9 +3,13 @@ package resources_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +17,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
@@ -603,6 +611,143 @@ func TestAccRelayService_otherWriters(t *testing.T) {
 					e.regionHCL("europe-west1", "1.0", 1, "null", "")),
 				ExpectError: errorText("already exists and was not created by agentnet", "tofu import agentnet_relay_service.<name>",
 					serviceID("europe-west1")),
+			},
+		},
+	})
+}
+
+// rawCodec passes gRPC messages through as bytes.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// racingWriter is a proxy in front of localcloud (gRPC and HTTP on one
+// port, as localcloud serves them) that lets another writer change a
+// service's labels just before each of the first `times` UpdateService
+// calls reaches localcloud: the provider's update then carries a stale etag.
+func racingWriter(t *testing.T, e *relayEnv, times int) string {
+	t.Helper()
+	conn, err := grpc.NewClient(e.lc.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var updates atomic.Int32
+	forward := func(_ any, ss grpc.ServerStream) error {
+		method, _ := grpc.MethodFromServerStream(ss)
+		var req []byte
+		if err := ss.RecvMsg(&req); err != nil {
+			return err
+		}
+		if strings.HasSuffix(method, "/UpdateService") && int(updates.Add(1)) <= times {
+			var in runpb.UpdateServiceRequest
+			if err := proto.Unmarshal(req, &in); err != nil {
+				return err
+			}
+			e.setLabel(t, in.GetService().GetName(), "racer", fmt.Sprint(updates.Load()))
+		}
+		md, _ := metadata.FromIncomingContext(ss.Context())
+		var resp []byte
+		err := conn.Invoke(metadata.NewOutgoingContext(ss.Context(), md), method, &req, &resp, grpc.ForceCodec(rawCodec{}))
+		if err != nil {
+			return err
+		}
+		return ss.SendMsg(&resp)
+	}
+	gs := grpc.NewServer(grpc.UnknownServiceHandler(forward), grpc.ForceServerCodec(rawCodec{}))
+	rest := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: e.lc.Addr()})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			gs.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	}), Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// setLabel sets one label of a service through the Cloud Run API, as
+// another writer would (update mask, etag).
+func (e *relayEnv) setLabel(t *testing.T, name, key, value string) {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := svc.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[key] = value
+	op, err := e.clients.Run.UpdateService(ctx, &runpb.UpdateServiceRequest{
+		Service:    &runpb.Service{Name: name, Labels: l, Etag: svc.GetEtag()},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}},
+	})
+	if err == nil {
+		_, err = gcpclient.Wait(ctx, op)
+	}
+	if err != nil {
+		t.Fatalf("another writer's label %s=%s: %v", key, value, err)
+	}
+}
+
+// An update that loses the race with another writer (stale etag, ABORTED)
+// reads the service again and retries once, keeping what the other writer
+// did; losing twice fails, naming what the other writer changed.
+func TestAccRelayService_conflict(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	name := serviceID("us-central1")
+	hcl := func(logLevel string) string {
+		return e.regionHCL("us-central1", "1.0", 1, "null", `LOG_LEVEL = "`+logLevel+`"`)
+	}
+	once, twice := racingWriter(t, e, 1), racingWriter(t, e, 2)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: e.config(hcl("info"))},
+			{
+				Config: acctest.ProviderConfig(once) + hcl("debug"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "env.LOG_LEVEL", "debug"),
+					func(*terraform.State) error {
+						svc, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+						if err != nil {
+							return err
+						}
+						if svc.Labels["racer"] != "1" {
+							return fmt.Errorf("labels %v: the other writer's change is lost", svc.Labels)
+						}
+						aborted := 0
+						for _, l := range e.lc.Oplog(t) {
+							if l.Method == "google.cloud.run.v2.Services.UpdateService" && strings.HasPrefix(l.Outcome, "Aborted") {
+								aborted++
+							}
+						}
+						if aborted != 1 {
+							return fmt.Errorf("%d updates refused for a stale etag, want 1 (then the retry)", aborted)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config:      acctest.ProviderConfig(twice) + hcl("warn"),
+				ExpectError: errorText("another writer changed the service twice", "fields changed: labels"),
 			},
 		},
 	})
