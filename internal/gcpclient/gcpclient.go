@@ -2,6 +2,13 @@
 // uses, for Google Cloud itself or for localcloud. There is one code path:
 // against localcloud the same clients are pointed at a loopback address,
 // without authentication or TLS; the provider never swaps in a fake.
+//
+// Against Google Cloud the clients authenticate as the google provider does
+// (auth.go). Every call, on either, goes through one Policy (retry.go): a
+// deadline per call and per attempt, retries of reads and operation polls
+// with capped exponential backoff and jitter, and a memory of the regions
+// that did not answer, so that a region whose API hangs counts as down
+// within seconds instead of stalling a failover.
 package gcpclient
 
 import (
