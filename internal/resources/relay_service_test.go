@@ -528,8 +528,9 @@ func TestAccRelayService_access(t *testing.T) {
 
 // An update writes only what the resource manages (update mask, etag): a
 // label another writer set through the Cloud Run API stays. The ownership
-// marker is on the service and never in the configuration's view; a
-// service of the same name that agentnet did not create is not taken over.
+// marker is on the service and never in the configuration's view; destroy
+// leaves a service without it, and a service of the same name that agentnet
+// did not create is not taken over.
 func TestAccRelayService_otherWriters(t *testing.T) {
 	e := newRelayEnv(t)
 	ctx := context.Background()
@@ -591,7 +592,19 @@ func TestAccRelayService_otherWriters(t *testing.T) {
 				),
 			},
 			{
+				// Without the marker (someone else's service now), destroy
+				// leaves it alone.
+				PreConfig:   func() { e.setLabel(t, name, "managed-by", "platform-team") },
+				Config:      e.config(e.regionHCL("us-central1", "1.0", 1, "null", `LOG_LEVEL = "debug"`)),
+				Destroy:     true,
+				ExpectError: errorText("was not created by agentnet", "is not deleted"),
+			},
+			{
 				PreConfig: func() {
+					if _, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name}); err != nil {
+						t.Fatalf("the unmarked service after destroy: %v", err)
+					}
+					e.setLabel(t, name, "managed-by", "agentnet")
 					// A service agentnet did not create, under the name
 					// another configuration wants.
 					op, err := e.clients.Run.CreateService(ctx, &runpb.CreateServiceRequest{
