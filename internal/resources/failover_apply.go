@@ -46,27 +46,46 @@ const regionHeader = "X-Agentnet-Region"
 
 // prober runs health checks through the front door, pinned to one region.
 type prober struct {
-	url     string
-	token   string
-	timeout time.Duration
-	roots   *x509.CertPool
+	url        string
+	token      string
+	timeout    time.Duration
+	roots      *x509.CertPool
+	serverName string
 }
 
 // newProber checks through m's front door, trusting the system's roots
-// (and localcloud's CA when the provider talks to localcloud).
+// (and localcloud's CA when the provider talks to localcloud). The front
+// door is reached by its IP address, so the certificate is verified against
+// the name it was made for: tls.server_name, else the first managed domain,
+// else the first name of the first certificate.
 func (r *relayFailoverGroupResource) newProber(ctx context.Context, m *failoverGroupModel) (*prober, error) {
 	roots, err := r.clients.FrontDoorRoots(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &prober{url: m.FrontDoorURL.ValueString(), token: m.HealthCheck.Token.ValueString(), timeout: m.healthTimeout(), roots: roots}, nil
+	p := &prober{url: m.FrontDoorURL.ValueString(), token: m.HealthCheck.Token.ValueString(), timeout: m.healthTimeout(), roots: roots}
+	certs, _, managed := m.tlsCerts(ctx)
+	switch {
+	case m.TLS != nil && m.TLS.ServerName.ValueString() != "":
+		p.serverName = m.TLS.ServerName.ValueString()
+	case len(managed) > 0:
+		p.serverName = managed[0]
+	case len(certs) > 0:
+		if parts := strings.Split(certs[0], "/"); len(parts) == 5 {
+			cert, err := r.clients.Compute.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: parts[1], SslCertificate: parts[4]})
+			if err == nil && len(cert.GetSubjectAlternativeNames()) > 0 {
+				p.serverName = cert.GetSubjectAlternativeNames()[0]
+			}
+		}
+	}
+	return p, nil
 }
 
 func (p *prober) probe(ctx context.Context, region string) error {
 	if p.url == "" {
 		return errors.New("the front door has no address yet")
 	}
-	_, err := probeRelay(ctx, p.url, p.token, p.timeout, p.roots, region)
+	_, err := probeRelay(ctx, p.url, p.token, p.timeout, p.roots, p.serverName, region)
 	return err
 }
 
@@ -268,7 +287,13 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			gate = append(gate, region)
 		}
 	}
-	for region, why := range r.probeServices(ctx, m, p, gate, func(string) int64 { return 1 }) {
+	failed := r.probeServices(ctx, m, p, gate, func(string) int64 { return 1 })
+	hint := ""
+	if len(failed) > 0 {
+		hint = r.certificateHint(ctx, m)
+	}
+	for region, why := range failed {
+		why += hint
 		msg := fmt.Sprintf("%s would take traffic but its health check through the front door failed: %s. No weight was changed.", region, why)
 		if !exists {
 			msg = fmt.Sprintf("%s failed its health check through the new front door: %s. The load balancer's objects are in place "+
@@ -724,6 +749,21 @@ func (r *relayFailoverGroupResource) ensureBackends(ctx context.Context, m *fail
 		out[s.Region] = link
 	}
 	return out
+}
+
+// certificateHint explains a failed health check by the group's managed
+// certificate when Google has not provisioned it yet, "" otherwise.
+func (r *relayFailoverGroupResource) certificateHint(ctx context.Context, m *failoverGroupModel) string {
+	certs, _, managed := m.tlsCerts(ctx)
+	if managed == nil {
+		return ""
+	}
+	cert, err := r.clients.Compute.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: m.Project.ValueString(), SslCertificate: linkName(certs[0])})
+	if err != nil || cert.GetManaged().GetStatus() == "ACTIVE" {
+		return ""
+	}
+	return fmt.Sprintf(" (the managed certificate %s is %s: Google provisions it once %s resolve to %s; point DNS there and apply again)",
+		cert.GetName(), cert.GetManaged().GetStatus(), strings.Join(managed, ", "), m.IPAddress.ValueString())
 }
 
 // getURLMap reads the group's URL map; false when it does not exist.

@@ -94,6 +94,7 @@ type tlsModel struct {
 	Certificates   types.List   `tfsdk:"certificates"`
 	CertificateMap types.String `tfsdk:"certificate_map"`
 	ManagedDomains types.List   `tfsdk:"managed_domains"`
+	ServerName     types.String `tfsdk:"server_name"`
 }
 
 type reintroductionModel struct {
@@ -253,6 +254,10 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 						Validators: []validator.String{stringvalidator.RegexMatches(certificateMapRE,
 							"must be a Certificate Manager map: projects/PROJECT/locations/global/certificateMaps/NAME (optionally prefixed with //certificatemanager.googleapis.com/)")},
 						Description: "Certificate Manager map (`projects/PROJECT/locations/global/certificateMaps/NAME`)."},
+					"server_name": schema.StringAttribute{Optional: true,
+						Description: "Name the health checks verify the certificate against: they reach the front door by its IP " +
+							"address, which certificates rarely name. Defaults to the first of `managed_domains`, else the first " +
+							"name of the first of `certificates`; set it with `certificate_map`."},
 					"managed_domains": schema.ListAttribute{Optional: true, ElementType: types.StringType,
 						Validators: []validator.List{listvalidator.SizeBetween(1, 100),
 							listvalidator.ValueStringsAre(stringvalidator.RegexMatches(managedDomainRE, "must be a fully qualified domain name without wildcard"))},

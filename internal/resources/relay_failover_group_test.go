@@ -466,9 +466,17 @@ func TestAccRelayFailoverGroup_httpsFrontDoor(t *testing.T) {
 	tok, _ := e.keys.Token("health-probe", time.Hour)
 	cfg := e.groupHCL(nil, false, "") + fmt.Sprintf(`
 data "agentnet_relay_health" "europe" {
-  url    = agentnet_relay_failover_group.global.front_door_url
-  token  = %q
-  region = "europe-west1"
+  url         = agentnet_relay_failover_group.global.front_door_url
+  token       = %[1]q
+  region      = "europe-west1"
+  server_name = "relay.example.com"
+}
+
+data "agentnet_relay_health" "wrong_name" {
+  url         = agentnet_relay_failover_group.global.front_door_url
+  token       = %[1]q
+  server_name = "relay.example.org"
+  timeout     = "3s"
 }
 `, tok)
 	resource.Test(t, resource.TestCase{
@@ -479,6 +487,9 @@ data "agentnet_relay_health" "europe" {
 				resource.TestMatchResourceAttr("agentnet_relay_failover_group.global", "front_door_url", regexp.MustCompile(`^https://127\.0\.0\.1:\d+$`)),
 				resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "ip_address", "127.0.0.1"),
 				resource.TestCheckResourceAttr("data.agentnet_relay_health.europe", "healthy", "true"),
+				// Verification is never skipped: a name the certificate lacks fails.
+				resource.TestCheckResourceAttr("data.agentnet_relay_health.wrong_name", "healthy", "false"),
+				resource.TestMatchResourceAttr("data.agentnet_relay_health.wrong_name", "error", regexp.MustCompile(`certificate`)),
 				func(s *terraform.State) error {
 					// Capacity before traffic, and the URL map (with its
 					// region routes) before the front door the health gate

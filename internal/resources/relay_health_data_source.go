@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"regexp"
@@ -31,7 +32,8 @@ type relayHealthModel struct {
 	URL       types.String  `tfsdk:"url"`
 	Token     types.String  `tfsdk:"token"`
 	Timeout   types.String  `tfsdk:"timeout"`
-	Region    types.String  `tfsdk:"region"`
+	Region     types.String  `tfsdk:"region"`
+	ServerName types.String  `tfsdk:"server_name"`
 	Healthy   types.Bool    `tfsdk:"healthy"`
 	LatencyMS types.Float64 `tfsdk:"latency_ms"`
 	Error     types.String  `tfsdk:"error"`
@@ -64,6 +66,11 @@ func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 					": <region>`, which the group's URL map routes to that region only.",
 				Validators: []validator.String{stringvalidator.RegexMatches(regionNameRE, "must be a region name, for example us-central1")},
 			},
+			"server_name": schema.StringAttribute{
+				Optional: true,
+				Description: "Name the relay's TLS certificate is verified against, when `url` names the front door by its IP " +
+					"address (a failover group's `front_door_url`) and the certificate names only its domains. Verification is never skipped.",
+			},
 			"timeout": schema.StringAttribute{
 				Optional:    true,
 				Description: "How long the round trip may take, as a Go duration (default `10s`).",
@@ -95,7 +102,7 @@ func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadReq
 		resp.Diagnostics.AddError("No trusted roots for the probe", err.Error())
 		return
 	}
-	latency, err := probeRelay(ctx, m.URL.ValueString(), m.Token.ValueString(), timeout, roots, m.Region.ValueString())
+	latency, err := probeRelay(ctx, m.URL.ValueString(), m.Token.ValueString(), timeout, roots, m.ServerName.ValueString(), m.Region.ValueString())
 	m.Healthy = types.BoolValue(err == nil)
 	m.LatencyMS, m.Error = types.Float64Null(), types.StringNull()
 	if err != nil {
@@ -110,11 +117,18 @@ var regionNameRE = regexp.MustCompile(`^[a-z]+(-[a-z]+)+[0-9]+$`)
 
 // probeRelay is the health check shared by the data source and the
 // failover group: a round trip between two probe agents, trusting roots for
-// wss://, pinned to region behind a front door when region is set.
-func probeRelay(ctx context.Context, url, token string, timeout time.Duration, roots *x509.CertPool, region string) (time.Duration, error) {
+// wss:// and verifying the certificate against serverName when set (a front
+// door reached by its IP address), pinned to region behind a front door when
+// region is set.
+func probeRelay(ctx context.Context, url, token string, timeout time.Duration, roots *x509.CertPool, serverName, region string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var opts []client.Option
+	if serverName != "" {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}))
+	}
 	if roots != nil {
 		opts = append(opts, client.WithRootCAs(roots))
 	}
