@@ -29,14 +29,14 @@ type relayHealthDataSource struct {
 }
 
 type relayHealthModel struct {
-	URL       types.String  `tfsdk:"url"`
-	Token     types.String  `tfsdk:"token"`
-	Timeout   types.String  `tfsdk:"timeout"`
+	URL        types.String  `tfsdk:"url"`
+	Token      types.String  `tfsdk:"token"`
+	Timeout    types.String  `tfsdk:"timeout"`
 	Region     types.String  `tfsdk:"region"`
 	ServerName types.String  `tfsdk:"server_name"`
-	Healthy   types.Bool    `tfsdk:"healthy"`
-	LatencyMS types.Float64 `tfsdk:"latency_ms"`
-	Error     types.String  `tfsdk:"error"`
+	Healthy    types.Bool    `tfsdk:"healthy"`
+	LatencyMS  types.Float64 `tfsdk:"latency_ms"`
+	Error      types.String  `tfsdk:"error"`
 }
 
 func (d *relayHealthDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
