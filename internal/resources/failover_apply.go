@@ -1166,27 +1166,35 @@ func frontDoorURL(fr *computepb.ForwardingRule) string {
 // in place, with an error saying why.
 func (r *relayFailoverGroupResource) deleteAll(ctx context.Context, objs []owned, diags *diag.Diagnostics) {
 	for _, o := range objs {
-		if o.get != nil {
-			desc, err := o.get(ctx)
-			if gcpclient.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				diags.AddError("Reading "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
-				continue
-			}
-			if !ownedByDescription(desc) {
-				diags.AddError(o.kind+" "+o.name+" left in place", notOursDeleteError(o.kind, o.name))
-				continue
-			}
+		r.deleteOne(ctx, o, diags)
+	}
+}
+
+// deleteOne deletes one object within regionCallTimeout, so a region that
+// does not answer is reported rather than waited on.
+func (r *relayFailoverGroupResource) deleteOne(ctx context.Context, o owned, diags *diag.Diagnostics) {
+	ctx, cancel := context.WithTimeout(ctx, regionCallTimeout)
+	defer cancel()
+	if o.get != nil {
+		desc, err := o.get(ctx)
+		if gcpclient.IsNotFound(err) {
+			return
 		}
-		op, err := o.del(ctx)
-		if err == nil {
-			err = op.Wait(ctx)
+		if err != nil {
+			diags.AddError("Reading "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+			return
 		}
-		if err != nil && !gcpclient.IsNotFound(err) {
-			diags.AddError("Deleting "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
+		if !ownedByDescription(desc) {
+			diags.AddError(o.kind+" "+o.name+" left in place", notOursDeleteError(o.kind, o.name))
+			return
 		}
+	}
+	op, err := o.del(ctx)
+	if err == nil {
+		err = op.Wait(ctx)
+	}
+	if err != nil && !gcpclient.IsNotFound(err) {
+		diags.AddError("Deleting "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
 	}
 }
 
