@@ -49,10 +49,13 @@ resource "agentnet_relay_failover_group" "this" {
 data "agentnet_relay_health" "front_door" {
   count = var.check_front_door ? 1 : 0
 
-  url        = agentnet_relay_failover_group.this.front_door_url
-  token      = var.health_check_token
-  timeout    = var.health_check_timeout
-  depends_on = [agentnet_relay_failover_group.this]
+  url = agentnet_relay_failover_group.this.front_door_url
+  # The front door is reached by its address; its certificate names the
+  # domains (a Google-managed certificate names nothing else).
+  server_name = try(var.tls.managed_domains[0], null)
+  token       = var.health_check_token
+  timeout     = var.health_check_timeout
+  depends_on  = [agentnet_relay_failover_group.this]
 }
 
 # "Verify message delivery between agents", on every plan and apply.
@@ -74,11 +77,12 @@ locals {
 data "agentnet_relay_health" "region" {
   for_each = local.serving
 
-  url        = agentnet_relay_failover_group.this.front_door_url
-  region     = each.key
-  token      = var.health_check_token
-  timeout    = var.health_check_timeout
-  depends_on = [agentnet_relay_failover_group.this]
+  url         = agentnet_relay_failover_group.this.front_door_url
+  region      = each.key
+  server_name = try(var.tls.managed_domains[0], null)
+  token       = var.health_check_token
+  timeout     = var.health_check_timeout
+  depends_on  = [agentnet_relay_failover_group.this]
 }
 
 check "regions" {
