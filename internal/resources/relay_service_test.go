@@ -36,6 +36,9 @@ const relayImage = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay"
 type relayEnv struct {
 	*env
 	keys *auth.DevKeys
+	// redisTLSAuth gives every Redis instance AUTH and in-transit
+	// encryption, as the modules do.
+	redisTLSAuth bool
 }
 
 func newRelayEnv(t *testing.T) *relayEnv {
@@ -70,6 +73,7 @@ resource "agentnet_redis_instance" "%[1]s" {
   region         = %[2]q
   memory_size_gb = 1
   redis_configs  = { "maxmemory-policy" = "noeviction" }
+  %[10]s
 }
 
 resource "agentnet_relay_service" "%[1]s" {
@@ -86,7 +90,16 @@ resource "agentnet_relay_service" "%[1]s" {
     %[8]s
   }
 }
-`, regionKey(region), region, relayImage, tag, peers, minInstances, e.keys.Dir, extra, access)
+`, regionKey(region), region, relayImage, tag, peers, minInstances, e.keys.Dir, extra, access, e.redisSecurity())
+}
+
+// redisSecurity is the Redis instances' AUTH and TLS settings.
+func (e *relayEnv) redisSecurity() string {
+	if !e.redisTLSAuth {
+		return ""
+	}
+	return `auth_enabled            = true
+  transit_encryption_mode = "SERVER_AUTHENTICATION"`
 }
 
 // regionKey names a region's resources in test configurations:
