@@ -30,6 +30,19 @@ func storageStatus(err error, what string) error {
 	}
 }
 
+// parseGCSURI splits the gs://BUCKET/OBJECT of the request field named
+// field, which is required.
+func parseGCSURI(field, uri string) (bucket, object string, err error) {
+	if uri == "" {
+		return "", "", gapi.Invalid("%s: required, in the form gs://BUCKET/OBJECT", field)
+	}
+	bucket, object, err = storage.ParseURI(uri)
+	if err != nil {
+		return "", "", gapi.Invalid("%s: %v", field, err)
+	}
+	return bucket, object, nil
+}
+
 // ExportInstance saves the dataset (BGSAVE) and stores dump.rdb as the
 // Cloud Storage object named by output_config.gcs_destination.uri. The
 // snapshot is hard-linked into the storage folder when it can be (the
@@ -47,18 +60,14 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 		return nil, err
 	}
 	uri := req.GetOutputConfig().GetGcsDestination().GetUri()
-	if uri == "" {
-		return nil, gapi.Invalid("output_config.gcs_destination.uri: required, in the form gs://BUCKET/OBJECT")
-	}
-	bucket, object, err := storage.ParseURI(uri)
+	bucket, object, err := parseGCSURI("output_config.gcs_destination.uri", uri)
 	if err != nil {
-		return nil, gapi.Invalid("output_config.gcs_destination.uri: %v", err)
+		return nil, err
 	}
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := instanceNames.Parse(inst.name)
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "export", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(method, inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		if !s.cfg.Storage.BucketExists(bucket) {
 			return nil, status.Errorf(codes.NotFound, "output_config.gcs_destination.uri: bucket %q of %s does not exist", bucket, uri)
 		}

@@ -13,7 +13,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
@@ -38,18 +37,14 @@ func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceR
 		return nil, err
 	}
 	uri := req.GetInputConfig().GetGcsSource().GetUri()
-	if uri == "" {
-		return nil, gapi.Invalid("input_config.gcs_source.uri: required, in the form gs://BUCKET/OBJECT")
-	}
-	bucket, object, err := storage.ParseURI(uri)
+	bucket, object, err := parseGCSURI("input_config.gcs_source.uri", uri)
 	if err != nil {
-		return nil, gapi.Invalid("input_config.gcs_source.uri: %v", err)
+		return nil, err
 	}
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := instanceNames.Parse(inst.name)
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "import", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(method, inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		return nil, s.importRDB(op.Context(), inst, bucket, object, uri)
 	})
 }
@@ -143,21 +138,12 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	// would leave the instance without data.
 	ctx = context.WithoutCancel(ctx)
 
-	inst.launchMu.Lock()
-	defer inst.launchMu.Unlock()
+	old, handBack := s.takeProcess(inst)
+	defer handBack()
 	t1 := time.Now()
 	// Not persisted: a localcloud restarted in the middle brings the
 	// instance back from its folder whatever the state says.
 	switched = true
-	s.mu.Lock()
-	inst.opOwnsProcess = true
-	old := inst.proc
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		inst.opOwnsProcess = false
-		s.mu.Unlock()
-	}()
 	// The data is being replaced: no point in saving it first.
 	if old != nil {
 		old.shutdownNoSave()

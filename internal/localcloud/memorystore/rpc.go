@@ -228,7 +228,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if err := s.openGate(inst); err != nil {
 		return nil, status.Errorf(codes.ResourceExhausted, "%v", err)
 	}
-	return s.begin(req.GetParent(), method, "create", inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(method, inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		if err := s.launch(op.Context(), inst); err != nil {
 			s.mu.Lock()
 			if inst.proc != nil {
@@ -311,9 +311,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := instanceNames.Parse(name)
-	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
-	return s.begin(parent, method, "update", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(method, inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
 		prev := s.snapshot(inst)
 		next := s.snapshot(inst)
 		next.State = redispb.Instance_READY
@@ -428,13 +426,12 @@ func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceR
 	if err := s.claim(inst, method, redispb.Instance_READY, redispb.Instance_REPAIRING, redispb.Instance_CREATING, redispb.Instance_UPDATING); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := instanceNames.Parse(inst.name)
 	s.mu.Lock()
 	if inst.repairTimer != nil {
 		inst.repairTimer.Stop()
 	}
 	s.mu.Unlock()
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "delete", inst, redispb.Instance_DELETING, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(method, inst, redispb.Instance_DELETING, func(op *operations.Op) (proto.Message, error) {
 		inst.launchMu.Lock()
 		defer inst.launchMu.Unlock()
 		s.mu.Lock()
@@ -496,20 +493,10 @@ func (s *Service) UpgradeInstance(_ context.Context, req *redispb.UpgradeInstanc
 	if err := s.claim(inst, method, redispb.Instance_READY); err != nil {
 		return nil, err
 	}
-	project, region, _, _ := instanceNames.Parse(inst.name)
-	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, "upgrade", inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
+	return s.begin(method, inst, redispb.Instance_UPDATING, func(op *operations.Op) (proto.Message, error) {
 		ctx := context.WithoutCancel(op.Context())
-		inst.launchMu.Lock()
-		defer inst.launchMu.Unlock()
-		s.mu.Lock()
-		inst.opOwnsProcess = true
-		old := inst.proc
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			inst.opOwnsProcess = false
-			s.mu.Unlock()
-		}()
+		old, handBack := s.takeProcess(inst)
+		defer handBack()
 		if old != nil {
 			// SIGTERM saves the dataset; the new process loads it.
 			if err := old.stop(stopTimeout); err != nil {

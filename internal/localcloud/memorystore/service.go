@@ -256,9 +256,13 @@ func (s *Service) release(inst *instance) {
 	s.persist()
 }
 
-// begin starts an operation for inst and runs work in the background. If
-// next is not STATE_UNSPECIFIED the instance moves to that state first.
-func (s *Service) begin(parent, method, verb string, inst *instance, next redispb.Instance_State, work func(op *operations.Op) (proto.Message, error)) (*longrunningpb.Operation, error) {
+// begin starts an operation for inst, in the instance's location, and runs
+// work in the background. If next is not STATE_UNSPECIFIED the instance
+// moves to that state first.
+func (s *Service) begin(method string, inst *instance, next redispb.Instance_State, work func(op *operations.Op) (proto.Message, error)) (*longrunningpb.Operation, error) {
+	verb := verbOf(method)
+	project, region, _, _ := instanceNames.Parse(inst.name)
+	parent := fmt.Sprintf("projects/%s/locations/%s", project, region)
 	s.mu.Lock()
 	if s.closing {
 		inst.busy = ""

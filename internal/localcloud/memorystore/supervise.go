@@ -287,3 +287,22 @@ func (s *Service) repair(inst *instance) {
 	s.mu.Unlock()
 	s.persist()
 }
+
+// takeProcess is for an operation that stops and starts the instance's
+// redis-server itself (import, upgrade): it holds inst.launchMu, so that no
+// repair runs meanwhile, sets opOwnsProcess, so that the supervisor leaves
+// the exits it causes alone, and returns the process running now. handBack
+// undoes both.
+func (s *Service) takeProcess(inst *instance) (old *process, handBack func()) {
+	inst.launchMu.Lock()
+	s.mu.Lock()
+	inst.opOwnsProcess = true
+	old = inst.proc
+	s.mu.Unlock()
+	return old, func() {
+		s.mu.Lock()
+		inst.opOwnsProcess = false
+		s.mu.Unlock()
+		inst.launchMu.Unlock()
+	}
+}
