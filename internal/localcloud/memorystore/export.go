@@ -50,11 +50,7 @@ func parseGCSURI(field, uri string) (bucket, object string, err error) {
 // exported bytes never change), copied otherwise.
 func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "ExportInstance"
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(methodPrefix+method, req.GetName(), err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(methodPrefix+method, req.GetName(), &err)
 	inst, err := s.lookup(req.GetName())
 	if err != nil {
 		return nil, err

@@ -27,11 +27,7 @@ import (
 // Storage. If the snapshot does not load, the previous data is put back.
 func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "ImportInstance"
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(methodPrefix+method, req.GetName(), err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(methodPrefix+method, req.GetName(), &err)
 	inst, err := s.lookup(req.GetName())
 	if err != nil {
 		return nil, err

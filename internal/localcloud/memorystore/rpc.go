@@ -60,11 +60,7 @@ func (s *Service) GetInstance(_ context.Context, req *redispb.GetInstanceRequest
 func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "CreateInstance"
 	name := req.GetParent() + "/instances/" + req.GetInstanceId()
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(methodPrefix+method, name, err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(methodPrefix+method, name, &err)
 	project, region, err := gapi.ParseParent(req.GetParent(), false)
 	if err != nil {
 		return nil, err
@@ -256,11 +252,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "UpdateInstance"
 	name := req.GetInstance().GetName()
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(methodPrefix+method, name, err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(methodPrefix+method, name, &err)
 	inst, err := s.lookup(name)
 	if err != nil {
 		return nil, err
@@ -414,11 +406,7 @@ func effectiveConfigs(pb *redispb.Instance) map[string]string {
 // DeleteInstance stops the redis-server and removes its data.
 func (s *Service) DeleteInstance(_ context.Context, req *redispb.DeleteInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "DeleteInstance"
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(methodPrefix+method, req.GetName(), err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(methodPrefix+method, req.GetName(), &err)
 	inst, err := s.lookup(req.GetName())
 	if err != nil {
 		return nil, err
@@ -470,11 +458,7 @@ func (s *Service) GetInstanceAuthString(_ context.Context, req *redispb.GetInsta
 // connection reset). A downgrade, or the current version, is refused.
 func (s *Service) UpgradeInstance(_ context.Context, req *redispb.UpgradeInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "UpgradeInstance"
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(methodPrefix+method, req.GetName(), err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(methodPrefix+method, req.GetName(), &err)
 	inst, err := s.lookup(req.GetName())
 	if err != nil {
 		return nil, err

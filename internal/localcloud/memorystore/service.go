@@ -29,10 +29,7 @@ const (
 	authDoc      = "instance-auth"
 
 	readyTimeout = 3 * time.Minute
-	// quickAnswer is how long a mutating call waits for its operation to
-	// finish before it answers with a running operation.
-	quickAnswer = time.Second
-	stopTimeout = 2 * time.Minute
+	stopTimeout  = 2 * time.Minute
 )
 
 // ErrNotFound is returned by the fault helpers for an unknown instance.
@@ -295,13 +292,7 @@ func (s *Service) begin(method string, inst *instance, next redispb.Instance_Sta
 		}
 		op.Finish(resp, s.meta(op, verb, inst.name, true), err)
 	}()
-	// Work that finishes quickly (most creates, updates and deletes) is
-	// answered with a Done operation, which clients never need to poll.
-	select {
-	case <-op.Finished():
-	case <-time.After(quickAnswer):
-	}
-	return op.Proto(), nil
+	return op.Answer(), nil
 }
 
 func verbOf(method string) string {

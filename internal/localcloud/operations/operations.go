@@ -97,6 +97,22 @@ func (o *Op) Done() bool {
 // Finished is closed when the operation is done.
 func (o *Op) Finished() <-chan struct{} { return o.done }
 
+// quickAnswer is how long a call that started an operation waits for it to
+// finish before it answers with a running operation.
+const quickAnswer = time.Second
+
+// Answer is the operation as the call that started it answers: work that
+// finishes quickly (most creates, updates and deletes) is answered with a
+// Done operation, which clients never need to poll; other work with the
+// operation still running after quickAnswer.
+func (o *Op) Answer() *longrunningpb.Operation {
+	select {
+	case <-o.done:
+	case <-time.After(quickAnswer):
+	}
+	return o.Proto()
+}
+
 // SetMetadata replaces the operation's metadata.
 func (o *Op) SetMetadata(meta proto.Message) {
 	a, err := anypb.New(meta)
@@ -277,6 +293,17 @@ func (m *Manager) Record(method, resource string, err error) {
 	m.appendLocked(PhaseCall, method, resource, "", outcomeOf(err))
 	m.mu.Unlock()
 	m.persistLog()
+}
+
+// RecordRefused records a mutating call refused with *err, and nothing when
+// *err is nil. A method that starts an operation defers it, so that the log
+// has the call however it was refused:
+//
+//	defer s.cfg.Ops.RecordRefused(MethodPrefix+method, name, &err)
+func (m *Manager) RecordRefused(method, resource string, err *error) {
+	if *err != nil {
+		m.Record(method, resource, *err)
+	}
 }
 
 // Call logs a mutating call that completed synchronously with the given

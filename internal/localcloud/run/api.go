@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -29,11 +28,7 @@ import (
 func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "CreateService"
 	name := req.GetParent() + "/services/" + req.GetServiceId()
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(MethodPrefix+method, name, err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(MethodPrefix+method, name, &err)
 	project, region, err := gapi.ParseParent(req.GetParent(), false)
 	if err != nil {
 		return nil, err
@@ -179,11 +174,7 @@ func (s *Service) begin(parent, method string, svc *service, work func(op *opera
 		}
 		op.Finish(snap, snap, nil)
 	}()
-	select {
-	case <-op.Finished():
-	case <-time.After(quickAnswer):
-	}
-	return op.Proto(), nil
+	return op.Answer(), nil
 }
 
 // GetService returns one service.
@@ -240,11 +231,7 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 	const method = "UpdateService"
 	in := req.GetService()
 	name := in.GetName()
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(MethodPrefix+method, name, err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(MethodPrefix+method, name, &err)
 	if in == nil {
 		return nil, gapi.Invalid("service: required")
 	}
@@ -374,11 +361,7 @@ func mergeSpec(pb, spec *runpb.Service) {
 // the service.
 func (s *Service) DeleteService(_ context.Context, req *runpb.DeleteServiceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "DeleteService"
-	defer func() {
-		if err != nil {
-			s.cfg.Ops.Record(MethodPrefix+method, req.GetName(), err)
-		}
-	}()
+	defer s.cfg.Ops.RecordRefused(MethodPrefix+method, req.GetName(), &err)
 	svc, err := s.lookup(req.GetName())
 	if err != nil {
 		return nil, err

@@ -31,7 +31,6 @@ const (
 	MethodPrefix = "google.cloud.run.v2.Services."
 	servicesDoc  = "run-services"
 
-	quickAnswer = time.Second
 	stopTimeout = 15 * time.Second
 )
 
