@@ -145,7 +145,7 @@ func (p *agentnetProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 				Validators: []validator.String{stringvalidator.RegexMatches(durationRE, "must be a duration such as 30s or 2m")},
 				Description: "Longest time one API call may take, its retries included (default `30s`). Reads and operation polls are retried on " +
 					"HTTP 429, 500, 502, 503, 504 and gRPC UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED, with capped exponential backoff " +
-					"and jitter (at most 4 attempts); each attempt of a regional one gets 1.5s (or `request_timeout` if shorter) once the API has " +
+					"and jitter (at most 4 attempts); each attempt of a regional one gets 1s (or `request_timeout` if shorter) once the API has " +
 					"answered anything, so that a region whose API stops answering counts as down within seconds and does not stall a failover. Long-running operations are " +
 					"waited for within the resources' own `timeouts`.",
 			},

@@ -90,6 +90,9 @@ type Clients struct {
 	EmulatorHost string
 	// Identity says how the clients authenticate.
 	Identity Identity
+
+	// health is what this run learnt of each region's APIs (retry.go).
+	health *regionHealth
 }
 
 // API names used as keys of Clients.Endpoints and in error messages.
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		}
 	}
 	health := newRegionHealth()
+	c.health = health
 	// options gives one API its endpoint (the override, else localcloud,
 	// else Google's default) and credentials; every gRPC call goes through
 	// the retry and deadline policy.
@@ -222,6 +226,37 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	withoutLibraryRetries(c.Redis, c.Redis.LROClient, c.Run, c.Run.LROClient)
 	withoutLibraryRetries(fieldsOf(c.Compute)...)
 	return c, nil
+}
+
+// AssumeRegionOut makes this run treat region as out, as an earlier run
+// found it at since (a plan, for its apply): calls to it fail at once, and
+// at most one a second probes it briefly, as for a region whose call failed
+// as an outage in this run. Nothing this run has seen of region is
+// overridden: once a call of this run got an answer from it or found it
+// out, it does nothing and reports false.
+func (c *Clients) AssumeRegionOut(region string, since time.Time, reason string) bool {
+	if c.health == nil {
+		return false
+	}
+	return c.health.assumeOut(region, since, errors.New(reason))
+}
+
+// CheckRegion drops an outage of region that was only assumed
+// (AssumeRegionOut), so that the next call to it is made: for a region the
+// caller needs, an earlier run's finding is no reason not to ask.
+func (c *Clients) CheckRegion(region string) {
+	if c.health != nil {
+		c.health.unassume(region)
+	}
+}
+
+// RegionsOut lists the regions out in this run, each with when it was found
+// out and why.
+func (c *Clients) RegionsOut() map[string]RegionOutage {
+	if c.health == nil {
+		return nil
+	}
+	return c.health.outages()
 }
 
 func (c *Clients) clientError(api string, err error) error {

@@ -30,10 +30,14 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	// DefaultReadAttemptTimeout bounds one attempt of a read or operation
 	// poll of a regional resource, once its API has answered in this run
-	// (its connection and token are set up). Such reads are small; one that
-	// takes longer is retried when its region has answered before in this
-	// run, else the region counts as down for this run.
-	DefaultReadAttemptTimeout = 1500 * time.Millisecond
+	// (its connection and token are set up). Such an attempt is one small
+	// request on an open connection: a network round trip (about 250 ms
+	// median to the farthest Google Cloud regions) and the read of one
+	// resource, so 1 s is several times what it takes. One that takes
+	// longer is retried when its region has answered before in this run
+	// (a slow tail costs a retry), else the region counts as down for this
+	// run: a region whose API hangs costs about this much once.
+	DefaultReadAttemptTimeout = time.Second
 	// DefaultMaxAttempts is how many times a read or poll is tried.
 	DefaultMaxAttempts = 4
 	// probeAttemptTimeout bounds the one attempt made to a region that
@@ -196,6 +200,11 @@ type regionHealth struct {
 type outage struct {
 	err     error
 	lastTry time.Time
+	// since is when the region was found out. assumed marks an outage
+	// carried over from an earlier run (AssumeRegionOut): this run has not
+	// called the region since.
+	since   time.Time
+	assumed bool
 }
 
 func newRegionHealth() *regionHealth {
@@ -256,13 +265,51 @@ func (h *regionHealth) markOut(region string, err error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.out[region] = &outage{err: err, lastTry: time.Now()}
+	now := time.Now()
+	h.out[region] = &outage{err: err, lastTry: now, since: now}
 	delete(h.answered, region)
 }
 
-// outage reports whether region failed as an outage in this run and, if
-// so, whether this call is the one to try it again (else it fails at once
-// with the outage's error).
+// assumeOut records region as out since the time an earlier run found it
+// out, as if a call had just failed, unless this run already has news of
+// it (an answer or an outage of its own). It reports whether it did.
+func (h *regionHealth) assumeOut(region string, since time.Time, err error) bool {
+	if region == "" {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.answered[region] || h.out[region] != nil {
+		return false
+	}
+	h.out[region] = &outage{err: err, lastTry: time.Now(), since: since, assumed: true}
+	return true
+}
+
+// unassume drops an outage of region that was only assumed, so that the
+// next call to it is made.
+func (h *regionHealth) unassume(region string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if o := h.out[region]; o != nil && o.assumed {
+		delete(h.out, region)
+	}
+}
+
+// outages lists the regions out in this run.
+func (h *regionHealth) outages() map[string]RegionOutage {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]RegionOutage, len(h.out))
+	for region, o := range h.out {
+		out[region] = RegionOutage{Since: o.since, Reason: o.err.Error(), Assumed: o.assumed}
+	}
+	return out
+}
+
+// outage reports whether region is out in this run and, if so, whether
+// this call is the one to try it again (else it fails at once with the
+// outage's error, marked assumed when no call of this run saw it).
 func (h *regionHealth) outage(region string) (out bool, try bool, err error) {
 	if region == "" {
 		return false, false, nil
@@ -273,12 +320,37 @@ func (h *regionHealth) outage(region string) (out bool, try bool, err error) {
 	if o == nil {
 		return false, false, nil
 	}
+	err = o.err
+	if o.assumed {
+		err = &assumedOutage{err: o.err, since: o.since}
+	}
 	if time.Since(o.lastTry) < probeInterval {
-		return true, false, o.err
+		return true, false, err
 	}
 	o.lastTry = time.Now()
-	return true, true, o.err
+	return true, true, err
 }
+
+// RegionOutage is a region out in this run: since when, why, and whether
+// it was only assumed from an earlier run (AssumeRegionOut) rather than
+// seen by a call of this one.
+type RegionOutage struct {
+	Since   time.Time
+	Reason  string
+	Assumed bool
+}
+
+// assumedOutage is the cause of a call refused because its region is
+// assumed out.
+type assumedOutage struct {
+	err   error
+	since time.Time
+}
+
+func (e *assumedOutage) Error() string {
+	return fmt.Sprintf("%v (found at %s, before this run)", e.err, e.since.UTC().Format(time.RFC3339))
+}
+func (e *assumedOutage) Unwrap() error { return e.err }
 
 // call is one API call as the policy runs it, whatever its transport.
 type call struct {
@@ -400,8 +472,13 @@ func (p Policy) stillOutError(c call, cause error) error {
 	if code != codes.DeadlineExceeded {
 		code = codes.Unavailable
 	}
+	when := "failed moments ago in this run"
+	var assumed *assumedOutage
+	if errors.As(cause, &assumed) {
+		when = "was found out shortly before this run"
+	}
 	return &RegionOutageError{API: c.api, Region: c.region, Code: code, Err: cause,
-		Msg: fmt.Sprintf("the %s API in region %s failed moments ago in this run and is not called again yet: %v", c.api, c.region, cause)}
+		Msg: fmt.Sprintf("the %s API in region %s %s and is not called again yet: %v", c.api, c.region, when, cause)}
 }
 
 func (p Policy) timeoutError(c call, timeout time.Duration, probing bool) error {

@@ -268,3 +268,56 @@ func TestRunRequestTimeoutBoundsRetries(t *testing.T) {
 		t.Fatalf("err %v after %v; want a failure within request_timeout %v", err, time.Since(start), p.RequestTimeout)
 	}
 }
+
+// A region an earlier run found out (a plan, for its apply) is taken as out
+// without a call; it is probed like any region out, an answer of this run
+// brings it back, and nothing this run has seen is overridden.
+func TestAssumedRegionOutIsNotCalledFirst(t *testing.T) {
+	p, h := testPolicy(), warmHealth("A")
+	since := time.Now().Add(-30 * time.Second)
+	if !h.assumeOut("down", since, errors.New("did not answer within 1s")) {
+		t.Fatal("assumeOut refused a region this run knows nothing of")
+	}
+	var n atomic.Int32
+	err := p.run(context.Background(), h, call{api: "A", region: "down", read: true}, func(ctx context.Context) error {
+		n.Add(1)
+		return hang(ctx)
+	})
+	var out *RegionOutageError
+	if !errors.As(err, &out) || !IsRegionOutage(err) || n.Load() != 0 {
+		t.Fatalf("call to a region assumed out: %v (%d attempts); want a region outage without a call", err, n.Load())
+	}
+	if o := h.outages()["down"]; !o.Assumed || !o.Since.Equal(since) {
+		t.Fatalf("outages() = %+v; want the assumed outage found at %v", o, since)
+	}
+	// The probe after the interval is a real call: a region that answers
+	// is back.
+	h.mu.Lock()
+	h.out["down"].lastTry = time.Now().Add(-probeInterval)
+	h.mu.Unlock()
+	if err := p.run(context.Background(), h, call{api: "A", region: "down", read: true}, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("probe of a region back: %v", err)
+	}
+	if _, still := h.outages()["down"]; still {
+		t.Fatal("region still out after answering")
+	}
+	// What this run has seen stands: a region that answered, or that it
+	// found out itself, is not assumed out.
+	if h.assumeOut("down", since, errors.New("old news")) {
+		t.Fatal("assumeOut overrode an answer of this run")
+	}
+	h.markOut("seen", status.Error(codes.Unavailable, "down"))
+	if h.assumeOut("seen", since, errors.New("old news")) || h.outages()["seen"].Assumed {
+		t.Fatal("assumeOut overrode an outage this run found")
+	}
+	// unassume drops only an assumed outage: the next call is made.
+	h.assumeOut("maybe", since, errors.New("old news"))
+	h.unassume("maybe")
+	h.unassume("seen")
+	if _, ok := h.outages()["maybe"]; ok {
+		t.Fatal("unassume left an assumed outage")
+	}
+	if _, ok := h.outages()["seen"]; !ok {
+		t.Fatal("unassume dropped an outage this run found")
+	}
+}
