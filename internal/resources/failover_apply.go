@@ -213,7 +213,15 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	phase := newPhaseClock(ctx)
 
 	// The services, looked up once. A region whose API does not answer is
-	// reported and left alone: the global URL map change still happens.
+	// reported and left alone: the global URL map change still happens. A
+	// region that is to take traffic is asked even if the plan found its
+	// API out: the plan's finding only spares waiting on a region the apply
+	// takes traffic from.
+	for region, w := range target {
+		if w > 0 {
+			r.clients.CheckRegion(region)
+		}
+	}
 	services, unavailable := r.lookupServices(ctx, specs)
 	for region, err := range unavailable {
 		if target[region] > 0 {
@@ -1126,15 +1134,17 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 	if m.IPAddress.IsUnknown() {
 		m.IPAddress = types.StringValue("")
 	}
+	if services == nil && (m.AutomaticFailover.ValueBool() || len(m.MinInstances.Elements()) > 0) {
+		// A refresh also finds the regions whose API is out, for the plan
+		// and (through private state) its apply.
+		services, _ = r.lookupServices(ctx, m.specs())
+	}
 	if m.MinInstances.IsUnknown() || m.MinInstances.IsNull() {
 		m.MinInstances = types.MapValueMust(types.Int64Type, map[string]attr.Value{})
 	} else if len(m.MinInstances.Elements()) > 0 {
 		// Capacity is the group's: a minimum changed outside Terraform is
 		// drift. A region that does not answer keeps its last known value.
 		mins := int64Map(m.MinInstances)
-		if services == nil {
-			services, _ = r.lookupServices(ctx, m.specs())
-		}
 		for region, svc := range services {
 			if _, managed := mins[region]; managed {
 				mins[region] = int64(svc.GetScaling().GetMinInstanceCount())

@@ -2,6 +2,8 @@ package resources_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,12 +15,16 @@ import (
 
 // A region whose API hangs (it never answers) fails over like one whose API
 // refuses, and about as fast: the same automatic failover, plan then apply,
-// is timed with europe-west1's API hanging and then with it answering
-// UNAVAILABLE, in one run.
+// is timed with europe-west1's API hanging and with it answering
+// UNAVAILABLE, alternately, three times each, in one run; the medians
+// compare, so one slow run on a loaded machine does not decide.
 func TestAccRegionHang_failsOverWithin2xOfUnavailable(t *testing.T) {
 	e := newRelayEnv(t)
-	const down = "europe-west1"
-	took := map[string]time.Duration{}
+	const (
+		down   = "europe-west1"
+		rounds = 3
+	)
+	took := map[string][]time.Duration{}
 	var outageAt time.Time
 	outage := func(api string) func() {
 		return func() {
@@ -31,7 +37,8 @@ func TestAccRegionHang_failsOverWithin2xOfUnavailable(t *testing.T) {
 			resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights."+down, "0"),
 			resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "unhealthy_regions.0", down),
 			func(s *terraform.State) error {
-				took[api] = time.Since(outageAt)
+				d := time.Since(outageAt)
+				took[api] = append(took[api], d)
 				got, err := e.regionsReached(t, frontDoor(s), 20)
 				if err != nil {
 					return err
@@ -39,33 +46,56 @@ func TestAccRegionHang_failsOverWithin2xOfUnavailable(t *testing.T) {
 				if got[down] != 0 {
 					return fmt.Errorf("with %s's API %s, after the failover 20 connections reached %v", down, api, got)
 				}
-				t.Logf("%s's API %s: outage to failed over (plan and apply) in %v", down, api, took[api].Round(time.Millisecond))
+				t.Logf("%s's API %s (#%d): outage to failed over (plan and apply) in %v", down, api, len(took[api]), d.Round(time.Millisecond))
 				return nil
 			},
 		)
 	}
+	compare := func(*terraform.State) error {
+		hang, unavailable := medianOf(took["hang"]), medianOf(took["unavailable"])
+		t.Logf("failover with a hanging API took %s (median %v), with an unavailable one %s (median %v): %.2fx",
+			durations(took["hang"]), hang.Round(time.Millisecond), durations(took["unavailable"]), unavailable.Round(time.Millisecond),
+			hang.Seconds()/unavailable.Seconds())
+		if hang > 2*unavailable {
+			return fmt.Errorf("failover with %s's API hanging took %v (median of %s), more than 2x the %v (median of %s) it took with the API unavailable",
+				down, hang.Round(time.Millisecond), durations(took["hang"]), unavailable.Round(time.Millisecond), durations(took["unavailable"]))
+		}
+		return nil
+	}
 	back := resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights."+down, "100")
 	config := e.groupHCL(nil, true, "")
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.ProviderFactories,
-		Steps: []resource.TestStep{
-			{Config: config},
-			// Hanging first: it pays for anything that is slower the first time.
-			{PreConfig: outage("hang"), Config: config, Check: failedOver("hang")},
-			{PreConfig: func() { e.lc.FaultRegion(t, "region-up", down) }, Config: config, Check: back},
-			{PreConfig: outage("unavailable"), Config: config, Check: resource.ComposeAggregateTestCheckFunc(
-				failedOver("unavailable"),
-				func(*terraform.State) error {
-					hang, unavailable := took["hang"], took["unavailable"]
-					t.Logf("failover with a hanging API took %v, with an unavailable one %v (%.2fx)",
-						hang.Round(time.Millisecond), unavailable.Round(time.Millisecond), hang.Seconds()/unavailable.Seconds())
-					if limit := 2*unavailable + 2*time.Second; hang > limit {
-						return fmt.Errorf("failover with %s's API hanging took %v, more than 2x the %v it took with the API unavailable (+2s: %v)",
-							down, hang.Round(time.Millisecond), unavailable.Round(time.Millisecond), limit.Round(time.Millisecond))
-					}
-					return nil
-				})},
-			{PreConfig: func() { e.lc.FaultRegion(t, "region-up", down) }, Config: config, Check: back},
-		},
-	})
+	steps := []resource.TestStep{{Config: config}}
+	for round := 1; round <= rounds; round++ {
+		// Hanging first: it pays for anything that is slower the first time.
+		for _, api := range []string{"hang", "unavailable"} {
+			check := failedOver(api)
+			if round == rounds && api == "unavailable" {
+				check = resource.ComposeAggregateTestCheckFunc(check, compare)
+			}
+			steps = append(steps,
+				resource.TestStep{PreConfig: outage(api), Config: config, Check: check},
+				resource.TestStep{PreConfig: func() { e.lc.FaultRegion(t, "region-up", down) }, Config: config, Check: back})
+		}
+	}
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: acctest.ProviderFactories, Steps: steps})
+}
+
+// medianOf ds: the middle one, or the mean of the two middle ones.
+func medianOf(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(ds))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func durations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.Round(time.Millisecond).String()
+	}
+	return strings.Join(parts, ", ")
 }

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -26,6 +27,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
 
 var (
@@ -135,7 +137,8 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 			"finally return drained regions to baseline capacity. With `automatic_failover`, the plan probes every " +
 			"region and plans an unhealthy one to weight 0, so `tofu plan -detailed-exitcode` detects an outage and " +
 			"the apply is the failover. The group manages the relay services' minimum instances: give those " +
-			"`agentnet_relay_service` resources `lifecycle { ignore_changes = [min_instances] }`.",
+			"`agentnet_relay_service` resources `lifecycle { ignore_changes = [min_instances] }`." +
+			" The apply of a plan does not wait again on a region whose API did not answer that plan's refresh (recorded in the group's private state, used for 5 minutes), unless the region is to take traffic.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				Description: "`projects/PROJECT/global/urlMaps/NAME`. Import by the group's name or this id."},
@@ -378,6 +381,10 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 		state = &failoverGroupModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
 	}
+	// Terraform plans the group again in the apply's own process: what the
+	// plan's refresh found out is not waited on a second time. The record
+	// goes on, unchanged, to the apply (resp.Private starts as req.Private).
+	r.assumeRegionsOut(ctx, &plan, req.Private)
 	unhealthy := map[string]string{}
 	if plan.AutomaticFailover.ValueBool() || plan.changesServingRegions(state) {
 		unhealthy = r.probeRegions(ctx, &plan, plan.specs())
@@ -626,6 +633,7 @@ func (r *relayFailoverGroupResource) Create(ctx context.Context, req resource.Cr
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &plan, resp.Private)...)
 }
 
 func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -638,8 +646,10 @@ func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.Up
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	r.assumeRegionsOut(ctx, &plan, req.Private)
 	r.apply(ctx, &plan, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &plan, resp.Private)...)
 }
 
 func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -655,6 +665,83 @@ func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.Read
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &state, resp.Private)...)
+}
+
+// The regions whose API a run found out travel in the group's private
+// state, from a plan's refresh to its apply (a separate process, in which
+// Terraform plans the group again before applying it). The apply takes
+// them as out without calling them first, so a region whose API hangs
+// costs the failover one attempt deadline, not one per command. The record
+// only ever spares a wait: a region it names is still called when it is to
+// take traffic (apply), and an answer from it in the apply's own run
+// overrides it.
+const privateRegionsOut = "regions_out"
+
+// regionsOutMaxAge is how long a record is used: a plan applied later than
+// that has its regions called again.
+const regionsOutMaxAge = 5 * time.Minute
+
+// regionOutRecord is one region of the record: when its API was found out
+// and why.
+type regionOutRecord struct {
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason"`
+}
+
+type privateGetter interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+type privateSetter interface {
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+// recordRegionsOut stores in private the group's regions that are out in
+// this run, or clears the record when none is.
+func (r *relayFailoverGroupResource) recordRegionsOut(ctx context.Context, m *failoverGroupModel, private privateSetter) diag.Diagnostics {
+	if r.clients == nil || private == nil {
+		return nil
+	}
+	out := map[string]regionOutRecord{}
+	seen := r.clients.RegionsOut()
+	for _, s := range m.specs() {
+		if o, ok := seen[s.Region]; ok {
+			out[s.Region] = regionOutRecord{Since: o.Since.UTC(), Reason: o.Reason}
+		}
+	}
+	if len(out) == 0 {
+		return private.SetKey(ctx, privateRegionsOut, nil)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil
+	}
+	return private.SetKey(ctx, privateRegionsOut, b)
+}
+
+// assumeRegionsOut has this run take the recorded regions of the group as
+// out (gcpclient's AssumeRegionOut: calls to them fail at once, later ones
+// probe them briefly), unless the record is older than regionsOutMaxAge or
+// this run has already heard from them.
+func (r *relayFailoverGroupResource) assumeRegionsOut(ctx context.Context, m *failoverGroupModel, private privateGetter) {
+	if r.clients == nil || private == nil {
+		return
+	}
+	b, _ := private.GetKey(ctx, privateRegionsOut)
+	var rec map[string]regionOutRecord
+	if len(b) == 0 || json.Unmarshal(b, &rec) != nil {
+		return
+	}
+	for _, s := range m.specs() {
+		o, ok := rec[s.Region]
+		if age := time.Since(o.Since); !ok || age > regionsOutMaxAge || age < -time.Minute {
+			continue
+		}
+		if r.clients.AssumeRegionOut(s.Region, o.Since, o.Reason) {
+			tflog.Info(ctx, "region out at plan time: not called first", map[string]any{"region": s.Region, "since": o.Since, "reason": o.Reason})
+		}
+	}
 }
 
 func (r *relayFailoverGroupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
