@@ -14,6 +14,17 @@ import (
 	"sync"
 )
 
+// Environment of the processes localcloud's Cloud Run runs for relay
+// instances, which Memorystore's gates read with PeerEnvWith: the marker
+// that a process is one (its value identifies the instance, so that a
+// restarted localcloud terminates only its own leftover processes), and its
+// Direct VPC egress network (projects/P/global/networks/N, empty without
+// one), compared with a Memorystore instance's authorized network.
+const (
+	RunInstanceEnv = "LOCALCLOUD_RUN_INSTANCE"
+	VPCNetworkEnv  = "LOCALCLOUD_VPC_NETWORK"
+)
+
 // ErrPeerNotFound is returned by PeerEnv when no process on this machine
 // holds the other end of the connection (it has exited, or lives in another
 // network namespace).

@@ -12,14 +12,6 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 )
 
-// Environment of the processes localcloud's Cloud Run runs for relay
-// instances: the marker that a process is one, and its Direct VPC egress
-// network (projects/P/global/networks/N, empty without one).
-const (
-	RunInstanceEnv = "LOCALCLOUD_RUN_INSTANCE"
-	VPCNetworkEnv  = "LOCALCLOUD_VPC_NETWORK"
-)
-
 // gate is an instance's endpoint (host:port): a TCP proxy in front of its
 // redis-server, which may restart on another port (repair, import, upgrade)
 // while clients keep the address. It is where the instance's network is
@@ -113,7 +105,7 @@ func (g *gate) handle(c *net.TCPConn) {
 func (g *gate) admit(c net.Conn, network string) bool {
 	// Only Cloud Run relay processes are looked for: much cheaper than
 	// identifying any process.
-	pid, env, err := localproc.PeerEnvWith(c, RunInstanceEnv)
+	pid, env, err := localproc.PeerEnvWith(c, localproc.RunInstanceEnv)
 	if err != nil {
 		// Not a relay (or gone already): on the host.
 		if !errors.Is(err, localproc.ErrPeerNotFound) {
@@ -121,25 +113,25 @@ func (g *gate) admit(c net.Conn, network string) bool {
 		}
 		return true
 	}
-	if env[VPCNetworkEnv] == network {
+	if env[localproc.VPCNetworkEnv] == network {
 		return true
 	}
-	from := env[VPCNetworkEnv]
+	from := env[localproc.VPCNetworkEnv]
 	if from == "" {
 		from = "(no VPC egress)"
 	}
 	g.mu.Lock()
-	last := g.refused[env[RunInstanceEnv]]
+	last := g.refused[env[localproc.RunInstanceEnv]]
 	quiet := time.Since(last) < refusedLogEvery
 	if !quiet {
-		g.refused[env[RunInstanceEnv]] = time.Now()
+		g.refused[env[localproc.RunInstanceEnv]] = time.Now()
 	}
 	g.mu.Unlock()
 	if quiet {
 		return false
 	}
 	g.log.Warn("connection refused: Cloud Run instance is not on the instance's authorized network",
-		"run_instance", env[RunInstanceEnv], "pid", pid, "network", from, "authorized_network", network, "port", g.port)
+		"run_instance", env[localproc.RunInstanceEnv], "pid", pid, "network", from, "authorized_network", network, "port", g.port)
 	return false
 }
 

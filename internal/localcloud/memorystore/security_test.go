@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -299,13 +299,13 @@ func TestNetworkGate(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
-	if out, err := ping(memorystore.RunInstanceEnv+"=relay-00001-abc-1", memorystore.VPCNetworkEnv+"=projects/agentnet-test/global/networks/other"); err == nil {
+	if out, err := ping(localproc.RunInstanceEnv+"=relay-00001-abc-1", localproc.VPCNetworkEnv+"=projects/agentnet-test/global/networks/other"); err == nil {
 		t.Fatalf("a relay on another network reached the instance: %s", out)
 	}
-	if out, err := ping(memorystore.RunInstanceEnv + "=relay-00001-abc-1"); err == nil {
+	if out, err := ping(localproc.RunInstanceEnv + "=relay-00001-abc-1"); err == nil {
 		t.Fatalf("a relay without VPC egress reached the instance: %s", out)
 	}
-	if out, err := ping(memorystore.RunInstanceEnv+"=relay-00001-abc-1", memorystore.VPCNetworkEnv+"="+network); err != nil || out != "PONG" {
+	if out, err := ping(localproc.RunInstanceEnv+"=relay-00001-abc-1", localproc.VPCNetworkEnv+"="+network); err != nil || out != "PONG" {
 		t.Fatalf("a relay on the authorized network: %s, %v", out, err)
 	}
 	if out, err := ping(); err != nil || out != "PONG" {

@@ -350,8 +350,8 @@ func (s *Service) env(svc *service, inst *instance, port, opsPort int) []string 
 		"INSTANCE_ID="+inst.id,
 		"OPS_PORT="+strconv.Itoa(opsPort),
 		"AGENTNET_EMULATOR_HOST="+s.cfg.EmulatorHost,
-		VPCNetworkEnv+"="+egressNetwork(svc.project, inst.template),
-		markerEnv+"="+markerOf(svc.name, inst.id),
+		localproc.VPCNetworkEnv+"="+egressNetwork(svc.project, inst.template),
+		localproc.RunInstanceEnv+"="+markerOf(svc.name, inst.id),
 	)
 }
 

@@ -11,16 +11,6 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 )
 
-// markerEnv is set in every relay process localcloud starts; its value
-// identifies the instance, so that a restarted localcloud terminates only
-// its own leftover processes.
-const markerEnv = "LOCALCLOUD_RUN_INSTANCE"
-
-// VPCNetworkEnv carries a relay's Direct VPC egress network
-// (projects/P/global/networks/N, or empty), which Memorystore's gates
-// compare with an instance's authorized network.
-const VPCNetworkEnv = "LOCALCLOUD_VPC_NETWORK"
-
 // process is one running relay.
 type process struct {
 	*localproc.Child
@@ -104,7 +94,7 @@ func isOurs(pid int, marker string) bool {
 		return false
 	}
 	for _, kv := range bytes.Split(env, []byte{0}) {
-		if string(kv) == markerEnv+"="+marker {
+		if string(kv) == localproc.RunInstanceEnv+"="+marker {
 			return true
 		}
 	}

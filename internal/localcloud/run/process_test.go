@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 )
 
 // A relay left running by a killed localcloud is recognised by its marker
@@ -13,7 +15,7 @@ import (
 func TestStopStale(t *testing.T) {
 	start := func(marker string) *exec.Cmd {
 		cmd := exec.Command("sleep", "60")
-		cmd.Env = append(os.Environ(), markerEnv+"="+marker)
+		cmd.Env = append(os.Environ(), localproc.RunInstanceEnv+"="+marker)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
