@@ -407,15 +407,21 @@ func urlMapRefs(msg proto.Message) []string {
 
 func prepareProxy(s *Service, r ref, msg, _ proto.Message) error {
 	m := msg.(*computepb.TargetHttpProxy)
-	if m.GetUrlMap() == "" {
-		return errRequired("resource.urlMap")
-	}
-	u, err := s.resolveRefLocked("resource.urlMap", m.GetUrlMap(), r.project, "urlMaps", false)
+	u, err := s.proxyURLMapLocked(r, m.GetUrlMap())
 	if err != nil {
 		return err
 	}
 	m.UrlMap = proto.String(u.selfLink())
 	return nil
+}
+
+// proxyURLMapLocked resolves the urlMap of a target proxy (HTTP or HTTPS)
+// in project r.project: it is required and must exist.
+func (s *Service) proxyURLMapLocked(r ref, urlMap string) (ref, error) {
+	if urlMap == "" {
+		return ref{}, errRequired("resource.urlMap")
+	}
+	return s.resolveRefLocked("resource.urlMap", urlMap, r.project, "urlMaps", false)
 }
 
 func prepareForwardingRule(s *Service, r ref, msg, _ proto.Message) error {

@@ -207,10 +207,7 @@ func (s *Service) managedLeafLocked(rel string, m *computepb.SslCertificate) (*p
 
 func prepareHTTPSProxy(s *Service, r ref, msg, _ proto.Message) error {
 	m := msg.(*computepb.TargetHttpsProxy)
-	if m.GetUrlMap() == "" {
-		return errRequired("resource.urlMap")
-	}
-	u, err := s.resolveRefLocked("resource.urlMap", m.GetUrlMap(), r.project, "urlMaps", false)
+	u, err := s.proxyURLMapLocked(r, m.GetUrlMap())
 	if err != nil {
 		return err
 	}
