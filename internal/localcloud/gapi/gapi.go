@@ -87,6 +87,25 @@ func (c Collection) CheckID(id string) error {
 	return nil
 }
 
+// Join is the name a Create request under parent asking for id gives its
+// resource: {parent}/{Name}/{id}.
+func (c Collection) Join(parent, id string) string {
+	return parent + "/" + c.Name + "/" + id
+}
+
+// CheckCreate checks the parent (no wildcard) and then the id of a Create
+// request, and returns the parent's project and region.
+func (c Collection) CheckCreate(parent, id string) (project, region string, err error) {
+	project, region, err = ParseParent(parent, false)
+	if err != nil {
+		return "", "", err
+	}
+	if err := c.CheckID(id); err != nil {
+		return "", "", err
+	}
+	return project, region, nil
+}
+
 // Page returns the page of all (already filtered and sorted) that a List
 // request asks for, and the token of the next page ("" on the last page).
 // A page token is the index of the page's first item; a page holds at most

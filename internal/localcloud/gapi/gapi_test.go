@@ -40,3 +40,22 @@ func TestCollectionParse(t *testing.T) {
 		t.Errorf("CheckID = %v", err)
 	}
 }
+
+func TestCollectionCreate(t *testing.T) {
+	c := Collection{Name: "things", Kind: "thing", ID: regexp.MustCompile(`^[a-z]+$`), Rule: "letters only"}
+	if name := c.Join("projects/p/locations/us-east1", "a"); name != "projects/p/locations/us-east1/things/a" {
+		t.Errorf("Join = %q", name)
+	}
+	if p, r, err := c.CheckCreate("projects/p/locations/us-east1", "a"); err != nil || p != "p" || r != "us-east1" {
+		t.Fatalf("CheckCreate = %q %q %v", p, r, err)
+	}
+	// The parent is checked first.
+	for _, tc := range []struct{ parent, id, want string }{
+		{"projects/p/locations/-", "A", `parent: "-" is not a valid region (for example us-central1)`},
+		{"projects/p/locations/us-east1", "A", `thing_id: "A" is invalid: letters only`},
+	} {
+		if _, _, err := c.CheckCreate(tc.parent, tc.id); status.Convert(err).Message() != tc.want {
+			t.Errorf("CheckCreate(%q, %q) = %v, want %s", tc.parent, tc.id, err, tc.want)
+		}
+	}
+}

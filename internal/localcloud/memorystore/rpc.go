@@ -59,13 +59,10 @@ func (s *Service) GetInstance(_ context.Context, req *redispb.GetInstanceRequest
 // CreateInstance validates the request and starts a redis-server.
 func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "CreateInstance"
-	name := req.GetParent() + "/instances/" + req.GetInstanceId()
+	name := instanceNames.Join(req.GetParent(), req.GetInstanceId())
 	defer s.cfg.Ops.RecordRefused(methodPrefix+method, name, &err)
-	project, region, err := gapi.ParseParent(req.GetParent(), false)
+	project, region, err := instanceNames.CheckCreate(req.GetParent(), req.GetInstanceId())
 	if err != nil {
-		return nil, err
-	}
-	if err := instanceNames.CheckID(req.GetInstanceId()); err != nil {
 		return nil, err
 	}
 	in := req.GetInstance()

@@ -27,14 +27,11 @@ import (
 // the first revision.
 func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "CreateService"
-	name := req.GetParent() + "/services/" + req.GetServiceId()
-	defer s.cfg.Ops.RecordRefused(MethodPrefix+method, name, &err)
-	project, region, err := gapi.ParseParent(req.GetParent(), false)
-	if err != nil {
-		return nil, err
-	}
 	id := req.GetServiceId()
-	if err := serviceNames.CheckID(id); err != nil {
+	name := serviceNames.Join(req.GetParent(), id)
+	defer s.cfg.Ops.RecordRefused(MethodPrefix+method, name, &err)
+	project, region, err := serviceNames.CheckCreate(req.GetParent(), id)
+	if err != nil {
 		return nil, err
 	}
 	in := req.GetService()
