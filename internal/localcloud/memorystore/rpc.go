@@ -140,17 +140,7 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if alt != "" && !strings.HasPrefix(alt, region+"-") {
 		return nil, gapi.Invalid("instance.alternative_location_id: %q is not a zone of region %s", alt, region)
 	}
-	pc := proto.Clone(in.GetPersistenceConfig())
-	var persistence *redispb.PersistenceConfig
-	if pc != nil {
-		persistence = pc.(*redispb.PersistenceConfig)
-	}
-	if persistence == nil || persistence.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
-		persistence = &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_DISABLED}
-	}
-	if persistence.PersistenceMode == redispb.PersistenceConfig_RDB && persistence.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
-		persistence.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
-	}
+	persistence := persistenceWithDefaults(in.GetPersistenceConfig())
 	pb := &redispb.Instance{
 		Name:                   name,
 		DisplayName:            in.GetDisplayName(),
@@ -320,14 +310,7 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 			next.AuthEnabled = in.GetAuthEnabled()
 		}
 		if set["persistence_config"] {
-			pc := proto.Clone(in.GetPersistenceConfig()).(*redispb.PersistenceConfig)
-			if pc == nil || pc.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
-				pc = &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_DISABLED}
-			}
-			if pc.PersistenceMode == redispb.PersistenceConfig_RDB && pc.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
-				pc.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
-			}
-			next.PersistenceConfig = pc
+			next.PersistenceConfig = persistenceWithDefaults(in.GetPersistenceConfig())
 		}
 		if err := s.applyConfig(context.WithoutCancel(op.Context()), inst, prev, next); err != nil {
 			s.setState(inst, redispb.Instance_READY, "")

@@ -9,6 +9,7 @@ import (
 
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
+	"google.golang.org/protobuf/proto"
 )
 
 // instanceNames are Memorystore instance names,
@@ -241,6 +242,19 @@ func validateConfigs(cfg map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// persistenceWithDefaults is a copy of pc with Memorystore's defaults:
+// persistence DISABLED, and an RDB snapshot every 24 hours.
+func persistenceWithDefaults(pc *redispb.PersistenceConfig) *redispb.PersistenceConfig {
+	if pc == nil || pc.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
+		return &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_DISABLED}
+	}
+	pc = proto.Clone(pc).(*redispb.PersistenceConfig)
+	if pc.PersistenceMode == redispb.PersistenceConfig_RDB && pc.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
+		pc.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
+	}
+	return pc
 }
 
 func validatePersistence(pc *redispb.PersistenceConfig) error {
