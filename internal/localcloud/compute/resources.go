@@ -299,12 +299,7 @@ func prepareURLMap(s *Service, r ref, msg, _ proto.Message) error {
 // checkDefaultAction checks that a URL map or path matcher has exactly one
 // default: a service, weighted backend services, or a redirect.
 func checkDefaultAction(prefix, service string, ra *computepb.HttpRouteAction, redirect *computepb.HttpRedirectAction) error {
-	n := 0
-	for _, set := range []bool{service != "", len(ra.GetWeightedBackendServices()) > 0, redirect != nil} {
-		if set {
-			n++
-		}
-	}
+	n := setCount(service != "", len(ra.GetWeightedBackendServices()) > 0, redirect != nil)
 	switch {
 	case n == 0:
 		return errRequired(prefix + ".defaultService")
@@ -316,12 +311,7 @@ func checkDefaultAction(prefix, service string, ra *computepb.HttpRouteAction, r
 
 // checkRuleAction checks that a route or path rule has exactly one action.
 func checkRuleAction(prefix, service string, ra *computepb.HttpRouteAction, redirect *computepb.HttpRedirectAction, serviceField string) error {
-	n := 0
-	for _, set := range []bool{service != "", len(ra.GetWeightedBackendServices()) > 0, redirect != nil} {
-		if set {
-			n++
-		}
-	}
+	n := setCount(service != "", len(ra.GetWeightedBackendServices()) > 0, redirect != nil)
 	if n != 1 {
 		return errInvalid(prefix, "exactly one of %s, routeAction.weightedBackendServices and urlRedirect must be set", serviceField)
 	}
@@ -346,14 +336,20 @@ func checkRedirect(field string, r *computepb.HttpRedirectAction) error {
 	return nil
 }
 
-func checkMatchRule(prefix string, mr *computepb.HttpRouteRuleMatch) error {
+// setCount is how many of set are true: how many of fields that exclude
+// one another a request sets.
+func setCount(set ...bool) int {
 	n := 0
-	for _, set := range []bool{mr.PrefixMatch != nil, mr.FullPathMatch != nil, mr.RegexMatch != nil, mr.PathTemplateMatch != nil} {
-		if set {
+	for _, v := range set {
+		if v {
 			n++
 		}
 	}
-	if n != 1 {
+	return n
+}
+
+func checkMatchRule(prefix string, mr *computepb.HttpRouteRuleMatch) error {
+	if setCount(mr.PrefixMatch != nil, mr.FullPathMatch != nil, mr.RegexMatch != nil, mr.PathTemplateMatch != nil) != 1 {
 		return errInvalid(prefix, "exactly one of prefixMatch, fullPathMatch, regexMatch and pathTemplateMatch must be specified")
 	}
 	if mr.PathTemplateMatch != nil {
@@ -375,13 +371,7 @@ func checkMatchRule(prefix string, mr *computepb.HttpRouteRuleMatch) error {
 		if hm.GetHeaderName() == "" {
 			return errRequired(f + ".headerName")
 		}
-		n := 0
-		for _, set := range []bool{hm.ExactMatch != nil, hm.PrefixMatch != nil, hm.SuffixMatch != nil, hm.RegexMatch != nil, hm.PresentMatch != nil, hm.RangeMatch != nil} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
+		if setCount(hm.ExactMatch != nil, hm.PrefixMatch != nil, hm.SuffixMatch != nil, hm.RegexMatch != nil, hm.PresentMatch != nil, hm.RangeMatch != nil) != 1 {
 			return errInvalid(f, "exactly one of exactMatch, prefixMatch, suffixMatch, regexMatch, presentMatch and rangeMatch must be set")
 		}
 		if hm.RangeMatch != nil {
