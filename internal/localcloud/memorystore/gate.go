@@ -24,8 +24,10 @@ type gate struct {
 	backend func() (addr string, network string) // "" when redis-server is down
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu sync.Mutex
+	// conns are the open client and backend connections, each with the
+	// redis-server address its pair was made to.
+	conns map[net.Conn]string
 	// refused is when each refused relay instance was last logged: relays
 	// retry quickly, the log says it once in a while.
 	refused map[string]time.Time
@@ -49,7 +51,7 @@ func openGate(port int, backend func() (string, string), log *slog.Logger) (*gat
 		return nil, err
 	}
 	g := &gate{ln: ln.(*net.TCPListener), port: ln.Addr().(*net.TCPAddr).Port, backend: backend, log: log,
-		conns: map[net.Conn]struct{}{}, refused: map[string]time.Time{}, done: make(chan struct{})}
+		conns: map[net.Conn]string{}, refused: map[string]time.Time{}, done: make(chan struct{})}
 	go g.serve()
 	return g, nil
 }
@@ -85,7 +87,7 @@ func (g *gate) handle(c *net.TCPConn) {
 		return
 	}
 	bc := b.(*net.TCPConn)
-	if !g.track(c, bc) {
+	if !g.track(addr, c, bc) {
 		return
 	}
 	defer g.untrack(c, bc)
@@ -135,7 +137,7 @@ func (g *gate) admit(c net.Conn, network string) bool {
 	return false
 }
 
-func (g *gate) track(cs ...net.Conn) bool {
+func (g *gate) track(backend string, cs ...net.Conn) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.conns == nil {
@@ -145,9 +147,22 @@ func (g *gate) track(cs ...net.Conn) bool {
 		return false
 	}
 	for _, c := range cs {
-		g.conns[c] = struct{}{}
+		g.conns[c] = backend
 	}
 	return true
+}
+
+// drop closes the connections made to backend: a redis-server replaced
+// under the instance (import) must not keep answering its old clients, as
+// Memorystore drops every connection when an import restarts the instance.
+func (g *gate) drop(backend string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c, b := range g.conns {
+		if b == backend {
+			c.Close()
+		}
+	}
 }
 
 func (g *gate) untrack(cs ...net.Conn) {

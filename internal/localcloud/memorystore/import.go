@@ -155,10 +155,14 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	sp.dir = inst.dir
 	s.mu.Lock()
 	// The gate sends new connections to it from now on; the instance's
-	// address does not change.
+	// address does not change. Connections to the old one are dropped.
 	inst.proc = sp
 	inst.port = sp.port
+	g := inst.gate
 	s.mu.Unlock()
+	if g != nil && old != nil {
+		g.drop(old.addr())
+	}
 	s.setState(inst, redispb.Instance_READY, "")
 	tSwitch := time.Since(t1)
 	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.Pid, "port", sp.port, "took", time.Since(t0))

@@ -62,6 +62,9 @@ func (p *process) stop(timeout time.Duration) error {
 	}
 }
 
+// addr is where the redis-server listens (behind the instance's gate).
+func (p *process) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+
 // shutdownNoSave asks redis-server to exit without saving its dataset
 // (SHUTDOWN NOSAVE, which also stops a background save in progress and
 // removes its temporary file). It does not wait for the exit: redis-server

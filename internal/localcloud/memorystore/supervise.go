@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -207,7 +206,7 @@ func (s *Service) backend(inst *instance) (string, string) {
 	if inst.proc == nil || !inst.proc.Alive() {
 		return "", network
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(inst.proc.port)), network
+	return inst.proc.addr(), network
 }
 
 // onExit is called when a redis-server exits.
