@@ -211,15 +211,21 @@ func newRegionHealth() *regionHealth {
 	return &regionHealth{answered: map[string]bool{}, out: map[string]*outage{}, warm: map[string]chan struct{}{}}
 }
 
-// warmed returns a channel closed once api has answered, or nil if it has.
-func (h *regionHealth) warmed(api string) <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// warmChan is the channel closed once api has answered; h.mu is held.
+func (h *regionHealth) warmChan(api string) chan struct{} {
 	ch, ok := h.warm[api]
 	if !ok {
 		ch = make(chan struct{})
 		h.warm[api] = ch
 	}
+	return ch
+}
+
+// warmed returns a channel closed once api has answered, or nil if it has.
+func (h *regionHealth) warmed(api string) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.warmChan(api)
 	select {
 	case <-ch:
 		return nil
@@ -231,11 +237,7 @@ func (h *regionHealth) warmed(api string) <-chan struct{} {
 func (h *regionHealth) markWarm(api string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ch, ok := h.warm[api]
-	if !ok {
-		ch = make(chan struct{})
-		h.warm[api] = ch
-	}
+	ch := h.warmChan(api)
 	select {
 	case <-ch:
 	default:
