@@ -289,7 +289,7 @@ variable "service_account" {
 }
 
 variable "ingress" {
-  description = "Who may reach the relay service: `INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER` (only through Cloud Load Balancing and the VPC: agents come through the front door of relay-global), `INGRESS_TRAFFIC_INTERNAL_ONLY` or `INGRESS_TRAFFIC_ALL`."
+  description = "Who may reach the relay service: `INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER` (only through Cloud Load Balancing and the VPC: agents come through the front door of relay-global), `INGRESS_TRAFFIC_INTERNAL_ONLY` (the VPC only: relay-global's external front door cannot reach it either) or `INGRESS_TRAFFIC_ALL`."
   type        = string
   default     = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
   nullable    = false
