@@ -40,19 +40,15 @@ var ErrPeerNotFound = errors.New("localproc: no local process holds the other en
 // /proc/net/tcp6 (local and remote addresses swapped) to get its inode, and
 // the process is the one with a file descriptor on socket:[inode].
 func PeerEnv(conn net.Conn) (pid int, env map[string]string, err error) {
-	return peerEnv(conn, "")
+	return PeerEnvWith(conn, "")
 }
 
 // PeerEnvWith is PeerEnv limited to the processes whose environment has
-// key: ErrPeerNotFound when the peer is none of them. It is much cheaper
-// than PeerEnv when few processes carry key (only their file descriptors
-// are looked at), which is how a gate picks out the processes it cares
-// about on every accepted connection.
-func PeerEnvWith(conn net.Conn, key string) (pid int, env map[string]string, err error) {
-	return peerEnv(conn, key)
-}
-
-func peerEnv(conn net.Conn, key string) (int, map[string]string, error) {
+// key (any process when key is ""): ErrPeerNotFound when the peer is none
+// of them. It is much cheaper than PeerEnv when few processes carry key
+// (only their file descriptors are looked at), which is how a gate picks
+// out the processes it cares about on every accepted connection.
+func PeerEnvWith(conn net.Conn, key string) (int, map[string]string, error) {
 	local, ok1 := conn.LocalAddr().(*net.TCPAddr)
 	remote, ok2 := conn.RemoteAddr().(*net.TCPAddr)
 	if !ok1 || !ok2 {
