@@ -236,12 +236,6 @@ func NewRedisWith(tb testing.TB, o RedisOptions) *Redis {
 	return r
 }
 
-// Client is a go-redis client of r, with its AUTH string and CA.
-func Client(r *Redis) *redis.Client {
-	o := &redis.Options{Addr: r.Addr, Password: r.Opts.Password}
-	if r.Opts.CA != nil {
-		pool, _ := pki.Pool(r.Opts.CA.PEM)
-		o.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
-	}
-	return redis.NewClient(o)
-}
+// Client is a go-redis client of r, with its AUTH string and CA, reaching
+// it as a relay does.
+func Client(r *Redis) *redis.Client { return redis.NewClient(r.Target().Options()) }
