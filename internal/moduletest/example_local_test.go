@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 )
@@ -174,7 +176,9 @@ func secureRedis(t *testing.T, lc *localcloudtest.Instance, step string, out map
 		if strings.Contains(string(state), target.Password) {
 			t.Errorf("%s: the state file holds the AUTH string of %s's Redis", step, region)
 		}
-		policy, err := lc.RedisClient(t, name).ConfigGet(ctx, "maxmemory-policy").Result()
+		rdb := goredis.NewClient(target.Options())
+		policy, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+		rdb.Close()
 		if err != nil {
 			t.Fatalf("%s: CONFIG GET maxmemory-policy on %s's Redis: %v", step, region, err)
 		}
