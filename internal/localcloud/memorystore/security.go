@@ -42,7 +42,8 @@ func instanceCA(dir string) (*pki.CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certificate authority of the instance: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(d, "server.key")); errors.Is(err, fs.ErrNotExist) {
+	_, key := pki.LeafPaths(d)
+	if _, err := os.Stat(key); errors.Is(err, fs.ErrNotExist) {
 		leaf, err := ca.Issue("127.0.0.1", "localhost")
 		if err != nil {
 			return nil, fmt.Errorf("server certificate of the instance: %w", err)
@@ -71,11 +72,12 @@ func serverCACerts(ca *pki.CA) []*redispb.TlsCertificate {
 // SERVER_AUTHENTICATION does.
 func tlsArgs(dir string, port int) []string {
 	d := filepath.Join(dir, tlsDir)
+	cert, key := pki.LeafPaths(d)
 	return []string{
 		"--port", "0",
 		"--tls-port", fmt.Sprint(port),
-		"--tls-cert-file", filepath.Join(d, "server.crt"),
-		"--tls-key-file", filepath.Join(d, "server.key"),
+		"--tls-cert-file", cert,
+		"--tls-key-file", key,
 		"--tls-ca-cert-file", pki.CertPath(d),
 		"--tls-auth-clients", "no",
 	}

@@ -159,11 +159,16 @@ func (ca *CA) Issue(hosts ...string) (*Leaf, error) {
 // server.crt and server.key, for processes such as redis-server that read
 // files, and returns their paths.
 func (l *Leaf) WriteFiles(dir string) (certPath, keyPath string, err error) {
-	certPath, keyPath = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	certPath, keyPath = LeafPaths(dir)
 	if err = writeFile(certPath, l.CertPEM, 0o644); err == nil {
 		err = writeFile(keyPath, l.KeyPEM, 0o600)
 	}
 	return certPath, keyPath, err
+}
+
+// LeafPaths are where WriteFiles keeps a leaf's certificate and key in dir.
+func LeafPaths(dir string) (certPath, keyPath string) {
+	return filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 }
 
 // Pool is a cert pool trusting the given PEM certificates.
