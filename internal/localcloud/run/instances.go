@@ -414,7 +414,7 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 			}
 			opsPort = p
 		}
-		p, err := spawn(s.cfg.RelayBinary, args, s.env(svc, inst, port, opsPort), svc.dir, logPath, port)
+		p, err := spawn(s.cfg.RelayBinary, args, s.env(svc, inst, port, opsPort), svc.dir, logPath)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", s.cfg.RelayBinary, err)
 		}

@@ -28,7 +28,7 @@ func portOf(t *testing.T, addr string) int {
 func sleeper(t *testing.T) *process {
 	t.Helper()
 	dir := t.TempDir()
-	p, err := spawn("sleep", []string{"60"}, nil, dir, filepath.Join(dir, "log"), 0)
+	p, err := spawn("sleep", []string{"60"}, nil, dir, filepath.Join(dir, "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestWaitStartup(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	quick, err := spawn("true", nil, nil, dir, filepath.Join(dir, "log"), 0)
+	quick, err := spawn("true", nil, nil, dir, filepath.Join(dir, "log"))
 	if err != nil {
 		t.Fatal(err)
 	}

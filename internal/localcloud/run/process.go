@@ -14,13 +14,12 @@ import (
 // process is one running relay.
 type process struct {
 	*localproc.Child
-	port    int
 	logPath string
 }
 
 // spawn starts bin, tied to the life of localcloud (see localproc.Start),
 // its output appended to logPath.
-func spawn(bin string, args, env []string, dir, logPath string, port int) (*process, error) {
+func spawn(bin string, args, env []string, dir, logPath string) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
@@ -35,7 +34,7 @@ func spawn(bin string, args, env []string, dir, logPath string, port int) (*proc
 	if err != nil {
 		return nil, err
 	}
-	return &process{Child: c, port: port, logPath: logPath}, nil
+	return &process{Child: c, logPath: logPath}, nil
 }
 
 // stop sends SIGTERM (the relay closes its agents with 1001 and exits) and
