@@ -61,20 +61,16 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			cancel()
 			return err
 		}
-		if retryableHTTP(r.StatusCode) {
-			// Keep it as the answer in case no retry follows.
-			if resp != nil {
-				drain(resp)
-				release()
-			}
-			resp, release = r, cancel
-			return &httpStatusError{code: r.StatusCode}
-		}
+		// The latest answer replaces any earlier one; a retryable one is
+		// kept too, as the answer in case no retry follows.
 		if resp != nil {
 			drain(resp)
 			release()
 		}
 		resp, release = r, cancel
+		if retryableHTTP(r.StatusCode) {
+			return &httpStatusError{code: r.StatusCode}
+		}
 		return nil
 	})
 	if resp == nil || (err != nil && !isHTTPStatus(err)) {
