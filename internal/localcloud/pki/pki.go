@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 )
 
 // CA is a certificate authority whose key never leaves localcloud.
@@ -50,10 +52,10 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeFile(filepath.Join(dir, keyFile), keyPEM, 0o600); err != nil {
+	if err := state.WriteFileAtomic(filepath.Join(dir, keyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFile(filepath.Join(dir, certFile), ca.PEM, 0o644); err != nil {
+	if err := state.WriteFileAtomic(filepath.Join(dir, certFile), ca.PEM, 0o644); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -160,8 +162,8 @@ func (ca *CA) Issue(hosts ...string) (*Leaf, error) {
 // files, and returns their paths.
 func (l *Leaf) WriteFiles(dir string) (certPath, keyPath string, err error) {
 	certPath, keyPath = LeafPaths(dir)
-	if err = writeFile(certPath, l.CertPEM, 0o644); err == nil {
-		err = writeFile(keyPath, l.KeyPEM, 0o600)
+	if err = state.WriteFileAtomic(certPath, l.CertPEM, 0o644); err == nil {
+		err = state.WriteFileAtomic(keyPath, l.KeyPEM, 0o600)
 	}
 	return certPath, keyPath, err
 }
@@ -185,12 +187,4 @@ func Pool(pems ...[]byte) (*x509.CertPool, error) {
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	return n
-}
-
-func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
