@@ -183,9 +183,6 @@ func (r *Redis) Stop() {
 	<-r.exited
 }
 
-// Ping sends PING over a plain TCP connection.
-func Ping(addr string) error { return (&Redis{Addr: addr}).ping() }
-
 // ping sends PING, after AUTH and over TLS as r needs.
 func (r *Redis) ping() error {
 	var c net.Conn
