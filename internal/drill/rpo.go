@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -54,6 +55,10 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 // runs the instance on at the time.
 func startCounter(e *Env, region string, interval time.Duration) *counter {
 	c := &counter{region: region, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	// The AUTH string of the target last dialed: the connection's AUTH
+	// follows its dial, so one resolution serves both.
+	var password atomic.Value
+	password.Store("")
 	c.rdb = goredis.NewClient(&goredis.Options{
 		Addr: instanceID(region), // only a name: the dialer resolves it
 		// Resolved at each dial, through the Memorystore API: an instance
@@ -63,11 +68,11 @@ func startCounter(e *Env, region string, interval time.Duration) *counter {
 			if err != nil {
 				return nil, err
 			}
+			password.Store(t.Password)
 			return t.Options().Dialer(ctx, "tcp", t.Addr)
 		},
-		CredentialsProviderContext: func(ctx context.Context) (string, string, error) {
-			t, err := e.redisTarget(ctx, region)
-			return "", t.Password, err
+		CredentialsProviderContext: func(context.Context) (string, string, error) {
+			return "", password.Load().(string), nil
 		},
 		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
 		MaxRetries: -1, PoolSize: 2,
