@@ -38,16 +38,21 @@ func envList(names []string) string {
 // wins, as in the google provider.
 func configFrom(m providerModel, getenv func(string) string, version string) (gcpclient.Config, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	str := func(v types.String, env []string) string {
-		if s := v.ValueString(); s != "" {
-			return s
-		}
-		for _, name := range env {
+	// env is the first of names set in the environment; str is v when set
+	// in the block, else env(names).
+	env := func(names []string) string {
+		for _, name := range names {
 			if s := getenv(name); s != "" {
 				return s
 			}
 		}
 		return ""
+	}
+	str := func(v types.String, names []string) string {
+		if s := v.ValueString(); s != "" {
+			return s
+		}
+		return env(names)
 	}
 	cfg := gcpclient.Config{
 		Project:                   str(m.Project, projectEnv),
@@ -67,7 +72,7 @@ func configFrom(m providerModel, getenv func(string) string, version string) (gc
 		diags.AddAttributeError(path.Root("credentials"), "credentials and access_token both set",
 			"Set only one of credentials (a service account key, user credentials or workload identity federation configuration) and access_token (an OAuth 2.0 token).")
 	case cfg.Credentials == "" && cfg.AccessToken == "":
-		cfg.Credentials, cfg.AccessToken = str(types.StringNull(), credentialsEnv), str(types.StringNull(), accessTokenEnv)
+		cfg.Credentials, cfg.AccessToken = env(credentialsEnv), env(accessTokenEnv)
 		if cfg.Credentials != "" && cfg.AccessToken != "" {
 			diags.AddWarning("Both credentials and an access token in the environment",
 				fmt.Sprintf("%s and %s are both set; the access token is used, as the google provider does.", envList(credentialsEnv), envList(accessTokenEnv)))
@@ -79,7 +84,7 @@ func configFrom(m providerModel, getenv func(string) string, version string) (gc
 
 	if !m.UserProjectOverride.IsNull() && !m.UserProjectOverride.IsUnknown() {
 		cfg.UserProjectOverride = m.UserProjectOverride.ValueBool()
-	} else if s := str(types.StringNull(), userProjectEnv); s != "" {
+	} else if s := env(userProjectEnv); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
 			diags.AddAttributeError(path.Root("user_project_override"), "Invalid USER_PROJECT_OVERRIDE",
