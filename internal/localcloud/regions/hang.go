@@ -56,16 +56,6 @@ func (c *Controller) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-// API returns the API mode of region, "" when it is up.
-func (c *Controller) API(region string) APIMode {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if d, ok := c.down[region]; ok {
-		return d.api()
-	}
-	return ""
-}
-
 // APIs maps each region that is down to its API mode.
 func (c *Controller) APIs() map[string]APIMode {
 	c.mu.RLock()

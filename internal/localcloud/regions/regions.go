@@ -39,10 +39,6 @@ var (
 // ValidRegion reports whether r looks like a region name (us-east1).
 func ValidRegion(r string) bool { return regionRE.MatchString(r) && r != "global" }
 
-// RegionOf returns the region of a resource name or parent under
-// projects/{p}/locations/{region}, or "" (also for global and "-").
-func RegionOf(name string) string { return resname.RegionOf(name) }
-
 // Subsystem stops and starts a region's processes.
 type Subsystem struct {
 	// Down stops everything the subsystem runs in region and returns what it
@@ -249,7 +245,7 @@ func (c *Controller) Interceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok && len(c.Down()) > 0 {
 			for _, name := range resname.Names(m) {
-				r := RegionOf(name)
+				r := resname.RegionOf(name)
 				if r == "" {
 					continue
 				}
