@@ -112,14 +112,9 @@ func (s *Service) restoreInstance(inst *instance, oldPID int, ops []*operations.
 	// swap without an atomic exchange.
 	recoverImportFolders(inst.dir)
 	if inst.pb.TransitEncryptionMode == redispb.Instance_SERVER_AUTHENTICATION {
-		ca, err := instanceCA(inst.dir)
-		if err != nil {
+		if err := s.useInstanceCA(inst); err != nil {
 			return fmt.Errorf("memorystore: restore %s: %w", inst.name, err)
 		}
-		s.mu.Lock()
-		inst.ca = ca
-		inst.pb.ServerCaCerts = serverCACerts(ca)
-		s.mu.Unlock()
 	}
 	// The endpoint stays, even while redis-server is held down.
 	if err := s.openGate(inst); err != nil {

@@ -199,12 +199,9 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		}
 	}()
 	if transit == redispb.Instance_SERVER_AUTHENTICATION {
-		ca, err := instanceCA(inst.dir)
-		if err != nil {
+		if err := s.useInstanceCA(inst); err != nil {
 			return nil, status.Errorf(codes.Internal, "%v", err)
 		}
-		inst.ca = ca
-		pb.ServerCaCerts = serverCACerts(ca)
 	}
 	// The endpoint is known from the start, as the service reserves the
 	// address when the instance is created.

@@ -34,25 +34,35 @@ func newAuthString() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// instanceCA loads (or creates) the instance's certificate authority and
-// makes sure its redis-server has a certificate from it.
-func instanceCA(dir string) (*pki.CA, error) {
-	d := filepath.Join(dir, tlsDir)
+// useInstanceCA loads (or creates) the certificate authority of inst, an
+// instance with transit encryption, and makes sure its redis-server has a
+// certificate from it. The instance then reports the CA as its
+// server_ca_certs, and localcloud's own clients trust exactly it.
+func (s *Service) useInstanceCA(inst *instance) error {
+	d := filepath.Join(inst.dir, tlsDir)
 	ca, err := pki.LoadOrCreateCA(d, "localcloud Memorystore server CA")
 	if err != nil {
-		return nil, fmt.Errorf("certificate authority of the instance: %w", err)
+		return fmt.Errorf("certificate authority of the instance: %w", err)
 	}
 	_, key := pki.LeafPaths(d)
 	if _, err := os.Stat(key); errors.Is(err, fs.ErrNotExist) {
 		leaf, err := ca.Issue("127.0.0.1", "localhost")
 		if err != nil {
-			return nil, fmt.Errorf("server certificate of the instance: %w", err)
+			return fmt.Errorf("server certificate of the instance: %w", err)
 		}
 		if _, _, err := leaf.WriteFiles(d); err != nil {
-			return nil, fmt.Errorf("server certificate of the instance: %w", err)
+			return fmt.Errorf("server certificate of the instance: %w", err)
 		}
 	}
-	return ca, nil
+	tlsConf, err := clientTLS(ca)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	inst.tls = tlsConf
+	inst.pb.ServerCaCerts = serverCACerts(ca)
+	s.mu.Unlock()
+	return nil
 }
 
 // serverCACerts describes a CA as the API's server_ca_certs.

@@ -2,6 +2,7 @@ package memorystore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +14,6 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
 	"google.golang.org/grpc/codes"
@@ -80,8 +80,9 @@ type instance struct {
 	// auth is the AUTH string ("" when AUTH is disabled): kept in
 	// localcloud's state, returned by GetInstanceAuthString only.
 	auth string
-	// ca is the instance's certificate authority, with transit encryption.
-	ca       *pki.CA
+	// tls is how localcloud's own clients reach the redis-server (trusting
+	// the instance's certificate authority), with transit encryption.
+	tls      *tls.Config
 	restarts int
 	held     bool
 	busy     string // name of the running mutating operation

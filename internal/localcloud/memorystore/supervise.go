@@ -2,7 +2,6 @@ package memorystore
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,17 +78,9 @@ func (s *Service) start(inst *instance, dir string, port int, extra ...string) (
 		return nil, err
 	}
 	s.mu.Lock()
-	ca := inst.ca
+	tlsConf := inst.tls
 	auth := inst.auth
 	s.mu.Unlock()
-	var tlsConf *tls.Config
-	if ca != nil {
-		c, err := clientTLS(ca)
-		if err != nil {
-			return nil, err
-		}
-		tlsConf = c
-	}
 	args, err := s.args(inst, dir, port, extra...)
 	if err != nil {
 		return nil, err
