@@ -625,17 +625,7 @@ data "agentnet_relay_health" "wrong_name" {
 func TestAccRelayFailoverGroup_refusesForeignURLMap(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	wait := func(op interface {
-		Wait(context.Context, ...gax.CallOption) error
-	}, err error) {
-		t.Helper()
-		if err == nil {
-			err = op.Wait(ctx)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	wait := waiter(t)
 	wait(e.clients.Compute.BackendServices.Insert(ctx, &computepb.InsertBackendServiceRequest{Project: testProject,
 		BackendServiceResource: &computepb.BackendService{Name: proto.String("production"), LoadBalancingScheme: proto.String("EXTERNAL_MANAGED")}}))
 	wait(e.clients.Compute.URLMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: testProject,
@@ -737,6 +727,25 @@ func (e *relayEnv) probeFront(t testing.TB, front string) error {
 	return nil
 }
 
+// waiter returns a function that waits for a Compute Engine operation as
+// an insert or delete returns it, failing the test if it cannot be started
+// or fails.
+func waiter(t testing.TB) func(op interface {
+	Wait(context.Context, ...gax.CallOption) error
+}, err error) {
+	return func(op interface {
+		Wait(context.Context, ...gax.CallOption) error
+	}, err error) {
+		t.Helper()
+		if err == nil {
+			err = op.Wait(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // downgradeFrontDoor puts back the front door an earlier version made: an
 // unmarked forwarding rule of the group's name on a target HTTP proxy of
 // the URL map.
@@ -744,17 +753,7 @@ func (e *relayEnv) downgradeFrontDoor(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	c := e.clients.Compute
-	wait := func(op interface {
-		Wait(context.Context, ...gax.CallOption) error
-	}, err error) {
-		t.Helper()
-		if err == nil {
-			err = op.Wait(ctx)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	wait := waiter(t)
 	wait(c.ForwardingRules.Delete(ctx, &computepb.DeleteGlobalForwardingRuleRequest{Project: testProject, ForwardingRule: "relay"}))
 	wait(c.TargetHTTPProxies.Insert(ctx, &computepb.InsertTargetHttpProxyRequest{Project: testProject, TargetHttpProxyResource: &computepb.TargetHttpProxy{
 		Name: proto.String("relay"), UrlMap: proto.String("global/urlMaps/relay")}}))
