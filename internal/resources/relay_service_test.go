@@ -364,15 +364,16 @@ func TestAccRelayService_serverFailureDrill(t *testing.T) {
 func TestAccRelayService_invalidInput(t *testing.T) {
 	e := newRelayEnv(t)
 	base := e.regionHCL("us-central1", "1.0", 1, "null", "")
-	svc := func(attrs string) string {
-		return e.config(`
+	usRedis := `
 resource "agentnet_redis_instance" "us" {
   name           = "relay-us"
   region         = "us-central1"
   memory_size_gb = 1
   redis_configs  = { "maxmemory-policy" = "noeviction" }
 }
-
+`
+	svc := func(attrs string) string {
+		return e.config(usRedis + `
 resource "agentnet_relay_service" "bad" {
   name   = "bad"
   region = "us-central1"
@@ -383,14 +384,7 @@ resource "agentnet_relay_service" "bad" {
 `
 	// A Redis on another network beside the region's.
 	otherNetwork := func(extra string) string {
-		return e.config(`
-resource "agentnet_redis_instance" "us" {
-  name           = "relay-us"
-  region         = "us-central1"
-  memory_size_gb = 1
-  redis_configs  = { "maxmemory-policy" = "noeviction" }
-}
-
+		return e.config(usRedis + `
 resource "agentnet_redis_instance" "other" {
   name               = "other-net"
   region             = "us-central1"
