@@ -326,7 +326,9 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 
 // relayRedis are the Memorystore instances a relay uses, as the API
 // describes them, with the attribute each comes from.
-type relayRedis []struct {
+type relayRedis []relayRedisInstance
+
+type relayRedisInstance struct {
 	attr path.Path
 	inst *redispb.Instance
 }
@@ -363,10 +365,7 @@ func (r *relayServiceResource) redisInstances(ctx context.Context, redis string,
 		case err != nil:
 			diags.AddAttributeError(attr, "Reading Redis instance failed", r.clients.Describe(gcpclient.APIRedis, err))
 		default:
-			out = append(out, struct {
-				attr path.Path
-				inst *redispb.Instance
-			}{attr, inst})
+			out = append(out, relayRedisInstance{attr, inst})
 		}
 	}
 	read(path.Root("redis_instance"), redis)
