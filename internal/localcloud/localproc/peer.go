@@ -55,8 +55,10 @@ func PeerEnvWith(conn net.Conn, key string) (int, map[string]string, error) {
 		return 0, nil, fmt.Errorf("localproc: %T is not a TCP connection", conn)
 	}
 	// The peer's socket has the peer's address as its local address.
+	// /proc/net/tcp is read only when sock_diag cannot answer: a socket it
+	// does not know is in no table.
 	inode, err := diagInode(remote, local)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrPeerNotFound) {
 		inode, err = socketInode(remote, local)
 	}
 	if err != nil {
