@@ -39,15 +39,12 @@ type Config struct {
 	// certificate maps (localcloud keeps it in <data-dir>/ca). Without it
 	// only self-managed certificates can be served.
 	CA *pki.CA
-	// LoadBalancerSecret, when set, is sent as X-Localcloud-Load-Balancer
+	// LoadBalancerSecret, when set, is sent as run.LoadBalancerHeader
 	// on every request the front doors proxy to Cloud Run, which is how
 	// localcloud's Cloud Run tells load balancer traffic from direct
 	// traffic (ingress). A client's own copy of the header is dropped.
 	LoadBalancerSecret string
 }
-
-// LoadBalancerHeader carries Config.LoadBalancerSecret to Cloud Run.
-const LoadBalancerHeader = "X-Localcloud-Load-Balancer"
 
 // Service is the running emulator. It is safe for concurrent use.
 type Service struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/coder/websocket"
 	gax "github.com/googleapis/gax-go/v2"
@@ -48,7 +49,7 @@ func newBackend(t *testing.T, region string) *backend {
 	b := &backend{region: region}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ws" {
-			w.Header().Set("X-Seen-Load-Balancer", r.Header.Get(compute.LoadBalancerHeader))
+			w.Header().Set("X-Seen-Load-Balancer", r.Header.Get(run.LoadBalancerHeader))
 			fmt.Fprintf(w, "plain %s %s", region, r.URL.Path)
 			return
 		}

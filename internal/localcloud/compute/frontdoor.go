@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
+
 	"cloud.google.com/go/compute/apiv1/computepb"
 )
 
@@ -97,9 +99,9 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 			pr.SetURL(rt.target)
 			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
-			pr.Out.Header.Del(LoadBalancerHeader)
+			pr.Out.Header.Del(run.LoadBalancerHeader)
 			if s.cfg.LoadBalancerSecret != "" {
-				pr.Out.Header.Set(LoadBalancerHeader, s.cfg.LoadBalancerSecret)
+				pr.Out.Header.Set(run.LoadBalancerHeader, s.cfg.LoadBalancerSecret)
 			}
 		},
 		Transport:     transport,

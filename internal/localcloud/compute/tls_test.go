@@ -16,7 +16,7 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 )
 
 const testLBSecret = "lb-secret"
@@ -148,7 +148,7 @@ func TestHTTPSFrontDoor(t *testing.T) {
 		if region != "" {
 			req.Header.Set("X-Agentnet-Region", region)
 		}
-		req.Header.Set(compute.LoadBalancerHeader, "forged")
+		req.Header.Set(run.LoadBalancerHeader, "forged")
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s: %v", url, err)
