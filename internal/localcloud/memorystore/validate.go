@@ -30,26 +30,6 @@ const defaultVersion = "REDIS_7_0"
 // maxRDBVersion is the newest RDB format the local redis-server (7.0) loads.
 const maxRDBVersion = 10
 
-// redis_configs keys Memorystore accepts, as documented for Redis 7.x.
-var acceptedConfigs = map[string]bool{
-	"lazyfree-lazy-eviction":   true,
-	"lazyfree-lazy-expire":     true,
-	"lazyfree-lazy-user-del":   true,
-	"lazyfree-lazy-user-flush": true,
-	"maxmemory-policy":         true,
-	"notify-keyspace-events":   true,
-	"activedefrag":             true,
-	"lfu-decay-time":           true,
-	"lfu-log-factor":           true,
-	"maxmemory-gb":             true,
-	"stream-node-max-bytes":    true,
-	"stream-node-max-entries":  true,
-	"maxmemory-clients":        true,
-	"lua-time-limit":           true,
-	"active-expire-effort":     true,
-	"timeout":                  true,
-}
-
 // defaultMaxmemoryPolicy is Memorystore's maxmemory-policy when
 // redis_configs does not set one (a plain redis-server's is noeviction).
 const defaultMaxmemoryPolicy = "volatile-lru"
@@ -74,6 +54,17 @@ var configDefaults = map[string]string{
 	"lazyfree-lazy-user-del":   "no",
 	"lazyfree-lazy-user-flush": "no",
 }
+
+// acceptedConfigs are the redis_configs keys Memorystore accepts, as
+// documented for Redis 7.x: every key with a default, and maxmemory-gb
+// (the maxmemory option, see maxmemory).
+var acceptedConfigs = func() map[string]bool {
+	m := map[string]bool{"maxmemory-gb": true}
+	for k := range configDefaults {
+		m[k] = true
+	}
+	return m
+}()
 
 // redisConfigs are the redis-server options an instance's redis_configs
 // give (maxmemory-gb is the maxmemory option, see maxmemory), with
