@@ -59,6 +59,18 @@ func notOursError(kind, name, resourceType, importID string) string {
 		"or choose another name.", kind, name, ownerLabelKey+"="+ownerLabelValue, resourceType, importID)
 }
 
+// alreadyExistsError is the error for a create whose name is taken: by an
+// object agentnet did not create (ours false, notOursError), or by one it
+// did, for another configuration or a state that lost it.
+func alreadyExistsError(kind, name, resourceType, importID string, ours bool) string {
+	if !ours {
+		return notOursError(kind, name, resourceType, importID)
+	}
+	return fmt.Sprintf("%s %q already exists and carries agentnet's marker: another configuration or "+
+		"a lost state manages it, so it was left unchanged. To manage it here, import it:\n\n"+
+		"  tofu import %s.<name> %s\n\nor choose another name.", kind, name, resourceType, importID)
+}
+
 // notOursDeleteError is the error for a destroy that would delete an object
 // agentnet did not create.
 func notOursDeleteError(kind, name string) string {

@@ -377,12 +377,7 @@ func (r *redisInstanceResource) Create(ctx context.Context, req resource.CreateR
 // by someone else (no marker), or by agentnet under another state.
 func (r *redisInstanceResource) existing(ctx context.Context, name instanceName) string {
 	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: name.String()})
-	if err == nil && !ownedByLabel(inst.GetLabels()) {
-		return notOursError("Memorystore instance", name.String(), "agentnet_redis_instance", name.String())
-	}
-	return fmt.Sprintf("Memorystore instance %q already exists and carries agentnet's marker: another configuration or "+
-		"a lost state manages it, so it was left unchanged. To manage it here, import it:\n\n"+
-		"  tofu import agentnet_redis_instance.<name> %s\n\nor choose another name.", name.String(), name.String())
+	return alreadyExistsError("Memorystore instance", name.String(), "agentnet_redis_instance", name.String(), err != nil || ownedByLabel(inst.GetLabels()))
 }
 
 func (r *redisInstanceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

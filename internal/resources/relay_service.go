@@ -462,11 +462,7 @@ func (r *relayServiceResource) Create(ctx context.Context, req resource.CreateRe
 // taken: an object agentnet did not create is never taken over.
 func (r *relayServiceResource) existingServiceError(ctx context.Context, name string) string {
 	cur, err := r.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
-	if err == nil && !ownedByLabel(cur.GetLabels()) {
-		return notOursError("Cloud Run service", name, "agentnet_relay_service", name)
-	}
-	return fmt.Sprintf("A Cloud Run service %q exists already, created by agentnet (another configuration, or a state that lost it). "+
-		"It was left unchanged. To manage it with this configuration:\n\n  tofu import agentnet_relay_service.<name> %s\n\nor choose another name.", name, name)
+	return alreadyExistsError("Cloud Run service", name, "agentnet_relay_service", name, err != nil || ownedByLabel(cur.GetLabels()))
 }
 
 func (r *relayServiceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
