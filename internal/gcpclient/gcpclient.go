@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -104,7 +105,8 @@ const (
 )
 
 // ComputeClients are the Compute Engine REST clients of the global external
-// load balancer in front of the relays.
+// load balancer in front of the relays. Every field is a client: Close
+// closes them all, and New turns off their library retries, field by field.
 type ComputeClients struct {
 	NEGs              *compute.RegionNetworkEndpointGroupsClient
 	BackendServices   *compute.BackendServicesClient
@@ -276,9 +278,9 @@ func (c *Clients) Close() error {
 		errs = append(errs, c.Storage.Close())
 	}
 	if c.Compute != nil {
-		errs = append(errs, c.Compute.NEGs.Close(), c.Compute.BackendServices.Close(), c.Compute.URLMaps.Close(),
-			c.Compute.TargetHTTPProxies.Close(), c.Compute.ForwardingRules.Close(),
-			c.Compute.TargetHTTPSProxies.Close(), c.Compute.SSLCertificates.Close(), c.Compute.Addresses.Close())
+		for _, cl := range fieldsOf(c.Compute) {
+			errs = append(errs, cl.(io.Closer).Close())
+		}
 	}
 	return errors.Join(errs...)
 }
