@@ -444,7 +444,7 @@ func (s *Service) UpgradeInstance(_ context.Context, req *redispb.UpgradeInstanc
 	if to == "" {
 		return nil, gapi.Invalid("redis_version: required; accepted values are %s", strings.Join(acceptedVersions, ", "))
 	}
-	if err := validateVersion(to); err != nil {
+	if versionRank(to) < 0 {
 		return nil, gapi.Invalid("redis_version: %q is not accepted; accepted values are %s", to, strings.Join(acceptedVersions, ", "))
 	}
 	from := s.snapshot(inst).RedisVersion

@@ -178,10 +178,8 @@ func validateMemory(gb int32) error {
 }
 
 func validateVersion(v string) error {
-	for _, a := range acceptedVersions {
-		if v == a {
-			return nil
-		}
+	if versionRank(v) >= 0 {
+		return nil
 	}
 	return gapi.Invalid("instance.redis_version: %q is not accepted; accepted values are %s", v, strings.Join(acceptedVersions, ", "))
 }
