@@ -4,7 +4,7 @@ package relaytest
 
 import (
 	"bufio"
-	"crypto/tls"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -183,16 +183,13 @@ func (r *Redis) Stop() {
 	<-r.exited
 }
 
-// ping sends PING, after AUTH and over TLS as r needs.
+// ping sends PING, after AUTH, over a connection dialed as the relay dials
+// r (TLS when r has a CA).
 func (r *Redis) ping() error {
-	var c net.Conn
-	var err error
-	if r.Opts.CA != nil {
-		pool, _ := pki.Pool(r.Opts.CA.PEM)
-		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", r.Addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	} else {
-		c, err = net.DialTimeout("tcp", r.Addr, time.Second)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	t := r.Target()
+	c, err := t.Options().Dialer(ctx, "tcp", t.Addr)
 	if err != nil {
 		return err
 	}
