@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -179,11 +180,16 @@ func (s *Service) persist() {
 	if err := s.cfg.State.Save(instancesDoc, recs); err != nil {
 		s.log.Error("persist instances", "err", err)
 	}
+	if s.savedAuths != nil && maps.Equal(auths, s.savedAuths) {
+		return
+	}
 	b, err := json.Marshal(auths)
 	if err == nil {
 		err = state.WriteFileAtomic(s.cfg.State.Path(authDoc), b, 0o600)
 	}
 	if err != nil {
 		s.log.Error("persist AUTH strings", "err", err)
+		return
 	}
+	s.savedAuths = auths
 }

@@ -64,6 +64,10 @@ type Service struct {
 	work      sync.WaitGroup // operations and repairs
 	watch     sync.WaitGroup // process exit watchers
 	saveMu    sync.Mutex
+	// savedAuths are the AUTH strings persist last wrote (nil before its
+	// first write), guarded by saveMu: the file changes far less often
+	// than the instances do.
+	savedAuths map[string]string
 }
 
 type instance struct {
