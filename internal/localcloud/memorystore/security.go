@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,12 +55,10 @@ func (s *Service) useInstanceCA(inst *instance) error {
 			return fmt.Errorf("server certificate of the instance: %w", err)
 		}
 	}
-	tlsConf, err := clientTLS(ca)
-	if err != nil {
-		return err
-	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
 	s.mu.Lock()
-	inst.tls = tlsConf
+	inst.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	inst.pb.ServerCaCerts = serverCACerts(ca)
 	s.mu.Unlock()
 	return nil
@@ -91,16 +90,6 @@ func tlsArgs(dir string, port int) []string {
 		"--tls-ca-cert-file", pki.CertPath(d),
 		"--tls-auth-clients", "no",
 	}
-}
-
-// clientTLS is how localcloud's own clients reach a TLS redis-server:
-// trusting exactly the instance's CA.
-func clientTLS(ca *pki.CA) (*tls.Config, error) {
-	pool, err := pki.Pool(ca.PEM)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, nil
 }
 
 // writeAuthConf writes the configuration file redis-server reads first:
