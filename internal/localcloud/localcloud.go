@@ -228,13 +228,10 @@ type Server struct {
 	run   *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
-	// lbSecret marks the requests the load balancer proxies to Cloud Run
-	// service URLs (run.LoadBalancerHeader); made anew by each process.
-	lbSecret string
-	region   *regions.Controller
-	faults   *faults.Registry
-	lock     *os.File
-	served   chan struct{}
+	region  *regions.Controller
+	faults  *faults.Registry
+	lock    *os.File
+	served  chan struct{}
 
 	interceptMu  sync.RWMutex
 	interceptors []grpc.UnaryServerInterceptor
@@ -361,7 +358,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("localcloud: listen on %s: %w", cfg.Listen, err)
 	}
 	s.addr = s.ln.Addr().String()
-	s.lbSecret = rand.Text()
+	// lbSecret marks the requests the load balancer proxies to Cloud Run
+	// service URLs (run.LoadBalancerHeader); made anew by each process.
+	lbSecret := rand.Text()
 
 	store, err := state.Open(filepath.Join(dataDir, "state"))
 	if err != nil {
@@ -390,7 +389,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ReadyTimeout:   cfg.RunReadyTimeout,
 		// The relays reach the Memorystore API here.
 		EmulatorHost:       s.addr,
-		LoadBalancerSecret: s.lbSecret,
+		LoadBalancerSecret: lbSecret,
 		Ops:                s.ops,
 		State:              store,
 		Regions:            s.region,
@@ -425,7 +424,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		RegionAvailable:   s.region.Available,
 		CA:                frontCA,
 		// What the front doors add to every request they proxy to Cloud Run.
-		LoadBalancerSecret: s.lbSecret,
+		LoadBalancerSecret: lbSecret,
 	}); err != nil {
 		return nil, err
 	}
