@@ -41,6 +41,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 )
 
@@ -407,13 +408,14 @@ func (i *Instance) DataDir() string { return i.dataDir }
 // else: what a client of an HTTPS front door trusts in tests.
 func (i *Instance) FrontDoorCA(t testing.TB) *x509.CertPool {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(i.dataDir, "ca", "ca.pem"))
+	path := pki.CertPath(filepath.Join(i.dataDir, "ca"))
+	pem, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("localcloudtest: front door CA: %v", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("localcloudtest: no certificate in %s/ca/ca.pem", i.dataDir)
+	pool, err := pki.Pool(pem)
+	if err != nil {
+		t.Fatalf("localcloudtest: %s: %v", path, err)
 	}
 	return pool
 }
