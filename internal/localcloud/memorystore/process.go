@@ -118,17 +118,9 @@ func (p *process) client() *redis.Client {
 // options are localcloud's client options for this very redis-server (not
 // its gate), with its TLS and AUTH string.
 func (p *process) options() *redis.Options {
-	o := clientOptions(p.port)
-	o.TLSConfig = p.tls
-	if a := p.auth.Load(); a != nil {
-		o.Password = *a
-	}
-	return o
-}
-
-func clientOptions(port int) *redis.Options {
-	return &redis.Options{
-		Addr:            net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+	o := &redis.Options{
+		Addr:            p.addr(),
+		TLSConfig:       p.tls,
 		DialTimeout:     2 * time.Second,
 		ReadTimeout:     30 * time.Second,
 		WriteTimeout:    30 * time.Second,
@@ -137,6 +129,10 @@ func clientOptions(port int) *redis.Options {
 		Protocol:        2,
 		DisableIdentity: true,
 	}
+	if a := p.auth.Load(); a != nil {
+		o.Password = *a
+	}
+	return o
 }
 
 // waitReady waits until this very process (checked by its pid) answers PING
