@@ -691,7 +691,7 @@ func (r *relayFailoverGroupResource) refuseForeign(ctx context.Context, m *failo
 		cancel()
 		switch {
 		case gcpclient.IsNotFound(err):
-		case err != nil && o.kind == "Serverless NEG" && regionUnreachable(err):
+		case err != nil && o.kind == "Serverless NEG" && gcpclient.IsRegionOutage(err):
 			// The apply leaves a region that does not answer alone.
 		case err != nil:
 			diags.AddError("Reading "+strings.ToLower(o.kind)+" "+o.name+" failed", r.clients.Describe(gcpclient.APICompute, err))
@@ -1256,13 +1256,6 @@ func withWeight(weights map[string]int64, region string, w int64) map[string]int
 	out := maps.Clone(weights)
 	out[region] = w
 	return out
-}
-
-// regionUnreachable tells an error of a regional API that is down or does
-// not answer.
-func regionUnreachable(err error) bool {
-	var gerr *googleapi.Error
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &gerr) && gerr.Code == http.StatusServiceUnavailable)
 }
 
 func isAlreadyExists(err error) bool {
