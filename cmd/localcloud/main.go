@@ -188,7 +188,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "localcloud listening on %s\n", srv.Addr())
 	// What clients of the HTTPS front doors trust.
-	fmt.Fprintf(stdout, "front door CA: %s (also http://%s/_localcloud/ca.pem)\n", filepath.Join(srv.DataDir(), "ca", "ca.pem"), srv.Addr())
+	fmt.Fprintf(stdout, "front door CA: %s (also http://%s/_localcloud/ca.pem)\n", srv.FrontDoorCAPath(), srv.Addr())
 	<-ctx.Done()
 	stop()
 	logger.Info("signal received; saving every instance and stopping")

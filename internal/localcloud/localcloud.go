@@ -412,7 +412,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.run.Start()
 	// The front doors' certificate authority: clients trust its ca.pem.
-	frontCA, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "ca"), "localcloud front door CA")
+	frontCA, err := pki.LoadOrCreateCA(frontDoorCADir(dataDir), "localcloud front door CA")
 	if err != nil {
 		return nil, fmt.Errorf("localcloud: front door CA: %w", err)
 	}
@@ -580,6 +580,13 @@ func (s *Server) Addr() string { return s.addr }
 
 // DataDir is the absolute data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// FrontDoorCAPath is the certificate of the front doors' certificate
+// authority (also served at /_localcloud/ca.pem).
+func (s *Server) FrontDoorCAPath() string { return pki.CertPath(frontDoorCADir(s.cfg.DataDir)) }
+
+// frontDoorCADir is where the front doors' certificate authority is kept.
+func frontDoorCADir(dataDir string) string { return filepath.Join(dataDir, "ca") }
 
 // Faults is the fault registry; more kinds can be registered on it.
 func (s *Server) Faults() *faults.Registry { return s.faults }
