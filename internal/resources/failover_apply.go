@@ -561,6 +561,11 @@ type owned struct {
 	del        func(ctx context.Context) (waiter, error)
 }
 
+// description is the description of o as a Get returned it with err.
+func description[T interface{ GetDescription() string }](o T, err error) (string, error) {
+	return o.GetDescription(), err
+}
+
 type waiter interface {
 	Wait(context.Context, ...gax.CallOption) error
 }
@@ -573,8 +578,7 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 	rule := func(n string) owned {
 		return owned{"Forwarding rule", n,
 			func(ctx context.Context) (string, error) {
-				o, err := c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: n})
-				return o.GetDescription(), err
+				return description(c.ForwardingRules.Get(ctx, &computepb.GetGlobalForwardingRuleRequest{Project: project, ForwardingRule: n}))
 			},
 			func(ctx context.Context) (waiter, error) {
 				return c.ForwardingRules.Delete(ctx, &computepb.DeleteGlobalForwardingRuleRequest{Project: project, ForwardingRule: n})
@@ -583,8 +587,7 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 	httpProxy := func(n string) owned {
 		return owned{"Target HTTP proxy", n,
 			func(ctx context.Context) (string, error) {
-				o, err := c.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: project, TargetHttpProxy: n})
-				return o.GetDescription(), err
+				return description(c.TargetHTTPProxies.Get(ctx, &computepb.GetTargetHttpProxyRequest{Project: project, TargetHttpProxy: n}))
 			},
 			func(ctx context.Context) (waiter, error) {
 				return c.TargetHTTPProxies.Delete(ctx, &computepb.DeleteTargetHttpProxyRequest{Project: project, TargetHttpProxy: n})
@@ -593,8 +596,7 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 	urlMap := func(n string) owned {
 		return owned{"URL map", n,
 			func(ctx context.Context) (string, error) {
-				o, err := c.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: project, UrlMap: n})
-				return o.GetDescription(), err
+				return description(c.URLMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: project, UrlMap: n}))
 			},
 			func(ctx context.Context) (waiter, error) {
 				return c.URLMaps.Delete(ctx, &computepb.DeleteUrlMapRequest{Project: project, UrlMap: n})
@@ -604,8 +606,7 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 		rule(name), rule(redirect),
 		{"Target HTTPS proxy", name,
 			func(ctx context.Context) (string, error) {
-				o, err := c.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
-				return o.GetDescription(), err
+				return description(c.TargetHTTPSProxies.Get(ctx, &computepb.GetTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name}))
 			},
 			func(ctx context.Context) (waiter, error) {
 				return c.TargetHTTPSProxies.Delete(ctx, &computepb.DeleteTargetHttpsProxyRequest{Project: project, TargetHttpsProxy: name})
@@ -617,8 +618,7 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 		n := m.addressName()
 		out = append(out, owned{"Global address", n,
 			func(ctx context.Context) (string, error) {
-				o, err := c.Addresses.Get(ctx, &computepb.GetGlobalAddressRequest{Project: project, Address: n})
-				return o.GetDescription(), err
+				return description(c.Addresses.Get(ctx, &computepb.GetGlobalAddressRequest{Project: project, Address: n}))
 			},
 			func(ctx context.Context) (waiter, error) {
 				return c.Addresses.Delete(ctx, &computepb.DeleteGlobalAddressRequest{Project: project, Address: n})
@@ -628,16 +628,14 @@ func (r *relayFailoverGroupResource) objects(m *failoverGroupModel, specs []regi
 		n, region := m.backendName(s.Region), s.Region
 		out = append(out, owned{"Backend service", n,
 			func(ctx context.Context) (string, error) {
-				o, err := c.BackendServices.Get(ctx, &computepb.GetBackendServiceRequest{Project: project, BackendService: n})
-				return o.GetDescription(), err
+				return description(c.BackendServices.Get(ctx, &computepb.GetBackendServiceRequest{Project: project, BackendService: n}))
 			},
 			func(ctx context.Context) (waiter, error) {
 				return c.BackendServices.Delete(ctx, &computepb.DeleteBackendServiceRequest{Project: project, BackendService: n})
 			}},
 			owned{"Serverless NEG", n,
 				func(ctx context.Context) (string, error) {
-					o, err := c.NEGs.Get(ctx, &computepb.GetRegionNetworkEndpointGroupRequest{Project: project, Region: region, NetworkEndpointGroup: n})
-					return o.GetDescription(), err
+					return description(c.NEGs.Get(ctx, &computepb.GetRegionNetworkEndpointGroupRequest{Project: project, Region: region, NetworkEndpointGroup: n}))
 				},
 				func(ctx context.Context) (waiter, error) {
 					return c.NEGs.Delete(ctx, &computepb.DeleteRegionNetworkEndpointGroupRequest{Project: project, Region: region, NetworkEndpointGroup: n})
@@ -680,8 +678,7 @@ func (r *relayFailoverGroupResource) refuseForeign(ctx context.Context, m *failo
 		n := m.managedCertName(managed)
 		project := m.Project.ValueString()
 		objs = append(objs, owned{kind: "SSL certificate", name: n, get: func(ctx context.Context) (string, error) {
-			o, err := r.clients.Compute.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: project, SslCertificate: n})
-			return o.GetDescription(), err
+			return description(r.clients.Compute.SSLCertificates.Get(ctx, &computepb.GetSslCertificateRequest{Project: project, SslCertificate: n}))
 		}})
 	}
 	importID := m.globalLink("urlMaps", m.Name.ValueString())
