@@ -1,0 +1,52 @@
+package moduletest
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// killWhen runs tofu with args and SIGKILLs it, with the provider it
+// started (its whole process group), as soon as reached() returns true: a
+// machine lost mid-apply, with no chance to save state. It returns tofu's
+// output so far and whether the kill happened (false: tofu exited first, with
+// code). reached is polled every 20 ms, typically reading localcloud's API
+// or operation log to see the step the apply is at.
+func (tf *tofu) killWhen(t *testing.T, env []string, reached func() bool, args ...string) (out string, killed bool, code int) {
+	t.Helper()
+	cmd := exec.Command(tf.bin, args...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("tofu %s: %v", strings.Join(args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(5 * time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if exit, ok := err.(*exec.ExitError); ok {
+				return buf.String(), false, exit.ExitCode()
+			}
+			return buf.String(), false, 0
+		case <-deadline:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Fatalf("tofu %s: neither reached the kill point nor exited in 5 minutes\n%s", strings.Join(args, " "), buf.String())
+		case <-tick.C:
+			if reached() {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+				return buf.String(), true, -1
+			}
+		}
+	}
+}
