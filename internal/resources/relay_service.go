@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -321,7 +322,35 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 			fmt.Sprintf("%s reports that its latest revision is not ready; the apply redeploys it.", state.ID.ValueString()))
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ready"), types.BoolValue(true))...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("latest_ready_revision"), types.StringUnknown())...)
+		return
 	}
+	// The addresses set above may be the only change: a Redis instance
+	// recreated under the same id, seen when OpenTofu plans this service
+	// again during the apply, once the instance exists. The framework
+	// marks computed attributes unknown only for changes it saw before
+	// this method, so the new revision is announced here.
+	resp.Diagnostics.Append(resp.Plan.Get(ctx, &plan)...)
+	if revisionChanges(plan, state) {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("latest_ready_revision"), types.StringUnknown())...)
+	}
+}
+
+// revisionChanges reports whether applying plan over state rolls a new
+// revision: a change to anything in the revision template.
+func revisionChanges(plan, state relayServiceModel) bool {
+	pairs := [][2]attr.Value{
+		{plan.Image, state.Image}, {plan.RedisInstance, state.RedisInstance},
+		{plan.PeerRedisInstances, state.PeerRedisInstances}, {plan.Env, state.Env}, {plan.CPU, state.CPU},
+		{plan.Memory, state.Memory}, {plan.VPCNetwork, state.VPCNetwork}, {plan.VPCSubnetwork, state.VPCSubnetwork},
+		{plan.ServiceAccount, state.ServiceAccount}, {plan.RedisAddress, state.RedisAddress},
+		{plan.PeerRedisAddresses, state.PeerRedisAddresses},
+	}
+	for _, p := range pairs {
+		if !p[0].Equal(p[1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // relayRedis are the Memorystore instances a relay uses, as the API

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -768,6 +770,70 @@ func TestAccRelayService_conflict(t *testing.T) {
 			{
 				Config:      acctest.ProviderConfig(twice) + hcl("warn"),
 				ExpectError: errorText("another writer changed the service twice", "fields changed: labels"),
+			},
+		},
+	})
+}
+
+// The Redis Recovery runbook's "instance failure: new instance" step: the
+// instance replaced (-replace) and, later, deleted outside OpenTofu and
+// created again. Every relay service using it (its region's and the peer's)
+// rolls a new revision in the same apply, with no inconsistent result.
+func TestAccRelayService_redisRecreated(t *testing.T) {
+	e := newRelayEnv(t)
+	ctx := context.Background()
+	cfg := e.twoRegions("1.0", 1, "")
+	var revisions map[string]string
+	rolled := func(s *terraform.State) error {
+		for _, addr := range []string{"agentnet_relay_service.us", "agentnet_relay_service.europe"} {
+			attrs := s.RootModule().Resources[addr].Primary.Attributes
+			if attrs["ready"] != "true" || attrs["latest_ready_revision"] == revisions[addr] {
+				return fmt.Errorf("%s: ready %s, revision %s (before: %s): no new revision", addr, attrs["ready"],
+					attrs["latest_ready_revision"], revisions[addr])
+			}
+		}
+		redis := s.RootModule().Resources["agentnet_redis_instance.us"].Primary.Attributes
+		if got, want := s.RootModule().Resources["agentnet_relay_service.us"].Primary.Attributes["redis_address"],
+			redis["host"]+":"+redis["port"]; got != want {
+			return fmt.Errorf("redis_address %q, want the new instance's %q", got, want)
+		}
+		return nil
+	}
+	remember := func(s *terraform.State) error {
+		revisions = map[string]string{}
+		for _, addr := range []string{"agentnet_relay_service.us", "agentnet_relay_service.europe"} {
+			revisions[addr] = s.RootModule().Resources[addr].Primary.Attributes["latest_ready_revision"]
+		}
+		return nil
+	}
+	updated := resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+		plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
+		plancheck.ExpectResourceAction("agentnet_relay_service.europe", plancheck.ResourceActionUpdate),
+		plancheck.ExpectUnknownValue("agentnet_relay_service.us", tfjsonpath.New("latest_ready_revision")),
+	}}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg, Check: remember},
+			{ // tofu apply -replace=agentnet_redis_instance.us
+				Config:           cfg,
+				Taint:            []string{"agentnet_redis_instance.us"},
+				ConfigPlanChecks: updated,
+				Check:            resource.ComposeAggregateTestCheckFunc(rolled, remember),
+			},
+			{ // deleted outside OpenTofu: the apply creates it again
+				PreConfig: func() {
+					op, err := e.clients.Redis.DeleteInstance(ctx, &redispb.DeleteInstanceRequest{Name: instanceID("relay-us")})
+					if err == nil {
+						err = op.Wait(ctx)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:           cfg,
+				ConfigPlanChecks: updated,
+				Check:            rolled,
 			},
 		},
 	})
