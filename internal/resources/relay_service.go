@@ -476,15 +476,39 @@ func (r *relayServiceResource) Create(ctx context.Context, req resource.CreateRe
 		resp.Diagnostics.AddError("Relay service "+name+" already exists", r.existingServiceError(ctx, name))
 		return
 	}
-	if err == nil {
-		svc, err = gcpclient.Wait(ctx, op)
-	}
 	if err != nil {
 		addServiceError(&resp.Diagnostics, "Creating relay service "+name+" failed", r.clients.Describe(gcpclient.APIRun, err))
 		return
 	}
+	if svc, err = gcpclient.Wait(ctx, op); err != nil {
+		detail := r.clients.Describe(gcpclient.APIRun, err)
+		if r.keepFailedCreate(ctx, name, &plan, resp) {
+			detail += "\n\nThe service exists in Cloud Run with its failed revision. It is recorded as tainted: " +
+				"the next apply replaces it (fix the cause first, for example the image or env)."
+		}
+		addServiceError(&resp.Diagnostics, "Creating relay service "+name+" failed", detail)
+		return
+	}
 	resp.Diagnostics.Append(plan.fromAPI(ctx, svc)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// keepFailedCreate records a service whose create was accepted but whose
+// revision never became ready (its container exited, or the wait ran out):
+// Cloud Run keeps such a service. Returned with the error, it is saved
+// tainted, so the next apply replaces it instead of failing on
+// ALREADY_EXISTS. It reports whether the service was recorded.
+func (r *relayServiceResource) keepFailedCreate(ctx context.Context, name string, plan *relayServiceModel, resp *resource.CreateResponse) bool {
+	// The create's own deadline may be what ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	svc, err := r.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
+	if err != nil || !ownedByLabel(svc.GetLabels()) {
+		return false
+	}
+	resp.Diagnostics.Append(plan.fromAPI(ctx, svc)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	return true
 }
 
 // existingServiceError explains a create refused because the name is

@@ -838,3 +838,42 @@ func TestAccRelayService_redisRecreated(t *testing.T) {
 		},
 	})
 }
+
+// A create whose revision never becomes ready (the relay exits at start on
+// a bad setting) leaves the service in Cloud Run, as Google's does: it is
+// recorded tainted with its id, and the apply after the fix replaces it
+// instead of failing on ALREADY_EXISTS.
+func TestAccRelayService_failedCreate(t *testing.T) {
+	e := newRelayEnv(t)
+	hcl := func(rateLimit string) string {
+		return e.config(e.regionHCL("us-central1", "1.0", 1, "null", `RATE_LIMIT = "`+rateLimit+`"`))
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      hcl("fast"),
+				ExpectError: errorText("Creating relay service", "RATE_LIMIT", "recorded as tainted", "next apply replaces it"),
+			},
+			{ // tainted: an env change alone would be an update
+				Config: hcl("100"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "id", serviceID("us-central1")),
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "ready", "true"),
+					resource.TestCheckResourceAttr("agentnet_relay_service.us", "env.RATE_LIMIT", "100"),
+					func(*terraform.State) error {
+						for _, l := range e.lc.Oplog(t) {
+							if strings.Contains(l.Outcome, "AlreadyExists") {
+								return fmt.Errorf("a create was refused: %+v", l)
+							}
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
