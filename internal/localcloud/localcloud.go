@@ -17,6 +17,8 @@
 //     other image is refused with INVALID_ARGUMENT on
 //     template.containers[0].image;
 //   - google.longrunning.Operations (package operations);
+//   - google.cloud.kms.v1.KeyManagementService (package kms): key rings and
+//     MAC keys, MacSign and MacVerify, key material kept under kms/;
 //   - the Cloud Storage JSON API (package storage, fake-gcs-server on disk).
 //
 // One TCP listener serves everything: gRPC over HTTP/2 without TLS (prior
@@ -133,6 +135,7 @@
 //	state/regions.json              regions that are down, and what their outage stopped
 //	state/operations.json           long-running operations
 //	state/oplog.json                operation log
+//	kms/keys.json                   Cloud KMS key rings, keys and key material (owner-only)
 //	gcs/<bucket>/<object>           Cloud Storage objects (fake-gcs-server layout)
 //	memorystore/<project>/<region>/<instance>/
 //	    dump.rdb                    the instance's data
@@ -167,11 +170,13 @@ import (
 	"syscall"
 	"time"
 
+	"cloud.google.com/go/kms/apiv1/kmspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/faults"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/kms"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
@@ -225,6 +230,7 @@ type Server struct {
 	ops   *operations.Manager
 	gcs   *storage.Service
 	redis *memorystore.Service
+	kms   *kms.Service
 	run   *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
@@ -410,6 +416,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.kms, err = kms.New(kms.Config{Dir: filepath.Join(dataDir, "kms"), Log: s.ops}); err != nil {
+		return nil, err
+	}
 	s.run.Start()
 	// The front doors' certificate authority: clients trust its ca.pem.
 	frontCA, err := pki.LoadOrCreateCA(frontDoorCADir(dataDir), "localcloud front door CA")
@@ -481,6 +490,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	redispb.RegisterCloudRedisServer(s.grpc, s.redis)
 	runpb.RegisterServicesServer(s.grpc, s.run)
 	longrunningpb.RegisterOperationsServer(s.grpc, s.ops.Server())
+	kmspb.RegisterKeyManagementServiceServer(s.grpc, s.kms)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_localcloud/health", s.handleHealth)
