@@ -5,6 +5,7 @@ go 1.26.6
 require (
 	cloud.google.com/go/auth v0.24.1
 	cloud.google.com/go/compute v1.75.0
+	cloud.google.com/go/kms v1.26.0
 	cloud.google.com/go/longrunning v1.5.0
 	cloud.google.com/go/redis v1.29.0
 	cloud.google.com/go/run v1.25.0

@@ -62,6 +62,7 @@ func configFrom(m providerModel, getenv func(string) string, version string) (gc
 		RunEndpoint:               m.RunEndpoint.ValueString(),
 		ComputeEndpoint:           m.ComputeEndpoint.ValueString(),
 		StorageEndpoint:           m.StorageEndpoint.ValueString(),
+		KMSEndpoint:               m.KMSEndpoint.ValueString(),
 		UserAgent:                 "terraform-provider-agentnet/" + version,
 		ImpersonateServiceAccount: str(m.ImpersonateServiceAccount, impersonateEnv),
 		BillingProject:            str(m.BillingProject, billingProjectEnv),

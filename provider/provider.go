@@ -50,6 +50,7 @@ type providerModel struct {
 	RunEndpoint     types.String `tfsdk:"run_endpoint"`
 	ComputeEndpoint types.String `tfsdk:"compute_endpoint"`
 	StorageEndpoint types.String `tfsdk:"storage_endpoint"`
+	KMSEndpoint     types.String `tfsdk:"kms_endpoint"`
 
 	Credentials                        types.String `tfsdk:"credentials"`
 	AccessToken                        types.String `tfsdk:"access_token"`
@@ -153,6 +154,7 @@ func (p *agentnetProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 			"run_endpoint":     endpoint("Cloud Run Admin v2 (gRPC)", "run.googleapis.com:443"),
 			"compute_endpoint": endpoint("Compute Engine (REST)", "https://compute.googleapis.com"),
 			"storage_endpoint": endpoint("Cloud Storage JSON", "https://storage.googleapis.com/storage/v1/"),
+			"kms_endpoint":     endpoint("Cloud KMS (gRPC)", "cloudkms.googleapis.com:443"),
 		},
 	}
 }

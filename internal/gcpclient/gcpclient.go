@@ -21,6 +21,7 @@ import (
 	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
+	kms "cloud.google.com/go/kms/apiv1"
 	redis "cloud.google.com/go/redis/apiv1"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
@@ -45,6 +46,7 @@ type Config struct {
 	RunEndpoint     string
 	ComputeEndpoint string
 	StorageEndpoint string
+	KMSEndpoint     string
 
 	UserAgent string
 
@@ -82,6 +84,8 @@ type Clients struct {
 	Run     *run.ServicesClient
 	Storage *storage.Client
 	Compute *ComputeClients
+	// KMS signs and verifies snapshot manifests (MAC keys).
+	KMS *kms.KeyManagementClient
 
 	// Endpoints names, per API, the address the clients talk to, so that an
 	// unreachable API can be reported by where it was looked for.
@@ -102,6 +106,7 @@ const (
 	APIRun     = "Cloud Run"
 	APIStorage = "Cloud Storage"
 	APICompute = "Compute Engine"
+	APIKMS     = "Cloud KMS"
 )
 
 // ComputeClients are the Compute Engine REST clients of the global external
@@ -195,6 +200,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	host := cfg.EmulatorHost
 	redisOpts := grpcOptions(APIRedis, cfg.RedisEndpoint, "redis.googleapis.com:443")
 	runOpts := grpcOptions(APIRun, cfg.RunEndpoint, "run.googleapis.com:443")
+	kmsOpts := grpcOptions(APIKMS, cfg.KMSEndpoint, "cloudkms.googleapis.com:443")
 	computeOpts, err := restOptions(APICompute, cfg.ComputeEndpoint, "http://"+host, "https://compute.googleapis.com", false)
 	if err != nil {
 		return nil, err
@@ -211,6 +217,10 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		c.Close()
 		return nil, c.clientError(APIRun, err)
 	}
+	if c.KMS, err = kms.NewKeyManagementClient(ctx, kmsOpts...); err != nil {
+		c.Close()
+		return nil, c.clientError(APIKMS, err)
+	}
 	if c.Storage, err = storage.NewClient(ctx, storageOpts...); err != nil {
 		c.Close()
 		return nil, c.clientError(APIStorage, err)
@@ -225,7 +235,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	// The policy retries; the libraries' own retries (Cloud Run's reads
 	// retry UNAVAILABLE for 10 s, Compute's 503 and 504 for minutes) would
 	// stack on top of it and stall a failover.
-	withoutLibraryRetries(c.Redis, c.Redis.LROClient, c.Run, c.Run.LROClient)
+	withoutLibraryRetries(c.Redis, c.Redis.LROClient, c.Run, c.Run.LROClient, c.KMS)
 	withoutLibraryRetries(fieldsOf(c.Compute)...)
 	return c, nil
 }
@@ -273,6 +283,9 @@ func (c *Clients) Close() error {
 	}
 	if c.Run != nil {
 		errs = append(errs, c.Run.Close())
+	}
+	if c.KMS != nil {
+		errs = append(errs, c.KMS.Close())
 	}
 	if c.Storage != nil {
 		errs = append(errs, c.Storage.Close())

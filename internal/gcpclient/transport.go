@@ -13,7 +13,8 @@ import (
 
 // unaryInterceptor runs every gRPC call of one API under the policy: the
 // region comes from the request's resource names, and methods named Get* or
-// List* (reads and operation polls) are the ones retried.
+// List* (reads and operation polls) and Cloud KMS's MacSign and MacVerify
+// (which change nothing) are the ones retried.
 func (p Policy) unaryInterceptor(api string, h *regionHealth) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		c := call{api: api, region: resname.RegionOfRequest(req), read: isReadMethod(method)}
@@ -24,10 +25,11 @@ func (p Policy) unaryInterceptor(api string, h *regionHealth) grpc.UnaryClientIn
 }
 
 // isReadMethod reports whether a full gRPC method name
-// (/google.cloud.redis.v1.CloudRedis/GetInstance) is a Get or List.
+// (/google.cloud.redis.v1.CloudRedis/GetInstance) is a Get, a List or a
+// MAC computation.
 func isReadMethod(method string) bool {
 	name := method[strings.LastIndex(method, "/")+1:]
-	return strings.HasPrefix(name, "Get") || strings.HasPrefix(name, "List")
+	return strings.HasPrefix(name, "Get") || strings.HasPrefix(name, "List") || strings.HasPrefix(name, "Mac")
 }
 
 // roundTripper runs every REST request of one API under the policy: the
