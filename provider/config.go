@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/resources"
 )
 
 // Environment variables read when an attribute is not set, in order of
@@ -78,6 +79,12 @@ func configFrom(m providerModel, getenv func(string) string, version string) (gc
 			diags.AddWarning("Both credentials and an access token in the environment",
 				fmt.Sprintf("%s and %s are both set; the access token is used, as the google provider does.", envList(credentialsEnv), envList(accessTokenEnv)))
 			cfg.Credentials = ""
+		}
+	}
+	cfg.AdditionalRegions = append(listOf(m.AdditionalRegions), resources.SplitRegions(getenv(resources.AdditionalRegionsEnv))...)
+	if cfg.Region != "" {
+		if summary, detail := resources.RegionProblem(cfg.Region, cfg.AdditionalRegions); summary != "" {
+			diags.AddAttributeError(path.Root("region"), summary, detail)
 		}
 	}
 	cfg.ImpersonateServiceAccountDelegates = listOf(m.ImpersonateServiceAccountDelegates)

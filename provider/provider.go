@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -43,14 +44,15 @@ func New(version string) func() provider.Provider {
 }
 
 type providerModel struct {
-	Project         types.String `tfsdk:"project"`
-	Region          types.String `tfsdk:"region"`
-	EmulatorHost    types.String `tfsdk:"emulator_host"`
-	RedisEndpoint   types.String `tfsdk:"redis_endpoint"`
-	RunEndpoint     types.String `tfsdk:"run_endpoint"`
-	ComputeEndpoint types.String `tfsdk:"compute_endpoint"`
-	StorageEndpoint types.String `tfsdk:"storage_endpoint"`
-	KMSEndpoint     types.String `tfsdk:"kms_endpoint"`
+	Project           types.String `tfsdk:"project"`
+	Region            types.String `tfsdk:"region"`
+	AdditionalRegions types.List   `tfsdk:"additional_regions"`
+	EmulatorHost      types.String `tfsdk:"emulator_host"`
+	RedisEndpoint     types.String `tfsdk:"redis_endpoint"`
+	RunEndpoint       types.String `tfsdk:"run_endpoint"`
+	ComputeEndpoint   types.String `tfsdk:"compute_endpoint"`
+	StorageEndpoint   types.String `tfsdk:"storage_endpoint"`
+	KMSEndpoint       types.String `tfsdk:"kms_endpoint"`
 
 	Credentials                        types.String `tfsdk:"credentials"`
 	AccessToken                        types.String `tfsdk:"access_token"`
@@ -84,8 +86,18 @@ func (p *agentnetProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 				Description: "Google Cloud project that resources belong to unless they name their own. Defaults to the first set of " + envList(projectEnv) + ".",
 			},
 			"region": schema.StringAttribute{
+				Optional:   true,
+				Validators: []validator.String{resources.RegionNameValidator()},
+				Description: "Region that resources live in unless they name their own. Defaults to the first set of " + envList(regionEnv) + ". " +
+					"Like every region attribute of the provider's resources, it must be a Google Cloud region (a zone such as `us-east1-b` is refused, naming its region), " +
+					"checked at plan against Google Cloud's list of regions or `additional_regions`.",
+			},
+			"additional_regions": schema.ListAttribute{
 				Optional:    true,
-				Description: "Region that resources live in unless they name their own. Defaults to the first set of " + envList(regionEnv) + ".",
+				ElementType: types.StringType,
+				Validators:  []validator.List{listvalidator.ValueStringsAre(resources.RegionNameValidator())},
+				Description: "Regions to accept beyond the provider's list of Google Cloud regions, for a region opened after this version of the provider. " +
+					"Added to the comma-separated regions of `" + resources.AdditionalRegionsEnv + "`.",
 			},
 			"emulator_host": schema.StringAttribute{
 				Optional: true,

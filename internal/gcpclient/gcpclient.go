@@ -35,6 +35,9 @@ import (
 type Config struct {
 	Project string
 	Region  string
+	// AdditionalRegions are regions accepted beyond Google Cloud's list
+	// (internal/gcpregions), for regions newer than it.
+	AdditionalRegions []string
 
 	// EmulatorHost points every API at localcloud (host:port), plaintext and
 	// without credentials.
@@ -79,6 +82,9 @@ type Config struct {
 type Clients struct {
 	Project string
 	Region  string
+	// AdditionalRegions are the configuration's regions beyond Google
+	// Cloud's list.
+	AdditionalRegions []string
 
 	Redis   *redis.CloudRedisClient
 	Run     *run.ServicesClient
@@ -128,7 +134,7 @@ type ComputeClients struct {
 // something listens there, so a localcloud that is not running is reported
 // at once, by address.
 func New(ctx context.Context, cfg Config) (*Clients, error) {
-	c := &Clients{Project: cfg.Project, Region: cfg.Region, Endpoints: map[string]string{}, EmulatorHost: cfg.EmulatorHost}
+	c := &Clients{Project: cfg.Project, Region: cfg.Region, AdditionalRegions: cfg.AdditionalRegions, Endpoints: map[string]string{}, EmulatorHost: cfg.EmulatorHost}
 
 	if cfg.EmulatorHost != "" {
 		if err := checkReachable(ctx, cfg.EmulatorHost); err != nil {

@@ -155,7 +155,8 @@ func (r *redisInstanceResource) Schema(ctx context.Context, _ resource.SchemaReq
 			},
 			"region": schema.StringAttribute{
 				Optional: true, Computed: true,
-				Description:   "Region of the instance. Defaults to the provider's `region`.",
+				Description:   "Region of the instance. Defaults to the provider's `region`." + regionDescription,
+				Validators:    []validator.String{RegionNameValidator()},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace(), stringplanmodifier.UseStateForUnknown()},
 			},
 			"location_id": schema.StringAttribute{

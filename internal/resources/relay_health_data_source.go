@@ -58,13 +58,14 @@ func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 			},
 			"token": schema.StringAttribute{
 				Required: true, Sensitive: true,
-				Description: "Bearer token the probe agents connect with (a JWT the relay accepts).",
+				Validators:  []validator.String{probeTokenValidator()},
+				Description: "Bearer token the probe agents connect with (a JWT the relay accepts). An empty token is refused: every probe would fail and look like an outage.",
 			},
 			"region": schema.StringAttribute{
-				Optional: true,
+				Optional:   true,
+				Validators: []validator.String{RegionNameValidator()},
 				Description: "Region to probe behind a failover group's front door: the probe agents send `" + regionHeader +
 					": <region>`, which the group's URL map routes to that region only.",
-				Validators: []validator.String{stringvalidator.RegexMatches(regionNameRE, "must be a region name, for example us-central1")},
 			},
 			"server_name": schema.StringAttribute{
 				Optional: true,
@@ -113,7 +114,11 @@ func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-var regionNameRE = regexp.MustCompile(`^[a-z]+(-[a-z]+)+[0-9]+$`)
+// probeTokenValidator refuses an empty or blank probe token: the relay
+// would refuse every probe, which reads as an outage.
+func probeTokenValidator() validator.String {
+	return stringvalidator.RegexMatches(regexp.MustCompile(`^\S+$`), "must be a non-empty bearer token without spaces")
+}
 
 // probeRelay is the health check shared by the data source and the
 // failover group: a round trip between two probe agents, trusting roots for

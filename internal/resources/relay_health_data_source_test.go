@@ -45,6 +45,10 @@ check "delivery" {
 			PlanOnly:    true,
 			ExpectError: errorText("Attribute url must be an http://, https://, ws:// or wss:// URL"),
 		}, {
+			Config:      e.config(`data "agentnet_relay_health" "bad" {` + "\n  url = \"https://relay\"\n  token = \"\"\n}\n"),
+			PlanOnly:    true,
+			ExpectError: errorText("Attribute token must be a non-empty bearer token without spaces"),
+		}, {
 			Config: cfg,
 			Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("data.agentnet_relay_health.service", "healthy", "true"),

@@ -144,7 +144,8 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"project": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
 				Description: "Project of the service. Defaults to the provider's `project`."},
 			"region": schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: replace,
-				Description: "Region of the service. Defaults to the provider's `region`."},
+				Validators:  []validator.String{RegionNameValidator()},
+				Description: "Region of the service. Defaults to the provider's `region`." + regionDescription},
 			"image": schema.StringAttribute{
 				Required:    true,
 				Description: "Container image of the relay, for example `us-docker.pkg.dev/PROJECT/agentnet/agentnet-relay:1.0`. On localcloud, images named `agentnet-relay` run the relay binary; any other image is refused.",
@@ -267,6 +268,7 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 	}
 	var plan relayServiceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	checkRegion(r.clients, path.Root("region"), plan.Region, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || plan.RedisInstance.IsUnknown() || plan.PeerRedisInstances.IsUnknown() {
 		return
 	}
