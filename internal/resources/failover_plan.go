@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -39,6 +40,78 @@ type regionTarget struct {
 	Weight       int64 // URL map weight once the apply is done
 	MinInstances int64
 	Unhealthy    string // why an active region takes no traffic, if it is unhealthy
+}
+
+// servingRegions lists, sorted, the regions the configuration means to take
+// traffic (active with a weight), whatever their health.
+func servingRegions(regions []regionSpec) []string {
+	var out []string
+	for _, r := range regions {
+		if r.State == regionActive && r.Weight > 0 {
+			out = append(out, r.Region)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// changesServingRegions reports whether going from prior to regions changes
+// which regions are meant to take traffic (as opposed to health changing
+// it). A group without prior configuration (prior nil) changes nothing.
+func changesServingRegions(prior, regions []regionSpec) bool {
+	if prior == nil {
+		return false
+	}
+	return !slices.Equal(servingRegions(prior), servingRegions(regions))
+}
+
+// planDecision is what the plan decided: the targets, and why automatic
+// failover was held back ("" when it was not).
+type planDecision struct {
+	Targets  []regionTarget
+	HeldBack string
+}
+
+// decide runs the planning rules over the declared regions (prior: the
+// regions of the configuration in state, nil on create). A plan that breaks
+// a safety rule because of a change in the configuration is refused; one
+// that breaks it only because health checks failed keeps the configured
+// weights (automatic failover held back), since moving traffic to nowhere
+// helps nobody. Without automatic failover, health never moves traffic,
+// but active regions found unhealthy are still reported.
+func decide(regions, prior []regionSpec, rules failoverRules, automatic bool, unhealthy map[string]string) (planDecision, error) {
+	healthy := 0
+	for _, s := range regions {
+		if s.takesTraffic(unhealthy) {
+			healthy++
+		}
+	}
+	if changesServingRegions(prior, regions) && (healthy == 0 || int64(healthy) < rules.MinActiveRegions) {
+		_, err := planTargets(regions, rules, unhealthy)
+		if err == nil {
+			err = fmt.Errorf("only %d healthy region(s) would take traffic; min_active_regions is %d", healthy, rules.MinActiveRegions)
+		}
+		return planDecision{}, err
+	}
+	followHealth := unhealthy
+	if !automatic {
+		followHealth = nil
+	}
+	var d planDecision
+	targets, err := planTargets(regions, rules, followHealth)
+	if err != nil {
+		d.HeldBack = err.Error()
+		if targets, err = planTargets(regions, rules, nil); err != nil {
+			return planDecision{}, err
+		}
+	}
+	for i := range targets {
+		if why, sick := unhealthy[targets[i].Region]; sick && regions[i].State == regionActive {
+			targets[i].Unhealthy = why
+		}
+	}
+	d.Targets = targets
+	return d, nil
 }
 
 // takesTraffic reports whether a declared region should receive traffic,
@@ -136,4 +209,41 @@ func rampWeights(target int64, steps []int64) []int64 {
 		}
 	}
 	return out
+}
+
+// healthNotice is the warning a plan gives about a region found unhealthy
+// (t.Unhealthy set), saying what the plan really does with it: prior is the
+// region's weight in the load balancer before the plan, known false for a
+// new group. Only a plan that takes traffic away says "failing over"; once
+// the region is at weight 0 the plan just says it stays there.
+func healthNotice(t regionTarget, prior int64, known, automatic bool) (summary, detail string) {
+	failed := fmt.Sprintf("The health check of %s failed (%s).", t.Region, t.Unhealthy)
+	switch {
+	case !automatic:
+		return "Region " + t.Region + " is unhealthy",
+			failed + " automatic_failover is off: drain it with state = \"drained\"."
+	case t.Weight > 0:
+		return "Region " + t.Region + " is unhealthy: keeps its traffic",
+			fmt.Sprintf("%s Automatic failover is held back by the safety rules (see that warning): %s keeps weight %d.", failed, t.Region, t.Weight)
+	case !known:
+		return "Region " + t.Region + " is unhealthy: starts at weight 0",
+			failed + " The new group sends it no traffic until it is healthy again."
+	case prior > 0:
+		return "Region " + t.Region + " is unhealthy: failing over",
+			fmt.Sprintf("%s Automatic failover plans it from weight %d to 0; the apply moves its traffic to the healthy regions.", failed, prior)
+	default:
+		return "Region " + t.Region + " is still unhealthy: stays at weight 0", failed
+	}
+}
+
+// keepCapacityOf leaves the minimum instances of the regions in kept (their
+// API does not answer) at the value state last read from them: the apply
+// cannot scale such a region, and recording a target it never reached
+// would show as drift once the region answers again.
+func keepCapacityOf(targets []regionTarget, kept map[string]int64) {
+	for i, t := range targets {
+		if n, ok := kept[t.Region]; ok {
+			targets[i].MinInstances = n
+		}
+	}
 }

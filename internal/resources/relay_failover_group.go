@@ -70,6 +70,11 @@ type failoverGroupModel struct {
 	Address           types.String   `tfsdk:"address"`
 	IPAddress         types.String   `tfsdk:"ip_address"`
 	Timeouts          timeouts.Value `tfsdk:"timeouts"`
+
+	// keptCapacity are the regions whose API is out, with the minimum
+	// instances state last read from them: decide keeps them (see
+	// keepCapacityOf).
+	keptCapacity map[string]int64
 }
 
 type regionModel struct {
@@ -156,7 +161,8 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				Description: "The regions of the group, each with its relay service. Region names must be unique.",
 				Validators:  []validator.List{listvalidator.SizeAtLeast(1)},
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"region": schema.StringAttribute{Required: true, Description: "Region name, for example `us-central1`."},
+					"region": schema.StringAttribute{Required: true, Validators: []validator.String{RegionNameValidator()},
+						Description: "Region name, for example `us-central1`." + regionDescription},
 					"service": schema.StringAttribute{Required: true,
 						Description: "Id of the region's `agentnet_relay_service`; it must be in `region`.",
 						Validators:  []validator.String{stringvalidator.RegexMatches(serviceNameRE, "must be a service id: projects/PROJECT/locations/REGION/services/NAME")}},
@@ -186,7 +192,8 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				Description: "The health check: a real relay round trip between two probe agents through the front door, pinned to one region by the `" + regionHeader + "` header.",
 				Attributes: map[string]schema.Attribute{
 					"token": schema.StringAttribute{Required: true, Sensitive: true,
-						Description: "Bearer token the probe agents connect with."},
+						Validators:  []validator.String{probeTokenValidator()},
+						Description: "Bearer token the probe agents connect with. An empty token is refused: every probe would fail and look like an outage of every region."},
 					"timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("5s"),
 						Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
 						Description: "Time one round trip may take."},
@@ -294,21 +301,32 @@ func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req res
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	seen := map[string]int{}
+	// Messages name a region by its name: the list's indices mean nothing
+	// to whoever built it with a for expression.
+	seen := map[string]bool{}
+	active := []string{}
 	for i, reg := range m.Regions {
 		if reg.Region.IsUnknown() {
 			continue
 		}
 		name := reg.Region.ValueString()
-		if j, dup := seen[name]; dup {
-			resp.Diagnostics.AddAttributeError(path.Root("regions").AtListIndex(i).AtName("region"), "Duplicate region",
-				fmt.Sprintf("region %q is declared twice (regions[%d] and regions[%d]); each region appears once.", name, j, i))
+		if seen[name] {
+			resp.Diagnostics.AddAttributeError(path.Root("regions").AtListIndex(i).AtName("region"), "Duplicate region "+name,
+				fmt.Sprintf("Region %s is declared twice; each region appears once.", name))
 		}
-		seen[name] = i
+		seen[name] = true
 		if parts := serviceNameRE.FindStringSubmatch(reg.Service.ValueString()); parts != nil && parts[2] != name {
-			resp.Diagnostics.AddAttributeError(path.Root("regions").AtListIndex(i).AtName("service"), "Service in another region",
-				fmt.Sprintf("regions[%d] declares region %q but its service %s is in %q.", i, name, reg.Service.ValueString(), parts[2]))
+			resp.Diagnostics.AddAttributeError(path.Root("regions").AtListIndex(i).AtName("service"), "Service of region "+name+" in another region",
+				fmt.Sprintf("Region %s declares the service %s, which is in %s; each region's service must be in that region.", name, reg.Service.ValueString(), parts[2]))
 		}
+		if !reg.State.IsUnknown() && (reg.State.IsNull() || reg.State.ValueString() == regionActive) {
+			active = append(active, name)
+		}
+	}
+	if c := m.Capacity; c != nil && !c.TotalMinInstances.IsUnknown() && !c.TotalMinInstances.IsNull() && c.TotalMinInstances.ValueInt64() < int64(len(active)) {
+		resp.Diagnostics.AddAttributeError(path.Root("capacity").AtName("total_min_instances"), "total_min_instances below the active regions",
+			fmt.Sprintf("capacity.total_min_instances is %d but %d region(s) are active (%s): each active region needs at least one minimum instance, so it must be at least %d.",
+				c.TotalMinInstances.ValueInt64(), len(active), strings.Join(active, ", "), len(active)))
 	}
 	if t := m.TLS; t != nil && !t.Certificates.IsUnknown() && !t.CertificateMap.IsUnknown() && !t.ManagedDomains.IsUnknown() {
 		set := 0
@@ -376,6 +394,12 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() || !plan.known() {
 		return
 	}
+	for i, reg := range plan.Regions {
+		checkRegion(r.clients, path.Root("regions").AtListIndex(i).AtName("region"), reg.Region, &resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	var state *failoverGroupModel
 	if !req.State.Raw.IsNull() {
 		state = &failoverGroupModel{}
@@ -389,6 +413,7 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 	if plan.AutomaticFailover.ValueBool() || plan.changesServingRegions(state) {
 		unhealthy = r.probeRegions(ctx, &plan, plan.specs())
 	}
+	plan.keptCapacity = r.keptCapacity(state)
 	targets, diags := plan.decide(state, unhealthy)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -401,15 +426,13 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("front_door_url"), types.StringUnknown())...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ip_address"), types.StringUnknown())...)
 	}
+	var prior map[string]int64
+	if state != nil {
+		prior = int64Map(state.EffectiveWeights)
+	}
 	for _, t := range targets {
 		if t.Unhealthy != "" {
-			if plan.AutomaticFailover.ValueBool() {
-				resp.Diagnostics.AddWarning("Region "+t.Region+" is unhealthy: failing over",
-					fmt.Sprintf("The health check of %s failed (%s). Automatic failover plans it to weight 0; the apply moves its traffic to the healthy regions.", t.Region, t.Unhealthy))
-			} else {
-				resp.Diagnostics.AddWarning("Region "+t.Region+" is unhealthy",
-					fmt.Sprintf("The health check of %s failed (%s). automatic_failover is off: drain it with state = \"drained\".", t.Region, t.Unhealthy))
-			}
+			resp.Diagnostics.AddWarning(healthNotice(t, prior[t.Region], state != nil, plan.AutomaticFailover.ValueBool()))
 		}
 	}
 }
@@ -473,66 +496,50 @@ func describeMoves(state, plan *failoverGroupModel) string {
 	return strings.Join(lines, "\n") + "\nThe apply checks health again before it moves traffic."
 }
 
-// decide runs the planning rules. A plan that breaks a safety rule because
-// of a change in the configuration is refused; one that breaks it only
-// because health checks failed keeps the current weights and warns, since
-// moving traffic to nowhere helps nobody.
+// decide runs the planning rules (see decide) on the group's configuration
+// and reports their outcome as diagnostics.
 func (m *failoverGroupModel) decide(state *failoverGroupModel, unhealthy map[string]string) ([]regionTarget, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	rules := m.rules()
-	specs := m.specs()
-	healthy := 0
-	for _, s := range specs {
-		if s.takesTraffic(unhealthy) {
-			healthy++
-		}
-	}
-	if m.changesServingRegions(state) && (healthy == 0 || int64(healthy) < rules.MinActiveRegions) {
-		_, err := planTargets(specs, rules, unhealthy)
-		if err == nil {
-			err = fmt.Errorf("only %d healthy region(s) would take traffic; min_active_regions is %d", healthy, rules.MinActiveRegions)
-		}
+	d, err := decide(m.specs(), state.priorSpecs(), m.rules(), m.AutomaticFailover.ValueBool(), unhealthy)
+	if err != nil {
 		diags.AddAttributeError(path.Root("regions"), "Refused by the failover group's safety rules", err.Error())
 		return nil, diags
 	}
-	followHealth := unhealthy
-	if !m.AutomaticFailover.ValueBool() {
-		followHealth = nil
+	if d.HeldBack != "" {
+		diags.AddWarning("Automatic failover held back", d.HeldBack+". Weights stay as they are.")
 	}
-	targets, err := planTargets(specs, rules, followHealth)
-	if err != nil {
-		diags.AddWarning("Automatic failover held back", err.Error()+". Weights stay as they are.")
-		targets, err = planTargets(specs, rules, nil)
-		if err != nil {
-			diags.AddAttributeError(path.Root("regions"), "Refused by the failover group's safety rules", err.Error())
-			return nil, diags
+	keepCapacityOf(d.Targets, m.keptCapacity)
+	return d.Targets, diags
+}
+
+// keptCapacity maps each region of state whose API is out in this run to
+// the minimum instances state last read from it.
+func (r *relayFailoverGroupResource) keptCapacity(state *failoverGroupModel) map[string]int64 {
+	if state == nil || r.clients == nil {
+		return nil
+	}
+	prior, kept := int64Map(state.MinInstances), map[string]int64{}
+	for region := range r.clients.RegionsOut() {
+		if n, ok := prior[region]; ok {
+			kept[region] = n
 		}
 	}
-	for i := range targets {
-		if why, sick := unhealthy[targets[i].Region]; sick && specs[i].State == regionActive {
-			targets[i].Unhealthy = why
-		}
-	}
-	return targets, diags
+	return kept
 }
 
 // changesServingRegions reports whether the configuration changes which
-// regions are meant to take traffic (as opposed to health changing it).
+// regions are meant to take traffic, compared with state.
 func (m *failoverGroupModel) changesServingRegions(state *failoverGroupModel) bool {
-	if state == nil {
-		return false
+	return changesServingRegions(state.priorSpecs(), m.specs())
+}
+
+// priorSpecs are the regions of the configuration in state; nil without
+// state (a new group).
+func (m *failoverGroupModel) priorSpecs() []regionSpec {
+	if m == nil {
+		return nil
 	}
-	serving := func(g *failoverGroupModel) string {
-		var out []string
-		for _, s := range g.specs() {
-			if s.State == regionActive && s.Weight > 0 {
-				out = append(out, s.Region)
-			}
-		}
-		sort.Strings(out)
-		return strings.Join(out, ",")
-	}
-	return serving(m) != serving(state)
+	return m.specs()
 }
 
 func (m *failoverGroupModel) known() bool {
@@ -647,6 +654,9 @@ func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.Up
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r.assumeRegionsOut(ctx, &plan, req.Private)
+	var prior failoverGroupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	plan.keptCapacity = r.keptCapacity(&prior)
 	r.apply(ctx, &plan, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &plan, resp.Private)...)

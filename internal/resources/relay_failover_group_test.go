@@ -338,6 +338,8 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 	e := newRelayEnv(t)
 	var outageAt time.Time
+	failedOver := e.groupHCL(nil, true, "")
+	recorded := ""
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
@@ -352,10 +354,14 @@ func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: e.groupHCL(nil, true, ""),
+				Config: failedOver,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.europe-west1", "0"),
 					resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "unhealthy_regions.0", "europe-west1"),
+					resource.TestCheckResourceAttrWith("agentnet_relay_failover_group.global", "min_instances.europe-west1", func(v string) error {
+						recorded = v
+						return nil
+					}),
 					func(s *terraform.State) error {
 						got, err := e.regionsReached(t, frontDoor(s), 30)
 						if err != nil {
@@ -369,10 +375,24 @@ func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 					},
 				),
 			},
-			{ // the region comes back: the next plan ramps it in
-				PreConfig: func() { e.lc.FaultRegion(t, "region-up", "europe-west1") },
-				Config:    e.groupHCL(nil, true, ""),
-				Check:     resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.europe-west1", "100"),
+			{ // failed over: while the region stays down, the next plan is empty
+				Config:   failedOver,
+				PlanOnly: true,
+			},
+			{ // the region comes back with the capacity state recorded (no drift), and the next plan ramps it in
+				PreConfig: func() {
+					e.lc.FaultRegion(t, "region-up", "europe-west1")
+					svc, err := e.clients.Run.GetService(context.Background(), &runpb.GetServiceRequest{
+						Name: fmt.Sprintf("projects/%s/locations/europe-west1/services/relay", testProject)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := fmt.Sprint(svc.GetScaling().GetMinInstanceCount()); got != recorded {
+						t.Errorf("state recorded min_instances.europe-west1 = %s during the outage, the service has %s: drift once the region answers", recorded, got)
+					}
+				},
+				Config: e.groupHCL(nil, true, ""),
+				Check:  resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.europe-west1", "100"),
 			},
 		},
 	})
@@ -406,9 +426,16 @@ resource "agentnet_relay_failover_group" "bad" {
 				`value must be one of: ["active" "drained" "standby"]`),
 			step(group(`{ region = "us-central1", service = "projects/p/locations/us-central1/services/relay", weight = 1001 }`, ""),
 				"weight value must be between 0 and 1000, got: 1001"),
-			step(group(us+", "+us, ""), "Duplicate region", `region "us-central1" is declared twice`),
+			step(group(us+", "+us, ""), "Duplicate region us-central1", "Region us-central1 is declared twice"),
 			step(group(`{ region = "us-central1", service = "projects/p/locations/europe-west1/services/relay" }`, ""),
-				"Service in another region", `declares region "us-central1" but its service`),
+				"Service of region us-central1 in another region", "Region us-central1 declares the service projects/p/locations/europe-west1/services/relay, which is in europe-west1"),
+			step(group(us+", "+eu, `capacity = { total_min_instances = 0 }`), "total_min_instances below the active regions",
+				"capacity.total_min_instances is 0 but 2 region(s) are active (us-central1, europe-west1)"),
+			step(group(us+", "+eu, `capacity = { total_min_instances = 1 }`), "must be at least 2"),
+			step(strings.Replace(group(us, ""), `token = "x"`, `token = ""`, 1), "health_check.token", "must be a non-empty bearer token"),
+			step(group(`{ region = "us-central1", service = "projects/p/locations/us-central1/services/relay", state = "drained" },
+			  { region = "europe-west1", service = "projects/p/locations/europe-west1/services/relay", state = "standby" }`, ""),
+				"Refused by the failover group's safety rules", "us-central1 is drained; europe-west1 is standby"),
 			step(group(us+", "+eu, `reintroduction = { steps = [10, 50] }`), "Ramp must end at 100"),
 			step(group(us+", "+eu, `min_active_regions = 3`), "min_active_regions is 3 but the group has 2 region(s)"),
 			step(withTLS(us, "", ""), `The argument "tls" is required`),
