@@ -97,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return get(args[1:], "services", stdout)
 	case "health":
 		return get(args[1:], "health", stdout)
+	case "kms":
+		return kmsCommand(args[1:], stdout)
 	case "help", "-h", "--help", "-help":
 		return flag.ErrHelp
 	default:

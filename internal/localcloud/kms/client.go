@@ -7,9 +7,19 @@ import (
 
 	kmsapi "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
+
+// Dial returns a Cloud KMS client of the localcloud at addr (host:port):
+// plaintext, without credentials.
+func Dial(ctx context.Context, addr string) (*kmsapi.KeyManagementClient, error) {
+	return kmsapi.NewKeyManagementClient(ctx, option.WithEndpoint(addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+}
 
 // EnsureMACKey creates, through the API, the key ring and the HMAC_SHA256
 // crypto key cryptoKey

@@ -14,10 +14,8 @@ import (
 	kmsapi "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -44,8 +42,7 @@ func serve(t *testing.T, dir string) (*Service, *kmsapi.KeyManagementClient) {
 	srv := grpc.NewServer()
 	kmspb.RegisterKeyManagementServiceServer(srv, svc)
 	go srv.Serve(ln)
-	c, err := kmsapi.NewKeyManagementClient(context.Background(), option.WithEndpoint(ln.Addr().String()),
-		option.WithoutAuthentication(), option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	c, err := Dial(context.Background(), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,10 +245,14 @@ func TestListCryptoKeyVersions(t *testing.T) {
 	if got := strings.Join(list(""), ","); got != "1,2,3" {
 		t.Fatalf("all versions: %s", got)
 	}
-	if got := strings.Join(list("state=ENABLED"), ","); got != "1,3" {
-		t.Fatalf("enabled versions: %s", got)
+	for _, f := range []string{"state=ENABLED", `state = "ENABLED"`} {
+		if got := strings.Join(list(f), ","); got != "1,3" {
+			t.Fatalf("versions with filter %s: %s", f, got)
+		}
 	}
-	_, err := c.ListCryptoKeyVersions(ctx(t), &kmspb.ListCryptoKeyVersionsRequest{Parent: macKey, Filter: "state=ON"}).Next()
+	_, err := c.ListCryptoKeyVersions(ctx(t), &kmspb.ListCryptoKeyVersionsRequest{Parent: macKey, Filter: "state:ABLED"}).Next()
+	wantCode(t, err, codes.Unimplemented, "state=STATE")
+	_, err = c.ListCryptoKeyVersions(ctx(t), &kmspb.ListCryptoKeyVersionsRequest{Parent: macKey, Filter: "state=ON"}).Next()
 	wantCode(t, err, codes.InvalidArgument, "filter")
 	_, err = c.ListCryptoKeyVersions(ctx(t), &kmspb.ListCryptoKeyVersionsRequest{Parent: ring + "/cryptoKeys/none"}).Next()
 	wantCode(t, err, codes.NotFound, "cryptoKeys/none")

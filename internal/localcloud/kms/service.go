@@ -196,8 +196,8 @@ func (s *Service) GetCryptoKeyVersion(_ context.Context, req *kmspb.GetCryptoKey
 }
 
 // ListCryptoKeyVersions lists a key's versions, oldest first. The filter
-// may be empty or state=STATE (state="STATE", state:STATE), the form
-// Google's examples use.
+// may be empty or state=STATE (or state="STATE"); other filters are
+// answered UNIMPLEMENTED rather than ignored.
 func (s *Service) ListCryptoKeyVersions(_ context.Context, req *kmspb.ListCryptoKeyVersionsRequest) (*kmspb.ListCryptoKeyVersionsResponse, error) {
 	if err := parseName("parent", req.GetParent(), 2); err != nil {
 		return nil, err
@@ -296,14 +296,13 @@ func stateFilter(f string) (string, error) {
 	if f == "" {
 		return "", nil
 	}
-	for _, sep := range []string{"=", ":"} {
-		if field, value, ok := strings.Cut(f, sep); ok && strings.TrimSpace(field) == "state" {
-			value = strings.Trim(strings.TrimSpace(value), `"`)
-			if _, known := kmspb.CryptoKeyVersion_CryptoKeyVersionState_value[value]; known {
-				return value, nil
-			}
-			return "", gapi.Invalid("filter: %q: unknown state %q", f, value)
+	field, value, ok := strings.Cut(f, "=")
+	value = strings.Trim(strings.TrimSpace(value), `"`)
+	if ok && strings.TrimSpace(field) == "state" && !strings.ContainsAny(value, "=<>!: ") {
+		if _, known := kmspb.CryptoKeyVersion_CryptoKeyVersionState_value[value]; known {
+			return value, nil
 		}
+		return "", gapi.Invalid("filter: %q: unknown state %q", f, value)
 	}
 	return "", status.Errorf(codes.Unimplemented, "filter: %q: localcloud supports only state=STATE", f)
 }

@@ -7,19 +7,13 @@ import (
 
 	kmsapi "cloud.google.com/go/kms/apiv1"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/kms"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // KMSClient is a Cloud KMS client of this localcloud, closed when the test
 // ends.
 func (i *Instance) KMSClient(t testing.TB) *kmsapi.KeyManagementClient {
 	t.Helper()
-	c, err := kmsapi.NewKeyManagementClient(context.Background(),
-		option.WithEndpoint(i.Addr()),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	c, err := kms.Dial(context.Background(), i.Addr())
 	if err != nil {
 		t.Fatalf("Cloud KMS client for localcloud at %s: %v", i.Addr(), err)
 	}
