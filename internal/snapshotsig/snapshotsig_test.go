@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"cloud.google.com/go/storage"
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/kms"
@@ -199,5 +200,46 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := Read(ctx, c.Storage, "s3://b/o"); err == nil || !strings.Contains(err.Error(), "gs://BUCKET/OBJECT") {
 		t.Fatalf("a bad URI: %v", err)
+	}
+}
+
+// A manifest written for an object matches its attributes; after the
+// object is rewritten it no longer does, and the refusal names the check.
+func TestCheckObject(t *testing.T) {
+	c := clients(t)
+	ctx := testCtx(t)
+	obj := c.Storage.Bucket(bucket).Object("snap.rdb")
+	write := func(data string) *storage.ObjectAttrs {
+		t.Helper()
+		w := obj.NewWriter(ctx)
+		w.Write([]byte(data))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return w.Attrs()
+	}
+	attrs := write("REDIS0010 first")
+	m := &Manifest{Version: CurrentVersion, Object: "gs://" + bucket + "/snap.rdb", Generation: attrs.Generation,
+		CRC32C: CRC32CString(attrs.CRC32C), SizeBytes: attrs.Size, State: StateComplete}
+	got, err := obj.Attrs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CheckObject(got); err != nil {
+		t.Fatalf("the object the manifest was made from: %v", err)
+	}
+	rewritten := write("REDIS0010 other")
+	for name, tc := range map[string]struct {
+		attrs *storage.ObjectAttrs
+		want  string
+	}{
+		"rewritten": {rewritten, "generation:"},
+		"crc32c":    {&storage.ObjectAttrs{Bucket: bucket, Name: "snap.rdb", Generation: m.Generation, CRC32C: attrs.CRC32C + 1, Size: m.SizeBytes}, "crc32c:"},
+		"size":      {&storage.ObjectAttrs{Bucket: bucket, Name: "snap.rdb", Generation: m.Generation, CRC32C: attrs.CRC32C, Size: m.SizeBytes + 1}, "size:"},
+		"other":     {&storage.ObjectAttrs{Bucket: bucket, Name: "other.rdb", Generation: m.Generation, CRC32C: attrs.CRC32C, Size: m.SizeBytes}, "describes"},
+	} {
+		if err := m.CheckObject(tc.attrs); !errors.Is(err, ErrObjectMismatch) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want ErrObjectMismatch naming %q", name, err, tc.want)
+		}
 	}
 }
