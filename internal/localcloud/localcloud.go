@@ -67,6 +67,10 @@
 //     "<CODE>: <message>".
 //     Cloud Run methods are google.cloud.run.v2.Services.CreateService,
 //     UpdateService and DeleteService (reads are not logged).
+//     Cloud KMS methods (google.cloud.kms.v1.KeyManagementService.CreateKeyRing,
+//     CreateCryptoKey, CreateCryptoKeyVersion, UpdateCryptoKeyVersion) are
+//     logged with their outcome; MacSign and MacVerify, which change
+//     nothing, are not.
 //   - phase "event": injected faults (localcloud.Fault.<kind>, logged before
 //     their effects, outcome filled in when applied), supervision
 //     (localcloud.Supervisor.RedisExited, localcloud.Supervisor.Repair,
