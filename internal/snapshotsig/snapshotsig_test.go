@@ -243,3 +243,18 @@ func TestCheckObject(t *testing.T) {
 		}
 	}
 }
+
+func TestCryptoKeyRE(t *testing.T) {
+	for name, want := range map[string]bool{
+		trustedKey: true,
+		"projects/p/locations/global/keyRings/r_1/cryptoKeys/K-2": true,
+		trustedKey + "/cryptoKeyVersions/1":                       false,
+		"projects/p/locations/global/keyRings/r":                  false,
+		"projects/p/locations/global/keyRings/r/cryptoKeys/a b":   false,
+		"cryptoKeys/k": false,
+	} {
+		if CryptoKeyRE.MatchString(name) != want {
+			t.Errorf("%s: matched %v, want %v", name, !want, want)
+		}
+	}
+}
