@@ -97,37 +97,41 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	if diags.HasError() {
 		return
 	}
-	current, fingerprint := weightsOf(um, m), um.GetFingerprint()
+	current, pending := weightsOf(um, m), intentOf(um, diags)
+	w := &urlMapWriter{r: r, m: m, backends: backends, fingerprint: um.GetFingerprint(), desc: um.GetDescription(), applied: current}
 
 	// 2. Capacity first: raise minimum instances where traffic will go and
-	// wait until the instances are ready.
+	// wait until the instances are ready. A region that cannot be scaled
+	// stops the apply before any weight changes.
 	if m.Capacity != nil {
-		r.scaleRegions(ctx, services, func(region string, cur int64) bool { return target[region] > 0 && mins[region] > cur }, mins, false, diags)
+		r.scaleRegions(ctx, services, func(region string, cur int64) bool { return target[region] > 0 && mins[region] > cur },
+			mins, false, "Capacity comes first: no weight was changed.", diags)
+		if diags.HasError() {
+			return
+		}
 	}
 	phase.done("capacity")
 
-	// 3. The health gate goes through the front door, pinned to each region
-	// by the URL map's route rules, so the URL map and the front door must
-	// exist first. A new group's URL map starts at its target weights: no
-	// agent knows its address before the apply ends. An existing one only
-	// gets the route rules of new regions here; its weights wait for the
-	// gate.
-	ramp, soak := m.reintroduction(ctx)
-	first := map[string]int64{}
-	var returning []string
-	for _, s := range specs {
-		w := target[s.Region]
-		first[s.Region] = w
-		if w > 0 && exists && current[s.Region] == 0 && len(ramp.Steps) > 1 {
-			first[s.Region] = rampWeights(w, ramp.Steps)[0]
-			returning = append(returning, s.Region)
-		}
+	// 3. What this apply sets out to do, with what an interrupted apply
+	// left pending (failover_intent.go): it goes on the URL map with the
+	// weights it explains. The health gate goes through the front door,
+	// pinned to each region by the URL map's route rules, so the URL map
+	// and the front door must exist first. A new group's URL map starts at
+	// its target weights: no agent knows its address before the apply ends.
+	// An existing one only gets the route rules of new regions here; its
+	// weights wait for the gate.
+	serviceUp := map[string]bool{}
+	for region := range services {
+		serviceUp[region] = true
 	}
+	rampPct, soak := m.reintroduction(ctx)
+	carried, intent, first, ramps := planSteps(specs, target, current, exists, serviceUp, pending, rampPct.Steps, m.drainGrace(), time.Now().UTC())
 	switch {
 	case !exists:
-		fingerprint = r.createURLMap(ctx, m, backends, first, diags)
+		w.fingerprint = r.createURLMap(ctx, m, backends, first, diags)
+		w.desc, w.applied = *m.description(), first
 	case !routesCurrent(um, backends):
-		fingerprint = r.patchURLMap(ctx, m, backends, current, fingerprint, diags)
+		w.patch(ctx, current, carried, diags)
 	}
 	if diags.HasError() {
 		return
@@ -169,36 +173,43 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	}
 	phase.done("health_gate")
 
-	// 4. Weights. A region that comes back starts at its first ramp step.
+	// 4. Weights, with the record. A region that comes back starts at its
+	// first ramp step; a drain's grace period starts now.
 	if exists {
-		fingerprint = r.patchURLMap(ctx, m, backends, first, fingerprint, diags)
+		now := time.Now().UTC()
+		for region := range intent.Drains {
+			if _, old := carried.Drains[region]; !old {
+				intent.Drains[region] = drainIntent{Since: now, GraceUntil: now.Add(m.drainGrace())}
+			}
+		}
+		if !w.patch(ctx, first, intent, diags) {
+			return
+		}
 	}
-	if diags.HasError() {
-		return
-	}
-	applied := first
 	phase.done("url_map")
 
 	// 5. Ramp returning regions, probing through each soak; a failure rolls
 	// the region back to 0.
-	for _, region := range returning {
-		steps := rampWeights(target[region], ramp.Steps)
-		for i := range steps {
-			if i > 0 {
-				applied = withWeight(applied, region, steps[i])
-				fingerprint = r.patchURLMap(ctx, m, backends, applied, fingerprint, diags)
-				if diags.HasError() {
-					break
-				}
+	for _, rr := range ramps {
+		region := rr.Region
+		for i, weight := range rr.Steps {
+			if i > 0 && !w.patch(ctx, withWeight(w.applied, region, weight), intent, diags) {
+				return
 			}
-			if why := r.soak(ctx, m, p, region, soak); why != "" {
-				applied = withWeight(applied, region, 0)
-				fingerprint = r.patchURLMap(ctx, m, backends, applied, fingerprint, diags)
-				diags.AddAttributeError(path.Root("regions"), "Region "+region+" rolled back",
-					fmt.Sprintf("%s failed its health check at weight %d during the reintroduction soak (%s); it was rolled back to weight 0.", region, steps[i], why))
-				break
+			why := r.soak(ctx, m, p, region, soak)
+			if why == "" {
+				continue
 			}
+			delete(intent.Ramps, region)
+			outcome := "it was rolled back to weight 0"
+			if !w.patch(ctx, withWeight(w.applied, region, 0), intent, diags) {
+				outcome = fmt.Sprintf("rolling it back to weight 0 failed (see the error above), so its weight stayed at %d", weight)
+			}
+			diags.AddAttributeError(path.Root("regions"), "Region "+region+" rolled back",
+				fmt.Sprintf("%s failed its health check at weight %d during the reintroduction soak (%s); %s.", region, weight, why, outcome))
+			break
 		}
+		delete(intent.Ramps, region)
 	}
 	phase.done("ramp")
 
@@ -206,19 +217,8 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	// to reconnect (through the front door, to the regions that have it),
 	// after the grace period: a new revision whose old instances close
 	// their connections with going-away.
-	var drained []string
-	for _, s := range specs {
-		if applied[s.Region] == 0 && current[s.Region] > 0 && services[s.Region] != nil {
-			drained = append(drained, s.Region)
-		}
-	}
-	if len(drained) > 0 && !create {
-		if err := r.sleep(ctx, m.drainGrace()); err != nil {
-			diags.AddError("Interrupted during the drain grace period", err.Error())
-			return
-		}
-		r.scaleRegions(ctx, services, func(region string, _ int64) bool { return slices.Contains(drained, region) }, mins, true, diags)
-	}
+	drained := slices.Sorted(maps.Keys(intent.Drains))
+	r.reconnect(ctx, services, intent, mins, diags)
 	phase.done("reconnect")
 
 	// 7. Return capacity to the plan everywhere else (lower it in regions
@@ -226,13 +226,112 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	if m.Capacity != nil {
 		r.scaleRegions(ctx, services, func(region string, cur int64) bool {
 			return !slices.Contains(drained, region) && mins[region] != cur
-		}, mins, false, diags)
+		}, mins, false, "The traffic has moved; apply again to bring the capacity to the plan.", diags)
 	}
 	phase.done("capacity_return")
 
-	diags.Append(m.setApplied(ctx, applied, sick)...)
-	_, d := r.read(ctx, m, services)
+	// 8. Done: the record goes (what failed stays pending for the next
+	// apply).
+	if *m.withIntent(intent) != w.desc {
+		w.patch(ctx, w.applied, intent, diags)
+	}
+	diags.Append(m.setApplied(ctx, w.applied, sick)...)
+	_, _, d := r.read(ctx, m, services)
 	diags.Append(d...)
+}
+
+// urlMapWriter patches the group's URL map through an apply: every patch
+// carries the weights, the failover record that explains them, and the
+// fingerprint of the last read or write, so a change by anyone else in
+// between fails it instead of being overwritten.
+type urlMapWriter struct {
+	r           *relayFailoverGroupResource
+	m           *failoverGroupModel
+	backends    map[string]string
+	fingerprint string
+	desc        string           // the description last read or written
+	applied     map[string]int64 // the weights last read or written
+}
+
+func (w *urlMapWriter) patch(ctx context.Context, weights map[string]int64, in *failoverIntent, diags *diag.Diagnostics) bool {
+	desc := w.m.withIntent(in)
+	fp, ok := w.r.patchURLMap(ctx, w.m, w.backends, weights, desc, w.fingerprint, diags)
+	if ok {
+		w.fingerprint, w.desc, w.applied = fp, *desc, weights
+	}
+	return ok
+}
+
+// reconnect tells the agents of each drained region of the record to
+// reconnect once its grace period is over: a redeploy (a new revision, its
+// minimum instances back to the plan's). A region whose redeploy was
+// already asked for since its drain (an interrupted apply's) is only waited
+// on. Each region done leaves the record; a failure is an error naming the
+// region, and the region stays pending.
+func (r *relayFailoverGroupResource) reconnect(ctx context.Context, services map[string]*runpb.Service, in *failoverIntent,
+	mins map[string]int64, diags *diag.Diagnostics) {
+	var due time.Time
+	todo := map[string]bool{}
+	for region, d := range in.Drains {
+		svc := services[region]
+		if svc == nil {
+			continue
+		}
+		if !redeployedSince(svc, d.Since) {
+			todo[region] = true
+			due = later(due, d.GraceUntil)
+			continue
+		}
+		if updated, err := r.awaitRollout(ctx, svc); err != nil {
+			diags.AddAttributeError(path.Root("regions"), "Telling the agents of "+region+" to reconnect failed",
+				fmt.Sprintf("The new revision of %s asked for by an earlier apply did not become ready: %s. Its agents may still be connected; apply again.",
+					region, r.clients.Describe(gcpclient.APIRun, err)))
+		} else {
+			services[region] = updated
+			delete(in.Drains, region)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	if err := r.sleep(ctx, time.Until(due)); err != nil {
+		diags.AddError("Interrupted during the drain grace period", err.Error())
+		return
+	}
+	r.scaleRegions(ctx, services, func(region string, _ int64) bool { return todo[region] }, mins, true,
+		"Its agents may still be connected to it; the drain stays pending and the next apply redeploys it.", diags)
+	for region := range todo {
+		if redeployedSince(services[region], in.Drains[region].Since) {
+			delete(in.Drains, region)
+		}
+	}
+}
+
+// awaitRollout waits until svc has finished rolling out its latest
+// revision, and fails when that revision did not become ready.
+func (r *relayFailoverGroupResource) awaitRollout(ctx context.Context, svc *runpb.Service) (*runpb.Service, error) {
+	ctx, cancel := context.WithTimeout(ctx, regionCallTimeout)
+	defer cancel()
+	for svc.GetReconciling() {
+		if err := r.sleep(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
+		var err error
+		if svc, err = r.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: svc.GetName()}); err != nil {
+			return nil, err
+		}
+	}
+	if svc.GetLatestReadyRevision() != svc.GetLatestCreatedRevision() {
+		return nil, fmt.Errorf("revision %s is not ready (the latest ready one is %s)", linkName(svc.GetLatestCreatedRevision()), linkName(svc.GetLatestReadyRevision()))
+	}
+	return svc, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // lookupServices reads every region's service.
@@ -260,9 +359,11 @@ func (r *relayFailoverGroupResource) lookupServices(ctx context.Context, specs [
 
 // scaleRegions sets the minimum instances of the selected regions'
 // services, in parallel, and waits until each is serving. redeploy also
-// rolls a new revision, so the old instances close their connections.
+// rolls a new revision, so the old instances close their connections. A
+// region that fails (or times out) is an error naming it; step says what
+// its failure means for the apply.
 func (r *relayFailoverGroupResource) scaleRegions(ctx context.Context, services map[string]*runpb.Service,
-	selected func(region string, current int64) bool, mins map[string]int64, redeploy bool, diags *diag.Diagnostics) {
+	selected func(region string, current int64) bool, mins map[string]int64, redeploy bool, step string, diags *diag.Diagnostics) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for region, svc := range services {
@@ -280,7 +381,7 @@ func (r *relayFailoverGroupResource) scaleRegions(ctx context.Context, services 
 			diags.AddWarning("Capacity of "+region+" capped at max_instances",
 				fmt.Sprintf("The capacity plan gives %s %d minimum instances but its max_instances is %d; raise max_instances of its relay service to place them.", region, want, limit))
 			want = limit
-			if want == cur {
+			if want == cur && !redeploy {
 				continue
 			}
 		}
@@ -289,7 +390,14 @@ func (r *relayFailoverGroupResource) scaleRegions(ctx context.Context, services 
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				diags.AddWarning("Scaling "+region+" failed", r.clients.Describe(gcpclient.APIRun, err))
+				cause := r.conflictOr(gcpclient.APIRun, "the relay service "+svc.GetName(), err)
+				if redeploy {
+					diags.AddAttributeError(path.Root("regions"), "Redeploying "+region+" failed",
+						fmt.Sprintf("Redeploying the relay service of %s (%s), so that its agents reconnect elsewhere, failed: %s. %s", region, linkName(svc.GetName()), cause, step))
+				} else {
+					diags.AddAttributeError(path.Root("regions"), "Scaling "+region+" failed",
+						fmt.Sprintf("Setting the minimum instances of the relay service of %s (%s) to %d failed: %s. %s", region, linkName(svc.GetName()), want, cause, step))
+				}
 				return
 			}
 			services[region] = updated
@@ -320,13 +428,15 @@ func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *run
 }
 
 // read refreshes m from the load balancer and the services' scaling (looked
-// up when services is nil); false when the URL map is gone.
-func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupModel, services map[string]*runpb.Service) (bool, diag.Diagnostics) {
+// up when services is nil); false when the URL map is gone. It also
+// returns the failover record an unfinished apply left on the URL map.
+func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupModel, services map[string]*runpb.Service) (bool, *failoverIntent, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	um, exists := r.getURLMap(ctx, m, &diags)
 	if diags.HasError() || !exists {
-		return exists, diags
+		return exists, nil, diags
 	}
+	pending := intentOf(um, &diags)
 	weights := weightsOf(um, m)
 	if len(m.Regions) > 0 { // only the declared regions
 		declared := map[string]int64{}
@@ -375,9 +485,35 @@ func (r *relayFailoverGroupResource) read(ctx context.Context, m *failoverGroupM
 	if m.UnhealthyRegions.IsUnknown() || m.UnhealthyRegions.IsNull() {
 		m.UnhealthyRegions = types.ListValueMust(types.StringType, []attr.Value{})
 	}
-	return true, diags
+	return true, pending, diags
 }
 
+// settle records, after a failed apply, what is really in place: weights
+// from the URL map, minimum instances from the services, unhealthy regions
+// as decided; never the targets. What cannot be read is left null (the
+// next plan shows it as a change) rather than guessed. It returns the
+// failover record left on the URL map.
+func (r *relayFailoverGroupResource) settle(ctx context.Context, m *failoverGroupModel) *failoverIntent {
+	found, pending, diags := r.read(ctx, m, nil)
+	if !found || diags.HasError() {
+		m.EffectiveWeights = types.MapNull(types.Int64Type)
+		m.MinInstances = types.MapNull(types.Int64Type)
+	}
+	if m.UnhealthyRegions.IsUnknown() {
+		m.UnhealthyRegions = types.ListNull(types.StringType)
+	}
+	for _, s := range []*types.String{&m.FrontDoorURL, &m.IPAddress, &m.URLMap} {
+		if s.IsUnknown() {
+			*s = types.StringValue("")
+		}
+	}
+	for _, d := range diags {
+		tflog.Warn(ctx, "reading the group after a failed apply", map[string]any{"summary": d.Summary(), "detail": d.Detail()})
+	}
+	return pending
+}
+
+// setApplied records the weights really applied (a rollback may differ from
 // the plan).
 func (m *failoverGroupModel) setApplied(ctx context.Context, applied map[string]int64, sick map[string]bool) diag.Diagnostics {
 	var diags diag.Diagnostics

@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
@@ -420,23 +422,26 @@ func routesCurrent(um *computepb.UrlMap, backends map[string]string) bool {
 	return true
 }
 
-// patchURLMap sets the URL map's routes and weights; it returns the new
-// fingerprint.
+// patchURLMap sets the URL map's routes, weights and description (which
+// carries the failover record); it returns the new fingerprint. The
+// fingerprint sent is the one last read or written, so a change made by
+// anyone else in between fails the patch (412 conditionNotMet).
 func (r *relayFailoverGroupResource) patchURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string,
-	weights map[string]int64, fingerprint string, diags *diag.Diagnostics) string {
+	weights map[string]int64, desc *string, fingerprint string, diags *diag.Diagnostics) (string, bool) {
 	name := m.Name.ValueString()
 	body := urlMapBody(m, backends, weights)
+	body.Description = desc
 	body.Fingerprint = proto.String(fingerprint)
 	op, err := r.clients.Compute.URLMaps.Patch(ctx, &computepb.PatchUrlMapRequest{Project: m.Project.ValueString(), UrlMap: name, UrlMapResource: body})
 	if err == nil {
 		err = op.Wait(ctx)
 	}
 	if err != nil {
-		diags.AddError("Changing the weights of URL map "+name+" failed", r.clients.Describe(gcpclient.APICompute, err))
-		return fingerprint
+		diags.AddError("Changing the weights of URL map "+name+" failed", r.conflictOr(gcpclient.APICompute, "URL map "+name, err))
+		return fingerprint, false
 	}
-	um, _ := r.getURLMap(ctx, m, diags)
-	return um.GetFingerprint()
+	um, ok := r.getURLMap(ctx, m, diags)
+	return um.GetFingerprint(), ok
 }
 
 func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string, weights map[string]int64, diags *diag.Diagnostics) string {
@@ -704,9 +709,28 @@ func (r *relayFailoverGroupResource) deleteLoadBalancer(ctx context.Context, m *
 	r.deleteAll(ctx, objs, diags)
 }
 
-// setApplied records the weights really applied (a rollback may differ from
-
 func isAlreadyExists(err error) bool {
 	var gerr *googleapi.Error
 	return errors.As(err, &gerr) && gerr.Code == http.StatusConflict
+}
+
+// isConflict tells whether err refuses a change made from a stale read: a
+// Compute Engine fingerprint that no longer matches (412 conditionNotMet)
+// or a Cloud Run etag that does not (ABORTED).
+func isConflict(err error) bool {
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return gerr.Code == http.StatusPreconditionFailed
+	}
+	return status.Code(err) == codes.Aborted
+}
+
+// conflictOr describes err; a conflict says that another apply (or
+// someone else) changed what, which this apply then left as it found it.
+func (r *relayFailoverGroupResource) conflictOr(api, what string, err error) string {
+	if isConflict(err) {
+		return fmt.Sprintf("Another apply (or someone else) changed %s since this apply read it, so this apply's change was refused and not made: %s. "+
+			"Run the plan again: it reads what is in place now.", what, r.clients.Describe(api, err))
+	}
+	return r.clients.Describe(api, err)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
@@ -421,6 +422,7 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 	}
 	resp.Diagnostics.Append(plan.setTargets(ctx, targets)...)
 	r.planOutcome(ctx, req, resp, &plan, state)
+	r.planResume(ctx, &plan, state, req, resp)
 	if state != nil && !strings.HasPrefix(state.FrontDoorURL.ValueString(), "https://") {
 		// A plain HTTP front door from before TLS: the apply replaces it.
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("front_door_url"), types.StringUnknown())...)
@@ -639,8 +641,7 @@ func (r *relayFailoverGroupResource) Create(ctx context.Context, req resource.Cr
 	if plan.ID.IsUnknown() { // nothing was created
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &plan, resp.Private)...)
+	r.saveApplied(ctx, &plan, resp.Diagnostics.HasError(), &resp.State, resp.Private, &resp.Diagnostics)
 }
 
 func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -658,8 +659,21 @@ func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.Up
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	plan.keptCapacity = r.keptCapacity(&prior)
 	r.apply(ctx, &plan, false, &resp.Diagnostics)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &plan, resp.Private)...)
+	r.saveApplied(ctx, &plan, resp.Diagnostics.HasError(), &resp.State, resp.Private, &resp.Diagnostics)
+}
+
+// saveApplied stores the group after an apply: as applied, or after a
+// failure as read back from the cloud (never the targets), with the
+// failover record it left mirrored in private state.
+func (r *relayFailoverGroupResource) saveApplied(ctx context.Context, m *failoverGroupModel, failed bool, state *tfsdk.State,
+	private privateSetter, diags *diag.Diagnostics) {
+	var pending *failoverIntent
+	if failed {
+		pending = r.settle(ctx, m)
+	}
+	diags.Append(state.Set(ctx, m)...)
+	diags.Append(r.recordRegionsOut(ctx, m, private)...)
+	diags.Append(mirrorIntent(ctx, pending, private)...)
 }
 
 func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -668,7 +682,7 @@ func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.Read
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	found, diags := r.read(ctx, &state, nil)
+	found, pending, diags := r.read(ctx, &state, nil)
 	resp.Diagnostics.Append(diags...)
 	if !found {
 		resp.State.RemoveResource(ctx)
@@ -676,6 +690,7 @@ func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.Read
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 	resp.Diagnostics.Append(r.recordRegionsOut(ctx, &state, resp.Private)...)
+	resp.Diagnostics.Append(mirrorIntent(ctx, pending, resp.Private)...)
 }
 
 // The regions whose API a run found out travel in the group's private
