@@ -9,6 +9,7 @@
 //	localcloud fault service-restore --service NAME [--host HOST:PORT]
 //	localcloud fault region-down --region REGION [--api unavailable|hang] [--host HOST:PORT]
 //	localcloud fault region-up --region REGION [--host HOST:PORT]
+//	localcloud edit CHANGE ARGS... [--host HOST:PORT]   (out-of-band changes through the APIs; see edit.go)
 //	localcloud services [--host HOST:PORT]
 //	localcloud oplog [--host HOST:PORT]
 //	localcloud health [--host HOST:PORT]
@@ -48,6 +49,9 @@ const usage = `usage:
       kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5),
              service-kill (--hold keeps it down), service-restore,
              region-down (--api unavailable: its APIs answer UNAVAILABLE, the default; --api hang: they never answer), region-up
+      --instance and --service take a full name or, when unique, its last part.
+  localcloud edit CHANGE ARGS... [--host HOST:PORT]: out-of-band changes through the Google Cloud APIs
+` + editUsage + `
   localcloud services [--host HOST:PORT]
   localcloud oplog [--host HOST:PORT]
   localcloud health [--host HOST:PORT]
@@ -84,13 +88,15 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("a command is required: serve, fault, services, oplog or health")
+		return usagef("a command is required: serve, fault, edit, services, oplog or health")
 	}
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
 	case "fault":
 		return fault(args[1:], stdout)
+	case "edit":
+		return edit(args[1:], stdout)
 	case "oplog":
 		return get(args[1:], "oplog", stdout)
 	case "services":
@@ -102,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "help", "-h", "--help", "-help":
 		return flag.ErrHelp
 	default:
-		return usagef("unknown command %q; accepted commands are serve, fault, services, oplog, health", args[0])
+		return usagef("unknown command %q; accepted commands are serve, fault, edit, services, oplog, health", args[0])
 	}
 }
 
@@ -216,8 +222,8 @@ func baseURL(host string) string {
 func fault(args []string, stdout io.Writer) error {
 	fs := newFlagSet("fault")
 	host := fs.String("host", defaultHost(), "localcloud address host:port")
-	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}")
-	service := fs.String("service", "", "Cloud Run service name projects/{project}/locations/{region}/services/{id}")
+	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}, or {id} when unique")
+	service := fs.String("service", "", "Cloud Run service name projects/{project}/locations/{region}/services/{id}, or {id} when unique")
 	region := fs.String("region", "", "region, for region-wide faults (region-down, region-up)")
 	hold := fs.Bool("hold", false, "redis-kill, service-kill: keep it down until redis-restore / service-restore")
 	fraction := fs.Float64("fraction", 0, "redis-corrupt: fraction of keys to damage, in (0, 1] (default 0.5)")
@@ -243,10 +249,18 @@ func fault(args []string, stdout io.Writer) error {
 	}
 	body := map[string]any{"kind": kind}
 	if *instance != "" {
-		body["instance"] = *instance
+		name, err := (&editor{host: *host}).instance(*instance)
+		if err != nil {
+			return err
+		}
+		body["instance"] = name
 	}
 	if *service != "" {
-		body["service"] = *service
+		name, err := (&editor{host: *host}).service(*service)
+		if err != nil {
+			return err
+		}
+		body["service"] = name
 	}
 	if *region != "" {
 		body["region"] = *region
