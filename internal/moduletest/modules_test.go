@@ -203,6 +203,13 @@ func (tf *tofu) exec(t *testing.T, env []string, args ...string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tf.bin, args...)
 	cmd.Env = env
+	return combinedOutput(t, cmd)
+}
+
+// combinedOutput runs cmd and returns its output and exit code; a command
+// that cannot be started fails the test.
+func combinedOutput(t *testing.T, cmd *exec.Cmd) (string, int) {
+	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -210,7 +217,7 @@ func (tf *tofu) exec(t *testing.T, env []string, args ...string) (string, int) {
 		return out.String(), exit.ExitCode()
 	}
 	if err != nil {
-		t.Fatalf("tofu %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out.String())
 	}
 	return out.String(), 0
 }
