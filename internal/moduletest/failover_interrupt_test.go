@@ -39,6 +39,11 @@ variable "europe_state" {
   default = "active"
 }
 
+variable "update_timeout" {
+  type    = string
+  default = "10m"
+}
+
 locals {
   regions = { us = "us-central1", europe = "europe-west1" }
 }
@@ -89,6 +94,9 @@ resource "agentnet_relay_failover_group" "global" {
   drain_grace_period = "` + drainGrace + `"
   tls = {
     managed_domains = ["relay.agentnet.test"]
+  }
+  timeouts {
+    update = var.update_timeout
   }
 }
 
@@ -495,9 +503,7 @@ func TestFailoverRace(t *testing.T) {
 	for i, r := range results {
 		t.Logf("apply %d: exit %d", i, r.code)
 		if r.code != 0 {
-			if _, err, ok := strings.Cut(r.out, "Error: "); ok {
-				t.Logf("apply %d: Error: %s", i, err)
-			}
+			t.Logf("apply %d: %s", i, errorOf(r.out))
 			if !strings.Contains(r.out, "Another apply (or someone else) changed") {
 				t.Errorf("apply %d failed, but not on the conflict:\n%s", i, r.out)
 			}
@@ -520,4 +526,56 @@ func TestFailoverRace(t *testing.T) {
 	// configuration and the plan after it is empty.
 	g.apply(t, "drained")
 	g.planEmpty(t, "after the race", "drained")
+}
+
+// TestFailoverCapacityFirst makes raising capacity fail: us-central1, which
+// is to take europe-west1's traffic, goes down once the apply has asked it
+// for more instances. The apply fails within its deadline naming the
+// region, no weight changes, and the state records the weights in place,
+// not the targets.
+func TestFailoverCapacityFirst(t *testing.T) {
+	t.Parallel()
+	g := newFailoverRig(t)
+	g.apply(t, "active")
+	mark := g.lastSeq(t)
+	var out string
+	var code int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		out, code = g.tf.exec(t, g.env, append(g.args(g.dir, "drained", "apply", "-auto-approve"), "-var", "update_timeout=30s")...)
+	})
+	for deadline := time.Now().Add(2 * time.Minute); !g.logged(t, mark, "call", ".UpdateService", usCentral, ""); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the apply never asked us-central1 for more instances")
+		}
+	}
+	g.lc.FaultRegion(t, "region-down", usCentral)
+	wg.Wait()
+	g.lc.FaultRegion(t, "region-up", usCentral)
+	if code == 0 || !strings.Contains(out, "Scaling us-central1 failed") || !strings.Contains(out, "no weight was changed") {
+		t.Fatalf("the apply whose capacity could not be raised exited %d, want an error naming us-central1 and saying no weight changed:\n%s", code, out)
+	}
+	t.Logf("capacity not raised: %s", errorOf(out))
+	if n := g.urlMapPatches(t, mark); n != 0 || weight(g.urlMap(t), europe) != 100 {
+		t.Fatalf("%d URL map patches, europe-west1 at weight %d: the weights moved although capacity was not in place", n, weight(g.urlMap(t), europe))
+	}
+	state := g.tf.run(t, g.env, "-chdir="+g.dir, "state", "show", "-no-color", "agentnet_relay_failover_group.global")
+	for _, want := range []string{`"europe-west1" = 100`, `"us-central1"  = 100`} {
+		if !strings.Contains(state, want) {
+			t.Errorf("state after the failed apply lacks %s (the weights in place):\n%s", want, state)
+		}
+	}
+	g.apply(t, "drained")
+	if w := weight(g.urlMap(t), europe); w != 0 {
+		t.Fatalf("europe-west1 at weight %d after the apply once capacity could be raised", w)
+	}
+	g.planEmpty(t, "after the capacity failure", "drained")
+}
+
+// errorOf is the part of tofu's output from its first error on.
+func errorOf(out string) string {
+	if i := strings.Index(out, "Error: "); i >= 0 {
+		return out[i:]
+	}
+	return "(no error)"
 }
