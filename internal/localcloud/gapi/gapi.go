@@ -31,7 +31,7 @@ func Invalid(format string, args ...any) error {
 
 // ParseParent splits a location, projects/{p}/locations/{r}. allowWildcard
 // permits r == "-" (every region, as List methods accept); any other region
-// must pass regions.ValidRegion.
+// must pass regions.ValidRegion and exist (regions.CheckExists).
 func ParseParent(parent string, allowWildcard bool) (project, region string, err error) {
 	parts := strings.Split(parent, "/")
 	if len(parts) != 4 || parts[0] != "projects" || parts[2] != "locations" {
@@ -46,6 +46,9 @@ func ParseParent(parent string, allowWildcard bool) (project, region string, err
 	}
 	if !regions.ValidRegion(region) {
 		return "", "", Invalid("parent: %q is not a valid region (for example us-central1)", region)
+	}
+	if err := regions.CheckExists(region); err != nil {
+		return "", "", err
 	}
 	return project, region, nil
 }
@@ -71,6 +74,9 @@ func (c Collection) Parse(name string) (project, region, id string, err error) {
 		return "", "", "", Invalid("name: %q must have the form projects/{project}/locations/{region}/%s/{%s_id}", name, c.Name, c.Kind)
 	}
 	if _, _, err := ParseParent(strings.Join(parts[:4], "/"), false); err != nil {
+		if status.Code(err) != codes.InvalidArgument { // a location that does not exist
+			return "", "", "", err
+		}
 		return "", "", "", Invalid("name: %q: %s", name, status.Convert(err).Message())
 	}
 	if !c.ID.MatchString(parts[5]) {

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -38,6 +39,21 @@ func TestCollectionParse(t *testing.T) {
 	}
 	if err := c.CheckID("A"); status.Convert(err).Message() != `thing_id: "A" is invalid: letters only` {
 		t.Errorf("CheckID = %v", err)
+	}
+}
+
+// A location that is not a Google Cloud region is answered as Memorystore
+// answers it, for a create and for a name under it.
+func TestUnknownLocation(t *testing.T) {
+	c := Collection{Name: "things", Kind: "thing", ID: regexp.MustCompile(`^[a-z]+$`), Rule: "letters only"}
+	for _, region := range []string{"us-eats1", "us-east1-b"} {
+		_, _, err := c.CheckCreate("projects/p/locations/"+region, "a")
+		if status.Code(err) != codes.PermissionDenied || status.Convert(err).Message() != "Location "+region+" is not found or access is unauthorized." {
+			t.Errorf("create under %s: %v", region, err)
+		}
+		if _, _, _, err := c.Parse("projects/p/locations/" + region + "/things/a"); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("name under %s: %v", region, err)
+		}
 	}
 }
 
