@@ -10,6 +10,9 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 )
@@ -28,7 +31,13 @@ func (r *redisInstanceResource) ModifyPlan(ctx context.Context, req resource.Mod
 		return
 	}
 	checkRegion(r.clients, path.Root("region"), plan.Region, &resp.Diagnostics)
-	if req.State.Raw.IsNull() || len(resp.RequiresReplace) == 0 {
+	if req.State.Raw.IsNull() {
+		return
+	}
+	var s resource.SchemaResponse
+	r.Schema(ctx, resource.SchemaRequest{}, &s)
+	why := replacingAttributes(ctx, s.Schema, req)
+	if len(why) == 0 {
 		return
 	}
 	var state redisInstanceModel
@@ -36,11 +45,6 @@ func (r *redisInstanceResource) ModifyPlan(ctx context.Context, req resource.Mod
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var why []string
-	for _, p := range resp.RequiresReplace {
-		why = append(why, p.String())
-	}
-	sort.Strings(why)
 	name, region := state.Name.ValueString(), state.Region.ValueString()
 	others := replacedInstances.add(r.clients, name+" ("+region+")")
 	detail := fmt.Sprintf("Changing %s replaces the Memorystore instance %s in %s: it is deleted with every key it holds, "+
@@ -53,6 +57,35 @@ func (r *redisInstanceResource) ModifyPlan(ctx context.Context, req resource.Mod
 		"(agentnet_redis_snapshot_restore), and replace one region per apply (for example with -target), so the other " +
 		"regions keep serving while it is rebuilt."
 	resp.Diagnostics.AddWarning(fmt.Sprintf("Redis instance %s in %s will be replaced: its data is deleted", name, region), detail)
+}
+
+// replacingAttributes lists the top-level string attributes whose plan
+// modifiers replace the resource in this plan. ModifyPlan is not told: the
+// framework gathers the attributes' RequiresReplace after it returns.
+func replacingAttributes(ctx context.Context, s schema.Schema, req resource.ModifyPlanRequest) []string {
+	var out []string
+	for name, a := range s.Attributes {
+		sa, ok := a.(schema.StringAttribute)
+		if !ok {
+			continue
+		}
+		at := path.Root(name)
+		var config, state, plan types.String
+		req.Config.GetAttribute(ctx, at, &config)
+		req.State.GetAttribute(ctx, at, &state)
+		req.Plan.GetAttribute(ctx, at, &plan)
+		for _, m := range sa.PlanModifiers {
+			mresp := planmodifier.StringResponse{PlanValue: plan}
+			m.PlanModifyString(ctx, planmodifier.StringRequest{Path: at, Config: req.Config, ConfigValue: config,
+				Plan: req.Plan, PlanValue: plan, State: req.State, StateValue: state, Private: req.Private}, &mresp)
+			if mresp.RequiresReplace {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // replacedInstances collects, per provider instance (one per command), the

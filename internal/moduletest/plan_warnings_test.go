@@ -1,0 +1,68 @@
+package moduletest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+)
+
+// A change that replaces Redis instances says, at plan, that each one's data
+// is deleted, naming the instance and its region, how many regions lose
+// their data at once, and how to keep it.
+func TestPlanWarnsRedisReplacementDeletesData(t *testing.T) {
+	tf := setup(t)
+	lc := localcloudtest.Start(t)
+	env := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())
+	dir := t.TempDir()
+	write := func(tier string) {
+		t.Helper()
+		cfg := `
+terraform {
+  required_providers {
+    agentnet = { source = "agentnet/agentnet" }
+  }
+}
+
+provider "agentnet" {
+  project = "` + project + `"
+}
+
+resource "agentnet_redis_instance" "us" {
+  name           = "relay-us"
+  region         = "us-central1"
+  memory_size_gb = 1
+  tier           = "` + tier + `"
+}
+
+resource "agentnet_redis_instance" "eu" {
+  name           = "relay-eu"
+  region         = "europe-west1"
+  memory_size_gb = 1
+  tier           = "` + tier + `"
+}
+`
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("BASIC")
+	tf.run(t, env, "-chdir="+dir, "apply", "-auto-approve", "-no-color")
+	write("STANDARD_HA")
+	out := tf.run(t, env, "-chdir="+dir, "plan", "-no-color")
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"Warning: Redis instance relay-us in us-central1 will be replaced: its data is deleted",
+		"Warning: Redis instance relay-eu in europe-west1 will be replaced: its data is deleted",
+		"This plan replaces 2 instances so far, all at once",
+		"take an agentnet_redis_snapshot of the instance first",
+		"replace one region per apply",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	tf.run(t, env, "-chdir="+dir, "destroy", "-auto-approve", "-no-color")
+}
