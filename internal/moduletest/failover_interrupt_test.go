@@ -470,7 +470,9 @@ func redeployedAfter(svc *runpb.Service, t time.Time) bool {
 
 // TestFailoverRace runs two applies of the same drain at once, from two
 // copies of the state: one fails on the conflict, saying another apply
-// changed the object; one that exits 0 did every step.
+// changed the object; one that exits 0 did every step. Then a drain whose
+// redeploy meets a service changed in its grace period fails naming the
+// region and leaves the drain recorded for the next apply.
 func TestFailoverRace(t *testing.T) {
 	t.Parallel()
 	g := newFailoverRig(t)
@@ -526,6 +528,43 @@ func TestFailoverRace(t *testing.T) {
 	// configuration and the plan after it is empty.
 	g.apply(t, "drained")
 	g.planEmpty(t, "after the race", "drained")
+
+	// A drain whose redeploy meets a service changed by someone else in
+	// the grace period: an error naming the region, the drain stays
+	// recorded, and the next apply redeploys.
+	g.apply(t, "active")
+	begun := time.Now()
+	var out string
+	var code int
+	var wg2 sync.WaitGroup
+	wg2.Go(func() { out, code = g.tf.exec(t, g.env, g.args(g.dir, "drained", "apply", "-auto-approve")...) })
+	for deadline := time.Now().Add(2 * time.Minute); weight(g.urlMap(t), europe) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the drain never took europe-west1's weight")
+		}
+	}
+	svc := g.service(t, europe) // the same service again: only its etag changes
+	op, err := g.clients.Run.UpdateService(context.Background(), &runpb.UpdateServiceRequest{Service: svc})
+	if err == nil {
+		_, err = op.Wait(context.Background())
+	}
+	if err != nil {
+		t.Fatalf("changing europe-west1's service in the grace period: %v", err)
+	}
+	wg2.Wait()
+	if code == 0 || !strings.Contains(out, "Redeploying europe-west1 failed") || !strings.Contains(out, "Another apply (or someone else) changed") {
+		t.Fatalf("the drain whose redeploy met a changed service exited %d, want an error naming europe-west1 and the conflict:\n%s", code, out)
+	}
+	t.Logf("redeploy conflict: %s", errorOf(out))
+	if um := g.urlMap(t); !pendingIntent(um) || redeployedAfter(g.service(t, europe), begun) {
+		t.Fatalf("after the failed redeploy: record %q; want the drain still recorded and europe-west1 not redeployed", um.GetDescription())
+	}
+	before = g.service(t, europe).GetLatestReadyRevision()
+	g.apply(t, "drained")
+	if svc := g.service(t, europe); svc.GetLatestReadyRevision() == before || pendingIntent(g.urlMap(t)) {
+		t.Fatalf("the apply after the failed redeploy left europe-west1 at revision %s (was %s), record %q", svc.GetLatestReadyRevision(), before, g.urlMap(t).GetDescription())
+	}
+	g.planEmpty(t, "after the redeploy conflict", "drained")
 }
 
 // TestFailoverCapacityFirst makes raising capacity fail: us-central1, which
