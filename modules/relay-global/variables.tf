@@ -122,13 +122,17 @@ variable "min_active_regions" {
 }
 
 variable "total_min_instances" {
-  description = "Capacity plan: minimum relay instances across the regions taking traffic, spread by weight, so draining a region raises the others' minimum before traffic moves. The group sets the services' minimum instances (modules/relay-region ignores its own `min_instances` after creation). Default: one per region."
+  description = "Capacity plan: minimum relay instances across the regions taking traffic, spread by weight, so draining a region raises the others' minimum before traffic moves; at least the number of active regions (one instance each). The group sets the services' minimum instances (modules/relay-region ignores its own `min_instances` after creation). Default: one per region."
   type        = number
   default     = null
 
   validation {
     condition     = var.total_min_instances == null || (try(var.total_min_instances >= 0, false) && try(floor(var.total_min_instances) == var.total_min_instances, false))
     error_message = "total_min_instances must be a whole number, 0 or more."
+  }
+  validation {
+    condition     = var.total_min_instances == null || try(var.total_min_instances >= length([for r in values(var.regions) : r if r.state == "active"]), true)
+    error_message = "total_min_instances (${coalesce(var.total_min_instances, 0)}) must be at least the number of active regions (${join(", ", [for name, r in var.regions : name if r.state == "active"])}): each needs one instance."
   }
 }
 

@@ -205,6 +205,14 @@ run "negative_capacity" {
   expect_failures = [var.total_min_instances]
 }
 
+run "total_below_active_regions" {
+  command = plan
+  variables {
+    total_min_instances = 1
+  }
+  expect_failures = [var.total_min_instances]
+}
+
 run "fractional_baseline" {
   command = plan
   variables {
