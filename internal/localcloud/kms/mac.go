@@ -107,22 +107,30 @@ func (s *Service) mac(name string, data []byte, dataCRC32C *wrapperspb.Int64Valu
 	if verifiedData, err = checkCRC32C(dataCRC32C, data, "data_crc32c", "data"); err != nil {
 		return nil, false, err
 	}
-	s.mu.Lock()
-	k, v, err := s.versionLocked("name", name)
-	s.mu.Unlock()
+	h, err := s.macHash(name)
 	if err != nil {
 		return nil, false, err
 	}
-	if k.Purpose != kmspb.CryptoKey_MAC.String() {
-		return nil, false, status.Errorf(codes.FailedPrecondition, "%s: the key's purpose is %s; MAC operations need a key of purpose MAC", name, k.Purpose)
-	}
-	if v.State != kmspb.CryptoKeyVersion_ENABLED.String() {
-		return nil, false, status.Errorf(codes.FailedPrecondition, "%s is not enabled, current state is: %s.", name, v.State)
-	}
-	alg := hmacAlgorithms[kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm_value[k.Algorithm])]
-	h := hmac.New(alg.hash, v.Material)
 	h.Write(data)
 	return h.Sum(nil), verifiedData, nil
+}
+
+// macHash returns the HMAC of the named version, if it may be used.
+func (s *Service) macHash(name string) (hash.Hash, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, v, err := s.versionLocked("name", name)
+	if err != nil {
+		return nil, err
+	}
+	if k.purpose() != kmspb.CryptoKey_MAC {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s: the key's purpose is %s; MAC operations need a key of purpose MAC", name, k.Purpose)
+	}
+	if v.state() != kmspb.CryptoKeyVersion_ENABLED {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is not enabled, current state is: %s.", name, v.State)
+	}
+	alg := hmacAlgorithms[k.algorithm()]
+	return hmac.New(alg.hash, v.Material), nil
 }
 
 // MacSign returns the HMAC of data with the named version.

@@ -171,7 +171,7 @@ func (s *Service) CreateCryptoKeyVersion(_ context.Context, req *kmspb.CreateCry
 	if err != nil {
 		return nil, err
 	}
-	v, err := newVersion(kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm_value[k.Algorithm]))
+	v, err := newVersion(k.algorithm())
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -247,7 +247,7 @@ func (s *Service) UpdateCryptoKeyVersion(_ context.Context, req *kmspb.UpdateCry
 	if err != nil {
 		return nil, err
 	}
-	if v.State != kmspb.CryptoKeyVersion_ENABLED.String() && v.State != kmspb.CryptoKeyVersion_DISABLED.String() {
+	if s := v.state(); s != kmspb.CryptoKeyVersion_ENABLED && s != kmspb.CryptoKeyVersion_DISABLED {
 		return nil, status.Errorf(codes.FailedPrecondition, "CryptoKeyVersion %s is in state %s and cannot be changed to %s.", name, v.State, st)
 	}
 	old := v.State
@@ -314,11 +314,11 @@ func keyRingProto(name string, kr *keyRing) *kmspb.KeyRing {
 func cryptoKeyProto(name string, k *cryptoKey) *kmspb.CryptoKey {
 	return &kmspb.CryptoKey{
 		Name:       name,
-		Purpose:    kmspb.CryptoKey_CryptoKeyPurpose(kmspb.CryptoKey_CryptoKeyPurpose_value[k.Purpose]),
+		Purpose:    k.purpose(),
 		CreateTime: timestamppb.New(k.CreateTime),
 		VersionTemplate: &kmspb.CryptoKeyVersionTemplate{
 			ProtectionLevel: kmspb.ProtectionLevel_SOFTWARE,
-			Algorithm:       kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm_value[k.Algorithm]),
+			Algorithm:       k.algorithm(),
 		},
 		Labels:                   k.Labels,
 		DestroyScheduledDuration: durationpb.New(destroyScheduledDuration),
@@ -328,9 +328,9 @@ func cryptoKeyProto(name string, k *cryptoKey) *kmspb.CryptoKey {
 func versionProto(keyName string, n int, k *cryptoKey, v *keyVersion) *kmspb.CryptoKeyVersion {
 	return &kmspb.CryptoKeyVersion{
 		Name:            keyName + "/cryptoKeyVersions/" + strconv.Itoa(n),
-		State:           kmspb.CryptoKeyVersion_CryptoKeyVersionState(kmspb.CryptoKeyVersion_CryptoKeyVersionState_value[v.State]),
+		State:           v.state(),
 		ProtectionLevel: kmspb.ProtectionLevel_SOFTWARE,
-		Algorithm:       kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm_value[k.Algorithm]),
+		Algorithm:       k.algorithm(),
 		CreateTime:      timestamppb.New(v.CreateTime),
 		GenerateTime:    timestamppb.New(v.CreateTime),
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"cloud.google.com/go/kms/apiv1/kmspb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 )
 
@@ -32,6 +33,19 @@ type keyVersion struct {
 	State      string    `json:"state"` // kmspb.CryptoKeyVersion_CryptoKeyVersionState name
 	CreateTime time.Time `json:"create_time"`
 	Material   []byte    `json:"material"`
+}
+
+// The enums are kept by name, readable in the file.
+func (k *cryptoKey) purpose() kmspb.CryptoKey_CryptoKeyPurpose {
+	return kmspb.CryptoKey_CryptoKeyPurpose(kmspb.CryptoKey_CryptoKeyPurpose_value[k.Purpose])
+}
+
+func (k *cryptoKey) algorithm() kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm {
+	return kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm(kmspb.CryptoKeyVersion_CryptoKeyVersionAlgorithm_value[k.Algorithm])
+}
+
+func (v *keyVersion) state() kmspb.CryptoKeyVersion_CryptoKeyVersionState {
+	return kmspb.CryptoKeyVersion_CryptoKeyVersionState(kmspb.CryptoKeyVersion_CryptoKeyVersionState_value[v.State])
 }
 
 // keys is the persisted document, by resource name.
