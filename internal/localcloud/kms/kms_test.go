@@ -126,6 +126,15 @@ func TestKeyRingsAndKeys(t *testing.T) {
 	}
 	_, err = c.CreateKeyRing(ctx(t), &kmspb.CreateKeyRingRequest{Parent: "projects/p/locations/us_east1", KeyRingId: "r"})
 	wantCode(t, err, codes.InvalidArgument, "not a Cloud KMS location")
+	for _, l := range []string{"us-eats1", "us-east1-b"} {
+		_, err = c.CreateKeyRing(ctx(t), &kmspb.CreateKeyRingRequest{Parent: "projects/p/locations/" + l, KeyRingId: "r"})
+		wantCode(t, err, codes.NotFound, "not available in location '"+l+"'")
+	}
+	for _, l := range []string{"us-east1", "europe", "nam4"} {
+		if _, err := c.CreateKeyRing(ctx(t), &kmspb.CreateKeyRingRequest{Parent: "projects/p/locations/" + l, KeyRingId: "r"}); err != nil {
+			t.Errorf("key ring in %s: %v", l, err)
+		}
+	}
 	_, err = c.CreateKeyRing(ctx(t), &kmspb.CreateKeyRingRequest{Parent: location, KeyRingId: strings.Repeat("r", 64)})
 	wantCode(t, err, codes.InvalidArgument, "key_ring_id")
 	_, err = c.GetCryptoKeyVersion(ctx(t), &kmspb.GetCryptoKeyVersionRequest{Name: macKey + "/cryptoKeyVersions/01"})

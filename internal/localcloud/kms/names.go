@@ -5,8 +5,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpregions"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var (
@@ -18,12 +21,22 @@ var (
 
 const idRule = "1 to 63 letters, digits, underscores (_) or hyphens (-)"
 
-// multiRegions are the Cloud KMS locations that are neither "global" nor a
-// region.
-var multiRegions = map[string]bool{"us": true, "europe": true, "asia": true}
+// multiRegionRE is the shape of Cloud KMS's multi-regions (us, europe,
+// asia, nam4, eur4, ...): no hyphen, which every region has.
+var multiRegionRE = regexp.MustCompile(`^[a-z]+[0-9]*$`)
 
 func validLocation(l string) bool {
-	return l == "global" || multiRegions[l] || regions.ValidRegion(l)
+	return l == "global" || multiRegionRE.MatchString(l) || regions.ValidRegion(l)
+}
+
+// locationExists refuses, with NOT_FOUND as Cloud KMS does, a region that
+// is not one of Google Cloud's (a typo such as us-eats1, or a zone).
+// Multi-regions are taken on their shape alone.
+func locationExists(field, l string) error {
+	if l == "global" || multiRegionRE.MatchString(l) || gcpregions.Known(l) {
+		return nil
+	}
+	return status.Errorf(codes.NotFound, "%s: Cloud KMS is not available in location '%s'.", field, l)
 }
 
 // parseLocation checks projects/{project}/locations/{location}.
@@ -36,9 +49,9 @@ func parseLocation(field, name string) error {
 		return gapi.Invalid("%s: %q: %q is not a valid project id", field, name, parts[1])
 	}
 	if !validLocation(parts[3]) {
-		return gapi.Invalid("%s: %q: %q is not a Cloud KMS location (global, us, europe, asia or a region such as us-east1)", field, name, parts[3])
+		return gapi.Invalid("%s: %q: %q is not a Cloud KMS location (global, a multi-region such as us or europe, or a region such as us-east1)", field, name, parts[3])
 	}
-	return nil
+	return locationExists(field, parts[3])
 }
 
 // level is one level of the KMS name hierarchy under a location.
