@@ -235,6 +235,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	if *m.withIntent(intent) != w.desc {
 		w.patch(ctx, w.applied, intent, diags)
 	}
+	phase.done("record_cleared")
 	diags.Append(m.setApplied(ctx, w.applied, sick)...)
 	_, _, d := r.read(ctx, m, services)
 	diags.Append(d...)
