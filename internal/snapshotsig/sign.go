@@ -25,6 +25,8 @@ func crc32c(b []byte) *wrapperspb.Int64Value {
 // ENCRYPT_DECRYPT keys), so "newest enabled" stands for it: a rotation
 // (CreateCryptoKeyVersion) makes the next signatures use the new version,
 // while the older ones still verify as long as their version is enabled.
+// Listing versions needs cloudkms.cryptoKeyVersions.list (roles/cloudkms.viewer),
+// which roles/cloudkms.signerVerifier does not grant.
 func SigningVersion(ctx context.Context, c *kms.KeyManagementClient, cryptoKey string) (string, error) {
 	it := c.ListCryptoKeyVersions(ctx, &kmspb.ListCryptoKeyVersionsRequest{Parent: cryptoKey, Filter: "state=ENABLED"})
 	best, bestN := "", 0
