@@ -35,6 +35,18 @@ func withoutOwnerLabel(labels map[string]string) map[string]string {
 	return out
 }
 
+// providerLabelPrefix starts the labels the provider keeps on an object for
+// itself, such as a restore's intent (restore_intent.go).
+const providerLabelPrefix = "agentnet-"
+
+// withoutProviderLabels returns labels without the marker and without the
+// provider's own agentnet-* labels, for the `labels` attribute.
+func withoutProviderLabels(labels map[string]string) map[string]string {
+	out := withoutOwnerLabel(labels)
+	maps.DeleteFunc(out, func(k, _ string) bool { return strings.HasPrefix(k, providerLabelPrefix) })
+	return out
+}
+
 // ownedByLabel tells whether labels carry the marker.
 func ownedByLabel(labels map[string]string) bool { return labels[ownerLabelKey] == ownerLabelValue }
 

@@ -550,7 +550,7 @@ func (m *redisInstanceModel) fromAPI(inst *redispb.Instance) {
 	m.MemorySizeGB = types.Int64Value(int64(inst.GetMemorySizeGb()))
 	m.RedisVersion = types.StringValue(inst.GetRedisVersion())
 	m.DisplayName = optionalString(inst.GetDisplayName())
-	m.Labels = optionalStringMap(withoutOwnerLabel(inst.GetLabels()))
+	m.Labels = optionalStringMap(withoutProviderLabels(inst.GetLabels()))
 	m.PersistenceMode = types.StringValue("DISABLED")
 	m.RDBSnapshotPeriod = types.StringNull()
 	if pc := inst.GetPersistenceConfig(); pc.GetPersistenceMode() == redispb.PersistenceConfig_RDB {

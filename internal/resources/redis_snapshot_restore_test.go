@@ -32,6 +32,7 @@ resource "agentnet_redis_snapshot_restore" "back" {
   source            = agentnet_redis_snapshot.before.uri
   source_generation = agentnet_redis_snapshot.before.generation
   expected_crc32c   = agentnet_redis_snapshot.before.crc32c
+  allow_unsigned    = true
 }
 `
 
@@ -121,7 +122,8 @@ func TestAccRedisSnapshotRestore_refusesBadSnapshots(t *testing.T) {
 	restore := func(attrs string) string {
 		return e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
 resource "agentnet_redis_snapshot_restore" "bad" {
-  instance = agentnet_redis_instance.main.id
+  instance       = agentnet_redis_instance.main.id
+  allow_unsigned = true
 ` + attrs + "\n}\n")
 	}
 	keepsData := func(s *terraform.State) error {
@@ -184,8 +186,9 @@ resource "agentnet_redis_snapshot_restore" "bad" {
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
 resource "agentnet_redis_snapshot_restore" "bad" {
-  instance = "projects/agentnet-test/locations/us-central1/instances/nope"
-  source   = agentnet_redis_snapshot.before.uri
+  instance       = "projects/agentnet-test/locations/us-central1/instances/nope"
+  source         = agentnet_redis_snapshot.before.uri
+  allow_unsigned = true
 }
 `),
 				ExpectError: errorText("Instance not found", "instance", "instances/nope does not exist"),

@@ -7,13 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 // Snapshot objects are RDB files in Cloud Storage. This file holds what the
@@ -48,6 +54,44 @@ func objectAttrs(ctx context.Context, c *gcpclient.Clients, u gcsURI) (*storage.
 	return attrs, nil
 }
 
+// Objects written next to a snapshot that are not snapshots themselves: its
+// manifest, and the record of an export in progress.
+var snapshotCompanionSuffixes = []string{".manifest.json", ".pending.json"}
+
+// isSnapshotObject tells a snapshot from the companion objects beside it.
+func isSnapshotObject(name string) bool {
+	for _, s := range snapshotCompanionSuffixes {
+		if strings.HasSuffix(name, s) {
+			return false
+		}
+	}
+	return !strings.HasSuffix(name, "/")
+}
+
+// errBucketNotFound is listSnapshots' answer for a bucket that does not exist.
+var errBucketNotFound = errors.New("bucket not found")
+
+// listSnapshots returns the snapshots under prefix, newest first.
+func listSnapshots(ctx context.Context, c *gcpclient.Clients, prefix gcsURI) ([]*storage.ObjectAttrs, error) {
+	var found []*storage.ObjectAttrs
+	it := c.Storage.Bucket(prefix.Bucket).Objects(ctx, &storage.Query{Prefix: prefix.Object})
+	for {
+		a, err := it.Next()
+		switch {
+		case errors.Is(err, iterator.Done):
+			sort.SliceStable(found, func(i, j int) bool { return found[i].Created.After(found[j].Created) })
+			return found, nil
+		case errors.Is(err, storage.ErrBucketNotExist):
+			return nil, fmt.Errorf("%w: bucket %q does not exist", errBucketNotFound, prefix.Bucket)
+		case err != nil:
+			return nil, fmt.Errorf("listing %s failed: %s", prefix, c.Describe(gcpclient.APIStorage, err))
+		}
+		if isSnapshotObject(a.Name) {
+			found = append(found, a)
+		}
+	}
+}
+
 // snapshotObjectAttrTypes is the object type of one snapshot in the
 // agentnet_redis_snapshots data source.
 var snapshotObjectAttrTypes = map[string]attr.Type{
@@ -56,15 +100,78 @@ var snapshotObjectAttrTypes = map[string]attr.Type{
 	"size_bytes": types.Int64Type,
 	"crc32c":     types.StringType,
 	"created_at": types.StringType,
+	"key_count":  types.Int64Type,
+	"signed":     types.BoolType,
 }
 
-// snapshotObjectValue describes one snapshot object as snapshotObjectAttrTypes.
-func snapshotObjectValue(a *storage.ObjectAttrs) types.Object {
+// value describes the snapshot as snapshotObjectAttrTypes.
+func (f snapshotFacts) value() types.Object {
+	keys := types.Int64Null()
+	if n, ok := f.keyCount(); ok {
+		keys = types.Int64Value(n)
+	}
 	return types.ObjectValueMust(snapshotObjectAttrTypes, map[string]attr.Value{
-		"uri":        types.StringValue(gcsURI{a.Bucket, a.Name}.String()),
-		"generation": types.Int64Value(a.Generation),
-		"size_bytes": types.Int64Value(a.Size),
-		"crc32c":     types.StringValue(crc32cString(a.CRC32C)),
-		"created_at": types.StringValue(a.Created.UTC().Format(time.RFC3339Nano)),
+		"uri":        types.StringValue(f.URI.String()),
+		"generation": types.Int64Value(f.Generation),
+		"size_bytes": types.Int64Value(f.SizeBytes),
+		"crc32c":     types.StringValue(f.CRC32C),
+		"created_at": types.StringValue(f.Created.UTC().Format(time.RFC3339Nano)),
+		"key_count":  keys,
+		"signed":     types.BoolValue(f.signed()),
 	})
+}
+
+// rfc3339Validator accepts an RFC 3339 timestamp such as
+// 2026-11-26T14:05:00Z.
+type rfc3339Validator struct{}
+
+func (rfc3339Validator) Description(context.Context) string {
+	return "must be an RFC 3339 timestamp such as 2026-11-26T14:05:00Z"
+}
+
+func (v rfc3339Validator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v rfc3339Validator) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := time.Parse(time.RFC3339, req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid timestamp",
+			fmt.Sprintf("%s %s, not %q.", req.Path, v.Description(ctx), req.ConfigValue.ValueString()))
+	}
+}
+
+// parseTimestamp reads an attribute rfc3339Validator accepted; null is the
+// zero time.
+func parseTimestamp(v types.String) time.Time {
+	t, _ := time.Parse(time.RFC3339, v.ValueString())
+	return t
+}
+
+// cryptoKeyRE matches a Cloud KMS crypto key name.
+var cryptoKeyRE = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
+
+func cryptoKeyValidator() validator.String {
+	return stringvalidator.RegexMatches(cryptoKeyRE, "must be a Cloud KMS key: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY")
+}
+
+// snapshotFactsOf is what a restore or a listing knows of one snapshot
+// object: its metadata and its manifest (nil when it has none).
+func snapshotFactsOf(ctx context.Context, c *gcpclient.Clients, a *storage.ObjectAttrs) (snapshotFacts, error) {
+	f := snapshotFacts{
+		URI:        gcsURI{a.Bucket, a.Name},
+		Generation: a.Generation,
+		CRC32C:     crc32cString(a.CRC32C),
+		SizeBytes:  a.Size,
+		Created:    a.Created,
+	}
+	m, err := snapshotsig.Read(ctx, c.Storage, f.URI.String())
+	switch {
+	case errors.Is(err, snapshotsig.ErrNoManifest):
+	case err != nil:
+		return f, fmt.Errorf("reading the manifest of %s: %w", f.URI, err)
+	default:
+		f.Manifest = m
+	}
+	return f, nil
 }
