@@ -255,7 +255,7 @@ func (r *redisSnapshotRestoreResource) Create(ctx context.Context, req resource.
 		return
 	}
 	pinned := fmt.Sprintf("%s#%d", snap.URI, snap.Generation)
-	if err := r.importOnce(ctx, inst, snap.URI, pinned, resp); err != nil {
+	if err := r.importOnce(ctx, inst, snap.URI, plan.request(pinned), resp); err != nil {
 		resp.Diagnostics.AddError("Restoring "+instance+" from "+pinned+" failed", r.clients.Describe(gcpclient.APIRedis, err))
 		return
 	}
@@ -351,28 +351,28 @@ func (r *redisSnapshotRestoreResource) verifier(ctx context.Context, key string)
 	}
 }
 
-// importOnce imports uri into inst, unless an import of the same pinned
-// source recorded on the instance (an apply killed mid-import) is running
-// or done: that one is awaited or adopted, never repeated.
-func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *redispb.Instance, uri gcsURI, pinned string, resp *resource.CreateResponse) error {
+// importOnce imports uri into inst, unless an import of the same request
+// recorded on the instance (by an apply killed mid-import) is running or
+// done: that one is awaited or adopted, never repeated. The record stays
+// on the instance until the restore is destroyed, so that an apply killed
+// after the import but before its state was saved adopts it too.
+func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *redispb.Instance, uri gcsURI, request string, resp *resource.CreateResponse) error {
 	instance := inst.GetName()
-	if since, ok := intentFrom(inst.GetLabels(), pinned); ok {
+	if since, ok := intentFrom(inst.GetLabels(), request); ok {
 		op, err := importSince(ctx, r.clients, instance, since)
 		if err != nil {
 			return fmt.Errorf("looking for the import an interrupted apply started: %w", err)
 		}
 		if op != nil {
-			err := awaitImport(ctx, r.clients, op)
-			if err == nil {
-				resp.Diagnostics.AddWarning("Adopted an interrupted restore",
-					fmt.Sprintf("An earlier apply started importing %s into %s (operation %s) and was interrupted; that import finished and was not repeated.", pinned, instance, op.GetName()))
-				r.clearIntent(ctx, instance, resp)
+			if err := awaitImport(ctx, r.clients, op); err == nil {
+				resp.Diagnostics.AddWarning("Resumed an interrupted restore",
+					fmt.Sprintf("An earlier apply started importing %s into %s (operation %s) and was interrupted; that import is done and was not repeated.", uri, instance, op.GetName()))
 				return nil
 			}
-			// A failed import is started again below.
+			// It failed: import again.
 		}
 	}
-	if err := setRestoreLabel(ctx, r.clients, inst, &restoreIntent{Source: pinned, Since: r.now()}); err != nil {
+	if err := setRestoreLabel(ctx, r.clients, inst, &restoreIntent{Source: request, Since: r.now()}); err != nil {
 		return fmt.Errorf("recording the restore on the instance: %w", err)
 	}
 	op, err := r.clients.Redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{
@@ -382,26 +382,14 @@ func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *red
 	if err == nil {
 		_, err = gcpclient.Wait(ctx, op)
 	}
-	if err != nil {
-		return err
-	}
-	r.clearIntent(ctx, instance, resp)
-	return nil
+	return err
 }
 
-// clearIntent removes the restore's label once the import is done, so that
-// a restore of the same snapshot requested later imports again. Failing to
-// is only a warning: the restore happened.
-func (r *redisSnapshotRestoreResource) clearIntent(ctx context.Context, instance string, resp *resource.CreateResponse) {
-	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: instance})
-	if err == nil {
-		err = setRestoreLabel(ctx, r.clients, inst, nil)
-	}
-	if err != nil {
-		resp.Diagnostics.AddWarning("Restore label left on "+instance,
-			fmt.Sprintf("The restore finished, but removing its %s label failed: %s. Remove the label before restoring the same snapshot into this instance again, or that restore will not import.",
-				restoreLabelKey, r.clients.Describe(gcpclient.APIRedis, err)))
-	}
+// request identifies what a restore asked for in the instance's label: the
+// pinned source and the triggers, so that a restore replaced for new
+// triggers is never taken for the one before.
+func (m *redisSnapshotRestoreModel) request(pinned string) string {
+	return pinned + " " + m.Triggers.String()
 }
 
 // Read keeps the restore while its instance exists. An instance deleted and
@@ -431,7 +419,27 @@ func (r *redisSnapshotRestoreResource) Update(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// Delete forgets the restore. The instance keeps the data it was restored
-// to: undoing a restore is another restore.
-func (r *redisSnapshotRestoreResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+// Delete forgets the restore and removes its record from the instance, so
+// that the same restore requested again imports again. The instance keeps
+// the data it was restored to: undoing a restore is another restore.
+func (r *redisSnapshotRestoreResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state redisSnapshotRestoreModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	instance := state.Instance.ValueString()
+	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: instance})
+	if gcpclient.IsNotFound(err) {
+		return
+	}
+	pinned := fmt.Sprintf("%s#%d", state.Source.ValueString(), state.ImportedGeneration.ValueInt64())
+	if _, ours := intentFrom(inst.GetLabels(), state.request(pinned)); err == nil && ours {
+		err = setRestoreLabel(ctx, r.clients, inst, nil)
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Removing the restore's record from "+instance+" failed",
+			fmt.Sprintf("The %s label on the instance records this restore; while it does, a restore of the same snapshot would take it for done. %s",
+				restoreLabelKey, r.clients.Describe(gcpclient.APIRedis, err)))
+	}
 }
