@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -142,4 +143,68 @@ func errorText(parts ...string) *regexp.Regexp {
 		quoted[i] = strings.Join(words, `\s+`)
 	}
 	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
+}
+
+// dump reads every key of the test instance relay-us with its value.
+func (e *env) dump(t *testing.T) map[string]string {
+	t.Helper()
+	c := e.lc.RedisClient(t, instanceID("relay-us"))
+	defer c.Close()
+	ctx := context.Background()
+	out := map[string]string{}
+	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		v, err := c.Get(ctx, iter.Val()).Result()
+		if err != nil {
+			t.Fatalf("GET %s: %v", iter.Val(), err)
+		}
+		out[iter.Val()] = v
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffCount is how many keys differ between two dumps.
+func diffCount(a, b map[string]string) int {
+	n := 0
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			n++
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// countCalls counts the Memorystore calls of method in the operation log.
+func (e *env) countCalls(t *testing.T, method string) int {
+	n := 0
+	for _, l := range e.lc.Oplog(t) {
+		if l.Method == "google.cloud.redis.v1.CloudRedis."+method && l.Phase == "call" {
+			n++
+		}
+	}
+	return n
+}
+
+// export writes the instance's data to uri out of band, through the API.
+func (e *env) export(t *testing.T, instance, uri string) {
+	t.Helper()
+	ctx := context.Background()
+	op, err := e.clients.Redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{
+		Name:         instance,
+		OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{GcsDestination: &redispb.GcsDestination{Uri: uri}}},
+	})
+	if err == nil {
+		_, err = op.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatalf("exporting %s to %s: %v", instance, uri, err)
+	}
 }

@@ -3,7 +3,10 @@ package resources_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"regexp"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -196,6 +199,130 @@ resource "agentnet_redis_snapshot_restore" "bad" {
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
 				Check:  keepsData,
+			},
+		},
+	})
+}
+
+// restoreVars declares what a runbook pins when it restores by hand: the
+// snapshot URI and generation recorded before the corruption, and the time
+// the corruption began (set through TF_VAR_ by the test).
+const restoreVars = `
+variable "pinned_uri" { type = string }
+variable "pinned_generation" { type = number }
+variable "corrupted_at" { type = string }
+`
+
+// The data corruption scenario that used to "restore" bad data: a snapshot
+// taken, the live data corrupted, and the snapshot object overwritten with
+// an export of the corrupted data. Restoring the overwritten object is
+// refused, whichever check is asked (the pinned generation, the corruption
+// time), and imports nothing; the instance keeps its data. Selecting the
+// newest snapshot from before the corruption time brings back every key.
+func TestAccRedisSnapshotRestore_overwrittenAndCorrupted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := dataset{prefix: "envelope", n: 2000}
+	var before, corrupted map[string]string
+	snapshots := recoveryInstanceHCL + `
+resource "agentnet_redis_snapshot" "hourly" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/relay-us/"
+}
+
+resource "agentnet_redis_snapshot" "latest" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/relay-us/latest.rdb"
+  depends_on  = [agentnet_redis_snapshot.hourly]
+}
+`
+	restore := func(attrs string) string {
+		return e.config(recoveryInstanceHCL + restoreVars + `
+resource "agentnet_redis_snapshot_restore" "back" {
+  instance = agentnet_redis_instance.main.id
+` + attrs + "\n}\n")
+	}
+	untouched := func() {
+		if n := e.countCalls(t, "ImportInstance"); n != 0 {
+			t.Fatalf("a refused restore called ImportInstance %d times", n)
+		}
+		if now := e.dump(t); !maps.Equal(now, corrupted) {
+			t.Fatalf("a refused restore changed the instance's data")
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: e.config(recoveryInstanceHCL),
+				Check: func(s *terraform.State) error {
+					c, err := redisOf(s, "agentnet_redis_instance.main")
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					return data.write(ctx, c)
+				},
+			},
+			{
+				Config: e.config(snapshots),
+				// The overwritten object shows as the snapshot gone.
+				ExpectNonEmptyPlan: true,
+				Check: func(s *terraform.State) error {
+					latest := s.RootModule().Resources["agentnet_redis_snapshot.latest"].Primary.Attributes
+					t.Setenv("TF_VAR_pinned_uri", latest["uri"])
+					t.Setenv("TF_VAR_pinned_generation", latest["generation"])
+					before = e.dump(t)
+					// The corruption begins a second after the snapshots.
+					time.Sleep(1100 * time.Millisecond)
+					t.Setenv("TF_VAR_corrupted_at", time.Now().UTC().Format(time.RFC3339))
+					time.Sleep(1100 * time.Millisecond)
+					e.lc.Fault(t, "redis-corrupt", instanceID("relay-us"), nil)
+					corrupted = e.dump(t)
+					if maps.Equal(before, corrupted) {
+						return fmt.Errorf("the corruption fault changed nothing")
+					}
+					e.export(t, instanceID("relay-us"), latest["uri"]) // overwrite it with the corrupted data
+					return nil
+				},
+			},
+			{
+				Config: restore(`  source            = var.pinned_uri
+  source_generation = var.pinned_generation
+  allow_unsigned    = true`),
+				ExpectError: errorText("Snapshot was rewritten", "The generation check failed", "The instance was not touched."),
+			},
+			{
+				PreConfig: untouched,
+				Config: restore(`  source         = var.pinned_uri
+  created_before = var.corrupted_at
+  allow_unsigned = true`),
+				ExpectError: errorText("Snapshot is newer than created_before", "The created_before check failed", "The instance was not touched."),
+			},
+			{
+				PreConfig: untouched,
+				Config: restore(`  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"
+  created_before   = var.corrupted_at
+  allow_unsigned   = true`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestMatchResourceAttr("agentnet_redis_snapshot_restore.back", "source",
+						regexp.MustCompile(`^gs://agentnet-snapshots/relay-us/relay-us-.*\.rdb$`)),
+					func(*terraform.State) error {
+						if n := e.countCalls(t, "ImportInstance"); n != 1 {
+							return fmt.Errorf("%d ImportInstance calls, want 1", n)
+						}
+						if after := e.dump(t); !maps.Equal(after, before) {
+							return fmt.Errorf("after the restore %d keys differ from before the corruption", diffCount(before, after))
+						}
+						return nil
+					},
+				),
+			},
+			{ // pinned: a new plan selects nothing again
+				Config: restore(`  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"
+  created_before   = var.corrupted_at
+  allow_unsigned   = true`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})
