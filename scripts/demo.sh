@@ -41,6 +41,10 @@ echo "localcloud listening on $AGENTNET_EMULATOR_HOST"
 curl -fsS -X POST "http://$AGENTNET_EMULATOR_HOST/storage/v1/b?project=agentnet-local" \
   -H 'Content-Type: application/json' -d "{\"name\":\"$bucket\"}" >/dev/null
 echo "bucket gs://$bucket created"
+# The Cloud KMS key that signs the snapshots and that the restore trusts.
+export TF_VAR_signing_key=projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots
+"$bin/localcloud" kms create-mac-key "$TF_VAR_signing_key" --host "$AGENTNET_EMULATOR_HOST" >/dev/null
+echo "signing key $TF_VAR_signing_key created"
 
 step "tofu apply: the Memorystore instance (a real redis-server)"
 tofu apply -auto-approve -input=false -no-color | tail -n 3
@@ -59,7 +63,10 @@ step "tofu apply -var snapshot=1: export an RDB snapshot to Cloud Storage"
 tofu apply -auto-approve -input=false -no-color -var snapshot=1 | tail -n 3
 echo "snapshot: $(tofu output -raw snapshot_uri) (crc32c $(tofu output -raw snapshot_crc32c))"
 
-step "Fault: corrupting the instance's data through localcloud"
+# The corruption begins after the snapshot (RFC 3339 has whole seconds).
+sleep 1.1
+corrupted_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+step "Fault at $corrupted_at: corrupting the instance's data through localcloud"
 fault=$("$bin/localcloud" fault redis-corrupt --instance "$instance" --host "$AGENTNET_EMULATOR_HOST")
 echo "$fault" | grep -E '"(keys|overwritten|deleted)"' | tr -d ' ,"' | sed 's/^/  /'
 # Show three of the keys the fault damaged.
@@ -76,16 +83,17 @@ count_good() {
 }
 echo "keys intact before the restore: $(count_good)/$keys"
 
-step "tofu apply -var snapshot=1 -var restore=true: restore from the snapshot"
+step "tofu apply -var snapshot=1 -var restore_before=$corrupted_at: restore the newest snapshot from before the corruption"
 start=$(date +%s%N)
-tofu apply -auto-approve -input=false -no-color -var snapshot=1 -var restore=true | tail -n 3
+tofu apply -auto-approve -input=false -no-color -var snapshot=1 -var restore_before="$corrupted_at" | tail -n 3
 took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
 step "Data after the restore"
 show
 good=$(count_good)
+echo "restored $(tofu output -raw restored_from)"
 echo "keys intact after the restore: $good/$keys (restore apply took ${took_ms} ms; Redis recovery target: 10 minutes)"
 [ "$good" = "$keys" ] || { echo "the restore did not bring every key back" >&2; exit 1; }
 
 step "tofu plan: nothing left to do"
-tofu plan -detailed-exitcode -input=false -no-color -var snapshot=1 -var restore=true | tail -n 2
+tofu plan -detailed-exitcode -input=false -no-color -var snapshot=1 -var restore_before="$corrupted_at" | tail -n 2

@@ -36,8 +36,10 @@ locals {
   #   state:        active (takes traffic), drained (none; its agents move
   #                 away) or standby (none; kept at baseline capacity)
   #   weight:       share of new connections while active (default 100)
-  #   restore_from: "latest" or a gs:// snapshot URI restores the region's
-  #                 Redis instance (once; a new value restores again)
+  #   restore_from: restores the region's Redis instance, once (a new value
+  #                 restores again): "latest" (the newest verified snapshot
+  #                 from before the plan), an RFC 3339 time (the newest from
+  #                 before a corruption began) or a gs:// snapshot URI
   regions = {
     "us-central1"  = { state = "active" }
     "europe-west1" = { state = "active" }
@@ -93,8 +95,11 @@ module "region" {
   vpc_network     = local.network
   service_account = "agentnet-relay@${var.project}.iam.gserviceaccount.com" # localcloud has no IAM; kept as on Google Cloud
 
-  backup_bucket = var.bucket
-  restore_from  = each.value.restore_from
+  backup_bucket        = var.bucket
+  snapshot_signing_key = var.snapshot_signing_key
+  restore_from         = each.value.restore_from
+  # Without a key (the drills), restores accept unsigned snapshots.
+  restore_allow_unsigned = var.snapshot_signing_key == null
 }
 
 module "global" {

@@ -38,3 +38,9 @@ variable "domain" {
   type        = string
   default     = "relay.agentnet.localhost"
 }
+
+variable "snapshot_signing_key" {
+  description = "Cloud KMS MAC key that signs every region's snapshot manifests and that restores trust (`bin/localcloud kms create-mac-key NAME`: see README.md). Null: snapshots are not signed and a restore accepts an unsigned snapshot."
+  type        = string
+  default     = null
+}

@@ -18,3 +18,8 @@ output "snapshot_crc32c" {
 output "restored_at" {
   value = one(agentnet_redis_snapshot_restore.recover[*].restored_at)
 }
+
+output "restored_from" {
+  description = "The snapshot the restore selected and imported, gs://BUCKET/OBJECT#GENERATION."
+  value       = one([for r in agentnet_redis_snapshot_restore.recover : "${r.source}#${r.imported_generation}"])
+}

@@ -22,8 +22,13 @@ variable "snapshot" {
   default     = ""
 }
 
-variable "restore" {
-  type        = bool
-  description = "Restore the instance from the snapshot."
-  default     = false
+variable "signing_key" {
+  type        = string
+  description = "Cloud KMS MAC key that signs the snapshots' manifests and that the restore trusts: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY."
+}
+
+variable "restore_before" {
+  type        = string
+  description = "When the data went bad (RFC 3339, for example 2026-11-26T14:05:00Z): restore the newest snapshot written before it. Null: no restore."
+  default     = null
 }

@@ -3,11 +3,13 @@
 # schedule, and, when asked, a restore from a snapshot.
 
 locals {
-  redis_name     = coalesce(var.redis_name, "relay-${var.region}")
-  backup_prefix  = "${local.redis_name}/"
-  backup_uri     = "gs://${var.backup_bucket}/${local.backup_prefix}"
+  redis_name    = coalesce(var.redis_name, "relay-${var.region}")
+  backup_prefix = "${local.redis_name}/"
+  backup_uri    = "gs://${var.backup_bucket}/${local.backup_prefix}"
+  # restore_from: "latest", an RFC 3339 time, or a gs:// URI.
   restore        = var.restore_from != null
   restore_latest = var.restore_from == "latest"
+  restore_before = local.restore && !local.restore_latest && !startswith(coalesce(var.restore_from, "-"), "gs://")
 
   # The relay service resolves peer addresses at plan time when the peer
   # list is known, and at apply time when it is unknown; it cannot plan a
@@ -42,31 +44,29 @@ resource "agentnet_redis_instance" "this" {
   redis_configs = merge(var.redis_configs, { "maxmemory-policy" = "noeviction" })
 }
 
-# "latest": the newest snapshot under this region's prefix, read when the
-# plan is made, before this apply takes a new one.
-data "agentnet_redis_snapshots" "restore" {
-  count  = local.restore_latest ? 1 : 0
-  prefix = local.backup_uri
-}
-
+# The restore selects its snapshot itself when it is created and pins it in
+# state: "latest" is the newest non-empty snapshot written before the plan
+# that asked for it (plantimestamp(), kept afterwards), so neither the fresh
+# snapshot taken after the restore nor any later one runs it again.
 resource "agentnet_redis_snapshot_restore" "this" {
   count = local.restore ? 1 : 0
 
-  instance          = agentnet_redis_instance.this.id
-  source            = local.restore_latest ? try(data.agentnet_redis_snapshots.restore[0].latest.uri, null) : var.restore_from
-  source_generation = local.restore_latest ? try(data.agentnet_redis_snapshots.restore[0].latest.generation, null) : null
-  expected_crc32c   = local.restore_latest ? try(data.agentnet_redis_snapshots.restore[0].latest.crc32c, null) : null
-  triggers          = { restore_from = var.restore_from }
+  instance         = agentnet_redis_instance.this.id
+  source           = local.restore_latest || local.restore_before ? null : var.restore_from
+  snapshots_prefix = local.restore_latest || local.restore_before ? local.backup_uri : null
+  created_before   = local.restore_latest ? plantimestamp() : local.restore_before ? var.restore_from : null
+  signing_key      = var.snapshot_signing_key
+  allow_unsigned   = var.restore_allow_unsigned
+  triggers         = { restore_from = var.restore_from }
 
   lifecycle {
-    # "latest" is resolved once: newer snapshots (such as the one taken
-    # right after the restore) must not run the import again. Changing
-    # restore_from does (triggers).
-    ignore_changes = [source, source_generation, expected_crc32c]
+    # "latest" means before the plan that asked for the restore, not before
+    # every later plan. A different restore_from replaces it (triggers).
+    ignore_changes = [created_before]
 
     precondition {
-      condition     = !local.restore_latest || try(data.agentnet_redis_snapshots.restore[0].latest.uri, null) != null
-      error_message = "restore_from = \"latest\" but there is no snapshot under ${local.backup_uri} to restore."
+      condition     = var.snapshot_signing_key != null || var.restore_allow_unsigned
+      error_message = "restore_from needs snapshot_signing_key to verify the snapshot with, or restore_allow_unsigned = true to restore one without a verified signature."
     }
   }
 }

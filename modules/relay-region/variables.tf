@@ -353,12 +353,30 @@ variable "backup_retention_days" {
 }
 
 variable "restore_from" {
-  description = "Restore the instance from a snapshot: `latest` (the newest snapshot under this region's backup prefix when the restore is first planned) or a `gs://` URI. Null: no restore. Setting it once runs the import once; a different value runs it again. After a restore a fresh snapshot is taken."
+  description = "Restore the instance from a snapshot, once. `latest`: the newest non-empty snapshot under this region's backup prefix written before the plan that asks for the restore (never one this apply takes). An RFC 3339 time such as `2026-11-26T14:05:00Z` (when a data corruption began): the newest non-empty snapshot written before it. A `gs://BUCKET/OBJECT` URI: that snapshot, at the generation it has when the restore is created. The choice is pinned in state: newer snapshots never run the import again, a different value does. The snapshot is verified before the instance is touched (its manifest, signed with `snapshot_signing_key`). After a restore a fresh snapshot is taken. Null: no restore."
   type        = string
   default     = null
 
   validation {
-    condition     = var.restore_from == null || var.restore_from == "latest" || can(regex("^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/[^\\s]+[^/]$", coalesce(var.restore_from, "x")))
-    error_message = "restore_from must be \"latest\" or the gs://BUCKET/OBJECT URI of a snapshot."
+    condition     = var.restore_from == null || var.restore_from == "latest" || can(regex("^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/[^\\s]+[^/]$", coalesce(var.restore_from, "x"))) || can(formatdate("YYYY", coalesce(var.restore_from, "x")))
+    error_message = "restore_from must be \"latest\", an RFC 3339 time such as \"2026-11-26T14:05:00Z\" (restore the newest snapshot from before it), or the gs://BUCKET/OBJECT URI of a snapshot."
   }
+}
+
+variable "snapshot_signing_key" {
+  description = "Cloud KMS MAC key (`projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`, purpose MAC, HMAC-SHA256) that signs this region's snapshot manifests and that a restore trusts. A restore refuses a snapshot whose manifest does not verify with it. Null: snapshots are not signed, and a restore needs `restore_allow_unsigned = true`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.snapshot_signing_key == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.snapshot_signing_key, "x")))
+    error_message = "snapshot_signing_key must be a Cloud KMS key: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY."
+  }
+}
+
+variable "restore_allow_unsigned" {
+  description = "Let a restore import a snapshot without a manifest signed by `snapshot_signing_key` (for snapshots taken before signing was set up, or without a key). Anyone who can write to the bucket can then choose the data restored."
+  type        = bool
+  default     = false
+  nullable    = false
 }

@@ -10,6 +10,15 @@ check "redis_rpo" {
   }
 }
 
-output "latest_snapshot" {
-  value = data.agentnet_redis_snapshots.relay.latest.uri
+# The candidates for a restore after a data corruption: written before it
+# began, holding keys. `latest` is the one a restore with the same
+# snapshots_prefix and created_before selects.
+data "agentnet_redis_snapshots" "before_corruption" {
+  prefix         = "gs://my-agentnet-snapshots/relay-us-central1/"
+  created_before = "2026-11-26T14:05:00Z"
+  min_key_count  = 1
+}
+
+output "restore_candidate" {
+  value = data.agentnet_redis_snapshots.before_corruption.latest
 }
