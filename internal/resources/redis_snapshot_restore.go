@@ -22,6 +22,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
@@ -347,7 +349,12 @@ func (r *redisSnapshotRestoreResource) selectSnapshot(ctx context.Context, prefi
 // verifier checks a manifest's MAC with the trusted key.
 func (r *redisSnapshotRestoreResource) verifier(ctx context.Context, key string) func(*snapshotsig.Manifest) error {
 	return func(m *snapshotsig.Manifest) error {
-		return errors.New("signature verification is not available")
+		err := snapshotsig.Verify(ctx, r.clients.KMS, key, m)
+		if err != nil && status.Code(err) != codes.Unknown {
+			// Cloud KMS itself failed (no permission, a disabled version).
+			return errors.New(r.clients.Describe(gcpclient.APIKMS, err))
+		}
+		return err
 	}
 }
 

@@ -39,6 +39,21 @@ resource "agentnet_redis_snapshot_restore" "back" {
 }
 `
 
+// seedStep creates the instance relay-us and writes data into it.
+func (e *env) seedStep(ctx context.Context, data dataset) resource.TestStep {
+	return resource.TestStep{
+		Config: e.config(recoveryInstanceHCL),
+		Check: func(s *terraform.State) error {
+			c, err := redisOf(s, "agentnet_redis_instance.main")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return data.write(ctx, c)
+		},
+	}
+}
+
 // The Data Corruption procedure end to end: 10,000 keys written, snapshot,
 // corruption injected through localcloud, restore with an apply, every key
 // read back with its value.
@@ -49,17 +64,7 @@ func TestAccRedisSnapshotRestore_dataCorruptionRecovery(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
-			{
-				Config: e.config(recoveryInstanceHCL),
-				Check: func(s *terraform.State) error {
-					c, err := redisOf(s, "agentnet_redis_instance.main")
-					if err != nil {
-						return err
-					}
-					defer c.Close()
-					return data.write(ctx, c)
-				},
-			},
+			e.seedStep(ctx, data),
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -253,17 +258,7 @@ resource "agentnet_redis_snapshot_restore" "back" {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
-			{
-				Config: e.config(recoveryInstanceHCL),
-				Check: func(s *terraform.State) error {
-					c, err := redisOf(s, "agentnet_redis_instance.main")
-					if err != nil {
-						return err
-					}
-					defer c.Close()
-					return data.write(ctx, c)
-				},
-			},
+			e.seedStep(ctx, data),
 			{
 				Config: e.config(snapshots),
 				// The overwritten object shows as the snapshot gone.

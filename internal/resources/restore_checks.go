@@ -123,6 +123,9 @@ func checkManifest(f snapshotFacts) *refusal {
 			"%s has %s %v but its manifest records %v: the object was rewritten or the manifest belongs to another snapshot", f.URI, what, got, want)
 	}
 	switch {
+	case m.State != snapshotsig.StateComplete:
+		return refuse("source", nameManifest, "Snapshot does not match its manifest",
+			"the manifest of %s is in state %q: the export that wrote it did not finish", f.URI, m.State)
 	case m.Object != f.URI.String():
 		return mismatch("the name", f.URI, m.Object)
 	case m.Generation != f.Generation:

@@ -17,7 +17,7 @@ func TestCheckSnapshot(t *testing.T) {
 		u := gcsURI{"b", "relay/s.rdb"}
 		return snapshotFacts{URI: u, Generation: 7, CRC32C: "AAAAAA==", SizeBytes: 4096, Created: taken,
 			Manifest: &snapshotsig.Manifest{Object: u.String(), Generation: 7, CRC32C: "AAAAAA==", SizeBytes: 4096,
-				KeyCount: 200, CreatedAt: taken, MAC: []byte{1}}}
+				KeyCount: 200, CreatedAt: taken, MAC: []byte{1}, State: snapshotsig.StateComplete}}
 	}
 	signed := restoreRules{SigningKey: "projects/p/locations/global/keyRings/r/cryptoKeys/k"}
 	verifies := func(*snapshotsig.Manifest) error { return nil }
@@ -47,6 +47,8 @@ func TestCheckSnapshot(t *testing.T) {
 			facts: func(f *snapshotFacts) { f.SizeBytes = 10 }, check: nameManifest, attr: "source"},
 		{name: "manifest of another object", rules: signed,
 			facts: func(f *snapshotFacts) { f.Manifest.Object = "gs://b/relay/other.rdb" }, check: nameManifest, attr: "source"},
+		{name: "export unfinished", rules: signed,
+			facts: func(f *snapshotFacts) { f.Manifest.State = snapshotsig.StateExporting }, check: nameManifest, attr: "source"},
 		{name: "forged signature", rules: signed, verify: forged, check: nameSignature, attr: "signing_key"},
 		{name: "forged signature with allow_unsigned", rules: restoreRules{SigningKey: signed.SigningKey, AllowUnsigned: true},
 			verify: forged, check: nameSignature, attr: "signing_key"},

@@ -55,8 +55,8 @@ func objectAttrs(ctx context.Context, c *gcpclient.Clients, u gcsURI) (*storage.
 }
 
 // Objects written next to a snapshot that are not snapshots themselves: its
-// manifest, and the record of an export in progress.
-var snapshotCompanionSuffixes = []string{".manifest.json", ".pending.json"}
+// manifest (which also records an export in progress).
+var snapshotCompanionSuffixes = []string{snapshotsig.ManifestObject("")}
 
 // isSnapshotObject tells a snapshot from the companion objects beside it.
 func isSnapshotObject(name string) bool {
