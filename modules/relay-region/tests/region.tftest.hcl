@@ -98,9 +98,10 @@ run "region" {
 # The Redis Recovery procedure's "restore from latest snapshot", as one input.
 run "restore_latest" {
   variables {
-    peer_redis_instances = [run.peer.instance_id]
-    restore_from         = "latest"
-    newest_before        = run.region.snapshot_uri
+    peer_redis_instances   = [run.peer.instance_id]
+    restore_from           = "latest"
+    restore_allow_unsigned = true
+    newest_before          = run.region.snapshot_uri
   }
 
   assert {
@@ -121,11 +122,12 @@ run "restore_latest" {
 # Minimum instances belong to the failover group once the service exists.
 run "restore_once_and_scaling" {
   variables {
-    peer_redis_instances = [run.peer.instance_id]
-    restore_from         = "latest"
-    min_instances        = 3
-    max_instances        = 5
-    restored_at          = run.restore_latest.restored_at
+    peer_redis_instances   = [run.peer.instance_id]
+    restore_from           = "latest"
+    restore_allow_unsigned = true
+    min_instances          = 3
+    max_instances          = 5
+    restored_at            = run.restore_latest.restored_at
   }
 
   assert {
