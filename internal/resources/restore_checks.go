@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"cloud.google.com/go/storage"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
@@ -23,6 +24,21 @@ type snapshotFacts struct {
 	Created    time.Time
 	// Manifest is nil for a snapshot without one.
 	Manifest *snapshotsig.Manifest
+
+	attrs *storage.ObjectAttrs
+}
+
+// factsOf describes the object a and its manifest m (nil: none).
+func factsOf(a *storage.ObjectAttrs, m *snapshotsig.Manifest) snapshotFacts {
+	return snapshotFacts{
+		URI:        gcsURI{a.Bucket, a.Name},
+		Generation: a.Generation,
+		CRC32C:     crc32cString(a.CRC32C),
+		SizeBytes:  a.Size,
+		Created:    a.Created,
+		Manifest:   m,
+		attrs:      a,
+	}
 }
 
 // keyCount is the snapshot's key count from its manifest; ok is false when
@@ -111,29 +127,20 @@ func (f snapshotFacts) createdAt() time.Time {
 	return f.Created
 }
 
-// checkManifest checks that the manifest describes this very object: its
-// name, generation, checksum and size.
+// checkManifest checks that the manifest describes this very object, as
+// the finished export wrote it: its name, generation, checksum and size.
 func checkManifest(f snapshotFacts) *refusal {
 	m := f.Manifest
 	if m == nil {
 		return nil
 	}
-	mismatch := func(what string, got, want any) *refusal {
-		return refuse("source", nameManifest, "Snapshot does not match its manifest",
-			"%s has %s %v but its manifest records %v: the object was rewritten or the manifest belongs to another snapshot", f.URI, what, got, want)
-	}
-	switch {
-	case m.State != snapshotsig.StateComplete:
+	if m.State != snapshotsig.StateComplete {
 		return refuse("source", nameManifest, "Snapshot does not match its manifest",
 			"the manifest of %s is in state %q: the export that wrote it did not finish", f.URI, m.State)
-	case m.Object != f.URI.String():
-		return mismatch("the name", f.URI, m.Object)
-	case m.Generation != f.Generation:
-		return mismatch("generation", f.Generation, m.Generation)
-	case m.CRC32C != f.CRC32C:
-		return mismatch("CRC32C", f.CRC32C, m.CRC32C)
-	case m.SizeBytes != f.SizeBytes:
-		return mismatch("size", f.SizeBytes, m.SizeBytes)
+	}
+	if err := m.CheckObject(f.attrs); err != nil {
+		return refuse("source", nameManifest, "Snapshot does not match its manifest",
+			"%v: the object was rewritten or the manifest belongs to another snapshot", err)
 	}
 	return nil
 }

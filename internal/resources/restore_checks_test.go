@@ -2,6 +2,8 @@ package resources
 
 import (
 	"errors"
+
+	"cloud.google.com/go/storage"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +15,11 @@ import (
 // attribute, and says the instance was not touched.
 func TestCheckSnapshot(t *testing.T) {
 	taken := time.Date(2026, 11, 26, 14, 0, 0, 0, time.UTC)
-	good := func() snapshotFacts {
-		u := gcsURI{"b", "relay/s.rdb"}
-		return snapshotFacts{URI: u, Generation: 7, CRC32C: "AAAAAA==", SizeBytes: 4096, Created: taken,
-			Manifest: &snapshotsig.Manifest{Object: u.String(), Generation: 7, CRC32C: "AAAAAA==", SizeBytes: 4096,
-				KeyCount: 200, CreatedAt: taken, MAC: []byte{1}, State: snapshotsig.StateComplete}}
+	// An object and the manifest its export wrote.
+	good := func() (*storage.ObjectAttrs, *snapshotsig.Manifest) {
+		return &storage.ObjectAttrs{Bucket: "b", Name: "relay/s.rdb", Generation: 7, Size: 4096, Created: taken},
+			&snapshotsig.Manifest{Object: "gs://b/relay/s.rdb", Generation: 7, CRC32C: "AAAAAA==", SizeBytes: 4096,
+				KeyCount: 200, CreatedAt: taken, MAC: []byte{1}, State: snapshotsig.StateComplete}
 	}
 	signed := restoreRules{SigningKey: "projects/p/locations/global/keyRings/r/cryptoKeys/k"}
 	verifies := func(*snapshotsig.Manifest) error { return nil }
@@ -26,7 +28,7 @@ func TestCheckSnapshot(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		rules  restoreRules
-		facts  func(f *snapshotFacts)
+		facts  func(a *storage.ObjectAttrs, m **snapshotsig.Manifest)
 		verify func(*snapshotsig.Manifest) error
 		check  string // "" when the snapshot passes
 		attr   string
@@ -40,35 +42,36 @@ func TestCheckSnapshot(t *testing.T) {
 			check: nameCreatedBefore, attr: "created_before"},
 		{name: "written before the corruption", rules: restoreRules{SigningKey: signed.SigningKey, CreatedBefore: taken.Add(time.Second)}},
 		{name: "manifest claims a later time", rules: restoreRules{SigningKey: signed.SigningKey, CreatedBefore: taken.Add(time.Second)},
-			facts: func(f *snapshotFacts) { f.Manifest.CreatedAt = taken.Add(time.Minute) }, check: nameCreatedBefore, attr: "created_before"},
+			facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { (*m).CreatedAt = taken.Add(time.Minute) }, check: nameCreatedBefore, attr: "created_before"},
 		{name: "object rewritten under its manifest", rules: signed,
-			facts: func(f *snapshotFacts) { f.Generation = 8 }, check: nameManifest, attr: "source"},
+			facts: func(a *storage.ObjectAttrs, _ **snapshotsig.Manifest) { a.Generation = 8 }, check: nameManifest, attr: "source"},
 		{name: "size differs from the manifest", rules: signed,
-			facts: func(f *snapshotFacts) { f.SizeBytes = 10 }, check: nameManifest, attr: "source"},
+			facts: func(a *storage.ObjectAttrs, _ **snapshotsig.Manifest) { a.Size = 10 }, check: nameManifest, attr: "source"},
 		{name: "manifest of another object", rules: signed,
-			facts: func(f *snapshotFacts) { f.Manifest.Object = "gs://b/relay/other.rdb" }, check: nameManifest, attr: "source"},
+			facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { (*m).Object = "gs://b/relay/other.rdb" }, check: nameManifest, attr: "source"},
 		{name: "export unfinished", rules: signed,
-			facts: func(f *snapshotFacts) { f.Manifest.State = snapshotsig.StateExporting }, check: nameManifest, attr: "source"},
+			facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { (*m).State = snapshotsig.StateExporting }, check: nameManifest, attr: "source"},
 		{name: "forged signature", rules: signed, verify: forged, check: nameSignature, attr: "signing_key"},
 		{name: "forged signature with allow_unsigned", rules: restoreRules{SigningKey: signed.SigningKey, AllowUnsigned: true},
 			verify: forged, check: nameSignature, attr: "signing_key"},
-		{name: "unsigned manifest", rules: signed, facts: func(f *snapshotFacts) { f.Manifest.MAC = nil },
+		{name: "unsigned manifest", rules: signed, facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { (*m).MAC = nil },
 			check: nameSignature, attr: "signing_key"},
-		{name: "no manifest", rules: signed, facts: func(f *snapshotFacts) { f.Manifest = nil },
+		{name: "no manifest", rules: signed, facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { *m = nil },
 			check: nameSignature, attr: "signing_key"},
-		{name: "no manifest, allow_unsigned", rules: restoreRules{AllowUnsigned: true}, facts: func(f *snapshotFacts) { f.Manifest = nil }},
-		{name: "no keys", rules: signed, facts: func(f *snapshotFacts) { f.Manifest.KeyCount = 0 },
+		{name: "no manifest, allow_unsigned", rules: restoreRules{AllowUnsigned: true}, facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { *m = nil }},
+		{name: "no keys", rules: signed, facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { (*m).KeyCount = 0 },
 			check: nameNonEmpty, attr: "allow_empty"},
 		{name: "no keys, allow_empty", rules: restoreRules{SigningKey: signed.SigningKey, AllowEmpty: true},
-			facts: func(f *snapshotFacts) { f.Manifest.KeyCount = 0 }},
+			facts: func(_ *storage.ObjectAttrs, m **snapshotsig.Manifest) { (*m).KeyCount = 0 }},
 		{name: "below min_size_bytes", rules: restoreRules{SigningKey: signed.SigningKey, MinSizeBytes: 5000},
 			check: nameNonEmpty, attr: "allow_empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := good()
+			a, m := good()
 			if tc.facts != nil {
-				tc.facts(&f)
+				tc.facts(a, &m)
 			}
+			f := factsOf(a, m)
 			verify := tc.verify
 			if verify == nil {
 				verify = verifies

@@ -2,8 +2,6 @@ package resources
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
@@ -28,11 +26,7 @@ import (
 // crc32cString encodes a CRC32C as Cloud Storage reports it: base64 of the
 // big-endian checksum (the JSON API's `crc32c` field, the google provider's
 // `crc32c` attribute).
-func crc32cString(sum uint32) string {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], sum)
-	return base64.StdEncoding.EncodeToString(b[:])
-}
+func crc32cString(sum uint32) string { return snapshotsig.CRC32CString(sum) }
 
 // crc32cRE matches a base64-encoded CRC32C.
 var crc32cRE = regexp.MustCompile(`^[A-Za-z0-9+/]{6}==$`)
@@ -158,20 +152,13 @@ func cryptoKeyValidator() validator.String {
 // snapshotFactsOf is what a restore or a listing knows of one snapshot
 // object: its metadata and its manifest (nil when it has none).
 func snapshotFactsOf(ctx context.Context, c *gcpclient.Clients, a *storage.ObjectAttrs) (snapshotFacts, error) {
-	f := snapshotFacts{
-		URI:        gcsURI{a.Bucket, a.Name},
-		Generation: a.Generation,
-		CRC32C:     crc32cString(a.CRC32C),
-		SizeBytes:  a.Size,
-		Created:    a.Created,
-	}
-	m, err := snapshotsig.Read(ctx, c.Storage, f.URI.String())
+	uri := gcsURI{a.Bucket, a.Name}
+	m, err := snapshotsig.Read(ctx, c.Storage, uri.String())
 	switch {
 	case errors.Is(err, snapshotsig.ErrNoManifest):
+		m = nil
 	case err != nil:
-		return f, fmt.Errorf("reading the manifest of %s: %w", f.URI, err)
-	default:
-		f.Manifest = m
+		return snapshotFacts{}, fmt.Errorf("reading the manifest of %s: %w", uri, err)
 	}
-	return f, nil
+	return factsOf(a, m), nil
 }
