@@ -16,6 +16,8 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/rdbfile"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 const (
@@ -206,5 +208,48 @@ func (e *env) export(t *testing.T, instance, uri string) {
 	}
 	if err != nil {
 		t.Fatalf("exporting %s to %s: %v", instance, uri, err)
+	}
+}
+
+// writeManifest writes the manifest of the snapshot object uri as an export
+// would (the object's generation, CRC32C, size and key count), signed with
+// key unless it is empty; edit, when set, changes it last, as a forger
+// would.
+func (e *env) writeManifest(t *testing.T, uri, key string, edit func(*snapshotsig.Manifest)) {
+	t.Helper()
+	ctx := context.Background()
+	bucket, object, err := snapshotsig.SplitURI(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := e.clients.Storage.Bucket(bucket).Object(object)
+	attrs, err := obj.Attrs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := obj.NewReader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := rdbfile.Summarize(r)
+	r.Close()
+	if err != nil {
+		t.Fatalf("summarising %s: %v", uri, err)
+	}
+	m := &snapshotsig.Manifest{
+		Version: snapshotsig.CurrentVersion, Object: uri, Generation: attrs.Generation,
+		CRC32C: snapshotsig.CRC32CString(attrs.CRC32C), SizeBytes: attrs.Size, KeyCount: sum.KeyCount,
+		RedisVersion: sum.RedisVersion, CreatedAt: attrs.Created, State: snapshotsig.StateComplete,
+	}
+	if key != "" {
+		if err := snapshotsig.Sign(ctx, e.clients.KMS, key, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if edit != nil {
+		edit(m)
+	}
+	if err := snapshotsig.Write(ctx, e.clients.Storage, m); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 const recoveryInstanceHCL = `
@@ -318,6 +319,112 @@ resource "agentnet_redis_snapshot_restore" "back" {
   created_before   = var.corrupted_at
   allow_unsigned   = true`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// Keys of Cloud KMS: the one trusted to sign snapshots, and another.
+const (
+	trustedKey = "projects/agentnet-test/locations/global/keyRings/agentnet/cryptoKeys/snapshots"
+	forgerKey  = "projects/agentnet-test/locations/global/keyRings/elsewhere/cryptoKeys/snapshots"
+)
+
+// A valid RDB written by another redis-server, holding a forged envelope,
+// put under the snapshots' prefix by someone who can write to the bucket:
+// CRC32C and generation are its own and consistent, so only the signature
+// tells it apart. It is refused by the signature check without a manifest,
+// with an unsigned one, one signed by another key, and one signed by
+// another key but claiming the trusted one; nothing is imported. The
+// genuine snapshot, signed with the trusted key, restores.
+func TestAccRedisSnapshotRestore_forgedSnapshotRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.lc.CreateMACKey(t, trustedKey)
+	e.lc.CreateMACKey(t, forgerKey)
+	data := dataset{prefix: "envelope", n: 500}
+	const genuine, forged = "gs://agentnet-snapshots/relay-us/genuine.rdb", "gs://agentnet-snapshots/relay-us/forged.rdb"
+	forger := recoveryInstanceHCL + `
+resource "agentnet_redis_instance" "forger" {
+  name           = "relay-forger"
+  memory_size_gb = 1
+}
+`
+	restore := func(attrs string) string {
+		return e.config(forger + `
+resource "agentnet_redis_snapshot_restore" "back" {
+  instance    = agentnet_redis_instance.main.id
+  signing_key = "` + trustedKey + `"
+` + attrs + "\n}\n")
+	}
+	var before map[string]string
+	untouched := func() {
+		if n := e.countCalls(t, "ImportInstance"); n != 0 {
+			t.Fatalf("a refused restore called ImportInstance %d times", n)
+		}
+		if now := e.dump(t); !maps.Equal(now, before) {
+			t.Fatalf("a refused restore changed the instance's data")
+		}
+	}
+	latest := `  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"`
+	refused := func(why string) *regexp.Regexp {
+		return errorText("The signature check failed", why, "The instance was not touched.")
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			e.seedStep(ctx, data),
+			{
+				Config: e.config(forger),
+				Check: func(s *terraform.State) error {
+					before = e.dump(t)
+					e.export(t, instanceID("relay-us"), genuine)
+					e.writeManifest(t, genuine, trustedKey, nil)
+					c := e.lc.RedisClient(t, instanceID("relay-forger"))
+					defer c.Close()
+					if err := c.Set(ctx, "inbox:agent-b", `{"from":"agent-a","body":"forged"}`, 0).Err(); err != nil {
+						return err
+					}
+					time.Sleep(10 * time.Millisecond) // the forgery is the newest snapshot
+					e.export(t, instanceID("relay-forger"), forged)
+					return nil
+				},
+			},
+			{
+				Config:      restore(latest),
+				ExpectError: refused("forged.rdb has no manifest"),
+			},
+			{
+				PreConfig:   func() { untouched(); e.writeManifest(t, forged, "", nil) },
+				Config:      restore(latest),
+				ExpectError: refused("forged.rdb has a manifest without a signature"),
+			},
+			{
+				PreConfig:   func() { untouched(); e.writeManifest(t, forged, forgerKey, nil) },
+				Config:      restore(latest),
+				ExpectError: refused("not a version of the trusted key " + trustedKey),
+			},
+			{
+				PreConfig: func() {
+					untouched()
+					e.writeManifest(t, forged, forgerKey, func(m *snapshotsig.Manifest) { m.KeyVersion = trustedKey + "/cryptoKeyVersions/1" })
+				},
+				Config:      restore(latest),
+				ExpectError: refused("was changed after it was signed, or its MAC was not made with " + trustedKey),
+			},
+			{
+				PreConfig: untouched,
+				Config:    restore(`  source = "` + genuine + `"`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot_restore.back", "signed", "true"),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot_restore.back", "key_count", fmt.Sprint(data.n)),
+					func(*terraform.State) error {
+						if after := e.dump(t); !maps.Equal(after, before) {
+							return fmt.Errorf("after restoring the genuine snapshot %d keys differ", diffCount(before, after))
+						}
+						return nil
+					},
+				),
 			},
 		},
 	})
