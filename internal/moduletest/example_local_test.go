@@ -24,23 +24,9 @@ import (
 func TestExampleLocal(t *testing.T) {
 	tf := setup(t)
 	t.Parallel()
-	lc := localcloudtest.Start(t)
-	createBucket(t, lc.Addr(), "agentnet-local", "agentnet-demo-snapshots")
-
-	// A copy of examples/local beside a copy of modules/, so that the
-	// edits and the state stay out of the source tree.
-	work := t.TempDir()
-	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
-	copyDir(t, filepath.Join(tf.root, "examples", "local"), filepath.Join(work, "examples", "local"))
-	dir := filepath.Join(work, "examples", "local")
+	lc, env, dir := localExample(t, tf)
 	mainTF := filepath.Join(dir, "main.tf")
-	env := append(tf.env(t),
-		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
-		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
-		"TF_VAR_probe_token="+tf.token,
-	)
 	chdir := "-chdir=" + dir
-	tf.run(t, env, chdir, "get", "-no-color")
 
 	var slot time.Time // the snapshot schedule's hour at the last apply
 	apply := func(step string) map[string]any {
@@ -147,6 +133,27 @@ func TestExampleLocal(t *testing.T) {
 // Redis: AUTH on, maxmemory-policy noeviction (read over TLS with the AUTH
 // string and CA from the Memorystore API, as the relays connect), and no
 // AUTH string nor private key anywhere in the state file.
+// localExample starts a localcloud for a copy of examples/local beside a
+// copy of modules/ (so that edits and state stay out of the source tree),
+// with its modules installed; it returns the environment tofu runs it with
+// and the copy's folder.
+func localExample(t *testing.T, tf *tofu) (*localcloudtest.Instance, []string, string) {
+	t.Helper()
+	lc := localcloudtest.Start(t)
+	createBucket(t, lc.Addr(), "agentnet-local", "agentnet-demo-snapshots")
+	work := t.TempDir()
+	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
+	copyDir(t, filepath.Join(tf.root, "examples", "local"), filepath.Join(work, "examples", "local"))
+	dir := filepath.Join(work, "examples", "local")
+	env := append(tf.env(t),
+		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
+		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
+		"TF_VAR_probe_token="+tf.token,
+	)
+	tf.run(t, env, "-chdir="+dir, "get", "-no-color")
+	return lc, env, dir
+}
+
 func secureRedis(t *testing.T, lc *localcloudtest.Instance, step string, out map[string]any, statePath string) {
 	t.Helper()
 	state, err := os.ReadFile(statePath)

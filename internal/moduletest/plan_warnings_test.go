@@ -66,3 +66,34 @@ resource "agentnet_redis_instance" "eu" {
 	}
 	tf.run(t, env, "-chdir="+dir, "destroy", "-auto-approve", "-no-color")
 }
+
+// During a region outage the plan says "failing over" once, on the plan
+// that moves the region; after the failover the plan is empty and says at
+// most that the region is still unhealthy at weight 0.
+func TestPlanOutageMessagesSayWhatHappens(t *testing.T) {
+	tf := setup(t)
+	t.Parallel()
+	lc, env, dir := localExample(t, tf)
+	chdir := "-chdir=" + dir
+	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
+
+	lc.FaultRegion(t, "region-down", "europe-west1")
+	flat := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	out := flat(tf.run(t, env, chdir, "plan", "-input=false", "-no-color"))
+	for _, want := range []string{"Warning: Region europe-west1 is unhealthy: failing over", "plans it from weight 100 to 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan that fails over lacks %q:\n%s", want, out)
+		}
+	}
+	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
+
+	raw, code := tf.exec(t, env, chdir, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+	out = flat(raw)
+	if code != 0 {
+		t.Errorf("after the failover, with the region still down, the plan is not empty (exit %d):\n%s", code, raw)
+	}
+	if strings.Contains(out, "failing over") || !strings.Contains(out, "Warning: Region europe-west1 is still unhealthy: stays at weight 0") {
+		t.Errorf("after the failover the plan should only say the region stays at weight 0:\n%s", raw)
+	}
+	lc.FaultRegion(t, "region-up", "europe-west1")
+}
