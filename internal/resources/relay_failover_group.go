@@ -144,7 +144,9 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 			"region and plans an unhealthy one to weight 0, so `tofu plan -detailed-exitcode` detects an outage and " +
 			"the apply is the failover. The group manages the relay services' minimum instances: give those " +
 			"`agentnet_relay_service` resources `lifecycle { ignore_changes = [min_instances] }`." +
-			" The apply of a plan does not wait again on a region whose API did not answer that plan's refresh (recorded in the group's private state, used for 5 minutes), unless the region is to take traffic.",
+			" The apply of a plan does not wait again on a region whose API did not answer that plan's refresh (recorded in the group's private state, used for 5 minutes), unless the region is to take traffic." +
+			" An apply stopped mid-failover (even killed) leaves what it set out to do in the URL map's description, written with the weights: " +
+			"the next plan is not empty and its apply finishes the drain (after its grace period) or the ramp (from the step reached, with its soak).",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				Description: "`projects/PROJECT/global/urlMaps/NAME`. Import by the group's name or this id."},
