@@ -30,8 +30,10 @@ locals {
   #   state:        active (takes traffic), drained (none; its agents move
   #                 away) or standby (none; kept at baseline capacity)
   #   weight:       share of new connections while active (default 100)
-  #   restore_from: "latest" or a gs:// snapshot URI restores the region's
-  #                 Memorystore instance (once; a new value restores again)
+  #   restore_from: restores the region's Memorystore instance, once (a new
+  #                 value restores again): "latest" (the newest verified
+  #                 snapshot from before the plan), an RFC 3339 time (the
+  #                 newest from before a corruption began) or a gs:// URI
   regions = {
     "us-central1"  = { state = "active" }
     "europe-west1" = { state = "active" }
@@ -108,6 +110,7 @@ module "region" {
   backup_interval_minutes = 60 # the backup table: hourly
   backup_retention_days   = 7  # the bucket's lifecycle rule (README.md)
   backup_rpo_seconds      = var.rpo_seconds
+  snapshot_signing_key    = var.snapshot_signing_key
   restore_from            = each.value.restore_from
 }
 

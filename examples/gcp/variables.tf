@@ -51,6 +51,11 @@ variable "redis_kms_keys" {
   default     = {}
 }
 
+variable "snapshot_signing_key" {
+  description = "Cloud KMS MAC key that signs the snapshots' manifests and that restores trust (foundation/'s snapshot_signing_key)."
+  type        = string
+}
+
 variable "subnetwork_prefix" {
   description = "Each region's subnetwork for Direct VPC egress is <subnetwork_prefix><region>, e.g. agentnet-us-central1."
   type        = string

@@ -102,13 +102,23 @@ func TestExampleLocal(t *testing.T) {
 	}
 	healthy("region return", out)
 
-	before := out["latest_snapshots"].(map[string]any)["europe-west1"].(string)
+	// Envelopes in europe-west1's Redis, and a snapshot of them taken on
+	// demand (the schedule takes the next one within the hour): "latest"
+	// restores only a snapshot that holds keys, never an empty one.
+	ctx := context.Background()
+	europe := lc.RedisClient(t, out["redis_instances"].(map[string]any)["europe-west1"].(string))
+	stored := keyset{prefix: "envelope", n: 200}
+	stored.write(t, ctx, europe)
+	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color",
+		`-replace=module.region["europe-west1"].module.backup.agentnet_redis_snapshot.this`)
+	before := outputs(t, tf, env, chdir)["latest_snapshots"].(map[string]any)["europe-west1"].(string)
 	edit(`    "europe-west1" = { state = "active" }`, `    "europe-west1" = { state = "active", restore_from = "latest" }`)
 	out = apply("Redis restore")
 	restored, _ := out["restored"].(map[string]any)["europe-west1"].(map[string]any)
 	if from, _ := restored["from"].(string); !strings.HasPrefix(from, before+"#") {
 		t.Fatalf("Redis restore: europe-west1 restored %v, want the newest snapshot %s", restored, before)
 	}
+	stored.verify(t, ctx, europe, "of the snapshot after the restore")
 	healthy("Redis restore", out)
 
 	edit(`    "asia-east1"   = { state = "active" }`, "    \"asia-east1\"   = { state = \"active\" }\n    \"us-east1\"     = { state = \"standby\" }")

@@ -11,8 +11,8 @@ locals {
       "iam.googleapis.com",               # service accounts, custom roles
       "iamcredentials.googleapis.com",    # impersonation of the deployer
       "artifactregistry.googleapis.com",  # the relay image
+      "cloudkms.googleapis.com",          # snapshot signing (and CMEK)
     ],
-    var.cmek ? ["cloudkms.googleapis.com"] : [],
     var.dns_zone == null ? [] : ["dns.googleapis.com"],
   ))
 }

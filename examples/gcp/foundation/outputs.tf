@@ -10,6 +10,7 @@ output "relay_tfvars" {
     front_door_address    = google_compute_global_address.front_door.self_link
     domain                = trimsuffix(var.domain, ".")
     redis_kms_keys        = { for region, key in google_kms_crypto_key.redis : region => key.id }
+    snapshot_signing_key  = google_kms_crypto_key.snapshots.id
   }
   depends_on = [google_service_networking_connection.psa]
 }
