@@ -85,6 +85,9 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 	if err := validateConfigs(in.GetRedisConfigs()); err != nil {
 		return nil, err
 	}
+	if err := validateLabels(in.GetLabels()); err != nil {
+		return nil, err
+	}
 	if err := validateMaxmemoryGB(in.GetRedisConfigs(), in.GetMemorySizeGb()); err != nil {
 		return nil, err
 	}
@@ -265,6 +268,11 @@ func (s *Service) UpdateInstance(_ context.Context, req *redispb.UpdateInstanceR
 	}
 	if set["redis_configs"] {
 		if err := validateConfigs(in.GetRedisConfigs()); err != nil {
+			return nil, err
+		}
+	}
+	if set["labels"] {
+		if err := validateLabels(in.GetLabels()); err != nil {
 			return nil, err
 		}
 	}
