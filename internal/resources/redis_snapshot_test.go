@@ -2,16 +2,20 @@ package resources_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/storage"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
 )
@@ -71,14 +75,9 @@ func TestAccRedisSnapshot_prefixTriggersAndDrift(t *testing.T) {
 			},
 			{ // the snapshot object deleted behind Terraform's back: the plan exports again
 				PreConfig: func() {
-					it := e.clients.Storage.Bucket(testBucket).Objects(context.Background(), &storage.Query{Prefix: "hourly/"})
-					for {
-						a, err := it.Next()
-						if err != nil {
-							break
-						}
-						if a.Name != strings.TrimPrefix(first, "gs://"+testBucket+"/") {
-							if err := e.clients.Storage.Bucket(testBucket).Object(a.Name).Delete(context.Background()); err != nil {
+					for _, name := range e.objectsUnder(t, "hourly/") {
+						if name != strings.TrimPrefix(first, "gs://"+testBucket+"/") {
+							if err := e.clients.Storage.Bucket(testBucket).Object(name).Delete(context.Background()); err != nil {
 								t.Fatal(err)
 							}
 						}
@@ -92,17 +91,10 @@ func TestAccRedisSnapshot_prefixTriggersAndDrift(t *testing.T) {
 		},
 		// delete_object_on_destroy = true removes the last object on destroy
 		CheckDestroy: func(s *terraform.State) error {
-			it := e.clients.Storage.Bucket(testBucket).Objects(context.Background(), &storage.Query{Prefix: "hourly/"})
-			var names []string
-			for {
-				a, err := it.Next()
-				if err != nil {
-					break
-				}
-				names = append(names, "gs://"+testBucket+"/"+a.Name)
-			}
-			if len(names) != 1 || names[0] != first {
-				return fmt.Errorf("after destroy the bucket holds %v, want only the kept %s", names, first)
+			// (the third step deleted every other object, manifests included)
+			names := e.objectsUnder(t, "hourly/")
+			if len(names) != 1 || "gs://"+testBucket+"/"+names[0] != first {
+				return fmt.Errorf("after destroy the bucket holds %v, want only the kept %s (the destroyed snapshot's object and manifest deleted)", names, first)
 			}
 			return nil
 		},
@@ -124,7 +116,8 @@ resource "agentnet_redis_snapshot" "bad" {
 		Steps: []resource.TestStep{
 			{Config: snap("s3://agentnet-snapshots/x.rdb"), PlanOnly: true,
 				ExpectError: errorText("Attribute destination must be a Cloud Storage URI of the form gs://BUCKET/OBJECT or gs://BUCKET/PREFIX/")},
-			{Config: snap("gs://no-such-bucket/x.rdb"),
+			// at plan: nothing is created, not even the instance
+			{Config: snap("gs://no-such-bucket/x.rdb"), PlanOnly: true,
 				ExpectError: errorText("Snapshot destination not usable", "destination", `bucket "no-such-bucket" does not exist; create it first`)},
 		},
 	})
@@ -171,4 +164,271 @@ func TestAccRedisSnapshotsDataSource_newestFirst(t *testing.T) {
 			),
 		}},
 	})
+}
+
+// exports counts the ExportInstance calls localcloud accepted.
+func (e *env) exports(t *testing.T) int {
+	n := 0
+	for _, l := range e.lc.Oplog(t) {
+		if l.Phase == "call" && strings.HasSuffix(l.Method, ".ExportInstance") && !strings.Contains(l.Outcome, ":") {
+			n++
+		}
+	}
+	return n
+}
+
+// objectsUnder lists the objects under gs://testBucket/prefix.
+func (e *env) objectsUnder(t *testing.T, prefix string) []string {
+	t.Helper()
+	var names []string
+	it := e.clients.Storage.Bucket(testBucket).Objects(context.Background(), &storage.Query{Prefix: prefix})
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, a.Name)
+	}
+}
+
+// A snapshot lost from state is adopted again by its URI: the import, and
+// the apply after it, export nothing; a rewritten object is refused.
+func TestAccRedisSnapshot_importByURI(t *testing.T) {
+	e := newEnv(t)
+	const (
+		addr = "agentnet_redis_snapshot.first"
+		uri  = "gs://agentnet-snapshots/kept/relay-us-first.rdb"
+	)
+	var gen string
+	var exportsBefore int
+	// The import block adopts the object under a prefix destination: the
+	// configuration's instance, destination and triggers are taken in place.
+	adoptHCL := e.config(fmt.Sprintf(recoveryInstanceHCL+`
+import {
+  to = agentnet_redis_snapshot.kept
+  id = %q
+}
+
+resource "agentnet_redis_snapshot" "kept" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/kept/"
+  triggers    = { hour = "10" }
+}
+`, uri))
+	ignore := []string{"destination", "triggers", "timeouts", "instance"}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: e.config(fmt.Sprintf(recoveryInstanceHCL+`
+resource "agentnet_redis_snapshot" "first" {
+  instance    = agentnet_redis_instance.main.id
+  destination = %q
+}
+`, uri)),
+				Check: func(s *terraform.State) error {
+					gen = s.RootModule().Resources[addr].Primary.Attributes["generation"]
+					exportsBefore = e.exports(t)
+					return nil
+				},
+			},
+			{ // by URI, and by URI#GENERATION: the same state
+				ResourceName: addr, ImportState: true, ImportStateId: uri,
+				ImportStateVerify: true, ImportStateVerifyIgnore: ignore,
+			},
+			{
+				ResourceName: addr, ImportState: true,
+				ImportStateIdFunc: func(*terraform.State) (string, error) { return uri + "#" + gen, nil },
+				ImportStateVerify: true, ImportStateVerifyIgnore: ignore,
+			},
+			{
+				ResourceName: addr, ImportState: true, ImportStateId: uri + "#1",
+				ExpectError: errorText("generation 1 was asked, the object is at generation", "it was rewritten since"),
+			},
+			{
+				ResourceName: addr, ImportState: true, ImportStateId: "gs://agentnet-snapshots/kept/",
+				ExpectError: errorText("Invalid import id", "gs://BUCKET/OBJECT, optionally followed by #GENERATION"),
+			},
+			{ // state lost: the import block adopts the object, the apply takes the configuration in place
+				Config: adoptHCL,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_redis_snapshot.kept", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.kept", "uri", uri),
+					resource.TestCheckResourceAttrPtr("agentnet_redis_snapshot.kept", "generation", &gen),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.kept", "destination", "gs://agentnet-snapshots/kept/"),
+					func(*terraform.State) error {
+						if n := e.exports(t); n != exportsBefore {
+							return fmt.Errorf("adopting the snapshot exported again: %d exports, %d before", n, exportsBefore)
+						}
+						return nil
+					},
+				),
+			},
+			{ // from then on an ordinary snapshot: a changed trigger takes a new one
+				Config: strings.Replace(adoptHCL, `hour = "10"`, `hour = "11"`, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("agentnet_redis_snapshot.kept", plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+			},
+		},
+	})
+}
+
+// During a region outage a new snapshot is skipped with a warning: the
+// apply succeeds and the resource keeps the last snapshot; the next apply
+// after the region is back takes the missed snapshot.
+func TestAccRedisSnapshot_regionOutageKeepsLastSnapshot(t *testing.T) {
+	e := newEnv(t)
+	const addr = "agentnet_redis_snapshot.hourly"
+	var first string
+	var exportsDuringOutage int
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: e.config(fmt.Sprintf(snapshotHCL, false, "10")),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "export_skipped", "false"),
+					resource.TestCheckResourceAttrWith(addr, "uri", func(v string) error { first = v; return nil }),
+				),
+			},
+			{ // the next slot, with the region down: exit 0, the last snapshot kept
+				PreConfig: func() { e.lc.FaultRegion(t, "region-down", testRegion) },
+				Config:    e.config(fmt.Sprintf(snapshotHCL, false, "11")),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttrPtr(addr, "uri", &first),
+					resource.TestCheckResourceAttr(addr, "export_skipped", "true"),
+					resource.TestCheckResourceAttr(addr, "triggers.hour", "11"),
+					func(*terraform.State) error { exportsDuringOutage = e.exports(t); return nil },
+				),
+			},
+			{ // still down: the plan keeps it (an export would only be skipped again)
+				Config:   e.config(fmt.Sprintf(snapshotHCL, false, "11")),
+				PlanOnly: true,
+			},
+			{ // the region is back in the same slot: the missed snapshot is taken
+				PreConfig: func() { e.lc.FaultRegion(t, "region-up", testRegion) },
+				Config:    e.config(fmt.Sprintf(snapshotHCL, false, "11")),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "export_skipped", "false"),
+					resource.TestCheckResourceAttrWith(addr, "uri", func(v string) error {
+						if v == first {
+							return fmt.Errorf("the snapshot is still %s after the region came back", v)
+						}
+						if n := e.exports(t); n != exportsDuringOutage+1 {
+							return fmt.Errorf("%d exports after the region came back, want 1", n-exportsDuringOutage)
+						}
+						return nil
+					}),
+				),
+			},
+			{ // and then the plan is empty again
+				Config:   e.config(fmt.Sprintf(snapshotHCL, false, "11")),
+				PlanOnly: true,
+			},
+		},
+	})
+}
+
+// writeExportRecord writes the manifest an export records before it starts
+// (state "exporting"), as an apply stopped during its export leaves it.
+func (e *env) writeExportRecord(t *testing.T, object, operation string) {
+	t.Helper()
+	rec, _ := json.Marshal(map[string]any{
+		"version": 1, "object": "gs://" + testBucket + "/" + object, "instance": instanceID("relay-us"),
+		"created_at": time.Now().UTC(), "state": "exporting", "operation": operation,
+	})
+	e.overwriteObject(t, object+".manifest.json", rec)
+}
+
+// An apply stopped during its export leaves the record written before it:
+// the next apply adopts the object that export wrote (no second export),
+// and runs again, into the same object, an export that never started.
+func TestAccRedisSnapshot_resumesInterruptedExport(t *testing.T) {
+	e := newEnv(t)
+	const (
+		exported = "hourly/relay-us-20261126T101500.000Z.rdb"
+		never    = "fixed/never-started.rdb"
+	)
+	resumeHCL := e.config(recoveryInstanceHCL + `
+resource "agentnet_redis_snapshot" "hourly" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/hourly/"
+}
+
+resource "agentnet_redis_snapshot" "fixed" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/fixed/never-started.rdb"
+  depends_on  = [agentnet_redis_snapshot.hourly]
+}
+`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: e.config(recoveryInstanceHCL)},
+			{
+				PreConfig: func() {
+					// The stopped apply: its record, then its export, which
+					// finished after it was killed.
+					ctx := context.Background()
+					e.writeExportRecord(t, exported, "")
+					op, err := e.clients.Redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{
+						Name: instanceID("relay-us"),
+						OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{
+							GcsDestination: &redispb.GcsDestination{Uri: "gs://" + testBucket + "/" + exported}}},
+					})
+					if err == nil {
+						_, err = op.Wait(ctx)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					e.writeExportRecord(t, never, "")
+				},
+				Config: resumeHCL,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.hourly", "uri", "gs://"+testBucket+"/"+exported),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.fixed", "uri", "gs://"+testBucket+"/"+never),
+					func(*terraform.State) error {
+						if n := e.exports(t); n != 2 {
+							return fmt.Errorf("%d exports, want 2: the interrupted one, adopted, and the one that never started", n)
+						}
+						for _, dir := range []string{"hourly/", "fixed/"} {
+							got := e.objectsUnder(t, dir)
+							if len(got) != 2 || !strings.HasSuffix(got[1], ".manifest.json") || got[1] != got[0]+".manifest.json" {
+								return fmt.Errorf("under %s: %v, want the snapshot and its manifest", dir, got)
+							}
+							if m := e.readJSON(t, got[1]); m["state"] == "exporting" {
+								return fmt.Errorf("%s is still the record of a running export: %v", got[1], m)
+							}
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+// readJSON reads a JSON object from the test bucket.
+func (e *env) readJSON(t *testing.T, object string) map[string]any {
+	t.Helper()
+	r, err := e.clients.Storage.Bucket(testBucket).Object(object).NewReader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var m map[string]any
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		t.Fatalf("%s: %v", object, err)
+	}
+	return m
 }

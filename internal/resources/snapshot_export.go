@@ -1,0 +1,262 @@
+package resources
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/redis/apiv1/redispb"
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+)
+
+// An export that survives the loss of the process running it. A SIGKILLed
+// tofu saves no state, so the intent is recorded in the cloud, next to the
+// object it is about to write: before ExportInstance the snapshot writes its
+// manifest in state "exporting" (with the operation's name once the call
+// returns). The next Create for the same instance and destination finds
+// that record and, rather than exporting a second time, awaits the
+// operation if it is still running or adopts the object it wrote; only a
+// failed or never-started export is run again, into the same object, so no
+// orphan is left behind.
+
+// exportingState marks a manifest written before its export finished.
+const exportingState = "exporting"
+
+// clockSkew is how far the API's clock may be behind ours when an
+// operation's start is compared with the time a record was written.
+const clockSkew = 5 * time.Second
+
+// exportRecord is a manifest in state "exporting": the fields it shares
+// with a complete manifest, and the operation.
+type exportRecord struct {
+	Version   int       `json:"version"`
+	Object    string    `json:"object"`
+	Instance  string    `json:"instance"`
+	CreatedAt time.Time `json:"created_at"`
+	State     string    `json:"state"`
+	Operation string    `json:"operation,omitempty"`
+}
+
+// manifestObject names the manifest of a snapshot object.
+func manifestObject(object string) string { return object + manifestSuffix }
+
+const manifestSuffix = ".manifest.json"
+
+// isManifestObject tells a manifest from the snapshots listed beside it.
+func isManifestObject(name string) bool { return strings.HasSuffix(name, manifestSuffix) }
+
+func writeExportRecord(ctx context.Context, c *gcpclient.Clients, rec exportRecord) error {
+	u, err := parseGCSURI(rec.Object)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	w := c.Storage.Bucket(u.Bucket).Object(manifestObject(u.Object)).NewWriter(ctx)
+	w.ContentType = "application/json"
+	if _, err := w.Write(b); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// findExportRecord returns the newest export of instance into dest (an
+// object, or a prefix) recorded since, or nil.
+func findExportRecord(ctx context.Context, c *gcpclient.Clients, dest gcsURI, instance string, since time.Time) (*exportRecord, error) {
+	var candidates []string
+	if dest.isPrefix() {
+		it := c.Storage.Bucket(dest.Bucket).Objects(ctx, &storage.Query{Prefix: dest.Object})
+		for {
+			a, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if isManifestObject(a.Name) && a.Updated.After(since) {
+				candidates = append(candidates, a.Name)
+			}
+		}
+	} else {
+		candidates = []string{manifestObject(dest.Object)}
+	}
+	var newest *exportRecord
+	for _, name := range candidates {
+		rec, err := readExportRecord(ctx, c, dest.withObject(name))
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil || rec.State != exportingState || rec.Instance != instance || rec.CreatedAt.Before(since) {
+			continue
+		}
+		if newest == nil || rec.CreatedAt.After(newest.CreatedAt) {
+			newest = rec
+		}
+	}
+	return newest, nil
+}
+
+// readExportRecord reads a manifest object; nil when it is absent or not a
+// record this provider wrote.
+func readExportRecord(ctx context.Context, c *gcpclient.Clients, u gcsURI) (*exportRecord, error) {
+	r, err := c.Storage.Bucket(u.Bucket).Object(u.Object).NewReader(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	var rec exportRecord
+	if json.Unmarshal(b, &rec) != nil {
+		return nil, nil
+	}
+	return &rec, nil
+}
+
+// errRegionOut is the export's answer when the instance's region does not
+// serve it.
+type errRegionOut struct{ err error }
+
+func (e *errRegionOut) Error() string { return e.err.Error() }
+func (e *errRegionOut) Unwrap() error { return e.err }
+
+// exportResumed tells how an export ended.
+type exportResumed int
+
+const (
+	exportedNow     exportResumed = iota // this Create ran the export
+	exportAwaited                        // an interrupted export was still running and was awaited
+	exportAdopted                        // an interrupted export had finished and its object was taken
+	exportRestarted                      // an interrupted export had failed or never started and ran again
+)
+
+// export writes instance's data to object, resuming the export rec
+// recorded (nil: none). Errors from a region that does not answer come
+// back as *errRegionOut.
+func exportInstance(ctx context.Context, c *gcpclient.Clients, instance instanceName, object gcsURI, rec *exportRecord, now func() time.Time) (exportResumed, error) {
+	outage := func(err error) error {
+		if gcpclient.IsRegionOutage(err) {
+			return &errRegionOut{err}
+		}
+		return err
+	}
+	how := exportedNow
+	if rec != nil {
+		op, err := findExportOperation(ctx, c, instance, rec)
+		if err != nil {
+			return how, outage(err)
+		}
+		how = exportRestarted
+		if op != nil {
+			if !op.Done() {
+				how = exportAwaited
+				_, err = gcpclient.Wait(ctx, op)
+			} else {
+				_, err = op.Poll(ctx)
+			}
+			if gcpclient.IsRegionOutage(err) {
+				return how, &errRegionOut{err}
+			}
+			if err == nil && objectWrittenSince(ctx, c, object, rec.CreatedAt) {
+				if how != exportAwaited {
+					how = exportAdopted
+				}
+				return how, nil
+			}
+			how = exportRestarted // failed: export again, into the same object
+		}
+	}
+	// The instance first: a region that does not answer is told apart from
+	// a missing instance before anything is written.
+	if _, err := c.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: instance.String()}); err != nil {
+		return how, outage(err)
+	}
+	intent := exportRecord{Version: 1, Object: object.String(), Instance: instance.String(), CreatedAt: now().UTC(), State: exportingState}
+	if err := writeExportRecord(ctx, c, intent); err != nil {
+		return how, fmt.Errorf("recording the export in %s: %s", manifestObject(object.String()), c.Describe(gcpclient.APIStorage, err))
+	}
+	op, err := c.Redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{
+		Name:         instance.String(),
+		OutputConfig: &redispb.OutputConfig{Destination: &redispb.OutputConfig_GcsDestination{GcsDestination: &redispb.GcsDestination{Uri: object.String()}}},
+	})
+	if err != nil {
+		return how, outage(err)
+	}
+	if !op.Done() {
+		// Best effort: without the name a resumed Create finds the
+		// operation by listing the instance's operations.
+		intent.Operation = op.Name()
+		_ = writeExportRecord(ctx, c, intent)
+	}
+	_, err = gcpclient.Wait(ctx, op)
+	return how, outage(err)
+}
+
+// findExportOperation is the export operation rec recorded, or the first
+// export of the instance that started after rec was written; nil when there
+// is none (the call never reached the API).
+func findExportOperation(ctx context.Context, c *gcpclient.Clients, instance instanceName, rec *exportRecord) (gcpclient.Operation[*redispb.Instance], error) {
+	if rec.Operation != "" {
+		op := c.Redis.ExportInstanceOperation(rec.Operation)
+		if _, err := op.Poll(ctx); err != nil && !op.Done() {
+			if gcpclient.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		return op, nil
+	}
+	// Memorystore runs one operation at a time on an instance: the first
+	// export after the record is the one it announced.
+	var first *longrunningpb.Operation
+	var firstAt time.Time
+	it := c.Redis.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: instance.parent()})
+	for {
+		o, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		var meta redispb.OperationMetadata
+		if o.GetMetadata().UnmarshalTo(&meta) != nil || meta.GetTarget() != instance.String() || meta.GetVerb() != "export" {
+			continue
+		}
+		at := meta.GetCreateTime().AsTime()
+		if !at.Before(rec.CreatedAt.Add(-clockSkew)) && (first == nil || at.Before(firstAt)) {
+			first, firstAt = o, at
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	op := c.Redis.ExportInstanceOperation(first.GetName())
+	if _, err := op.Poll(ctx); err != nil && !op.Done() {
+		return nil, err
+	}
+	return op, nil
+}
+
+// objectWrittenSince reports whether u exists and was written at or after t.
+func objectWrittenSince(ctx context.Context, c *gcpclient.Clients, u gcsURI, t time.Time) bool {
+	a, err := c.Storage.Bucket(u.Bucket).Object(u.Object).Attrs(ctx)
+	return err == nil && !a.Updated.Before(t.Add(-clockSkew))
+}
