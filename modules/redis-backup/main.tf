@@ -29,6 +29,16 @@ resource "agentnet_redis_snapshot" "this" {
   instance    = var.instance_id
   destination = local.destination # a prefix: objects are named INSTANCE-TIMESTAMP.rdb
   triggers    = merge(var.triggers, { slot = local.slot })
+  signing_key = var.signing_key
+
+  # The new slot's snapshot is taken before the last one leaves state: if
+  # its export fails, the last snapshot stays. During an outage of the
+  # instance's region the export is skipped with a warning and the last
+  # snapshot kept (export_skipped); the first apply after the region is
+  # back takes the missed snapshot.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # Every snapshot under the prefix, whoever took it; read after this apply's

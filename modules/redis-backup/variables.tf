@@ -76,3 +76,14 @@ variable "retention_days" {
     error_message = "retention_days must be a whole number of days, at least 1 (or null for no retention rule)."
   }
 }
+
+variable "signing_key" {
+  description = "Cloud KMS crypto key (purpose MAC) that signs each snapshot's manifest, `projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`. Restores that trust this key refuse unsigned, forged or mismatched snapshots. Null: manifests are written unsigned."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.signing_key == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.signing_key))
+    error_message = "signing_key must be a Cloud KMS crypto key, projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY (not a key version)."
+  }
+}
