@@ -32,6 +32,9 @@ const (
 	// bucket is the snapshot bucket the module tests write to
 	// (TF_VAR_test_bucket).
 	bucket = "agentnet-module-tests"
+	// signingKey is the Cloud KMS MAC key that signs the module tests'
+	// snapshot manifests (TF_VAR_test_signing_key).
+	signingKey = "projects/agentnet-test/locations/global/keyRings/module-tests/cryptoKeys/snapshots"
 )
 
 // modules are the folders of modules/ whose tests/*.tftest.hcl run here.
@@ -50,6 +53,7 @@ func TestModules(t *testing.T) {
 			env := append(tf.env(t),
 				"AGENTNET_EMULATOR_HOST="+lc.Addr(),
 				"TF_VAR_test_bucket="+bucket,
+				"TF_VAR_test_signing_key="+lc.CreateMACKey(t, signingKey),
 				"TF_VAR_relay_dev_keys="+tf.keys.Dir,
 				"TF_VAR_probe_token="+tf.token,
 			)

@@ -2,7 +2,6 @@ package moduletest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 const interruptRegion = "us-central1"
@@ -47,6 +47,7 @@ module "backup" {
   source         = "../modules/redis-backup"
   instance_id    = agentnet_redis_instance.main.id
   bucket         = "agentnet-module-tests"
+  signing_key    = "%s"
   rpo_seconds    = null
   retention_days = null
 }
@@ -60,7 +61,8 @@ output "snapshot_uri" {
 // SIGKILL of tofu (and its provider) while the instance's export runs: the
 // next apply resumes it. The operation log holds one ExportInstance, the
 // prefix holds that snapshot and its manifest and nothing else, and the
-// state's snapshot is that object.
+// state's snapshot is that object, with a signed manifest that counts
+// every key.
 func TestSnapshotExportKilled(t *testing.T) {
 	tf := setup(t)
 	t.Parallel()
@@ -85,7 +87,7 @@ func TestSnapshotExportKilled(t *testing.T) {
 	const keys = 200_000
 	fillInstance(t, clients, "relay-us", keys)
 
-	writeFile(t, filepath.Join(dir, "backup.tf"), backupHCL)
+	writeFile(t, filepath.Join(dir, "backup.tf"), fmt.Sprintf(backupHCL, lc.CreateMACKey(t, signingKey)))
 	tf.run(t, env, chdir, "get", "-no-color")
 	exportRunning := func() bool {
 		running := map[string]bool{}
@@ -130,9 +132,15 @@ func TestSnapshotExportKilled(t *testing.T) {
 	if want := []string{object, object + ".manifest.json"}; strings.Join(objects, " ") != strings.Join(want, " ") {
 		t.Errorf("under gs://%s/relay-us/: %v; want only the state's snapshot and its manifest %v", bucket, objects, want)
 	}
-	manifest := readManifestJSON(t, clients, object+".manifest.json")
-	if manifest["state"] == "exporting" || manifest["object"] != uri {
-		t.Errorf("the manifest of %s is not complete: %v", uri, manifest)
+	manifest, err := snapshotsig.Read(ctx, clients.Storage, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshotsig.Verify(ctx, clients.KMS, signingKey, manifest); err != nil {
+		t.Errorf("the manifest of %s: %v", uri, err)
+	}
+	if manifest.KeyCount != keys {
+		t.Errorf("the manifest of %s counts %d keys, want %d", uri, manifest.KeyCount, keys)
 	}
 	// Settled: the next plan is empty.
 	if out, code := tf.exec(t, env, chdir, "plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {
@@ -187,20 +195,6 @@ func listObjects(t *testing.T, clients *gcpclient.Clients, prefix string) []stri
 		}
 		names = append(names, a.Name)
 	}
-}
-
-func readManifestJSON(t *testing.T, clients *gcpclient.Clients, object string) map[string]any {
-	t.Helper()
-	r, err := clients.Storage.Bucket(bucket).Object(object).NewReader(context.Background())
-	if err != nil {
-		t.Fatalf("manifest %s: %v", object, err)
-	}
-	defer r.Close()
-	var m map[string]any
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
-		t.Fatalf("manifest %s: %v", object, err)
-	}
-	return m
 }
 
 // resumeLine is the re-apply's line about the resumed export.

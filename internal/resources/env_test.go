@@ -100,6 +100,18 @@ func (d dataset) write(ctx context.Context, c *goredis.Client) error {
 	return err
 }
 
+// writeTo is a check that writes the dataset to the instance at address.
+func (d dataset) writeTo(address string) func(*terraform.State) error {
+	return func(s *terraform.State) error {
+		c, err := redisOf(s, address)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return d.write(context.Background(), c)
+	}
+}
+
 // verify checks every key has its value; it returns how many do not.
 func (d dataset) verify(ctx context.Context, c *goredis.Client) (bad int, err error) {
 	for start := 0; start < d.n; start += 1000 {

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 var (
@@ -114,7 +115,7 @@ func (r *redisSnapshotResource) Schema(ctx context.Context, _ resource.SchemaReq
 			"signing_key": schema.StringAttribute{
 				Optional: true,
 				Description: "Cloud KMS crypto key (purpose `MAC`, for example HMAC_SHA256) that signs the snapshot's manifest, " +
-					"`projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`; its primary version signs. A restore " +
+					"`projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`; its newest enabled version signs (MAC keys have no primary version). A restore " +
 					"that trusts this key refuses a snapshot whose manifest is unsigned, forged or does not match the object. " +
 					"Unset: the manifest is written unsigned. Changing it takes a new snapshot.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
@@ -209,7 +210,11 @@ func (r *redisSnapshotResource) Create(ctx context.Context, req resource.CreateR
 	}
 	plan.fromObject(attrs)
 	plan.ExportSkipped = types.BoolValue(false)
-	resp.Diagnostics.Append(r.completeManifest(ctx, &plan, attrs, instance)...)
+	// On failure nothing is saved: the record written before the export
+	// stays, and the next apply adopts the object and completes it.
+	if resp.Diagnostics.Append(r.completeManifest(ctx, &plan, attrs, instance)...); resp.Diagnostics.HasError() {
+		return
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -348,23 +353,27 @@ func (r *redisSnapshotResource) Delete(ctx context.Context, req resource.DeleteR
 		resp.Diagnostics.AddError("Deleting snapshot "+u.String()+" failed", r.clients.Describe(gcpclient.APIStorage, err))
 		return
 	}
-	manifest := r.clients.Storage.Bucket(u.Bucket).Object(manifestObject(u.Object))
+	manifest := r.clients.Storage.Bucket(u.Bucket).Object(snapshotsig.ManifestObject(u.Object))
 	if err := manifest.Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
 		resp.Diagnostics.AddError("Deleting the manifest of snapshot "+u.String()+" failed", r.clients.Describe(gcpclient.APIStorage, err))
 	}
 }
 
-// ModifyPlan checks a new snapshot's bucket at plan time, and replaces a
+// ModifyPlan checks a new snapshot's bucket and signing key at plan time,
+// and replaces a
 // snapshot whose last export was skipped during a region outage.
 func (r *redisSnapshotResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.clients == nil {
 		return
 	}
 	if req.State.Raw.IsNull() {
-		var dest types.String
-		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("destination"), &dest)...)
-		if u, err := parseGCSURI(dest.ValueString()); err == nil && !dest.IsUnknown() {
+		var plan redisSnapshotModel
+		resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+		if u, err := parseGCSURI(plan.Destination.ValueString()); err == nil && !plan.Destination.IsUnknown() {
 			checkSnapshotBucket(ctx, r.clients, u.Bucket, &resp.Diagnostics)
+		}
+		if key := plan.SigningKey; !key.IsNull() && !key.IsUnknown() && cryptoKeyRE.MatchString(key.ValueString()) {
+			checkSigningKey(ctx, r.clients, key.ValueString(), &resp.Diagnostics)
 		}
 		return
 	}

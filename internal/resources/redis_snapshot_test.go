@@ -18,6 +18,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 const snapshotHCL = recoveryInstanceHCL + `
@@ -218,7 +219,8 @@ resource "agentnet_redis_snapshot" "kept" {
   triggers    = { hour = "10" }
 }
 `, uri))
-	ignore := []string{"destination", "triggers", "timeouts", "instance"}
+	// The instance comes from the manifest.
+	ignore := []string{"destination", "triggers", "timeouts"}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
@@ -431,4 +433,99 @@ func (e *env) readJSON(t *testing.T, object string) map[string]any {
 		t.Fatalf("%s: %v", object, err)
 	}
 	return m
+}
+
+// A snapshot with a signing key writes a manifest signed by Cloud KMS that
+// describes the object (key count and Redis version read from the RDB);
+// without one, the manifest is unsigned. A damaged manifest is reported and
+// its attributes go null.
+func TestAccRedisSnapshot_signedManifest(t *testing.T) {
+	e := newEnv(t)
+	const key = "projects/agentnet-test/locations/global/keyRings/backups/cryptoKeys/manifests"
+	e.lc.CreateMACKey(t, key)
+	data := dataset{prefix: "signed", n: 500}
+	hcl := func(signingKey string) string {
+		return e.config(fmt.Sprintf(recoveryInstanceHCL+`
+resource "agentnet_redis_snapshot" "signed" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/signed/"
+  signing_key = %q
+}
+
+resource "agentnet_redis_snapshot" "unsigned" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/unsigned/x.rdb"
+  depends_on  = [agentnet_redis_snapshot.signed]
+}
+`, signingKey))
+	}
+	var signedURI string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: hcl(key + "/cryptoKeyVersions/1"), PlanOnly: true,
+				ExpectError: errorText("Attribute signing_key must be a Cloud KMS crypto key", "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY")},
+			{Config: e.config(recoveryInstanceHCL), Check: data.writeTo("agentnet_redis_instance.main")},
+			{
+				Config: hcl(key),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.signed", "signed", "true"),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.signed", "key_count", "500"),
+					resource.TestMatchResourceAttr("agentnet_redis_snapshot.signed", "redis_version", regexp.MustCompile(`^\d+\.\d+\.\d+$`)),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.unsigned", "signed", "false"),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.unsigned", "key_count", "500"),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.unsigned", "manifest_uri", "gs://agentnet-snapshots/unsigned/x.rdb.manifest.json"),
+					func(s *terraform.State) error {
+						a := s.RootModule().Resources["agentnet_redis_snapshot.signed"].Primary.Attributes
+						signedURI = a["uri"]
+						if a["manifest_uri"] != signedURI+".manifest.json" {
+							return fmt.Errorf("manifest_uri %s for %s", a["manifest_uri"], signedURI)
+						}
+						ctx := context.Background()
+						m, err := snapshotsig.Read(ctx, e.clients.Storage, signedURI)
+						if err != nil {
+							return err
+						}
+						if fmt.Sprint(m.Generation) != a["generation"] || m.CRC32C != a["crc32c"] || fmt.Sprint(m.SizeBytes) != a["size_bytes"] ||
+							m.Instance != instanceID("relay-us") {
+							return fmt.Errorf("the manifest does not describe the object: %+v, state %v", m, a)
+						}
+						return snapshotsig.Verify(ctx, e.lc.KMSClient(t), key, m)
+					},
+				),
+			},
+			{ // the manifest damaged behind Terraform's back: reported, attributes null
+				PreConfig: func() {
+					e.overwriteObject(t, strings.TrimPrefix(signedURI, "gs://"+testBucket+"/")+".manifest.json", []byte("{not json"))
+				},
+				RefreshState: true,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckNoResourceAttr("agentnet_redis_snapshot.signed", "key_count"),
+					resource.TestCheckNoResourceAttr("agentnet_redis_snapshot.signed", "manifest_uri"),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot.signed", "signed", "false"),
+				),
+			},
+		},
+	})
+}
+
+// A signing key that does not exist is refused at plan on signing_key:
+// nothing is created.
+func TestAccRedisSnapshot_missingSigningKey(t *testing.T) {
+	e := newEnv(t)
+	const key = "projects/agentnet-test/locations/global/keyRings/backups/cryptoKeys/none"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: e.config(recoveryInstanceHCL + `
+resource "agentnet_redis_snapshot" "signed" {
+  instance    = agentnet_redis_instance.main.id
+  destination = "gs://agentnet-snapshots/signed/"
+  signing_key = "` + key + `"
+}
+`),
+			PlanOnly:    true,
+			ExpectError: errorText("Signing key not found", "signing_key", key+" does not exist", "purpose MAC"),
+		}},
+	})
 }

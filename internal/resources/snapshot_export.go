@@ -2,10 +2,8 @@ package resources
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
 // An export that survives the loss of the process running it. A SIGKILLed
@@ -27,54 +26,20 @@ import (
 // failed or never-started export is run again, into the same object, so no
 // orphan is left behind.
 
-// exportingState marks a manifest written before its export finished.
-const exportingState = "exporting"
-
 // clockSkew is how far the API's clock may be behind ours when an
 // operation's start is compared with the time a record was written.
 const clockSkew = 5 * time.Second
 
-// exportRecord is a manifest in state "exporting": the fields it shares
-// with a complete manifest, and the operation.
-type exportRecord struct {
-	Version   int       `json:"version"`
-	Object    string    `json:"object"`
-	Instance  string    `json:"instance"`
-	CreatedAt time.Time `json:"created_at"`
-	State     string    `json:"state"`
-	Operation string    `json:"operation,omitempty"`
-}
-
-// manifestObject names the manifest of a snapshot object.
-func manifestObject(object string) string { return object + manifestSuffix }
-
-const manifestSuffix = ".manifest.json"
+// manifestSuffix ends the name of every manifest object.
+var manifestSuffix = snapshotsig.ManifestObject("")
 
 // isManifestObject tells a manifest from the snapshots listed beside it.
 func isManifestObject(name string) bool { return strings.HasSuffix(name, manifestSuffix) }
 
-func writeExportRecord(ctx context.Context, c *gcpclient.Clients, rec exportRecord) error {
-	u, err := parseGCSURI(rec.Object)
-	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	w := c.Storage.Bucket(u.Bucket).Object(manifestObject(u.Object)).NewWriter(ctx)
-	w.ContentType = "application/json"
-	if _, err := w.Write(b); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}
-
 // findExportRecord returns the newest export of instance into dest (an
 // object, or a prefix) recorded since, or nil.
-func findExportRecord(ctx context.Context, c *gcpclient.Clients, dest gcsURI, instance string, since time.Time) (*exportRecord, error) {
-	var candidates []string
+func findExportRecord(ctx context.Context, c *gcpclient.Clients, dest gcsURI, instance string, since time.Time) (*snapshotsig.Manifest, error) {
+	var candidates []gcsURI
 	if dest.isPrefix() {
 		it := c.Storage.Bucket(dest.Bucket).Objects(ctx, &storage.Query{Prefix: dest.Object})
 		for {
@@ -85,20 +50,22 @@ func findExportRecord(ctx context.Context, c *gcpclient.Clients, dest gcsURI, in
 			if err != nil {
 				return nil, err
 			}
-			if isManifestObject(a.Name) && a.Updated.After(since) {
-				candidates = append(candidates, a.Name)
+			if name, ok := strings.CutSuffix(a.Name, manifestSuffix); ok && a.Updated.After(since) {
+				candidates = append(candidates, dest.withObject(name))
 			}
 		}
 	} else {
-		candidates = []string{manifestObject(dest.Object)}
+		candidates = []gcsURI{dest}
 	}
-	var newest *exportRecord
-	for _, name := range candidates {
-		rec, err := readExportRecord(ctx, c, dest.withObject(name))
+	var newest *snapshotsig.Manifest
+	for _, u := range candidates {
+		rec, err := snapshotsig.Read(ctx, c.Storage, u.String())
 		if err != nil {
-			return nil, err
+			// Absent, or not a manifest this provider wrote: not a record
+			// of an export to resume.
+			continue
 		}
-		if rec == nil || rec.State != exportingState || rec.Instance != instance || rec.CreatedAt.Before(since) {
+		if rec.State != snapshotsig.StateExporting || rec.Instance != instance || rec.CreatedAt.Before(since) {
 			continue
 		}
 		if newest == nil || rec.CreatedAt.After(newest.CreatedAt) {
@@ -106,28 +73,6 @@ func findExportRecord(ctx context.Context, c *gcpclient.Clients, dest gcsURI, in
 		}
 	}
 	return newest, nil
-}
-
-// readExportRecord reads a manifest object; nil when it is absent or not a
-// record this provider wrote.
-func readExportRecord(ctx context.Context, c *gcpclient.Clients, u gcsURI) (*exportRecord, error) {
-	r, err := c.Storage.Bucket(u.Bucket).Object(u.Object).NewReader(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	var rec exportRecord
-	if json.Unmarshal(b, &rec) != nil {
-		return nil, nil
-	}
-	return &rec, nil
 }
 
 // errRegionOut is the export's answer when the instance's region does not
@@ -150,7 +95,7 @@ const (
 // export writes instance's data to object, resuming the export rec
 // recorded (nil: none). Errors from a region that does not answer come
 // back as *errRegionOut.
-func exportInstance(ctx context.Context, c *gcpclient.Clients, instance instanceName, object gcsURI, rec *exportRecord, now func() time.Time) (exportResumed, error) {
+func exportInstance(ctx context.Context, c *gcpclient.Clients, instance instanceName, object gcsURI, rec *snapshotsig.Manifest, now func() time.Time) (exportResumed, error) {
 	outage := func(err error) error {
 		if gcpclient.IsRegionOutage(err) {
 			return &errRegionOut{err}
@@ -188,9 +133,10 @@ func exportInstance(ctx context.Context, c *gcpclient.Clients, instance instance
 	if _, err := c.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: instance.String()}); err != nil {
 		return how, outage(err)
 	}
-	intent := exportRecord{Version: 1, Object: object.String(), Instance: instance.String(), CreatedAt: now().UTC(), State: exportingState}
-	if err := writeExportRecord(ctx, c, intent); err != nil {
-		return how, fmt.Errorf("recording the export in %s: %s", manifestObject(object.String()), c.Describe(gcpclient.APIStorage, err))
+	intent := &snapshotsig.Manifest{Version: snapshotsig.CurrentVersion, Object: object.String(), Instance: instance.String(),
+		CreatedAt: now().UTC(), State: snapshotsig.StateExporting}
+	if err := snapshotsig.Write(ctx, c.Storage, intent); err != nil {
+		return how, fmt.Errorf("recording the export: %s", c.Describe(gcpclient.APIStorage, err))
 	}
 	op, err := c.Redis.ExportInstance(ctx, &redispb.ExportInstanceRequest{
 		Name:         instance.String(),
@@ -203,7 +149,7 @@ func exportInstance(ctx context.Context, c *gcpclient.Clients, instance instance
 		// Best effort: without the name a resumed Create finds the
 		// operation by listing the instance's operations.
 		intent.Operation = op.Name()
-		_ = writeExportRecord(ctx, c, intent)
+		_ = snapshotsig.Write(ctx, c.Storage, intent)
 	}
 	_, err = gcpclient.Wait(ctx, op)
 	return how, outage(err)
@@ -212,7 +158,7 @@ func exportInstance(ctx context.Context, c *gcpclient.Clients, instance instance
 // findExportOperation is the export operation rec recorded, or the first
 // export of the instance that started after rec was written; nil when there
 // is none (the call never reached the API).
-func findExportOperation(ctx context.Context, c *gcpclient.Clients, instance instanceName, rec *exportRecord) (gcpclient.Operation[*redispb.Instance], error) {
+func findExportOperation(ctx context.Context, c *gcpclient.Clients, instance instanceName, rec *snapshotsig.Manifest) (gcpclient.Operation[*redispb.Instance], error) {
 	if rec.Operation != "" {
 		op := c.Redis.ExportInstanceOperation(rec.Operation)
 		if _, err := op.Poll(ctx); err != nil && !op.Done() {

@@ -18,6 +18,21 @@ output "snapshot_created_at" {
   value       = agentnet_redis_snapshot.this.created_at
 }
 
+output "snapshot_signed" {
+  description = "Whether that snapshot's manifest is signed with `signing_key`."
+  value       = agentnet_redis_snapshot.this.signed
+}
+
+output "snapshot_manifest_uri" {
+  description = "`gs://` URI of that snapshot's manifest (generation, CRC32C, size, key count, Redis version; signed with `signing_key`)."
+  value       = agentnet_redis_snapshot.this.manifest_uri
+}
+
+output "snapshot_key_count" {
+  description = "Number of keys in that snapshot, from its manifest."
+  value       = agentnet_redis_snapshot.this.key_count
+}
+
 output "slot" {
   description = "The schedule slot the snapshot belongs to, for example `2026-11-25T18:00Z`."
   value       = local.slot

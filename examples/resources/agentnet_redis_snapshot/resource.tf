@@ -9,4 +9,7 @@ resource "agentnet_redis_snapshot" "hourly" {
   triggers = {
     hour = time_static.hour.id
   }
+  # The manifest next to each object is signed with this Cloud KMS MAC key;
+  # restores that trust it refuse anything else.
+  signing_key = "projects/my-agentnet-project/locations/global/keyRings/agentnet/cryptoKeys/snapshots"
 }

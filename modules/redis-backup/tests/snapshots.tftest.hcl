@@ -19,6 +19,7 @@ run "setup" {
 run "hourly_snapshot" {
   variables {
     instance_id = run.setup.instance_id
+    signing_key = var.test_signing_key
   }
 
   assert {
@@ -42,6 +43,14 @@ run "hourly_snapshot" {
     error_message = "A snapshot taken by this apply does not meet the 300s RPO: ${output.latest_age_seconds}s old."
   }
   assert {
+    condition     = output.snapshot_signed && output.snapshot_manifest_uri == "${output.snapshot_uri}.manifest.json"
+    error_message = "The snapshot's manifest is not signed with signing_key: signed = ${output.snapshot_signed}, manifest ${coalesce(output.snapshot_manifest_uri, "(none)")}."
+  }
+  assert {
+    condition     = output.snapshot_key_count == 0
+    error_message = "The test instance is empty, yet its snapshot's manifest counts ${output.snapshot_key_count} keys."
+  }
+  assert {
     condition     = output.lifecycle_rule.age == 7 && output.lifecycle_rule.matches_prefix == "backup-test/"
     error_message = "The lifecycle rule keeps snapshots 7 days under backup-test/: got ${jsonencode(output.lifecycle_rule)}."
   }
@@ -52,6 +61,12 @@ run "extra_snapshot" {
   variables {
     instance_id = run.setup.instance_id
     triggers    = { manual = "before-upgrade" }
+  }
+
+  # Without signing_key (the default) the manifest is written unsigned.
+  assert {
+    condition     = !output.snapshot_signed
+    error_message = "A snapshot without signing_key has a signed manifest."
   }
 
   assert {

@@ -5,9 +5,10 @@ provider "agentnet" {
   region  = "us-central1"
 }
 
+# The bucket exists (TF_VAR_test_bucket): the snapshot checks it at plan.
 variables {
   instance_id = "projects/agentnet-test/locations/us-central1/instances/relay-us-central1"
-  bucket      = "agentnet-snapshots"
+  bucket      = var.test_bucket
 }
 
 run "instance_name_instead_of_id" {
@@ -80,4 +81,12 @@ run "fractional_retention" {
     retention_days = 0.5
   }
   expect_failures = [var.retention_days]
+}
+
+run "signing_key_version" {
+  command = plan
+  variables {
+    signing_key = "projects/agentnet-test/locations/global/keyRings/backups/cryptoKeys/manifests/cryptoKeyVersions/1"
+  }
+  expect_failures = [var.signing_key]
 }

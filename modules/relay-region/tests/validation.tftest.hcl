@@ -8,7 +8,7 @@ provider "agentnet" {
 variables {
   region          = "us-central1"
   image           = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
-  backup_bucket   = "agentnet-snapshots"
+  backup_bucket   = var.test_bucket # exists: the snapshot checks it at plan
   vpc_network     = "projects/agentnet-test/global/networks/agentnet"
   service_account = null
 
