@@ -25,7 +25,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
@@ -265,24 +264,18 @@ func lastSnapshot(ctx context.Context, c *gcpclient.Clients, dest gcsURI, instan
 		return a, err
 	}
 	prefix := dest.Object + instance.Instance + "-"
-	var newest *storage.ObjectAttrs
-	it := c.Storage.Bucket(dest.Bucket).Objects(ctx, &storage.Query{Prefix: prefix})
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return newest, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		stamp, ok := strings.CutSuffix(strings.TrimPrefix(a.Name, prefix), ".rdb")
-		if _, perr := time.Parse(snapshotTimeLayout, stamp); !ok || perr != nil {
-			continue // another instance's (relay-us-2-... under relay-us-), or not a snapshot
-		}
-		if newest == nil || a.Created.After(newest.Created) {
-			newest = a
-		}
+	found, err := listSnapshots(ctx, c, dest.withObject(prefix)) // newest first
+	if err != nil {
+		return nil, err
 	}
+	for _, a := range found {
+		stamp, ok := strings.CutSuffix(strings.TrimPrefix(a.Name, prefix), ".rdb")
+		if _, perr := time.Parse(snapshotTimeLayout, stamp); ok && perr == nil {
+			return a, nil
+		}
+		// else another instance's (relay-us-2-... under relay-us-), or not a snapshot
+	}
+	return nil, nil
 }
 
 // checkSnapshotBucket adds an error on destination when the bucket does

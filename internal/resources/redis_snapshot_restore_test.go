@@ -198,6 +198,7 @@ resource "agentnet_redis_snapshot_restore" "bad" {
   instance       = "projects/agentnet-test/locations/us-central1/instances/nope"
   source         = agentnet_redis_snapshot.before.uri
   allow_unsigned = true
+  allow_empty    = true # before.rdb was taken before the data was written
 }
 `),
 				ExpectError: errorText("Instance not found", "instance", "instances/nope does not exist"),

@@ -464,7 +464,7 @@ resource "agentnet_redis_snapshot" "unsigned" {
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
 			{Config: hcl(key + "/cryptoKeyVersions/1"), PlanOnly: true,
-				ExpectError: errorText("Attribute signing_key must be a Cloud KMS crypto key", "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY")},
+				ExpectError: errorText("Attribute signing_key must be a Cloud KMS key", "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY")},
 			{Config: e.config(recoveryInstanceHCL), Check: data.writeTo("agentnet_redis_instance.main")},
 			{
 				Config: hcl(key),

@@ -33,9 +33,6 @@ const clockSkew = 5 * time.Second
 // manifestSuffix ends the name of every manifest object.
 var manifestSuffix = snapshotsig.ManifestObject("")
 
-// isManifestObject tells a manifest from the snapshots listed beside it.
-func isManifestObject(name string) bool { return strings.HasSuffix(name, manifestSuffix) }
-
 // findExportRecord returns the newest export of instance into dest (an
 // object, or a prefix) recorded since, or nil.
 func findExportRecord(ctx context.Context, c *gcpclient.Clients, dest gcsURI, instance string, since time.Time) (*snapshotsig.Manifest, error) {

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"cloud.google.com/go/storage"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
@@ -22,14 +19,6 @@ import (
 // A snapshot's manifest: what the export wrote (generation, CRC32C, size),
 // what the RDB holds (key count, Redis version), signed with a Cloud KMS MAC
 // key when the snapshot has a signing_key.
-
-// cryptoKeyRE matches a Cloud KMS crypto key's resource name.
-var cryptoKeyRE = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
-
-func cryptoKeyValidator() validator.String {
-	return stringvalidator.RegexMatches(cryptoKeyRE,
-		"must be a Cloud KMS crypto key: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY (the key, not one of its cryptoKeyVersions)")
-}
 
 // completeManifest reads the exported object once to summarise it and
 // writes its manifest, signed when m has a signing key, over the record
