@@ -409,7 +409,7 @@ func TestFailoverInterrupted(t *testing.T) {
 		if um := g.urlMap(t); weight(um, europe) != at || !pendingIntent(um) {
 			t.Fatalf("%s: killed with europe-west1 at weight %d, record %q; want %d and a record", step, weight(um, europe), um.GetDescription(), at)
 		}
-		if out, code := g.tf.exec(t, g.env, g.args(g.dir, "active", "plan", "-detailed-exitcode")...); code != 2 || !strings.Contains(out, "Resuming an interrupted failover") {
+		if out, code := g.tf.exec(t, g.env, g.args(g.dir, "active", "plan", "-detailed-exitcode")...); code != 2 || !says(out, "Resuming an interrupted failover") {
 			t.Errorf("%s: the plan after the kill (exit %d) does not resume the ramp:\n%s", step, code, out)
 		}
 		mark := g.lastSeq(t)
@@ -451,7 +451,7 @@ func TestFailoverInterrupted(t *testing.T) {
 				um.GetDescription(), g.service(t, europe).GetTemplate().GetAnnotations()["agentnet.dev/redeployed-at"])
 		}
 		out, code := g.tf.exec(t, g.env, g.args(g.dir, "drained", "plan", "-detailed-exitcode")...)
-		if code != 2 || !strings.Contains(out, "Resuming an interrupted failover") {
+		if code != 2 || !says(out, "Resuming an interrupted failover") {
 			t.Errorf("the plan after a kill in the grace period (exit %d) does not resume the drain:\n%s", code, out)
 		}
 	})
@@ -506,7 +506,7 @@ func TestFailoverRace(t *testing.T) {
 		t.Logf("apply %d: exit %d", i, r.code)
 		if r.code != 0 {
 			t.Logf("apply %d: %s", i, errorOf(r.out))
-			if !strings.Contains(r.out, "Another apply (or someone else) changed") {
+			if !says(r.out, "Another apply (or someone else) changed") {
 				t.Errorf("apply %d failed, but not on the conflict:\n%s", i, r.out)
 			}
 			conflicts++
@@ -552,7 +552,7 @@ func TestFailoverRace(t *testing.T) {
 		t.Fatalf("changing europe-west1's service in the grace period: %v", err)
 	}
 	wg2.Wait()
-	if code == 0 || !strings.Contains(out, "Redeploying europe-west1 failed") || !strings.Contains(out, "Another apply (or someone else) changed") {
+	if code == 0 || !says(out, "Redeploying europe-west1 failed") || !says(out, "Another apply (or someone else) changed") {
 		t.Fatalf("the drain whose redeploy met a changed service exited %d, want an error naming europe-west1 and the conflict:\n%s", code, out)
 	}
 	t.Logf("redeploy conflict: %s", errorOf(out))
@@ -567,12 +567,12 @@ func TestFailoverRace(t *testing.T) {
 	g.planEmpty(t, "after the redeploy conflict", "drained")
 }
 
-// TestFailoverCapacityFirst makes raising capacity fail: us-central1, which
-// is to take europe-west1's traffic, goes down once the apply has asked it
-// for more instances. The apply fails within its deadline naming the
-// region, no weight changes, and the state records the weights in place,
-// not the targets.
-func TestFailoverCapacityFirst(t *testing.T) {
+// TestFailoverStepFailures makes steps fail. Raising capacity: us-central1,
+// which is to take europe-west1's traffic, goes down once the apply has
+// asked it for more instances; the apply fails within its deadline naming
+// the region, no weight changes, and the state records the weights in
+// place, not the targets. Then a rollback that is refused.
+func TestFailoverStepFailures(t *testing.T) {
 	t.Parallel()
 	g := newFailoverRig(t)
 	g.apply(t, "active")
@@ -591,7 +591,7 @@ func TestFailoverCapacityFirst(t *testing.T) {
 	g.lc.FaultRegion(t, "region-down", usCentral)
 	wg.Wait()
 	g.lc.FaultRegion(t, "region-up", usCentral)
-	if code == 0 || !strings.Contains(out, "Scaling us-central1 failed") || !strings.Contains(out, "no weight was changed") {
+	if code == 0 || !says(out, "Scaling us-central1 failed") || !says(out, "no weight was changed") {
 		t.Fatalf("the apply whose capacity could not be raised exited %d, want an error naming us-central1 and saying no weight changed:\n%s", code, out)
 	}
 	t.Logf("capacity not raised: %s", errorOf(out))
@@ -609,6 +609,44 @@ func TestFailoverCapacityFirst(t *testing.T) {
 		t.Fatalf("europe-west1 at weight %d after the apply once capacity could be raised", w)
 	}
 	g.planEmpty(t, "after the capacity failure", "drained")
+
+	// europe-west1 returns and dies in its first soak, while someone edits
+	// the URL map: the rollback is refused, and the error says the weight
+	// stayed where it was rather than claiming weight 0. The ramp stays
+	// recorded and the next apply finishes it.
+	europeService := fmt.Sprintf("projects/%s/locations/%s/services/relay", project, europe)
+	wg.Go(func() { out, code = g.tf.exec(t, g.env, g.args(g.dir, "active", "apply", "-auto-approve")...) })
+	for deadline := time.Now().Add(2 * time.Minute); weight(g.urlMap(t), europe) != 10; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("europe-west1 never reached its first ramp step")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the apply has read the fingerprint its patch made
+	um := g.urlMap(t)
+	op, err := g.clients.Compute.URLMaps.Patch(context.Background(), &computepb.PatchUrlMapRequest{Project: project, UrlMap: groupName,
+		UrlMapResource: &computepb.UrlMap{Fingerprint: um.Fingerprint, PathMatchers: um.PathMatchers}})
+	if err == nil {
+		err = op.Wait(context.Background())
+	}
+	if err != nil {
+		t.Fatalf("editing the URL map during the soak: %v", err)
+	}
+	g.lc.FaultService(t, "service-kill", europeService, map[string]any{"hold": true})
+	wg.Wait()
+	g.lc.FaultService(t, "service-restore", europeService, nil)
+	t.Logf("rollback refused: %s", errorOf(out))
+	if code == 0 || !says(out, "rolling it back to weight 0 failed") || !says(out, "its weight stayed at 10") ||
+		says(out, "it was rolled back to weight 0") || says(out, "Region europe-west1 rolled back") {
+		t.Fatalf("the apply whose rollback was refused exited %d; want an error saying the weight stayed at 10:\n%s", code, out)
+	}
+	if um := g.urlMap(t); weight(um, europe) != 10 || !pendingIntent(um) {
+		t.Fatalf("after the refused rollback europe-west1 is at weight %d, record %q; want 10 and the ramp recorded", weight(um, europe), um.GetDescription())
+	}
+	g.apply(t, "active")
+	if um := g.urlMap(t); weight(um, europe) != 100 || pendingIntent(um) {
+		t.Fatalf("the next apply left europe-west1 at weight %d, record %q", weight(um, europe), um.GetDescription())
+	}
+	g.planEmpty(t, "after the refused rollback", "active")
 }
 
 // errorOf is the part of tofu's output from its first error on.
@@ -617,4 +655,9 @@ func errorOf(out string) string {
 		return out[i:]
 	}
 	return "(no error)"
+}
+
+// says tells whether tofu's output holds text, however tofu wrapped it.
+func says(out, text string) bool {
+	return strings.Contains(strings.Join(strings.Fields(out), " "), text)
 }

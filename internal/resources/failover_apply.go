@@ -201,11 +201,12 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 				continue
 			}
 			delete(intent.Ramps, region)
-			outcome := "it was rolled back to weight 0"
+			title, outcome := "Region "+region+" rolled back", "it was rolled back to weight 0"
 			if !w.patch(ctx, withWeight(w.applied, region, 0), intent, diags) {
+				title = "Region " + region + " failed its soak and was not rolled back"
 				outcome = fmt.Sprintf("rolling it back to weight 0 failed (see the error above), so its weight stayed at %d", weight)
 			}
-			diags.AddAttributeError(path.Root("regions"), "Region "+region+" rolled back",
+			diags.AddAttributeError(path.Root("regions"), title,
 				fmt.Sprintf("%s failed its health check at weight %d during the reintroduction soak (%s); %s.", region, weight, why, outcome))
 			break
 		}

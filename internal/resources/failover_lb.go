@@ -440,8 +440,23 @@ func (r *relayFailoverGroupResource) patchURLMap(ctx context.Context, m *failove
 		diags.AddError("Changing the weights of URL map "+name+" failed", r.conflictOr(gcpclient.APICompute, "URL map "+name, err))
 		return fingerprint, false
 	}
+	// The patch's operation does not return the new fingerprint: read it,
+	// and with it what is there, so a change made in between by someone
+	// else is not taken for ours.
 	um, ok := r.getURLMap(ctx, m, diags)
-	return um.GetFingerprint(), ok
+	if !ok {
+		return fingerprint, false
+	}
+	got := weightsOf(um, m)
+	for region := range backends {
+		if got[region] != weights[region] || um.GetDescription() != body.GetDescription() {
+			diags.AddError("Changing the weights of URL map "+name+" failed",
+				fmt.Sprintf("Another apply (or someone else) changed URL map %s right after this apply's change: it now has the weights %v. "+
+					"Run the plan again: it reads what is in place now.", name, got))
+			return um.GetFingerprint(), false
+		}
+	}
+	return um.GetFingerprint(), true
 }
 
 func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string, weights map[string]int64, diags *diag.Diagnostics) string {
