@@ -125,7 +125,7 @@ func (r *redisSnapshotResource) Schema(ctx context.Context, _ resource.SchemaReq
 				Default:     booldefault.StaticBool(false),
 				Description: "Delete the snapshot object when the resource is destroyed. By default the object is kept, so that destroying Terraform state never destroys a backup.",
 			},
-			"uri":        schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "`gs://` URI of the snapshot object; feed it to `agentnet_redis_snapshot_restore.source`."},
+			"uri":        schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "`gs://` URI of the snapshot object. A restore pins it with its `generation` (`agentnet_redis_snapshot_restore.source` and `source_generation`) when it is requested; wiring a restore to this attribute would import every new snapshot."},
 			"generation": schema.Int64Attribute{Computed: true, PlanModifiers: keepInt, Description: "Cloud Storage generation of the object this export wrote."},
 			"size_bytes": schema.Int64Attribute{Computed: true, PlanModifiers: keepInt, Description: "Size of the RDB file in bytes."},
 			"crc32c":     schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "CRC32C of the object as Cloud Storage reports it (base64); a restore checks it before importing."},

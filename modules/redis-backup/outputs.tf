@@ -1,5 +1,5 @@
 output "snapshot_uri" {
-  description = "`gs://` URI of the snapshot of the current slot (feed it to `agentnet_redis_snapshot_restore.source`)."
+  description = "`gs://` URI of the snapshot of the current slot. To restore, select by time under `prefix` (`agentnet_redis_snapshot_restore.snapshots_prefix` and `created_before`) rather than wiring this output, which changes with every slot."
   value       = agentnet_redis_snapshot.this.uri
 }
 
