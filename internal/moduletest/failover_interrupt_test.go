@@ -208,13 +208,19 @@ func (g *failoverRig) lastSeq(t *testing.T) int64 {
 // logged tells whether the operation log has, after seq, an entry of phase
 // for method on a resource containing what (with outcome, when given).
 func (g *failoverRig) logged(t *testing.T, after int64, phase, method, what, outcome string) bool {
+	return g.count(t, after, phase, method, what, outcome) > 0
+}
+
+// count counts those entries.
+func (g *failoverRig) count(t *testing.T, after int64, phase, method, what, outcome string) int {
+	n := 0
 	for _, e := range g.lc.Oplog(t) {
 		if e.Seq > after && e.Phase == phase && strings.HasSuffix(e.Method, method) && strings.Contains(e.Resource, what) &&
 			(outcome == "" || e.Outcome == outcome) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // urlMapPatches counts the URL map patches logged after seq.
@@ -395,6 +401,10 @@ func TestFailoverInterrupted(t *testing.T) {
 		}
 		if um := g.urlMap(t); weight(um, europe) != 0 || pendingIntent(um) {
 			t.Errorf("%s: after the re-apply europe-west1 has weight %d, record left: %q", step, weight(um, europe), um.GetDescription())
+		}
+		// One redeploy in all: the re-apply waits on one already asked for.
+		if n := g.count(t, mark, "call", ".UpdateService", europe, ""); n != 1 {
+			t.Errorf("%s: europe-west1's service was updated %d times by the interrupted apply and its re-apply; want the one redeploy", step, n)
 		}
 		t.Logf("%s: re-applied in %v", step, time.Since(start).Round(100*time.Millisecond))
 		agent.finish(t, europe)
