@@ -22,10 +22,10 @@ import (
 
 const interruptRegion = "us-central1"
 
-// snapshotRootHCL is a root configuration with one instance; backupHCL adds
-// its scheduled snapshot through modules/redis-backup.
-const (
-	snapshotRootHCL = `
+// snapshotRootHCL is a root configuration with one instance; backupHCL
+// adds its scheduled snapshot through modules/redis-backup, with more
+// module arguments.
+const snapshotRootHCL = `
 terraform {
   required_providers {
     agentnet = { source = "agentnet/agentnet" }
@@ -42,21 +42,50 @@ resource "agentnet_redis_instance" "main" {
   memory_size_gb = 1
 }
 `
-	backupHCL = `
+
+func backupHCL(arguments string) string {
+	return `
 module "backup" {
   source         = "../modules/redis-backup"
   instance_id    = agentnet_redis_instance.main.id
   bucket         = "agentnet-module-tests"
-  signing_key    = "%s"
   rpo_seconds    = null
   retention_days = null
+` + arguments + `
 }
 
 output "snapshot_uri" {
   value = module.backup.snapshot_uri
 }
 `
-)
+}
+
+// snapshotRoot is a root configuration applied with tofu against a
+// localcloud of its own, beside a copy of modules/.
+type snapshotRoot struct {
+	lc      *localcloudtest.Instance
+	clients *gcpclient.Clients
+	env     []string
+	dir     string
+	chdir   string
+}
+
+func newSnapshotRoot(t *testing.T, tf *tofu, hcl string) *snapshotRoot {
+	t.Helper()
+	lc := localcloudtest.Start(t)
+	createBucket(t, lc.Addr(), project, bucket)
+	clients, err := gcpclient.New(context.Background(), gcpclient.Config{Project: project, Region: interruptRegion, EmulatorHost: lc.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clients.Close() })
+	work := t.TempDir()
+	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
+	dir := filepath.Join(work, "root")
+	writeFile(t, filepath.Join(dir, "main.tf"), hcl)
+	return &snapshotRoot{lc: lc, clients: clients, dir: dir, chdir: "-chdir=" + dir,
+		env: append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())}
+}
 
 // SIGKILL of tofu (and its provider) while the instance's export runs: the
 // next apply resumes it. The operation log holds one ExportInstance, the
@@ -66,28 +95,15 @@ output "snapshot_uri" {
 func TestSnapshotExportKilled(t *testing.T) {
 	tf := setup(t)
 	t.Parallel()
-	lc := localcloudtest.Start(t)
-	createBucket(t, lc.Addr(), project, bucket)
-	ctx := context.Background()
-	clients, err := gcpclient.New(ctx, gcpclient.Config{Project: project, Region: interruptRegion, EmulatorHost: lc.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer clients.Close()
-
-	work := t.TempDir()
-	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
-	dir := filepath.Join(work, "root")
-	writeFile(t, filepath.Join(dir, "main.tf"), snapshotRootHCL)
-	env := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())
-	chdir := "-chdir=" + dir
+	r := newSnapshotRoot(t, tf, snapshotRootHCL)
+	lc, clients, env, chdir, ctx := r.lc, r.clients, r.env, r.chdir, context.Background()
 	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
 
 	// Enough data that the export takes a while: the kill lands in it.
 	const keys = 200_000
 	fillInstance(t, clients, "relay-us", keys)
 
-	writeFile(t, filepath.Join(dir, "backup.tf"), fmt.Sprintf(backupHCL, lc.CreateMACKey(t, signingKey)))
+	writeFile(t, filepath.Join(r.dir, "backup.tf"), backupHCL(fmt.Sprintf("signing_key = %q", lc.CreateMACKey(t, signingKey))))
 	tf.run(t, env, chdir, "get", "-no-color")
 	exportRunning := func() bool {
 		running := map[string]bool{}
