@@ -84,7 +84,7 @@ func (r *redisSnapshotResource) Schema(ctx context.Context, _ resource.SchemaReq
 			"during the export (a lost machine, a killed `tofu`) is resumed by the next one: the running export is " +
 			"awaited, or the object it wrote adopted, never exported twice. While the instance's region is " +
 			"unavailable the export is skipped with a warning and the resource keeps the newest earlier snapshot " +
-			"(`export_skipped`); the next plan takes the missed one. The object is kept when the resource is " +
+			"(`export_skipped`; not with `delete_object_on_destroy`); the next plan after the region is back takes the missed one. The object is kept when the resource is " +
 			"destroyed unless `delete_object_on_destroy` is set. If the object is deleted or overwritten outside " +
 			"Terraform, the next plan exports again. Import an existing snapshot with its `gs://BUCKET/OBJECT` URI, " +
 			"optionally followed by `#GENERATION`.",
@@ -233,6 +233,13 @@ var resumedMessages = map[exportResumed]string{
 // missed one.
 func (r *redisSnapshotResource) keepLastSnapshot(ctx context.Context, plan *redisSnapshotModel, dest gcsURI, instance instanceName, out *errRegionOut, resp *resource.CreateResponse) {
 	why := r.clients.Describe(gcpclient.APIRedis, out.err)
+	if plan.DeleteObjectOnDestroy.ValueBool() {
+		// The kept object would belong to two resources, and the one
+		// replaced deletes it.
+		resp.Diagnostics.AddError("Exporting "+instance.String()+" failed: region "+instance.Region+" unavailable",
+			why+"\n\nWith delete_object_on_destroy the snapshot cannot keep an earlier object meanwhile; the next apply after the region is back exports.")
+		return
+	}
 	last, err := lastSnapshot(ctx, r.clients, dest, instance)
 	if err != nil {
 		resp.Diagnostics.AddError("Exporting "+instance.String()+" failed: region "+instance.Region+" unavailable",

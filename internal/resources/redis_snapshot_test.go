@@ -529,3 +529,26 @@ resource "agentnet_redis_snapshot" "signed" {
 		}},
 	})
 }
+
+// With delete_object_on_destroy a snapshot cannot keep an earlier object
+// through an outage (the replaced resource deletes its own): the apply
+// fails, saying why.
+func TestAccRedisSnapshot_regionOutageWithDeleteOnDestroy(t *testing.T) {
+	e := newEnv(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: e.config(fmt.Sprintf(snapshotHCL, true, "10"))},
+			{
+				PreConfig:   func() { e.lc.FaultRegion(t, "region-down", testRegion) },
+				Config:      e.config(fmt.Sprintf(snapshotHCL, true, "11")),
+				ExpectError: errorText("region us-central1 unavailable", "With delete_object_on_destroy the snapshot cannot keep an earlier object"),
+			},
+			{
+				PreConfig: func() { e.lc.FaultRegion(t, "region-up", testRegion) },
+				Config:    e.config(fmt.Sprintf(snapshotHCL, true, "11")),
+				Check:     resource.TestCheckResourceAttr("agentnet_redis_snapshot.hourly", "export_skipped", "false"),
+			},
+		},
+	})
+}
