@@ -57,6 +57,7 @@ resource "agentnet_redis_snapshot_restore" "this" {
   created_before   = local.restore_latest ? plantimestamp() : local.restore_before ? var.restore_from : null
   signing_key      = var.snapshot_signing_key
   allow_unsigned   = var.restore_allow_unsigned
+  allow_empty      = var.restore_allow_empty
   triggers         = { restore_from = var.restore_from }
 
   lifecycle {

@@ -380,3 +380,10 @@ variable "restore_allow_unsigned" {
   default     = false
   nullable    = false
 }
+
+variable "restore_allow_empty" {
+  description = "Let a restore import a snapshot that holds no keys, deleting every key of the instance. Off by default, so that \"latest\" never restores the empty export of a rebuilt instance."
+  type        = bool
+  default     = false
+  nullable    = false
+}
