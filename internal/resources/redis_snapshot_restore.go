@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"cloud.google.com/go/storage"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
@@ -180,7 +181,7 @@ func (r *redisSnapshotRestoreResource) Schema(ctx context.Context, _ resource.Sc
 			"imported_crc32c":     schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "CRC32C of the object that was imported."},
 			"snapshot_created_at": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "When the imported snapshot was written (RFC 3339)."},
 			"key_count": schema.Int64Attribute{Computed: true, PlanModifiers: keepInt,
-				Description: "Keys in the imported snapshot, from its manifest; null when it has none."},
+				Description: "Keys in the imported snapshot, from its manifest (or counted in the snapshot when it has none and `allow_unsigned` is set); null when not known."},
 			"signed": schema.BoolAttribute{Computed: true, PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 				Description: "Whether the imported snapshot's manifest signature was verified with `signing_key`."},
 		},
@@ -301,10 +302,12 @@ func (r *redisSnapshotRestoreResource) snapshot(ctx context.Context, plan *redis
 		resp.Diagnostics.AddAttributeError(path.Root("source"), "Snapshot not found", err.Error())
 		return snapshotFacts{}, false
 	}
-	snap, err := snapshotFactsOf(ctx, r.clients, attrs)
+	snap, err := r.factsOf(ctx, attrs)
+	if err == nil && checkObject(rules, snap) == nil {
+		snap, err = r.countKeys(ctx, snap, rules) // after the cheap checks
+	}
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("source"), "Snapshot does not match its manifest",
-			fmt.Sprintf("The %s check failed: %v. The instance was not touched.", nameManifest, err))
+		resp.Diagnostics.AddAttributeError(path.Root("source"), "Snapshot refused", err.Error()+". The instance was not touched.")
 		return snapshotFacts{}, false
 	}
 	return snap, true
@@ -328,7 +331,10 @@ func (r *redisSnapshotRestoreResource) selectSnapshot(ctx context.Context, prefi
 		if !a.Created.Before(before) {
 			continue
 		}
-		snap, err := snapshotFactsOf(ctx, r.clients, a)
+		snap, err := r.factsOf(ctx, a)
+		if err == nil {
+			snap, err = r.countKeys(ctx, snap, rules)
+		}
 		if err != nil {
 			return snapshotFacts{}, err
 		}
@@ -344,6 +350,30 @@ func (r *redisSnapshotRestoreResource) selectSnapshot(ctx context.Context, prefi
 			prefix, before.UTC().Format(time.RFC3339), strings.Join(skipped, ", "))
 	}
 	return snapshotFacts{}, errors.New(msg + ". The instance was not touched.")
+}
+
+// factsOf is what the restore knows of the snapshot object a.
+func (r *redisSnapshotRestoreResource) factsOf(ctx context.Context, a *storage.ObjectAttrs) (snapshotFacts, error) {
+	f, err := snapshotFactsOf(ctx, r.clients, a)
+	if err != nil {
+		return f, fmt.Errorf("the %s check failed: %w", nameManifest, err)
+	}
+	return f, nil
+}
+
+// countKeys reads a snapshot without a manifest, that may be restored
+// unsigned, once to count its keys, so that an empty one is refused all
+// the same.
+func (r *redisSnapshotRestoreResource) countKeys(ctx context.Context, f snapshotFacts, rules restoreRules) (snapshotFacts, error) {
+	if f.Manifest != nil || !rules.AllowUnsigned || rules.AllowEmpty {
+		return f, nil
+	}
+	sum, err := summarizeObject(ctx, r.clients, f.attrs)
+	if err != nil {
+		return f, fmt.Errorf("the %s check could not read %s as an RDB snapshot: %w", nameNonEmpty, f.URI, err)
+	}
+	f.countedKeys = &sum.KeyCount
+	return f, nil
 }
 
 // verifier checks a manifest's MAC with the trusted key.

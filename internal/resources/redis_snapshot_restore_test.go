@@ -188,9 +188,13 @@ resource "agentnet_redis_snapshot_restore" "bad" {
   source_generation = agentnet_redis_snapshot.before.generation + 1`),
 				ExpectError: errorText("Snapshot was rewritten", "source_generation", "The instance was not touched."),
 			},
-			{ // the tampered object without a checksum to hold it to: localcloud refuses to load it
+			{ // taken before the data was written: restoring it would delete every key
+				Config:      restore(`  source = agentnet_redis_snapshot.before.uri`),
+				ExpectError: errorText("Snapshot is empty", "The non-empty check failed", "before.rdb is empty: it holds no keys", "The instance was not touched."),
+			},
+			{ // the tampered object without a checksum to hold it to: not an RDB
 				Config:      restore(`  source = "gs://agentnet-snapshots/relay-us/tampered.rdb"`),
-				ExpectError: errorText("InvalidArgument", "is not a loadable RDB snapshot", "keeps its data"),
+				ExpectError: errorText("Snapshot refused", "the non-empty check could not read gs://agentnet-snapshots/relay-us/tampered.rdb as an RDB snapshot", "The instance was not touched."),
 			},
 			{
 				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + `

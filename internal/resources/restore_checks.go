@@ -24,6 +24,9 @@ type snapshotFacts struct {
 	Created    time.Time
 	// Manifest is nil for a snapshot without one.
 	Manifest *snapshotsig.Manifest
+	// countedKeys is the key count read from the snapshot itself, for one
+	// without a manifest; nil when not counted.
+	countedKeys *int64
 
 	attrs *storage.ObjectAttrs
 }
@@ -41,13 +44,16 @@ func factsOf(a *storage.ObjectAttrs, m *snapshotsig.Manifest) snapshotFacts {
 	}
 }
 
-// keyCount is the snapshot's key count from its manifest; ok is false when
-// it has none.
+// keyCount is the snapshot's key count from its manifest, or as counted
+// in the snapshot; ok is false when neither is known.
 func (f snapshotFacts) keyCount() (n int64, ok bool) {
-	if f.Manifest == nil {
-		return 0, false
+	switch {
+	case f.Manifest != nil:
+		return f.Manifest.KeyCount, true
+	case f.countedKeys != nil:
+		return *f.countedKeys, true
 	}
-	return f.Manifest.KeyCount, true
+	return 0, false
 }
 
 // signed tells whether the snapshot's manifest carries a MAC.
@@ -146,8 +152,8 @@ func checkManifest(f snapshotFacts) *refusal {
 }
 
 // emptyReason says why a snapshot counts as empty under r, or "" when it
-// does not. A snapshot without a manifest has no known key count; only its
-// size can make it empty.
+// does not. A snapshot whose key count is unknown can only be empty by its
+// size.
 func emptyReason(r restoreRules, f snapshotFacts) string {
 	if r.AllowEmpty {
 		return ""
