@@ -17,7 +17,6 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
-	"github.com/agentnet/terraform-provider-agentnet/internal/rdbfile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
@@ -164,12 +163,3 @@ func snapshotFactsOf(ctx context.Context, c *gcpclient.Clients, a *storage.Objec
 	return factsOf(a, m), nil
 }
 
-// summarizeObject streams the RDB object, the generation a describes, once.
-func summarizeObject(ctx context.Context, c *gcpclient.Clients, a *storage.ObjectAttrs) (rdbfile.Summary, error) {
-	rd, err := c.Storage.Bucket(a.Bucket).Object(a.Name).Generation(a.Generation).NewReader(ctx)
-	if err != nil {
-		return rdbfile.Summary{}, errors.New(c.Describe(gcpclient.APIStorage, err))
-	}
-	defer rd.Close()
-	return rdbfile.Summarize(rd)
-}
