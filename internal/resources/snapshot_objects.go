@@ -162,4 +162,3 @@ func snapshotFactsOf(ctx context.Context, c *gcpclient.Clients, a *storage.Objec
 	}
 	return factsOf(a, m), nil
 }
-
