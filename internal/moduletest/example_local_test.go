@@ -159,6 +159,8 @@ func localExample(t *testing.T, tf *tofu) (*localcloudtest.Instance, []string, s
 		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
 		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
 		"TF_VAR_probe_token="+tf.token,
+		// As the README sets it up: snapshots signed, restores verified.
+		"TF_VAR_snapshot_signing_key="+lc.CreateMACKey(t, "projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots"),
 	)
 	tf.run(t, env, "-chdir="+dir, "get", "-no-color")
 	return lc, env, dir

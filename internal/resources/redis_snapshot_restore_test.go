@@ -233,24 +233,28 @@ variable "corrupted_at" { type = string }
 func TestAccRedisSnapshotRestore_overwrittenAndCorrupted(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
+	e.lc.CreateMACKey(t, trustedKey)
 	data := dataset{prefix: "envelope", n: 2000}
 	var before, corrupted map[string]string
 	snapshots := recoveryInstanceHCL + `
 resource "agentnet_redis_snapshot" "hourly" {
   instance    = agentnet_redis_instance.main.id
   destination = "gs://agentnet-snapshots/relay-us/"
+  signing_key = "` + trustedKey + `"
 }
 
 resource "agentnet_redis_snapshot" "latest" {
   instance    = agentnet_redis_instance.main.id
   destination = "gs://agentnet-snapshots/relay-us/latest.rdb"
+  signing_key = "` + trustedKey + `"
   depends_on  = [agentnet_redis_snapshot.hourly]
 }
 `
 	restore := func(attrs string) string {
 		return e.config(recoveryInstanceHCL + restoreVars + `
 resource "agentnet_redis_snapshot_restore" "back" {
-  instance = agentnet_redis_instance.main.id
+  instance    = agentnet_redis_instance.main.id
+  signing_key = "` + trustedKey + `"
 ` + attrs + "\n}\n")
 	}
 	untouched := func() {
@@ -289,25 +293,29 @@ resource "agentnet_redis_snapshot_restore" "back" {
 			},
 			{
 				Config: restore(`  source            = var.pinned_uri
-  source_generation = var.pinned_generation
-  allow_unsigned    = true`),
+  source_generation = var.pinned_generation`),
 				ExpectError: errorText("Snapshot was rewritten", "The generation check failed", "The instance was not touched."),
 			},
 			{
 				PreConfig: untouched,
 				Config: restore(`  source         = var.pinned_uri
-  created_before = var.corrupted_at
-  allow_unsigned = true`),
+  created_before = var.corrupted_at`),
 				ExpectError: errorText("Snapshot is newer than created_before", "The created_before check failed", "The instance was not touched."),
+			},
+			{ // nothing pinned but the URI: the signed manifest still tells
+				PreConfig:   untouched,
+				Config:      restore(`  source = var.pinned_uri`),
+				ExpectError: errorText("Snapshot does not match its manifest", "The manifest check failed", "the manifest recorded", "The instance was not touched."),
 			},
 			{
 				PreConfig: untouched,
 				Config: restore(`  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"
-  created_before   = var.corrupted_at
-  allow_unsigned   = true`),
+  created_before   = var.corrupted_at`),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestMatchResourceAttr("agentnet_redis_snapshot_restore.back", "source",
 						regexp.MustCompile(`^gs://agentnet-snapshots/relay-us/relay-us-.*\.rdb$`)),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot_restore.back", "signed", "true"),
+					resource.TestCheckResourceAttr("agentnet_redis_snapshot_restore.back", "key_count", fmt.Sprint(data.n)),
 					func(*terraform.State) error {
 						if n := e.countCalls(t, "ImportInstance"); n != 1 {
 							return fmt.Errorf("%d ImportInstance calls, want 1", n)
@@ -321,8 +329,7 @@ resource "agentnet_redis_snapshot_restore" "back" {
 			},
 			{ // pinned: a new plan selects nothing again
 				Config: restore(`  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"
-  created_before   = var.corrupted_at
-  allow_unsigned   = true`),
+  created_before   = var.corrupted_at`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},

@@ -81,6 +81,7 @@ module "backup" {
   interval_minutes = var.backup_interval_minutes
   rpo_seconds      = var.backup_rpo_seconds
   retention_days   = var.backup_retention_days
+  signing_key      = var.snapshot_signing_key
   # A restore is followed by a fresh snapshot of the restored data.
   triggers = local.restore ? { restore = agentnet_redis_snapshot_restore.this[0].id } : {}
 }

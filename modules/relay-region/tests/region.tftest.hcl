@@ -17,6 +17,9 @@ variables {
   backup_bucket = var.test_bucket
   env           = { RELAY_DEV_KEYS = var.relay_dev_keys }
   vpc_network   = "projects/agentnet-test/global/networks/agentnet"
+  # Snapshots signed with, and restores verified against, the MAC key the
+  # Go test made (TF_VAR_test_signing_key).
+  snapshot_signing_key = var.test_signing_key
   # localcloud has no IAM; on Google Cloud this is the relay's own account.
   service_account = "agentnet-relay@agentnet-test.iam.gserviceaccount.com"
 }
@@ -98,15 +101,19 @@ run "region" {
 # The Redis Recovery procedure's "restore from latest snapshot", as one input.
 run "restore_latest" {
   variables {
-    peer_redis_instances   = [run.peer.instance_id]
-    restore_from           = "latest"
-    restore_allow_unsigned = true
-    newest_before          = run.region.snapshot_uri
+    peer_redis_instances = [run.peer.instance_id]
+    restore_from         = "latest"
+    restore_allow_empty  = true # nothing writes to the test's Redis
+    newest_before        = run.region.snapshot_uri
   }
 
   assert {
     condition     = output.restored_at != null && startswith(output.restored_from, "${var.newest_before}#")
     error_message = "The restore did not import the newest snapshot ${var.newest_before}: restored ${jsonencode(output.restored_from)}."
+  }
+  assert {
+    condition     = agentnet_redis_snapshot_restore.this[0].signed
+    error_message = "The restore did not verify the snapshot's signature."
   }
   assert {
     condition     = output.snapshot_uri != var.newest_before && output.latest_snapshot.uri == output.snapshot_uri
@@ -122,12 +129,12 @@ run "restore_latest" {
 # Minimum instances belong to the failover group once the service exists.
 run "restore_once_and_scaling" {
   variables {
-    peer_redis_instances   = [run.peer.instance_id]
-    restore_from           = "latest"
-    restore_allow_unsigned = true
-    min_instances          = 3
-    max_instances          = 5
-    restored_at            = run.restore_latest.restored_at
+    peer_redis_instances = [run.peer.instance_id]
+    restore_from         = "latest"
+    restore_allow_empty  = true # nothing writes to the test's Redis
+    min_instances        = 3
+    max_instances        = 5
+    restored_at          = run.restore_latest.restored_at
   }
 
   assert {
