@@ -474,9 +474,16 @@ func (r *redisSnapshotRestoreResource) Delete(ctx context.Context, req resource.
 	if _, ours := intentFrom(inst.GetLabels(), state.request(pinned)); err == nil && ours {
 		err = setRestoreLabel(ctx, r.clients, inst, nil)
 	}
-	if err != nil {
-		resp.Diagnostics.AddError("Removing the restore's record from "+instance+" failed",
-			fmt.Sprintf("The %s label on the instance records this restore; while it does, a restore of the same snapshot would take it for done. %s",
-				restoreLabelKey, r.clients.Describe(gcpclient.APIRedis, err)))
+	if err == nil {
+		return
 	}
+	summary := "Removing the restore's record from " + instance + " failed"
+	detail := fmt.Sprintf("The %s label on the instance records this restore; while it does, a restore of the same snapshot would take it for done. %s",
+		restoreLabelKey, r.clients.Describe(gcpclient.APIRedis, err))
+	if gcpclient.IsRegionOutage(err) {
+		// An outage must not block the apply that works around it.
+		resp.Diagnostics.AddWarning(summary, detail+" Remove the label once the region is back.")
+		return
+	}
+	resp.Diagnostics.AddError(summary, detail)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -117,6 +118,28 @@ func TestAccRedisSnapshotRestore_dataCorruptionRecovery(t *testing.T) {
 			{ // nothing left to do: the restore is not repeated
 				Config:           e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			{ // destroyed, the restore takes its record off the instance...
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
+				Check: func(*terraform.State) error {
+					inst, err := e.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: instanceID("relay-us")})
+					if err != nil {
+						return err
+					}
+					if v, ok := inst.GetLabels()["agentnet-restore"]; ok {
+						return fmt.Errorf("the destroyed restore left its label agentnet-restore=%s", v)
+					}
+					return nil
+				},
+			},
+			{ // ...so that asked again, it imports again rather than adopting the first import
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
+				Check: func(*terraform.State) error {
+					if n := e.countCalls(t, "ImportInstance"); n != 2 {
+						return fmt.Errorf("%d ImportInstance calls, want 2", n)
+					}
+					return nil
+				},
 			},
 		},
 	})
