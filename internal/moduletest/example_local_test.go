@@ -112,6 +112,9 @@ func TestExampleLocal(t *testing.T) {
 	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color",
 		`-replace=module.region["europe-west1"].module.backup.agentnet_redis_snapshot.this`)
 	before := outputs(t, tf, env, chdir)["latest_snapshots"].(map[string]any)["europe-west1"].(string)
+	// "latest" is before the plan asking for it, to the second
+	// (plantimestamp has whole seconds): not the same second as the snapshot.
+	time.Sleep(time.Second)
 	edit(`    "europe-west1" = { state = "active" }`, `    "europe-west1" = { state = "active", restore_from = "latest" }`)
 	out = apply("Redis restore")
 	restored, _ := out["restored"].(map[string]any)["europe-west1"].(map[string]any)

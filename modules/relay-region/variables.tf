@@ -353,7 +353,7 @@ variable "backup_retention_days" {
 }
 
 variable "restore_from" {
-  description = "Restore the instance from a snapshot, once. `latest`: the newest non-empty snapshot under this region's backup prefix written before the plan that asks for the restore (never one this apply takes). An RFC 3339 time such as `2026-11-26T14:05:00Z` (when a data corruption began): the newest non-empty snapshot written before it. A `gs://BUCKET/OBJECT` URI: that snapshot, at the generation it has when the restore is created. The choice is pinned in state: newer snapshots never run the import again, a different value does. The snapshot is verified before the instance is touched (its manifest, signed with `snapshot_signing_key`). After a restore a fresh snapshot is taken. Null: no restore."
+  description = "Restore the instance from a snapshot, once. `latest`: the newest non-empty snapshot under this region's backup prefix written before the second of the plan that asks for the restore (never one this apply takes). An RFC 3339 time such as `2026-11-26T14:05:00Z` (when a data corruption began): the newest non-empty snapshot written before it. A `gs://BUCKET/OBJECT` URI: that snapshot, at the generation it has when the restore is created. The choice is pinned in state: newer snapshots never run the import again, a different value does. The snapshot is verified before the instance is touched (its manifest, signed with `snapshot_signing_key`). After a restore a fresh snapshot is taken. Null: no restore."
   type        = string
   default     = null
 
