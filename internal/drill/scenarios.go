@@ -99,7 +99,7 @@ var scenarios = []*scenario{
 	{
 		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
 		seedName: "Data Corruption", target: 20 * time.Minute, runbook: "docs/runbooks/data-corruption-recovery.md",
-		scope:          "Runbook steps run: isolation and Redis recovery in one line of local.regions, `\"us-central1\" = { state = \"drained\", restore_from = \"latest\" }` (modules/relay-region: agentnet_redis_snapshot_restore of the newest snapshot from data.agentnet_redis_snapshots), one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
+		scope:          "Runbook steps run: isolation and Redis recovery in one line of local.regions, `\"us-central1\" = { state = \"drained\", restore_from = \"latest\" }` (modules/relay-region: agentnet_redis_snapshot_restore of the newest non-empty, verified snapshot written before the plan, pinned in state), one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
 		fault:          "redis-corrupt of relay-us (us-central1): half of its keys deleted or overwritten with random bytes",
 		down:           []string{"us-central1"},
 		redis:          []string{"us-central1"},
