@@ -98,8 +98,6 @@ module "region" {
   backup_bucket        = var.bucket
   snapshot_signing_key = var.snapshot_signing_key
   restore_from         = each.value.restore_from
-  # Without a key (the drills), restores accept unsigned snapshots.
-  restore_allow_unsigned = var.snapshot_signing_key == null
 }
 
 module "global" {

@@ -40,7 +40,8 @@ variable "domain" {
 }
 
 variable "snapshot_signing_key" {
-  description = "Cloud KMS MAC key that signs every region's snapshot manifests and that restores trust (`bin/localcloud kms create-mac-key NAME`: see README.md). Null: snapshots are not signed and a restore accepts an unsigned snapshot."
+  description = "Cloud KMS MAC key that signs every region's snapshot manifests and that restores trust. The drills create it; by hand: `bin/localcloud kms create-mac-key projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots` (see README.md)."
   type        = string
-  default     = null
+  nullable    = false
+  default     = "projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots"
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/kms"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 )
@@ -30,6 +31,9 @@ var (
 const (
 	project = "agentnet-local"
 	bucket  = "agentnet-demo-snapshots"
+	// signingKey is examples/local's default snapshot_signing_key: the
+	// Cloud KMS MAC key that signs the snapshots and that restores trust.
+	signingKey = "projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots"
 )
 
 func keyOf(region string) string {
@@ -171,6 +175,9 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(s
 		return fail(err)
 	}
 	if err := e.lc.createBucket(project, bucket); err != nil {
+		return fail(err)
+	}
+	if err := createSigningKey(ctx, e.lc.addr); err != nil {
 		return fail(err)
 	}
 	probe, err := e.keys.Token("health-probe", 6*time.Hour)
@@ -488,4 +495,16 @@ func (e *Env) relayLogLines(region, text string, since time.Time) []string {
 		}
 	}
 	return out
+}
+
+// createSigningKey creates the snapshots' signing key through localcloud's
+// Cloud KMS API, as the foundation does on Google Cloud.
+func createSigningKey(ctx context.Context, addr string) error {
+	c, err := kms.Dial(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = kms.EnsureMACKey(ctx, c, signingKey)
+	return err
 }

@@ -99,7 +99,7 @@ var scenarios = []*scenario{
 	{
 		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
 		seedName: "Data Corruption", target: 20 * time.Minute, runbook: "docs/runbooks/data-corruption-recovery.md",
-		scope:          "Runbook steps run: isolation and Redis recovery in one line of local.regions, `\"us-central1\" = { state = \"drained\", restore_from = \"latest\" }` (modules/relay-region: agentnet_redis_snapshot_restore of the newest non-empty, verified snapshot written before the plan, pinned in state), one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
+		scope:          "Runbook steps run: isolation and Redis recovery in one line of local.regions, `\"us-central1\" = { state = \"drained\", restore_from = \"<time the corruption began>\" }` (modules/relay-region: agentnet_redis_snapshot_restore of the newest non-empty snapshot written before that time, its signed manifest verified, pinned in state), one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
 		fault:          "redis-corrupt of relay-us (us-central1): half of its keys deleted or overwritten with random bytes",
 		down:           []string{"us-central1"},
 		redis:          []string{"us-central1"},
@@ -109,15 +109,16 @@ var scenarios = []*scenario{
 			return err
 		},
 		// Assessment: the integrity check of the data finds the damage;
-		// the operator isolates the region and restores the latest
-		// snapshot (one change to the configuration, one apply).
+		// the operator isolates the region and restores the newest
+		// snapshot from before the corruption began (one change to the
+		// configuration, one apply), never one of the damaged data.
 		beforePlan: func(ctx context.Context, r *run) error {
 			c := r.counters[0]
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				bad, err := c.check(ctx, c.recent(50))
 				if err == nil && len(bad) > 0 {
-					r.mark("corruption found", fmt.Sprintf("%d of the last 50 counter keys damaged; drain us-central1 and restore its latest snapshot", len(bad)))
+					r.mark("corruption found", fmt.Sprintf("%d of the last 50 counter keys damaged; drain us-central1 and restore its newest snapshot from before the corruption", len(bad)))
 					break
 				}
 				if time.Now().After(deadline) {
@@ -125,7 +126,7 @@ var scenarios = []*scenario{
 				}
 				sleep(ctx, 100*time.Millisecond)
 			}
-			r.env.setRegion("us-central1", `{ state = "drained", restore_from = "latest" }`)
+			r.env.setRegion("us-central1", fmt.Sprintf(`{ state = "drained", restore_from = %q }`, r.fault.UTC().Format(time.RFC3339Nano)))
 			return nil
 		},
 		recovered: func(ctx context.Context, r *run) (bool, string) {
