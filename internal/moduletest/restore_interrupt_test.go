@@ -14,24 +14,6 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 )
 
-const restoreTestConfig = `
-terraform {
-  required_providers {
-    agentnet = { source = "agentnet/agentnet" }
-  }
-}
-
-provider "agentnet" {
-  project = "agentnet-test"
-  region  = "us-central1"
-}
-
-resource "agentnet_redis_instance" "main" {
-  name           = "relay-us"
-  memory_size_gb = 1
-}
-`
-
 const restoreTestSnapshot = `
 resource "agentnet_redis_snapshot" "before" {
   instance    = agentnet_redis_instance.main.id
@@ -88,15 +70,15 @@ func TestRestoreInterrupted(t *testing.T) {
 			}
 			ctx := context.Background()
 
-			write(restoreTestConfig)
+			write(snapshotRootHCL)
 			tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
 			rdb := lc.RedisClient(t, "projects/agentnet-test/locations/us-central1/instances/relay-us")
 			snapshotted := keyset{prefix: "env", n: 20000}
 			snapshotted.write(t, ctx, rdb)
-			write(restoreTestConfig + restoreTestSnapshot)
+			write(snapshotRootHCL + restoreTestSnapshot)
 			tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
 
-			write(restoreTestConfig + restoreTestSnapshot + restoreTestRestore)
+			write(snapshotRootHCL + restoreTestSnapshot + restoreTestRestore)
 			start := len(lc.Oplog(t))
 			out, killed, code := tf.killWhen(t, env, func() bool { return kp.reached(lc.Oplog(t)[start:]) },
 				chdir, "apply", "-auto-approve", "-input=false", "-no-color")
