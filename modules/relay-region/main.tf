@@ -45,16 +45,18 @@ resource "agentnet_redis_instance" "this" {
 }
 
 # The restore selects its snapshot itself when it is created and pins it in
-# state: "latest" is the newest non-empty snapshot written before the plan
-# that asked for it (plantimestamp(), kept afterwards), so neither the fresh
-# snapshot taken after the restore nor any later one runs it again.
+# state: "latest" is the newest non-empty snapshot written before the end of
+# the second in which the plan that asked for it was made (plantimestamp()
+# has whole seconds; kept afterwards), so a snapshot taken just before the
+# plan counts, and neither the fresh snapshot taken after the restore (it
+# waits for the restore) nor any later one runs it again.
 resource "agentnet_redis_snapshot_restore" "this" {
   count = local.restore ? 1 : 0
 
   instance         = agentnet_redis_instance.this.id
   source           = local.restore_latest || local.restore_before ? null : var.restore_from
   snapshots_prefix = local.restore_latest || local.restore_before ? local.backup_uri : null
-  created_before   = local.restore_latest ? plantimestamp() : local.restore_before ? var.restore_from : null
+  created_before   = local.restore_latest ? timeadd(plantimestamp(), "1s") : local.restore_before ? var.restore_from : null
   signing_key      = var.snapshot_signing_key
   allow_unsigned   = var.restore_allow_unsigned
   allow_empty      = var.restore_allow_empty
@@ -64,11 +66,6 @@ resource "agentnet_redis_snapshot_restore" "this" {
     # "latest" means before the plan that asked for the restore, not before
     # every later plan. A different restore_from replaces it (triggers).
     ignore_changes = [created_before]
-
-    precondition {
-      condition     = var.snapshot_signing_key != null || var.restore_allow_unsigned
-      error_message = "restore_from needs snapshot_signing_key to verify the snapshot with, or restore_allow_unsigned = true to restore one without a verified signature."
-    }
   }
 }
 

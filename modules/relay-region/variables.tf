@@ -353,7 +353,7 @@ variable "backup_retention_days" {
 }
 
 variable "restore_from" {
-  description = "Restore the instance from a snapshot, once. `latest`: the newest non-empty snapshot under this region's backup prefix written before the second of the plan that asks for the restore (never one this apply takes). An RFC 3339 time such as `2026-11-26T14:05:00Z` (when a data corruption began): the newest non-empty snapshot written before it. A `gs://BUCKET/OBJECT` URI: that snapshot, at the generation it has when the restore is created. The choice is pinned in state: newer snapshots never run the import again, a different value does. The snapshot is verified before the instance is touched (its manifest, signed with `snapshot_signing_key`). After a restore a fresh snapshot is taken. Null: no restore."
+  description = "Restore the instance from a snapshot, once. `latest`: the newest non-empty snapshot under this region's backup prefix written by the end of the second of the plan that asks for the restore (never one this apply takes). An RFC 3339 time such as `2026-11-26T14:05:00Z` (when a data corruption began): the newest non-empty snapshot written before it. A `gs://BUCKET/OBJECT` URI: that snapshot, at the generation it has when the restore is created. The choice is pinned in state: newer snapshots never run the import again, a different value does. The snapshot is verified before the instance is touched (its manifest, signed with `snapshot_signing_key`). After a restore a fresh snapshot is taken. Null: no restore."
   type        = string
   default     = null
 
@@ -364,12 +364,12 @@ variable "restore_from" {
 }
 
 variable "snapshot_signing_key" {
-  description = "Cloud KMS MAC key (`projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`, purpose MAC, HMAC-SHA256) that signs this region's snapshot manifests and that a restore trusts. A restore refuses a snapshot whose manifest does not verify with it. Null: snapshots are not signed, and a restore needs `restore_allow_unsigned = true`."
+  description = "Cloud KMS MAC key (`projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`, purpose MAC, HMAC-SHA256) that signs this region's snapshot manifests and that a restore trusts. A restore refuses a snapshot whose manifest does not verify with it (unless `restore_allow_unsigned`). Required: a snapshot bucket is only as trustworthy as everyone who can write to it, and the signature is what a restore checks."
   type        = string
-  default     = null
+  nullable    = false
 
   validation {
-    condition     = var.snapshot_signing_key == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", coalesce(var.snapshot_signing_key, "x")))
+    condition     = can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.snapshot_signing_key))
     error_message = "snapshot_signing_key must be a Cloud KMS key: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY."
   }
 }

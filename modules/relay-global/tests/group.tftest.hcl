@@ -29,6 +29,7 @@ run "regions" {
   variables {
     relay_dev_keys = var.relay_dev_keys
     bucket         = var.test_bucket
+    signing_key    = var.test_signing_key
   }
 }
 

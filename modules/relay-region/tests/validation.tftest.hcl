@@ -6,11 +6,12 @@ provider "agentnet" {
 }
 
 variables {
-  region          = "us-central1"
-  image           = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
-  backup_bucket   = var.test_bucket # exists: the snapshot checks it at plan
-  vpc_network     = "projects/agentnet-test/global/networks/agentnet"
-  service_account = null
+  region               = "us-central1"
+  image                = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
+  backup_bucket        = var.test_bucket # exists: the snapshot checks it at plan
+  snapshot_signing_key = var.test_signing_key
+  vpc_network          = "projects/agentnet-test/global/networks/agentnet"
+  service_account      = null
 
   # No backup assertions: with a snapshot planned they are known only after
   # an apply, which a plan-only test reports as an error.

@@ -15,6 +15,10 @@ variable "bucket" {
   type = string
 }
 
+variable "signing_key" {
+  type = string
+}
+
 locals {
   common = {
     image          = "us-docker.pkg.dev/agentnet-test/agentnet/agentnet-relay:1.0"
@@ -37,6 +41,7 @@ module "us" {
   vpc_network          = local.common.network
   service_account      = local.common.account
   backup_bucket        = var.bucket
+  snapshot_signing_key = var.signing_key
   peer_redis_instances = [module.eu.redis_instance_id, module.asia.redis_instance_id]
 }
 
@@ -51,6 +56,7 @@ module "eu" {
   vpc_network          = local.common.network
   service_account      = local.common.account
   backup_bucket        = var.bucket
+  snapshot_signing_key = var.signing_key
   peer_redis_instances = [module.us.redis_instance_id, module.asia.redis_instance_id]
 }
 
@@ -65,6 +71,7 @@ module "asia" {
   vpc_network          = local.common.network
   service_account      = local.common.account
   backup_bucket        = var.bucket
+  snapshot_signing_key = var.signing_key
   peer_redis_instances = [module.us.redis_instance_id, module.eu.redis_instance_id]
 }
 
