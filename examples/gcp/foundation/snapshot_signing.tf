@@ -31,3 +31,12 @@ resource "google_kms_crypto_key_iam_member" "snapshots_deployer" {
   role          = "roles/cloudkms.signerVerifier"
   member        = "serviceAccount:${google_service_account.deployer.email}"
 }
+
+# Signing uses the newest enabled key version (MAC keys have no primary),
+# found with cryptoKeyVersions.list, which roles/cloudkms.signerVerifier
+# does not grant; roles/cloudkms.viewer on this key alone does.
+resource "google_kms_crypto_key_iam_member" "snapshots_deployer_viewer" {
+  crypto_key_id = google_kms_crypto_key.snapshots.id
+  role          = "roles/cloudkms.viewer"
+  member        = "serviceAccount:${google_service_account.deployer.email}"
+}
