@@ -61,3 +61,25 @@ func TestPprofLoopbackOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServeRefusesLooseTokenSettings: the relay does not start with a JWKS
+// fetched in clear text or a malformed token limit, and says which setting.
+func TestServeRefusesLooseTokenSettings(t *testing.T) {
+	t.Setenv("RELAY_DEV_KEYS", "")
+	t.Setenv("REDIS_ADDR", "127.0.0.1:1")
+	t.Setenv("JWT_ISSUER", "https://securetoken.google.com/p")
+	t.Setenv("JWT_AUDIENCE", "p")
+	for _, tc := range []struct{ k, v, want string }{
+		{"JWKS_URL", "http://idp.example/jwks.json", "JWKS_URL"},
+		{"TOKEN_MAX_LIFETIME", "1y", "TOKEN_MAX_LIFETIME"},
+		{"JWKS_CACHE_MAX_AGE", "0s", "JWKS_CACHE_MAX_AGE"},
+	} {
+		t.Run(tc.k, func(t *testing.T) {
+			t.Setenv("JWKS_URL", "https://idp.example/jwks.json")
+			t.Setenv(tc.k, tc.v)
+			if err := serve(nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s=%s: %v, want a refusal naming %s", tc.k, tc.v, err, tc.want)
+			}
+		})
+	}
+}

@@ -185,11 +185,9 @@ type EnvConfig struct {
 //	REDIS_CA_FILE        PEM roots: connect to them with TLS (optional)
 //	REGION               region name (default "local")
 //	INSTANCE_ID          instance name (default K_REVISION-hostname-pid)
-//	JWKS_URL | JWKS_FILE where the token signing keys are
-//	JWKS_CACHE_FILE      keeps the last fetched JWKS for restarts during an
-//	                     identity provider outage
-//	JWT_ISSUER           expected iss
-//	JWT_AUDIENCE         expected aud
+//	JWKS_URL | JWKS_FILE, JWKS_CACHE_FILE, JWKS_CACHE_MAX_AGE, JWT_ISSUER,
+//	JWT_AUDIENCE, TOKEN_MAX_LIFETIME: token verification, see
+//	                     auth.ConfigFromEnv
 //	MAX_FRAME_BYTES      default 65536
 //	RATE_LIMIT           frames/s per connection (default 100)
 //	RATE_BURST           default 2*RATE_LIMIT
@@ -272,18 +270,9 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 		h, _ := os.Hostname()
 		ec.InstanceID = fmt.Sprintf("%s-%s-%d", getenv("K_REVISION"), h, os.Getpid())
 	}
-	ec.Auth = auth.Config{
-		JWKSURL:   getenv("JWKS_URL"),
-		JWKSFile:  getenv("JWKS_FILE"),
-		CacheFile: getenv("JWKS_CACHE_FILE"),
-		Issuer:    getenv("JWT_ISSUER"),
-		Audience:  getenv("JWT_AUDIENCE"),
-	}
-	if (ec.Auth.JWKSURL == "") == (ec.Auth.JWKSFile == "") {
-		errs = append(errs, errors.New("set exactly one of JWKS_URL and JWKS_FILE"))
-	}
-	if ec.Auth.Issuer == "" || ec.Auth.Audience == "" {
-		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE are required"))
+	var err error
+	if ec.Auth, err = auth.ConfigFromEnv(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	intVar := func(name string, dst *int) {
 		if s := getenv(name); s != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestRefusals(t *testing.T) {
 	other := relaytest.DevKeys(t)
 	now := time.Now()
 	claims := func(m jwt.MapClaims) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": e.keys.Issuer, "aud": e.keys.Audience, "sub": "mallory", "exp": now.Add(time.Hour).Unix()}
+		c := jwt.MapClaims{"iss": e.keys.Issuer, "aud": e.keys.Audience, "sub": "mallory", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 		for k, v := range m {
 			c[k] = v
 		}
@@ -87,6 +88,9 @@ func TestRefusals(t *testing.T) {
 		{"wrong issuer", sign(e.keys, jwt.MapClaims{"iss": "https://elsewhere"}), 401, "wrong token issuer"},
 		{"unknown key id", sign(other, nil), 401, "unknown signing key id"},
 		{"garbage", "abc.def.ghi", 401, "invalid token"},
+		{"exp in 2999", sign(e.keys, jwt.MapClaims{"exp": time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC).Unix()}), 401, "token lifetime over the maximum"},
+		{"iat in 24h", sign(e.keys, jwt.MapClaims{"iat": now.Add(24 * time.Hour).Unix(), "exp": now.Add(25 * time.Hour).Unix()}), 401, "token issued in the future"},
+		{"exp a string", sign(e.keys, jwt.MapClaims{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)}), 401, "token dates must be numbers"},
 	}
 	for _, tc := range httpCases {
 		_, resp, err := rawDial(t, r.URL, tc.token)

@@ -332,6 +332,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			reason, metric = "unknown signing key id", "auth_unknown_key"
 		case errors.Is(err, auth.ErrSubject):
 			reason, metric = "token subject is not a valid agent identity", "auth_subject"
+		case errors.Is(err, auth.ErrIssuedAt):
+			reason, metric = "token issued in the future", "auth_issued_at"
+		case errors.Is(err, auth.ErrLifetime):
+			reason, metric = "token lifetime over the maximum", "auth_lifetime"
+		case errors.Is(err, auth.ErrDateFormat):
+			reason, metric = "token dates must be numbers", "auth_date_format"
+		case errors.Is(err, auth.ErrStaleKeys):
+			reason, metric = "signing keys too old: identity provider unreachable", "auth_stale_keys"
 		}
 		s.refuse(w, r, http.StatusUnauthorized, reason, metric)
 		return

@@ -2,10 +2,12 @@
 //
 // Tokens are JWTs signed with RS256 or ES256 by an identity provider that
 // publishes its public keys as a JWKS (Firebase Auth does exactly this). The
-// verifier checks signature, expiry, issuer and audience. Keys are cached in
-// memory and, optionally, on disk: when the identity provider is unreachable
-// the relay keeps accepting still-valid tokens signed with known keys, so an
-// outage of the provider does not stop agents from reconnecting.
+// verifier checks signature, expiry, issuer and audience, and that iat is
+// present, not in the future and at most MaxLifetime before exp. Keys are
+// cached in memory and, optionally, on disk: when the identity provider is
+// unreachable the relay keeps accepting still-valid tokens signed with known
+// keys for up to CacheMaxAge, so an outage of the provider does not stop
+// agents from reconnecting.
 package auth
 
 import (
@@ -41,6 +43,10 @@ var (
 	ErrUnknownKey   = errors.New("unknown signing key id")
 	ErrInvalid      = errors.New("invalid token")
 	ErrSubject      = errors.New("token subject is not a valid agent identity")
+	ErrIssuedAt     = errors.New("token issued in the future")
+	ErrLifetime     = errors.New("token lifetime over the maximum")
+	ErrDateFormat   = errors.New("token date is not a number")
+	ErrStaleKeys    = errors.New("signing keys too old: the identity provider has not answered")
 )
 
 // Claims is what the relay needs from a verified token.
@@ -66,12 +72,27 @@ type Config struct {
 	MinRefresh time.Duration
 	// Leeway tolerates clock skew on exp/nbf/iat (default 30s; negative for
 	// none).
-	Leeway     time.Duration
-	HTTPClient *http.Client
-	Logger     *slog.Logger
+	Leeway time.Duration
+	// MaxLifetime bounds exp-iat (default DefaultMaxLifetime).
+	MaxLifetime time.Duration
+	// CacheMaxAge is how long keys fetched from JWKSURL are trusted without
+	// the provider answering again, in memory and in CacheFile (default
+	// DefaultCacheMaxAge).
+	CacheMaxAge time.Duration
+	HTTPClient  *http.Client
+	Logger      *slog.Logger
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
+
+// Defaults of MaxLifetime and CacheMaxAge. Identity providers issue tokens
+// for an hour (Firebase, Google) and the project's own tools for at most a
+// day; keys rotate every few days, so three days of cache ride out a long
+// provider outage without trusting a retired key for weeks.
+const (
+	DefaultMaxLifetime = 24 * time.Hour
+	DefaultCacheMaxAge = 72 * time.Hour
+)
 
 type keySet = map[string]crypto.PublicKey
 
@@ -80,6 +101,9 @@ type Verifier struct {
 	cfg    Config
 	parser *jwt.Parser
 	keys   atomic.Pointer[keySet]
+	// fetched is when the provider last served the keys (UnixNano), zero
+	// with JWKSFile: a file the operator gives does not go stale.
+	fetched atomic.Int64
 
 	mu          sync.Mutex
 	lastAttempt time.Time
@@ -99,6 +123,17 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("auth: issuer and audience are required")
 	}
+	if cfg.JWKSURL != "" {
+		if err := CheckJWKSURL(cfg.JWKSURL); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	if cfg.CacheMaxAge <= 0 {
+		cfg.CacheMaxAge = DefaultCacheMaxAge
+	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 15 * time.Minute
 	}
@@ -110,7 +145,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	cfg.Leeway = max(cfg.Leeway, 0)
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: checkRedirect}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -125,6 +160,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		jwt.WithAudience(cfg.Audience),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(cfg.Now),
 	)
 	empty := keySet{}
@@ -136,11 +172,13 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		}
 		cfg.Logger.Warn("jwks fetch failed at start", "err", err)
 		if cfg.CacheFile != "" {
-			if b, rerr := os.ReadFile(cfg.CacheFile); rerr == nil {
-				if ks, perr := ParseJWKS(b); perr == nil {
-					v.keys.Store(&ks)
-					cfg.Logger.Info("using cached jwks", "keys", len(ks), "file", cfg.CacheFile)
-				}
+			ks, at, cerr := readCache(cfg.CacheFile, cfg.CacheMaxAge, cfg.Now())
+			if cerr != nil {
+				cfg.Logger.Warn("jwks cache not used", "err", cerr)
+			} else {
+				v.keys.Store(&ks)
+				v.fetched.Store(at.UnixNano())
+				cfg.Logger.Info("using cached jwks", "keys", len(ks), "file", cfg.CacheFile, "fetched", at)
 			}
 		}
 	}
@@ -233,9 +271,12 @@ func (v *Verifier) load(ctx context.Context) error {
 		return errors.New("auth: jwks holds no usable keys")
 	}
 	v.keys.Store(&ks)
-	if v.cfg.JWKSURL != "" && v.cfg.CacheFile != "" {
-		if err := writeFileAtomic(v.cfg.CacheFile, b, 0o644); err != nil {
-			v.cfg.Logger.Warn("cannot write jwks cache", "err", err)
+	if v.cfg.JWKSURL != "" {
+		v.fetched.Store(v.cfg.Now().UnixNano())
+		if v.cfg.CacheFile != "" {
+			if err := writeCache(v.cfg.CacheFile, b); err != nil {
+				v.cfg.Logger.Warn("cannot write jwks cache", "err", err)
+			}
 		}
 	}
 	return nil
@@ -276,8 +317,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 func (v *Verifier) verify(token string) (*Claims, error) {
-	var rc jwt.RegisteredClaims
-	_, err := v.parser.ParseWithClaims(token, &rc, func(t *jwt.Token) (any, error) {
+	if err := v.checkKeyAge(); err != nil {
+		return nil, err
+	}
+	var tc tokenClaims
+	rc := &tc.RegisteredClaims
+	_, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
 			return nil, fmt.Errorf("%w: token has no kid", ErrUnknownKey)
@@ -298,13 +343,34 @@ func (v *Verifier) verify(token string) (*Claims, error) {
 		return nil, ErrIssuer
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return nil, ErrAudience
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return nil, fmt.Errorf("%w: iat %s is after now (leeway %s)", ErrIssuedAt, rc.IssuedAt.UTC().Format(time.RFC3339), v.cfg.Leeway)
+	case errors.Is(err, ErrDateFormat):
+		return nil, err
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := checkLifetime(rc, v.cfg.MaxLifetime); err != nil {
+		return nil, err
 	}
 	if !ValidIdentity(rc.Subject) {
 		return nil, ErrSubject
 	}
 	return &Claims{Subject: rc.Subject, Expiry: rc.ExpiresAt.Add(v.cfg.Leeway)}, nil
+}
+
+// checkKeyAge refuses every token once the keys are older than CacheMaxAge:
+// a key the provider retired during its outage would otherwise be trusted
+// for as long as the outage lasts.
+func (v *Verifier) checkKeyAge() error {
+	at := v.fetched.Load()
+	if at == 0 {
+		return nil
+	}
+	if age := v.cfg.Now().Sub(time.Unix(0, at)); age > v.cfg.CacheMaxAge {
+		return fmt.Errorf("%w for %s (JWKS_CACHE_MAX_AGE %s)", ErrStaleKeys, age.Round(time.Second), v.cfg.CacheMaxAge)
+	}
+	return nil
 }
 
 // ValidIdentity reports whether sub can be used as an agent identity: the

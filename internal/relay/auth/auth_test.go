@@ -67,7 +67,7 @@ func TestVerify(t *testing.T) {
 	}
 	now := time.Now()
 	sign := func(k *DevKeys, m jwt.MapClaims) string {
-		base := jwt.MapClaims{"iss": d.Issuer, "aud": d.Audience, "sub": "alice", "exp": now.Add(time.Minute).Unix()}
+		base := jwt.MapClaims{"iss": d.Issuer, "aud": d.Audience, "sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 		for key, val := range m {
 			if val == nil {
 				delete(base, key)
@@ -135,7 +135,7 @@ func TestURLOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	tk := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": cfg.Issuer, "aud": "p", "sub": "uid123", "exp": time.Now().Add(time.Hour).Unix()})
+	tk := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": cfg.Issuer, "aud": "p", "sub": "uid123", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
 	tk.Header["kid"] = "k1"
 	tok, err := tk.SignedString(key)
 	if err != nil {
@@ -147,7 +147,7 @@ func TestURLOutage(t *testing.T) {
 	down.Store(true)
 	// A token with an unknown kid forces a refresh, which fails; the cached
 	// keys must survive it.
-	tk2 := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": cfg.Issuer, "aud": "p", "sub": "u", "exp": time.Now().Add(time.Hour).Unix()})
+	tk2 := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": cfg.Issuer, "aud": "p", "sub": "u", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
 	tk2.Header["kid"] = "k2"
 	tok2, _ := tk2.SignedString(key)
 	before := hits.Load()
