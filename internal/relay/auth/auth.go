@@ -421,7 +421,9 @@ func ParseJWKS(b []byte) (map[string]crypto.PublicKey, error) {
 				continue
 			}
 			pk := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-			if pk.N.BitLen() < 2048 {
+			// RFC 8017: e is odd and at least 3 (crypto/rsa refuses the rest
+			// only when a signature is checked).
+			if pk.N.BitLen() < 2048 || pk.E < 3 || pk.E%2 == 0 {
 				continue
 			}
 			ks[k.Kid] = pk
