@@ -88,6 +88,13 @@ func token(args []string) error {
 	if !auth.ValidIdentity(*sub) {
 		return fmt.Errorf("-sub %q is not a valid agent identity", *sub)
 	}
+	maxTTL, err := auth.MaxLifetimeFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *ttl <= 0 || *ttl > maxTTL {
+		return fmt.Errorf("-ttl %s: between 1s and the relay's maximum token lifetime %s (TOKEN_MAX_LIFETIME)", *ttl, maxTTL)
+	}
 	d, err := auth.LoadOrCreateDevKeys(*dir)
 	if err != nil {
 		return err

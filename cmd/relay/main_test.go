@@ -46,6 +46,10 @@ func TestDevkeysAndToken(t *testing.T) {
 	if err := token([]string{"-dir", dir, "-sub", "a/b"}); err == nil {
 		t.Fatal("invalid subject accepted")
 	}
+	// A token the relay would refuse is not minted.
+	if err := token([]string{"-dir", dir, "-sub", "agent-1", "-ttl", "48h"}); err == nil || !strings.Contains(err.Error(), "TOKEN_MAX_LIFETIME") {
+		t.Fatalf("-ttl 48h: %v, want a refusal naming TOKEN_MAX_LIFETIME", err)
+	}
 }
 
 // TestPprofLoopbackOnly: profiles show memory contents, so they are served

@@ -37,17 +37,30 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Issuer == "" || c.Audience == "" {
 		errs = append(errs, errors.New("JWT_ISSUER and JWT_AUDIENCE are required"))
 	}
-	positive := func(name string, dst *time.Duration) {
-		if s := getenv(name); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s: not a positive duration (like 24h or 90m): %q", name, s))
-				return
-			}
-			*dst = d
-		}
+	var err error
+	if c.MaxLifetime, err = MaxLifetimeFromEnv(getenv); err != nil {
+		errs = append(errs, err)
 	}
-	positive("TOKEN_MAX_LIFETIME", &c.MaxLifetime)
-	positive("JWKS_CACHE_MAX_AGE", &c.CacheMaxAge)
+	if c.CacheMaxAge, err = durationFromEnv(getenv, "JWKS_CACHE_MAX_AGE", DefaultCacheMaxAge); err != nil {
+		errs = append(errs, err)
+	}
 	return c, errors.Join(errs...)
+}
+
+// MaxLifetimeFromEnv is TOKEN_MAX_LIFETIME, DefaultMaxLifetime when unset:
+// what a relay accepts, and so the longest token worth minting.
+func MaxLifetimeFromEnv(getenv func(string) string) (time.Duration, error) {
+	return durationFromEnv(getenv, "TOKEN_MAX_LIFETIME", DefaultMaxLifetime)
+}
+
+func durationFromEnv(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: not a positive duration (like 24h or 90m): %q", name, s)
+	}
+	return d, nil
 }
