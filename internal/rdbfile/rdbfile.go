@@ -140,7 +140,10 @@ func (d *decoder) summarize() (Summary, error) {
 				s.KeyCount += n
 				s.Databases++
 			}
-			return s, d.checksum(&s)
+			if err := d.checksum(&s); err != nil {
+				return s, err
+			}
+			return s, d.end()
 		case opAux:
 			key, err := d.stringValue()
 			if err != nil {
@@ -187,6 +190,17 @@ func (d *decoder) summarize() (Summary, error) {
 			return s, err
 		}
 	}
+}
+
+// end checks that nothing follows the snapshot: Redis would load it and
+// ignore the rest, but a file that goes on is not the file Redis wrote.
+func (d *decoder) end() error {
+	if _, err := d.r.ReadByte(); err == nil {
+		return d.errorf("the file goes on after the end of the snapshot")
+	} else if !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 // checksum reads the trailing CRC64 and compares it with the one computed.

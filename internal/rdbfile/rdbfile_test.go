@@ -183,6 +183,7 @@ func TestSummarizeRefusesDamagedFiles(t *testing.T) {
 		"not rdb":        {[]byte("PK\x03\x04 a zip file"), `not "REDIS"`},
 		"future version": {append([]byte("REDIS0099"), rdb[9:]...), "newer than"},
 		"empty":          {nil, "header"},
+		"trailing bytes": {append(bytes.Clone(rdb), 0, 0, 0), "after the end"},
 	} {
 		_, err := Summarize(bytes.NewReader(tc.b))
 		var fe *FormatError

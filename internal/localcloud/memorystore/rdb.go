@@ -122,10 +122,25 @@ type rdbSummary struct {
 	Checksum uint64
 }
 
+// rdbTailLen is how many of the last bytes the trailer check reads: the EOF
+// opcode and checksum, and those of a snapshot up to 8 bytes shorter.
+//
+// A complete snapshot followed by k zero bytes (k from 1 to 8) passes the
+// checksum test: the CRC has no initial value or final xor, so the CRC of
+// the content and the first k checksum bytes is the checksum shifted by k
+// bytes, which is what the last 8 bytes then read as. Only the EOF opcode
+// is left to tell, and it does not when the checksum byte before the zeros
+// is 0xFF (one snapshot in 256). So a file ending in zero bytes is also
+// checked as the shorter file without them: if that one is a complete
+// snapshot, the zeros are trailing bytes.
+const rdbTailLen = 2*rdbChecksumLen + 1
+
 // checkTrailer checks the end of a snapshot of the given version and size:
 // the EOF opcode and, when there is one, the stored checksum against the
-// computed one (the CRC64 of all bytes before the checksum).
-func checkTrailer(version int, size int64, tail []byte, computed uint64) (rdbSummary, error) {
+// computed one (the CRC64 of all bytes before the checksum). tail is the
+// last min(size, rdbTailLen) bytes and crcBefore the CRC64 of the bytes
+// before them; crcBefore is only used when trailerNeedsCRC says so.
+func checkTrailer(version int, size int64, tail []byte, crcBefore uint64) (rdbSummary, error) {
 	s := rdbSummary{Version: version, Size: size}
 	if version < rdbFirstChecksumVersion {
 		if size < rdbHeaderLen+1 || tail[len(tail)-1] != rdbOpcodeEOF {
@@ -136,15 +151,50 @@ func checkTrailer(version int, size int64, tail []byte, computed uint64) (rdbSum
 	if size < rdbHeaderLen+1+rdbChecksumLen {
 		return s, rdbErrorf("truncated: %d bytes is too short for an RDB version %d snapshot", size, version)
 	}
-	stored := binary.LittleEndian.Uint64(tail[len(tail)-rdbChecksumLen:])
+	// crcUpTo is the CRC64 of the file up to tail[i].
+	crcUpTo := func(i int) uint64 { return crc64Update(crcBefore, tail[:i]) }
+	body := len(tail) - rdbChecksumLen
+	stored := binary.LittleEndian.Uint64(tail[body:])
 	s.Checksum = stored
-	if stored != 0 && stored != computed {
-		return s, rdbErrorf("checksum mismatch: the snapshot (%d bytes) says CRC64 %016x, its content has %016x (truncated or corrupted)", size, stored, computed)
+	if stored != 0 && stored != crcUpTo(body) {
+		return s, rdbErrorf("checksum mismatch: the snapshot (%d bytes) says CRC64 %016x, its content has %016x (truncated or corrupted)", size, stored, crcUpTo(body))
 	}
-	if tail[len(tail)-rdbChecksumLen-1] != rdbOpcodeEOF {
+	if tail[body-1] != rdbOpcodeEOF {
 		return s, rdbErrorf("truncated: the snapshot (%d bytes) does not end with the EOF marker and a checksum", size)
 	}
+	for _, k := range shorterSnapshotEnds(size, tail) {
+		end := len(tail) - k
+		if binary.LittleEndian.Uint64(tail[end-rdbChecksumLen:end]) == crcUpTo(end-rdbChecksumLen) {
+			return s, rdbErrorf("trailing bytes: the snapshot ends %d bytes before the end of the file (%d bytes), followed by %d zero bytes", k, size, k)
+		}
+	}
 	return s, nil
+}
+
+// shorterSnapshotEnds returns each k (1 to 8) such that the file without its
+// last k bytes, all zero, is framed as a checksummed snapshot: an EOF opcode
+// then a nonzero checksum. Whether that checksum matches is up to the caller.
+func shorterSnapshotEnds(size int64, tail []byte) []int {
+	var ks []int
+	for k := 1; k <= rdbChecksumLen && k <= len(tail) && tail[len(tail)-k] == 0; k++ {
+		end := len(tail) - k
+		if size-int64(k) < rdbHeaderLen+1+rdbChecksumLen || end < rdbChecksumLen+1 {
+			break
+		}
+		if tail[end-rdbChecksumLen-1] == rdbOpcodeEOF && binary.LittleEndian.Uint64(tail[end-rdbChecksumLen:end]) != 0 {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// trailerNeedsCRC says whether checkTrailer needs the CRC64 of the content:
+// a stored checksum to compare, or a shorter snapshot to rule out.
+func trailerNeedsCRC(version int, size int64, tail []byte) bool {
+	if version < rdbFirstChecksumVersion || size < rdbHeaderLen+1+rdbChecksumLen {
+		return false
+	}
+	return binary.LittleEndian.Uint64(tail[len(tail)-rdbChecksumLen:]) != 0 || len(shorterSnapshotEnds(size, tail)) > 0
 }
 
 // verifyRDBFile checks that the file is a complete, uncorrupted RDB
@@ -157,29 +207,17 @@ func verifyRDBFile(f *os.File, size int64, cpus int) (rdbSummary, error) {
 	if err != nil {
 		return rdbSummary{Version: version, Size: size}, err
 	}
-	if version < rdbFirstChecksumVersion || size < rdbHeaderLen+1+rdbChecksumLen {
-		var last [1]byte
-		if size > 0 {
-			if _, err := f.ReadAt(last[:], size-1); err != nil {
-				return rdbSummary{}, err
-			}
+	tail := make([]byte, min(size, rdbTailLen))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return rdbSummary{}, err
+	}
+	var crc uint64
+	if trailerNeedsCRC(version, size, tail) {
+		if crc, err = crc64File(f, size-int64(len(tail)), cpus); err != nil {
+			return rdbSummary{}, err
 		}
-		return checkTrailer(version, size, last[:], 0)
 	}
-	body := size - rdbChecksumLen
-	var tail [rdbChecksumLen + 1]byte
-	if _, err := f.ReadAt(tail[:], body-1); err != nil {
-		return rdbSummary{}, err
-	}
-	if binary.LittleEndian.Uint64(tail[1:]) == 0 {
-		// Written without a checksum: nothing to compute.
-		return checkTrailer(version, size, tail[:], 0)
-	}
-	crc, err := crc64File(f, body, cpus)
-	if err != nil {
-		return rdbSummary{}, err
-	}
-	return checkTrailer(version, size, tail[:], crc)
+	return checkTrailer(version, size, tail, crc)
 }
 
 // rdbFileHeader checks the header of an RDB file of the given size and
@@ -282,7 +320,7 @@ type rdbStreamVerifier struct {
 }
 
 func newRDBStreamVerifier() *rdbStreamVerifier {
-	return &rdbStreamVerifier{held: make([]byte, 0, rdbChecksumLen+1)}
+	return &rdbStreamVerifier{held: make([]byte, 0, rdbTailLen)}
 }
 
 func (v *rdbStreamVerifier) Write(p []byte) (int, error) {
@@ -305,9 +343,8 @@ func (v *rdbStreamVerifier) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	// Keep the last rdbChecksumLen+1 bytes (EOF opcode and checksum) out
-	// of the CRC until the end is known.
-	keep := rdbChecksumLen + 1
+	// Keep the last bytes out of the CRC until the end is known.
+	keep := rdbTailLen
 	if len(p) >= keep {
 		v.crc = crc64Update(v.crc, v.held)
 		v.crc = crc64Update(v.crc, p[:len(p)-keep])
@@ -332,10 +369,5 @@ func (v *rdbStreamVerifier) Result() (rdbSummary, error) {
 		_, err := rdbVersion(v.hdr)
 		return rdbSummary{Size: v.n}, err
 	}
-	if v.version < rdbFirstChecksumVersion || len(v.held) < rdbChecksumLen+1 || v.n < rdbHeaderLen+1+rdbChecksumLen {
-		return checkTrailer(v.version, v.n, append([]byte{0}, v.held...), 0)
-	}
-	// The EOF opcode belongs to the checksummed bytes.
-	crc := crc64Update(v.crc, v.held[:1])
-	return checkTrailer(v.version, v.n, v.held, crc)
+	return checkTrailer(v.version, v.n, v.held, v.crc)
 }

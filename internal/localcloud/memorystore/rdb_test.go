@@ -341,9 +341,15 @@ func TestVerifyRefusesDamagedRDBs(t *testing.T) {
 				t.Fatalf("%s with a bit flipped at %d of %d: accepted", name, pos, len(b))
 			}
 		}
-		// Trailing garbage.
-		if _, err := verifyBoth(t, append(bytes.Clone(b), 0, 0, 0), r); !isRDBError(err) {
+		// Trailing garbage: nonzero bytes, and 1 to 8 zero bytes, which
+		// keep the checksum matching (see rdbTailLen).
+		if _, err := verifyBoth(t, append(bytes.Clone(b), 1, 2, 3), r); !isRDBError(err) {
 			t.Errorf("%s with trailing bytes: %v", name, err)
+		}
+		for k := 1; k <= 9; k++ {
+			if _, err := verifyBoth(t, append(bytes.Clone(b), make([]byte, k)...), r); !isRDBError(err) {
+				t.Errorf("%s with %d trailing zero bytes: %v", name, k, err)
+			}
 		}
 	}
 	// A truncated snapshot written without a checksum is still caught
@@ -363,5 +369,25 @@ func TestVerifyRefusesDamagedRDBs(t *testing.T) {
 	var tooNew *rdbTooNew
 	if !errors.As(err, &tooNew) || tooNew.version != 11 {
 		t.Errorf("RDB version 11: %v", err)
+	}
+}
+
+// A snapshot whose checksum has 0xFF as its third byte, followed by three
+// zero bytes: the last 8 bytes then hold the CRC64 of everything before
+// them and the byte before them is 0xFF, so the file looked complete.
+func TestVerifyRefusesZeroBytesAfterAChecksumEndingLikeAnEOF(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "snapshot-then-3-zero-bytes.rdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	snapshot := b[:len(b)-3]
+	if _, err := verifyBoth(t, snapshot, r); err != nil {
+		t.Fatalf("the snapshot without its trailing zeros is refused: %v", err)
+	}
+	_, err = verifyBoth(t, b, r)
+	var e *rdbError
+	if !errors.As(err, &e) {
+		t.Fatalf("a snapshot followed by 3 zero bytes: %v, want it refused", err)
 	}
 }
