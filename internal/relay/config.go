@@ -89,6 +89,11 @@ type Config struct {
 	ShutdownGrace time.Duration
 
 	Logger *slog.Logger
+	// LogAddressKey keys the hash that stands for an agent's address in
+	// logs. Default: random per process.
+	LogAddressKey []byte
+	// LogClientIP puts the client's IP and port in logs; off by default.
+	LogClientIP bool
 }
 
 func (c *Config) setDefaults() {
@@ -116,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInbox <= 0 {
 		c.MaxInbox = 10000
+	}
+	if len(c.LogAddressKey) == 0 {
+		c.LogAddressKey = randomLogAddressKey()
 	}
 	if c.MessageTTL <= 0 {
 		c.MessageTTL = 24 * time.Hour
@@ -200,6 +208,10 @@ type EnvConfig struct {
 //	ACK_COPIES           Redis servers an envelope is stored on before its
 //	                     ack (default 2 with peers, 1 without)
 //	SHUTDOWN_GRACE       default 8s (Cloud Run allows 10s after SIGTERM)
+//	LOG_ADDRESS_KEY      key of the hash that stands for agent addresses in
+//	                     logs, at least 16 bytes (default: random per
+//	                     process, so hashes match within one instance only)
+//	LOG_CLIENT_IP        true: log client IPs (default false)
 func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	var ec EnvConfig
 	var errs []error
@@ -311,6 +323,19 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	durVar("MESSAGE_TTL", &ec.MessageTTL)
 	durVar("IDLE_TIMEOUT", &ec.IdleTimeout)
 	durVar("SHUTDOWN_GRACE", &ec.ShutdownGrace)
+	if k := getenv("LOG_ADDRESS_KEY"); k != "" {
+		if len(k) < minLogAddressKey {
+			errs = append(errs, fmt.Errorf("LOG_ADDRESS_KEY: %d bytes, at least %d needed (a secret, e.g. openssl rand -hex 32)", len(k), minLogAddressKey))
+		}
+		ec.LogAddressKey = []byte(k)
+	}
+	switch v := getenv("LOG_CLIENT_IP"); v {
+	case "", "false":
+	case "true":
+		ec.LogClientIP = true
+	default:
+		errs = append(errs, fmt.Errorf("LOG_CLIENT_IP: %q, want true or false", v))
+	}
 	return ec, errors.Join(errs...)
 }
 

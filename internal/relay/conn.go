@@ -81,7 +81,7 @@ func (c *conn) closeWith(code int, reason string) {
 	c.closeOnce.Do(func() {
 		c.s.m.closes.WithLabelValues(strconv.Itoa(code)).Inc()
 		if code != envelope.CloseGoingAway && code != envelope.CloseNormal {
-			c.s.log.Info("closing connection", "code", code, "reason", reason, "addr", c.addr)
+			c.s.log.Info("closing connection", "code", code, "reason", reason, c.s.logAddress(c.addr))
 		}
 		c.outMu.Lock()
 		c.closed = true
@@ -129,7 +129,7 @@ func (c *conn) readLoop() {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				c.s.m.refused.WithLabelValues("frame_too_big").Inc()
 				c.s.m.closes.WithLabelValues(strconv.Itoa(envelope.CloseTooBig)).Inc()
-				c.s.log.Info("closing connection", "code", envelope.CloseTooBig, "reason", "frame too big", "addr", c.addr)
+				c.s.log.Info("closing connection", "code", envelope.CloseTooBig, "reason", "frame too big", c.s.logAddress(c.addr))
 			}
 			return
 		}

@@ -304,7 +304,7 @@ func bearerToken(r *http.Request) string {
 
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason, metric string) {
 	s.m.refused.WithLabelValues(metric).Inc()
-	s.log.Info("connection refused", "status", status, "reason", reason, "remote", r.RemoteAddr)
+	s.log.Info("connection refused", "status", status, "reason", reason, s.logClient(r))
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer error=%q, error_description=%q", "invalid_token", reason))
 	}
