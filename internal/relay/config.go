@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -72,7 +73,11 @@ type Config struct {
 	MessageTTL time.Duration
 	// IdleTimeout closes a connection that sent nothing (not even a ping).
 	IdleTimeout time.Duration
-	// WriteTimeout bounds one write to an agent.
+	// ConnByteBudget bounds the bytes of the deliveries in flight to one
+	// connection (read and not yet acknowledged), default 1 MiB.
+	ConnByteBudget int
+	// WriteTimeout bounds one write to an agent; default: the time to write
+	// ConnByteBudget at 256 KiB/s (4s for 1 MiB), at least 1s.
 	WriteTimeout time.Duration
 	// PollInterval is the safety net re-reading every inbox in case a wake-up
 	// was lost.
@@ -131,8 +136,11 @@ func (c *Config) setDefaults() {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 75 * time.Second
 	}
+	if c.ConnByteBudget <= 0 {
+		c.ConnByteBudget = defaultConnByteBudget
+	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = writeTimeoutFor(c.ConnByteBudget)
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Minute
@@ -202,6 +210,10 @@ type EnvConfig struct {
 //	MAX_INFLIGHT_SENDS   default 1024
 //	DELIVERY_WINDOW      default 256
 //	MAX_INBOX            default 10000
+//	CONN_BYTE_BUDGET     bytes of deliveries in flight per connection
+//	                     (default 1048576, at least MAX_FRAME_BYTES)
+//	WRITE_TIMEOUT        one write to an agent (default: CONN_BYTE_BUDGET
+//	                     at 256 KiB/s, 4s for 1 MiB)
 //	MESSAGE_TTL          default 24h
 //	IDLE_TIMEOUT         default 75s
 //	WAIT_REPLICAS        default 0
@@ -318,6 +330,11 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	intVar("MAX_INFLIGHT_SENDS", &ec.MaxInflightSends)
 	intVar("DELIVERY_WINDOW", &ec.DeliveryWindow)
 	intVar("MAX_INBOX", &ec.MaxInbox)
+	intVar("CONN_BYTE_BUDGET", &ec.ConnByteBudget)
+	if frame := cmp.Or(ec.MaxFrameBytes, 64<<10); ec.ConnByteBudget != 0 && ec.ConnByteBudget < frame {
+		errs = append(errs, fmt.Errorf("CONN_BYTE_BUDGET: %d bytes is below MAX_FRAME_BYTES (%d): accepted values are byte counts of at least one frame", ec.ConnByteBudget, frame))
+	}
+	durVar("WRITE_TIMEOUT", &ec.WriteTimeout)
 	intVar("WAIT_REPLICAS", &ec.WaitReplicas)
 	intVar("ACK_COPIES", &ec.AckCopies)
 	durVar("MESSAGE_TTL", &ec.MessageTTL)

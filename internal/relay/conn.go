@@ -46,12 +46,17 @@ type conn struct {
 	inflight  map[string][]entryRef
 	inflightN int
 	reserved  int // window room taken by reads in progress
+	// Bytes of the deliveries in flight and of the reads in progress,
+	// against the byte budget (budget.go).
+	inflightBytes int
+	reservedBytes int
 }
 
 type entryRef struct {
 	node  int
 	id    string // stream id
 	field string // index field (indexField), "" for an entry without a sender
+	size  int    // bytes counted against the byte budget
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string, expiry time.Time) *conn {
@@ -236,21 +241,23 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.outMu.Unlock()
-		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.WriteTimeout)
+		// A batch holds at most the byte budget of deliveries: one that
+		// takes longer than the write timeout is a client that does not read.
+		stall := time.AfterFunc(c.s.cfg.WriteTimeout, c.closeSlowReader)
 		err := error(nil)
 		for len(acks) > 0 && err == nil {
 			k := min(len(acks), envelope.MaxIDs)
 			ackBuf = envelope.AppendIDs(ackBuf[:0], envelope.TypeAck, acks[:k])
 			acks = acks[k:]
-			err = c.ws.Write(ctx, websocket.MessageBinary, ackBuf)
+			err = c.ws.Write(c.ctx, websocket.MessageBinary, ackBuf)
 		}
 		for _, f := range frames {
 			if err != nil {
 				break
 			}
-			err = c.ws.Write(ctx, websocket.MessageBinary, f)
+			err = c.ws.Write(c.ctx, websocket.MessageBinary, f)
 		}
-		cancel()
+		stall.Stop()
 		for range release {
 			<-c.slots
 		}
@@ -277,7 +284,8 @@ func (c *conn) markDirty(mask uint64) {
 // node is read by a goroutine of its own, so that a slow or unreachable
 // Redis does not hold up delivery from the others.
 func (c *conn) startDrainLocked() {
-	if c.ctx.Err() != nil || c.inflightN+c.reserved >= c.s.cfg.DeliveryWindow {
+	if c.ctx.Err() != nil || c.inflightN+c.reserved >= c.s.cfg.DeliveryWindow ||
+		c.inflightBytes+c.reservedBytes >= c.s.cfg.ConnByteBudget {
 		return
 	}
 	for m := c.dirty &^ c.draining; m != 0; m &= m - 1 {
@@ -295,12 +303,15 @@ func (c *conn) startDrainLocked() {
 func (c *conn) drainNode(i int) {
 	window := c.s.cfg.DeliveryWindow
 	share := (window + len(c.s.nodes) - 1) / len(c.s.nodes)
+	budget := c.s.cfg.ConnByteBudget
+	byteShare := (budget + len(c.s.nodes) - 1) / len(c.s.nodes)
 	n := c.s.nodes[i]
 	bit := uint64(1) << i
 	c.dmu.Lock()
 	for {
 		room := min(window-c.inflightN-c.reserved, share)
-		if c.dirty&bit == 0 || room <= 0 || c.ctx.Err() != nil {
+		byteRoom := min(budget-c.inflightBytes-c.reservedBytes, byteShare)
+		if c.dirty&bit == 0 || room <= 0 || byteRoom <= 0 || c.ctx.Err() != nil {
 			c.draining &^= bit
 			c.dmu.Unlock()
 			return
@@ -314,12 +325,14 @@ func (c *conn) drainNode(i int) {
 		}
 		cursor := c.cursors[i]
 		c.reserved += room
+		c.reservedBytes += byteRoom
 		c.dmu.Unlock()
 
-		entries, err := n.readInbox(c.ctx, c.addr, cursor, room)
+		entries, cut, err := n.readInbox(c.ctx, c.addr, cursor, room, byteRoom)
 
 		c.dmu.Lock()
 		c.reserved -= room
+		c.reservedBytes -= byteRoom
 		if err != nil {
 			if c.ctx.Err() == nil {
 				n.s.m.redisErrors.WithLabelValues(n.name, "read").Inc()
@@ -356,13 +369,15 @@ func (c *conn) drainNode(i int) {
 					break
 				}
 			}
-			c.inflight[id] = append(c.inflight[id], entryRef{node: i, id: e.ID, field: field})
+			size := entrySize(e)
+			c.inflight[id] = append(c.inflight[id], entryRef{node: i, id: e.ID, field: field, size: size})
 			c.inflightN++
+			c.inflightBytes += size
 			if !dup {
 				frames = append(frames, []byte(f))
 			}
 		}
-		if len(entries) == room {
+		if len(entries) == room || cut {
 			c.dirty |= bit // there may be more
 		}
 		if len(entries) < room {
@@ -391,6 +406,9 @@ func (c *conn) handleDeliveryAck(ids []string) {
 		}
 		delete(c.inflight, id)
 		c.inflightN -= len(refs)
+		for _, r := range refs {
+			c.inflightBytes -= r.size
+		}
 		acked++
 		for k, r := range refs {
 			byNode[r.node] = append(byNode[r.node], r.field, r.id)

@@ -75,6 +75,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWKS_FILE": "f", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"},
 		{"REDIS_ADDR": "r", "JWKS_URL": "u"},
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "MESSAGE_TTL": "soon"},
+		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "CONN_BYTE_BUDGET": "1000"},
 	} {
 		if _, err := relay.ConfigFromEnv(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)

@@ -672,16 +672,3 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 	n.s.m.redisErrors.WithLabelValues(n.name, "delete").Inc()
 	n.markDown("delete", err)
 }
-
-// readInbox reads up to count entries after cursor ("" for the start).
-func (n *node) readInbox(ctx context.Context, addr, cursor string, count int) ([]redis.XMessage, error) {
-	start := "-"
-	if cursor != "" {
-		start = "(" + cursor
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	entries, err := n.rdb.XRangeN(ctx, inboxPrefix+addr, start, "+", int64(count)).Result()
-	n.markDown("read", err)
-	return entries, err
-}

@@ -357,7 +357,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.connWG.Add(1)
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w, s.cfg.ConnByteBudget}, r, &websocket.AcceptOptions{
 		// Agents authenticate with a bearer header, which a browser page of
 		// another origin cannot set, so the origin check adds nothing.
 		InsecureSkipVerify: true,
@@ -400,8 +400,12 @@ const (
 )
 
 // smallBuffers hands the WebSocket library smaller buffers than net/http's
-// 4 KiB ones when it hijacks the connection.
-type smallBuffers struct{ http.ResponseWriter }
+// 4 KiB ones when it hijacks the connection, and bounds the socket's send
+// buffer by the byte budget (limitSendBuffer).
+type smallBuffers struct {
+	http.ResponseWriter
+	budget int
+}
 
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := w.ResponseWriter.(http.Hijacker)
@@ -412,6 +416,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	limitSendBuffer(nc, w.budget)
 	br := bufio.NewReaderSize(nc, connReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
 		// Bytes the client sent right after its handshake: keep them

@@ -18,6 +18,13 @@ locals {
   # the service waits for the new instance at apply time. An empty list is
   # null: the service reports no peers as null.
   peers = length(var.peer_redis_instances) == 0 ? null : jsondecode(jsonencode(var.peer_redis_instances))
+
+  # The relay's limits per connection, set here so that a plan shows them
+  # (internal/relay/README.md); var.env overrides any of them.
+  relay_limits = {
+    CONN_BYTE_BUDGET = "1048576" # bytes of deliveries in flight per connection
+    WRITE_TIMEOUT    = "4s"      # the budget at 256 KiB/s: a client that does not read is closed
+  }
 }
 
 resource "agentnet_redis_instance" "this" {
@@ -90,7 +97,7 @@ resource "agentnet_relay_service" "this" {
   image                = var.image
   redis_instance       = agentnet_redis_instance.this.id
   peer_redis_instances = local.peers
-  env                  = length(var.env) == 0 ? null : var.env
+  env                  = merge(local.relay_limits, var.env)
   min_instances        = var.min_instances
   max_instances        = var.max_instances
   cpu                  = var.cpu

@@ -11,6 +11,7 @@ const (
 	CloseInternal     = 1011 // the relay failed
 	CloseTokenExpired = 4001 // the bearer token expired: reconnect with a fresh one
 	CloseIdle         = 4008 // no frame (not even a ping) within the idle timeout
+	CloseSlowReader   = 4009 // deliveries not read within the write timeout (byte budget)
 	CloseRateLimited  = 4029 // the agent exceeded its frame rate
 )
 
