@@ -73,6 +73,10 @@ type Config struct {
 	MessageTTL time.Duration
 	// IdleTimeout closes a connection that sent nothing (not even a ping).
 	IdleTimeout time.Duration
+	// MaxConnsPerIdentity bounds the open connections of one token subject
+	// (labels included) across the instances sharing a Redis; default 64,
+	// negative: unlimited.
+	MaxConnsPerIdentity int
 	// ConnByteBudget bounds the bytes of the deliveries in flight to one
 	// connection (read and not yet acknowledged), default 1 MiB.
 	ConnByteBudget int
@@ -135,6 +139,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 75 * time.Second
+	}
+	if c.MaxConnsPerIdentity == 0 {
+		c.MaxConnsPerIdentity = defaultConnsPerIdent
 	}
 	if c.ConnByteBudget <= 0 {
 		c.ConnByteBudget = defaultConnByteBudget
@@ -210,6 +217,7 @@ type EnvConfig struct {
 //	MAX_INFLIGHT_SENDS   default 1024
 //	DELIVERY_WINDOW      default 256
 //	MAX_INBOX            default 10000
+//	MAX_CONNS_PER_IDENTITY  open connections per token subject (default 64)
 //	CONN_BYTE_BUDGET     bytes of deliveries in flight per connection
 //	                     (default 1048576, at least MAX_FRAME_BYTES)
 //	WRITE_TIMEOUT        one write to an agent (default: CONN_BYTE_BUDGET
@@ -331,6 +339,7 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	intVar("DELIVERY_WINDOW", &ec.DeliveryWindow)
 	intVar("MAX_INBOX", &ec.MaxInbox)
 	intVar("CONN_BYTE_BUDGET", &ec.ConnByteBudget)
+	intVar("MAX_CONNS_PER_IDENTITY", &ec.MaxConnsPerIdentity)
 	if frame := cmp.Or(ec.MaxFrameBytes, 64<<10); ec.ConnByteBudget != 0 && ec.ConnByteBudget < frame {
 		errs = append(errs, fmt.Errorf("CONN_BYTE_BUDGET: %d bytes is below MAX_FRAME_BYTES (%d): accepted values are byte counts of at least one frame", ec.ConnByteBudget, frame))
 	}

@@ -65,6 +65,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	connWG sync.WaitGroup
+	quota  *connQuota
 
 	mu      sync.RWMutex
 	addrs   map[string]*addrEntry
@@ -129,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		s.nodes = append(s.nodes, newNode(s, i, name, targets[i]))
 	}
 	s.updateEvictionMetric()
+	s.quota = newConnQuota(s)
 	// Know whether this region's Redis answers, and whether it could evict
 	// keys, before the first connection arrives. The start does not wait
 	// for the peers: they count as down until their health loop's first
@@ -356,6 +358,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusBadRequest, "invalid address", "bad_label")
 		return
 	}
+	lease, over := s.quota.admit(r.Context(), claims.Subject)
 	s.connWG.Add(1)
 	ws, err := websocket.Accept(smallBuffers{w, s.cfg.ConnByteBudget}, r, &websocket.AcceptOptions{
 		// Agents authenticate with a bearer header, which a browser page of
@@ -365,7 +368,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.connWG.Done()
+		s.quota.release(lease)
 		s.m.refused.WithLabelValues("handshake").Inc()
+		return
+	}
+	if over != "" {
+		go func() { defer s.connWG.Done(); ws.Close(envelope.CloseQuota, over) }()
 		return
 	}
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
@@ -380,6 +388,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if closing {
 		c.closeWith(envelope.CloseGoingAway, "relay instance shutting down: reconnect")
+		s.quota.release(lease)
 		s.connWG.Done()
 		return
 	}
@@ -388,6 +397,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// the handshake's deep stack: an idle agent costs little memory.
 	go func() {
 		defer s.connWG.Done()
+		defer s.quota.release(lease)
 		c.serve()
 	}()
 }

@@ -13,6 +13,7 @@ const (
 	CloseIdle         = 4008 // no frame (not even a ping) within the idle timeout
 	CloseSlowReader   = 4009 // deliveries not read within the write timeout (byte budget)
 	CloseRateLimited  = 4029 // the agent exceeded its frame rate
+	CloseQuota        = 4030 // over a quota of its identity; the reason names it
 )
 
 // CloseRetryable reports whether a client should reconnect after the relay
