@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"sync"
@@ -48,13 +49,16 @@ type connLeaseRef struct {
 type connQuota struct {
 	s     *Server
 	limit int
-	seq   atomic.Uint64
-	mu    sync.Mutex
-	held  map[*connLeaseRef]struct{}
+	// Leases are named prefix:seq; the prefix is random so that two
+	// instances never share a name, whatever their INSTANCE_ID.
+	prefix string
+	seq    atomic.Uint64
+	mu     sync.Mutex
+	held   map[*connLeaseRef]struct{}
 }
 
 func newConnQuota(s *Server) *connQuota {
-	q := &connQuota{s: s, limit: s.cfg.MaxConnsPerIdentity, held: map[*connLeaseRef]struct{}{}}
+	q := &connQuota{s: s, limit: s.cfg.MaxConnsPerIdentity, prefix: rand.Text(), held: map[*connLeaseRef]struct{}{}}
 	if q.limit > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); q.renewLoop() }()
@@ -73,7 +77,7 @@ func (q *connQuota) admit(ctx context.Context, subject string) (*connLeaseRef, s
 		return nil, ""
 	}
 	now := time.Now()
-	l := &connLeaseRef{key: connQuotaPrefix + subject, member: q.s.cfg.InstanceID + ":" + strconv.FormatUint(q.seq.Add(1), 10), node: n}
+	l := &connLeaseRef{key: connQuotaPrefix + subject, member: q.prefix + ":" + strconv.FormatUint(q.seq.Add(1), 10), node: n}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	ok, err := connScript.Run(ctx, n.rdb, []string{l.key}, now.UnixMilli(), q.limit,

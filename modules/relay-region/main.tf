@@ -22,8 +22,9 @@ locals {
   # The relay's limits per connection, set here so that a plan shows them
   # (internal/relay/README.md); var.env overrides any of them.
   relay_limits = {
-    CONN_BYTE_BUDGET = "1048576" # bytes of deliveries in flight per connection
-    WRITE_TIMEOUT    = "4s"      # the budget at 256 KiB/s: a client that does not read is closed
+    CONN_BYTE_BUDGET       = "1048576" # bytes of deliveries in flight per connection
+    WRITE_TIMEOUT          = "4s"      # the budget at 256 KiB/s: a client that does not read is closed
+    MAX_CONNS_PER_IDENTITY = "64"      # open connections per token subject in the region
   }
 }
 

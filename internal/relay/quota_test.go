@@ -1,0 +1,113 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+// dialRaw opens a WebSocket as sub and reads the first frame: the hello
+// when the relay keeps the connection, else the close status and reason.
+func dialRaw(ctx context.Context, url, token string) (*websocket.Conn, websocket.StatusCode, string, error) {
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		return nil, 0, "", err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, _, err = ws.Read(rctx); err != nil {
+		ws.CloseNow()
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			return nil, ce.Code, ce.Reason, nil
+		}
+		return nil, 0, "", err
+	}
+	return ws, 0, "", nil
+}
+
+// TestConnectionFloodCutAtQuota opens 2,000 connections of one identity,
+// spread over two instances sharing a Redis: exactly the identity's quota
+// stays open, the others are closed with 4030 naming the limit, and
+// another identity still connects; a closed connection gives its lease back.
+func TestConnectionFloodCutAtQuota(t *testing.T) {
+	const flood, limit = 2000, 64
+	keys := relaytest.DevKeys(t)
+	v := relaytest.Verifier(t, keys)
+	r := relaytest.NewRedis(t)
+	a := relaytest.NewRelay(t, v, "r1", r.Addr, nil, nil)
+	b := relaytest.NewRelay(t, v, "r1", r.Addr, nil, nil)
+	token := relaytest.Token(t, keys, "flooder")
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	var open []*websocket.Conn
+	refused, errs := 0, 0
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range flood {
+		url := a.URL
+		if i%2 == 1 {
+			url = b.URL
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ws, code, reason, err := dialRaw(ctx, url, token)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs++
+				t.Log(err)
+			case ws != nil:
+				open = append(open, ws)
+			case code == envelope.CloseQuota && strings.Contains(reason, "MAX_CONNS_PER_IDENTITY=64"):
+				refused++
+			default:
+				errs++
+				t.Logf("closed with %d %q", code, reason)
+			}
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, ws := range open {
+			ws.CloseNow()
+		}
+	}()
+	if len(open) != limit || refused != flood-limit || errs != 0 {
+		t.Fatalf("flood of %d: %d open, %d refused with %d, %d other; want %d open", flood, len(open), refused, envelope.CloseQuota, errs, limit)
+	}
+	other, code, reason, err := dialRaw(ctx, a.URL, relaytest.Token(t, keys, "bystander"))
+	if err != nil || other == nil {
+		t.Fatalf("another identity during the flood: %v %d %q", err, code, reason)
+	}
+	other.CloseNow()
+
+	open[0].Close(websocket.StatusNormalClosure, "")
+	open = open[1:]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ws, _, _, err := dialRaw(ctx, b.URL, token)
+		if err == nil && ws != nil {
+			open = append(open, ws)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection's lease was not given back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
