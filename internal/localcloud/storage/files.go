@@ -98,9 +98,7 @@ func removeTempFiles(root string) {
 
 // objectPath is the file that holds the object's bytes.
 func (s *Service) objectPath(bucket, object string) (string, error) {
-	if object == "" || strings.HasPrefix(object, "/") || strings.HasSuffix(object, "/") ||
-		strings.Contains("/"+object+"/", "/../") || strings.Contains("/"+object+"/", "/./") || strings.Contains(object, "//") ||
-		strings.ContainsRune(object, 0) {
+	if ValidObjectName(object) != nil || strings.HasSuffix(object, "/") {
 		return "", fmt.Errorf("%w: %q is not a valid object name", ErrObjectNotFound, object)
 	}
 	return filepath.Join(s.root, url.PathEscape(bucket), filepath.FromSlash(object)), nil

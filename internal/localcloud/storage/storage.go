@@ -100,7 +100,7 @@ func New(root, addr string, logger *slog.Logger) (*Service, error) {
 
 // Handler serves the Cloud Storage HTTP APIs.
 func (s *Service) Handler() http.Handler {
-	h := audit(s.srv.HTTPHandler(), s.OnMutation)
+	h := audit(checkNames(s.srv.HTTPHandler()), s.OnMutation)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// fake-gcs-server routes XML reads (/{bucket}/{object}) by matching
 		// the Host against its public host.
@@ -133,7 +133,7 @@ func ParseURI(uri string) (bucket, object string, err error) {
 	if !ValidBucketName(bucket) {
 		return "", "", fmt.Errorf("%w %q: %q is not a valid bucket name (3-222 characters: lowercase letters, digits, '-', '_', '.')", ErrInvalidURI, uri, bucket)
 	}
-	if strings.HasSuffix(object, "/") || strings.Contains("/"+object+"/", "/../") || strings.Contains("/"+object+"/", "/./") {
+	if err := ValidObjectName(object); err != nil || strings.HasSuffix(object, "/") {
 		return "", "", fmt.Errorf("%w %q: %q is not a valid object name", ErrInvalidURI, uri, object)
 	}
 	return bucket, object, nil
