@@ -37,6 +37,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 export AGENTNET_EMULATOR_HOST=$(cat "$work/localcloud/localcloud.addr")
+# localcloud fault reads the admin token from this data dir (localcloud.token).
+export LOCALCLOUD_DATA_DIR="$work/localcloud"
 echo "localcloud listening on $AGENTNET_EMULATOR_HOST"
 curl -fsS -X POST "http://$AGENTNET_EMULATOR_HOST/storage/v1/b?project=agentnet-local" \
   -H 'Content-Type: application/json' -d "{\"name\":\"$bucket\"}" >/dev/null

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +48,8 @@ var editCommands = map[string]struct {
 // plan sees it as drift.
 func edit(args []string, stdout io.Writer) error {
 	fs := newFlagSet("edit")
-	host := fs.String("host", defaultHost(), "localcloud address host:port")
+	af := addAdminFlags(fs)
+	host := af.host
 	// Flags may come before, between or after the change and its arguments.
 	var pos []string
 	for {
@@ -77,6 +75,10 @@ func edit(args []string, stdout io.Writer) error {
 	case len(pos) != cmd.args:
 		return usagef("edit %s: %d argument(s) expected, got %d", sub, cmd.args, len(pos))
 	}
+	api, err := af.api(30 * time.Second)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	clients, err := gcpclient.New(ctx, gcpclient.Config{EmulatorHost: strings.TrimPrefix(*host, "http://")})
@@ -84,7 +86,7 @@ func edit(args []string, stdout io.Writer) error {
 		return fmt.Errorf("cannot reach localcloud at %s (--host, $AGENTNET_EMULATOR_HOST): %w", *host, err)
 	}
 	defer clients.Close()
-	out, err := cmd.run(&editor{host: *host, c: clients}, ctx, pos)
+	out, err := cmd.run(&editor{admin: api, c: clients}, ctx, pos)
 	if err != nil {
 		return fmt.Errorf("edit %s: %w", sub, err)
 	}
@@ -93,13 +95,13 @@ func edit(args []string, stdout io.Writer) error {
 }
 
 type editor struct {
-	host string
-	c    *gcpclient.Clients
+	admin *adminAPI
+	c     *gcpclient.Clients
 }
 
 func (e *editor) instance(name string) (string, error) {
 	var list []struct{ Name string }
-	if err := adminGet(e.host, "instances", &list); err != nil {
+	if err := e.admin.get("instances", &list); err != nil {
 		return "", err
 	}
 	return resolveName("Memorystore instance", name, namesOf(list))
@@ -107,7 +109,7 @@ func (e *editor) instance(name string) (string, error) {
 
 func (e *editor) service(name string) (string, error) {
 	var list []struct{ Name string }
-	if err := adminGet(e.host, "services", &list); err != nil {
+	if err := e.admin.get("services", &list); err != nil {
 		return "", err
 	}
 	return resolveName("Cloud Run service", name, namesOf(list))
@@ -219,7 +221,7 @@ func (e *editor) weight(ctx context.Context, args []string) (string, error) {
 			Weights []struct{ BackendService, Region string }
 		}
 	}
-	if err := adminGet(e.host, "compute", &status); err != nil {
+	if err := e.admin.get("compute", &status); err != nil {
 		return "", err
 	}
 	var urlMaps []string
@@ -321,22 +323,4 @@ func resolveName(kind, name string, names []string) (string, error) {
 		slices.Sort(matches)
 		return "", fmt.Errorf("%s %q is ambiguous, give the full name: %s", kind, name, strings.Join(matches, ", "))
 	}
-}
-
-// adminGet decodes GET /_localcloud/<what>.
-func adminGet(host, what string, v any) error {
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get(baseURL(host) + "/_localcloud/" + what)
-	if err != nil {
-		return fmt.Errorf("cannot reach localcloud at %s (--host, $AGENTNET_EMULATOR_HOST): %w", host, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s: %s", what, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return errors.New(what + ": " + err.Error())
-	}
-	return nil
 }

@@ -30,7 +30,7 @@ func TestEditCLI(t *testing.T) {
 	defer c.Close()
 	cli := func(args ...string) (string, string, int) {
 		t.Helper()
-		return runCLI(t, []string{"AGENTNET_EMULATOR_HOST=" + lc.Addr()}, append([]string{"edit"}, args...)...)
+		return runCLI(t, []string{"AGENTNET_EMULATOR_HOST=" + lc.Addr(), "LOCALCLOUD_DATA_DIR=" + lc.DataDir()}, append([]string{"edit"}, args...)...)
 	}
 	mustCLI := func(args ...string) string {
 		t.Helper()
@@ -62,16 +62,16 @@ func TestEditCLI(t *testing.T) {
 	}
 
 	// fault --instance takes the short name while it is unique.
-	out, errOut, code := runCLI(t, nil, "fault", "redis-kill", "--instance", "cache", "--host", lc.Addr())
+	out, errOut, code := runCLI(t, nil, "fault", "redis-kill", "--instance", "cache", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 0 || !strings.Contains(out, `"was_alive": true`) {
 		t.Fatalf("fault redis-kill --instance cache: exit %d\n%s%s", code, out, errOut)
 	}
 	west := createInstance(ctx, t, c, "us-west1", "cache")
-	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--instance", "cache", "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--instance", "cache", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, "ambiguous") || !strings.Contains(errOut, east) || !strings.Contains(errOut, west) {
 		t.Fatalf("ambiguous short name: exit %d: %s", code, errOut)
 	}
-	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--instance", "nope", "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--instance", "nope", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, `no Memorystore instance is named "nope"`) || !strings.Contains(errOut, west) {
 		t.Fatalf("unknown short name: exit %d: %s", code, errOut)
 	}

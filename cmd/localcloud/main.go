@@ -2,22 +2,24 @@
 // agentnet provider uses, and injects faults into a running one.
 //
 //	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s]
-//	localcloud fault redis-kill --instance NAME [--hold] [--host HOST:PORT]
-//	localcloud fault redis-restore --instance NAME [--host HOST:PORT]
-//	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT]
-//	localcloud fault service-kill --service NAME [--hold] [--host HOST:PORT]
-//	localcloud fault service-restore --service NAME [--host HOST:PORT]
-//	localcloud fault region-down --region REGION [--api unavailable|hang] [--host HOST:PORT]
-//	localcloud fault region-up --region REGION [--host HOST:PORT]
-//	localcloud edit CHANGE ARGS... [--host HOST:PORT]   (out-of-band changes through the APIs; see edit.go)
-//	localcloud services [--host HOST:PORT]
-//	localcloud oplog [--host HOST:PORT]
-//	localcloud health [--host HOST:PORT]
+//	localcloud fault redis-kill --instance NAME [--hold] [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault redis-restore --instance NAME [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault service-kill --service NAME [--hold] [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault service-restore --service NAME [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault region-down --region REGION [--api unavailable|hang] [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault region-up --region REGION [--host HOST:PORT] [--data-dir DIR]
+//	localcloud edit CHANGE ARGS... [--host HOST:PORT] [--data-dir DIR]   (out-of-band changes through the APIs; see edit.go)
+//	localcloud services [--host HOST:PORT] [--data-dir DIR]
+//	localcloud oplog [--host HOST:PORT] [--data-dir DIR]
+//	localcloud health [--host HOST:PORT] [--data-dir DIR]
 //
 // serve prints "localcloud listening on ADDR" once ready and writes ADDR to
 // DIR/localcloud.addr; SIGTERM or SIGINT stops it gracefully (every
 // redis-server saves its data). The other commands talk to --host, which
-// defaults to $AGENTNET_EMULATOR_HOST, else 127.0.0.1:8790.
+// defaults to $AGENTNET_EMULATOR_HOST, else 127.0.0.1:8790; those using the
+// admin endpoints send the token of DIR/localcloud.token (--data-dir, default
+// $LOCALCLOUD_DATA_DIR), or $LOCALCLOUD_TOKEN.
 package main
 
 import (
@@ -38,6 +40,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -45,18 +48,21 @@ import (
 const usage = `usage:
   localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH]
                    [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s] [--log-level info]
-  localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--api MODE] [--host HOST:PORT]
+  localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--api MODE] [--host HOST:PORT] [--data-dir DIR]
       kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5),
              service-kill (--hold keeps it down), service-restore,
              region-down (--api unavailable: its APIs answer UNAVAILABLE, the default; --api hang: they never answer), region-up
       --instance and --service take a full name or, when unique, its last part.
-  localcloud edit CHANGE ARGS... [--host HOST:PORT]: out-of-band changes through the Google Cloud APIs
+  localcloud edit CHANGE ARGS... [--host HOST:PORT] [--data-dir DIR]: out-of-band changes through the Google Cloud APIs
 ` + editUsage + `
-  localcloud services [--host HOST:PORT]
-  localcloud oplog [--host HOST:PORT]
-  localcloud health [--host HOST:PORT]
+  localcloud services [--host HOST:PORT] [--data-dir DIR]
+  localcloud oplog [--host HOST:PORT] [--data-dir DIR]
+  localcloud health [--host HOST:PORT] [--data-dir DIR]
 
---host defaults to $AGENTNET_EMULATOR_HOST, else 127.0.0.1:8790.
+--host defaults to $AGENTNET_EMULATOR_HOST, else 127.0.0.1:8790. fault, edit, services, oplog and
+health use the admin endpoints, which need the token localcloud writes at each start to
+DIR/localcloud.token: --data-dir DIR (default $LOCALCLOUD_DATA_DIR) is the --data-dir of
+localcloud serve; $LOCALCLOUD_TOKEN, if set, is the token itself.
 `
 
 // usageError is an error caused by the command line (exit status 2).
@@ -197,6 +203,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "localcloud listening on %s\n", srv.Addr())
 	// What clients of the HTTPS front doors trust.
 	fmt.Fprintf(stdout, "front door CA: %s (also http://%s/_localcloud/ca.pem)\n", srv.FrontDoorCAPath(), srv.Addr())
+	fmt.Fprintf(stdout, "admin token: %s (localcloud fault|services|oplog|health --data-dir %s)\n", admin.TokenPath(srv.DataDir()), srv.DataDir())
 	<-ctx.Done()
 	stop()
 	logger.Info("signal received; saving every instance and stopping")
@@ -221,7 +228,7 @@ func baseURL(host string) string {
 
 func fault(args []string, stdout io.Writer) error {
 	fs := newFlagSet("fault")
-	host := fs.String("host", defaultHost(), "localcloud address host:port")
+	af := addAdminFlags(fs)
 	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}, or {id} when unique")
 	service := fs.String("service", "", "Cloud Run service name projects/{project}/locations/{region}/services/{id}, or {id} when unique")
 	region := fs.String("region", "", "region, for region-wide faults (region-down, region-up)")
@@ -247,16 +254,20 @@ func fault(args []string, stdout io.Writer) error {
 	if kind == "" {
 		return usagef("fault: KIND is required (redis-kill, redis-restore, redis-corrupt, service-kill, service-restore, region-down, region-up)")
 	}
+	lc, err := af.api(5 * time.Minute)
+	if err != nil {
+		return err
+	}
 	body := map[string]any{"kind": kind}
 	if *instance != "" {
-		name, err := (&editor{host: *host}).instance(*instance)
+		name, err := (&editor{admin: lc}).instance(*instance)
 		if err != nil {
 			return err
 		}
 		body["instance"] = name
 	}
 	if *service != "" {
-		name, err := (&editor{host: *host}).service(*service)
+		name, err := (&editor{admin: lc}).service(*service)
 		if err != nil {
 			return err
 		}
@@ -287,21 +298,13 @@ func fault(args []string, stdout io.Writer) error {
 		}
 	}
 	b, _ := json.Marshal(body)
-	client := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := client.Post(baseURL(*host)+"/_localcloud/faults", "application/json", bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("cannot reach localcloud at %s (--host, $AGENTNET_EMULATOR_HOST): %w", *host, err)
+	out, err := lc.do(http.MethodPost, "faults", bytes.NewReader(b))
+	var se *statusError
+	if errors.As(err, &se) {
+		return fmt.Errorf("fault %s refused (%s): %s", kind, se.status, se.msg)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		var r struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(out, &r) == nil && r.Error != "" {
-			return fmt.Errorf("fault %s refused (%s): %s", kind, resp.Status, r.Error)
-		}
-		return fmt.Errorf("fault %s refused (%s): %s", kind, resp.Status, strings.TrimSpace(string(out)))
+	if err != nil {
+		return err
 	}
 	stdout.Write(out)
 	return nil
@@ -309,22 +312,20 @@ func fault(args []string, stdout io.Writer) error {
 
 func get(args []string, what string, stdout io.Writer) error {
 	fs := newFlagSet(what)
-	host := fs.String("host", defaultHost(), "localcloud address host:port")
+	af := addAdminFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected argument %q", what, fs.Arg(0))
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get(baseURL(*host) + "/_localcloud/" + what)
+	api, err := af.api(30 * time.Second)
 	if err != nil {
-		return fmt.Errorf("cannot reach localcloud at %s (--host, $AGENTNET_EMULATOR_HOST): %w", *host, err)
+		return err
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", what, resp.Status, strings.TrimSpace(string(out)))
+	out, err := api.do(http.MethodGet, what, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	stdout.Write(out)
 	return nil

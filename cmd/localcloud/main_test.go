@@ -64,7 +64,15 @@ func TestFaultCLI(t *testing.T) {
 		c.Set(ctx, fmt.Sprintf("k%d", i), "clean", 0)
 	}
 
-	out, errOut, code := runCLI(t, []string{"AGENTNET_EMULATOR_HOST=" + lc.Addr()}, "fault", "redis-corrupt", "--instance", inst.Name)
+	_, errOut, code := runCLI(t, []string{"AGENTNET_EMULATOR_HOST=" + lc.Addr()}, "fault", "redis-corrupt", "--instance", inst.Name)
+	if code != 2 || !strings.Contains(errOut, "--data-dir") || !strings.Contains(errOut, "LOCALCLOUD_TOKEN") {
+		t.Fatalf("fault without the admin token: exit %d: %s", code, errOut)
+	}
+	token, err := os.ReadFile(filepath.Join(lc.DataDir(), "localcloud.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, []string{"AGENTNET_EMULATOR_HOST=" + lc.Addr(), "LOCALCLOUD_TOKEN=" + strings.TrimSpace(string(token))}, "fault", "redis-corrupt", "--instance", inst.Name)
 	if code != 0 || !strings.Contains(out, `"overwritten"`) {
 		t.Fatalf("fault redis-corrupt: exit %d\n%s%s", code, out, errOut)
 	}
@@ -78,19 +86,19 @@ func TestFaultCLI(t *testing.T) {
 		t.Fatalf("redis-corrupt changed no key")
 	}
 
-	_, errOut, code = runCLI(t, nil, "fault", "volcano", "--instance", inst.Name, "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "volcano", "--instance", inst.Name, "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, "redis-kill") || !strings.Contains(errOut, "redis-corrupt") {
 		t.Fatalf("unknown kind: exit %d: %s", code, errOut)
 	}
-	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--instance", "projects/agentnet-test/locations/asia-east1/instances/nope", "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--instance", "projects/agentnet-test/locations/asia-east1/instances/nope", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, "404") {
 		t.Fatalf("unknown instance: exit %d: %s", code, errOut)
 	}
-	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "redis-kill", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, "instance") {
 		t.Fatalf("missing --instance: exit %d: %s", code, errOut)
 	}
-	out, _, code = runCLI(t, nil, "oplog", "--host", lc.Addr())
+	out, _, code = runCLI(t, nil, "oplog", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 0 || !strings.Contains(out, "localcloud.Fault.redis-corrupt") {
 		t.Fatalf("oplog: exit %d: %s", code, out)
 	}
@@ -110,23 +118,23 @@ func TestFaultCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "./cmd/relay") {
 		t.Fatalf("serve with a missing relay binary: exit %d: %s", code, errOut)
 	}
-	out, _, code = runCLI(t, nil, "services", "--host", lc.Addr())
+	out, _, code = runCLI(t, nil, "services", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("services: exit %d: %s", code, out)
 	}
-	_, errOut, code = runCLI(t, nil, "fault", "region-down", "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "region-down", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, "region") {
 		t.Fatalf("region-down without --region: exit %d: %s", code, errOut)
 	}
-	_, errOut, code = runCLI(t, nil, "fault", "service-kill", "--service", "projects/agentnet-test/locations/asia-east1/services/nope", "--host", lc.Addr())
+	_, errOut, code = runCLI(t, nil, "fault", "service-kill", "--service", "projects/agentnet-test/locations/asia-east1/services/nope", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 1 || !strings.Contains(errOut, "404") {
 		t.Fatalf("service-kill of an unknown service: exit %d: %s", code, errOut)
 	}
-	out, errOut, code = runCLI(t, nil, "fault", "region-down", "--region", "asia-east1", "--host", lc.Addr())
+	out, errOut, code = runCLI(t, nil, "fault", "region-down", "--region", "asia-east1", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 0 || !strings.Contains(out, inst.Name) {
 		t.Fatalf("region-down: exit %d: %s%s", code, out, errOut)
 	}
-	out, errOut, code = runCLI(t, nil, "fault", "region-up", "--region", "asia-east1", "--host", lc.Addr())
+	out, errOut, code = runCLI(t, nil, "fault", "region-up", "--region", "asia-east1", "--host", lc.Addr(), "--data-dir", lc.DataDir())
 	if code != 0 || !strings.Contains(out, `"down": false`) {
 		t.Fatalf("region-up: exit %d: %s%s", code, out, errOut)
 	}

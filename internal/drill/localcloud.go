@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 )
 
 // localcloud is a localcloud process started from bin/localcloud, and its
@@ -35,8 +37,9 @@ func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool) (*local
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
 	}
+	// The admin endpoints need the token localcloud writes to its data dir.
 	lc := &localcloud{logPath: filepath.Join(filepath.Dir(dataDir), "localcloud.log"), exited: make(chan struct{}),
-		keep: keep, http: &http.Client{Timeout: 5 * time.Minute}}
+		keep: keep, http: &http.Client{Timeout: 5 * time.Minute, Transport: &admin.Transport{DataDir: dataDir}}}
 	logf, err := os.OpenFile(lc.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err

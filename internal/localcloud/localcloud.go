@@ -23,7 +23,11 @@
 //
 // One TCP listener serves everything: gRPC over HTTP/2 without TLS (prior
 // knowledge, "h2c") for requests with Content-Type application/grpc*, the
-// Cloud Storage HTTP API, and the admin endpoints under /_localcloud/:
+// Cloud Storage HTTP API, and the admin endpoints under /_localcloud/.
+// Every request must name a loopback Host and must not be cross-site
+// (guard.go); the admin endpoints except ca.pem need
+// "Authorization: Bearer TOKEN", TOKEN being the content of
+// <DataDir>/localcloud.token, made anew at each start (package admin):
 //
 //	GET  /_localcloud/health     {"status":"ok","addr":...,"pid":...,"data_dir":...}
 //	GET  /_localcloud/oplog      operation log, oldest first (?since=SEQ for entries after SEQ)
@@ -132,6 +136,7 @@
 //
 //	localcloud.lock                 held while a localcloud uses the directory
 //	localcloud.addr                 address, written by "localcloud serve"
+//	localcloud.token                the admin endpoints' token (owner-only, new at each start)
 //	ca/ca.pem, ca/ca-key.pem        the front doors' certificate authority (kept across restarts)
 //	state/instances.json            instances with port, pid, data folder, restarts
 //	state/instance-auth.json        Memorystore AUTH strings (owner-only)
@@ -178,6 +183,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/faults"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/kms"
@@ -242,6 +248,8 @@ type Server struct {
 	faults  *faults.Registry
 	lock    *os.File
 	served  chan struct{}
+	// token is what the admin endpoints require (package admin).
+	token string
 
 	interceptMu  sync.RWMutex
 	interceptors []grpc.UnaryServerInterceptor
@@ -362,6 +370,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}()
 	if s.lock, err = lockDataDir(dataDir); err != nil {
 		return nil, err
+	}
+	if s.token, err = admin.CreateToken(dataDir); err != nil {
+		return nil, fmt.Errorf("localcloud: %w", err)
 	}
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -526,13 +537,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	s.http = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 				s.grpc.ServeHTTP(w, r)
 				return
 			}
 			mux.ServeHTTP(w, r)
-		}),
+		})),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),

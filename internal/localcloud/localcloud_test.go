@@ -22,6 +22,7 @@ import (
 	"cloud.google.com/go/run/apiv2/runpb"
 	gcs "cloud.google.com/go/storage"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	gax "github.com/googleapis/gax-go/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/api/iterator"
@@ -370,7 +371,7 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 
 	// The operation log has every mutating call in order.
 	var log []struct{ Phase, Method, Resource, Outcome string }
-	getJSON(t, "http://"+e.srv.Addr()+"/_localcloud/oplog", &log)
+	e.getJSON(t, "/_localcloud/oplog", &log)
 	var calls []string
 	for _, l := range log {
 		if l.Phase == "call" {
@@ -391,9 +392,15 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 	}
 }
 
-func getJSON(t *testing.T, url string, v any) {
+// admin is a client for the admin endpoints, with the token.
+func (e *env) admin() *http.Client {
+	return &http.Client{Transport: &admin.Transport{DataDir: e.srv.DataDir()}}
+}
+
+// getJSON decodes GET path from the admin endpoints.
+func (e *env) getJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := e.admin().Get("http://" + e.srv.Addr() + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +417,7 @@ func (e *env) fault(t *testing.T, kind, instance string, extra map[string]any) *
 		body[k] = v
 	}
 	b, _ := json.Marshal(body)
-	resp, err := http.Post("http://"+e.srv.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
+	resp, err := e.admin().Post("http://"+e.srv.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +494,7 @@ func TestLargeExportImport(t *testing.T) {
 		t.Fatalf("resumable upload attrs = %v, %v", a, err)
 	}
 	var log []struct{ Method, Resource, Outcome string }
-	getJSON(t, "http://"+e.srv.Addr()+"/_localcloud/oplog", &log)
+	e.getJSON(t, "/_localcloud/oplog", &log)
 	inserts := 0
 	for _, l := range log {
 		if l.Method == "storage.objects.insert" {

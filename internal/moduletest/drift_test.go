@@ -69,7 +69,7 @@ func TestDriftScript(t *testing.T) {
 	}
 	edit := func(args ...string) {
 		t.Helper()
-		cmd := exec.Command(localcloudtest.Binary(t), append([]string{"edit", "--host", lc.Addr()}, args...)...)
+		cmd := exec.Command(localcloudtest.Binary(t), append([]string{"edit", "--host", lc.Addr(), "--data-dir", lc.DataDir()}, args...)...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("localcloud edit %s: %v\n%s", strings.Join(args, " "), err, b)
 		}

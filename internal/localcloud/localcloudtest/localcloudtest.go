@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
@@ -294,7 +295,7 @@ func (i *Instance) start(listen string) error {
 
 func (i *Instance) waitHealthy(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := i.AdminClient(2 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
 		resp, err := client.Get("http://" + i.Addr() + "/_localcloud/health")
@@ -403,6 +404,12 @@ func (i *Instance) Addr() string {
 // DataDir is localcloud's data directory.
 func (i *Instance) DataDir() string { return i.dataDir }
 
+// AdminClient is an HTTP client for the admin endpoints (/_localcloud/...):
+// it sends the token of the running localcloud.
+func (i *Instance) AdminClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &admin.Transport{DataDir: i.dataDir}}
+}
+
 // FrontDoorCA is a pool trusting localcloud's front door CA (its
 // <DataDir>/ca/ca.pem, also served at /_localcloud/ca.pem) and nothing
 // else: what a client of an HTTPS front door trusts in tests.
@@ -504,7 +511,7 @@ func (i *Instance) TryFault(kind, instance string, extra map[string]any) (int, F
 	if err != nil {
 		return 0, FaultResponse{}, err
 	}
-	client := &http.Client{Timeout: 5 * time.Minute}
+	client := i.AdminClient(5 * time.Minute)
 	resp, err := client.Post("http://"+i.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
 	if err != nil {
 		return 0, FaultResponse{}, err
@@ -535,7 +542,7 @@ func (i *Instance) Fault(t testing.TB, kind, instance string, extra map[string]a
 // Oplog returns the operation log, oldest first.
 func (i *Instance) Oplog(t testing.TB) []OplogEntry {
 	t.Helper()
-	resp, err := http.Get("http://" + i.Addr() + "/_localcloud/oplog")
+	resp, err := i.AdminClient(30 * time.Second).Get("http://" + i.Addr() + "/_localcloud/oplog")
 	if err != nil {
 		t.Fatalf("localcloudtest: oplog: %v", err)
 	}
@@ -588,8 +595,7 @@ type InstanceStatus = run.InstanceStatus
 // Services returns the Cloud Run services with their instances.
 func (i *Instance) Services(t testing.TB) []ServiceStatus {
 	t.Helper()
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get("http://" + i.Addr() + "/_localcloud/services")
+	resp, err := i.AdminClient(30 * time.Second).Get("http://" + i.Addr() + "/_localcloud/services")
 	if err != nil {
 		t.Fatalf("localcloudtest: services: %v", err)
 	}
