@@ -7,9 +7,13 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -150,4 +154,49 @@ func TestValidObjectName(t *testing.T) {
 			t.Errorf("ValidObjectName(%q) = %v, want ErrInvalidObjectName", bad, err)
 		}
 	}
+}
+
+// FuzzObjectName: a name ValidObjectName accepts stays inside its bucket's
+// folder and passes the path check; and whatever the name, an upload
+// through the HTTP handler writes nothing outside the storage folder.
+// Seeds are in testdata/fuzz/FuzzObjectName.
+func FuzzObjectName(f *testing.F) {
+	tmp := f.TempDir()
+	parent := filepath.Join(tmp, "a", "b", "c")
+	root := filepath.Join(parent, "gcs")
+	svc, err := New(root, "127.0.0.1:1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer svc.Close()
+	if err := svc.CreateBucket("bkt"); err != nil {
+		f.Fatal(err)
+	}
+	h := svc.Handler()
+	bucketDir := filepath.Join(root, "bkt")
+	f.Fuzz(func(t *testing.T, name string) {
+		if ValidObjectName(name) == nil {
+			p := filepath.Join(bucketDir, filepath.FromSlash(name))
+			if rel, err := filepath.Rel(bucketDir, p); err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+				t.Fatalf("valid name %q maps to %s, outside %s", name, p, bucketDir)
+			}
+			if err := checkPath("/storage/v1/b/bkt/o/" + name); err != nil {
+				t.Fatalf("valid name %q refused by the path check: %v", name, err)
+			}
+		}
+		req := httptest.NewRequest("POST", "/upload/storage/v1/b/bkt/o?uploadType=media&name="+url.QueryEscape(name), strings.NewReader("x"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code == http.StatusOK && ValidObjectName(name) != nil {
+			t.Fatalf("invalid name %q was stored", name)
+		}
+		for dir, want := range map[string]string{tmp: "a", parent: "gcs", root: "bkt bkt.bucketMetadata"} {
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if !slices.Contains(strings.Fields(want), e.Name()) {
+					t.Fatalf("uploading %q wrote %s in %s", name, e.Name(), dir)
+				}
+			}
+		}
+	})
 }
