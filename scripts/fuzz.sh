@@ -5,7 +5,9 @@ set -euo pipefail
 fuzztime=${FUZZTIME:-1m}
 cd "$(dirname "$0")/.."
 
-# go test -list prints a package's matching names, then "ok <package> ...".
+# go test -list prints a package's matching names, then "ok <package> ...";
+# it fails, and so does this script, when a test package does not build.
+list=$(go test -list '^Fuzz' ./...)
 targets=()
 names=()
 while read -r first second _; do
@@ -16,7 +18,7 @@ while read -r first second _; do
       names=()
       ;;
   esac
-done < <(go test -list '^Fuzz' ./...)
+done <<<"$list"
 
 if [ ${#targets[@]} -eq 0 ]; then
   echo "no fuzz targets found" >&2
