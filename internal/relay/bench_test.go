@@ -418,3 +418,46 @@ func gauge(b *testing.B, base, name string) float64 {
 	}
 	return 0
 }
+
+// BenchmarkQuotas compares a relay enforcing the per-identity quotas and the
+// byte budget ("on", limits high enough never to refuse, so that only their
+// cost is measured) with one without per-identity quotas ("off"), both on
+// one Redis, agents on one instance. In eight alternating rounds, so that
+// the load of the machine weighs on both alike; x_off is on's throughput
+// over off's, p99 of each at full speed.
+func BenchmarkQuotas(b *testing.B) {
+	keys := relaytest.DevKeys(b)
+	v := relaytest.Verifier(b, keys)
+	rd := relaytest.NewRedis(b)
+	on := relaytest.NewRelay(b, v, "r1", rd.Addr, nil, func(c *relay.Config) {
+		c.MaxConnsPerIdentity, c.MaxMsgsPerSecPerIdentity, c.MaxBytesPerSecPerIdentity = 1<<20, 1<<30, 1<<40
+	})
+	off := relaytest.NewRelay(b, v, "r1", rd.Addr, nil, func(c *relay.Config) {
+		c.MaxConnsPerIdentity, c.MaxMsgsPerSecPerIdentity, c.MaxBytesPerSecPerIdentity = -1, -1, -1
+	})
+	paths := []path{newRelayPath(b, keys, "on", on.URL, on.URL), newRelayPath(b, keys, "off", off.URL, off.URL)}
+	const rounds = 8
+	var took [2]time.Duration
+	var lats [2][]time.Duration
+	n := max(b.N/rounds/2, 200)
+	for r := 0; r < rounds; r++ {
+		for i := range paths {
+			k := (i + r) % 2
+			start := time.Now()
+			_, lat := run(b, paths[k], n, 0)
+			took[k] += time.Since(start)
+			lats[k] = append(lats[k], lat...)
+		}
+	}
+	p99 := func(l []time.Duration) float64 {
+		slices.Sort(l)
+		return float64(l[len(l)*99/100].Microseconds()) / 1000
+	}
+	rates := [2]float64{float64(n*rounds) / took[0].Seconds(), float64(n*rounds) / took[1].Seconds()}
+	b.ReportMetric(rates[0], "on_msgs/s")
+	b.ReportMetric(rates[1], "off_msgs/s")
+	b.ReportMetric(rates[0]/rates[1], "x_off")
+	b.ReportMetric(p99(lats[0]), "on_p99_ms")
+	b.ReportMetric(p99(lats[1]), "off_p99_ms")
+	b.ReportMetric(0, "ns/op")
+}

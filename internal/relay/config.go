@@ -77,6 +77,11 @@ type Config struct {
 	// (labels included) across the instances sharing a Redis; default 64,
 	// negative: unlimited.
 	MaxConnsPerIdentity int
+	// MaxMsgsPerSecPerIdentity and MaxBytesPerSecPerIdentity bound what
+	// one token subject sends per second across the instances sharing a
+	// Redis; defaults 1000 and 8 MiB, negative: unlimited.
+	MaxMsgsPerSecPerIdentity  int
+	MaxBytesPerSecPerIdentity int
 	// ConnByteBudget bounds the bytes of the deliveries in flight to one
 	// connection (read and not yet acknowledged), default 1 MiB.
 	ConnByteBudget int
@@ -142,6 +147,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConnsPerIdentity == 0 {
 		c.MaxConnsPerIdentity = defaultConnsPerIdent
+	}
+	if c.MaxMsgsPerSecPerIdentity == 0 {
+		c.MaxMsgsPerSecPerIdentity = defaultMsgRate
+	}
+	if c.MaxBytesPerSecPerIdentity == 0 {
+		c.MaxBytesPerSecPerIdentity = defaultByteRate
 	}
 	if c.ConnByteBudget <= 0 {
 		c.ConnByteBudget = defaultConnByteBudget
@@ -218,6 +229,8 @@ type EnvConfig struct {
 //	DELIVERY_WINDOW      default 256
 //	MAX_INBOX            default 10000
 //	MAX_CONNS_PER_IDENTITY  open connections per token subject (default 64)
+//	MAX_MSGS_PER_SEC_PER_IDENTITY   envelopes/s per token subject (default 1000)
+//	MAX_BYTES_PER_SEC_PER_IDENTITY  bytes/s per token subject (default 8388608)
 //	CONN_BYTE_BUDGET     bytes of deliveries in flight per connection
 //	                     (default 1048576, at least MAX_FRAME_BYTES)
 //	WRITE_TIMEOUT        one write to an agent (default: CONN_BYTE_BUDGET
@@ -340,6 +353,8 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	intVar("MAX_INBOX", &ec.MaxInbox)
 	intVar("CONN_BYTE_BUDGET", &ec.ConnByteBudget)
 	intVar("MAX_CONNS_PER_IDENTITY", &ec.MaxConnsPerIdentity)
+	intVar("MAX_MSGS_PER_SEC_PER_IDENTITY", &ec.MaxMsgsPerSecPerIdentity)
+	intVar("MAX_BYTES_PER_SEC_PER_IDENTITY", &ec.MaxBytesPerSecPerIdentity)
 	if frame := cmp.Or(ec.MaxFrameBytes, 64<<10); ec.ConnByteBudget != 0 && ec.ConnByteBudget < frame {
 		errs = append(errs, fmt.Errorf("CONN_BYTE_BUDGET: %d bytes is below MAX_FRAME_BYTES (%d): accepted values are byte counts of at least one frame", ec.ConnByteBudget, frame))
 	}

@@ -187,7 +187,7 @@ func (c *conn) handleSend(e *envelope.Envelope, now time.Time) bool {
 	}
 	out := envelope.Envelope{ID: e.ID, From: c.addr, To: e.To, Sent: now.UnixMilli(), Payload: e.Payload}
 	frame := envelope.AppendEnvelope(make([]byte, 0, envelope.EnvelopeSize(&out)), envelope.TypeDeliver, &out)
-	c.s.submit(&sendReq{c: c, id: e.ID, to: e.To, frame: frame, start: now})
+	c.s.rates.submit(&sendReq{c: c, id: e.ID, to: e.To, frame: frame, start: now})
 	return true
 }
 

@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
@@ -109,5 +111,85 @@ func TestConnectionFloodCutAtQuota(t *testing.T) {
 			t.Fatal("a closed connection's lease was not given back")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRateQuotaFloodSparesOthers floods a victim from one identity past its
+// envelopes per second: the flood is nacked naming the limit, while another
+// identity's envelopes to the same victim are all acked at once (never
+// nacked, never resent) and delivered.
+func TestRateQuotaFloodSparesOthers(t *testing.T) {
+	const flood, limit, others = 2000, 200, 100
+	e := newEnv(t)
+	r := relaytest.NewRedis(t)
+	rl := relaytest.NewRelay(t, e.v, "r1", r.Addr, nil, func(c *relay.Config) { c.MaxMsgsPerSecPerIdentity = limit })
+	victim := e.dial("victim", rl.URL)
+	bystander := e.dial("bystander", rl.URL)
+	ctx := context.Background()
+	ws, _, _, err := dialRaw(ctx, rl.URL, relaytest.Token(t, e.keys, "flooder"))
+	if err != nil || ws == nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+
+	var acks, nacks, other int
+	replies := make(chan struct{})
+	go func() {
+		defer close(replies)
+		for acks+nacks+other < flood {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			f, err := envelope.Decode(b)
+			switch {
+			case err != nil:
+			case f.Type == envelope.TypeAck:
+				acks += len(f.IDs)
+			case f.Type == envelope.TypeNack && f.Nack.Code == envelope.NackQuota && strings.Contains(f.Nack.Reason, "MAX_MSGS_PER_SEC_PER_IDENTITY=200"):
+				nacks++
+			case f.Type == envelope.TypeNack:
+				other++
+			}
+		}
+	}()
+	start := time.Now()
+	go func() {
+		for i := range flood {
+			frame := envelope.AppendEnvelope(nil, envelope.TypeSend, &envelope.Envelope{ID: fmt.Sprintf("f%d", i), To: "victim", Payload: []byte("flood")})
+			if ws.Write(ctx, websocket.MessageBinary, frame) != nil {
+				return
+			}
+		}
+	}()
+	for i := range others {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := bystander.Send(sctx, "victim", fmt.Sprintf("b%d", i), []byte("hello")); err != nil {
+			t.Fatalf("bystander send %d during the flood: %v", i, err)
+		}
+		cancel()
+	}
+	select {
+	case <-replies:
+	case <-time.After(30 * time.Second):
+	}
+	elapsed := time.Since(start)
+	if s := bystander.Stats(); s.Resent != 0 {
+		t.Errorf("bystander resent %d envelopes: nacked during another identity's flood", s.Resent)
+	}
+	if nacks == 0 || other != 0 || acks+nacks != flood || acks > limit*(int(elapsed.Seconds())+2) {
+		t.Fatalf("flood of %d in %v: %d acked, %d nacked naming the limit, %d other nacks", flood, elapsed, acks, nacks, other)
+	}
+	t.Logf("flood of %d in %v: %d acked, %d nacked naming the limit", flood, elapsed, acks, nacks)
+	got := 0
+	for got < others {
+		select {
+		case env := <-victim.Receive():
+			if env.From == "bystander" {
+				got++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("victim received %d of the bystander's %d envelopes", got, others)
+		}
 	}
 }

@@ -66,6 +66,7 @@ type Server struct {
 	wg     sync.WaitGroup
 	connWG sync.WaitGroup
 	quota  *connQuota
+	rates  *rateQuota
 
 	mu      sync.RWMutex
 	addrs   map[string]*addrEntry
@@ -131,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.updateEvictionMetric()
 	s.quota = newConnQuota(s)
+	s.rates = newRateQuota(s)
 	// Know whether this region's Redis answers, and whether it could evict
 	// keys, before the first connection arrives. The start does not wait
 	// for the peers: they count as down until their health loop's first

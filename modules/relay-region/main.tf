@@ -19,12 +19,14 @@ locals {
   # null: the service reports no peers as null.
   peers = length(var.peer_redis_instances) == 0 ? null : jsondecode(jsonencode(var.peer_redis_instances))
 
-  # The relay's limits per connection, set here so that a plan shows them
+  # The relay's limits per connection and per identity, set here so that a plan shows them
   # (internal/relay/README.md); var.env overrides any of them.
   relay_limits = {
-    CONN_BYTE_BUDGET       = "1048576" # bytes of deliveries in flight per connection
-    WRITE_TIMEOUT          = "4s"      # the budget at 256 KiB/s: a client that does not read is closed
-    MAX_CONNS_PER_IDENTITY = "64"      # open connections per token subject in the region
+    CONN_BYTE_BUDGET               = "1048576" # bytes of deliveries in flight per connection
+    WRITE_TIMEOUT                  = "4s"      # the budget at 256 KiB/s: a client that does not read is closed
+    MAX_CONNS_PER_IDENTITY         = "64"      # open connections per token subject in the region
+    MAX_MSGS_PER_SEC_PER_IDENTITY  = "1000"    # envelopes per second per token subject
+    MAX_BYTES_PER_SEC_PER_IDENTITY = "8388608" # frame bytes per second per token subject
   }
 }
 

@@ -87,10 +87,13 @@ const (
 	NackTooLarge    NackCode = 2 // payload over the limit; do not retry
 	NackInboxFull   NackCode = 3 // recipient's queue is full; retry later
 	NackUnavailable NackCode = 4 // no queue reachable; retry later
+	NackQuota       NackCode = 5 // over a rate quota of the sender's identity; retry later
 )
 
 // Retryable reports whether the sender may try the same envelope again.
-func (c NackCode) Retryable() bool { return c == NackInboxFull || c == NackUnavailable }
+func (c NackCode) Retryable() bool {
+	return c == NackInboxFull || c == NackUnavailable || c == NackQuota
+}
 
 func (c NackCode) String() string {
 	switch c {
@@ -102,6 +105,8 @@ func (c NackCode) String() string {
 		return "inbox-full"
 	case NackUnavailable:
 		return "unavailable"
+	case NackQuota:
+		return "quota"
 	}
 	return fmt.Sprintf("nack(%d)", byte(c))
 }

@@ -1,0 +1,149 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
+)
+
+// Rates per identity: envelopes and bytes sent per second by one token
+// subject, counted in Redis in fixed one-second windows so that every
+// instance sharing it enforces one limit. Sends are checked in batches: one
+// pipeline per batch (an INCRBY per subject and counter), so the cost per
+// envelope is a share of one round trip. An envelope over either limit is
+// nacked (NackQuota, retryable) naming it; other identities' envelopes are
+// neither delayed by it nor refused. With no Redis answering, sends go on
+// unchecked (availability first).
+const (
+	rateQuotaPrefix  = "relay:quota:rate:"
+	defaultMsgRate   = 1000    // envelopes per second per identity
+	defaultByteRate  = 8 << 20 // bytes per second per identity
+	rateBatchMax     = 1024
+	rateCheckTimeout = 2 * time.Second
+)
+
+// rateQuota checks sends against the rates of their sender's identity.
+type rateQuota struct {
+	s           *Server
+	msgs, bytes int
+	ch          chan *sendReq
+}
+
+func newRateQuota(s *Server) *rateQuota {
+	q := &rateQuota{s: s, msgs: s.cfg.MaxMsgsPerSecPerIdentity, bytes: s.cfg.MaxBytesPerSecPerIdentity}
+	if q.on() {
+		q.ch = make(chan *sendReq, rateBatchMax)
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); q.loop() }()
+	}
+	return q
+}
+
+func (q *rateQuota) on() bool { return q.msgs > 0 || q.bytes > 0 }
+
+// submit stores r once its identity's rates allow it.
+func (q *rateQuota) submit(r *sendReq) {
+	if !q.on() {
+		q.s.submit(r)
+		return
+	}
+	select {
+	case q.ch <- r:
+	case <-r.c.ctx.Done():
+	}
+}
+
+func (q *rateQuota) loop() {
+	batch := make([]*sendReq, 0, rateBatchMax)
+	for {
+		select {
+		case <-q.s.ctx.Done():
+			return
+		case r := <-q.ch:
+			batch = append(batch[:0], r)
+		}
+	fill:
+		for len(batch) < rateBatchMax {
+			select {
+			case r := <-q.ch:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		q.check(batch)
+	}
+}
+
+// rateGroup is one identity's sends in a batch and its counters' replies.
+type rateGroup struct {
+	reqs        []*sendReq
+	bytes       int64
+	msgs, bytec *redis.IntCmd
+}
+
+func (q *rateQuota) check(batch []*sendReq) {
+	n := q.s.firstUp()
+	if n == nil {
+		for _, r := range batch {
+			q.s.submit(r)
+		}
+		return
+	}
+	window := strconv.FormatInt(time.Now().Unix(), 10)
+	groups := map[string]*rateGroup{}
+	order := make([]*rateGroup, 0, 4)
+	for _, r := range batch {
+		subject, _, _ := strings.Cut(r.c.addr, "/")
+		g := groups[subject]
+		if g == nil {
+			g = &rateGroup{}
+			groups[subject] = g
+			order = append(order, g)
+		}
+		g.reqs = append(g.reqs, r)
+		g.bytes += int64(len(r.frame))
+	}
+	ctx, cancel := context.WithTimeout(q.s.ctx, rateCheckTimeout)
+	defer cancel()
+	pipe := n.rdb.Pipeline()
+	for subject, g := range groups {
+		key := rateQuotaPrefix + subject + ":" + window
+		g.msgs = pipe.IncrBy(ctx, key+":n", int64(len(g.reqs)))
+		g.bytec = pipe.IncrBy(ctx, key+":b", g.bytes)
+		pipe.Expire(ctx, key+":n", 2*time.Second)
+		pipe.Expire(ctx, key+":b", 2*time.Second)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		n.s.m.redisErrors.WithLabelValues(n.name, "quota").Inc()
+		n.markDown("quota", err)
+		for _, r := range batch {
+			q.s.submit(r)
+		}
+		return
+	}
+	for _, g := range order {
+		msgs := g.msgs.Val() - int64(len(g.reqs))
+		bytes := g.bytec.Val() - g.bytes
+		for _, r := range g.reqs {
+			msgs++
+			bytes += int64(len(r.frame))
+			switch {
+			case q.msgs > 0 && msgs > int64(q.msgs):
+				q.s.m.refused.WithLabelValues("quota_messages").Inc()
+				r.c.nack(r.id, envelope.NackQuota, fmt.Sprintf("over quota: MAX_MSGS_PER_SEC_PER_IDENTITY=%d envelopes per second", q.msgs))
+			case q.bytes > 0 && bytes > int64(q.bytes):
+				q.s.m.refused.WithLabelValues("quota_bytes").Inc()
+				r.c.nack(r.id, envelope.NackQuota, fmt.Sprintf("over quota: MAX_BYTES_PER_SEC_PER_IDENTITY=%d bytes per second", q.bytes))
+			default:
+				q.s.submit(r)
+			}
+		}
+	}
+}
