@@ -77,6 +77,10 @@ type Config struct {
 	// (labels included) across the instances sharing a Redis; default 64,
 	// negative: unlimited.
 	MaxConnsPerIdentity int
+	// ConnQuotaLease is how long a connection counts without its instance
+	// renewing it (every third of it): a crashed instance's connections stop
+	// counting within it. Default 60s.
+	ConnQuotaLease time.Duration
 	// MaxMsgsPerSecPerIdentity and MaxBytesPerSecPerIdentity bound what
 	// one token subject sends per second across the instances sharing a
 	// Redis; defaults 1000 and 8 MiB, negative: unlimited.
@@ -148,6 +152,10 @@ func (c *Config) setDefaults() {
 	if c.MaxConnsPerIdentity == 0 {
 		c.MaxConnsPerIdentity = defaultConnsPerIdent
 	}
+	if c.ConnQuotaLease <= 0 {
+		c.ConnQuotaLease = time.Minute
+	}
+	c.ConnQuotaLease = max(c.ConnQuotaLease, time.Second)
 	if c.MaxMsgsPerSecPerIdentity == 0 {
 		c.MaxMsgsPerSecPerIdentity = defaultMsgRate
 	}
@@ -229,6 +237,8 @@ type EnvConfig struct {
 //	DELIVERY_WINDOW      default 256
 //	MAX_INBOX            default 10000
 //	MAX_CONNS_PER_IDENTITY  open connections per token subject (default 64)
+//	CONN_QUOTA_LEASE     a crashed instance's connections stop counting
+//	                     after it (default 60s)
 //	MAX_MSGS_PER_SEC_PER_IDENTITY   envelopes/s per token subject (default 1000)
 //	MAX_BYTES_PER_SEC_PER_IDENTITY  bytes/s per token subject (default 8388608)
 //	CONN_BYTE_BUDGET     bytes of deliveries in flight per connection
@@ -359,6 +369,10 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 		errs = append(errs, fmt.Errorf("CONN_BYTE_BUDGET: %d bytes is below MAX_FRAME_BYTES (%d): accepted values are byte counts of at least one frame", ec.ConnByteBudget, frame))
 	}
 	durVar("WRITE_TIMEOUT", &ec.WriteTimeout)
+	durVar("CONN_QUOTA_LEASE", &ec.ConnQuotaLease)
+	if ec.ConnQuotaLease != 0 && ec.ConnQuotaLease < time.Second {
+		errs = append(errs, fmt.Errorf("CONN_QUOTA_LEASE: %s is under 1s: accepted values are durations of at least 1s", ec.ConnQuotaLease))
+	}
 	intVar("WAIT_REPLICAS", &ec.WaitReplicas)
 	intVar("ACK_COPIES", &ec.AckCopies)
 	durVar("MESSAGE_TTL", &ec.MessageTTL)

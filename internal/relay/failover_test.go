@@ -76,6 +76,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"REDIS_ADDR": "r", "JWKS_URL": "u"},
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "MESSAGE_TTL": "soon"},
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "CONN_BYTE_BUDGET": "1000"},
+		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "CONN_QUOTA_LEASE": "500ms"},
 	} {
 		if _, err := relay.ConfigFromEnv(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)

@@ -17,13 +17,12 @@ import (
 //
 // Connections: each open connection holds a lease, a member of the sorted
 // set relay:quota:conns:<subject> scored by its expiry. Instances renew
-// their leases every connLease/3, so the leases of a crashed instance age
-// out within connLease. The count is kept on the first Redis that answers
+// their leases every third of CONN_QUOTA_LEASE (default 60s), so the leases
+// of a crashed instance age out within it. The count is kept on the first Redis that answers
 // (this region's, a peer's while it is down); with none answering, a
 // connection is let in uncounted: availability first, as for sends.
 const (
 	connQuotaPrefix      = "relay:quota:conns:"
-	connLease            = 60 * time.Second
 	defaultConnsPerIdent = 64
 )
 
@@ -49,6 +48,7 @@ type connLeaseRef struct {
 type connQuota struct {
 	s     *Server
 	limit int
+	lease time.Duration
 	// Leases are named prefix:seq; the prefix is random so that two
 	// instances never share a name, whatever their INSTANCE_ID.
 	prefix string
@@ -58,7 +58,7 @@ type connQuota struct {
 }
 
 func newConnQuota(s *Server) *connQuota {
-	q := &connQuota{s: s, limit: s.cfg.MaxConnsPerIdentity, prefix: rand.Text(), held: map[*connLeaseRef]struct{}{}}
+	q := &connQuota{s: s, limit: s.cfg.MaxConnsPerIdentity, lease: s.cfg.ConnQuotaLease, prefix: rand.Text(), held: map[*connLeaseRef]struct{}{}}
 	if q.limit > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); q.renewLoop() }()
@@ -81,7 +81,7 @@ func (q *connQuota) admit(ctx context.Context, subject string) (*connLeaseRef, s
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	ok, err := connScript.Run(ctx, n.rdb, []string{l.key}, now.UnixMilli(), q.limit,
-		now.Add(connLease).UnixMilli(), l.member, 2*connLease.Milliseconds()).Int()
+		now.Add(q.lease).UnixMilli(), l.member, 2*q.lease.Milliseconds()).Int()
 	if err != nil {
 		n.s.m.redisErrors.WithLabelValues(n.name, "quota").Inc()
 		n.markDown("quota", err)
@@ -113,7 +113,7 @@ func (q *connQuota) release(l *connLeaseRef) {
 // renewLoop extends the leases of this instance's open connections, one
 // pipeline per Redis.
 func (q *connQuota) renewLoop() {
-	t := time.NewTicker(connLease / 3)
+	t := time.NewTicker(q.lease / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -121,7 +121,7 @@ func (q *connQuota) renewLoop() {
 			return
 		case <-t.C:
 		}
-		expiry := time.Now().Add(connLease).UnixMilli()
+		expiry := time.Now().Add(q.lease).UnixMilli()
 		pipes := map[*node]redis.Pipeliner{}
 		q.mu.Lock()
 		for l := range q.held {
@@ -131,7 +131,7 @@ func (q *connQuota) renewLoop() {
 				pipes[l.node] = p
 			}
 			p.ZAddXX(q.s.ctx, l.key, redis.Z{Score: float64(expiry), Member: l.member})
-			p.PExpire(q.s.ctx, l.key, 2*connLease)
+			p.PExpire(q.s.ctx, l.key, 2*q.lease)
 		}
 		q.mu.Unlock()
 		for n, p := range pipes {

@@ -193,3 +193,42 @@ func TestRateQuotaFloodSparesOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashedInstanceConnectionsAgeOut SIGKILLs a relay process holding an
+// identity's whole connection quota: another instance refuses the identity
+// while the dead one's leases are live, and lets it in once they expire.
+func TestCrashedInstanceConnectionsAgeOut(t *testing.T) {
+	keys := relaytest.DevKeys(t)
+	r := relaytest.NewRedis(t)
+	p := startProc(t, keys, "r1", r.Addr, "", "MAX_CONNS_PER_IDENTITY=2", "CONN_QUOTA_LEASE=2s")
+	token := relaytest.Token(t, keys, "crasher")
+	ctx := context.Background()
+	for range 2 {
+		ws, code, reason, err := dialRaw(ctx, p.URL, token)
+		if err != nil || ws == nil {
+			t.Fatalf("within the quota: %v %d %q", err, code, reason)
+		}
+		defer ws.CloseNow()
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+	other := relaytest.NewRelay(t, relaytest.Verifier(t, keys), "r1", r.Addr, nil, func(c *relay.Config) {
+		c.MaxConnsPerIdentity, c.ConnQuotaLease = 2, 2*time.Second
+	})
+	killed := time.Now()
+	if ws, code, _, err := dialRaw(ctx, other.URL, token); err != nil || ws != nil || code != envelope.CloseQuota {
+		t.Fatalf("the dead instance's live leases did not count: %v %d", err, code)
+	}
+	for {
+		ws, _, _, err := dialRaw(ctx, other.URL, token)
+		if err == nil && ws != nil {
+			ws.CloseNow()
+			t.Logf("admitted %v after the crash (lease 2s)", time.Since(killed).Round(time.Millisecond))
+			return
+		}
+		if time.Since(killed) > 10*time.Second {
+			t.Fatal("a crashed instance's connections still count 10s after its 2s leases")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
