@@ -15,8 +15,8 @@ import (
 // Rates per identity: envelopes and bytes sent per second by one token
 // subject, counted in Redis in fixed one-second windows so that every
 // instance sharing it enforces one limit. Sends are checked in batches: one
-// pipeline per batch (an INCRBY per subject and counter), so the cost per
-// envelope is a share of one round trip. An envelope over either limit is
+// pipeline per batch (a script call per subject), so the cost per envelope
+// is a share of one round trip. An envelope over either limit is
 // nacked (NackQuota, retryable) naming it; other identities' envelopes are
 // neither delayed by it nor refused. With no Redis answering, sends go on
 // unchecked (availability first).
@@ -27,6 +27,22 @@ const (
 	rateBatchMax     = 1024
 	rateCheckTimeout = 2 * time.Second
 )
+
+// rateScript adds to the current window's counts of one identity and
+// returns them. One hash per identity, reset when the window changes and
+// kept while the identity sends: keys expiring every second would free
+// memory on a full Redis and let writes in past its maxmemory.
+//
+//	KEYS[1] counters; ARGV: window (unix second), envelopes, bytes
+var rateScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'w') ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'w', ARGV[1], 'n', 0, 'b', 0)
+end
+local n = redis.call('HINCRBY', KEYS[1], 'n', ARGV[2])
+local b = redis.call('HINCRBY', KEYS[1], 'b', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], 10000)
+return {n, b}
+`)
 
 // rateQuota checks sends against the rates of their sender's identity.
 type rateQuota struct {
@@ -83,9 +99,9 @@ func (q *rateQuota) loop() {
 
 // rateGroup is one identity's sends in a batch and its counters' replies.
 type rateGroup struct {
-	reqs        []*sendReq
-	bytes       int64
-	msgs, bytec *redis.IntCmd
+	reqs   []*sendReq
+	bytes  int64
+	counts *redis.Cmd
 }
 
 func (q *rateQuota) check(batch []*sendReq) {
@@ -114,11 +130,7 @@ func (q *rateQuota) check(batch []*sendReq) {
 	defer cancel()
 	pipe := n.rdb.Pipeline()
 	for subject, g := range groups {
-		key := rateQuotaPrefix + subject + ":" + window
-		g.msgs = pipe.IncrBy(ctx, key+":n", int64(len(g.reqs)))
-		g.bytec = pipe.IncrBy(ctx, key+":b", g.bytes)
-		pipe.Expire(ctx, key+":n", 2*time.Second)
-		pipe.Expire(ctx, key+":b", 2*time.Second)
+		g.counts = rateScript.Eval(ctx, pipe, []string{rateQuotaPrefix + subject}, window, len(g.reqs), g.bytes)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		n.s.m.redisErrors.WithLabelValues(n.name, "quota").Inc()
@@ -129,8 +141,12 @@ func (q *rateQuota) check(batch []*sendReq) {
 		return
 	}
 	for _, g := range order {
-		msgs := g.msgs.Val() - int64(len(g.reqs))
-		bytes := g.bytec.Val() - g.bytes
+		counts, _ := g.counts.Int64Slice()
+		if len(counts) != 2 {
+			counts = []int64{int64(len(g.reqs)), g.bytes}
+		}
+		msgs := counts[0] - int64(len(g.reqs))
+		bytes := counts[1] - g.bytes
 		for _, r := range g.reqs {
 			msgs++
 			bytes += int64(len(r.frame))
