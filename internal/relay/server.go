@@ -322,29 +322,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	claims, err := s.cfg.Verifier.Verify(r.Context(), bearerToken(r))
 	if err != nil {
-		reason, metric := "invalid token", "auth_invalid"
-		switch {
-		case errors.Is(err, auth.ErrMissingToken):
-			reason, metric = "missing bearer token", "auth_missing"
-		case errors.Is(err, auth.ErrExpired):
-			reason, metric = "token expired", "auth_expired"
-		case errors.Is(err, auth.ErrIssuer):
-			reason, metric = "wrong token issuer", "auth_issuer"
-		case errors.Is(err, auth.ErrAudience):
-			reason, metric = "wrong token audience", "auth_audience"
-		case errors.Is(err, auth.ErrUnknownKey):
-			reason, metric = "unknown signing key id", "auth_unknown_key"
-		case errors.Is(err, auth.ErrSubject):
-			reason, metric = "token subject is not a valid agent identity", "auth_subject"
-		case errors.Is(err, auth.ErrIssuedAt):
-			reason, metric = "token issued in the future", "auth_issued_at"
-		case errors.Is(err, auth.ErrLifetime):
-			reason, metric = "token lifetime over the maximum", "auth_lifetime"
-		case errors.Is(err, auth.ErrDateFormat):
-			reason, metric = "token dates must be numbers", "auth_date_format"
-		case errors.Is(err, auth.ErrStaleKeys):
-			reason, metric = "signing keys too old: identity provider unreachable", "auth_stale_keys"
-		}
+		reason, metric := tokenRefusal(err)
 		s.refuse(w, r, http.StatusUnauthorized, reason, metric)
 		return
 	}
@@ -759,4 +737,31 @@ type redisLogger struct{ l *slog.Logger }
 
 func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.Debug("redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// tokenRefusals say why a token was refused, to the client and in the
+// refusal metric; a token error not listed is "invalid token".
+var tokenRefusals = []struct {
+	err            error
+	reason, metric string
+}{
+	{auth.ErrMissingToken, "missing bearer token", "auth_missing"},
+	{auth.ErrExpired, "token expired", "auth_expired"},
+	{auth.ErrIssuer, "wrong token issuer", "auth_issuer"},
+	{auth.ErrAudience, "wrong token audience", "auth_audience"},
+	{auth.ErrUnknownKey, "unknown signing key id", "auth_unknown_key"},
+	{auth.ErrSubject, "token subject is not a valid agent identity", "auth_subject"},
+	{auth.ErrIssuedAt, "token issued in the future", "auth_issued_at"},
+	{auth.ErrLifetime, "token lifetime over the maximum", "auth_lifetime"},
+	{auth.ErrDateFormat, "token dates must be numbers", "auth_date_format"},
+	{auth.ErrStaleKeys, "signing keys too old: identity provider unreachable", "auth_stale_keys"},
+}
+
+func tokenRefusal(err error) (reason, metric string) {
+	for _, r := range tokenRefusals {
+		if errors.Is(err, r.err) {
+			return r.reason, r.metric
+		}
+	}
+	return "invalid token", "auth_invalid"
 }

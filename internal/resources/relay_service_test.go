@@ -564,25 +564,8 @@ func TestAccRelayService_otherWriters(t *testing.T) {
 				},
 			},
 			{
-				PreConfig: func() {
-					svc, err := e.clients.Run.GetService(ctx, &runpb.GetServiceRequest{Name: name})
-					if err != nil {
-						t.Fatal(err)
-					}
-					l := svc.GetLabels()
-					l["cost-center"] = "messaging"
-					op, err := e.clients.Run.UpdateService(ctx, &runpb.UpdateServiceRequest{
-						Service:    &runpb.Service{Name: name, Labels: l, Etag: svc.GetEtag()},
-						UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}},
-					})
-					if err == nil {
-						_, err = gcpclient.Wait(ctx, op)
-					}
-					if err != nil {
-						t.Fatalf("another writer's label: %v", err)
-					}
-				},
-				Config: e.config(e.regionHCL("us-central1", "1.0", 1, "null", `LOG_LEVEL = "debug"`)),
+				PreConfig: func() { e.setLabel(t, name, "cost-center", "messaging") },
+				Config:    e.config(e.regionHCL("us-central1", "1.0", 1, "null", `LOG_LEVEL = "debug"`)),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("agentnet_relay_service.us", plancheck.ResourceActionUpdate),
 				}},

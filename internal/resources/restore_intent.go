@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
-	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
@@ -92,28 +90,11 @@ func setRestoreLabel(ctx context.Context, c *gcpclient.Clients, inst *redispb.In
 // importSince finds the import operation on instance that started at or
 // after since (the newest, if several), or nil.
 func importSince(ctx context.Context, c *gcpclient.Clients, instance string, since time.Time) (*longrunningpb.Operation, error) {
-	parent, _, _ := strings.Cut(instance, "/instances/")
-	it := c.Redis.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: parent})
-	var found *longrunningpb.Operation
-	var foundAt time.Time
-	for {
-		op, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return found, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var meta redispb.OperationMetadata
-		if op.GetMetadata() == nil || op.GetMetadata().UnmarshalTo(&meta) != nil {
-			continue
-		}
-		at := meta.GetCreateTime().AsTime()
-		if meta.GetTarget() != instance || meta.GetVerb() != "import" || at.Before(since) || at.Before(foundAt) {
-			continue
-		}
-		found, foundAt = op, at
+	ops, err := instanceOperations(ctx, c, instance, "import", since)
+	if err != nil || len(ops) == 0 {
+		return nil, err
 	}
+	return ops[len(ops)-1], nil
 }
 
 // awaitImport waits for a running or finished import operation to be done;

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
@@ -168,29 +167,14 @@ func findExportOperation(ctx context.Context, c *gcpclient.Clients, instance ins
 	}
 	// Memorystore runs one operation at a time on an instance: the first
 	// export after the record is the one it announced.
-	var first *longrunningpb.Operation
-	var firstAt time.Time
-	it := c.Redis.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: instance.parent()})
-	for {
-		o, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		var meta redispb.OperationMetadata
-		if o.GetMetadata().UnmarshalTo(&meta) != nil || meta.GetTarget() != instance.String() || meta.GetVerb() != "export" {
-			continue
-		}
-		at := meta.GetCreateTime().AsTime()
-		if !at.Before(rec.CreatedAt.Add(-clockSkew)) && (first == nil || at.Before(firstAt)) {
-			first, firstAt = o, at
-		}
+	ops, err := instanceOperations(ctx, c, instance.String(), "export", rec.CreatedAt.Add(-clockSkew))
+	if err != nil {
+		return nil, err
 	}
-	if first == nil {
+	if len(ops) == 0 {
 		return nil, nil
 	}
+	first := ops[0]
 	op := c.Redis.ExportInstanceOperation(first.GetName())
 	if _, err := op.Poll(ctx); err != nil && !op.Done() {
 		return nil, err
