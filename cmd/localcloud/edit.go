@@ -75,7 +75,7 @@ func edit(args []string, stdout io.Writer) error {
 	case len(pos) != cmd.args:
 		return usagef("edit %s: %d argument(s) expected, got %d", sub, cmd.args, len(pos))
 	}
-	api, err := af.api(30 * time.Second)
+	api, err := af.client()
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func edit(args []string, stdout io.Writer) error {
 }
 
 type editor struct {
-	admin *adminAPI
+	admin *adminClient
 	c     *gcpclient.Clients
 }
 

@@ -23,7 +23,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/adminclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -219,13 +219,6 @@ func defaultHost() string {
 	return localcloud.DefaultListen
 }
 
-func baseURL(host string) string {
-	if strings.HasPrefix(host, "http://") || strings.HasPrefix(host, "https://") {
-		return strings.TrimSuffix(host, "/")
-	}
-	return "http://" + host
-}
-
 func fault(args []string, stdout io.Writer) error {
 	fs := newFlagSet("fault")
 	af := addAdminFlags(fs)
@@ -254,7 +247,7 @@ func fault(args []string, stdout io.Writer) error {
 	if kind == "" {
 		return usagef("fault: KIND is required (redis-kill, redis-restore, redis-corrupt, service-kill, service-restore, region-down, region-up)")
 	}
-	lc, err := af.api(5 * time.Minute)
+	lc, err := af.client()
 	if err != nil {
 		return err
 	}
@@ -297,14 +290,15 @@ func fault(args []string, stdout io.Writer) error {
 			body[k] = v
 		}
 	}
-	b, _ := json.Marshal(body)
-	out, err := lc.do(http.MethodPost, "faults", bytes.NewReader(b))
-	var se *statusError
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := lc.Do(ctx, http.MethodPost, "faults", body)
+	var se *adminclient.StatusError
 	if errors.As(err, &se) {
-		return fmt.Errorf("fault %s refused (%s): %s", kind, se.status, se.msg)
+		return fmt.Errorf("fault %s refused (%s): %s", kind, se.Status, se.Message)
 	}
 	if err != nil {
-		return err
+		return lc.hint(err)
 	}
 	stdout.Write(out)
 	return nil
@@ -319,13 +313,15 @@ func get(args []string, what string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected argument %q", what, fs.Arg(0))
 	}
-	api, err := af.api(30 * time.Second)
+	api, err := af.client()
 	if err != nil {
 		return err
 	}
-	out, err := api.do(http.MethodGet, what, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := api.Do(ctx, http.MethodGet, what, nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, api.hint(err))
 	}
 	stdout.Write(out)
 	return nil

@@ -3,9 +3,9 @@ package drill
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/adminclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
+	lcrun "github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 )
 
 // localcloud is a localcloud process started from bin/localcloud, and its
@@ -28,7 +30,7 @@ type localcloud struct {
 	exited  chan struct{}
 	logPath string
 	keep    bool
-	http    *http.Client
+	admin   *adminclient.Client
 }
 
 // startLocalcloud runs `localcloud serve` on a free loopback port. Unless
@@ -37,9 +39,8 @@ func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool) (*local
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
 	}
-	// The admin endpoints need the token localcloud writes to its data dir.
 	lc := &localcloud{logPath: filepath.Join(filepath.Dir(dataDir), "localcloud.log"), exited: make(chan struct{}),
-		keep: keep, http: &http.Client{Timeout: 5 * time.Minute, Transport: &admin.Transport{DataDir: dataDir}}}
+		keep: keep}
 	logf, err := os.OpenFile(lc.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
@@ -101,6 +102,8 @@ func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool) (*local
 			return nil, fmt.Errorf("localcloud printed %q, want \"localcloud listening on ADDR\"", line)
 		}
 		lc.addr = strings.TrimSpace(a)
+		// The admin API needs the token localcloud writes to its data dir.
+		lc.admin = adminclient.New(lc.addr, dataDir)
 	case <-lc.exited:
 		return nil, fmt.Errorf("localcloud exited before it was ready; its log:\n%s", lc.logTail(30))
 	case <-time.After(2 * time.Minute):
@@ -109,8 +112,10 @@ func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool) (*local
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var health struct{}
-		if err := lc.get("/_localcloud/health", &health); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := lc.admin.Health(ctx)
+		cancel()
+		if err == nil {
 			return lc, nil
 		} else if time.Now().After(deadline) {
 			lc.stop()
@@ -148,112 +153,61 @@ func (lc *localcloud) logTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (lc *localcloud) get(path string, out any) error {
-	resp, err := lc.http.Get("http://" + lc.addr + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-func (lc *localcloud) post(path string, body any) ([]byte, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := lc.http.Post("http://"+lc.addr+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return raw, fmt.Errorf("POST %s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(raw))
-	}
-	return raw, nil
+// ctx bounds one admin call.
+func (lc *localcloud) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Minute)
 }
 
 // fault injects a fault through POST /_localcloud/faults; fields are the
 // kind-specific ones (instance, service, region, hold, ...).
 func (lc *localcloud) fault(kind string, fields map[string]any) (json.RawMessage, error) {
-	body := map[string]any{"kind": kind}
-	for k, v := range fields {
-		body[k] = v
-	}
-	raw, err := lc.post("/_localcloud/faults", body)
-	if err != nil {
-		return nil, fmt.Errorf("fault %s: %w", kind, err)
-	}
-	var resp struct {
-		Result json.RawMessage `json:"result"`
-	}
-	json.Unmarshal(raw, &resp)
-	return resp.Result, nil
+	ctx, cancel := lc.ctx()
+	defer cancel()
+	fr, err := lc.admin.Fault(ctx, kind, fields)
+	return fr.Result, err
 }
 
 // createBucket creates a Cloud Storage bucket through the JSON API.
 func (lc *localcloud) createBucket(project, name string) error {
-	_, err := lc.post("/storage/v1/b?project="+project, map[string]string{"name": name})
-	return err
+	b, err := json.Marshal(map[string]string{"name": name})
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post("http://"+lc.addr+"/storage/v1/b?project="+project, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("create bucket %s: HTTP %d: %s", name, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	return nil
 }
 
 // redisStatus is one entry of GET /_localcloud/instances.
-type redisStatus struct {
-	Name  string `json:"name"`
-	State string `json:"state"`
-	Port  int    `json:"port"`
-	PID   int    `json:"pid"`
-}
+type redisStatus = memorystore.Status
 
 func (lc *localcloud) instances() ([]redisStatus, error) {
-	var out []redisStatus
-	return out, lc.get("/_localcloud/instances", &out)
+	ctx, cancel := lc.ctx()
+	defer cancel()
+	return lc.admin.Instances(ctx)
 }
 
 // serviceStatus is one entry of GET /_localcloud/services.
-type serviceStatus struct {
-	Name       string `json:"name"`
-	Region     string `json:"region"`
-	URI        string `json:"uri"`
-	Held       bool   `json:"held"`
-	RegionDown bool   `json:"region_down"`
-	Instances  []struct {
-		ID    string `json:"id"`
-		PID   int    `json:"pid"`
-		Ready bool   `json:"ready"`
-		State string `json:"state"`
-	} `json:"instances"`
-}
+type serviceStatus = lcrun.ServiceStatus
 
 func (lc *localcloud) services() ([]serviceStatus, error) {
-	var out []serviceStatus
-	return out, lc.get("/_localcloud/services", &out)
+	ctx, cancel := lc.ctx()
+	defer cancel()
+	return lc.admin.Services(ctx)
 }
 
 // caPool is the CA localcloud's front doors serve certificates from
 // (GET /_localcloud/ca.pem): what agents trust, as they trust a public CA
 // on Google Cloud.
 func (lc *localcloud) caPool() (*x509.CertPool, error) {
-	resp, err := lc.http.Get("http://" + lc.addr + "/_localcloud/ca.pem")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("localcloud CA: %s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, errors.New("localcloud CA: /_localcloud/ca.pem holds no certificate")
-	}
-	return pool, nil
+	ctx, cancel := lc.ctx()
+	defer cancel()
+	return lc.admin.CA(ctx)
 }

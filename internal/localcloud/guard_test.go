@@ -131,7 +131,7 @@ func TestAdminTokenRequired(t *testing.T) {
 		t.Errorf("GET /_localcloud/ca.pem without the token: HTTP %d, want 200", code)
 	}
 	var health struct{ Status string }
-	e.getJSON(t, "/_localcloud/health", &health)
+	e.getJSON(t, "health", &health)
 	if health.Status != "ok" {
 		t.Errorf("health with the token: %+v", health)
 	}

@@ -684,16 +684,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-// Health is the body of GET /_localcloud/health.
-type Health struct {
-	Status  string `json:"status"`
-	Addr    string `json:"addr"`
-	PID     int    `json:"pid"`
-	DataDir string `json:"data_dir"`
-}
-
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Addr: s.addr, PID: os.Getpid(), DataDir: s.cfg.DataDir})
+	writeJSON(w, http.StatusOK, admin.Health{Status: "ok", Addr: s.addr, PID: os.Getpid(), DataDir: s.cfg.DataDir})
 }
 
 func (s *Server) handleOplog(w http.ResponseWriter, r *http.Request) {

@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -22,7 +20,7 @@ import (
 	"cloud.google.com/go/run/apiv2/runpb"
 	gcs "cloud.google.com/go/storage"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/adminclient"
 	gax "github.com/googleapis/gax-go/v2"
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/api/iterator"
@@ -272,10 +270,7 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 	}
 
 	// Corrupt, then import restores every key.
-	resp := e.fault(t, "redis-corrupt", inst.Name, nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("corrupt: %d", resp.StatusCode)
-	}
+	e.fault(t, "redis-corrupt", inst.Name, nil)
 	n, _ := c.DBSize(ctx).Result()
 	changed := 0
 	for k, v := range want {
@@ -371,7 +366,7 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 
 	// The operation log has every mutating call in order.
 	var log []struct{ Phase, Method, Resource, Outcome string }
-	e.getJSON(t, "/_localcloud/oplog", &log)
+	e.getJSON(t, "oplog", &log)
 	var calls []string
 	for _, l := range log {
 		if l.Phase == "call" {
@@ -392,39 +387,28 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 	}
 }
 
-// admin is a client for the admin endpoints, with the token.
-func (e *env) admin() *http.Client {
-	return &http.Client{Transport: &admin.Transport{DataDir: e.srv.DataDir()}}
-}
+// admin is a client of the admin API, with the token.
+func (e *env) admin() *adminclient.Client { return adminclient.New(e.srv.Addr(), e.srv.DataDir()) }
 
-// getJSON decodes GET path from the admin endpoints.
+// getJSON decodes GET path from the admin API.
 func (e *env) getJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	resp, err := e.admin().Get("http://" + e.srv.Addr() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	if err := e.admin().Get(t.Context(), path, v); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (e *env) fault(t *testing.T, kind, instance string, extra map[string]any) *http.Response {
+func (e *env) fault(t *testing.T, kind, instance string, extra map[string]any) {
 	t.Helper()
-	body := map[string]any{"kind": kind, "instance": instance}
+	body := map[string]any{"instance": instance}
 	for k, v := range extra {
 		body[k] = v
 	}
-	b, _ := json.Marshal(body)
-	resp, err := e.admin().Post("http://"+e.srv.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
+	fr, err := e.admin().Fault(t.Context(), kind, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	t.Logf("fault %s: %d %s", kind, resp.StatusCode, out)
-	return resp
+	t.Logf("fault %s: %s", kind, fr.Result)
 }
 
 func TestLargeExportImport(t *testing.T) {
@@ -494,7 +478,7 @@ func TestLargeExportImport(t *testing.T) {
 		t.Fatalf("resumable upload attrs = %v, %v", a, err)
 	}
 	var log []struct{ Method, Resource, Outcome string }
-	e.getJSON(t, "/_localcloud/oplog", &log)
+	e.getJSON(t, "oplog", &log)
 	inserts := 0
 	for _, l := range log {
 		if l.Method == "storage.objects.insert" {

@@ -1,5 +1,6 @@
-// Package admin holds the token that localcloud's admin and fault
-// endpoints (/_localcloud/...) require. A new token is created each time
+// Package admin holds what localcloud's admin API (/_localcloud/...) and
+// its client (package adminclient) share: the token the API requires, and
+// the answers of its endpoints that belong to no emulated API. A new token is created each time
 // localcloud starts and written owner-only under its data directory, so
 // only someone who can read that directory (the developer, the tests, the
 // drills, the localcloud CLI) can inject faults or read the admin state; a
@@ -21,8 +22,8 @@ import (
 // TokenFile is the token's file name under the data directory.
 const TokenFile = "localcloud.token"
 
-// EnvToken names the environment variable the localcloud CLI reads the
-// token from when it is not given a data directory.
+// EnvToken names the environment variable holding the token itself, read
+// by the localcloud CLI when it is not given a data directory.
 const EnvToken = "LOCALCLOUD_TOKEN"
 
 // TokenPath is the token file of the localcloud using dataDir.
@@ -62,43 +63,10 @@ func ReadToken(dataDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// Authorize adds the token to a request for an admin endpoint.
-func Authorize(r *http.Request, token string) {
-	r.Header.Set("Authorization", "Bearer "+token)
-}
-
 // Authorized reports whether r carries token. A browser cannot add the
 // header to a cross-site request without a CORS preflight, which
 // localcloud never grants.
 func Authorized(r *http.Request, token string) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
-}
-
-// Transport adds the admin token to every request: Token if set, else the
-// token of the localcloud using DataDir, read each time (a restarted
-// localcloud has a new token).
-type Transport struct {
-	Token   string
-	DataDir string
-	// Base is the underlying transport; nil means http.DefaultTransport.
-	Base http.RoundTripper
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	token := t.Token
-	if token == "" {
-		var err error
-		if token, err = ReadToken(t.DataDir); err != nil {
-			return nil, err
-		}
-	}
-	r = r.Clone(r.Context())
-	Authorize(r, token)
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return base.RoundTrip(r)
 }

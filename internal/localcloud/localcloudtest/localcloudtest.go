@@ -22,8 +22,10 @@ package localcloudtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,7 +41,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
-	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/adminclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
@@ -295,16 +297,14 @@ func (i *Instance) start(listen string) error {
 
 func (i *Instance) waitHealthy(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	client := i.AdminClient(2 * time.Second)
+	client := i.Admin()
 	var last error
 	for time.Now().Before(deadline) {
-		resp, err := client.Get("http://" + i.Addr() + "/_localcloud/health")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := client.Health(ctx)
+		cancel()
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("health: %s", resp.Status)
+			return nil
 		}
 		last = err
 		time.Sleep(50 * time.Millisecond)
@@ -404,11 +404,9 @@ func (i *Instance) Addr() string {
 // DataDir is localcloud's data directory.
 func (i *Instance) DataDir() string { return i.dataDir }
 
-// AdminClient is an HTTP client for the admin endpoints (/_localcloud/...):
-// it sends the token of the running localcloud.
-func (i *Instance) AdminClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: &admin.Transport{DataDir: i.dataDir}}
-}
+// Admin is a client of localcloud's admin API (/_localcloud/...), which
+// sends the token of the running localcloud.
+func (i *Instance) Admin() *adminclient.Client { return adminclient.New(i.Addr(), i.dataDir) }
 
 // FrontDoorCA is a pool trusting localcloud's front door CA (its
 // <DataDir>/ca/ca.pem, also served at /_localcloud/ca.pem) and nothing
@@ -489,40 +487,28 @@ func (i *Instance) Restart(t testing.TB) {
 }
 
 // FaultResponse is localcloud's answer to a fault.
-type FaultResponse struct {
-	Kind     string          `json:"kind"`
-	Instance string          `json:"instance,omitempty"`
-	Region   string          `json:"region,omitempty"`
-	Result   json.RawMessage `json:"result,omitempty"`
-	Error    string          `json:"error,omitempty"`
-	Accepted []string        `json:"accepted_kinds,omitempty"`
-}
+type FaultResponse = adminclient.FaultResponse
 
 // TryFault posts a fault and returns the HTTP status and the decoded answer.
 func (i *Instance) TryFault(kind, instance string, extra map[string]any) (int, FaultResponse, error) {
-	body := map[string]any{"kind": kind}
+	body := map[string]any{}
 	if instance != "" {
 		body["instance"] = instance
 	}
 	for k, v := range extra {
 		body[k] = v
 	}
-	b, err := json.Marshal(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	fr, err := i.Admin().Fault(ctx, kind, body)
+	var se *adminclient.StatusError
+	if errors.As(err, &se) {
+		return se.Code, fr, nil
+	}
 	if err != nil {
-		return 0, FaultResponse{}, err
+		return 0, fr, err
 	}
-	client := i.AdminClient(5 * time.Minute)
-	resp, err := client.Post("http://"+i.Addr()+"/_localcloud/faults", "application/json", bytes.NewReader(b))
-	if err != nil {
-		return 0, FaultResponse{}, err
-	}
-	defer resp.Body.Close()
-	var fr FaultResponse
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &fr); err != nil {
-		return resp.StatusCode, fr, fmt.Errorf("decode %q: %w", raw, err)
-	}
-	return resp.StatusCode, fr, nil
+	return http.StatusOK, fr, nil
 }
 
 // Fault injects a fault and fails the test unless localcloud accepts it.
@@ -542,14 +528,11 @@ func (i *Instance) Fault(t testing.TB, kind, instance string, extra map[string]a
 // Oplog returns the operation log, oldest first.
 func (i *Instance) Oplog(t testing.TB) []OplogEntry {
 	t.Helper()
-	resp, err := i.AdminClient(30 * time.Second).Get("http://" + i.Addr() + "/_localcloud/oplog")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := i.Admin().Oplog(ctx)
 	if err != nil {
-		t.Fatalf("localcloudtest: oplog: %v", err)
-	}
-	defer resp.Body.Close()
-	var out []OplogEntry
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("localcloudtest: decode oplog: %v", err)
+		t.Fatalf("localcloudtest: %v", err)
 	}
 	return out
 }
@@ -595,14 +578,11 @@ type InstanceStatus = run.InstanceStatus
 // Services returns the Cloud Run services with their instances.
 func (i *Instance) Services(t testing.TB) []ServiceStatus {
 	t.Helper()
-	resp, err := i.AdminClient(30 * time.Second).Get("http://" + i.Addr() + "/_localcloud/services")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := i.Admin().Services(ctx)
 	if err != nil {
-		t.Fatalf("localcloudtest: services: %v", err)
-	}
-	defer resp.Body.Close()
-	var out []ServiceStatus
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("localcloudtest: decode services: %v", err)
+		t.Fatalf("localcloudtest: %v", err)
 	}
 	return out
 }
