@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,36 +19,8 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // relayBinary builds cmd/relay once per test process.
-func relayBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "relay-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "relay")
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = "/usr/local/go/bin/go"
-		}
-		out, err := exec.Command(goBin, "build", "-o", binPath, "github.com/agentnet/terraform-provider-agentnet/cmd/relay").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build cmd/relay: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func relayBinary(t testing.TB) string { return relaytest.RelayBinary(t) }
 
 // proc is a relay running as a child process.
 type proc struct {
@@ -246,8 +217,6 @@ func TestSIGTERM(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	relaytest.RemoveRelayBinary()
 	os.Exit(code)
 }

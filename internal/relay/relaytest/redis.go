@@ -175,6 +175,9 @@ func (r *Redis) waitReady(timeout time.Duration) error {
 	return fmt.Errorf("redis-server on %s did not answer within %s", r.Addr, timeout)
 }
 
+// Pid is the server's process id.
+func (r *Redis) Pid() int { return r.cmd.Process.Pid }
+
 // Stop kills the server and waits for it to exit.
 func (r *Redis) Stop() {
 	if r.cmd.Process != nil {

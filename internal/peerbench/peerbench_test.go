@@ -1,0 +1,210 @@
+package peerbench_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/peerbench"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+var (
+	pairs   = flag.Int("peer.pairs", 50, "sender/recipient pairs")
+	window  = flag.Int("peer.window", 32, "unacknowledged messages per sender at full load")
+	rounds  = flag.Int("peer.rounds", 3, "alternating rounds (medians are reported)")
+	rate    = flag.Float64("peer.rate", 2000, "common paced rate, messages per second over all pairs")
+	phase   = flag.Duration("peer.phase", 5*time.Second, "duration of each measured phase")
+	idle    = flag.Int("peer.idle", 2000, "idle connections for the memory measure")
+	outFile = flag.String("peer.out", "", "also write the report to this file")
+)
+
+// raiseFileLimit lets this process and the nodes it starts hold thousands
+// of connections.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+}
+
+// relayBin is AGENTNET_RELAY_BIN (make sets it to bin/relay), else
+// cmd/relay built for this run.
+func relayBin(tb testing.TB) string {
+	if p := os.Getenv("AGENTNET_RELAY_BIN"); p != "" {
+		return p
+	}
+	return relaytest.RelayBinary(tb)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	relaytest.RemoveRelayBinary()
+	os.Exit(code)
+}
+
+// BenchmarkRelayVsCentrifugo runs the relay and Centrifugo
+// (AGENTNET_CENTRIFUGO_BIN, built by make bench-peer) side by side, two
+// nodes of each on one redis-server, and prints the report
+// (docs/benchmarks.md explains it). Flags: -peer.* (go test ... -args).
+func BenchmarkRelayVsCentrifugo(b *testing.B) {
+	cfBin := os.Getenv("AGENTNET_CENTRIFUGO_BIN")
+	if cfBin == "" {
+		b.Fatal("AGENTNET_CENTRIFUGO_BIN is not set: point it at a Centrifugo v6 binary (make bench-peer builds bin/centrifugo and sets it)")
+	}
+	raiseFileLimit()
+	ctx := context.Background()
+	dir := b.TempDir()
+	rd := relaytest.NewRedis(b)
+	rl, err := peerbench.StartRelay(ctx, relayBin(b), rd.Addr, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(rl.Stop)
+	cf, err := peerbench.StartCentrifugo(ctx, cfBin, rd.Addr, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cf.Stop)
+	load, _ := os.ReadFile("/proc/loadavg")
+	su := peerbench.Setup{
+		Pairs: *pairs, Window: *window, Rounds: *rounds, Idle: *idle, CommonRate: *rate, PhaseSeconds: phase.Seconds(),
+		Note: fmt.Sprintf("Machine: %d cores shared with other work (load average at start: %s); products alternate so that noise hits both.",
+			runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " ")),
+	}
+	benches := []*peerbench.Bench{
+		{Driver: rl, Pairs: *pairs, Window: *window, RedisPids: []int{rd.Pid()}},
+		{Driver: cf, Pairs: *pairs, Window: *window, RedisPids: []int{rd.Pid()}},
+	}
+	for range b.N {
+		products, err := peerbench.Compare(ctx, benches, su, b.Logf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out bytes.Buffer
+		peerbench.WriteReport(&out, su, products)
+		fmt.Print("\n" + out.String())
+		if *outFile != "" {
+			if err := os.WriteFile(*outFile, out.Bytes(), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r, c := products[0].Summary(), products[1].Summary()
+		b.ReportMetric(r.Rate, "relay_msgs/s")
+		b.ReportMetric(c.Rate, "centrifugo_msgs/s")
+		b.ReportMetric(peerbench.Ratio(r.Rate, c.Rate), "x_rate")
+		b.ReportMetric(r.HalfP99, "relay_half_p99_ms")
+		b.ReportMetric(c.HalfP99, "centrifugo_half_p99_ms")
+		b.ReportMetric(r.IdleKB, "relay_KB/idle")
+		b.ReportMetric(c.IdleKB, "centrifugo_KB/idle")
+		b.ReportMetric(peerbench.Ratio(r.MsgsPerCPUSecond, c.MsgsPerCPUSecond), "x_msgs_per_cpu_s")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// TestRelayDriver runs the whole workload on the relay alone, small: two
+// relay nodes on one Redis, pairs across them. Every acknowledged message
+// arrives, in every phase, with a latency, CPU is counted for the nodes and
+// Redis, and idle connections cost the nodes memory.
+func TestRelayDriver(t *testing.T) {
+	ctx := context.Background()
+	rd := relaytest.NewRedis(t)
+	rl, err := peerbench.StartRelay(ctx, relayBin(t), rd.Addr, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rl.Stop)
+	b := &peerbench.Bench{Driver: rl, Pairs: 3, Window: 4, RedisPids: []int{rd.Pid()}}
+	su := peerbench.Setup{Pairs: 3, Window: 4, Rounds: 1, Idle: 100, CommonRate: 200, PhaseSeconds: 0.5}
+	products, err := peerbench.Compare(ctx, []*peerbench.Bench{b}, su, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := products[0]
+	if len(p.Rounds) != 1 {
+		t.Fatalf("%d rounds, want 1", len(p.Rounds))
+	}
+	r := p.Rounds[0]
+	for name, ph := range map[string]peerbench.Result{"full": r.Full, "common": r.Common, "half": r.Half} {
+		if ph.Acked == 0 || ph.Delivered != ph.Acked || ph.Errors != 0 {
+			t.Errorf("%s: acked %d, delivered %d, errors %d (%s)", name, ph.Acked, ph.Delivered, ph.Errors, ph.FirstErr)
+		}
+		if len(ph.Latencies) != int(ph.Delivered) || ph.P(0.5) <= 0 {
+			t.Errorf("%s: %d latencies for %d deliveries, p50 %.3f ms", name, len(ph.Latencies), ph.Delivered, ph.P(0.5))
+		}
+		if ph.NodeCPU <= 0 || ph.RedisCPU <= 0 {
+			t.Errorf("%s: node CPU %.3f s, Redis CPU %.3f s: both worked", name, ph.NodeCPU, ph.RedisCPU)
+		}
+	}
+	// 200 msg/s for half a second: about 100 messages, paced.
+	if n := r.Common.Acked; n < 80 || n > 100 {
+		t.Errorf("paced at 200 msg/s for 0.5 s: %d sent, want about 100", n)
+	}
+	if p.IdleKB <= 0 {
+		t.Errorf("idle connections cost %.2f KB each", p.IdleKB)
+	}
+}
+
+// TestReport checks the side-by-side report: ratios of the first product
+// to the second, medians over rounds, and each guarantee stated.
+func TestReport(t *testing.T) {
+	result := func(delivered int64, secs float64, lat time.Duration, nodeCPU, redisCPU float64) peerbench.Result {
+		ls := make([]time.Duration, delivered)
+		for i := range ls {
+			ls[i] = lat
+		}
+		return peerbench.Result{Acked: delivered, Delivered: delivered, Latencies: ls,
+			Elapsed: time.Duration(secs * float64(time.Second)), NodeCPU: nodeCPU, RedisCPU: redisCPU}
+	}
+	round := func(full int64) peerbench.Round {
+		return peerbench.Round{
+			Full:   result(full, 1, 10*time.Millisecond, 1, 0.5),
+			Common: result(1000, 1, time.Millisecond, 0.2, 0.1),
+			Half:   result(full/2, 1, 2*time.Millisecond, 0.5, 0.2),
+		}
+	}
+	a := peerbench.Product{Name: "a", Guarantee: "stored", IdleKB: 10,
+		Rounds: []peerbench.Round{round(9000), round(3000), round(6000)}}
+	b := peerbench.Product{Name: "b", Guarantee: "at most once", IdleKB: 20,
+		Rounds: []peerbench.Round{round(2000), round(3000), round(4000)}}
+	if s := a.Summary(); s.Rate != 6000 || s.HalfRate != 3000 || s.FullP99 != 10 || s.MsgsPerCPUSecond != 4000 || s.RedisUSPerMsg != 0.5e6/6000 {
+		t.Errorf("summary of a: %+v", s)
+	}
+	var out bytes.Buffer
+	peerbench.WriteReport(&out, peerbench.Setup{Pairs: 50, Window: 32, Rounds: 3, CommonRate: 1000, PhaseSeconds: 1}, []peerbench.Product{a, b})
+	for _, want := range []string{
+		"| delivered msg/s, full load (higher is better) | 6000 | 3000 | 2.00 |",
+		"| KB resident per idle connection (lower is better) | 10.0 | 20.0 | 0.50 |",
+		"| p50 ms at a common 1000 msg/s | 1.00 | 1.00 | 1.00 |",
+		"- a, full-load msg/s by round: 9000, 3000, 6000. Guarantee: stored.",
+		"- b, full-load msg/s by round: 2000, 3000, 4000. Guarantee: at most once.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestQuantile checks the nearest-rank quantiles and medians the report uses.
+func TestQuantile(t *testing.T) {
+	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	for q, want := range map[float64]time.Duration{0.5: 5, 0.99: 10, 0.1: 1, 0.9: 9} {
+		if got := peerbench.Quantile(ds, q); got != want {
+			t.Errorf("Quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if got := peerbench.Median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("Median odd = %v", got)
+	}
+	if got := peerbench.Median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("Median even = %v", got)
+	}
+}

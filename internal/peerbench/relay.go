@@ -1,0 +1,168 @@
+package peerbench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
+)
+
+// RelayGuarantee is the relay's delivery guarantee, as run here.
+const RelayGuarantee = "at least once, exactly once to the application: acked once stored in Redis " +
+	"(on two Redis with a peer region; one here), resent until acked, deduplicated by the client"
+
+// Relay drives two relay processes of one region (cmd/relay, direct Redis
+// mode) sharing one Redis, with the modules' limits except the
+// per-connection frame rate, lifted as Centrifugo has none.
+type Relay struct {
+	nodes      []*Node
+	urls       []string
+	keys       *auth.DevKeys
+	senders    []*client.Client
+	recipients []*client.Client
+	to         []string
+	wg         sync.WaitGroup
+}
+
+// StartRelay starts two relay nodes from bin on redisAddr, with dev keys,
+// logs and state under dir.
+func StartRelay(ctx context.Context, bin, redisAddr, dir string) (*Relay, error) {
+	keys, err := auth.LoadOrCreateDevKeys(filepath.Join(dir, "relay-keys"))
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{keys: keys}
+	for i := range 2 {
+		port, err := relaytest.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ops, err := relaytest.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		env := []string{
+			fmt.Sprintf("PORT=%d", port), fmt.Sprintf("OPS_PORT=%d", ops), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
+			"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=", "REDIS_INSTANCE=", "PEER_REDIS_INSTANCES=",
+			"REGION=bench", fmt.Sprintf("INSTANCE_ID=relay-%d", i),
+			"JWKS_FILE=" + keys.JWKSPath(), "JWT_ISSUER=" + keys.Issuer, "JWT_AUDIENCE=" + keys.Audience,
+			// modules/relay-region's limits, as a region runs them.
+			"CONN_BYTE_BUDGET=1048576", "WRITE_TIMEOUT=4s", "MAX_CONNS_PER_IDENTITY=64",
+			"MAX_MSGS_PER_SEC_PER_IDENTITY=1000", "MAX_BYTES_PER_SEC_PER_IDENTITY=8388608",
+			"RATE_LIMIT=1000000", "RATE_BURST=1000000", "LOG_LEVEL=warn",
+		}
+		n, err := StartNode(ctx, bin, []string{"serve"}, env, filepath.Join(dir, fmt.Sprintf("relay-%d.log", i)),
+			fmt.Sprintf("http://127.0.0.1:%d/ready", port))
+		if err != nil {
+			r.Stop()
+			return nil, err
+		}
+		r.nodes = append(r.nodes, n)
+		r.urls = append(r.urls, fmt.Sprintf("ws://127.0.0.1:%d/ws", port))
+	}
+	return r, nil
+}
+
+// Name implements Driver.
+func (r *Relay) Name() string { return "relay" }
+
+// Guarantee implements Driver.
+func (r *Relay) Guarantee() string { return RelayGuarantee }
+
+// NodePids implements Driver.
+func (r *Relay) NodePids() []int { return pids(r.nodes) }
+
+// Connect implements Driver: sender i is the identity sender-i on the first
+// node, recipient i the identity recipient-i on the second.
+func (r *Relay) Connect(ctx context.Context, n int, deliver func(int, []byte)) error {
+	for i := range n {
+		s, err := r.dial(ctx, r.urls[0], fmt.Sprintf("sender-%d", i))
+		if err != nil {
+			return err
+		}
+		r.senders = append(r.senders, s)
+		rc, err := r.dial(ctx, r.urls[1], fmt.Sprintf("recipient-%d", i))
+		if err != nil {
+			return err
+		}
+		r.recipients, r.to = append(r.recipients, rc), append(r.to, rc.Address())
+		r.wg.Go(func() {
+			for e := range rc.Receive() {
+				deliver(i, e.Ciphertext)
+			}
+		})
+	}
+	return nil
+}
+
+func (r *Relay) dial(ctx context.Context, url, sub string, opts ...client.Option) (*client.Client, error) {
+	tok, err := r.keys.Token(sub, tokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	return client.Dial(ctx, []string{url}, client.StaticToken(tok), opts...)
+}
+
+// Send implements Driver.
+func (r *Relay) Send(ctx context.Context, pair int, payload []byte) error {
+	_, err := r.senders[pair].Send(ctx, r.to[pair], "", payload)
+	return err
+}
+
+// OpenIdle implements Driver: raw WebSocket connections, each an address
+// (identity idle-k, label i) whose inbox the relay watches, within the
+// per-identity connection limit.
+func (r *Relay) OpenIdle(ctx context.Context, n int) (func(), error) {
+	perIdentity := 50
+	headers := make([]http.Header, (n+perIdentity-1)/perIdentity)
+	for k := range headers {
+		tok, err := r.keys.Token(fmt.Sprintf("idle-%d", k), tokenTTL)
+		if err != nil {
+			return nil, err
+		}
+		headers[k] = http.Header{"Authorization": {"Bearer " + tok}}
+	}
+	conns := make([]*websocket.Conn, n)
+	closeAll := func() {
+		for _, c := range conns {
+			if c != nil {
+				c.CloseNow()
+			}
+		}
+	}
+	err := parallel(n, func(i int) error {
+		c, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?label=i%d", r.urls[i%2], i),
+			&websocket.DialOptions{HTTPHeader: headers[i/perIdentity]})
+		conns[i] = c
+		return err
+	})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return closeAll, nil
+}
+
+// Close implements Driver.
+func (r *Relay) Close() {
+	for _, c := range append(r.senders, r.recipients...) {
+		c.Close()
+	}
+	r.wg.Wait()
+	r.senders, r.recipients, r.to = nil, nil, nil
+}
+
+// Stop closes the connections and stops the nodes.
+func (r *Relay) Stop() {
+	r.Close()
+	for _, n := range r.nodes {
+		n.Stop()
+	}
+}
