@@ -24,6 +24,7 @@ var (
 	phase   = flag.Duration("peer.phase", 5*time.Second, "duration of each measured phase")
 	idle    = flag.Int("peer.idle", 2000, "idle connections for the memory measure")
 	outFile = flag.String("peer.out", "", "also write the report to this file")
+	peerRD  = flag.Bool("peer.relay-peer-redis", false, "give the relay a peer region's Redis: every envelope stored on two Redis before its ack (their CPU counted)")
 )
 
 // raiseFileLimit lets this process and the nodes it starts hold thousands
@@ -64,7 +65,13 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	rd := relaytest.NewRedis(b)
-	rl, err := peerbench.StartRelay(ctx, relayBin(b), rd.Addr, dir)
+	relayRedis := []int{rd.Pid()}
+	var peers []string
+	if *peerRD {
+		peer := relaytest.NewRedis(b)
+		peers, relayRedis = []string{peer.Addr}, append(relayRedis, peer.Pid())
+	}
+	rl, err := peerbench.StartRelay(ctx, relayBin(b), dir, rd.Addr, peers...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,7 +88,7 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 			runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " ")),
 	}
 	benches := []*peerbench.Bench{
-		{Driver: rl, Pairs: *pairs, Window: *window, RedisPids: []int{rd.Pid()}},
+		{Driver: rl, Pairs: *pairs, Window: *window, RedisPids: relayRedis},
 		{Driver: cf, Pairs: *pairs, Window: *window, RedisPids: []int{rd.Pid()}},
 	}
 	for range b.N {
@@ -117,7 +124,7 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 func TestRelayDriver(t *testing.T) {
 	ctx := context.Background()
 	rd := relaytest.NewRedis(t)
-	rl, err := peerbench.StartRelay(ctx, relayBin(t), rd.Addr, t.TempDir())
+	rl, err := peerbench.StartRelay(ctx, relayBin(t), t.TempDir(), rd.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -14,14 +15,11 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
 
-// RelayGuarantee is the relay's delivery guarantee, as run here.
-const RelayGuarantee = "at least once, exactly once to the application: acked once stored in Redis " +
-	"(on two Redis with a peer region; one here), resent until acked, deduplicated by the client"
-
 // Relay drives two relay processes of one region (cmd/relay, direct Redis
 // mode) sharing one Redis, with the modules' limits except the
 // per-connection frame rate, lifted as Centrifugo has none.
 type Relay struct {
+	copies     int // Redis servers an envelope is stored on before its ack
 	nodes      []*Node
 	urls       []string
 	keys       *auth.DevKeys
@@ -32,13 +30,14 @@ type Relay struct {
 }
 
 // StartRelay starts two relay nodes from bin on redisAddr, with dev keys,
-// logs and state under dir.
-func StartRelay(ctx context.Context, bin, redisAddr, dir string) (*Relay, error) {
+// logs and state under dir. With peerRedis (another region's Redis) each
+// envelope is stored on both before its ack, as in a region with a peer.
+func StartRelay(ctx context.Context, bin, dir, redisAddr string, peerRedis ...string) (*Relay, error) {
 	keys, err := auth.LoadOrCreateDevKeys(filepath.Join(dir, "relay-keys"))
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{keys: keys}
+	r := &Relay{keys: keys, copies: 1 + len(peerRedis)}
 	for i := range 2 {
 		port, err := relaytest.FreePort()
 		if err != nil {
@@ -50,7 +49,8 @@ func StartRelay(ctx context.Context, bin, redisAddr, dir string) (*Relay, error)
 		}
 		env := []string{
 			fmt.Sprintf("PORT=%d", port), fmt.Sprintf("OPS_PORT=%d", ops), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
-			"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=", "REDIS_INSTANCE=", "PEER_REDIS_INSTANCES=",
+			"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=" + strings.Join(peerRedis, ","), fmt.Sprintf("ACK_COPIES=%d", r.copies),
+			"REDIS_INSTANCE=", "PEER_REDIS_INSTANCES=",
 			"REGION=bench", fmt.Sprintf("INSTANCE_ID=relay-%d", i),
 			"JWKS_FILE=" + keys.JWKSPath(), "JWT_ISSUER=" + keys.Issuer, "JWT_AUDIENCE=" + keys.Audience,
 			// modules/relay-region's limits, as a region runs them.
@@ -74,7 +74,14 @@ func StartRelay(ctx context.Context, bin, redisAddr, dir string) (*Relay, error)
 func (r *Relay) Name() string { return "relay" }
 
 // Guarantee implements Driver.
-func (r *Relay) Guarantee() string { return RelayGuarantee }
+func (r *Relay) Guarantee() string {
+	where := "one here, two with a peer region"
+	if r.copies > 1 {
+		where = "this region's and a peer region's"
+	}
+	return fmt.Sprintf("at least once, exactly once to the application: acked once stored on %d Redis (%s), "+
+		"resent until acked, deduplicated by the client", r.copies, where)
+}
 
 // NodePids implements Driver.
 func (r *Relay) NodePids() []int { return pids(r.nodes) }
