@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/centrifugal/centrifuge-go"
@@ -181,26 +180,13 @@ func (c *Centrifugo) Send(ctx context.Context, pair int, payload []byte) error {
 // OpenIdle implements Driver: clients connected and subscribed to their own
 // inbox, as a recipient waiting for messages.
 func (c *Centrifugo) OpenIdle(ctx context.Context, n int) (func(), error) {
-	clients := make([]*centrifuge.Client, n)
-	closeAll := func() {
-		var wg sync.WaitGroup
-		for _, cl := range clients {
-			if cl != nil {
-				wg.Go(cl.Close)
-			}
-		}
-		wg.Wait()
-	}
-	err := parallel(n, func(i int) error {
+	return openAll(n, func(i int) (func(), error) {
 		cl, err := c.connect(ctx, c.urls[i%2], fmt.Sprintf("idle-%d", i), func([]byte) {})
-		clients[i] = cl
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return cl.Close, nil
 	})
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	return closeAll, nil
 }
 
 // Close implements Driver.

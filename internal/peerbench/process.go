@@ -74,6 +74,31 @@ func pids(nodes []*Node) []int {
 	return out
 }
 
+// openAll opens n connections with open, sixteen at a time, and returns
+// what closes them all; on a failure it closes those opened and returns it.
+func openAll(n int, open func(i int) (closer func(), err error)) (func(), error) {
+	closers := make([]func(), n)
+	closeAll := func() {
+		var wg sync.WaitGroup
+		for _, c := range closers {
+			if c != nil {
+				wg.Go(c)
+			}
+		}
+		wg.Wait()
+	}
+	err := parallel(n, func(i int) error {
+		c, err := open(i)
+		closers[i] = c
+		return err
+	})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return closeAll, nil
+}
+
 // parallel runs f(0..n-1) on a few goroutines and returns the first error.
 func parallel(n int, f func(i int) error) error {
 	var next atomic.Int64

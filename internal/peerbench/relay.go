@@ -136,25 +136,14 @@ func (r *Relay) OpenIdle(ctx context.Context, n int) (func(), error) {
 		}
 		headers[k] = http.Header{"Authorization": {"Bearer " + tok}}
 	}
-	conns := make([]*websocket.Conn, n)
-	closeAll := func() {
-		for _, c := range conns {
-			if c != nil {
-				c.CloseNow()
-			}
-		}
-	}
-	err := parallel(n, func(i int) error {
+	return openAll(n, func(i int) (func(), error) {
 		c, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?label=i%d", r.urls[i%2], i),
 			&websocket.DialOptions{HTTPHeader: headers[i/perIdentity]})
-		conns[i] = c
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return func() { c.CloseNow() }, nil
 	})
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	return closeAll, nil
 }
 
 // Close implements Driver.
