@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // record is an instance as saved in state/instances.json. AUTH strings are
@@ -41,10 +42,7 @@ func (s *Service) restore() error {
 	if _, err := s.cfg.State.Load(authDoc, &auths); err != nil {
 		return err
 	}
-	pending := map[string][]*operations.Op{}
-	for _, op := range s.cfg.Ops.Pending() {
-		pending[op.Resource()] = append(pending[op.Resource()], op)
-	}
+	pending := s.cfg.Ops.PendingFor(methodPrefix)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -69,15 +67,9 @@ func (s *Service) restore() error {
 		}(r.PID)
 	}
 	wg.Wait()
-	for res, ops := range pending {
-		for _, op := range ops {
-			if strings.HasSuffix(op.Method(), "DeleteInstance") {
-				op.Finish(nil, s.meta(op, "delete", res, true), nil)
-				continue
-			}
-			op.Finish(nil, nil, status.Errorf(codes.Aborted, "localcloud stopped while %s of %s was running; the instance no longer exists", op.Method(), res))
-		}
-	}
+	operations.FinishGone(pending, "instance", "DeleteInstance", func(op *operations.Op) (proto.Message, proto.Message) {
+		return nil, s.meta(op, "delete", op.Resource(), true)
+	})
 	s.persist()
 	return errors.Join(errs...)
 }

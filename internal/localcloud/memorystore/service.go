@@ -278,26 +278,22 @@ func (s *Service) begin(method string, inst *instance, next redispb.Instance_Sta
 	}
 	s.mu.Unlock()
 	m := &redispb.OperationMetadata{CreateTime: timestamppb.Now(), Target: inst.name, Verb: verb, ApiVersion: apiVersion}
-	op, err := s.cfg.Ops.Begin(parent, methodPrefix+method, inst.name, m)
-	if err != nil {
-		s.work.Done()
-		s.release(inst)
-		return nil, status.Errorf(codes.Internal, "start operation: %v", err)
-	}
-	s.mu.Lock()
-	inst.busy = op.Name()
-	s.mu.Unlock()
-	s.persist()
-	go func() {
-		defer s.work.Done()
+	answer, err := s.cfg.Ops.Run(parent, methodPrefix+method, inst.name, m, s.work.Done, func(op *operations.Op) (proto.Message, proto.Message, error) {
+		s.mu.Lock()
+		inst.busy = op.Name()
+		s.mu.Unlock()
+		s.persist()
 		resp, err := work(op)
 		s.release(inst)
 		if err == nil && resp == nil {
 			resp = s.snapshot(inst)
 		}
-		op.Finish(resp, s.meta(op, verb, inst.name, true), err)
-	}()
-	return op.Answer(), nil
+		return resp, s.meta(op, verb, inst.name, true), err
+	})
+	if err != nil {
+		s.release(inst)
+	}
+	return answer, err
 }
 
 func verbOf(method string) string {

@@ -206,7 +206,7 @@ const (
 
 // New loads the operations and the log saved in store. Operations that were
 // still running when the previous localcloud stopped are returned by
-// Pending so their owner can finish them.
+// PendingFor so their owner can finish them.
 func New(store *state.Store, logger *slog.Logger) (*Manager, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -244,16 +244,6 @@ func (m *Manager) newOp(name, method, resource string, created time.Time, op *lo
 	ctx, cancel := context.WithCancel(m.baseCtx)
 	return &Op{m: m, name: name, method: method, resource: resource, ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), created: created, op: op}
-}
-
-// Pending returns the operations that were running when the previous
-// localcloud stopped. Each must be finished by its owner.
-func (m *Manager) Pending() []*Op {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.pending
-	m.pending = nil
-	return p
 }
 
 // Close cancels the context of every running operation.

@@ -13,15 +13,17 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func TestOperationsPersistAndServe(t *testing.T) {
-	dir := t.TempDir()
-	store, err := state.Open(dir)
+// open opens a store in a new folder and a manager on it.
+func open(t *testing.T) (*state.Store, *operations.Manager) {
+	t.Helper()
+	store, err := state.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +31,11 @@ func TestOperationsPersistAndServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, m
+}
+
+func TestOperationsPersistAndServe(t *testing.T) {
+	store, m := open(t)
 	const parent = "projects/p1/locations/us-east1"
 	a, _ := m.Begin(parent, "svc.A", "res/a", wrapperspb.String("meta-a"))
 	b, _ := m.Begin(parent, "svc.B", "res/b", nil)
@@ -89,9 +96,15 @@ func TestOperationsPersistAndServe(t *testing.T) {
 	if err != nil || !op.Done || op.GetError().GetCode() != int32(codes.NotFound) || !strings.Contains(op.GetError().GetMessage(), "bucket") {
 		t.Fatalf("reloaded failed operation = %v, %v", op, err)
 	}
-	pending := m2.Pending()
-	if len(pending) != 1 || pending[0].Name() != c.Name() || pending[0].Method() != "svc.C" {
+	if other := m2.PendingFor("other."); len(other) != 0 {
+		t.Fatalf("pending for another API = %v", other)
+	}
+	pending := m2.PendingFor("svc.")
+	if len(pending) != 1 || len(pending["res/c"]) != 1 || pending["res/c"][0].Name() != c.Name() || pending["res/c"][0].Method() != "svc.C" {
 		t.Fatalf("pending = %v", pending)
+	}
+	if again := m2.PendingFor("svc."); len(again) != 0 {
+		t.Fatalf("pending handed out twice: %v", again)
 	}
 	var got []string
 	for _, e := range m2.Oplog() {
@@ -105,5 +118,58 @@ func TestOperationsPersistAndServe(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("oplog:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRunAndFinishGone: Run finishes the operation with what the work
+// returns and then calls done; after a restart, FinishGone completes a
+// delete of a resource that is gone and aborts anything else.
+func TestRunAndFinishGone(t *testing.T) {
+	store, m := open(t)
+	const parent = "projects/p1/locations/us-east1"
+	finished := make(chan bool, 1)
+	var op *operations.Op
+	answer, err := m.Run(parent, "svc.Quick", "res/q", wrapperspb.String("meta-start"), func() { finished <- op.Done() },
+		func(o *operations.Op) (proto.Message, proto.Message, error) {
+			op = o
+			return wrapperspb.String("resp"), wrapperspb.String("meta-end"), nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !<-finished {
+		t.Fatalf("done called before the operation finished")
+	}
+	if !answer.Done || answer.GetResponse() == nil {
+		t.Fatalf("quick work answered %v, want a done operation with its response", answer)
+	}
+	meta := &wrapperspb.StringValue{}
+	if err := answer.GetMetadata().UnmarshalTo(meta); err != nil || meta.Value != "meta-end" {
+		t.Fatalf("metadata = %v, %v; want meta-end", meta, err)
+	}
+	failed, err := m.Run(parent, "svc.Fail", "res/f", nil, nil, func(*operations.Op) (proto.Message, proto.Message, error) {
+		return nil, nil, status.Error(codes.FailedPrecondition, "no")
+	})
+	if err != nil || failed.GetError().GetCode() != int32(codes.FailedPrecondition) {
+		t.Fatalf("failed work answered %v, %v", failed, err)
+	}
+
+	del, _ := m.Begin(parent, "svc.DeleteThing", "res/gone", nil)
+	upd, _ := m.Begin(parent, "svc.UpdateThing", "res/gone", nil)
+	m2, err := operations.New(store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operations.FinishGone(m2.PendingFor("svc."), "thing", "DeleteThing", func(*operations.Op) (proto.Message, proto.Message) {
+		return wrapperspb.String("deleted"), nil
+	})
+	srv := m2.Server()
+	ctx := context.Background()
+	if got, err := srv.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: del.Name()}); err != nil || !got.Done || got.GetResponse() == nil {
+		t.Errorf("interrupted delete of a gone resource = %v, %v; want done with a response", got, err)
+	}
+	got, err := srv.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: upd.Name()})
+	if err != nil || !got.Done || got.GetError().GetCode() != int32(codes.Aborted) || !strings.Contains(got.GetError().GetMessage(), "the thing no longer exists") {
+		t.Errorf("interrupted update of a gone resource = %v, %v; want ABORTED naming it", got, err)
 	}
 }

@@ -156,22 +156,14 @@ func (s *Service) begin(parent, method string, svc *service, work func(op *opera
 	}
 	s.work.Add(1)
 	s.mu.Unlock()
-	op, err := s.cfg.Ops.Begin(parent, MethodPrefix+method, svc.name, s.snapshot(svc))
-	if err != nil {
-		s.work.Done()
-		return nil, status.Errorf(codes.Internal, "start operation: %v", err)
-	}
-	go func() {
-		defer s.work.Done()
+	return s.cfg.Ops.Run(parent, MethodPrefix+method, svc.name, s.snapshot(svc), s.work.Done, func(op *operations.Op) (proto.Message, proto.Message, error) {
 		err := work(op)
 		snap := s.snapshot(svc)
 		if err != nil {
-			op.Finish(nil, snap, err)
-			return
+			return nil, snap, err
 		}
-		op.Finish(snap, snap, nil)
-	}()
-	return op.Answer(), nil
+		return snap, snap, nil
+	})
 }
 
 // GetService returns one service.

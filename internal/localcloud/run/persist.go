@@ -69,15 +69,10 @@ func (s *Service) Start() {
 		}()
 	}
 	wg.Wait()
-	for res, ops := range pending {
-		for _, op := range ops {
-			if strings.HasSuffix(op.Method(), "DeleteService") {
-				op.Finish(&runpb.Service{Name: res}, &runpb.Service{Name: res}, nil)
-				continue
-			}
-			op.Finish(nil, nil, status.Errorf(codes.Aborted, "localcloud stopped while %s of %s was running; the service no longer exists", op.Method(), res))
-		}
-	}
+	operations.FinishGone(pending, "service", "DeleteService", func(op *operations.Op) (proto.Message, proto.Message) {
+		gone := &runpb.Service{Name: op.Resource()}
+		return gone, gone
+	})
 	s.persist()
 }
 
@@ -86,10 +81,7 @@ func (s *Service) load() error {
 	if _, err := s.cfg.State.Load(servicesDoc, &recs); err != nil {
 		return err
 	}
-	s.pending = map[string][]*operations.Op{}
-	for _, op := range s.cfg.Ops.PendingFor(MethodPrefix) {
-		s.pending[op.Resource()] = append(s.pending[op.Resource()], op)
-	}
+	s.pending = s.cfg.Ops.PendingFor(MethodPrefix)
 	for _, r := range recs {
 		pb := &runpb.Service{}
 		if err := protojson.Unmarshal(r.Service, pb); err != nil {
