@@ -92,7 +92,10 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 		{Driver: cf, Pairs: *pairs, Window: *window, RedisPids: []int{rd.Pid()}},
 	}
 	for range b.N {
-		products, err := peerbench.Compare(ctx, benches, su, b.Logf)
+		// Progress goes straight to stdout: the benchmark's log is cut at ten lines.
+		products, err := peerbench.Compare(ctx, benches, su, func(format string, args ...any) {
+			fmt.Printf(format+"\n", args...)
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
