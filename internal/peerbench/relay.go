@@ -1,6 +1,7 @@
 package peerbench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 // mode) sharing one Redis, with the modules' limits except the
 // per-connection frame rate, lifted as Centrifugo has none.
 type Relay struct {
+	// Label names it in the report, "relay" when empty: e.g. "relay-before"
+	// for a build of an earlier commit run against the current one.
+	Label      string
 	copies     int // Redis servers an envelope is stored on before its ack
 	nodes      []*Node
 	urls       []string
@@ -71,7 +75,7 @@ func StartRelay(ctx context.Context, bin, dir, redisAddr string, peerRedis ...st
 }
 
 // Name implements Driver.
-func (r *Relay) Name() string { return "relay" }
+func (r *Relay) Name() string { return cmp.Or(r.Label, "relay") }
 
 // Guarantee implements Driver.
 func (r *Relay) Guarantee() string {
