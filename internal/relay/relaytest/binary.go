@@ -19,7 +19,7 @@ var (
 func RelayBinary(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "relay-bin-")
+		dir, err := os.MkdirTemp("", "relay-bin-") //nolint:usetesting // shared by every test of the process, removed by RemoveRelayBinary
 		if err != nil {
 			buildErr = err
 			return
