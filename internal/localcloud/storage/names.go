@@ -209,20 +209,25 @@ func isJSONAPI(r *http.Request) bool {
 
 // writeStorageError answers as Cloud Storage does: the JSON API's error
 // object, or the XML API's <Error> document.
+// writeXMLError answers as the XML API does.
+func writeXMLError(w http.ResponseWriter, code int, xmlCode, msg string) {
+	w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
+	w.WriteHeader(code)
+	io.WriteString(w, xml.Header)
+	xml.NewEncoder(w).Encode(struct {
+		XMLName xml.Name `xml:"Error"`
+		Code    string   `xml:"Code"`
+		Message string   `xml:"Message"`
+	}{Code: xmlCode, Message: msg})
+}
+
 func writeStorageError(w http.ResponseWriter, r *http.Request, code int, reason, msg string) {
 	if !isJSONAPI(r) {
-		w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
-		w.WriteHeader(code)
 		xmlCode := "InvalidArgument"
 		if reason == "invalid" {
 			xmlCode = "InvalidObjectName"
 		}
-		io.WriteString(w, xml.Header)
-		xml.NewEncoder(w).Encode(struct {
-			XMLName xml.Name `xml:"Error"`
-			Code    string   `xml:"Code"`
-			Message string   `xml:"Message"`
-		}{Code: xmlCode, Message: msg})
+		writeXMLError(w, code, xmlCode, msg)
 		return
 	}
 	type item struct {
