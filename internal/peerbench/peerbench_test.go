@@ -133,7 +133,7 @@ func TestRelayDriver(t *testing.T) {
 	}
 	t.Cleanup(rl.Stop)
 	b := &peerbench.Bench{Driver: rl, Pairs: 3, Window: 4, RedisPids: []int{rd.Pid()}}
-	su := peerbench.Setup{Pairs: 3, Window: 4, Rounds: 1, Idle: 100, CommonRate: 200, PhaseSeconds: 0.5}
+	su := peerbench.Setup{Pairs: 3, Window: 4, Rounds: 1, Idle: 200, CommonRate: 200, PhaseSeconds: 0.5}
 	products, err := peerbench.Compare(ctx, []*peerbench.Bench{b}, su, t.Logf)
 	if err != nil {
 		t.Fatal(err)
