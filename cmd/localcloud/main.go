@@ -3,10 +3,10 @@
 //
 //	localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH] [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s]
 //	localcloud fault redis-kill --instance NAME [--hold] [--host HOST:PORT] [--data-dir DIR]
-//	localcloud fault redis-restore --instance NAME [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault redis-release --instance NAME [--host HOST:PORT] [--data-dir DIR]
 //	localcloud fault redis-corrupt --instance NAME [--fraction 0.5] [--host HOST:PORT] [--data-dir DIR]
 //	localcloud fault service-kill --service NAME [--hold] [--host HOST:PORT] [--data-dir DIR]
-//	localcloud fault service-restore --service NAME [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault service-release --service NAME [--host HOST:PORT] [--data-dir DIR]
 //	localcloud fault region-down --region REGION [--api unavailable|hang] [--host HOST:PORT] [--data-dir DIR]
 //	localcloud fault region-up --region REGION [--host HOST:PORT] [--data-dir DIR]
 //	localcloud edit CHANGE ARGS... [--host HOST:PORT] [--data-dir DIR]   (out-of-band changes through the APIs; see edit.go)
@@ -49,8 +49,8 @@ const usage = `usage:
   localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH]
                    [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s] [--log-level info]
   localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--api MODE] [--host HOST:PORT] [--data-dir DIR]
-      kinds: redis-kill (--hold keeps it down), redis-restore, redis-corrupt (--fraction, default 0.5),
-             service-kill (--hold keeps it down), service-restore,
+      kinds: redis-kill (--hold keeps it down), redis-release, redis-corrupt (--fraction, default 0.5),
+             service-kill (--hold keeps it down), service-release,
              region-down (--api unavailable: its APIs answer UNAVAILABLE, the default; --api hang: they never answer), region-up
       --instance and --service take a full name or, when unique, its last part.
   localcloud edit CHANGE ARGS... [--host HOST:PORT] [--data-dir DIR]: out-of-band changes through the Google Cloud APIs
@@ -225,7 +225,7 @@ func fault(args []string, stdout io.Writer) error {
 	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}, or {id} when unique")
 	service := fs.String("service", "", "Cloud Run service name projects/{project}/locations/{region}/services/{id}, or {id} when unique")
 	region := fs.String("region", "", "region, for region-wide faults (region-down, region-up)")
-	hold := fs.Bool("hold", false, "redis-kill, service-kill: keep it down until redis-restore / service-restore")
+	hold := fs.Bool("hold", false, "redis-kill, service-kill: keep it down until redis-release / service-release")
 	fraction := fs.Float64("fraction", 0, "redis-corrupt: fraction of keys to damage, in (0, 1] (default 0.5)")
 	api := fs.String("api", "", "region-down: how the region's APIs fail, unavailable (default: answer UNAVAILABLE) or hang (never answer)")
 	var params multiFlag
@@ -245,7 +245,7 @@ func fault(args []string, stdout io.Writer) error {
 		return usagef("fault: unexpected argument %q", rest[0])
 	}
 	if kind == "" {
-		return usagef("fault: KIND is required (redis-kill, redis-restore, redis-corrupt, service-kill, service-restore, region-down, region-up)")
+		return usagef("fault: KIND is required (redis-kill, redis-release, redis-corrupt, service-kill, service-release, region-down, region-up)")
 	}
 	lc, err := af.client()
 	if err != nil {

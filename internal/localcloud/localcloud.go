@@ -6,8 +6,8 @@
 //     is a real redis-server behind its own loopback port, a gate that
 //     admits a Cloud Run relay only from the instance's authorized network;
 //   - google.cloud.run.v2.Services (package run): every service runs the
-//     agentnet relay as real relay processes behind a front door on its own
-//     loopback port (its URL), which applies Google's front end rules
+//     agentnet relay as real relay processes behind its URL, a reverse proxy
+//     on its own loopback port, which applies Google's front end rules
 //     (invoker IAM, ingress, reserved paths; see run's doc.go) and the
 //     probes of the service spec. Image mapping: the only image accepted is the
 //     relay's, any image whose last path element without tag or digest is
@@ -32,7 +32,7 @@
 //	GET  /_localcloud/health     {"status":"ok","addr":...,"pid":...,"data_dir":...}
 //	GET  /_localcloud/oplog      operation log, oldest first (?since=SEQ for entries after SEQ)
 //	GET  /_localcloud/instances  Memorystore instances with port, pid, restarts
-//	GET  /_localcloud/services   Cloud Run services with their front door and instances (run.ServiceStatus)
+//	GET  /_localcloud/services   Cloud Run services with their URL and instances (run.ServiceStatus)
 //	GET  /_localcloud/regions    {"down":["us-east1"],"api":{"us-east1":"hang"}}
 //	GET  /_localcloud/compute    load balancer: URL maps and front doors (compute.Status)
 //	GET  /_localcloud/ca.pem     the front doors' certificate authority (also <DataDir>/ca/ca.pem)
@@ -42,7 +42,7 @@
 // GET /_localcloud/services answers, per service:
 //
 //	{"name": "projects/p/locations/r/services/s", "region": "r",
-//	 "uri": "http://127.0.0.1:PORT", "port": PORT, "front_open": true,
+//	 "uri": "http://127.0.0.1:PORT", "port": PORT, "url_open": true,
 //	 "serving_revision": "s-00002-abc", "latest_created_revision": "s-00002-abc",
 //	 "desired_instances": 3, "held": false, "region_down": false, "reconciling": false,
 //	 "instances": [{"id": "s-00002-abc-4", "revision": "s-00002-abc", "pid": 1234,
@@ -51,7 +51,7 @@
 //	 "recent_connections": [{"time": "...", "instance": "s-00002-abc-4",
 //	   "remote": "127.0.0.1:51234", "path": "/ws", "websocket": true}]}
 //
-// where connections counts the connections and requests the front door sent
+// where connections counts the connections and requests the service URL sent
 // to the instance (its INSTANCE_ID is the id, which relay clients see in the
 // hello frame; plain HTTP answers carry it in X-Localcloud-Instance),
 // recent_connections lists the last 200 routed, and state is starting,
@@ -80,20 +80,20 @@
 //     (localcloud.Supervisor.RedisExited, localcloud.Supervisor.Repair,
 //     localcloud.Supervisor.RelayExited, localcloud.Supervisor.RelayRestart,
 //     localcloud.Supervisor.LivenessFailed)
-//     and Cloud Run rollouts (localcloud.Run.TrafficSwitched: the front door
-//     now sends every new connection to the new revision;
+//     and Cloud Run rollouts (localcloud.Run.TrafficSwitched: the service
+//     URL now sends every new connection to the new revision;
 //     localcloud.Run.Scaled: instances added or removed without a new
-//     revision; localcloud.Run.FrontPortChanged).
+//     revision; localcloud.Run.URLPortChanged).
 //
 // Fault kinds (POST /_localcloud/faults, or "localcloud fault"):
 //
 //	redis-kill       {"instance": NAME, "hold": bool}  SIGKILL the redis-server; repaired after the repair delay unless hold
-//	redis-restore    {"instance": NAME}                end a held redis-kill
+//	redis-release    {"instance": NAME}                end a held redis-kill
 //	redis-corrupt    {"instance": NAME, "fraction": F} overwrite a sample of keys with random bytes, delete some (default 0.5)
 //	service-kill     {"service": NAME, "hold": bool}   SIGKILL every relay instance of a Cloud Run service; restarted
-//	                                                   after the repair delay unless hold (then down until service-restore
+//	                                                   after the repair delay unless hold (then down until service-release
 //	                                                   or the next UpdateService)
-//	service-restore  {"service": NAME}                 end a held service-kill; answers once the instances are ready
+//	service-release  {"service": NAME}                 end a held service-kill; answers once the instances are ready
 //	region-down      {"region": "us-east1",            region outage (see below); "api": "hang" holds the
 //	                  "api": "unavailable"|"hang"}     region's API calls unanswered instead of UNAVAILABLE
 //	region-up        {"region": "us-east1"}            end it; answers once the region's processes are ready
@@ -109,11 +109,11 @@
 // /compute/v1/projects/*/regions/{region}, answers UNAVAILABLE (HTTP 503)
 // with a message naming the region; with "api": "hang" they get no answer
 // at all until the caller's deadline or cancellation, as an API that stopped
-// responding. The front doors of the region's services are closed: a
-// connection to a service URL is refused (ECONNREFUSED), as an unreachable region looks to
-// a client. Cloud Storage and other global APIs keep working. region-up
+// responding. The URLs of the region's services are closed: a connection
+// to one is refused (ECONNREFUSED), as an unreachable region looks to a
+// client. Cloud Storage and other global APIs keep working. region-up
 // restarts the region's redis-servers from their data folders (data saved
-// before the outage is back), then reopens the front doors on the same
+// before the outage is back), then reopens the service URLs on the same
 // ports and restarts the relay instances. A region that is down stays down
 // across a localcloud restart (state/regions.json).
 //
@@ -737,7 +737,7 @@ func registerRunFaults(reg *faults.Registry, rs *run.Service) {
 		}
 		return err
 	}
-	reg.Register("service-kill", "SIGKILL every instance of a Cloud Run service (WebSocket server failure); they are restarted after the repair delay unless \"hold\": true, which keeps them down until service-restore or the next UpdateService",
+	reg.Register("service-kill", "SIGKILL every instance of a Cloud Run service (WebSocket server failure); they are restarted after the repair delay unless \"hold\": true, which keeps them down until service-release or the next UpdateService",
 		func(ctx context.Context, req faults.Request) (any, error) {
 			name, err := target(req)
 			if err != nil {
@@ -750,13 +750,13 @@ func registerRunFaults(reg *faults.Registry, rs *run.Service) {
 			res, err := rs.Kill(name, hold)
 			return res, notFound(err)
 		})
-	reg.Register("service-restore", "end a held service-kill: start the service's instances now (answers once they are ready)",
+	reg.Register("service-release", "end a held service-kill: start the service's instances now (answers once they are ready)",
 		func(ctx context.Context, req faults.Request) (any, error) {
 			name, err := target(req)
 			if err != nil {
 				return nil, err
 			}
-			msg, err := rs.Restore(ctx, name)
+			msg, err := rs.Release(ctx, name)
 			return map[string]string{"message": msg}, notFound(err)
 		})
 }
@@ -814,7 +814,7 @@ func registerRedisFaults(reg *faults.Registry, ms *memorystore.Service) {
 		}
 		return err
 	}
-	reg.Register("redis-kill", "SIGKILL the instance's redis-server (Redis failure); the supervisor repairs it after the repair delay unless \"hold\": true, which keeps it down until redis-restore",
+	reg.Register("redis-kill", "SIGKILL the instance's redis-server (Redis failure); the supervisor repairs it after the repair delay unless \"hold\": true, which keeps it down until redis-release",
 		func(ctx context.Context, req faults.Request) (any, error) {
 			if err := target(req); err != nil {
 				return nil, err
@@ -826,12 +826,12 @@ func registerRedisFaults(reg *faults.Registry, ms *memorystore.Service) {
 			res, err := ms.Kill(req.Instance, hold)
 			return res, notFound(err)
 		})
-	reg.Register("redis-restore", "end a held redis-kill: restart the instance's redis-server from its last snapshot now",
+	reg.Register("redis-release", "end a held redis-kill: restart the instance's redis-server from its last snapshot now",
 		func(ctx context.Context, req faults.Request) (any, error) {
 			if err := target(req); err != nil {
 				return nil, err
 			}
-			msg, err := ms.Restore(req.Instance)
+			msg, err := ms.Release(req.Instance)
 			return map[string]string{"message": msg}, notFound(err)
 		})
 	reg.Register("redis-corrupt", "data corruption: overwrite a sample of keys (\"fraction\", default 0.5) with random bytes and delete a quarter of the sample",

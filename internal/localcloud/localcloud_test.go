@@ -269,7 +269,7 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 		t.Fatalf("export to missing bucket: %v", err)
 	}
 
-	// Corrupt, then import restores every key.
+	// Corrupt, then an import brings every key back.
 	e.fault(t, "redis-corrupt", inst.Name, nil)
 	n, _ := c.DBSize(ctx).Result()
 	changed := 0

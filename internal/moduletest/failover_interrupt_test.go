@@ -643,7 +643,7 @@ func TestFailoverStepFailures(t *testing.T) {
 	}
 	g.lc.FaultService(t, "service-kill", europeService, map[string]any{"hold": true})
 	wg.Wait()
-	g.lc.FaultService(t, "service-restore", europeService, nil)
+	g.lc.FaultService(t, "service-release", europeService, nil)
 	t.Logf("rollback refused: %s", errorOf(out))
 	if code == 0 || !says(out, "rolling it back to weight 0 failed") || !says(out, "its weight stayed at 10") ||
 		says(out, "it was rolled back to weight 0") || says(out, "Region europe-west1 rolled back") {

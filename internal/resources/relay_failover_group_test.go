@@ -324,7 +324,7 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					e.lc.FaultService(t, "service-restore", serviceID("asia-east1"), nil)
+					e.lc.FaultService(t, "service-release", serviceID("asia-east1"), nil)
 				},
 				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
 				Check:  resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.asia-east1", "0"),

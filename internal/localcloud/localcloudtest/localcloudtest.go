@@ -551,7 +551,7 @@ func (i *Instance) LogTail(n int) string {
 }
 
 // FaultService injects a fault on a Cloud Run service (service-kill,
-// service-restore) and fails the test unless localcloud accepts it.
+// service-release) and fails the test unless localcloud accepts it.
 func (i *Instance) FaultService(t testing.TB, kind, service string, extra map[string]any) FaultResponse {
 	t.Helper()
 	body := map[string]any{"service": service}

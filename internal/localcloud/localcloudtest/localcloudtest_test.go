@@ -209,14 +209,14 @@ func TestRedisKillIsRepaired(t *testing.T) {
 		t.Fatalf("k3 after repair = %q, %v", v, err)
 	}
 
-	// Held: stays down until redis-restore.
+	// Held: stays down until redis-release.
 	lc.Fault(t, "redis-kill", inst.Name, map[string]any{"hold": true})
 	waitState(t, rc, inst.Name, redispb.Instance_REPAIRING, 2*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	if got, _ := rc.GetInstance(ctx, &redispb.GetInstanceRequest{Name: inst.Name}); got.State != redispb.Instance_REPAIRING {
 		t.Fatalf("held instance state = %v, want REPAIRING", got.State)
 	}
-	lc.Fault(t, "redis-restore", inst.Name, nil)
+	lc.Fault(t, "redis-release", inst.Name, nil)
 	waitState(t, rc, inst.Name, redispb.Instance_READY, 100*time.Millisecond)
 
 	// Unknown kind and unknown instance.
@@ -236,7 +236,7 @@ func TestRedisKillIsRepaired(t *testing.T) {
 		}
 	}
 	want := "localcloud.Fault.redis-kill localcloud.Supervisor.RedisExited localcloud.Supervisor.Repair " +
-		"localcloud.Fault.redis-kill localcloud.Supervisor.RedisExited localcloud.Fault.redis-restore localcloud.Supervisor.Repair " +
+		"localcloud.Fault.redis-kill localcloud.Supervisor.RedisExited localcloud.Fault.redis-release localcloud.Supervisor.Repair " +
 		"localcloud.Fault.redis-kill"
 	if got := strings.Join(events, " "); got != want {
 		t.Errorf("oplog events:\n got %s\nwant %s", got, want)

@@ -33,7 +33,7 @@ type KillResult struct {
 
 // Kill SIGKILLs the instance's redis-server, as a Redis failure would. The
 // supervisor repairs it after the repair delay, unless hold is set: then it
-// stays down until Restore.
+// stays down until Release.
 func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	inst, err := s.find(name)
 	if err != nil {
@@ -71,8 +71,8 @@ func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	return res, nil
 }
 
-// Restore ends a held redis-kill fault: the instance is repaired now.
-func (s *Service) Restore(name string) (string, error) {
+// Release ends a held redis-kill fault: the instance is repaired now.
+func (s *Service) Release(name string) (string, error) {
 	inst, err := s.find(name)
 	if err != nil {
 		return "", err
@@ -83,7 +83,7 @@ func (s *Service) Restore(name string) (string, error) {
 	s.mu.Unlock()
 	s.persist()
 	if !down {
-		return "instance was not down; nothing to restore", nil
+		return "instance was not down; nothing to release", nil
 	}
 	s.repair(inst)
 	st := s.snapshot(inst).State

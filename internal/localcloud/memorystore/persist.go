@@ -33,7 +33,7 @@ type record struct {
 	LastExit string          `json:"last_exit,omitempty"`
 }
 
-func (s *Service) restore() error {
+func (s *Service) reload() error {
 	var recs []record
 	if _, err := s.cfg.State.Load(instancesDoc, &recs); err != nil {
 		return err
@@ -59,7 +59,7 @@ func (s *Service) restore() error {
 		wg.Add(1)
 		go func(oldPID int) {
 			defer wg.Done()
-			if err := s.restoreInstance(inst, oldPID, ops); err != nil {
+			if err := s.reloadInstance(inst, oldPID, ops); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -74,7 +74,7 @@ func (s *Service) restore() error {
 	return errors.Join(errs...)
 }
 
-func (s *Service) restoreInstance(inst *instance, oldPID int, ops []*operations.Op) error {
+func (s *Service) reloadInstance(inst *instance, oldPID int, ops []*operations.Op) error {
 	if killed, err := stopStale(oldPID, stopTimeout); err != nil {
 		s.log.Warn("stale redis-server", "instance", inst.name, "err", err)
 	} else if killed {
@@ -106,12 +106,12 @@ func (s *Service) restoreInstance(inst *instance, oldPID int, ops []*operations.
 	recoverImportFolders(inst.dir)
 	if inst.pb.TransitEncryptionMode == redispb.Instance_SERVER_AUTHENTICATION {
 		if err := s.useInstanceCA(inst); err != nil {
-			return fmt.Errorf("memorystore: restore %s: %w", inst.name, err)
+			return fmt.Errorf("memorystore: reload %s: %w", inst.name, err)
 		}
 	}
 	// The endpoint stays, even while redis-server is held down.
 	if err := s.openGate(inst); err != nil {
-		return fmt.Errorf("memorystore: restore %s: %w", inst.name, err)
+		return fmt.Errorf("memorystore: reload %s: %w", inst.name, err)
 	}
 
 	s.mu.Lock()
@@ -120,13 +120,13 @@ func (s *Service) restoreInstance(inst *instance, oldPID int, ops []*operations.
 	s.mu.Unlock()
 	var err error
 	if held {
-		s.setState(inst, redispb.Instance_REPAIRING, "redis-server is held down by a redis-kill fault; send redis-restore to bring it back")
+		s.setState(inst, redispb.Instance_REPAIRING, "redis-server is held down by a redis-kill fault; send redis-release to bring it back")
 	} else {
 		err = s.launch(s.ctx, inst)
 		if err != nil {
 			s.setState(inst, redispb.Instance_REPAIRING, "restart after localcloud restart failed: "+err.Error())
 			s.scheduleRepair(inst)
-			err = fmt.Errorf("memorystore: restore %s: %w", inst.name, err)
+			err = fmt.Errorf("memorystore: reload %s: %w", inst.name, err)
 		} else {
 			s.setState(inst, redispb.Instance_READY, "")
 		}

@@ -66,7 +66,7 @@ func (s *Service) StartRegion(names []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.Restore(name); err != nil && !errors.Is(err, ErrNotFound) {
+			if _, err := s.Release(name); err != nil && !errors.Is(err, ErrNotFound) {
 				errs[i] = fmt.Errorf("%s: %w", name, err)
 			}
 		}()

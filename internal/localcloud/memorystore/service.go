@@ -97,13 +97,13 @@ type instance struct {
 	repairTimer   *time.Timer
 
 	// launchMu serialises repairs, imports and deletion, the only things
-	// that stop and start the process outside of create and restore.
+	// that stop and start the process outside of create and reload.
 	launchMu sync.Mutex
 }
 
 // New creates the service and brings back every instance saved in the state
 // (stopping redis-servers left over by a previous localcloud first). It
-// returns once every restored instance answers PING.
+// returns once every reloaded instance answers PING.
 func New(cfg Config) (*Service, error) {
 	if cfg.RepairDelay <= 0 {
 		cfg.RepairDelay = 2 * time.Second
@@ -116,7 +116,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, log: cfg.Logger.With("service", "memorystore"), instances: map[string]*instance{}, ctx: ctx, cancel: cancel}
-	if err := s.restore(); err != nil {
+	if err := s.reload(); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (s *Service) claim(inst *instance, method string, states ...redispb.Instanc
 	return nil
 }
 
-func (s *Service) release(inst *instance) {
+func (s *Service) unclaim(inst *instance) {
 	s.mu.Lock()
 	inst.busy = ""
 	s.mu.Unlock()
@@ -284,14 +284,14 @@ func (s *Service) begin(method string, inst *instance, next redispb.Instance_Sta
 		s.mu.Unlock()
 		s.persist()
 		resp, err := work(op)
-		s.release(inst)
+		s.unclaim(inst)
 		if err == nil && resp == nil {
 			resp = s.snapshot(inst)
 		}
 		return resp, s.meta(op, verb, inst.name, true), err
 	})
 	if err != nil {
-		s.release(inst)
+		s.unclaim(inst)
 	}
 	return answer, err
 }

@@ -216,7 +216,7 @@ func (s *Service) onExit(inst *instance, p *process) {
 	inst.pb.State = redispb.Instance_REPAIRING
 	held := inst.held
 	if held {
-		inst.pb.StatusMessage = "redis-server is down (held by a redis-kill fault); send redis-restore to bring it back"
+		inst.pb.StatusMessage = "redis-server is down (held by a redis-kill fault); send redis-release to bring it back"
 	} else {
 		inst.pb.StatusMessage = fmt.Sprintf("redis-server exited unexpectedly (%v); restarting from the last snapshot", p.Err())
 	}

@@ -23,7 +23,7 @@ import (
 
 // ---- Services methods ----
 
-// CreateService validates the request, opens the front door and deploys
+// CreateService validates the request, opens the service URL and deploys
 // the first revision.
 func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "CreateService"
@@ -66,7 +66,7 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 	if err != nil {
 		return nil, status.Errorf(codes.ResourceExhausted, "no free loopback port for the service URL: %v", err)
 	}
-	svc := &service{name: name, project: project, region: region, id: id, dir: filepath.Join(s.cfg.DataDir, project, region, id), pb: pb, frontPort: port}
+	svc := &service{name: name, project: project, region: region, id: id, dir: filepath.Join(s.cfg.DataDir, project, region, id), pb: pb, urlPort: port}
 	svc.revCount = 1
 	pb.LatestCreatedRevision = revisionName(id, 1, pb.Template)
 	pb.Uri = fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -92,7 +92,7 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.Internal, "service folder: %v", err)
 	}
-	if err := s.openFront(svc); err != nil {
+	if err := s.openURL(svc); err != nil {
 		s.mu.Lock()
 		delete(s.services, name)
 		s.mu.Unlock()
@@ -346,7 +346,7 @@ func mergeSpec(pb, spec *runpb.Service) {
 	pb.IapEnabled = spec.IapEnabled
 }
 
-// DeleteService closes the front door, stops every instance and removes
+// DeleteService closes the service URL, stops every instance and removes
 // the service.
 func (s *Service) DeleteService(_ context.Context, req *runpb.DeleteServiceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "DeleteService"
@@ -380,8 +380,8 @@ func (s *Service) deleteService(svc *service) {
 	svc.deployMu.Lock()
 	defer svc.deployMu.Unlock()
 	s.mu.Lock()
-	f := svc.front
-	svc.front = nil
+	f := svc.proxy
+	svc.proxy = nil
 	insts := svc.instances
 	svc.instances = nil
 	for _, inst := range insts {

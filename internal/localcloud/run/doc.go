@@ -7,7 +7,7 @@
 // helpers), persist.go (state, start and shutdown), instances.go
 // (reconciliation: rollouts, scaling, supervision), process.go (relay
 // processes), probes.go (startup, liveness and readiness probes),
-// front.go and access.go (the service URL and who may use it), faults.go
+// serviceurl.go and access.go (the service URL and who may use it), faults.go
 // (faults and GET /_localcloud/services), validate.go (request checks).
 //
 // Image mapping: localcloud runs no container engine. A service's single
@@ -73,8 +73,8 @@
 // ABORTED). The etag changes with every change of the service.
 //
 // Faults (registered by localcloud): Kill (service-kill) SIGKILLs every
-// instance, restarted after the repair delay unless held; Restore
-// (service-restore) ends a hold, as does the next UpdateService. In a region
+// instance, restarted after the repair delay unless held; Release
+// (service-release) ends a hold, as does the next UpdateService. In a region
 // outage (RegionDown) every instance of the region's services is SIGKILLed
 // and held down and their service URLs are closed: connecting is refused
 // (ECONNREFUSED) until RegionUp reopens them on the same port and restarts

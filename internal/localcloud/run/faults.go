@@ -36,7 +36,7 @@ type KillResult struct {
 
 // Kill SIGKILLs every instance of a service, as a crash of the WebSocket
 // servers would. They are restarted after the repair delay unless hold is
-// set: then they stay down until Restore or the next UpdateService.
+// set: then they stay down until Release or the next UpdateService.
 func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	svc, err := s.find(name)
 	if err != nil {
@@ -67,9 +67,9 @@ func (s *Service) Kill(name string, hold bool) (KillResult, error) {
 	return res, nil
 }
 
-// Restore ends a held service-kill: the instances are started now and
-// Restore returns once they are ready.
-func (s *Service) Restore(ctx context.Context, name string) (string, error) {
+// Release ends a held service-kill: the instances are started now and
+// Release returns once they are ready.
+func (s *Service) Release(ctx context.Context, name string) (string, error) {
 	svc, err := s.find(name)
 	if err != nil {
 		return "", err
@@ -89,12 +89,12 @@ func (s *Service) Restore(ctx context.Context, name string) (string, error) {
 }
 
 // RegionDown SIGKILLs every instance of every service of region, holds
-// them down, and closes the services' front doors (connections to the
+// them down, and closes the services' URLs (connections to the
 // service URL are refused). It returns the names of the services.
 func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessage, error) {
 	s.mu.Lock()
 	var names []string
-	var fronts []*front
+	var proxies []*urlProxy
 	var procs []*process
 	for _, svc := range s.services {
 		if svc.region != region || svc.deleted {
@@ -102,9 +102,9 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 		}
 		names = append(names, svc.name)
 		svc.regionDown = true
-		if svc.front != nil {
-			fronts = append(fronts, svc.front)
-			svc.front = nil
+		if svc.proxy != nil {
+			proxies = append(proxies, svc.proxy)
+			svc.proxy = nil
 		}
 		for _, inst := range svc.instances {
 			inst.ready = false
@@ -117,7 +117,7 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 		}
 	}
 	s.mu.Unlock()
-	for _, f := range fronts {
+	for _, f := range proxies {
 		f.ln.Close() // refuse new connections at once
 	}
 	for _, p := range procs {
@@ -126,7 +126,7 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 	for _, p := range procs {
 		<-p.Exited()
 	}
-	for _, f := range fronts {
+	for _, f := range proxies {
 		f.close()
 	}
 	s.persist()
@@ -138,7 +138,7 @@ func (s *Service) RegionDown(ctx context.Context, region string) (json.RawMessag
 	return b, err
 }
 
-// RegionUp reopens the front doors of the services of region (on the same
+// RegionUp reopens the URLs of the services of region (on the same
 // ports) and starts restarting their instances (services held down by a
 // service-kill stay down). It returns once the service URLs are open: a
 // relay resolves its Memorystore instances through the region's API at
@@ -156,8 +156,8 @@ func (s *Service) RegionUp(_ context.Context, region string, _ json.RawMessage) 
 	s.mu.Unlock()
 	var errs []error
 	for _, svc := range svcs {
-		if err := s.openFront(svc); err != nil {
-			errs = append(errs, fmt.Errorf("%s: front door: %w", svc.name, err))
+		if err := s.openURL(svc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: service URL: %w", svc.name, err))
 		}
 	}
 	s.persist()
@@ -240,7 +240,7 @@ type ServiceStatus struct {
 	Region                string           `json:"region"`
 	URI                   string           `json:"uri"`
 	Port                  int              `json:"port"`
-	FrontOpen             bool             `json:"front_open"`
+	URLOpen               bool             `json:"url_open"`
 	ServingRevision       string           `json:"serving_revision"`
 	LatestCreatedRevision string           `json:"latest_created_revision"`
 	DesiredInstances      int              `json:"desired_instances"`
@@ -248,8 +248,8 @@ type ServiceStatus struct {
 	RegionDown            bool             `json:"region_down"`
 	Reconciling           bool             `json:"reconciling"`
 	Instances             []InstanceStatus `json:"instances"`
-	// RecentConnections are the last connections and requests the front
-	// door routed (at most 200), oldest first.
+	// RecentConnections are the last connections and requests the service
+	// URL routed (at most 200), oldest first.
 	RecentConnections []Conn `json:"recent_connections"`
 }
 
@@ -262,7 +262,7 @@ func (s *Service) Statuses() []ServiceStatus {
 		if svc.deleted {
 			continue
 		}
-		st := ServiceStatus{Name: svc.name, Region: svc.region, URI: svc.pb.Uri, Port: svc.frontPort, FrontOpen: svc.front != nil,
+		st := ServiceStatus{Name: svc.name, Region: svc.region, URI: svc.pb.Uri, Port: svc.urlPort, URLOpen: svc.proxy != nil,
 			ServingRevision: svc.serving, LatestCreatedRevision: svc.pb.LatestCreatedRevision, DesiredInstances: instanceCount(svc.pb),
 			Held: svc.held, RegionDown: svc.regionDown, Reconciling: svc.pb.Reconciling, Instances: []InstanceStatus{},
 			RecentConnections: append([]Conn{}, svc.recent...)}

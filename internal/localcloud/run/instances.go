@@ -114,9 +114,9 @@ func (s *Service) reconcile(ctx context.Context, svc *service) error {
 	return err
 }
 
-// restoreServing restarts the instances of the serving revision (after a
+// reloadServing restarts the instances of the serving revision (after a
 // localcloud restart), without touching a pending rollout.
-func (s *Service) restoreServing(ctx context.Context, svc *service) error {
+func (s *Service) reloadServing(ctx context.Context, svc *service) error {
 	svc.deployMu.Lock()
 	defer svc.deployMu.Unlock()
 	s.mu.Lock()
@@ -145,7 +145,7 @@ func (s *Service) newInstanceLocked(svc *service, rev string, t *runpb.RevisionT
 }
 
 // deploy starts count instances of a new revision, and once they are all
-// ready switches the front door to them and stops the previous ones.
+// ready switches the service URL to them and stops the previous ones.
 func (s *Service) deploy(ctx context.Context, svc *service, rev string, t *runpb.RevisionTemplate, count int) error {
 	s.mu.Lock()
 	var insts []*instance
@@ -462,7 +462,7 @@ func (s *Service) onExit(svc *service, inst *instance, p *process) {
 	case regionDown:
 		next = fmt.Sprintf("held down: region %s is down", svc.region)
 	case held:
-		next = "held down by a service-kill fault until service-restore or the next update"
+		next = "held down by a service-kill fault until service-release or the next update"
 	default:
 		next = fmt.Sprintf("restarting in %s", s.cfg.RepairDelay)
 	}

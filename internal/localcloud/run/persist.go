@@ -31,7 +31,7 @@ type record struct {
 	Name            string          `json:"name"`
 	Service         json.RawMessage `json:"service"`
 	Dir             string          `json:"dir"`
-	FrontPort       int             `json:"front_port"`
+	URLPort         int             `json:"url_port"`
 	RevCount        int             `json:"revision_count"`
 	Serving         string          `json:"serving_revision"`
 	ServingTemplate json.RawMessage `json:"serving_template,omitempty"`
@@ -65,7 +65,7 @@ func (s *Service) Start() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.restoreService(svc, ops)
+			s.reloadService(svc, ops)
 		}()
 	}
 	wg.Wait()
@@ -89,7 +89,7 @@ func (s *Service) load() error {
 		}
 		project, region, id := splitName(r.Name)
 		svc := &service{name: r.Name, project: project, region: region, id: id, dir: r.Dir, pb: pb,
-			revCount: r.RevCount, serving: r.Serving, frontPort: r.FrontPort, held: r.Held, nextInst: r.NextInst}
+			revCount: r.RevCount, serving: r.Serving, urlPort: r.URLPort, held: r.Held, nextInst: r.NextInst}
 		if len(r.ServingTemplate) > 0 {
 			t := &runpb.RevisionTemplate{}
 			if err := protojson.Unmarshal(r.ServingTemplate, t); err == nil {
@@ -108,7 +108,7 @@ func (s *Service) load() error {
 	return nil
 }
 
-func (s *Service) restoreService(svc *service, ops []*operations.Op) {
+func (s *Service) reloadService(svc *service, ops []*operations.Op) {
 	// Relays left running by a previous localcloud (killed without a
 	// chance to stop them) are terminated first; instances of a revision
 	// that was not serving yet are dropped (the rollout starts again).
@@ -148,8 +148,8 @@ func (s *Service) restoreService(svc *service, ops []*operations.Op) {
 		}
 		return
 	}
-	if err := s.openFront(svc); err != nil {
-		s.log.Error("front door", "service", svc.name, "err", err)
+	if err := s.openURL(svc); err != nil {
+		s.log.Error("service URL", "service", svc.name, "err", err)
 	}
 	s.mu.Lock()
 	down := svc.regionDown
@@ -164,8 +164,8 @@ func (s *Service) restoreService(svc *service, ops []*operations.Op) {
 	// was interrupted (and any interrupted operation) resumes in the
 	// background, so that a revision that never becomes ready does not
 	// hold up localcloud's start.
-	if err := s.restoreServing(s.ctx, svc); err != nil {
-		s.log.Error("restore service", "service", svc.name, "err", err)
+	if err := s.reloadServing(s.ctx, svc); err != nil {
+		s.log.Error("reload service", "service", svc.name, "err", err)
 	}
 	s.mu.Lock()
 	resume := svc.pb.LatestCreatedRevision != svc.serving || len(ops) > 0
@@ -193,27 +193,27 @@ func (s *Service) restoreService(svc *service, ops []*operations.Op) {
 	}()
 }
 
-// Close stops every front door and every relay (SIGTERM) and persists the
+// Close closes every service URL, stops every relay (SIGTERM) and persists the
 // state.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	var procs []*process
-	var fronts []*front
+	var proxies []*urlProxy
 	for _, svc := range s.services {
 		for _, inst := range svc.instances {
 			if inst.timer != nil {
 				inst.timer.Stop()
 			}
 		}
-		if svc.front != nil {
-			fronts = append(fronts, svc.front)
+		if svc.proxy != nil {
+			proxies = append(proxies, svc.proxy)
 		}
 	}
 	s.mu.Unlock()
 	s.cancel()
 	s.work.Wait()
-	for _, f := range fronts {
+	for _, f := range proxies {
 		f.close()
 	}
 	s.mu.Lock()
@@ -249,7 +249,7 @@ func (s *Service) persist() {
 		if err != nil {
 			continue
 		}
-		r := record{Name: svc.name, Service: b, Dir: svc.dir, FrontPort: svc.frontPort, RevCount: svc.revCount,
+		r := record{Name: svc.name, Service: b, Dir: svc.dir, URLPort: svc.urlPort, RevCount: svc.revCount,
 			Serving: svc.serving, Held: svc.held, NextInst: svc.nextInst, Instances: []instRecord{}}
 		if svc.servingTemplate != nil {
 			r.ServingTemplate, _ = protojson.Marshal(svc.servingTemplate)

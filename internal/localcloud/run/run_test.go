@@ -363,7 +363,7 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 			gotMu.Unlock()
 		}
 	}()
-	// Plain requests through the front door during the rollout: none may
+	// Plain requests through the service URL during the rollout: none may
 	// be refused or fail.
 	var probes, probeFails int
 	var probeErr string
@@ -478,7 +478,7 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 		t.Errorf("after a failed revision: %+v", st.Instances)
 	}
 
-	// Delete stops everything and closes the front door.
+	// Delete stops everything and closes the service URL.
 	dctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	op, err := e.run.DeleteService(dctx, &runpb.DeleteServiceRequest{Name: name})
@@ -644,7 +644,7 @@ func TestServiceKill(t *testing.T) {
 		}
 	}
 
-	// With hold they stay down: the front door answers 503.
+	// With hold they stay down: the service URL answers 503.
 	e.lc.FaultService(t, "service-kill", name, map[string]any{"hold": true})
 	time.Sleep(time.Second)
 	st = e.lc.Service(t, name)
@@ -656,14 +656,14 @@ func TestServiceKill(t *testing.T) {
 		t.Errorf("held service URL: %d from %q %v, want 503 from localcloud", code, inst, err)
 	}
 	start = time.Now()
-	e.lc.FaultService(t, "service-restore", name, nil)
+	e.lc.FaultService(t, "service-release", name, nil)
 	if code, inst, err := viaService(svc.Uri); err != nil || inst == "" {
-		t.Errorf("after service-restore: %d %v", code, err)
+		t.Errorf("after service-release: %d %v", code, err)
 	}
-	t.Logf("service-restore: serving again after %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("service-release: serving again after %s", time.Since(start).Round(time.Millisecond))
 	a := e.dial(t, svc.Uri, "agent-a")
 	b := e.dial(t, svc.Uri, "agent-b")
-	exchange(t, a, b, "after restore")
+	exchange(t, a, b, "after release")
 
 	// Scaling down through an update mask: no new revision, one instance.
 	before := svc.LatestReadyRevision
@@ -695,7 +695,7 @@ func TestServiceKill(t *testing.T) {
 		}
 	}
 	joined := strings.Join(events, " ")
-	for _, w := range []string{"localcloud.Fault.service-kill", "localcloud.Supervisor.RelayExited", "localcloud.Supervisor.RelayRestart", "localcloud.Fault.service-restore"} {
+	for _, w := range []string{"localcloud.Fault.service-kill", "localcloud.Supervisor.RelayExited", "localcloud.Supervisor.RelayRestart", "localcloud.Fault.service-release"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("operation log lacks %s: %s", w, joined)
 		}
@@ -771,7 +771,7 @@ func TestRegionOutage(t *testing.T) {
 	u, _ := url.Parse(svc.Uri)
 	_, err = net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("front door of a down region: %v, want connection refused", err)
+		t.Errorf("service URL of a down region: %v, want connection refused", err)
 	}
 
 	// The outage outlasts a localcloud restart.
@@ -781,7 +781,7 @@ func TestRegionOutage(t *testing.T) {
 		t.Errorf("GetService in a down region after a restart: %v, want UNAVAILABLE", err)
 	}
 	if _, err := net.DialTimeout("tcp", u.Host, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("front door of a down region after a restart: %v, want connection refused", err)
+		t.Errorf("service URL of a down region after a restart: %v, want connection refused", err)
 	}
 	if err := rc.Ping(ctx).Err(); err == nil {
 		t.Errorf("redis of the down region answers after a restart")

@@ -90,7 +90,7 @@ type service struct {
 	name, project, region, id string
 	dir                       string
 
-	// deployMu serialises reconciliations (deploy, scale, restore, delete).
+	// deployMu serialises reconciliations (deploy, scale, reload, delete).
 	deployMu sync.Mutex
 
 	// guarded by Service.mu
@@ -99,8 +99,8 @@ type service struct {
 	serving         string
 	servingTemplate *runpb.RevisionTemplate
 	instances       []*instance
-	frontPort       int
-	front           *front
+	urlPort         int
+	proxy           *urlProxy
 	held            bool
 	regionDown      bool
 	deleted         bool
@@ -156,7 +156,7 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Start brings back every loaded service (terminating relay processes left
-// by a previous localcloud first): it opens the front doors on their ports
+// by a previous localcloud first): it opens the service URLs on their ports
 // and returns once the instances have been started and are ready, or have
 // failed to (they are then retried by the supervisor).
 

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Conn is one connection or request the front door sent to an instance.
+// Conn is one connection or request a service URL sent to an instance.
 type Conn struct {
 	Time      time.Time `json:"time"`
 	Instance  string    `json:"instance"`
@@ -34,15 +34,15 @@ func (s *Service) recordConn(svc *service, c Conn) {
 	}
 }
 
-// front is a service's front door: its URL, a reverse proxy to the ready
-// instances of the serving revision.
-type front struct {
+// urlProxy serves a service's URL: a reverse proxy to the ready instances
+// of the serving revision, which applies Google's front end rules.
+type urlProxy struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
 }
 
-func (f *front) close() {
+func (f *urlProxy) close() {
 	f.srv.Close()
 	<-f.done
 }
@@ -53,16 +53,16 @@ var proxyTransport = &http.Transport{
 	IdleConnTimeout:     30 * time.Second,
 }
 
-// openFront starts serving the service URL on its port. If the port is
+// openURL starts serving the service URL on its port. If the port is
 // taken by another process for more than a few seconds, a new port is
 // chosen and the Service's uri changes (logged as a warning).
-func (s *Service) openFront(svc *service) error {
+func (s *Service) openURL(svc *service) error {
 	s.mu.Lock()
-	if svc.front != nil || svc.deleted {
+	if svc.proxy != nil || svc.deleted {
 		s.mu.Unlock()
 		return nil
 	}
-	port := svc.frontPort
+	port := svc.urlPort
 	s.mu.Unlock()
 	var ln net.Listener
 	var err error
@@ -81,23 +81,23 @@ func (s *Service) openFront(svc *service) error {
 		}
 		newPort := ln.Addr().(*net.TCPAddr).Port
 		s.log.Warn("service URL port is taken; the service gets a new URL", "service", svc.name, "old_port", port, "new_port", newPort)
-		s.cfg.Ops.Event("localcloud.Run.FrontPortChanged", svc.name, fmt.Sprintf("port %d is in use by another process; service URL is now http://127.0.0.1:%d", port, newPort))
+		s.cfg.Ops.Event("localcloud.Run.URLPortChanged", svc.name, fmt.Sprintf("port %d is in use by another process; service URL is now http://127.0.0.1:%d", port, newPort))
 		port = newPort
 	}
-	f := &front{ln: ln, done: make(chan struct{})}
+	f := &urlProxy{ln: ln, done: make(chan struct{})}
 	f.srv = &http.Server{
-		Handler:           s.frontHandler(svc),
+		Handler:           s.urlHandler(svc),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	s.mu.Lock()
-	if svc.front != nil || svc.deleted || svc.regionDown {
+	if svc.proxy != nil || svc.deleted || svc.regionDown {
 		s.mu.Unlock()
 		ln.Close()
 		return nil
 	}
-	svc.front = f
-	svc.frontPort = port
+	svc.proxy = f
+	svc.urlPort = port
 	svc.pb.Uri = fmt.Sprintf("http://127.0.0.1:%d", port)
 	svc.pb.Urls = []string{svc.pb.Uri}
 	s.mu.Unlock()
@@ -125,7 +125,7 @@ func (s *Service) pick(svc *service) *instance {
 	return ready[svc.rr.Add(1)%uint64(len(ready))]
 }
 
-func (s *Service) frontHandler(svc *service) http.Handler {
+func (s *Service) urlHandler(svc *service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		viaLB := s.fromLoadBalancer(r)
 		if s.accessOf(svc).refused(w, r, viaLB) {
