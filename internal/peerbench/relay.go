@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
@@ -26,6 +28,7 @@ type Relay struct {
 	copies     int // Redis servers an envelope is stored on before its ack
 	nodes      []*Node
 	urls       []string
+	ops        []string // the nodes' /metrics
 	keys       *auth.DevKeys
 	senders    []*client.Client
 	recipients []*client.Client
@@ -33,15 +36,23 @@ type Relay struct {
 	wg         sync.WaitGroup
 }
 
+// RelayOptions change how the relay nodes run.
+type RelayOptions struct {
+	// PeerRedis is another region's Redis: each envelope is then stored on
+	// both before its ack, as in a region with a peer.
+	PeerRedis []string
+	// Env is added to the nodes' environment, over the defaults.
+	Env []string
+}
+
 // StartRelay starts two relay nodes from bin on redisAddr, with dev keys,
-// logs and state under dir. With peerRedis (another region's Redis) each
-// envelope is stored on both before its ack, as in a region with a peer.
-func StartRelay(ctx context.Context, bin, dir, redisAddr string, peerRedis ...string) (*Relay, error) {
+// logs and state under dir.
+func StartRelay(ctx context.Context, bin, dir, redisAddr string, o RelayOptions) (*Relay, error) {
 	keys, err := auth.LoadOrCreateDevKeys(filepath.Join(dir, "relay-keys"))
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{keys: keys, copies: 1 + len(peerRedis)}
+	r := &Relay{keys: keys, copies: 1 + len(o.PeerRedis)}
 	for i := range 2 {
 		port, err := relaytest.FreePort()
 		if err != nil {
@@ -53,7 +64,7 @@ func StartRelay(ctx context.Context, bin, dir, redisAddr string, peerRedis ...st
 		}
 		env := []string{
 			fmt.Sprintf("PORT=%d", port), fmt.Sprintf("OPS_PORT=%d", ops), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
-			"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=" + strings.Join(peerRedis, ","), fmt.Sprintf("ACK_COPIES=%d", r.copies),
+			"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=" + strings.Join(o.PeerRedis, ","), fmt.Sprintf("ACK_COPIES=%d", r.copies),
 			"REDIS_INSTANCE=", "PEER_REDIS_INSTANCES=",
 			"REGION=bench", fmt.Sprintf("INSTANCE_ID=relay-%d", i),
 			"JWKS_FILE=" + keys.JWKSPath(), "JWT_ISSUER=" + keys.Issuer, "JWT_AUDIENCE=" + keys.Audience,
@@ -62,6 +73,7 @@ func StartRelay(ctx context.Context, bin, dir, redisAddr string, peerRedis ...st
 			"MAX_MSGS_PER_SEC_PER_IDENTITY=1000", "MAX_BYTES_PER_SEC_PER_IDENTITY=8388608",
 			"RATE_LIMIT=1000000", "RATE_BURST=1000000", "LOG_LEVEL=warn",
 		}
+		env = append(env, o.Env...) // the last of duplicates wins
 		n, err := StartNode(ctx, bin, []string{"serve"}, env, filepath.Join(dir, fmt.Sprintf("relay-%d.log", i)),
 			fmt.Sprintf("http://127.0.0.1:%d/ready", port))
 		if err != nil {
@@ -70,6 +82,7 @@ func StartRelay(ctx context.Context, bin, dir, redisAddr string, peerRedis ...st
 		}
 		r.nodes = append(r.nodes, n)
 		r.urls = append(r.urls, fmt.Sprintf("ws://127.0.0.1:%d/ws", port))
+		r.ops = append(r.ops, fmt.Sprintf("http://127.0.0.1:%d/metrics", ops))
 	}
 	return r, nil
 }
@@ -148,6 +161,39 @@ func (r *Relay) OpenIdle(ctx context.Context, n int) (func(), error) {
 		}
 		return func() { c.CloseNow() }, nil
 	})
+}
+
+// Refused counts what the nodes refused so far by reason
+// (relay_refused_total: quotas, rate limits, slow readers...): a limit
+// reached would make the comparison one of configurations.
+func (r *Relay) Refused(ctx context.Context) (map[string]float64, error) {
+	total := map[string]float64{}
+	for _, u := range r.ops {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", u, err)
+		}
+		if f := families["relay_refused_total"]; f != nil {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "reason" && m.GetCounter().GetValue() > 0 {
+						total[l.GetValue()] += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	return total, nil
 }
 
 // Close implements Driver.
