@@ -3,6 +3,9 @@ package moduletest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -94,6 +97,7 @@ func TestExampleLocal(t *testing.T) {
 		t.Fatalf("region failover: effective weights %v", w)
 	}
 	healthy("region failover", out)
+	statusShows(t, "region failover", out, "Relay asia-east1", "degraded")
 
 	edit(`    "asia-east1"   = { state = "drained" }`, `    "asia-east1"   = { state = "active" }`)
 	out = apply("region return")
@@ -101,6 +105,7 @@ func TestExampleLocal(t *testing.T) {
 		t.Fatalf("region return: effective weights %v", w)
 	}
 	healthy("region return", out)
+	statusShows(t, "region return", out, "Relay asia-east1", "operational")
 
 	// Envelopes in europe-west1's Redis, and a snapshot of them taken on
 	// demand (the schedule takes the next one within the hour): "latest"
@@ -139,6 +144,27 @@ func TestExampleLocal(t *testing.T) {
 	tf.run(t, env, chdir, "destroy", "-auto-approve", "-input=false", "-no-color")
 	if left := leftovers(t, lc); len(left) > 0 {
 		t.Errorf("destroy left behind: %s", strings.Join(left, ", "))
+	}
+}
+
+// statusShows reads the status page as a browser does (the public object
+// localcloud serves) and checks a component's state.
+func statusShows(t *testing.T, step string, out map[string]any, component, state string) {
+	t.Helper()
+	url, _ := out["status_page"].(string)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("%s: status page URL %q: %v", step, url, err)
+	}
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: status page: %v", step, err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if want := fmt.Sprintf("data-component=%q data-state=%q", component, state); resp.StatusCode != http.StatusOK || !strings.Contains(string(page), want) {
+		t.Fatalf("%s: status page %s answered %d without %s:\n%s", step, url, resp.StatusCode, want, page)
 	}
 }
 
