@@ -19,6 +19,11 @@ variable "snapshot_bucket" {
   type        = string
 }
 
+variable "status_bucket" {
+  description = "Bucket of the public status page, with fine-grained access control so that its objects can be made public (foundation/)."
+  type        = string
+}
+
 variable "vpc_network" {
   description = "The relay's VPC network, projects/PROJECT/global/networks/NAME: Memorystore's authorized network (private services access) and the relays' egress network (foundation/)."
   type        = string

@@ -1,13 +1,13 @@
-# The public status page, published by every apply that changes what it
-# shows (http://$AGENTNET_EMULATOR_HOST/<bucket>/status/index.html, and
-# feed.json and feed.atom beside it). A region follows the failover group: a
-# drained region, or one the group's last plan found unhealthy, is degraded,
-# so the failover apply updates the page too.
+# The public status page (modules/status-page), published by every apply that
+# changes what it shows: `tofu output -raw status_page`, with feed.json and
+# feed.atom beside it. A region follows local.regions and the failover group's
+# health: drained or unhealthy, it is degraded, so the failover apply updates
+# the page too.
 #
-# External Dependency Failure is a one-line change here and an apply, e.g.
+# External Dependency Failure is a one-line change of local.dependencies and
+# an apply, e.g.
 #   "Calendar" = { state = "degraded", message = "Offline calendar mode: operations are queued" }
-# and an incident is declared in local.incidents (see the
-# agentnet_status_page documentation for their updates).
+# Incidents go in local.incidents (see the agentnet_status_page documentation).
 
 locals {
   dependencies = {
@@ -19,29 +19,17 @@ locals {
   incidents = []
 }
 
-resource "agentnet_status_page" "status" {
-  bucket = var.bucket
-  prefix = "status/"
-  title  = "AI Agent Network status"
+module "status_page" {
+  source = "../../modules/status-page"
 
-  components = concat(
-    [for name, r in local.settings : {
-      name    = "Relay ${name}"
-      group   = "region"
-      state   = r.state == "drained" || contains(module.global.unhealthy_regions, name) ? "degraded" : "operational"
-      message = r.state == "drained" ? "Agents reconnect to the other regions by themselves" : null
-    }],
-    [for name, d in local.dependencies : {
-      name    = name
-      group   = "dependency"
-      state   = d.state
-      message = try(d.message, null)
-    }],
-  )
-  incidents = local.incidents
+  bucket            = var.bucket
+  regions           = { for name, r in local.settings : name => r.state }
+  unhealthy_regions = module.global.unhealthy_regions
+  dependencies      = local.dependencies
+  incidents         = local.incidents
 }
 
 output "status_page" {
   description = "Public URL of the status page."
-  value       = agentnet_status_page.status.url
+  value       = module.status_page.url
 }

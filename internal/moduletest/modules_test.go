@@ -38,7 +38,7 @@ const (
 )
 
 // modules are the folders of modules/ whose tests/*.tftest.hcl run here.
-var modules = []string{"redis-backup", "relay-region", "relay-global"}
+var modules = []string{"redis-backup", "relay-region", "relay-global", "status-page"}
 
 // TestModules runs `tofu test` in each module against a localcloud of its
 // own: real redis-servers, relay processes and load balancer front doors,

@@ -102,6 +102,14 @@ resource "google_storage_bucket_iam_member" "deployer_state" {
   member = "serviceAccount:${google_service_account.deployer.email}"
 }
 
+# The status page: write its objects and make them public (publicRead sets
+# their ACL).
+resource "google_storage_bucket_iam_member" "deployer_status" {
+  bucket = google_storage_bucket.status.name
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.deployer.email}"
+}
+
 # Who may act as the deployer: a workload identity pool's principals (CI)
 # through workload identity federation, people through impersonation.
 resource "google_service_account_iam_member" "deployer_users" {

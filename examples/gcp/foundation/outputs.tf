@@ -7,6 +7,7 @@ output "relay_tfvars" {
     psa_range             = google_compute_global_address.psa.name
     relay_service_account = google_service_account.relay.email
     snapshot_bucket       = google_storage_bucket.snapshots.name
+    status_bucket         = google_storage_bucket.status.name
     front_door_address    = google_compute_global_address.front_door.self_link
     domain                = trimsuffix(var.domain, ".")
     redis_kms_keys        = { for region, key in google_kms_crypto_key.redis : region => key.id }

@@ -1,4 +1,4 @@
-# The two buckets of the backup table:
+# The two buckets of the backup table, and the status page's:
 #   Terraform State  state file backup  after each change  90 days
 #   Redis Data       RDB snapshots      hourly             7 days
 # Both are private (uniform access, public access prevention) and, with
@@ -7,6 +7,7 @@
 locals {
   state_bucket    = coalesce(var.state_bucket, "${var.project}-agentnet-tfstate")
   snapshot_bucket = coalesce(var.snapshot_bucket, "${var.project}-agentnet-redis-snapshots")
+  status_bucket   = coalesce(var.status_bucket, "${var.project}-agentnet-status")
 }
 
 # Every write of the state keeps the previous version (object versioning);
@@ -76,4 +77,16 @@ resource "google_storage_bucket" "snapshots" {
   }
 
   depends_on = [google_kms_crypto_key_iam_member.storage]
+}
+
+# The public status page (../status.tf): its three objects are made public
+# one by one (predefined ACL publicRead), so this bucket has fine-grained
+# access control and no public access prevention; nothing else is written
+# here. Not encrypted with var.cmek: Google's caches serve public objects
+# only without customer-managed keys.
+resource "google_storage_bucket" "status" {
+  name                        = local.status_bucket
+  location                    = var.buckets_location
+  uniform_bucket_level_access = false
+  public_access_prevention    = "inherited"
 }

@@ -73,6 +73,12 @@ variable "snapshot_bucket" {
   default     = null
 }
 
+variable "status_bucket" {
+  description = "Name of the bucket of the public status page. Default: <project>-agentnet-status."
+  type        = string
+  default     = null
+}
+
 variable "snapshot_retention_days" {
   description = "Days a Redis snapshot is kept (the backup table: 7). The relay configuration's backup check warns about older ones."
   type        = number
