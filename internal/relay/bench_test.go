@@ -419,10 +419,11 @@ func gauge(b *testing.B, base, name string) float64 {
 	return 0
 }
 
-// BenchmarkQuotas compares a relay enforcing the per-identity quotas and the
-// byte budget ("on", limits high enough never to refuse, so that only their
-// cost is measured) with one without per-identity quotas ("off"), both on
-// one Redis, agents on one instance. In eight alternating rounds, so that
+// BenchmarkQuotas compares a relay enforcing every limit per identity
+// (connections, labels, rates, bytes stored per recipient and per pair) and
+// the byte budget per connection ("on", limits high enough never to refuse,
+// so that only their cost is measured) with one enforcing none of them
+// ("off"), both on one Redis, agents on one instance. In eight alternating rounds, so that
 // the load of the machine weighs on both alike; x_off is on's throughput
 // over off's, p99 of each at full speed.
 func BenchmarkQuotas(b *testing.B) {
@@ -430,10 +431,12 @@ func BenchmarkQuotas(b *testing.B) {
 	v := relaytest.Verifier(b, keys)
 	rd := relaytest.NewRedis(b)
 	on := relaytest.NewRelay(b, v, "r1", rd.Addr, nil, func(c *relay.Config) {
-		c.MaxConnsPerIdentity, c.MaxMsgsPerSecPerIdentity, c.MaxBytesPerSecPerIdentity = 1<<20, 1<<30, 1<<40
+		c.MaxConnsPerIdentity, c.MaxLabelsPerIdentity, c.MaxMsgsPerSecPerIdentity, c.MaxBytesPerSecPerIdentity = 1<<20, 1<<20, 1<<30, 1<<40
+		c.MaxStoredBytesPerRecipient, c.MaxStoredBytesPerPair, c.ConnByteBudget = 1<<40, 1<<40, 1<<20
 	})
 	off := relaytest.NewRelay(b, v, "r1", rd.Addr, nil, func(c *relay.Config) {
-		c.MaxConnsPerIdentity, c.MaxMsgsPerSecPerIdentity, c.MaxBytesPerSecPerIdentity = -1, -1, -1
+		c.MaxConnsPerIdentity, c.MaxLabelsPerIdentity, c.MaxMsgsPerSecPerIdentity, c.MaxBytesPerSecPerIdentity = -1, -1, -1, -1
+		c.MaxStoredBytesPerRecipient, c.MaxStoredBytesPerPair, c.ConnByteBudget = -1, -1, -1
 	})
 	paths := []path{newRelayPath(b, keys, "on", on.URL, on.URL), newRelayPath(b, keys, "off", off.URL, off.URL)}
 	const rounds = 8

@@ -18,6 +18,10 @@ import (
 // Redis) for it, whatever its inbox holds.
 const defaultConnByteBudget = 1 << 20
 
+// noByteBudget is the room of a read without a budget (ConnByteBudget
+// negative, for benchmarks): a plain XRANGE.
+const noByteBudget = -1
+
 // minReadRate is the slowest a client may take its deliveries: the write
 // timeout is the time to write a whole budget at this rate, so a client
 // that does not read is closed (CloseSlowReader) within a few seconds.
@@ -33,7 +37,7 @@ func writeTimeoutFor(budget int) time.Duration {
 // megabytes, which would take a client's whole budget without the client
 // reading anything, so its writes would never time out.
 func limitSendBuffer(nc net.Conn, budget int) {
-	if tc, ok := nc.(*net.TCPConn); ok {
+	if tc, ok := nc.(*net.TCPConn); ok && budget > 0 {
 		tc.SetWriteBuffer(budget / 8)
 	}
 }
@@ -59,8 +63,8 @@ return {0, out}
 `)
 
 // readInbox reads up to count entries after cursor ("" for the start),
-// holding at most about room bytes (see readScript); cut reports entries
-// left for lack of room.
+// holding at most about room bytes (see readScript; noByteBudget: no
+// bound); cut reports entries left for lack of room.
 func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room int) (entries []redis.XMessage, cut bool, err error) {
 	start := "-"
 	if cursor != "" {
@@ -68,6 +72,11 @@ func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room i
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if room == noByteBudget {
+		entries, err := n.rdb.XRangeN(ctx, inboxPrefix+addr, start, "+", int64(count)).Result()
+		n.markDown("read", err)
+		return entries, false, err
+	}
 	res, err := readScript.Run(ctx, n.rdb, []string{inboxPrefix + addr}, start, count, room).Slice()
 	n.markDown("read", err)
 	if err != nil {

@@ -86,8 +86,19 @@ type Config struct {
 	// Redis; defaults 1000 and 8 MiB, negative: unlimited.
 	MaxMsgsPerSecPerIdentity  int
 	MaxBytesPerSecPerIdentity int
+	// MaxLabelsPerIdentity bounds the distinct labels one token subject
+	// holds connections with at a time (the bare subject is no label);
+	// default 16, negative: unlimited.
+	MaxLabelsPerIdentity int
+	// MaxStoredBytesPerRecipient bounds the bytes queued in one address's
+	// inbox on each Redis, MaxStoredBytesPerPair those of one sender
+	// identity in it (quota_stored.go); defaults 64 MiB and 8 MiB,
+	// negative: unlimited.
+	MaxStoredBytesPerRecipient int
+	MaxStoredBytesPerPair      int
 	// ConnByteBudget bounds the bytes of the deliveries in flight to one
-	// connection (read and not yet acknowledged), default 1 MiB.
+	// connection (read and not yet acknowledged), default 1 MiB; negative:
+	// no budget (benchmarks).
 	ConnByteBudget int
 	// WriteTimeout bounds one write to an agent; default: the time to write
 	// ConnByteBudget at 256 KiB/s (4s for 1 MiB), at least 1s.
@@ -162,11 +173,20 @@ func (c *Config) setDefaults() {
 	if c.MaxBytesPerSecPerIdentity == 0 {
 		c.MaxBytesPerSecPerIdentity = defaultByteRate
 	}
-	if c.ConnByteBudget <= 0 {
+	if c.MaxLabelsPerIdentity == 0 {
+		c.MaxLabelsPerIdentity = defaultLabelsPerIdent
+	}
+	if c.MaxStoredBytesPerRecipient == 0 {
+		c.MaxStoredBytesPerRecipient = defaultStoredPerRecipient
+	}
+	if c.MaxStoredBytesPerPair == 0 {
+		c.MaxStoredBytesPerPair = defaultStoredPerPair
+	}
+	if c.ConnByteBudget == 0 {
 		c.ConnByteBudget = defaultConnByteBudget
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = writeTimeoutFor(c.ConnByteBudget)
+		c.WriteTimeout = writeTimeoutFor(max(c.ConnByteBudget, defaultConnByteBudget))
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Minute
@@ -241,6 +261,13 @@ type EnvConfig struct {
 //	                     after it (default 60s)
 //	MAX_MSGS_PER_SEC_PER_IDENTITY   envelopes/s per token subject (default 1000)
 //	MAX_BYTES_PER_SEC_PER_IDENTITY  bytes/s per token subject (default 8388608)
+//	MAX_LABELS_PER_IDENTITY  labels connected at a time per token subject
+//	                     (default 16)
+//	MAX_STORED_BYTES_PER_RECIPIENT  bytes queued for one address per Redis
+//	                     (default 67108864, at least MAX_FRAME_BYTES)
+//	MAX_STORED_BYTES_PER_PAIR  bytes queued by one token subject for one
+//	                     address per Redis (default 8388608, at least
+//	                     MAX_FRAME_BYTES)
 //	CONN_BYTE_BUDGET     bytes of deliveries in flight per connection
 //	                     (default 1048576, at least MAX_FRAME_BYTES)
 //	WRITE_TIMEOUT        one write to an agent (default: CONN_BYTE_BUDGET
@@ -365,8 +392,17 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	intVar("MAX_CONNS_PER_IDENTITY", &ec.MaxConnsPerIdentity)
 	intVar("MAX_MSGS_PER_SEC_PER_IDENTITY", &ec.MaxMsgsPerSecPerIdentity)
 	intVar("MAX_BYTES_PER_SEC_PER_IDENTITY", &ec.MaxBytesPerSecPerIdentity)
-	if frame := cmp.Or(ec.MaxFrameBytes, 64<<10); ec.ConnByteBudget != 0 && ec.ConnByteBudget < frame {
-		errs = append(errs, fmt.Errorf("CONN_BYTE_BUDGET: %d bytes is below MAX_FRAME_BYTES (%d): accepted values are byte counts of at least one frame", ec.ConnByteBudget, frame))
+	intVar("MAX_LABELS_PER_IDENTITY", &ec.MaxLabelsPerIdentity)
+	intVar("MAX_STORED_BYTES_PER_RECIPIENT", &ec.MaxStoredBytesPerRecipient)
+	intVar("MAX_STORED_BYTES_PER_PAIR", &ec.MaxStoredBytesPerPair)
+	frame := cmp.Or(ec.MaxFrameBytes, 64<<10)
+	for _, v := range []struct {
+		name  string
+		bytes int
+	}{{"CONN_BYTE_BUDGET", ec.ConnByteBudget}, {"MAX_STORED_BYTES_PER_RECIPIENT", ec.MaxStoredBytesPerRecipient}, {"MAX_STORED_BYTES_PER_PAIR", ec.MaxStoredBytesPerPair}} {
+		if v.bytes != 0 && v.bytes < frame {
+			errs = append(errs, fmt.Errorf("%s: %d bytes is below MAX_FRAME_BYTES (%d): accepted values are byte counts of at least one frame", v.name, v.bytes, frame))
+		}
 	}
 	durVar("WRITE_TIMEOUT", &ec.WriteTimeout)
 	durVar("CONN_QUOTA_LEASE", &ec.ConnQuotaLease)

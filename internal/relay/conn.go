@@ -284,8 +284,8 @@ func (c *conn) markDirty(mask uint64) {
 // node is read by a goroutine of its own, so that a slow or unreachable
 // Redis does not hold up delivery from the others.
 func (c *conn) startDrainLocked() {
-	if c.ctx.Err() != nil || c.inflightN+c.reserved >= c.s.cfg.DeliveryWindow ||
-		c.inflightBytes+c.reservedBytes >= c.s.cfg.ConnByteBudget {
+	if budget := c.s.cfg.ConnByteBudget; c.ctx.Err() != nil || c.inflightN+c.reserved >= c.s.cfg.DeliveryWindow ||
+		budget > 0 && c.inflightBytes+c.reservedBytes >= budget {
 		return
 	}
 	for m := c.dirty &^ c.draining; m != 0; m &= m - 1 {
@@ -310,8 +310,11 @@ func (c *conn) drainNode(i int) {
 	c.dmu.Lock()
 	for {
 		room := min(window-c.inflightN-c.reserved, share)
-		byteRoom := min(budget-c.inflightBytes-c.reservedBytes, byteShare)
-		if c.dirty&bit == 0 || room <= 0 || byteRoom <= 0 || c.ctx.Err() != nil {
+		byteRoom := noByteBudget
+		if budget > 0 {
+			byteRoom = min(budget-c.inflightBytes-c.reservedBytes, byteShare)
+		}
+		if c.dirty&bit == 0 || room <= 0 || budget > 0 && byteRoom <= 0 || c.ctx.Err() != nil {
 			c.draining &^= bit
 			c.dmu.Unlock()
 			return
@@ -325,14 +328,14 @@ func (c *conn) drainNode(i int) {
 		}
 		cursor := c.cursors[i]
 		c.reserved += room
-		c.reservedBytes += byteRoom
+		c.reservedBytes += max(byteRoom, 0)
 		c.dmu.Unlock()
 
 		entries, cut, err := n.readInbox(c.ctx, c.addr, cursor, room, byteRoom)
 
 		c.dmu.Lock()
 		c.reserved -= room
-		c.reservedBytes -= byteRoom
+		c.reservedBytes -= max(byteRoom, 0)
 		if err != nil {
 			if c.ctx.Err() == nil {
 				n.s.m.redisErrors.WithLabelValues(n.name, "read").Inc()

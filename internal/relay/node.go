@@ -29,22 +29,45 @@ const (
 	instPrefix  = "relay:instance:"
 )
 
-// addScript queues one envelope unless the inbox is full. Entries older than
-// the TTL are trimmed; both keys expire a TTL after the last write. The index
-// cannot see entries trimmed or expired out of the stream: it is dropped when
-// it grows past twice the inbox bound (copies elsewhere then stay until the
-// recipient's dedup drops their redelivery, or they expire).
+// addScript queues one envelope unless the inbox is full: MAX_INBOX entries
+// (0 returned), or, when its bytes are counted (KEYS[3] given), its bytes
+// at the recipient's or the pair's cap (addOverRecipient, addOverPair;
+// quota_stored.go). Entries older than the TTL are trimmed first: counted,
+// one by one and uncounted (at most 100 per call: a backlog goes over the
+// next calls); not counted, as XADD's approximate MINID trim. The keys
+// expire a TTL after the last write. The index cannot see entries trimmed
+// or expired out of the stream: it is dropped when it grows past twice the
+// inbox bound (copies elsewhere then stay until the recipient's dedup drops
+// their redelivery, or they expire).
 //
-//	KEYS[1] inbox, KEYS[2] index
-//	ARGV: max entries, min id (now - ttl), envelope id, frame, ttl ms, sender
-var addScript = redis.NewScript(`
-local n = redis.call('XLEN', KEYS[1])
-if n >= tonumber(ARGV[1]) then
-  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
-  n = redis.call('XLEN', KEYS[1])
-  if n >= tonumber(ARGV[1]) then return 0 end
+//	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
+//	ARGV: max entries, min id (now - ttl), envelope id, frame, ttl ms, sender,
+//	recipient cap, pair cap (0: none)
+var addScript = redis.NewScript(storedLua + `
+local sid
+if KEYS[3] then
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 100)) do
+    uncount(KEYS[3], e)
+    redis.call('XDEL', KEYS[1], e[1])
+  end
+  if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+  local c, pf = charge(ARGV[4]), pairField(ARGV[6])
+  local pcap, rcap = tonumber(ARGV[8]), tonumber(ARGV[7])
+  if pcap > 0 and tonumber(redis.call('HGET', KEYS[3], pf) or 0) + c > pcap then return 3 end
+  if rcap > 0 and tonumber(redis.call('HGET', KEYS[3], 't') or 0) + c > rcap then return 2 end
+  sid = redis.call('XADD', KEYS[1], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
+  redis.call('HINCRBY', KEYS[3], 't', c)
+  redis.call('HINCRBY', KEYS[3], pf, c)
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+else
+  local n = redis.call('XLEN', KEYS[1])
+  if n >= tonumber(ARGV[1]) then
+    redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+    n = redis.call('XLEN', KEYS[1])
+    if n >= tonumber(ARGV[1]) then return 0 end
+  end
+  sid = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
 end
-local sid = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
 if redis.call('HLEN', KEYS[2]) >= 2 * tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[2])
 end
@@ -57,13 +80,14 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 `)
 
-// delScript deletes delivered envelopes: the entries read from this Redis by
-// stream id, and every entry the index lists for the envelope.
+// delScript deletes delivered envelopes, uncounting their bytes when they
+// are counted (KEYS[3] given): the entries read from this Redis by stream
+// id, and every entry the index lists for the envelope.
 //
-//	KEYS[1] inbox, KEYS[2] index
+//	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
 //	ARGV: pairs of index field ("sender\nid", or "" for an entry without a
 //	sender) and stream id ("" when the envelope was not read from this Redis)
-var delScript = redis.NewScript(`
+var delScript = redis.NewScript(storedLua + `
 local ids = {}
 for i = 1, #ARGV, 2 do
   if ARGV[i+1] ~= '' then ids[#ids+1] = ARGV[i+1] end
@@ -76,11 +100,30 @@ for i = 1, #ARGV, 2 do
   end
 end
 local n = 0
+if KEYS[3] then
+  for _, id in ipairs(ids) do
+    local e = redis.call('XRANGE', KEYS[1], id, id)
+    if e[1] then
+      uncount(KEYS[3], e[1])
+      n = n + redis.call('XDEL', KEYS[1], id)
+    end
+  end
+  return n
+end
 for i = 1, #ids, 500 do
   n = n + redis.call('XDEL', KEYS[1], unpack(ids, i, math.min(i + 499, #ids)))
 end
 return n
 `)
+
+// inboxKeys are the keys of addr's inbox that addScript and delScript
+// take: the stored bytes' only when they are counted.
+func (s *Server) inboxKeys(addr string) []string {
+	if s.cfg.storedCounted() {
+		return []string{inboxPrefix + addr, indexPrefix + addr, storedPrefix + addr}
+	}
+	return []string{inboxPrefix + addr, indexPrefix + addr}
+}
 
 // indexField names an envelope in the index hash.
 func indexField(from, id string) string { return from + "\n" + id }
@@ -89,8 +132,10 @@ func indexField(from, id string) string { return from + "\n" + id }
 type outcome int
 
 const (
-	outStored outcome = iota
-	outFull
+	outStored    outcome = iota
+	outFull              // MAX_INBOX entries
+	outFullBytes         // MAX_STORED_BYTES_PER_RECIPIENT
+	outOverPair          // MAX_STORED_BYTES_PER_PAIR
 	outNotReplicated
 	outOOM // Redis at maxmemory with noeviction refused the write
 	outFailed
@@ -112,6 +157,8 @@ type sendReq struct {
 	pending  int    // writes not answered yet
 	stored   int
 	full     bool
+	fullB    bool // full by its bytes (outFullBytes)
+	overPair bool
 	oom      bool
 	notRepl  bool
 	done     bool
@@ -534,11 +581,12 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	now := time.Now()
 	minID := strconv.FormatInt(now.Add(-cfg.MessageTTL).UnixMilli(), 10)
 	ttl := cfg.MessageTTL.Milliseconds()
+	recipientCap, pairCap := cfg.storedCaps()
 	pipe := n.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	woken := make(map[string]struct{}, len(batch))
 	for i, r := range batch {
-		cmds[i] = addScript.EvalSha(ctx, pipe, []string{inboxPrefix + r.to, indexPrefix + r.to}, cfg.MaxInbox, minID, r.id, r.frame, ttl, r.c.addr)
+		cmds[i] = addScript.EvalSha(ctx, pipe, n.s.inboxKeys(r.to), cfg.MaxInbox, minID, r.id, r.frame, ttl, r.c.addr, recipientCap, pairCap)
 	}
 	for _, r := range batch {
 		if _, ok := woken[r.to]; !ok {
@@ -581,6 +629,10 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 			// suffice, the sender retries; the duplicate is dropped by the
 			// recipient's id check.
 			n.s.stored(r, n.idx, outNotReplicated)
+		case err == nil && v == addOverPair:
+			n.s.stored(r, n.idx, outOverPair)
+		case err == nil && v == addOverRecipient:
+			n.s.stored(r, n.idx, outFullBytes)
 		case err == nil:
 			n.s.stored(r, n.idx, outFull)
 		case retryScript && strings.HasPrefix(err.Error(), "NOSCRIPT"):
@@ -649,7 +701,7 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 		for j, a := range r.args {
 			args[j] = a
 		}
-		cmds[i] = delScript.EvalSha(dctx, pipe, []string{inboxPrefix + r.addr, indexPrefix + r.addr}, args...)
+		cmds[i] = delScript.EvalSha(dctx, pipe, n.s.inboxKeys(r.addr), args...)
 	}
 	_, err := pipe.Exec(dctx)
 	if err == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,8 +14,9 @@ import (
 )
 
 // Rates per identity: envelopes and bytes sent per second by one token
-// subject, counted in Redis in fixed one-second windows so that every
-// instance sharing it enforces one limit. Sends are checked in batches: one
+// subject, counted in fixed one-second windows on the identity's home Redis
+// (quota_home.go) so that every instance, in every region, enforces one
+// limit. Sends are checked in batches: one
 // pipeline per batch (a script call per subject), so the cost per envelope
 // is a share of one round trip. An envelope over either limit is
 // nacked (NackQuota, retryable) naming it; other identities' envelopes are
@@ -99,48 +101,66 @@ func (q *rateQuota) loop() {
 
 // rateGroup is one identity's sends in a batch and its counters' replies.
 type rateGroup struct {
-	reqs   []*sendReq
-	bytes  int64
-	counts *redis.Cmd
+	subject string
+	reqs    []*sendReq
+	bytes   int64
+	counts  *redis.Cmd
 }
 
+// check counts a batch on its identities' home Redis, one pipeline per
+// home, the homes in parallel, and stores or nacks each send.
 func (q *rateQuota) check(batch []*sendReq) {
-	n := q.s.firstUp()
-	if n == nil {
-		for _, r := range batch {
-			q.s.submit(r)
-		}
-		return
-	}
-	window := strconv.FormatInt(time.Now().Unix(), 10)
 	groups := map[string]*rateGroup{}
-	order := make([]*rateGroup, 0, 4)
+	homes := map[*node][]*rateGroup{}
 	for _, r := range batch {
 		subject, _, _ := strings.Cut(r.c.addr, "/")
 		g := groups[subject]
 		if g == nil {
-			g = &rateGroup{}
+			g = &rateGroup{subject: subject}
 			groups[subject] = g
-			order = append(order, g)
+			home := q.s.quotaHome(subject)
+			homes[home] = append(homes[home], g)
 		}
 		g.reqs = append(g.reqs, r)
 		g.bytes += int64(len(r.frame))
 	}
+	var wg sync.WaitGroup
+	for n, gs := range homes {
+		if n == nil {
+			q.pass(gs) // no Redis answers: unchecked
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); q.checkOn(n, gs) }()
+	}
+	wg.Wait()
+}
+
+// pass stores the groups' sends unchecked.
+func (q *rateQuota) pass(gs []*rateGroup) {
+	for _, g := range gs {
+		for _, r := range g.reqs {
+			q.s.submit(r)
+		}
+	}
+}
+
+// checkOn counts groups on their home n.
+func (q *rateQuota) checkOn(n *node, gs []*rateGroup) {
+	window := strconv.FormatInt(time.Now().Unix(), 10)
 	ctx, cancel := context.WithTimeout(q.s.ctx, rateCheckTimeout)
 	defer cancel()
 	pipe := n.rdb.Pipeline()
-	for subject, g := range groups {
-		g.counts = rateScript.Eval(ctx, pipe, []string{rateQuotaPrefix + subject}, window, len(g.reqs), g.bytes)
+	for _, g := range gs {
+		g.counts = rateScript.Eval(ctx, pipe, []string{rateQuotaPrefix + g.subject}, window, len(g.reqs), g.bytes)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		n.s.m.redisErrors.WithLabelValues(n.name, "quota").Inc()
 		n.markDown("quota", err)
-		for _, r := range batch {
-			q.s.submit(r)
-		}
+		q.pass(gs)
 		return
 	}
-	for _, g := range order {
+	for _, g := range gs {
 		counts, _ := g.counts.Int64Slice()
 		if len(counts) != 2 {
 			counts = []int64{int64(len(g.reqs)), g.bytes}

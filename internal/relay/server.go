@@ -327,7 +327,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := claims.Subject
-	if label := r.URL.Query().Get("label"); label != "" {
+	label := r.URL.Query().Get("label")
+	if label != "" {
 		if !envelope.ValidLabel(label) {
 			s.refuse(w, r, http.StatusBadRequest, "invalid label", "bad_label")
 			return
@@ -338,7 +339,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusBadRequest, "invalid address", "bad_label")
 		return
 	}
-	lease, over := s.quota.admit(r.Context(), claims.Subject)
+	lease, over := s.quota.admit(r.Context(), claims.Subject, label)
 	s.connWG.Add(1)
 	ws, err := websocket.Accept(smallBuffers{w, s.cfg.ConnByteBudget}, r, &websocket.AcceptOptions{
 		// Agents authenticate with a bearer header, which a browser page of
@@ -661,6 +662,10 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 		r.stored++
 	case outFull:
 		r.full = true
+	case outFullBytes:
+		r.fullB = true
+	case outOverPair:
+		r.overPair = true
 	case outOOM:
 		r.oom = true
 	case outNotReplicated:
@@ -671,7 +676,7 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 		retry = s.pickLocked(r, r.need-r.stored-r.pending)
 		r.pending += len(retry)
 	}
-	act := 0 // 1 ack, 2 nack full, 3 nack not replicated, 4 nack unavailable, 5 nack out of memory
+	act := 0 // 1 ack, 2 nack full, 3 nack not replicated, 4 nack unavailable, 5 nack out of memory, 6 nack over the pair's cap, 7 nack full by bytes
 	if !r.done {
 		switch {
 		case r.stored >= r.need:
@@ -682,6 +687,10 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 			// storing elsewhere only would weaken the copies for as long
 			// as it stays full.
 			act = 5
+		case r.overPair:
+			act = 6
+		case r.fullB:
+			act = 7
 		case r.full:
 			act = 2
 		case r.notRepl:
@@ -722,6 +731,12 @@ func (s *Server) stored(r *sendReq, idx int, o outcome) {
 	case 5:
 		s.m.refused.WithLabelValues("redis_oom").Inc()
 		r.c.nack(r.id, envelope.NackUnavailable, "queue out of memory: retry later")
+	case 6:
+		s.m.refused.WithLabelValues("quota_stored_pair").Inc()
+		r.c.nack(r.id, envelope.NackQuota, s.cfg.overPairReason())
+	case 7:
+		s.m.refused.WithLabelValues("inbox_full_bytes").Inc()
+		r.c.nack(r.id, envelope.NackInboxFull, s.cfg.overRecipientReason())
 	}
 }
 
