@@ -32,9 +32,10 @@ const (
 // addScript queues one envelope unless the inbox is full: MAX_INBOX entries
 // (0 returned), or, when its bytes are counted (KEYS[3] given), its bytes
 // at the recipient's or the pair's cap (addOverRecipient, addOverPair;
-// quota_stored.go). Entries older than the TTL are trimmed first: counted,
-// one by one and uncounted (at most 100 per call: a backlog goes over the
-// next calls); not counted, as XADD's approximate MINID trim. The keys
+// quota_stored.go). Entries older than the TTL are trimmed: counted, when
+// a limit is reached, one by one and uncounted (at most 1000 per call: a
+// backlog goes over the next calls), so that entries are only ever removed
+// with their bytes; not counted, as XADD's approximate MINID trim. The keys
 // expire a TTL after the last write. The index cannot see entries trimmed
 // or expired out of the stream: it is dropped when it grows past twice the
 // inbox bound (copies elsewhere then stay until the recipient's dedup drops
@@ -46,15 +47,25 @@ const (
 var addScript = redis.NewScript(storedLua + `
 local sid
 if KEYS[3] then
-  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 100)) do
-    uncount(KEYS[3], e)
-    redis.call('XDEL', KEYS[1], e[1])
-  end
-  if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
   local c, pf = charge(ARGV[4]), pairField(ARGV[6])
-  local pcap, rcap = tonumber(ARGV[8]), tonumber(ARGV[7])
-  if pcap > 0 and tonumber(redis.call('HGET', KEYS[3], pf) or 0) + c > pcap then return 3 end
-  if rcap > 0 and tonumber(redis.call('HGET', KEYS[3], 't') or 0) + c > rcap then return 2 end
+  local rcap, pcap = tonumber(ARGV[7]), tonumber(ARGV[8])
+  local function over()
+    if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+    local held = redis.call('HMGET', KEYS[3], 't', pf)
+    if pcap > 0 and tonumber(held[2] or 0) + c > pcap then return 3 end
+    if rcap > 0 and tonumber(held[1] or 0) + c > rcap then return 2 end
+  end
+  local o = over()
+  if o then
+    local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 1000)
+    if #old == 0 then return o end
+    local t, ids = {}, {}
+    for _, e in ipairs(old) do tally(t, e) ids[#ids+1] = e[1] end
+    redis.call('XDEL', KEYS[1], unpack(ids))
+    uncount(KEYS[3], t)
+    o = over()
+    if o then return o end
+  end
   sid = redis.call('XADD', KEYS[1], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
   redis.call('HINCRBY', KEYS[3], 't', c)
   redis.call('HINCRBY', KEYS[3], pf, c)
@@ -101,14 +112,17 @@ for i = 1, #ARGV, 2 do
 end
 local n = 0
 if KEYS[3] then
+  -- Only the entries still there are uncounted: their frame and sender
+  -- say what they count.
+  local t, seen = {}, {}
   for _, id in ipairs(ids) do
-    local e = redis.call('XRANGE', KEYS[1], id, id)
-    if e[1] then
-      uncount(KEYS[3], e[1])
-      n = n + redis.call('XDEL', KEYS[1], id)
+    if not seen[id] then
+      seen[id] = true
+      local e = redis.call('XRANGE', KEYS[1], id, id)[1]
+      if e then tally(t, e) end
     end
   end
-  return n
+  uncount(KEYS[3], t)
 end
 for i = 1, #ids, 500 do
   n = n + redis.call('XDEL', KEYS[1], unpack(ids, i, math.min(i + 499, #ids)))

@@ -131,7 +131,7 @@ func (q *rateQuota) check(batch []*sendReq) {
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); q.checkOn(n, gs) }()
+		go func() { defer wg.Done(); q.checkOn(n, gs, true) }()
 	}
 	wg.Wait()
 }
@@ -145,16 +145,22 @@ func (q *rateQuota) pass(gs []*rateGroup) {
 	}
 }
 
-// checkOn counts groups on their home n.
-func (q *rateQuota) checkOn(n *node, gs []*rateGroup) {
+// checkOn counts groups on their home n (the script by its hash, loaded
+// there when missing).
+func (q *rateQuota) checkOn(n *node, gs []*rateGroup, retryScript bool) {
 	window := strconv.FormatInt(time.Now().Unix(), 10)
 	ctx, cancel := context.WithTimeout(q.s.ctx, rateCheckTimeout)
 	defer cancel()
 	pipe := n.rdb.Pipeline()
 	for _, g := range gs {
-		g.counts = rateScript.Eval(ctx, pipe, []string{rateQuotaPrefix + g.subject}, window, len(g.reqs), g.bytes)
+		g.counts = rateScript.EvalSha(ctx, pipe, []string{rateQuotaPrefix + g.subject}, window, len(g.reqs), g.bytes)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	_, err := pipe.Exec(ctx)
+	if err != nil && retryScript && strings.HasPrefix(err.Error(), "NOSCRIPT") && rateScript.Load(ctx, n.rdb).Err() == nil {
+		q.checkOn(n, gs, false)
+		return
+	}
+	if err != nil {
 		n.s.m.redisErrors.WithLabelValues(n.name, "quota").Inc()
 		n.markDown("quota", err)
 		q.pass(gs)

@@ -27,21 +27,31 @@ const (
 	defaultStoredPerPair      = 8 << 20
 )
 
-// storedLua is shared by addScript and delScript: uncount(hash, entry)
-// takes a stream entry ({id, {field, value, ...}}) out of the counts.
+// storedLua is shared by addScript and delScript: tally(t, entry) adds a
+// stream entry ({id, {field, value, ...}}) being deleted to the tally t,
+// uncount(hash, t) takes the tally out of the counts, one HINCRBY per
+// field. Counts at zero are kept (the hash expires with the inbox); one
+// that would go negative is set to zero.
 var storedLua = fmt.Sprintf(`
 local function charge(frame) return math.max(#frame, %d) end
 local function pairField(sender) return 'p:' .. string.match(sender, '^[^/]*') end
-local function decr(hash, field, n)
-  if redis.call('HINCRBY', hash, field, -n) <= 0 then redis.call('HDEL', hash, field) end
+local function tally(t, e)
+  local kv, f, s = e[2], nil, nil
+  for j = 1, #kv, 2 do
+    if kv[j] == 'f' then f = kv[j+1] elseif kv[j] == 's' then s = kv[j+1] end
+  end
+  if not f then return end
+  local c = charge(f)
+  t['t'] = (t['t'] or 0) + c
+  if s and s ~= '' then
+    local pf = pairField(s)
+    t[pf] = (t[pf] or 0) + c
+  end
 end
-local function uncount(hash, e)
-  local v = {}
-  for j = 1, #e[2], 2 do v[e[2][j]] = e[2][j+1] end
-  if not v.f then return end
-  local c = charge(v.f)
-  decr(hash, 't', c)
-  if v.s and v.s ~= '' then decr(hash, pairField(v.s), c) end
+local function uncount(hash, t)
+  for field, n in pairs(t) do
+    if redis.call('HINCRBY', hash, field, -n) < 0 then redis.call('HSET', hash, field, 0) end
+  end
 end
 `, minStoredCharge)
 
