@@ -425,7 +425,9 @@ func gauge(b *testing.B, base, name string) float64 {
 // so that only their cost is measured) with one enforcing none of them
 // ("off"), both on one Redis, agents on one instance. In eight alternating rounds, so that
 // the load of the machine weighs on both alike; x_off is on's throughput
-// over off's, p99 of each at full speed.
+// over off's, p99 of each at full speed; redis_us/msg the CPU time the
+// Redis spent per envelope (less sensitive than throughput to the load of
+// a shared machine).
 func BenchmarkQuotas(b *testing.B) {
 	keys := relaytest.DevKeys(b)
 	v := relaytest.Verifier(b, keys)
@@ -440,15 +442,16 @@ func BenchmarkQuotas(b *testing.B) {
 	})
 	paths := []path{newRelayPath(b, keys, "on", on.URL, on.URL), newRelayPath(b, keys, "off", off.URL, off.URL)}
 	const rounds = 8
-	var took [2]time.Duration
+	var took, rcpu [2]time.Duration
 	var lats [2][]time.Duration
 	n := max(b.N/rounds/2, 200)
 	for r := 0; r < rounds; r++ {
 		for i := range paths {
 			k := (i + r) % 2
-			start := time.Now()
+			start, cpu := time.Now(), redisCPU(b, rd)
 			_, lat := run(b, paths[k], n, 0)
 			took[k] += time.Since(start)
+			rcpu[k] += redisCPU(b, rd) - cpu
 			lats[k] = append(lats[k], lat...)
 		}
 	}
@@ -462,5 +465,26 @@ func BenchmarkQuotas(b *testing.B) {
 	b.ReportMetric(rates[0]/rates[1], "x_off")
 	b.ReportMetric(p99(lats[0]), "on_p99_ms")
 	b.ReportMetric(p99(lats[1]), "off_p99_ms")
+	b.ReportMetric(float64(rcpu[0].Microseconds())/float64(n*rounds), "on_redis_us/msg")
+	b.ReportMetric(float64(rcpu[1].Microseconds())/float64(n*rounds), "off_redis_us/msg")
 	b.ReportMetric(0, "ns/op")
+}
+
+// redisCPU is the CPU time rd has used (INFO cpu).
+func redisCPU(b *testing.B, rd *relaytest.Redis) time.Duration {
+	rc := relaytest.Client(rd)
+	defer rc.Close()
+	info, err := rc.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var t time.Duration
+	for _, l := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
+		if k == "used_cpu_user" || k == "used_cpu_sys" {
+			s, _ := strconv.ParseFloat(v, 64)
+			t += time.Duration(s * float64(time.Second))
+		}
+	}
+	return t
 }
