@@ -77,6 +77,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "MESSAGE_TTL": "soon"},
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "CONN_BYTE_BUDGET": "1000"},
 		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "CONN_QUOTA_LEASE": "500ms"},
+		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "MAX_STORED_BYTES_PER_PAIR": "1000"},
+		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "MAX_STORED_BYTES_PER_RECIPIENT": "1000"},
+		{"REDIS_ADDR": "r", "JWKS_URL": "u", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a", "MAX_LABELS_PER_IDENTITY": "-1"},
 	} {
 		if _, err := relay.ConfigFromEnv(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)

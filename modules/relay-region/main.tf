@@ -22,11 +22,14 @@ locals {
   # The relay's limits per connection and per identity, set here so that a plan shows them
   # (internal/relay/README.md); var.env overrides any of them.
   relay_limits = {
-    CONN_BYTE_BUDGET               = "1048576" # bytes of deliveries in flight per connection
-    WRITE_TIMEOUT                  = "4s"      # the budget at 256 KiB/s: a client that does not read is closed
-    MAX_CONNS_PER_IDENTITY         = "64"      # open connections per token subject in the region
-    MAX_MSGS_PER_SEC_PER_IDENTITY  = "1000"    # envelopes per second per token subject
-    MAX_BYTES_PER_SEC_PER_IDENTITY = "8388608" # frame bytes per second per token subject
+    CONN_BYTE_BUDGET               = "1048576"  # bytes of deliveries in flight per connection
+    WRITE_TIMEOUT                  = "4s"       # the budget at 256 KiB/s: a client that does not read is closed
+    MAX_CONNS_PER_IDENTITY         = "64"       # open connections per token subject, all regions together
+    MAX_LABELS_PER_IDENTITY        = "16"       # labels connected at a time per token subject
+    MAX_MSGS_PER_SEC_PER_IDENTITY  = "1000"     # envelopes per second per token subject
+    MAX_BYTES_PER_SEC_PER_IDENTITY = "8388608"  # frame bytes per second per token subject
+    MAX_STORED_BYTES_PER_RECIPIENT = "67108864" # bytes queued for one address, per Redis
+    MAX_STORED_BYTES_PER_PAIR      = "8388608"  # bytes queued by one token subject for one address, per Redis
   }
 }
 
