@@ -50,6 +50,9 @@ type conn struct {
 	// against the byte budget (budget.go).
 	inflightBytes int
 	reservedBytes int
+	// backlog: nodes whose last read of the inbox was cut or full; the
+	// others are read without the byte budget's script (see readInbox).
+	backlog uint64
 }
 
 type entryRef struct {
@@ -66,6 +69,7 @@ func newConn(s *Server, ws *websocket.Conn, addr string, expiry time.Time) *conn
 		tokens:  float64(s.cfg.RateBurst),
 		last:    time.Now(),
 		cursors: make([]string, len(s.nodes)),
+		backlog: ^uint64(0), // the first read may meet a full inbox
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.idle = time.AfterFunc(s.cfg.IdleTimeout, func() {
@@ -326,12 +330,12 @@ func (c *conn) drainNode(i int) {
 		if !n.up.Load() {
 			continue
 		}
-		cursor := c.cursors[i]
+		cursor, backlog := c.cursors[i], c.backlog&bit != 0
 		c.reserved += room
 		c.reservedBytes += max(byteRoom, 0)
 		c.dmu.Unlock()
 
-		entries, cut, err := n.readInbox(c.ctx, c.addr, cursor, room, byteRoom)
+		entries, cut, err := n.readInbox(c.ctx, c.addr, cursor, room, byteRoom, backlog)
 
 		c.dmu.Lock()
 		c.reserved -= room
@@ -382,6 +386,9 @@ func (c *conn) drainNode(i int) {
 		}
 		if len(entries) == room || cut {
 			c.dirty |= bit // there may be more
+			c.backlog |= bit
+		} else {
+			c.backlog &^= bit
 		}
 		if len(entries) < room {
 			c.startDrainLocked() // part of the reservation is free again
