@@ -69,8 +69,9 @@ func StartRelay(ctx context.Context, bin, dir, redisAddr string, o RelayOptions)
 			"REGION=bench", fmt.Sprintf("INSTANCE_ID=relay-%d", i),
 			"JWKS_FILE=" + keys.JWKSPath(), "JWT_ISSUER=" + keys.Issuer, "JWT_AUDIENCE=" + keys.Audience,
 			// modules/relay-region's limits, as a region runs them.
-			"CONN_BYTE_BUDGET=1048576", "WRITE_TIMEOUT=4s", "MAX_CONNS_PER_IDENTITY=64",
+			"CONN_BYTE_BUDGET=1048576", "WRITE_TIMEOUT=4s", "MAX_CONNS_PER_IDENTITY=64", "MAX_LABELS_PER_IDENTITY=16",
 			"MAX_MSGS_PER_SEC_PER_IDENTITY=1000", "MAX_BYTES_PER_SEC_PER_IDENTITY=8388608",
+			"MAX_STORED_BYTES_PER_RECIPIENT=67108864", "MAX_STORED_BYTES_PER_PAIR=8388608",
 			"RATE_LIMIT=1000000", "RATE_BURST=1000000", "LOG_LEVEL=warn",
 		}
 		env = append(env, o.Env...) // the last of duplicates wins
@@ -142,9 +143,9 @@ func (r *Relay) Send(ctx context.Context, pair int, payload []byte) error {
 
 // OpenIdle implements Driver: raw WebSocket connections, each an address
 // (identity idle-k, label i) whose inbox the relay watches, within the
-// per-identity connection limit.
+// per-identity connection and label limits.
 func (r *Relay) OpenIdle(ctx context.Context, n int) (func(), error) {
-	perIdentity := 50
+	perIdentity := 16
 	headers := make([]http.Header, (n+perIdentity-1)/perIdentity)
 	for k := range headers {
 		tok, err := r.keys.Token(fmt.Sprintf("idle-%d", k), tokenTTL)
