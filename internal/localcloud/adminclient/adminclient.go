@@ -50,7 +50,7 @@ func WithToken(addr, token string) *Client {
 }
 
 // FromEnv is a client of the localcloud at addr whose token is $LOCALCLOUD_TOKEN
-// if set, else the one in dataDir (empty: $EnvDataDir). It fails, naming
+// if set, else the one in dataDir (if empty, $LOCALCLOUD_DATA_DIR). It fails, naming
 // both ways, when neither gives a token.
 func FromEnv(addr, dataDir string) (*Client, error) {
 	if token := os.Getenv(admin.EnvToken); token != "" {
@@ -72,21 +72,14 @@ func newClient(addr string, t *transport) *Client {
 	return &Client{addr: addr, http: &http.Client{Transport: t}}
 }
 
-// Addr is the address the client talks to.
-func (c *Client) Addr() string { return c.addr }
-
-// URL is the address of an admin path such as "faults".
-func (c *Client) URL(path string) string {
+// url is the address of an admin path such as "faults".
+func (c *Client) url(path string) string {
 	base := c.addr
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		base = "http://" + base
 	}
 	return strings.TrimSuffix(base, "/") + "/_localcloud/" + strings.TrimPrefix(path, "/")
 }
-
-// HTTP is the underlying HTTP client, which adds the token: for requests
-// the methods below do not cover.
-func (c *Client) HTTP() *http.Client { return c.http }
 
 // StatusError is an answer other than 200 OK.
 type StatusError struct {
@@ -111,7 +104,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) ([]byte,
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.URL(path), r)
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), r)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +149,7 @@ func (c *Client) Get(ctx context.Context, path string, v any) error {
 	return nil
 }
 
-// Health is GET /_localcloud/health: nil once localcloud serves.
+// Health is GET /_localcloud/health, which answers once localcloud serves.
 func (c *Client) Health(ctx context.Context) (admin.Health, error) {
 	var h admin.Health
 	return h, c.Get(ctx, "health", &h)
