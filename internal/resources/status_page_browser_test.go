@@ -110,6 +110,7 @@ func TestAccStatusPage_browserFollowsFailover(t *testing.T) {
 					if size == 0 || size > 14*1024 {
 						return fmt.Errorf("index.html is %d bytes, want at most 14 KiB (one round trip)", size)
 					}
+					t.Logf("index.html: %d bytes, six components and one open incident", size)
 					return e.readableWithoutJS(withoutJS, url, components)
 				},
 			},

@@ -3,6 +3,9 @@ package statuspage
 import (
 	"encoding/json"
 	"encoding/xml"
+	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +173,42 @@ func TestOverall_worstState(t *testing.T) {
 	if p.Overall() != Outage {
 		t.Fatal(p.Overall())
 	}
+}
+
+// TestColoursContrast checks every text colour of the page's style against
+// its white background: WCAG 2 asks 4.5:1 for normal text (1.4.3).
+func TestColoursContrast(t *testing.T) {
+	colours := regexp.MustCompile(`(?:^|[;{])color:#([0-9a-f]{6})`).FindAllStringSubmatch(pageTemplate, -1)
+	if len(colours) < 5 || !strings.Contains(pageTemplate, "background:#fff") {
+		t.Fatalf("found %d text colours on a white background, want the body's, the three states' and the links'", len(colours))
+	}
+	for _, c := range colours {
+		if r := contrast(c[1], "ffffff"); r < 4.5 {
+			t.Errorf("#%s on white: contrast %.2f:1, want at least 4.5:1", c[1], r)
+		}
+	}
+}
+
+// contrast is WCAG 2's contrast ratio of two sRGB colours (hex RRGGBB).
+func contrast(a, b string) float64 {
+	la, lb := luminance(a), luminance(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
+}
+
+func luminance(hex string) float64 {
+	v, _ := strconv.ParseUint(hex, 16, 32)
+	var l float64
+	for i, w := range []float64{0.2126, 0.7152, 0.0722} {
+		c := float64(v>>(16-8*i)&0xff) / 255
+		if c <= 0.04045 {
+			c /= 12.92
+		} else {
+			c = math.Pow((c+0.055)/1.055, 2.4)
+		}
+		l += w * c
+	}
+	return l
 }
