@@ -124,8 +124,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	for region := range services {
 		serviceUp[region] = true
 	}
-	rampPct, soak := m.reintroduction(ctx)
-	carried, intent, first, ramps := planSteps(specs, target, current, exists, serviceUp, pending, rampPct.Steps, m.drainGrace(), time.Now().UTC())
+	carried, intent, first, ramps := planSteps(specs, target, current, exists, serviceUp, pending, m.reintroduction(ctx).Steps, m.probe.drainGrace, time.Now().UTC())
 	switch {
 	case !exists:
 		w.fingerprint = r.createURLMap(ctx, m, backends, first, diags)
@@ -179,7 +178,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 		now := time.Now().UTC()
 		for region := range intent.Drains {
 			if _, old := carried.Drains[region]; !old {
-				intent.Drains[region] = drainIntent{Since: now, GraceUntil: now.Add(m.drainGrace())}
+				intent.Drains[region] = drainIntent{Since: now, GraceUntil: now.Add(m.probe.drainGrace)}
 			}
 		}
 		if !w.patch(ctx, first, intent, diags) {
@@ -196,7 +195,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			if i > 0 && !w.patch(ctx, withWeight(w.applied, region, weight), intent, diags) {
 				return
 			}
-			why := r.soak(ctx, m, p, region, soak)
+			why := r.soak(ctx, m, p, region, m.probe.soak)
 			if why == "" {
 				continue
 			}
@@ -296,7 +295,7 @@ func (r *relayFailoverGroupResource) reconnect(ctx context.Context, services map
 	if len(todo) == 0 {
 		return
 	}
-	if err := r.sleep(ctx, time.Until(due)); err != nil {
+	if err := sleepContext(ctx, time.Until(due)); err != nil {
 		diags.AddError("Interrupted during the drain grace period", err.Error())
 		return
 	}
@@ -315,7 +314,7 @@ func (r *relayFailoverGroupResource) awaitRollout(ctx context.Context, svc *runp
 	ctx, cancel := context.WithTimeout(ctx, regionCallTimeout)
 	defer cancel()
 	for svc.GetReconciling() {
-		if err := r.sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := sleepContext(ctx, 500*time.Millisecond); err != nil {
 			return nil, err
 		}
 		var err error

@@ -40,7 +40,7 @@ func (r *relayFailoverGroupResource) newProber(ctx context.Context, m *failoverG
 	if err != nil {
 		return nil, err
 	}
-	p := &prober{url: m.FrontDoorURL.ValueString(), token: m.HealthCheck.Token.ValueString(), timeout: m.healthTimeout(), roots: roots}
+	p := &prober{url: m.FrontDoorURL.ValueString(), token: m.probe.token, timeout: m.probe.timeout, roots: roots}
 	certs, _, managed := m.tlsCerts(ctx)
 	switch {
 	case m.TLS != nil && m.TLS.ServerName.ValueString() != "":
@@ -169,7 +169,7 @@ func (r *relayFailoverGroupResource) soak(ctx context.Context, m *failoverGroupM
 		if left <= 0 {
 			return ""
 		}
-		if err := r.sleep(ctx, min(left, time.Second)); err != nil {
+		if err := sleepContext(ctx, min(left, time.Second)); err != nil {
 			return err.Error()
 		}
 	}

@@ -10,9 +10,11 @@ import (
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"cloud.google.com/go/storage"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -48,25 +50,25 @@ type redisSnapshotRestoreResource struct {
 }
 
 type redisSnapshotRestoreModel struct {
-	ID                 types.String   `tfsdk:"id"`
-	Instance           types.String   `tfsdk:"instance"`
-	Source             types.String   `tfsdk:"source"`
-	SourceGeneration   types.Int64    `tfsdk:"source_generation"`
-	SnapshotsPrefix    types.String   `tfsdk:"snapshots_prefix"`
-	CreatedBefore      types.String   `tfsdk:"created_before"`
-	ExpectedCRC32C     types.String   `tfsdk:"expected_crc32c"`
-	SigningKey         types.String   `tfsdk:"signing_key"`
-	AllowUnsigned      types.Bool     `tfsdk:"allow_unsigned"`
-	AllowEmpty         types.Bool     `tfsdk:"allow_empty"`
-	MinSizeBytes       types.Int64    `tfsdk:"min_size_bytes"`
-	Triggers           types.Map      `tfsdk:"triggers"`
-	RestoredAt         types.String   `tfsdk:"restored_at"`
-	ImportedGeneration types.Int64    `tfsdk:"imported_generation"`
-	ImportedCRC32C     types.String   `tfsdk:"imported_crc32c"`
-	SnapshotCreatedAt  types.String   `tfsdk:"snapshot_created_at"`
-	KeyCount           types.Int64    `tfsdk:"key_count"`
-	Signed             types.Bool     `tfsdk:"signed"`
-	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+	ID                 types.String      `tfsdk:"id"`
+	Instance           types.String      `tfsdk:"instance"`
+	Source             types.String      `tfsdk:"source"`
+	SourceGeneration   types.Int64       `tfsdk:"source_generation"`
+	SnapshotsPrefix    types.String      `tfsdk:"snapshots_prefix"`
+	CreatedBefore      timetypes.RFC3339 `tfsdk:"created_before"`
+	ExpectedCRC32C     types.String      `tfsdk:"expected_crc32c"`
+	SigningKey         types.String      `tfsdk:"signing_key"`
+	AllowUnsigned      types.Bool        `tfsdk:"allow_unsigned"`
+	AllowEmpty         types.Bool        `tfsdk:"allow_empty"`
+	MinSizeBytes       types.Int64       `tfsdk:"min_size_bytes"`
+	Triggers           types.Map         `tfsdk:"triggers"`
+	RestoredAt         types.String      `tfsdk:"restored_at"`
+	ImportedGeneration types.Int64       `tfsdk:"imported_generation"`
+	ImportedCRC32C     types.String      `tfsdk:"imported_crc32c"`
+	SnapshotCreatedAt  types.String      `tfsdk:"snapshot_created_at"`
+	KeyCount           types.Int64       `tfsdk:"key_count"`
+	Signed             types.Bool        `tfsdk:"signed"`
+	Timeouts           timeouts.Value    `tfsdk:"timeouts"`
 }
 
 func (r *redisSnapshotRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -131,12 +133,11 @@ func (r *redisSnapshotRestoreResource) Schema(ctx context.Context, _ resource.Sc
 				Validators:    []validator.String{stringvalidator.RegexMatches(gcsURIPattern, gcsURIMessage+" or gs://BUCKET/PREFIX/")},
 			},
 			"created_before": schema.StringAttribute{
-				Optional: true,
+				Optional: true, CustomType: timetypes.RFC3339Type{},
 				Description: "RFC 3339 time the snapshot must predate, typically when the corruption began " +
 					"(`2026-11-26T14:05:00Z`). A snapshot written at or after it is refused (with `source`) or skipped " +
 					"(with `snapshots_prefix`).",
 				PlanModifiers: replace,
-				Validators:    []validator.String{rfc3339Validator{}},
 			},
 			"expected_crc32c": schema.StringAttribute{
 				Optional:      true,
@@ -214,11 +215,11 @@ func (r *redisSnapshotRestoreResource) ValidateConfig(ctx context.Context, req r
 }
 
 // rules is what the configuration asks of the snapshot.
-func (m *redisSnapshotRestoreModel) rules() restoreRules {
+func (m *redisSnapshotRestoreModel) rules(diags *diag.Diagnostics) restoreRules {
 	return restoreRules{
 		SourceGeneration: m.SourceGeneration.ValueInt64(),
 		ExpectedCRC32C:   m.ExpectedCRC32C.ValueString(),
-		CreatedBefore:    parseTimestamp(m.CreatedBefore),
+		CreatedBefore:    timestampOf(m.CreatedBefore, path.Root("created_before"), diags),
 		MinSizeBytes:     m.MinSizeBytes.ValueInt64(),
 		AllowEmpty:       m.AllowEmpty.ValueBool(),
 		AllowUnsigned:    m.AllowUnsigned.ValueBool(),
@@ -238,7 +239,10 @@ func (r *redisSnapshotRestoreResource) Create(ctx context.Context, req resource.
 	defer cancel()
 
 	// Every check comes before the instance is touched.
-	rules := plan.rules()
+	rules := plan.rules(&resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	snap, ok := r.snapshot(ctx, &plan, rules, resp)
 	if !ok {
 		return

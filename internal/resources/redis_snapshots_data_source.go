@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -30,13 +31,13 @@ type redisSnapshotsDataSource struct {
 }
 
 type redisSnapshotsModel struct {
-	Prefix           types.String `tfsdk:"prefix"`
-	CreatedBefore    types.String `tfsdk:"created_before"`
-	MinSizeBytes     types.Int64  `tfsdk:"min_size_bytes"`
-	MinKeyCount      types.Int64  `tfsdk:"min_key_count"`
-	Snapshots        types.List   `tfsdk:"snapshots"`
-	Latest           types.Object `tfsdk:"latest"`
-	LatestAgeSeconds types.Int64  `tfsdk:"latest_age_seconds"`
+	Prefix           types.String      `tfsdk:"prefix"`
+	CreatedBefore    timetypes.RFC3339 `tfsdk:"created_before"`
+	MinSizeBytes     types.Int64       `tfsdk:"min_size_bytes"`
+	MinKeyCount      types.Int64       `tfsdk:"min_key_count"`
+	Snapshots        types.List        `tfsdk:"snapshots"`
+	Latest           types.Object      `tfsdk:"latest"`
+	LatestAgeSeconds types.Int64       `tfsdk:"latest_age_seconds"`
 }
 
 func (d *redisSnapshotsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -68,9 +69,8 @@ func (d *redisSnapshotsDataSource) Schema(_ context.Context, _ datasource.Schema
 				Validators:  []validator.String{stringvalidator.RegexMatches(gcsURIPattern, gcsURIMessage+" or gs://BUCKET/PREFIX/")},
 			},
 			"created_before": schema.StringAttribute{
-				Optional:    true,
+				Optional: true, CustomType: timetypes.RFC3339Type{},
 				Description: "Only snapshots written before this RFC 3339 time, for example when a corruption began (`2026-11-26T14:05:00Z`).",
-				Validators:  []validator.String{rfc3339Validator{}},
 			},
 			"min_size_bytes": schema.Int64Attribute{
 				Optional:    true,
@@ -121,7 +121,7 @@ func (d *redisSnapshotsDataSource) Read(ctx context.Context, req datasource.Read
 		return
 	}
 	filter := snapshotFilter{
-		CreatedBefore: parseTimestamp(m.CreatedBefore),
+		CreatedBefore: timestampOf(m.CreatedBefore, path.Root("created_before"), &resp.Diagnostics),
 		MinSizeBytes:  m.MinSizeBytes.ValueInt64(),
 		MinKeyCount:   m.MinKeyCount.ValueInt64Pointer(),
 	}

@@ -56,7 +56,7 @@ data "agentnet_redis_snapshots" "s" {
 			},
 			{
 				Config:      list(`  created_before = "yesterday"`),
-				ExpectError: errorText("created_before must be an RFC 3339 timestamp such as 2026-11-26T14:05:00Z", `not "yesterday"`),
+				ExpectError: errorText("Invalid RFC3339 String Value", "Given Value: yesterday"),
 			},
 			{
 				Config: list(""),

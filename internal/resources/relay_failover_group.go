@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -42,40 +43,50 @@ var (
 // regions take traffic through the global load balancer, with capacity,
 // health gates, safety rules and a gradual return.
 func NewRelayFailoverGroupResource() resource.Resource {
-	return &relayFailoverGroupResource{sleep: sleepContext}
+	return &relayFailoverGroupResource{}
 }
 
 type relayFailoverGroupResource struct {
 	withClients
-	// sleep waits for soak and grace periods; tests may shorten it.
-	sleep func(ctx context.Context, d time.Duration) error
 }
 
 type failoverGroupModel struct {
-	ID                types.String   `tfsdk:"id"`
-	Name              types.String   `tfsdk:"name"`
-	Project           types.String   `tfsdk:"project"`
-	Regions           []regionModel  `tfsdk:"regions"`
-	Capacity          *capacityModel `tfsdk:"capacity"`
-	HealthCheck       *healthModel   `tfsdk:"health_check"`
-	MinActiveRegions  types.Int64    `tfsdk:"min_active_regions"`
-	AutomaticFailover types.Bool     `tfsdk:"automatic_failover"`
-	Reintroduction    types.Object   `tfsdk:"reintroduction"`
-	DrainGracePeriod  types.String   `tfsdk:"drain_grace_period"`
-	EffectiveWeights  types.Map      `tfsdk:"effective_weights"`
-	MinInstances      types.Map      `tfsdk:"min_instances"`
-	UnhealthyRegions  types.List     `tfsdk:"unhealthy_regions"`
-	FrontDoorURL      types.String   `tfsdk:"front_door_url"`
-	URLMap            types.String   `tfsdk:"url_map"`
-	TLS               *tlsModel      `tfsdk:"tls"`
-	Address           types.String   `tfsdk:"address"`
-	IPAddress         types.String   `tfsdk:"ip_address"`
-	Timeouts          timeouts.Value `tfsdk:"timeouts"`
+	ID                types.String         `tfsdk:"id"`
+	Name              types.String         `tfsdk:"name"`
+	Project           types.String         `tfsdk:"project"`
+	Regions           []regionModel        `tfsdk:"regions"`
+	Capacity          *capacityModel       `tfsdk:"capacity"`
+	HealthCheck       *healthModel         `tfsdk:"health_check"`
+	MinActiveRegions  types.Int64          `tfsdk:"min_active_regions"`
+	AutomaticFailover types.Bool           `tfsdk:"automatic_failover"`
+	Reintroduction    types.Object         `tfsdk:"reintroduction"`
+	DrainGracePeriod  timetypes.GoDuration `tfsdk:"drain_grace_period"`
+	EffectiveWeights  types.Map            `tfsdk:"effective_weights"`
+	MinInstances      types.Map            `tfsdk:"min_instances"`
+	UnhealthyRegions  types.List           `tfsdk:"unhealthy_regions"`
+	FrontDoorURL      types.String         `tfsdk:"front_door_url"`
+	URLMap            types.String         `tfsdk:"url_map"`
+	TLS               *tlsModel            `tfsdk:"tls"`
+	Address           types.String         `tfsdk:"address"`
+	IPAddress         types.String         `tfsdk:"ip_address"`
+	Timeouts          timeouts.Value       `tfsdk:"timeouts"`
 
 	// keptCapacity are the regions whose API is out, with the minimum
 	// instances state last read from them: decide keeps them (see
 	// keepCapacityOf).
 	keptCapacity map[string]int64
+	// probe is what the health checks need from the configuration, read
+	// once by readProbe.
+	probe probeSettings
+}
+
+// probeSettings are the health check's token (token_wo lives only in the
+// configuration, never in the plan or state) and parsed durations.
+type probeSettings struct {
+	token      string
+	timeout    time.Duration
+	soak       time.Duration
+	drainGrace time.Duration
 }
 
 type regionModel struct {
@@ -91,10 +102,12 @@ type capacityModel struct {
 }
 
 type healthModel struct {
-	Token              types.String `tfsdk:"token"`
-	Timeout            types.String `tfsdk:"timeout"`
-	UnhealthyThreshold types.Int64  `tfsdk:"unhealthy_threshold"`
-	HealthyThreshold   types.Int64  `tfsdk:"healthy_threshold"`
+	Token              types.String         `tfsdk:"token"`
+	TokenWO            types.String         `tfsdk:"token_wo"`
+	TokenWOVersion     types.Int64          `tfsdk:"token_wo_version"`
+	Timeout            timetypes.GoDuration `tfsdk:"timeout"`
+	UnhealthyThreshold types.Int64          `tfsdk:"unhealthy_threshold"`
+	HealthyThreshold   types.Int64          `tfsdk:"healthy_threshold"`
 }
 
 // tlsModel is the front door's certificate: exactly one of the three.
@@ -106,13 +119,13 @@ type tlsModel struct {
 }
 
 type reintroductionModel struct {
-	Steps []int64 `tfsdk:"steps"`
-	Soak  string  `tfsdk:"soak"`
+	Steps []int64              `tfsdk:"steps"`
+	Soak  timetypes.GoDuration `tfsdk:"soak"`
 }
 
 var reintroductionAttrTypes = map[string]attr.Type{
 	"steps": types.ListType{ElemType: types.Int64Type},
-	"soak":  types.StringType,
+	"soak":  timetypes.GoDurationType{},
 }
 
 const (
@@ -194,12 +207,26 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				Required:    true,
 				Description: "The health check: a real relay round trip between two probe agents through the front door, pinned to one region by the `" + regionHeader + "` header.",
 				Attributes: map[string]schema.Attribute{
-					"token": schema.StringAttribute{Required: true, Sensitive: true,
-						Validators:  []validator.String{probeTokenValidator()},
-						Description: "Bearer token the probe agents connect with. An empty token is refused: every probe would fail and look like an outage of every region."},
-					"timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("5s"),
-						Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
-						Description: "Time one round trip may take."},
+					"token": schema.StringAttribute{Optional: true, Sensitive: true,
+						Validators:         []validator.String{probeTokenValidator()},
+						DeprecationMessage: "health_check.token is stored in the state in plain text: use health_check.token_wo.",
+						Description:        "Deprecated: stored in the state in plain text. Use `token_wo`."},
+					"token_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
+						Validators: []validator.String{probeTokenValidator(),
+							stringvalidator.ExactlyOneOf(path.MatchRoot("health_check").AtName("token"), path.MatchRoot("health_check").AtName("token_wo"))},
+						Description: "Bearer token the probe agents connect with, write-only: never in the plan or the state, so it " +
+							"may come from an ephemeral resource or variable. The group reads it from the configuration at each plan " +
+							"and apply, so a rotated token is used by the next run. An empty token is refused: every probe would " +
+							"fail and look like an outage of every region. Exactly one of `token_wo` and `token`."},
+					"token_wo_version": schema.Int64Attribute{Optional: true,
+						Validators: []validator.Int64{int64validator.AlsoRequires(path.MatchRoot("health_check").AtName("token_wo"))},
+						Description: "Any number, kept in the state: changing it (with a rotated `token_wo`) makes the next apply " +
+							"update the group, whose health gate then checks every region taking traffic with the new token, so a " +
+							"token the relays refuse fails that apply instead of the next failover."},
+					"timeout": schema.StringAttribute{Optional: true, Computed: true, CustomType: timetypes.GoDurationType{},
+						Default:     stringdefault.StaticString("5s"),
+						Validators:  []validator.String{durationAtLeast(time.Millisecond)},
+						Description: "Time one round trip may take, a Go duration such as `5s`."},
 					"unhealthy_threshold": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(2),
 						Validators:  []validator.Int64{int64validator.Between(1, 10)},
 						Description: "Consecutive failed probes that make a region unhealthy."},
@@ -222,7 +249,7 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				Optional: true, Computed: true,
 				Default: objectdefault.StaticValue(types.ObjectValueMust(reintroductionAttrTypes, map[string]attr.Value{
 					"steps": types.ListValueMust(types.Int64Type, []attr.Value{types.Int64Value(10), types.Int64Value(50), types.Int64Value(100)}),
-					"soak":  types.StringValue(defaultSoak),
+					"soak":  timetypes.NewGoDurationValueFromStringMust(defaultSoak),
 				})),
 				Description: "How a region returns to traffic: the percentages of its weight it goes through, ending at 100, each held for `soak` while it is probed.",
 				Attributes: map[string]schema.Attribute{
@@ -232,15 +259,17 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 						Validators: []validator.List{listvalidator.SizeAtLeast(1),
 							listvalidator.ValueInt64sAre(int64validator.Between(1, 100))},
 						Description: "Percentages of the target weight, increasing, the last one 100."},
-					"soak": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultSoak),
-						Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
-						Description: "How long each step is held and probed."},
+					"soak": schema.StringAttribute{Optional: true, Computed: true, CustomType: timetypes.GoDurationType{},
+						Default:     stringdefault.StaticString(defaultSoak),
+						Validators:  []validator.String{durationAtLeast(0)},
+						Description: "How long each step is held and probed, a Go duration such as `60s`."},
 				},
 			},
 			"drain_grace_period": schema.StringAttribute{
-				Optional: true, Computed: true, Default: stringdefault.StaticString(defaultDrainGrace),
-				Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
-				Description: "Time between taking a region out of the URL map and telling its connected agents to reconnect elsewhere.",
+				Optional: true, Computed: true, CustomType: timetypes.GoDurationType{},
+				Default:     stringdefault.StaticString(defaultDrainGrace),
+				Validators:  []validator.String{durationAtLeast(0)},
+				Description: "Time between taking a region out of the URL map and telling its connected agents to reconnect elsewhere, a Go duration such as `30s`.",
 			},
 			"effective_weights": schema.MapAttribute{Computed: true, ElementType: types.Int64Type,
 				Description: "URL map weight of each region. Read from the load balancer, so an edit made outside Terraform shows as drift."},
@@ -394,7 +423,7 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 	}
 	var plan failoverGroupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || !plan.known() {
+	if resp.Diagnostics.HasError() || !plan.known() || !plan.readProbe(ctx, req.Config, &resp.Diagnostics) || resp.Diagnostics.HasError() {
 		return
 	}
 	for i, reg := range plan.Regions {
@@ -552,7 +581,7 @@ func (m *failoverGroupModel) known() bool {
 			return false
 		}
 	}
-	return m.HealthCheck != nil && !m.HealthCheck.Token.IsUnknown() && !m.MinActiveRegions.IsUnknown()
+	return m.HealthCheck != nil && !m.MinActiveRegions.IsUnknown()
 }
 
 func (m *failoverGroupModel) specs() []regionSpec {
@@ -572,13 +601,33 @@ func (m *failoverGroupModel) rules() failoverRules {
 	return rules
 }
 
-func (m *failoverGroupModel) reintroduction(ctx context.Context) (reintroductionModel, time.Duration) {
-	ri := reintroductionModel{Steps: []int64{10, 50, 100}, Soak: defaultSoak}
+func (m *failoverGroupModel) reintroduction(ctx context.Context) reintroductionModel {
+	ri := reintroductionModel{Steps: []int64{10, 50, 100}, Soak: timetypes.NewGoDurationValueFromStringMust(defaultSoak)}
 	if !m.Reintroduction.IsNull() && !m.Reintroduction.IsUnknown() {
 		m.Reintroduction.As(ctx, &ri, objectAsOptions)
 	}
-	soak, _ := time.ParseDuration(ri.Soak)
-	return ri, soak
+	return ri
+}
+
+// readProbe reads what the health checks need: the token from config
+// (token_wo, else the deprecated token) and the durations, parsed once. It
+// reports false when the token is not known yet (plan of a value computed
+// at apply).
+func (m *failoverGroupModel) readProbe(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) bool {
+	health := path.Root("health_check")
+	var wo types.String
+	diags.Append(config.GetAttribute(ctx, health.AtName("token_wo"), &wo)...)
+	token := m.HealthCheck.Token
+	if !wo.IsNull() {
+		token = wo
+	}
+	m.probe = probeSettings{
+		token:      token.ValueString(),
+		timeout:    durationOf(m.HealthCheck.Timeout, 5*time.Second, health.AtName("timeout"), diags),
+		soak:       durationOf(m.reintroduction(ctx).Soak, 10*time.Second, path.Root("reintroduction").AtName("soak"), diags),
+		drainGrace: durationOf(m.DrainGracePeriod, 5*time.Second, path.Root("drain_grace_period"), diags),
+	}
+	return !token.IsUnknown()
 }
 
 // setTargets records the planned weights and capacities.
@@ -609,22 +658,6 @@ func (m *failoverGroupModel) setTargets(ctx context.Context, targets []regionTar
 	return diags
 }
 
-func (m *failoverGroupModel) healthTimeout() time.Duration {
-	d, err := time.ParseDuration(m.HealthCheck.Timeout.ValueString())
-	if err != nil || d <= 0 {
-		return 5 * time.Second
-	}
-	return d
-}
-
-func (m *failoverGroupModel) drainGrace() time.Duration {
-	d, err := time.ParseDuration(m.DrainGracePeriod.ValueString())
-	if err != nil {
-		return 5 * time.Second
-	}
-	return d
-}
-
 func (r *relayFailoverGroupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan failoverGroupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -632,6 +665,7 @@ func (r *relayFailoverGroupResource) Create(ctx context.Context, req resource.Cr
 		return
 	}
 	plan.Project = types.StringValue(orDefault(plan.Project, r.clients.Project, "project", &resp.Diagnostics))
+	plan.readProbe(ctx, req.Config, &resp.Diagnostics)
 	timeout, d := plan.Timeouts.Create(ctx, 30*time.Minute)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
@@ -652,8 +686,12 @@ func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.Up
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	plan.readProbe(ctx, req.Config, &resp.Diagnostics)
 	timeout, d := plan.Timeouts.Update(ctx, 30*time.Minute)
 	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r.assumeRegionsOut(ctx, &plan, req.Private)

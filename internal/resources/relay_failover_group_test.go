@@ -66,8 +66,9 @@ resource "agentnet_relay_failover_group" "global" {
     baseline_min_instances = 1
   }
   health_check = {
-    token   = %q
-    timeout = "3s"
+    token_wo         = %q
+    token_wo_version = 1
+    timeout          = "3s"
   }
   automatic_failover = %t
   reintroduction = {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/http"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -29,14 +34,15 @@ type relayHealthDataSource struct {
 }
 
 type relayHealthModel struct {
-	URL        types.String  `tfsdk:"url"`
-	Token      types.String  `tfsdk:"token"`
-	Timeout    types.String  `tfsdk:"timeout"`
-	Region     types.String  `tfsdk:"region"`
-	ServerName types.String  `tfsdk:"server_name"`
-	Healthy    types.Bool    `tfsdk:"healthy"`
-	LatencyMS  types.Float64 `tfsdk:"latency_ms"`
-	Error      types.String  `tfsdk:"error"`
+	URL        types.String         `tfsdk:"url"`
+	Token      types.String         `tfsdk:"token"`
+	TokenFile  types.String         `tfsdk:"token_file"`
+	Timeout    timetypes.GoDuration `tfsdk:"timeout"`
+	Region     types.String         `tfsdk:"region"`
+	ServerName types.String         `tfsdk:"server_name"`
+	Healthy    types.Bool           `tfsdk:"healthy"`
+	LatencyMS  types.Float64        `tfsdk:"latency_ms"`
+	Error      types.String         `tfsdk:"error"`
 }
 
 func (d *relayHealthDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -57,9 +63,20 @@ func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 				Validators:  []validator.String{stringvalidator.RegexMatches(relayURLPattern, "must be an http://, https://, ws:// or wss:// URL")},
 			},
 			"token": schema.StringAttribute{
-				Required: true, Sensitive: true,
-				Validators:  []validator.String{probeTokenValidator()},
-				Description: "Bearer token the probe agents connect with (a JWT the relay accepts). An empty token is refused: every probe would fail and look like an outage.",
+				Optional: true, Sensitive: true,
+				Validators:         []validator.String{probeTokenValidator()},
+				DeprecationMessage: "token is stored in the state in plain text (a data source has no write-only arguments): use token_file.",
+				Description:        "Deprecated: stored in the state in plain text. Use `token_file`.",
+			},
+			"token_file": schema.StringAttribute{
+				Optional: true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1),
+					stringvalidator.ExactlyOneOf(path.MatchRoot("token"), path.MatchRoot("token_file"))},
+				Description: "Path of a file holding the bearer token the probe agents connect with (a JWT the relay accepts; " +
+					"surrounding whitespace is ignored), read at each probe. Only the path is in the state: a data source " +
+					"cannot take a write-only argument, and its results must stay usable in `check` blocks, which an " +
+					"ephemeral resource's are not. Mint the token into the file in the job that runs plan and apply. A " +
+					"missing or empty file is an error, not an unhealthy relay. Exactly one of `token_file` and `token`.",
 			},
 			"region": schema.StringAttribute{
 				Optional:   true,
@@ -73,9 +90,9 @@ func (d *relayHealthDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 					"address (a failover group's `front_door_url`) and the certificate names only its domains. Verification is never skipped.",
 			},
 			"timeout": schema.StringAttribute{
-				Optional:    true,
+				Optional: true, CustomType: timetypes.GoDurationType{},
 				Description: "How long the round trip may take, as a Go duration (default `10s`).",
-				Validators:  []validator.String{stringvalidator.RegexMatches(durationPattern, durationMessage)},
+				Validators:  []validator.String{durationAtLeast(time.Millisecond)},
 			},
 			"healthy":    schema.BoolAttribute{Computed: true, Description: "Whether the round trip completed in time."},
 			"latency_ms": schema.Float64Attribute{Computed: true, Description: "Round-trip time in milliseconds; null when unhealthy."},
@@ -90,20 +107,20 @@ func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	timeout := 10 * time.Second
-	if s := m.Timeout.ValueString(); s != "" {
-		var err error
-		if timeout, err = time.ParseDuration(s); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("timeout"), "Invalid timeout", err.Error())
-			return
-		}
+	timeout := durationOf(m.Timeout, 10*time.Second, path.Root("timeout"), &resp.Diagnostics)
+	token := m.Token.ValueString()
+	if !m.TokenFile.IsNull() {
+		token = readTokenFile(m.TokenFile.ValueString(), &resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
 	}
 	roots, err := d.clients.FrontDoorRoots(ctx)
 	if err != nil {
 		resp.Diagnostics.AddError("No trusted roots for the probe", err.Error())
 		return
 	}
-	latency, err := probeRelay(ctx, m.URL.ValueString(), m.Token.ValueString(), timeout, roots, m.ServerName.ValueString(), m.Region.ValueString())
+	latency, err := probeRelay(ctx, m.URL.ValueString(), token, timeout, roots, m.ServerName.ValueString(), m.Region.ValueString())
 	m.Healthy = types.BoolValue(err == nil)
 	m.LatencyMS, m.Error = types.Float64Null(), types.StringNull()
 	if err != nil {
@@ -114,11 +131,30 @@ func (d *relayHealthDataSource) Read(ctx context.Context, req datasource.ReadReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
+// readTokenFile reads the probe token from token_file: a file that cannot
+// be read or holds no token is an error naming the attribute and the file.
+func readTokenFile(name string, diags *diag.Diagnostics) string {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		diags.AddAttributeError(path.Root("token_file"), "Cannot read the probe token",
+			fmt.Sprintf("token_file %q: %v. It must name a file holding the bearer token the probe agents connect with.", name, err))
+		return ""
+	}
+	token := strings.TrimSpace(string(b))
+	if !probeTokenRE.MatchString(token) {
+		diags.AddAttributeError(path.Root("token_file"), "No probe token in token_file",
+			fmt.Sprintf("token_file %q must hold one non-empty bearer token without spaces: every probe would fail and look like an outage.", name))
+	}
+	return token
+}
+
 // probeTokenValidator refuses an empty or blank probe token: the relay
 // would refuse every probe, which reads as an outage.
 func probeTokenValidator() validator.String {
-	return stringvalidator.RegexMatches(regexp.MustCompile(`^\S+$`), "must be a non-empty bearer token without spaces")
+	return stringvalidator.RegexMatches(probeTokenRE, "must be a non-empty bearer token without spaces")
 }
+
+var probeTokenRE = regexp.MustCompile(`^\S+$`)
 
 // probeRelay is the health check shared by the data source and the
 // failover group: a round trip between two probe agents, trusting roots for

@@ -153,12 +153,6 @@ func optionalStringMap(m map[string]string) types.Map {
 // relayURLPattern matches the URLs relays are reached at.
 var relayURLPattern = regexp.MustCompile(`^(https?|wss?)://[^\s/]+(/\S*)?$`)
 
-// durationPattern matches the Go durations attributes accept, such as 500ms,
-// 10s, 1.5m or 2h.
-var durationPattern = regexp.MustCompile(`^(\d+(\.\d+)?(ms|s|m|h))+$`)
-
-const durationMessage = "must be a duration such as 500ms, 10s, 5m or 1h"
-
 // keepOnRegionOutage handles a Read whose regional API does not serve it
 // (UNAVAILABLE, or no answer within the call's deadline): the last known
 // state stands, with a warning, so that a plan (a failover above all) still

@@ -115,33 +115,6 @@ func (f snapshotFacts) value() types.Object {
 	})
 }
 
-// rfc3339Validator accepts an RFC 3339 timestamp such as
-// 2026-11-26T14:05:00Z.
-type rfc3339Validator struct{}
-
-func (rfc3339Validator) Description(context.Context) string {
-	return "must be an RFC 3339 timestamp such as 2026-11-26T14:05:00Z"
-}
-
-func (v rfc3339Validator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (v rfc3339Validator) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if _, err := time.Parse(time.RFC3339, req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid timestamp",
-			fmt.Sprintf("%s %s, not %q.", req.Path, v.Description(ctx), req.ConfigValue.ValueString()))
-	}
-}
-
-// parseTimestamp reads an attribute rfc3339Validator accepted; null is the
-// zero time.
-func parseTimestamp(v types.String) time.Time {
-	t, _ := time.Parse(time.RFC3339, v.ValueString())
-	return t
-}
-
 // cryptoKeyRE matches a Cloud KMS crypto key name.
 var cryptoKeyRE = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
 
