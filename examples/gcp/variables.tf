@@ -103,8 +103,7 @@ variable "rpo_seconds" {
   default     = 300
 }
 
-variable "probe_token" {
-  description = "Firebase ID token of the health-check identity (expires after an hour: mint it in the job that runs plan/apply)."
+variable "probe_token_file" {
+  description = "File holding a Firebase ID token of the health-check identity (expires after an hour: mint it in the job that runs plan/apply). The token is never stored in state."
   type        = string
-  sensitive   = true
 }

@@ -119,9 +119,9 @@ module "global" {
   baseline_min_instances = 1
   min_active_regions     = 1
 
-  health_check_token   = var.probe_token
-  health_check_timeout = "5s"
-  automatic_failover   = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
+  health_check_token_file = var.probe_token_file
+  health_check_timeout    = "5s"
+  automatic_failover      = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
 
   reintroduction_steps = [10, 50, 100]
   reintroduction_soak  = "5s" # short for a demo; the module's default is 60s

@@ -21,10 +21,9 @@ variable "relay_dev_keys" {
   type        = string
 }
 
-variable "probe_token" {
-  description = "Token the health checks connect with: `bin/relay token -dir DIR -sub health-probe -ttl 24h`."
+variable "probe_token_file" {
+  description = "File holding the token the health checks connect with: `bin/relay token -dir DIR -sub health-probe -ttl 24h > FILE`. The token is never stored in state."
   type        = string
-  sensitive   = true
 }
 
 variable "network" {

@@ -184,7 +184,12 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(s
 	if err != nil {
 		return fail(err)
 	}
-	vars, _ := json.MarshalIndent(map[string]string{"relay_dev_keys": e.keys.Dir, "probe_token": probe}, "", "  ")
+	// The health checks read their token from a file: it never goes into state.
+	probeFile := filepath.Join(e.tfDir, "probe.token")
+	if err := os.WriteFile(probeFile, []byte(probe), 0o600); err != nil {
+		return fail(err)
+	}
+	vars, _ := json.MarshalIndent(map[string]string{"relay_dev_keys": e.keys.Dir, "probe_token_file": probeFile}, "", "  ")
 	if err := os.WriteFile(filepath.Join(e.tfDir, "terraform.tfvars.json"), vars, 0o600); err != nil {
 		return fail(err)
 	}

@@ -89,6 +89,7 @@ func TestExampleLocal(t *testing.T) {
 	}
 	healthy("three regions", out)
 	secureRedis(t, lc, "three regions", out, filepath.Join(dir, "terraform.tfstate"))
+	noTokenInState(t, "three regions", filepath.Join(dir, "terraform.tfstate"), tf.token)
 	settled("three regions")
 
 	edit(`    "asia-east1"   = { state = "active" }`, `    "asia-east1"   = { state = "drained" }`)
@@ -139,6 +140,7 @@ func TestExampleLocal(t *testing.T) {
 	}
 	healthy("new region", out)
 	secureRedis(t, lc, "new region", out, filepath.Join(dir, "terraform.tfstate"))
+	noTokenInState(t, "new region", filepath.Join(dir, "terraform.tfstate"), tf.token)
 	settled("new region")
 
 	tf.run(t, env, chdir, "destroy", "-auto-approve", "-input=false", "-no-color")
@@ -187,7 +189,7 @@ func localExample(t *testing.T, tf *tofu) (*localcloudtest.Instance, []string, s
 	env := append(tf.env(t),
 		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
 		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
-		"TF_VAR_probe_token="+tf.token,
+		"TF_VAR_probe_token_file="+tf.tokenFile,
 		// As the README sets it up: snapshots signed, restores verified.
 		"TF_VAR_snapshot_signing_key="+lc.CreateMACKey(t, "projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots"),
 	)

@@ -84,8 +84,8 @@ resource "agentnet_relay_failover_group" "global" {
     baseline_min_instances = 1
   }
   health_check = {
-    token   = var.probe_token
-    timeout = "3s"
+    token_wo = var.probe_token
+    timeout  = "3s"
   }
   reintroduction = {
     steps = [10, 50, 100]

@@ -55,7 +55,7 @@ func TestModules(t *testing.T) {
 				"TF_VAR_test_bucket="+bucket,
 				"TF_VAR_test_signing_key="+lc.CreateMACKey(t, signingKey),
 				"TF_VAR_relay_dev_keys="+tf.keys.Dir,
-				"TF_VAR_probe_token="+tf.token,
+				"TF_VAR_probe_token_file="+tf.tokenFile,
 			)
 			dir := filepath.Join(tf.root, "modules", name)
 			tf.run(t, env, "-chdir="+dir, "get", "-no-color")
@@ -93,6 +93,8 @@ type tofu struct {
 	cliRC string
 	keys  *auth.DevKeys
 	token string
+	// tokenFile holds token, for the configurations that read it from a file.
+	tokenFile string
 }
 
 var (
@@ -145,7 +147,11 @@ func newTofu() (*tofu, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tofu{root: root, bin: bin, cliRC: rc, keys: keys, token: token}, nil
+	tokenFile := filepath.Join(work, "probe.token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return nil, err
+	}
+	return &tofu{root: root, bin: bin, cliRC: rc, keys: keys, token: token, tokenFile: tokenFile}, nil
 }
 
 // providerBinary is $AGENTNET_PROVIDER_BIN, or the provider built from this

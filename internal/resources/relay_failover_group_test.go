@@ -495,23 +495,24 @@ func TestAccRelayFailoverGroup_httpsFrontDoor(t *testing.T) {
 	cfg := e.groupHCL(nil, false, "") + fmt.Sprintf(`
 data "agentnet_relay_health" "europe" {
   url         = agentnet_relay_failover_group.global.front_door_url
-  token       = %[1]q
+  token_file  = %[1]q
   region      = "europe-west1"
   server_name = "relay.example.com"
 }
 
 data "agentnet_relay_health" "wrong_name" {
   url         = agentnet_relay_failover_group.global.front_door_url
-  token       = %[1]q
+  token_file  = %[1]q
   server_name = "relay.example.org"
   timeout     = "3s"
 }
-`, tok)
+`, tokenFile(t, tok))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: cfg,
 			Check: resource.ComposeAggregateTestCheckFunc(
+				noTokenInState(tok),
 				resource.TestMatchResourceAttr("agentnet_relay_failover_group.global", "front_door_url", regexp.MustCompile(`^https://127\.0\.0\.1:\d+$`)),
 				resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "ip_address", "127.0.0.1"),
 				resource.TestCheckResourceAttr("data.agentnet_relay_health.europe", "healthy", "true"),

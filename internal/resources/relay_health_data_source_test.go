@@ -21,14 +21,14 @@ func TestAccRelayHealthDataSource(t *testing.T) {
 	}
 	cfg := e.config(e.regionHCL("us-central1", "1.0", 2, "null", "") + fmt.Sprintf(`
 data "agentnet_relay_health" "service" {
-  url   = agentnet_relay_service.us.url
-  token = %[1]q
+  url        = agentnet_relay_service.us.url
+  token_file = %[1]q
 }
 
 data "agentnet_relay_health" "nothing" {
-  url     = "http://127.0.0.1:1"
-  token   = %[1]q
-  timeout = "2s"
+  url        = "http://127.0.0.1:1"
+  token_file = %[1]q
+  timeout    = "2s"
 }
 
 check "delivery" {
@@ -37,7 +37,7 @@ check "delivery" {
     error_message = "agents cannot exchange messages through the relay service"
   }
 }
-`, tok))
+`, tokenFile(t, tok)))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -57,6 +57,7 @@ check "delivery" {
 				resource.TestCheckResourceAttr("data.agentnet_relay_health.nothing", "healthy", "false"),
 				resource.TestMatchResourceAttr("data.agentnet_relay_health.nothing", "error", regexp.MustCompile(`refused|127\.0\.0\.1:1`)),
 				resource.TestCheckNoResourceAttr("data.agentnet_relay_health.nothing", "latency_ms"),
+				noTokenInState(tok),
 			),
 		}},
 	})

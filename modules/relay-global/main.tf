@@ -20,8 +20,11 @@ resource "agentnet_relay_failover_group" "this" {
     baseline_min_instances = var.baseline_min_instances
   }
 
+  # The token is write-only: read from the file at each plan and apply,
+  # never stored in state.
   health_check = {
-    token               = var.health_check_token
+    token_wo            = trimspace(file(var.health_check_token_file))
+    token_wo_version    = var.health_check_token_version
     timeout             = var.health_check_timeout
     unhealthy_threshold = var.unhealthy_threshold
     healthy_threshold   = var.healthy_threshold
@@ -53,7 +56,7 @@ data "agentnet_relay_health" "front_door" {
   # The front door is reached by its address; its certificate names the
   # domains (a Google-managed certificate names nothing else).
   server_name = try(var.tls.managed_domains[0], null)
-  token       = var.health_check_token
+  token_file  = var.health_check_token_file
   timeout     = var.health_check_timeout
   depends_on  = [agentnet_relay_failover_group.this]
 }
@@ -80,7 +83,7 @@ data "agentnet_relay_health" "region" {
   url         = agentnet_relay_failover_group.this.front_door_url
   region      = each.key
   server_name = try(var.tls.managed_domains[0], null)
-  token       = var.health_check_token
+  token_file  = var.health_check_token_file
   timeout     = var.health_check_timeout
   depends_on  = [agentnet_relay_failover_group.this]
 }

@@ -148,16 +148,21 @@ variable "baseline_min_instances" {
   }
 }
 
-variable "health_check_token" {
-  description = "Bearer token the probe agents of the health checks connect with (a token the relays accept)."
+variable "health_check_token_file" {
+  description = "Path of a file holding the bearer token the probe agents of the health checks connect with (a token the relays accept), read at each plan and apply. The token never goes into state: the group takes it write-only (`token_wo`) and the checks read the file (`token_file`)."
   type        = string
-  sensitive   = true
   nullable    = false
 
   validation {
-    condition     = length(trimspace(var.health_check_token)) > 0
-    error_message = "health_check_token must not be empty: the health checks connect as agents."
+    condition     = length(trimspace(var.health_check_token_file)) > 0
+    error_message = "health_check_token_file must name the file holding the health checks' token."
   }
+}
+
+variable "health_check_token_version" {
+  description = "Change it (any number) when the token in `health_check_token_file` is rotated: the next apply then health-checks every region taking traffic with the new token (the group's `token_wo_version`). The token itself is read at each run anyway."
+  type        = number
+  default     = null
 }
 
 variable "health_check_timeout" {

@@ -24,8 +24,12 @@ resource "agentnet_relay_failover_group" "global" {
   # Probes go through the front door, pinned to one region at a time by the
   # X-Agentnet-Region header: the relay services can keep
   # ingress = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER".
+  # The token is write-only (never in plan or state), so it may come from an
+  # ephemeral variable or resource; bump token_wo_version when rotating it
+  # to have the next apply health-check the regions with the new one.
   health_check = {
-    token               = var.probe_token
+    token_wo            = var.probe_token
+    token_wo_version    = 1
     timeout             = "5s"
     unhealthy_threshold = 2
   }

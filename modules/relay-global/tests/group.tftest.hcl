@@ -2,7 +2,7 @@
 # (AGENTNET_EMULATOR_HOST): redis-servers, relay processes, and the load
 # balancer's HTTPS front door (a certificate from localcloud's CA, which the
 # provider trusts on localcloud). Relay dev keys and a health-check token they signed
-# come from TF_VAR_relay_dev_keys and TF_VAR_probe_token, the snapshot bucket
+# come from TF_VAR_relay_dev_keys and TF_VAR_probe_token_file, the snapshot bucket
 # from TF_VAR_test_bucket.
 
 provider "agentnet" {
@@ -11,14 +11,14 @@ provider "agentnet" {
 }
 
 variables {
-  name                 = "relay"
-  health_check_token   = var.probe_token
-  health_check_timeout = "3s"
-  total_min_instances  = 6
-  automatic_failover   = true
-  reintroduction_soak  = "1s"
-  drain_grace_period   = "300ms"
-  tls                  = { managed_domains = ["relay.agentnet.test"] }
+  name                    = "relay"
+  health_check_token_file = var.probe_token_file
+  health_check_timeout    = "3s"
+  total_min_instances     = 6
+  automatic_failover      = true
+  reintroduction_soak     = "1s"
+  drain_grace_period      = "300ms"
+  tls                     = { managed_domains = ["relay.agentnet.test"] }
 }
 
 run "regions" {

@@ -6,8 +6,8 @@ provider "agentnet" {
 }
 
 variables {
-  health_check_token = "token"
-  tls                = { managed_domains = ["relay.example.com"] }
+  health_check_token_file = "tests/probe.token"
+  tls                     = { managed_domains = ["relay.example.com"] }
   # No front door probe: with the group planned its result is known only
   # after an apply, which a plan-only test reports as an error.
   check_front_door = false
@@ -221,12 +221,12 @@ run "fractional_baseline" {
   expect_failures = [var.baseline_min_instances]
 }
 
-run "empty_token" {
+run "empty_token_file" {
   command = plan
   variables {
-    health_check_token = " "
+    health_check_token_file = " "
   }
-  expect_failures = [var.health_check_token]
+  expect_failures = [var.health_check_token_file]
 }
 
 run "name_with_underscore" {

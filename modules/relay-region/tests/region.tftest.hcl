@@ -3,7 +3,7 @@
 # real relay process that learns the address, AUTH string and CA from the
 # Memorystore API, snapshots to the bucket the Go test made
 # (TF_VAR_test_bucket), relay dev keys from TF_VAR_relay_dev_keys and a
-# token they signed in TF_VAR_probe_token.
+# token they signed in the file TF_VAR_probe_token_file names.
 
 provider "agentnet" {
   project = "agentnet-test"
@@ -159,8 +159,8 @@ run "direct_connection_refused" {
   }
 
   variables {
-    url   = run.restore_once_and_scaling.service_url
-    token = var.probe_token
+    url        = run.restore_once_and_scaling.service_url
+    token_file = var.probe_token_file
   }
 
   assert {

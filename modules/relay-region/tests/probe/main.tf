@@ -9,15 +9,14 @@ variable "url" {
   type = string
 }
 
-variable "token" {
-  type      = string
-  sensitive = true
+variable "token_file" {
+  type = string
 }
 
 data "agentnet_relay_health" "this" {
-  url     = var.url
-  token   = var.token
-  timeout = "10s"
+  url        = var.url
+  token_file = var.token_file
+  timeout    = "10s"
 }
 
 output "healthy" {
