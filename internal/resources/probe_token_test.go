@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -82,5 +84,44 @@ resource "agentnet_relay_failover_group" "bad" {
 			step(health(fmt.Sprintf("token_file = %q", empty)), "No probe token in token_file", "one non-empty bearer token"),
 			step(health(`token = "x"`+"\n  timeout = \"ten seconds\""), "Invalid Time Duration String Value", "Given Value: ten seconds"),
 		},
+	})
+}
+
+// The probe token is write-only: not in state, read from the configuration
+// at each run. A rotated token alone plans nothing; with a new
+// token_wo_version the apply health-gates the regions with it, so a token
+// the relays refuse fails that apply.
+func TestAccRelayFailoverGroup_tokenRotation(t *testing.T) {
+	e := newRelayEnv(t)
+	signed, err := e.keys.Token("rotation-check", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenLine := regexp.MustCompile(`token_wo\s+= "[^"]*"`)
+	cfg := e.groupHCL(nil, false, "")
+	rotated := func(token string, version int) string {
+		c := tokenLine.ReplaceAllString(cfg, fmt.Sprintf("token_wo = %q", token))
+		return strings.Replace(c, "token_wo_version = 1", fmt.Sprintf("token_wo_version = %d", version), 1)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				noTokenInState(signed),
+				resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "health_check.token_wo_version", "1"),
+				resource.TestCheckNoResourceAttr("agentnet_relay_failover_group.global", "health_check.token_wo"),
+			),
+		}, {
+			Config:             rotated("refused-by-the-relays", 1),
+			PlanOnly:           true,
+			ExpectNonEmptyPlan: false,
+		}, {
+			Config:      rotated("refused-by-the-relays", 2),
+			ExpectError: errorText("Health gate failed for", "would take traffic but its health check through the front door failed"),
+		}, {
+			Config: rotated(signed, 3),
+			Check:  resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "health_check.token_wo_version", "3"),
+		}},
 	})
 }
