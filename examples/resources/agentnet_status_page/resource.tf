@@ -2,7 +2,7 @@
 data "agentnet_relay_health" "region" {
   for_each    = toset([for r in agentnet_relay_failover_group.global.regions : r.region])
   url         = agentnet_relay_failover_group.global.front_door_url
-  token       = var.probe_token
+  token_file  = var.probe_token_file
   region      = each.key
   server_name = "relay.example.com"
 }
