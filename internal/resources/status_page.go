@@ -119,7 +119,8 @@ func (r *statusPageResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"their updates are written from the plan's four communication templates. History is kept in the published JSON feed: an " +
 			"incident removed from configuration stays on the page (the 50 newest), so declare it `resolved` before removing it. " +
 			"Everything on the page comes from configuration; `@` is refused in its text so that no e-mail address reaches it. " +
-			"The bucket must exist and allow object ACLs (fine-grained access control).",
+			"The bucket must exist and allow object ACLs (fine-grained access control). Destroying the resource deletes the three " +
+			"objects, and with them the page's history.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "`gs://BUCKET/PREFIX` of the page."},
 			"bucket": schema.StringAttribute{Required: true, PlanModifiers: replace,
