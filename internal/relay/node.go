@@ -49,13 +49,23 @@ local sid
 if KEYS[3] then
   local c, pf = charge(ARGV[4]), pairField(ARGV[6])
   local rcap, pcap = tonumber(ARGV[7]), tonumber(ARGV[8])
-  local function over()
+  -- take counts the entry in, unless that puts the inbox over a limit:
+  -- then it leaves the counts as they were and says which.
+  local function take()
     if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-    local held = redis.call('HMGET', KEYS[3], 't', pf)
-    if pcap > 0 and tonumber(held[2] or 0) + c > pcap then return 3 end
-    if rcap > 0 and tonumber(held[1] or 0) + c > rcap then return 2 end
+    local p = redis.call('HINCRBY', KEYS[3], pf, c)
+    if pcap > 0 and p > pcap then
+      redis.call('HINCRBY', KEYS[3], pf, -c)
+      return 3
+    end
+    local t = redis.call('HINCRBY', KEYS[3], 't', c)
+    if rcap > 0 and t > rcap then
+      redis.call('HINCRBY', KEYS[3], 't', -c)
+      redis.call('HINCRBY', KEYS[3], pf, -c)
+      return 2
+    end
   end
-  local o = over()
+  local o = take()
   if o then
     local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 1000)
     if #old == 0 then return o end
@@ -63,12 +73,10 @@ if KEYS[3] then
     for _, e in ipairs(old) do tally(t, e) ids[#ids+1] = e[1] end
     redis.call('XDEL', KEYS[1], unpack(ids))
     uncount(KEYS[3], t)
-    o = over()
+    o = take()
     if o then return o end
   end
   sid = redis.call('XADD', KEYS[1], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
-  redis.call('HINCRBY', KEYS[3], 't', c)
-  redis.call('HINCRBY', KEYS[3], pf, c)
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
 else
   local n = redis.call('XLEN', KEYS[1])
