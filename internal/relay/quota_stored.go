@@ -10,10 +10,10 @@ import "fmt"
 // tiny envelopes meets the pair's cap before MAX_INBOX). The counts are
 // exact: the scripts that add an entry (addScript) and delete delivered
 // ones (delScript) change them in the same step, entries older than
-// MESSAGE_TTL are trimmed one by one and uncounted, and the hash expires
-// with the inbox (both get the same TTL at each write). A counter that
-// would go below zero (an inbox written before the counts existed) is
-// dropped instead.
+// MESSAGE_TTL are trimmed one by one and uncounted once a limit is reached
+// (until then they are stored, and count), and the hash expires with the
+// inbox (both get the same TTL at each write). A counter that would go
+// below zero (an inbox written while no cap was set) is set to zero.
 //
 // Past MAX_STORED_BYTES_PER_PAIR the sender's envelope is nacked quota
 // (retryable) naming the limit, while other senders to the same recipient
