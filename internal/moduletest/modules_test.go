@@ -84,15 +84,16 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
-// tofu is what every test here needs: OpenTofu, a CLI configuration whose
-// dev_overrides select the provider, and relay dev keys with a token they
-// signed for the health checks.
+// tofu is what every test here needs: OpenTofu, the provider binary, a CLI
+// configuration whose dev_overrides select it, and relay dev keys with a
+// token they signed for the health checks.
 type tofu struct {
-	root  string
-	bin   string
-	cliRC string
-	keys  *auth.DevKeys
-	token string
+	root     string
+	bin      string
+	provider string
+	cliRC    string
+	keys     *auth.DevKeys
+	token    string
 	// tokenFile holds token, for the configurations that read it from a file.
 	tokenFile string
 }
@@ -151,7 +152,7 @@ func newTofu() (*tofu, error) {
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		return nil, err
 	}
-	return &tofu{root: root, bin: bin, cliRC: rc, keys: keys, token: token, tokenFile: tokenFile}, nil
+	return &tofu{root: root, bin: bin, provider: provider, cliRC: rc, keys: keys, token: token, tokenFile: tokenFile}, nil
 }
 
 // providerBinary is $AGENTNET_PROVIDER_BIN, or the provider built from this
