@@ -25,8 +25,9 @@ fi
 command -v zip >/dev/null || { echo "zip is missing: install it (Debian/Ubuntu: apt-get install zip)" >&2; exit 2; }
 
 platform=$(go env GOOS)_$(go env GOARCH)
-mkdir -p "$mirror"
+mkdir -p "$mirror" "$(dirname "$rc")"
 mirror=$(cd "$mirror" && pwd)
+rc=$(cd "$(dirname "$rc")" && pwd)/$(basename "$rc")
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$bin" "$stage/terraform-provider-agentnet_v$version"
@@ -39,6 +40,10 @@ hosts=(registry.opentofu.org registry.terraform.io)
 addrs=
 for host in "${hosts[@]}"; do
   mkdir -p "$mirror/$host/agentnet/agentnet"
+  previous=$mirror/$host/agentnet/agentnet/$(basename "$archive")
+  if [ -f "$previous" ] && ! cmp -s <(unzip -p "$previous") <(unzip -p "$archive"); then
+    replaced=1
+  fi
   cp "$archive" "$mirror/$host/agentnet/agentnet/"
   addrs+="${addrs:+, }\"$host/agentnet/agentnet\""
 done
@@ -60,4 +65,8 @@ echo "CLI configuration written to $rc:"
 echo
 cat "$rc"
 echo
-echo "Use it with: export TF_CLI_CONFIG_FILE=$rc  (then tofu init; tofu init -upgrade after a new make mirror)"
+echo "Use it with: export TF_CLI_CONFIG_FILE=$rc  (then tofu init)"
+if [ -n "${replaced:-}" ]; then
+  echo "Note: this replaced a different build of $version. A lock file that recorded the old one refuses it;"
+  echo "mirror a new build under a new version (MIRROR_VERSION=...) and run tofu init -upgrade."
+fi

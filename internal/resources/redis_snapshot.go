@@ -80,7 +80,7 @@ func (r *redisSnapshotResource) Schema(ctx context.Context, _ resource.SchemaReq
 			"and Data Corruption procedures restore from. Creating the resource exports the instance's data as it " +
 			"is at that moment and writes a manifest next to the object (`<object>.manifest.json`: generation, " +
 			"CRC32C, size, key count, Redis version, time), signed with Cloud KMS when `signing_key` is set; changing " +
-			"`triggers` (for example to a timestamp from the `time` provider) takes a new snapshot. An apply stopped " +
+			"`triggers` (for example to the hour of `plantimestamp()`) takes a new snapshot. An apply stopped " +
 			"during the export (a lost machine, a killed `tofu`) is resumed by the next one: the running export is " +
 			"awaited, or the object it wrote adopted, never exported twice. While the instance's region is " +
 			"unavailable the export is skipped with a warning and the resource keeps the newest earlier snapshot " +
