@@ -35,8 +35,11 @@ if [ -n "${throwaway:-}" ]; then
 fi
 echo
 echo "Archives, checksums and signature in dist/:"
-(cd dist && ls -1 ./*.zip ./*_SHA256SUMS ./*_SHA256SUMS.sig ./*_manifest.json)
+(cd dist && ls -1 ./*.zip ./*_SHA256SUMS ./*_SHA256SUMS.sig)
 echo
 gpg --batch --verify "$sums.sig" "$sums"
-(cd dist && sha256sum --check --quiet "$(basename "$sums")")
+# The archives, then the manifest, which a release uploads from
+# terraform-registry-manifest.json under the name SHA256SUMS gives it.
+(cd dist && sha256sum --check --quiet --strict --ignore-missing "$(basename "$sums")")
+sed -n 's/ [^ ]*_manifest.json$/ terraform-registry-manifest.json/p' "$sums" | sha256sum --check --quiet --strict -
 echo "SHA256SUMS matches the archives and its signature verifies${throwaway:+ (THROWAWAY key: not for publishing)}."
