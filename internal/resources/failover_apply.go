@@ -172,6 +172,9 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	}
 	phase.done("health_gate")
 
+	run := r.startFailover(ctx, m, carried, intent, diags)
+	defer r.endFailover(ctx, m, run, diags)
+
 	// 4. Weights, with the record. A region that comes back starts at its
 	// first ramp step; a drain's grace period starts now.
 	if exists {

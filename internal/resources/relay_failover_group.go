@@ -30,6 +30,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/notify"
 )
 
 var (
@@ -70,6 +72,7 @@ type failoverGroupModel struct {
 	Address           types.String         `tfsdk:"address"`
 	IPAddress         types.String         `tfsdk:"ip_address"`
 	Timeouts          timeouts.Value       `tfsdk:"timeouts"`
+	Notification      []notificationModel  `tfsdk:"notification"`
 
 	// keptCapacity are the regions whose API is out, with the minimum
 	// instances state last read from them: decide keeps them (see
@@ -78,6 +81,9 @@ type failoverGroupModel struct {
 	// probe is what the health checks need from the configuration, read
 	// once by readProbe.
 	probe probeSettings
+	// notify are the webhooks, read from the configuration (their URLs are
+	// write-only).
+	notify []notify.Target
 }
 
 // probeSettings are the health check's token (token_wo lives only in the
@@ -316,7 +322,8 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				Description: "The front door's IP address: what the domains' DNS records point at."},
 		},
 		Blocks: map[string]schema.Block{
-			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"timeouts":     timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"notification": notificationBlock(),
 		},
 	}
 }
@@ -666,6 +673,7 @@ func (r *relayFailoverGroupResource) Create(ctx context.Context, req resource.Cr
 	}
 	plan.Project = types.StringValue(orDefault(plan.Project, r.clients.Project, "project", &resp.Diagnostics))
 	plan.readProbe(ctx, req.Config, &resp.Diagnostics)
+	plan.readNotifications(ctx, req.Config, &resp.Diagnostics)
 	timeout, d := plan.Timeouts.Create(ctx, 30*time.Minute)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
@@ -687,6 +695,7 @@ func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.Up
 		return
 	}
 	plan.readProbe(ctx, req.Config, &resp.Diagnostics)
+	plan.readNotifications(ctx, req.Config, &resp.Diagnostics)
 	timeout, d := plan.Timeouts.Update(ctx, 30*time.Minute)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {

@@ -1,0 +1,171 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/notify"
+)
+
+// The failover group's webhook notifications: one when a failover starts
+// (or an interrupted one resumes) and one when it ends.
+
+var webhookURLRE = regexp.MustCompile(`^https?://[^\s/?#]+`)
+
+type notificationModel struct {
+	URLWO  types.String `tfsdk:"url_wo"`
+	Format types.String `tfsdk:"format"`
+}
+
+func notificationBlock() schema.ListNestedBlock {
+	return schema.ListNestedBlock{
+		Description: "A webhook called when a failover starts (or an interrupted one resumes) and when it ends, with what " +
+			"moved and the outcome. Each call is retried with capped backoff for up to 20 s; a webhook that still fails " +
+			"never fails the apply: it is reported as a warning.",
+		NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+			"url_wo": schema.StringAttribute{Required: true, Sensitive: true, WriteOnly: true,
+				Validators: []validator.String{stringvalidator.RegexMatches(webhookURLRE, "must be an http:// or https:// URL")},
+				Description: "Webhook URL, write-only (never in the plan or the state): a Slack webhook's URL is its secret. " +
+					"Read from the configuration at each apply. Messages name the webhook by its host only."},
+			"format": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(string(notify.Slack)),
+				Validators: []validator.String{stringvalidator.OneOf(notify.Formats...)},
+				Description: "`slack`: a Slack-compatible incoming webhook body (`text` and `blocks`); `json`: the event as a " +
+					"JSON object (`event`: `failover_started`, `failover_resumed` or `failover_ended`; `subject`, `summary`, " +
+					"`at`, `details`)."},
+		}},
+	}
+}
+
+// readNotifications takes the webhooks from the configuration: their URLs
+// are write-only.
+func (m *failoverGroupModel) readNotifications(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) {
+	var cfg []notificationModel
+	diags.Append(config.GetAttribute(ctx, path.Root("notification"), &cfg)...)
+	m.notify = nil
+	for _, n := range cfg {
+		format := notify.Slack
+		if !n.Format.IsNull() {
+			format = notify.Format(n.Format.ValueString())
+		}
+		m.notify = append(m.notify, notify.Target{URL: n.URLWO.ValueString(), Format: format})
+	}
+}
+
+// failoverRun is one failover as the apply carries it out: what it moves
+// and when it started, for its notifications and its recovery record.
+type failoverRun struct {
+	group    string
+	resumed  bool
+	drains   []string
+	returns  []string
+	started  time.Time
+	announce bool // a start was notified: the end is too
+}
+
+// startFailover notifies the start of a failover when the apply drains or
+// returns a region (or resumes an interrupted one that did).
+func (r *relayFailoverGroupResource) startFailover(ctx context.Context, m *failoverGroupModel, carried, intent *failoverIntent,
+	diags *diag.Diagnostics) *failoverRun {
+	run := &failoverRun{group: m.Name.ValueString(), started: time.Now().UTC(), resumed: !carried.empty()}
+	if intent.empty() {
+		return run
+	}
+	run.drains, run.returns = slices.Sorted(maps.Keys(intent.Drains)), slices.Sorted(maps.Keys(intent.Ramps))
+	kind, verb := notify.FailoverStarted, "started"
+	if run.resumed {
+		kind, verb = notify.FailoverResumed, "resumed"
+	}
+	run.announce = true
+	r.notify(ctx, m, diags, notify.Event{Kind: kind, Subject: run.group, At: run.started,
+		Summary: fmt.Sprintf("Failover of %s %s: %s.", run.group, verb, run.moves()), Details: run.details()})
+	return run
+}
+
+// endFailover notifies the end of a failover that was announced, with its
+// outcome.
+func (r *relayFailoverGroupResource) endFailover(ctx context.Context, m *failoverGroupModel, run *failoverRun, diags *diag.Diagnostics) {
+	if run == nil || !run.announce {
+		return
+	}
+	now := time.Now().UTC()
+	took := now.Sub(run.started).Round(100 * time.Millisecond)
+	details := run.details()
+	details["duration"] = took.String()
+	summary := fmt.Sprintf("Failover of %s ended after %s: %s. Serving: %s.", run.group, took, run.moves(), weightedRegions(m))
+	details["outcome"] = "succeeded"
+	if diags.HasError() {
+		details["outcome"] = "failed"
+		summary = fmt.Sprintf("Failover of %s FAILED after %s (%s): %s. The next apply resumes it.", run.group, took, run.moves(), firstError(*diags))
+	}
+	r.notify(ctx, m, diags, notify.Event{Kind: notify.FailoverEnded, Subject: run.group, At: now, Summary: summary, Details: details})
+}
+
+func (r *relayFailoverGroupResource) notify(ctx context.Context, m *failoverGroupModel, diags *diag.Diagnostics, ev notify.Event) {
+	if len(m.notify) == 0 {
+		return
+	}
+	// A cancelled apply still says how its failover ended.
+	ctx = context.WithoutCancel(ctx)
+	for _, f := range (notify.Sender{}).Send(ctx, m.notify, ev) {
+		diags.AddAttributeWarning(path.Root("notification"), "Notification not delivered",
+			fmt.Sprintf("The %s notification was not delivered: %s. The failover itself is not affected.", ev.Kind, f.Error()))
+	}
+}
+
+func (run *failoverRun) moves() string {
+	var parts []string
+	if len(run.drains) > 0 {
+		parts = append(parts, "draining "+strings.Join(run.drains, ", "))
+	}
+	if len(run.returns) > 0 {
+		parts = append(parts, "returning "+strings.Join(run.returns, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (run *failoverRun) details() map[string]string {
+	d := map[string]string{"group": run.group}
+	if len(run.drains) > 0 {
+		d["drained"] = strings.Join(run.drains, ", ")
+	}
+	if len(run.returns) > 0 {
+		d["returning"] = strings.Join(run.returns, ", ")
+	}
+	return d
+}
+
+// weightedRegions are the regions with weight in the group's state.
+func weightedRegions(m *failoverGroupModel) string {
+	var serving []string
+	for region, w := range int64Map(m.EffectiveWeights) {
+		if w > 0 {
+			serving = append(serving, region)
+		}
+	}
+	if len(serving) == 0 {
+		return "none"
+	}
+	slices.Sort(serving)
+	return strings.Join(serving, ", ")
+}
+
+func firstError(diags diag.Diagnostics) string {
+	for _, d := range diags.Errors() {
+		return d.Summary()
+	}
+	return ""
+}
