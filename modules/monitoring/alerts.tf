@@ -1,8 +1,8 @@
 # Alert policies. The relay's own metrics are Prometheus metrics scraped from
-# its OPS_PORT by the Managed Service for Prometheus sidecar, so they are
-# named prometheus.googleapis.com/<name>/<kind> (see README.md);
-# TestMonitoringMetricsExported checks every such name against a running
-# relay's /metrics.
+# its OPS_PORT by the Managed Service for Prometheus sidecar, so their
+# metric types are their Prometheus names and kinds under
+# prometheus.googleapis.com (see README.md); TestMonitoringMetricsExported
+# checks every one against a running relay's /metrics.
 locals {
   notify = var.notification_channels
 }

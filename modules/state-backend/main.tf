@@ -34,4 +34,8 @@ resource "google_storage_bucket" "state" {
       default_kms_key_name = encryption.value
     }
   }
+
+  lifecycle {
+    prevent_destroy = true # losing the state loses track of everything it manages
+  }
 }

@@ -55,4 +55,8 @@ variable "labels" {
   type        = map(string)
   default     = {}
   description = "Labels of the bucket."
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "labels must have keys of 1 to 63 lowercase letters, digits, underscores or hyphens starting with a letter, and values of up to 63 of the same."
+  }
 }
