@@ -77,7 +77,7 @@ func TestCIWorkflowsParse(t *testing.T) {
 		t.Errorf("recover.yml should run every five minutes (cron \"*/5 * * * *\"): %+v", schedule)
 	}
 	if w.Concurrency.Group == "" || w.Concurrency.CancelInProgress == nil || *w.Concurrency.CancelInProgress {
-		t.Errorf("recover.yml should run one at a time without cancelling a run (concurrency group, cancel-in-progress: false): %+v", w.Concurrency)
+		t.Errorf("recover.yml should run one at a time without cancelling a run (concurrency group, cancel-in-progress: false): group %q, cancel-in-progress %v", w.Concurrency.Group, w.Concurrency.CancelInProgress != nil && *w.Concurrency.CancelInProgress)
 	}
 	plan, apply := w.Jobs["plan"], w.Jobs["apply"]
 	if !slices.ContainsFunc(plan.Steps, func(s step) bool {

@@ -95,92 +95,73 @@ resource "google_monitoring_alert_policy" "snapshot_rpo" {
   }
 }
 
-# Relay error rate: failed Redis operations per second, per region.
-resource "google_monitoring_alert_policy" "relay_errors" {
-  project               = var.project
-  display_name          = "${var.name_prefix} relay error rate"
-  combiner              = "OR"
-  notification_channels = local.notify
-  user_labels           = { signal = "relay-errors" }
-
-  conditions {
-    display_name = "Failed Redis operations above ${var.relay_error_rate}/s"
-    condition_threshold {
-      filter          = "metric.type=\"prometheus.googleapis.com/relay_redis_errors_total/counter\" AND resource.type=\"prometheus_target\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.relay_error_rate
-      duration        = "300s"
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_RATE"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.region"]
-      }
+# Threshold alerts on one metric each: the relay error rate (failed Redis
+# operations per second, per region), Redis memory above redis_memory_ratio
+# (with noeviction a full Redis refuses sends), and acks with a single copy
+# (envelopes acked with fewer Redis copies than ACK_COPIES because a peer
+# region's Redis was unreachable).
+locals {
+  threshold_alerts = {
+    relay_errors = {
+      title     = "relay error rate"
+      condition = "Failed Redis operations above ${var.relay_error_rate}/s"
+      filter    = "metric.type=\"prometheus.googleapis.com/relay_redis_errors_total/counter\" AND resource.type=\"prometheus_target\""
+      threshold = var.relay_error_rate
+      duration  = "300s"
+      aligner   = "ALIGN_RATE"
+      group_by  = ["metric.label.region"]
+      doc       = "A region's relays fail Redis operations (relay_redis_errors_total by redis and op on the dashboard). Follow docs/runbooks/redis-recovery.md."
     }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A region's relays fail Redis operations (relay_redis_errors_total by redis and op on the dashboard). Follow docs/runbooks/redis-recovery.md."
+    redis_memory = {
+      title     = "Redis memory above ${var.redis_memory_ratio * 100}%"
+      condition = "Memorystore memory usage ratio above ${var.redis_memory_ratio}"
+      filter    = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\""
+      threshold = var.redis_memory_ratio
+      duration  = "300s"
+      aligner   = "ALIGN_MEAN"
+      group_by  = null # one series per instance
+      doc       = "A relay Redis is above ${var.redis_memory_ratio * 100}% of its memory. Raise memory_size_gb in modules/relay-region before it refuses writes."
+    }
+    single_copy_acks = {
+      title     = "envelopes acked with a single copy"
+      condition = "relay_envelopes_acked_degraded_total increasing"
+      filter    = "metric.type=\"prometheus.googleapis.com/relay_envelopes_acked_degraded_total/counter\" AND resource.type=\"prometheus_target\""
+      threshold = 0
+      duration  = "0s"
+      aligner   = "ALIGN_DELTA"
+      group_by  = ["metric.label.region"]
+      doc       = "Envelopes are acknowledged with one Redis copy only: a region's loss now loses them. Check relay_redis_up on the dashboard (role peer) and the peer region."
+    }
   }
 }
 
-# Redis memory above redis_memory_ratio: with noeviction a full Redis
-# refuses sends.
-resource "google_monitoring_alert_policy" "redis_memory" {
+resource "google_monitoring_alert_policy" "threshold" {
+  for_each = local.threshold_alerts
+
   project               = var.project
-  display_name          = "${var.name_prefix} Redis memory above ${var.redis_memory_ratio * 100}%"
+  display_name          = "${var.name_prefix} ${each.value.title}"
   combiner              = "OR"
   notification_channels = local.notify
-  user_labels           = { signal = "redis-memory" }
+  user_labels           = { signal = replace(each.key, "_", "-") }
 
   conditions {
-    display_name = "Memorystore memory usage ratio above ${var.redis_memory_ratio}"
+    display_name = each.value.condition
     condition_threshold {
-      filter          = "metric.type=\"redis.googleapis.com/stats/memory/usage_ratio\" AND resource.type=\"redis_instance\""
+      filter          = each.value.filter
       comparison      = "COMPARISON_GT"
-      threshold_value = var.redis_memory_ratio
-      duration        = "300s"
-      aggregations {
-        alignment_period   = "60s"
-        per_series_aligner = "ALIGN_MEAN"
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A relay Redis is above ${var.redis_memory_ratio * 100}% of its memory. Raise memory_size_gb in modules/relay-region before it refuses writes."
-  }
-}
-
-# Acks with a single copy: envelopes acked with fewer Redis copies than
-# ACK_COPIES because a peer region's Redis was unreachable.
-resource "google_monitoring_alert_policy" "single_copy_acks" {
-  project               = var.project
-  display_name          = "${var.name_prefix} envelopes acked with a single copy"
-  combiner              = "OR"
-  notification_channels = local.notify
-  user_labels           = { signal = "single-copy-acks" }
-
-  conditions {
-    display_name = "relay_envelopes_acked_degraded_total increasing"
-    condition_threshold {
-      filter          = "metric.type=\"prometheus.googleapis.com/relay_envelopes_acked_degraded_total/counter\" AND resource.type=\"prometheus_target\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
+      threshold_value = each.value.threshold
+      duration        = each.value.duration
       aggregations {
         alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.region"]
+        per_series_aligner   = each.value.aligner
+        cross_series_reducer = each.value.group_by == null ? null : "REDUCE_SUM"
+        group_by_fields      = each.value.group_by
       }
     }
   }
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Envelopes are acknowledged with one Redis copy only: a region's loss now loses them. Check relay_redis_up on the dashboard (role peer) and the peer region."
+    content   = each.value.doc
   }
 }

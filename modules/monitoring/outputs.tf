@@ -8,9 +8,9 @@ output "alert_policy_names" {
   value = {
     region_unhealthy = { for r, p in google_monitoring_alert_policy.region_unhealthy : r => p.name }
     snapshot_rpo     = google_monitoring_alert_policy.snapshot_rpo.name
-    relay_errors     = google_monitoring_alert_policy.relay_errors.name
-    redis_memory     = google_monitoring_alert_policy.redis_memory.name
-    single_copy_acks = google_monitoring_alert_policy.single_copy_acks.name
+    relay_errors     = google_monitoring_alert_policy.threshold["relay_errors"].name
+    redis_memory     = google_monitoring_alert_policy.threshold["redis_memory"].name
+    single_copy_acks = google_monitoring_alert_policy.threshold["single_copy_acks"].name
   }
 }
 
