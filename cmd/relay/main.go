@@ -188,6 +188,14 @@ func serve(args []string) error {
 	}
 	defer v.Close()
 	cfg := ec.Config
+	if ec.DependencyNoticeObject != "" {
+		src, err := relay.NewStorageNoticeSource(ctx, ec.DependencyNoticeObject, ec.EmulatorHost)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		cfg.Notices = src
+	}
 	cfg.Verifier = v
 	cfg.Logger = log
 	s, err := relay.New(cfg)

@@ -123,9 +123,17 @@ type Config struct {
 	LogAddressKey []byte
 	// LogClientIP puts the client's IP and port in logs; off by default.
 	LogClientIP bool
+
+	// Notices, when set, is read every NoticePoll (default 250ms) for the
+	// dependency notice pushed to every agent (notice.go).
+	Notices    NoticeSource
+	NoticePoll time.Duration
 }
 
 func (c *Config) setDefaults() {
+	if c.NoticePoll <= 0 {
+		c.NoticePoll = 250 * time.Millisecond
+	}
 	if c.Region == "" {
 		c.Region = "local"
 	}
@@ -223,8 +231,12 @@ type EnvConfig struct {
 	Config
 	Auth auth.Config
 	// EmulatorHost is where the Memorystore API is asked in Memorystore
-	// mode instead of redis.googleapis.com (AGENTNET_EMULATOR_HOST).
+	// mode instead of redis.googleapis.com (AGENTNET_EMULATOR_HOST), and
+	// Cloud Storage for the dependency notice.
 	EmulatorHost string
+	// DependencyNoticeObject is the status page's published JSON feed,
+	// gs://BUCKET/OBJECT (DEPENDENCY_NOTICE_OBJECT); see NewStorageNoticeSource.
+	DependencyNoticeObject string
 }
 
 // ConfigFromEnv reads the configuration from environment variables:
@@ -282,6 +294,11 @@ type EnvConfig struct {
 //	                     logs, at least 16 bytes (default: random per
 //	                     process, so hashes match within one instance only)
 //	LOG_CLIENT_IP        true: log client IPs (default false)
+//	DEPENDENCY_NOTICE_OBJECT  gs://BUCKET/OBJECT of the status page's JSON
+//	                     feed (agentnet_status_page's feed.json): its
+//	                     dependency states are pushed to every agent
+//	DEPENDENCY_NOTICE_POLL  how often that object's generation is read
+//	                     (default 250ms, 100ms to 1m)
 func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	var ec EnvConfig
 	var errs []error
@@ -419,6 +436,17 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 			errs = append(errs, fmt.Errorf("LOG_ADDRESS_KEY: %d bytes, at least %d needed (a secret, e.g. openssl rand -hex 32)", len(k), minLogAddressKey))
 		}
 		ec.LogAddressKey = []byte(k)
+	}
+	if o := getenv("DEPENDENCY_NOTICE_OBJECT"); o != "" {
+		if _, _, err := parseGSURI(o); err != nil {
+			errs = append(errs, fmt.Errorf("DEPENDENCY_NOTICE_OBJECT: %w", err))
+		}
+		ec.DependencyNoticeObject = o
+		ec.EmulatorHost = getenv("AGENTNET_EMULATOR_HOST")
+	}
+	durVar("DEPENDENCY_NOTICE_POLL", &ec.NoticePoll)
+	if ec.NoticePoll != 0 && (ec.NoticePoll < 100*time.Millisecond || ec.NoticePoll > time.Minute) {
+		errs = append(errs, fmt.Errorf("DEPENDENCY_NOTICE_POLL: %s: accepted values are durations from 100ms to 1m", ec.NoticePoll))
 	}
 	switch v := getenv("LOG_CLIENT_IP"); v {
 	case "", "false":

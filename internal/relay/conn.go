@@ -121,6 +121,8 @@ func (c *conn) serve() {
 		c.ws.CloseNow()
 		return
 	}
+	s.notices.greet(c)
+	defer s.notices.forget(c)
 	s.register(c) // and reads the inbox once the wake-ups are subscribed
 	defer s.unregister(c)
 	c.readLoop()

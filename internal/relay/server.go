@@ -67,6 +67,8 @@ type Server struct {
 	connWG sync.WaitGroup
 	quota  *connQuota
 	rates  *rateQuota
+	// notices is nil without a notice source.
+	notices *notices
 
 	mu      sync.RWMutex
 	addrs   map[string]*addrEntry
@@ -153,6 +155,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.pollLoop() }()
+	if cfg.Notices != nil {
+		s.notices = newNotices(s)
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.notices.run(s.ctx) }()
+	}
 
 	// Cloud Run reserves paths ending in z (/healthz, /readyz): the
 	// serving port has /ready and /live, and the detail (addresses,

@@ -116,6 +116,7 @@ type options struct {
 	httpClient   *http.Client
 	rootCAs      *x509.CertPool
 	header       http.Header
+	onNotice     func(DependencyNotice)
 }
 
 // Option configures Dial.
@@ -207,6 +208,7 @@ type Client struct {
 	seenNext int
 
 	connects, resent, dups, delivered atomic.Int64
+	notice                            atomic.Pointer[DependencyNotice]
 }
 
 // Dial connects to the first URL that accepts the connection (trying them in
@@ -636,6 +638,8 @@ func (c *Client) readLoop(ws *websocket.Conn) int {
 			c.handleNack(f.Nack)
 		case envelope.TypeDeliver:
 			c.enqueue(f.Envelope)
+		case envelope.TypeNotice:
+			c.handleNotice(f.Notice)
 		}
 	}
 }

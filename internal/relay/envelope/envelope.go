@@ -16,6 +16,9 @@
 //	len      u32  then payload bytes (exactly len, nothing after)
 //
 // Id lists (ack, delivery ack): count u16, then count times (len u8, id).
+//
+// A dependency notice (relay to agent) is the frame type followed by a JSON
+// document, the rest of the frame (see internal/relay/README.md).
 package envelope
 
 import (
@@ -45,7 +48,13 @@ const (
 	TypePing Type = 7
 	// TypePong answers a ping.
 	TypePong Type = 8
+	// TypeNotice carries the relay's dependency notice: which external
+	// dependencies are ok, degraded or down.
+	TypeNotice Type = 9
 )
+
+// MaxNoticeLen bounds the JSON document of a notice frame.
+const MaxNoticeLen = 64 << 10
 
 func (t Type) String() string {
 	switch t {
@@ -65,6 +74,8 @@ func (t Type) String() string {
 		return "ping"
 	case TypePong:
 		return "pong"
+	case TypeNotice:
+		return "notice"
 	}
 	return fmt.Sprintf("type(%d)", byte(t))
 }
@@ -143,6 +154,7 @@ type Frame struct {
 	IDs      []string // ack, delivery-ack
 	Nack     Nack     // nack
 	Hello    Hello    // hello
+	Notice   []byte   // notice: the JSON document
 }
 
 // ErrMalformed is wrapped by every decoding error.
@@ -257,6 +269,11 @@ func Decode(b []byte) (Frame, error) {
 			return f, malformed("bad hello")
 		}
 		f.Hello = Hello{Address: addr, Instance: inst, Region: region, MaxFrame: max}
+	case TypeNotice:
+		if len(r.b) == 0 || len(r.b) > MaxNoticeLen {
+			return f, malformed("notice of %d bytes", len(r.b))
+		}
+		f.Notice, r.b = r.b, nil
 	case TypePing, TypePong:
 	default:
 		return f, malformed("unknown frame type %d", b[0])
@@ -410,6 +427,8 @@ func Encode(f *Frame) []byte {
 		return AppendNack(nil, &f.Nack)
 	case TypeHello:
 		return AppendHello(nil, &f.Hello)
+	case TypeNotice:
+		return append([]byte{byte(TypeNotice)}, f.Notice...)
 	default:
 		return []byte{byte(f.Type)}
 	}
