@@ -87,7 +87,7 @@ module "region" {
   tier                 = "BASIC"
   memory_size_gb       = 1
   peer_redis_instances = [for name, id in local.peers : id if name != each.key]
-  env                  = { RELAY_DEV_KEYS = var.relay_dev_keys }
+  env                  = { RELAY_DEV_KEYS = var.relay_dev_keys, DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object }
   max_instances        = 5
 
   # The module's secure defaults (AUTH, TLS, noeviction, private services

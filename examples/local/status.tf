@@ -8,8 +8,15 @@
 # an apply, e.g.
 #   "Calendar" = { state = "degraded", message = "Offline calendar mode: operations are queued" }
 # Incidents go in local.incidents (see the agentnet_status_page documentation).
+# The relays push the dependencies' states to every connected agent: they read
+# the published feed.json (DEPENDENCY_NOTICE_OBJECT, built here from the bucket
+# and prefix: the module's outputs depend on the regions' health, which depends
+# on the relays).
 
 locals {
+  status_prefix            = "status/"
+  dependency_notice_object = "gs://${var.bucket}/${local.status_prefix}feed.json"
+
   dependencies = {
     "Identity provider"  = { state = "operational" }
     "Calendar"           = { state = "operational" }
@@ -23,6 +30,7 @@ module "status_page" {
   source = "../../modules/status-page"
 
   bucket            = var.bucket
+  prefix            = local.status_prefix
   regions           = { for name, r in local.settings : name => r.state }
   unhealthy_regions = module.global.unhealthy_regions
   dependencies      = local.dependencies

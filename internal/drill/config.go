@@ -16,13 +16,14 @@ import (
 //
 //   - the relays verify tokens with keys from the drill's identity
 //     provider (JWKS_URL, with a JWKS_CACHE_FILE per region) instead of
-//     RELAY_DEV_KEYS, so that its outage can be drilled;
+//     RELAY_DEV_KEYS, so that its outage can be drilled (the dependency
+//     notice's object is kept);
 //   - the reintroduction soak is 1s and the drain grace period 300ms, so
 //     that a drill takes seconds;
 //   - the regions block (local.regions) is the drill's: it is what the
 //     runbooks change, one line per region.
 var (
-	envPattern     = regexp.MustCompile(`(?m)^(\s*env\s*=\s*)\{\s*RELAY_DEV_KEYS\s*=\s*var\.relay_dev_keys\s*\}`)
+	envPattern     = regexp.MustCompile(`(?m)^(\s*env\s*=\s*)\{\s*RELAY_DEV_KEYS\s*=\s*var\.relay_dev_keys,\s*DEPENDENCY_NOTICE_OBJECT\s*=\s*local\.dependency_notice_object\s*\}`)
 	soakPattern    = regexp.MustCompile(`(?m)^(\s*reintroduction_soak\s*=\s*)"[^"]*"`)
 	gracePattern   = regexp.MustCompile(`(?m)^(\s*drain_grace_period\s*=\s*)"[^"]*"`)
 	regionsPattern = regexp.MustCompile(`(?m)^(  regions = \{\n)(    "[a-z0-9-]+"\s*=\s*\{[^\n]*\}\n)+(  \}\n)`)
@@ -49,13 +50,14 @@ func (e *Env) copyConfig() error {
     JWKS_CACHE_FILE = "%s/${each.key}.json"
     JWT_ISSUER      = %q
     JWT_AUDIENCE    = %q
+    DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object
   }`, e.jwks.url(), filepath.Join(e.dir, "jwks-cache"), e.keys.Issuer, e.keys.Audience)
 	for _, p := range []struct {
 		what string
 		re   *regexp.Regexp
 		repl string
 	}{
-		{"the relays' env = { RELAY_DEV_KEYS = var.relay_dev_keys }", envPattern, env},
+		{"the relays' env = { RELAY_DEV_KEYS = var.relay_dev_keys, DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object }", envPattern, env},
 		{`reintroduction_soak = "..."`, soakPattern, `${1}"1s"`},
 		{`drain_grace_period = "..."`, gracePattern, `${1}"300ms"`},
 		{"the regions block of locals (  regions = { ... })", regionsPattern, "${1}" + regionsPlaceholder + "${3}"},
