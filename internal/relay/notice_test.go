@@ -96,6 +96,19 @@ func (w *noticeWatch) got(state string) (time.Time, bool) {
 	return at, ok
 }
 
+// wait fails the test unless the calendar's state arrives within a second.
+func (w *noticeWatch) wait(t *testing.T, state, failure string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := w.got(state); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(failure)
+		}
+	}
+}
+
 // TestDependencyNotice: a change of the published status reaches every
 // connected agent within a second, while they exchange envelopes; a new
 // agent is greeted with the current notice; an unreadable status keeps the
@@ -168,14 +181,7 @@ func TestDependencyNotice(t *testing.T) {
 	w := &noticeWatch{at: map[string]time.Time{}}
 	start = time.Now()
 	dial("erin", r2.URL, w)
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, ok := w.got(client.DependencyDown); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a new agent did not get the current notice within 1s of connecting")
-		}
-	}
+	w.wait(t, client.DependencyDown, "a new agent did not get the current notice within 1s of connecting")
 	t.Logf("a new agent got the current notice %s after dialing", time.Since(start))
 
 	// The status object gone: the relays keep the last notice.
@@ -190,12 +196,5 @@ func TestDependencyNotice(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	w = &noticeWatch{at: map[string]time.Time{}}
 	dial("frank", r1.URL, w)
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, ok := w.got(client.DependencyDown); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("with the status unreadable, a new agent did not get the last notice")
-		}
-	}
+	w.wait(t, client.DependencyDown, "with the status unreadable, a new agent did not get the last notice")
 }
