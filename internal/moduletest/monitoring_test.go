@@ -121,6 +121,10 @@ func moduleVariables(t *testing.T, files []string) []moduleVariable {
 // prometheus.googleapis.com/<Prometheus name>/<kind>.
 var relayMetricRef = regexp.MustCompile(`prometheus\.googleapis\.com/([^/"\\\s]+)/([^/"\\\s]+)`)
 
+// unreadQueries are the query languages whose metric names the check
+// does not extract (dashboard widgets and alert conditions).
+var unreadQueries = []string{"prometheusQuery", "timeSeriesQueryLanguage", "condition_prometheus_query_language", "condition_monitoring_query_language"}
+
 // promKinds maps the kind suffix Managed Service for Prometheus appends to
 // the Prometheus type it comes from.
 var promKinds = map[string]dto.MetricType{
@@ -145,6 +149,13 @@ func TestMonitoringMetricsExported(t *testing.T) {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The check reads metric types from filters; a PromQL or MQL query
+		// would name metrics it cannot see.
+		for _, q := range unreadQueries {
+			if strings.Contains(string(src), q) {
+				t.Errorf("%s uses %s: query the relay's metrics with a filter on prometheus.googleapis.com/<name>/<kind>, which this test checks", filepath.Base(f), q)
+			}
 		}
 		for _, m := range relayMetricRef.FindAllStringSubmatch(string(src), -1) {
 			key := m[1] + "/" + m[2]
