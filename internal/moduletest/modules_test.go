@@ -45,6 +45,7 @@ var modules = []string{"redis-backup", "relay-region", "relay-global", "status-p
 // created and destroyed by the tests' runs.
 func TestModules(t *testing.T) {
 	tf := setup(t)
+	t.Parallel()
 	for _, name := range modules {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -74,8 +75,10 @@ func TestModules(t *testing.T) {
 // not need; its modules are installed with `tofu get`.
 func TestExamplesValidate(t *testing.T) {
 	tf := setup(t)
+	t.Parallel()
 	for _, name := range []string{"local", "gcp"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			dir := filepath.Join(tf.root, "examples", name)
 			env := tf.env(t)
 			tf.run(t, env, "-chdir="+dir, "get", "-no-color")

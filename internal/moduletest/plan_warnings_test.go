@@ -14,6 +14,7 @@ import (
 // their data at once, and how to keep it.
 func TestPlanWarnsRedisReplacementDeletesData(t *testing.T) {
 	tf := setup(t)
+	t.Parallel()
 	lc := localcloudtest.Start(t)
 	env := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())
 	dir := t.TempDir()

@@ -45,6 +45,7 @@ const importMethod = "google.cloud.redis.v1.CloudRedis.ImportInstance"
 // every key written after it in Redis, and the restore in state.
 func TestRestoreInterrupted(t *testing.T) {
 	tf := setup(t)
+	t.Parallel()
 	for _, kp := range []struct {
 		name    string
 		reached func(since []localcloudtest.OplogEntry) bool

@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -33,7 +35,18 @@ type env struct {
 	clients *gcpclient.Clients
 }
 
-func newEnv(t *testing.T) *env { return newEnvTB(t) }
+// newEnv starts the world of an acceptance test that runs in parallel with
+// the others (it calls t.Parallel: run its steps with resource.Test). Such
+// a test changes nothing of the process: no t.Setenv, no TF_VAR_ (use
+// lateVars), no file outside t.TempDir.
+func newEnv(t *testing.T) *env {
+	t.Parallel()
+	return newEnvTB(t)
+}
+
+// newSerialEnv is newEnv for a test that must run alone because it changes
+// the process's environment, which the provider served in-process reads.
+func newSerialEnv(t *testing.T) *env { return newEnvTB(t) }
 
 func newEnvTB(t testing.TB) *env {
 	t.Helper()
@@ -50,6 +63,28 @@ func newEnvTB(t testing.TB) *env {
 	}
 	return &env{lc: lc, clients: clients}
 }
+
+// lateVars are input variables whose values a step learns while the test
+// runs, for the configurations of the steps after it: TF_VAR_ variables
+// would be seen by every test running in parallel in this process.
+type lateVars map[string]any
+
+// variables are the named variables for a step's ConfigVariables, each read
+// when the step writes its configuration.
+func (v lateVars) variables(names ...string) config.Variables {
+	out := config.Variables{}
+	for _, n := range names {
+		out[n] = lateVar{vars: v, name: n}
+	}
+	return out
+}
+
+type lateVar struct {
+	vars lateVars
+	name string
+}
+
+func (l lateVar) MarshalJSON() ([]byte, error) { return json.Marshal(l.vars[l.name]) }
 
 // config prefixes HCL with the provider block pointing at this localcloud.
 func (e *env) config(hcl string) string {

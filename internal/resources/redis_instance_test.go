@@ -179,7 +179,7 @@ authorized_network = "default"`, `authorized_network must be a network's full na
 // address it could not reach.
 func TestAccProvider_emulatorNotRunning(t *testing.T) {
 	acctest.Setup(t)
-	resource.Test(t, resource.TestCase{
+	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config:      acctest.ProviderConfig("127.0.0.1:1") + `resource "agentnet_redis_instance" "x" {` + "\n name = \"r1\"\n memory_size_gb = 1\n}\n",

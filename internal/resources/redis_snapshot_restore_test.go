@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -240,7 +241,7 @@ resource "agentnet_redis_snapshot_restore" "bad" {
 
 // restoreVars declares what a runbook pins when it restores by hand: the
 // snapshot URI and generation recorded before the corruption, and the time
-// the corruption began (set through TF_VAR_ by the test).
+// the corruption began (learnt by the test as it runs).
 const restoreVars = `
 variable "pinned_uri" { type = string }
 variable "pinned_generation" { type = number }
@@ -259,6 +260,8 @@ func TestAccRedisSnapshotRestore_overwrittenAndCorrupted(t *testing.T) {
 	e.lc.CreateMACKey(t, trustedKey)
 	data := dataset{prefix: "envelope", n: 2000}
 	var before, corrupted map[string]string
+	pinned := lateVars{}
+	pinnedVars := pinned.variables("pinned_uri", "pinned_generation", "corrupted_at")
 	snapshots := recoveryInstanceHCL + `
 resource "agentnet_redis_snapshot" "hourly" {
   instance    = agentnet_redis_instance.main.id
@@ -298,12 +301,12 @@ resource "agentnet_redis_snapshot_restore" "back" {
 				ExpectNonEmptyPlan: true,
 				Check: func(s *terraform.State) error {
 					latest := s.RootModule().Resources["agentnet_redis_snapshot.latest"].Primary.Attributes
-					t.Setenv("TF_VAR_pinned_uri", latest["uri"])
-					t.Setenv("TF_VAR_pinned_generation", latest["generation"])
+					pinned["pinned_uri"] = latest["uri"]
+					pinned["pinned_generation"] = json.Number(latest["generation"])
 					before = e.dump(t)
 					// The corruption begins a second after the snapshots.
 					time.Sleep(1100 * time.Millisecond)
-					t.Setenv("TF_VAR_corrupted_at", time.Now().UTC().Format(time.RFC3339))
+					pinned["corrupted_at"] = time.Now().UTC().Format(time.RFC3339)
 					time.Sleep(1100 * time.Millisecond)
 					e.lc.Fault(t, "redis-corrupt", instanceID("relay-us"), nil)
 					corrupted = e.dump(t)
@@ -317,23 +320,27 @@ resource "agentnet_redis_snapshot_restore" "back" {
 			{
 				Config: restore(`  source            = var.pinned_uri
   source_generation = var.pinned_generation`),
-				ExpectError: errorText("Snapshot was rewritten", "The generation check failed", "The instance was not touched."),
+				ConfigVariables: pinnedVars,
+				ExpectError:     errorText("Snapshot was rewritten", "The generation check failed", "The instance was not touched."),
 			},
 			{
 				PreConfig: untouched,
 				Config: restore(`  source         = var.pinned_uri
   created_before = var.corrupted_at`),
-				ExpectError: errorText("Snapshot is newer than created_before", "The created_before check failed", "The instance was not touched."),
+				ConfigVariables: pinnedVars,
+				ExpectError:     errorText("Snapshot is newer than created_before", "The created_before check failed", "The instance was not touched."),
 			},
 			{ // nothing pinned but the URI: the signed manifest still tells
-				PreConfig:   untouched,
-				Config:      restore(`  source = var.pinned_uri`),
-				ExpectError: errorText("Snapshot does not match its manifest", "The manifest check failed", "the manifest recorded", "The instance was not touched."),
+				PreConfig:       untouched,
+				Config:          restore(`  source = var.pinned_uri`),
+				ConfigVariables: pinnedVars,
+				ExpectError:     errorText("Snapshot does not match its manifest", "The manifest check failed", "the manifest recorded", "The instance was not touched."),
 			},
 			{
 				PreConfig: untouched,
 				Config: restore(`  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"
   created_before   = var.corrupted_at`),
+				ConfigVariables: pinnedVars,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestMatchResourceAttr("agentnet_redis_snapshot_restore.back", "source",
 						regexp.MustCompile(`^gs://agentnet-snapshots/relay-us/relay-us-.*\.rdb$`)),
@@ -353,6 +360,7 @@ resource "agentnet_redis_snapshot_restore" "back" {
 			{ // pinned: a new plan selects nothing again
 				Config: restore(`  snapshots_prefix = "gs://agentnet-snapshots/relay-us/"
   created_before   = var.corrupted_at`),
+				ConfigVariables:  pinnedVars,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},

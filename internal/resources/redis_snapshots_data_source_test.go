@@ -21,7 +21,7 @@ func TestAccRedisSnapshotsDataSource_filters(t *testing.T) {
 	e.lc.CreateMACKey(t, trustedKey)
 	data := dataset{prefix: "envelope", n: 300}
 	const prefix = "gs://agentnet-snapshots/filters/"
-	var cutoff string
+	cutoff := lateVars{}
 	list := func(filters string) string {
 		return e.config(recoveryInstanceHCL + `
 data "agentnet_redis_snapshots" "s" {
@@ -39,8 +39,7 @@ data "agentnet_redis_snapshots" "s" {
 					e.export(t, instanceID("relay-us"), prefix+"a.rdb")
 					e.writeManifest(t, prefix+"a.rdb", trustedKey, nil)
 					time.Sleep(1100 * time.Millisecond)
-					cutoff = time.Now().UTC().Format(time.RFC3339)
-					t.Setenv("TF_VAR_cutoff", cutoff)
+					cutoff["cutoff"] = time.Now().UTC().Format(time.RFC3339)
 					time.Sleep(1100 * time.Millisecond)
 					c := e.lc.RedisClient(t, instanceID("relay-us"))
 					defer c.Close()
@@ -75,7 +74,8 @@ data "agentnet_redis_snapshots" "s" {
 				),
 			},
 			{
-				Config: list(`  created_before = var.cutoff` + "\n}\nvariable \"cutoff\" {\n  type = string\n"),
+				Config:          list(`  created_before = var.cutoff` + "\n}\nvariable \"cutoff\" {\n  type = string\n"),
+				ConfigVariables: cutoff.variables("cutoff"),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(ds, "snapshots.#", "1"),
 					resource.TestCheckResourceAttr(ds, "latest.uri", prefix+"a.rdb"),

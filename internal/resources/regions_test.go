@@ -101,9 +101,10 @@ resource "agentnet_redis_instance" "bad" {
 }
 
 // A region newer than the provider's list is accepted once named in the
-// provider's additional_regions or in AGENTNET_ADDITIONAL_REGIONS.
+// provider's additional_regions or in AGENTNET_ADDITIONAL_REGIONS (serial:
+// the in-process provider reads that variable from the process).
 func TestAccRegions_additionalRegions(t *testing.T) {
-	e := newEnv(t)
+	e := newSerialEnv(t)
 	instance := func(provider string) string {
 		return e.config(provider + `
 resource "agentnet_redis_instance" "new" {
