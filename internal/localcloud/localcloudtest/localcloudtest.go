@@ -240,8 +240,12 @@ func (i *Instance) start(listen string) error {
 	go func() {
 		// localcloud gets SIGTERM if the test binary dies; Pdeathsig is tied
 		// to the thread that starts the child, so keep this goroutine on
-		// its thread until the child has exited.
+		// its thread until the child has exited. Then give the thread back
+		// rather than let it end with the goroutine: a thread that ends
+		// delivers the Pdeathsig of every child started from it, such as
+		// the OpenTofu processes (SIGKILL) of tests running in parallel.
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		cmd := exec.Command(i.bin, args...)
 		cmd.Stderr = logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
