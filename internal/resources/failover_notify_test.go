@@ -64,7 +64,6 @@ func (w *webhook) got(want ...string) error {
 }
 
 func TestAccRelayFailoverGroup_notifications(t *testing.T) {
-	t.Parallel()
 	e := newRelayEnv(t)
 	receiver := newWebhook(t, 0)
 	broken := newWebhook(t, http.StatusInternalServerError)

@@ -67,7 +67,7 @@ resource "agentnet_relay_failover_group" "bad" {
 		return resource.TestStep{Config: cfg, PlanOnly: true, ExpectError: errorText(want...)}
 	}
 	empty := tokenFile(t, " ")
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
 			step(group(`token = "x", token_wo = "y"`, ""), "Invalid Attribute Combination", "2 attributes specified", "[health_check.token,health_check.token_wo]"),
@@ -103,7 +103,7 @@ func TestAccRelayFailoverGroup_tokenRotation(t *testing.T) {
 		c := tokenLine.ReplaceAllString(cfg, fmt.Sprintf("token_wo = %q", token))
 		return strings.Replace(c, "token_wo_version = 1", fmt.Sprintf("token_wo_version = %d", version), 1)
 	}
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: cfg,
