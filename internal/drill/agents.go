@@ -63,7 +63,7 @@ func (e *Env) dialIn(ctx context.Context, region, subject string) (*client.Clien
 	var got []string
 	for i := 0; i < 15; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := client.Dial(dctx, []string{e.front}, client.StaticToken(tok), e.clientOpts()...)
+		c, err := client.Dial(dctx, []string{e.front}, client.StaticToken(tok), e.clientOpts(e.notices.handler(subject))...)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("agent %s through the front door: %w", subject, err)

@@ -187,6 +187,7 @@ type run struct {
 	plan                                                       planInfo
 	applyTook                                                  time.Duration
 	notes                                                      []string
+	noticeTimings                                              []noticeTiming
 	normal                                                     bool
 }
 

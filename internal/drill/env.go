@@ -126,6 +126,10 @@ type Env struct {
 	// the one line per region the runbooks change.
 	cfg     string
 	regions map[string]string
+	// dependencies are the declared lines of local.dependencies
+	// (dependencies.go); notices what the agents were told.
+	dependencies map[string]string
+	notices      noticeLog
 
 	front string         // front door URL of the failover group
 	roots *x509.CertPool // what agents trust: localcloud's CA

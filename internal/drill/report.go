@@ -196,6 +196,7 @@ func (r *run) report() *Report {
 		add("Return to normal (after recovery: region back, plan empty)", r.normalAt.Sub(r.recovered.Add(r.opts.Settle)), true, "", 0, "—")
 	}
 
+	rep.Metrics = append(rep.Metrics, r.noticeMetrics()...)
 	for _, m := range rep.Metrics {
 		if m.Met != nil && !*m.Met {
 			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %s, target %s", m.Name, m.Measured, m.Target))

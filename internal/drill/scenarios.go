@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 )
 
 var scenarios = []*scenario{
@@ -161,11 +163,11 @@ var scenarios = []*scenario{
 	{
 		name: "identity-provider-outage", title: "Identity provider outage (JWKS endpoint down)",
 		seedName: "External Dependency Failure", runbook: "docs/runbooks/external-dependency-failure.md",
-		scope: "Runbook steps run: assessment (plan: nothing to apply while cached keys verify tokens; the restarted relays' logs show the failed JWKS fetch and the cache in use), service restoration (the identity provider back, plan empty).",
+		scope: "Runbook steps run: assessment (the restarted relays' logs show the failed JWKS fetch and the cache in use), communication (local.dependencies[\"Identity provider\"] declared degraded, plan exit 2, apply: every connected agent gets the dependency notice within 1 s and keeps messaging), service restoration (the identity provider back, declared operational, plan and apply, the ok notice delivered).",
 		fault: "the JWKS endpoint the relays fetch signing keys from stops answering; then the europe-west1 relays crash " +
 			"(service-kill, restarted by Cloud Run), so restarted relays must verify tokens from their JWKS cache and " +
 			"every agent connected to them reconnects",
-		noChange: "Runbook, graceful degradation: nothing to apply while the relays' cached keys verify tokens.",
+		planMustChange: true,
 		inject: func(ctx context.Context, r *run) error {
 			r.env.jwks.stop()
 			r.mark("identity provider down", r.env.jwks.url()+" refuses connections")
@@ -189,7 +191,9 @@ var scenarios = []*scenario{
 					if failed == 0 || cached < failed {
 						r.note("the restarted relays' logs do not show them using the JWKS cache (%d failed fetches, %d cache loads)", failed, cached)
 					}
-					return nil
+					// Communication: the relays keep verifying tokens from
+					// their cache; agents are told sign-ins may fail.
+					return r.env.declareDependency("Identity provider", "degraded", "Sign-in provider unreachable: connected agents keep working, new sign-ins may fail")
 				}
 				if time.Now().After(deadline) {
 					return errors.New("the europe-west1 relays did not start again within 30s without the identity provider")
@@ -198,16 +202,23 @@ var scenarios = []*scenario{
 			}
 		},
 		recovered: func(ctx context.Context, r *run) (bool, string) {
-			return r.serviceReady(serviceID("europe-west1"))
+			if ok, why := r.serviceReady(serviceID("europe-west1")); !ok {
+				return false, why
+			}
+			return r.noticeDelivered(ctx, "Identity provider", client.DependencyDegraded)
 		},
 		normalize: func(ctx context.Context, r *run) error {
 			if err := r.env.jwks.restart(); err != nil {
 				return err
 			}
 			r.mark("identity provider back", r.env.jwks.url())
-			return r.planApplyUntilClean(ctx)
+			return r.dependencyBack(ctx, "Identity provider")
 		},
 	},
+	dependencyScenario("calendar-outage", "Calendar", "outage", client.DependencyDown,
+		"Calendar API unreachable: offline calendar mode, calendar operations are queued"),
+	dependencyScenario("language-model-degraded", "Language model API", "degraded", client.DependencyDegraded,
+		"Language model API slow: agents use fallback responses"),
 }
 
 // serviceReady reports whether every instance of a Cloud Run service runs
