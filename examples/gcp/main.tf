@@ -72,6 +72,8 @@ locals {
     JWKS_URL     = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
     JWT_ISSUER   = "https://securetoken.google.com/${local.firebase_project}"
     JWT_AUDIENCE = local.firebase_project
+    # The dependency notice pushed to every agent (status.tf).
+    DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object
   }, var.relay_env)
 }
 
