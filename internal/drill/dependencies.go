@@ -131,8 +131,8 @@ func (r *run) awaitNotice(ctx context.Context, dep, state string, applyStart, ap
 		sleep(ctx, 5*time.Millisecond)
 	}
 	if t.ok {
-		r.mark("notice delivered", fmt.Sprintf("%d agents had %s %s: %s after the apply returned (%s after it started, %s after the status object was written)",
-			t.agents, dep, state, signed(t.fromApplyEnd), precise(t.fromApplyStart), precise(t.fromWrite)))
+		r.mark("notice delivered", fmt.Sprintf("%d agents had %s %s: %s the apply returned (%s after it started, %s after the status object was written)",
+			t.agents, dep, state, signed(t.fromApplyEnd), ms(t.fromApplyStart), ms(t.fromWrite)))
 	} else {
 		r.mark("notice missing", t.why)
 	}
@@ -140,12 +140,16 @@ func (r *run) awaitNotice(ctx context.Context, dep, state string, applyStart, ap
 	return t
 }
 
-// signed formats a duration that may be negative.
+// ms formats a notice's latency to the millisecond.
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// signed formats a latency that may be negative: the notice came before
+// tofu returned (it still writes the state after publishing).
 func signed(d time.Duration) string {
 	if d < 0 {
-		return "-" + precise(-d) + " (before)"
+		return ms(-d) + " before"
 	}
-	return precise(d)
+	return ms(d) + " after"
 }
 
 // noticeMetrics are the report's lines for the notices: the time from the
@@ -164,11 +168,11 @@ func (r *run) noticeMetrics() []Metric {
 			v := max(0, t.fromApplyEnd).Seconds()
 			target := noticeTarget.Seconds()
 			m.Value, m.TargetS = &v, &target
-			m.Measured = fmt.Sprintf("%s to %d agents (%s after the apply started, %s after the status object was written)",
-				signed(t.fromApplyEnd), t.agents, precise(t.fromApplyStart), precise(t.fromWrite))
-			m.Margin = precise(noticeTarget-max(0, t.fromApplyEnd)) + " under"
+			m.Measured = fmt.Sprintf("%d agents, the last %s the apply returned (%s after it started, %s after the status object was written)",
+				t.agents, signed(t.fromApplyEnd), ms(t.fromApplyStart), ms(t.fromWrite))
+			m.Margin = ms(noticeTarget-max(0, t.fromApplyEnd)) + " under"
 			if !met {
-				m.Margin = precise(t.fromApplyEnd-noticeTarget) + " over"
+				m.Margin = ms(t.fromApplyEnd-noticeTarget) + " over"
 			}
 		}
 		out = append(out, m)
@@ -219,12 +223,20 @@ func (r *run) dependencyBack(ctx context.Context, dep string) error {
 	if err := r.env.declareDependency(dep, "operational", ""); err != nil {
 		return err
 	}
-	start := r.mark("dependency back", dep+" declared operational")
-	if err := r.planApplyUntilClean(ctx); err != nil {
+	r.mark("dependency back", dep+" declared operational")
+	res, err := r.env.plan(ctx, "normal.tfplan")
+	if err != nil {
+		return err
+	}
+	if res.code != 2 {
+		return fmt.Errorf("declaring %s operational planned no change", dep)
+	}
+	start := time.Now()
+	if _, err := r.env.applyPlan(ctx, "normal.tfplan"); err != nil {
 		return err
 	}
 	if t := r.awaitNotice(ctx, dep, client.DependencyOK, start, time.Now()); !t.ok {
 		return fmt.Errorf("the ok notice did not reach every agent: %s", t.why)
 	}
-	return nil
+	return r.planApplyUntilClean(ctx)
 }
