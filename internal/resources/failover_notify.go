@@ -4,19 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
-	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
-	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/notify"
 )
@@ -24,45 +17,10 @@ import (
 // The failover group's webhook notifications: one when a failover starts
 // (or an interrupted one resumes) and one when it ends.
 
-var webhookURLRE = regexp.MustCompile(`^https?://[^\s/?#]+`)
-
-type notificationModel struct {
-	URLWO  types.String `tfsdk:"url_wo"`
-	Format types.String `tfsdk:"format"`
-}
-
-func notificationBlock() schema.ListNestedBlock {
-	return schema.ListNestedBlock{
-		Description: "A webhook called when a failover starts (or an interrupted one resumes) and when it ends, with what " +
-			"moved and the outcome. Each call is retried with capped backoff for up to 20 s; a webhook that still fails " +
-			"never fails the apply: it is reported as a warning.",
-		NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
-			"url_wo": schema.StringAttribute{Required: true, Sensitive: true, WriteOnly: true,
-				Validators: []validator.String{stringvalidator.RegexMatches(webhookURLRE, "must be an http:// or https:// URL")},
-				Description: "Webhook URL, write-only (never in the plan or the state): a Slack webhook's URL is its secret. " +
-					"Read from the configuration at each apply. Messages name the webhook by its host only."},
-			"format": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(string(notify.Slack)),
-				Validators: []validator.String{stringvalidator.OneOf(notify.Formats...)},
-				Description: "`slack`: a Slack-compatible incoming webhook body (`text` and `blocks`); `json`: the event as a " +
-					"JSON object (`event`: `failover_started`, `failover_resumed` or `failover_ended`; `subject`, `summary`, " +
-					"`at`, `details`)."},
-		}},
-	}
-}
-
 // readNotifications takes the webhooks from the configuration: their URLs
 // are write-only.
 func (m *failoverGroupModel) readNotifications(ctx context.Context, config tfsdk.Config, diags *diag.Diagnostics) {
-	var cfg []notificationModel
-	diags.Append(config.GetAttribute(ctx, path.Root("notification"), &cfg)...)
-	m.notify = nil
-	for _, n := range cfg {
-		format := notify.Slack
-		if !n.Format.IsNull() {
-			format = notify.Format(n.Format.ValueString())
-		}
-		m.notify = append(m.notify, notify.Target{URL: n.URLWO.ValueString(), Format: format})
-	}
+	m.notify = readWebhooks(ctx, config, diags)
 }
 
 // failoverRun is one failover as the apply carries it out: what it moves
@@ -120,10 +78,7 @@ func (r *relayFailoverGroupResource) notify(ctx context.Context, m *failoverGrou
 	}
 	// A cancelled apply still says how its failover ended.
 	ctx = context.WithoutCancel(ctx)
-	for _, f := range (notify.Sender{}).Send(ctx, m.notify, ev) {
-		diags.AddAttributeWarning(path.Root("notification"), "Notification not delivered",
-			fmt.Sprintf("The %s notification was not delivered: %s. The failover itself is not affected.", ev.Kind, f.Error()))
-	}
+	sendWebhooks(ctx, m.notify, ev, "The failover itself is not affected.", diags)
 }
 
 func (run *failoverRun) moves() string {

@@ -322,8 +322,9 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				Description: "The front door's IP address: what the domains' DNS records point at."},
 		},
 		Blocks: map[string]schema.Block{
-			"timeouts":     timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
-			"notification": notificationBlock(),
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"notification": notificationBlock("when a failover starts (or an interrupted one resumes) and when it ends, with what moved and the outcome",
+				"`failover_started`, `failover_resumed` or `failover_ended`"),
 		},
 	}
 }

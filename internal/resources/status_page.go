@@ -21,8 +21,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/notify"
 	"github.com/agentnet/terraform-provider-agentnet/internal/statuspage"
 )
 
@@ -41,18 +43,19 @@ type statusPageResource struct {
 }
 
 type statusPageModel struct {
-	ID           types.String      `tfsdk:"id"`
-	Bucket       types.String      `tfsdk:"bucket"`
-	Prefix       types.String      `tfsdk:"prefix"`
-	Title        types.String      `tfsdk:"title"`
-	CacheControl types.String      `tfsdk:"cache_control"`
-	Components   types.List        `tfsdk:"components"`
-	Incidents    types.List        `tfsdk:"incidents"`
-	URL          types.String      `tfsdk:"url"`
-	JSONFeedURL  types.String      `tfsdk:"json_feed_url"`
-	AtomFeedURL  types.String      `tfsdk:"atom_feed_url"`
-	PublishedAt  timetypes.RFC3339 `tfsdk:"published_at"`
-	HTMLBytes    types.Int64       `tfsdk:"html_bytes"`
+	ID           types.String        `tfsdk:"id"`
+	Bucket       types.String        `tfsdk:"bucket"`
+	Prefix       types.String        `tfsdk:"prefix"`
+	Title        types.String        `tfsdk:"title"`
+	CacheControl types.String        `tfsdk:"cache_control"`
+	Components   types.List          `tfsdk:"components"`
+	Incidents    types.List          `tfsdk:"incidents"`
+	URL          types.String        `tfsdk:"url"`
+	JSONFeedURL  types.String        `tfsdk:"json_feed_url"`
+	AtomFeedURL  types.String        `tfsdk:"atom_feed_url"`
+	PublishedAt  timetypes.RFC3339   `tfsdk:"published_at"`
+	HTMLBytes    types.Int64         `tfsdk:"html_bytes"`
+	Notification []notificationModel `tfsdk:"notification"`
 }
 
 type componentModel struct {
@@ -192,6 +195,10 @@ func (r *statusPageResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				Description: "When the page was last published."},
 			"html_bytes": schema.Int64Attribute{Computed: true, Description: "Size of the published `index.html`."},
 		},
+		Blocks: map[string]schema.Block{
+			"notification": notificationBlock("for each incident the apply publishes new or changed (status, estimated "+
+				"resolution or updates), in the order of `incidents`", "`incident_updated`"),
+		},
 	}
 }
 
@@ -295,16 +302,17 @@ func (r *statusPageResource) setURLs(m *statusPageModel) {
 }
 
 func (r *statusPageResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	r.publish(ctx, req.Plan.Get, resp.State.Set, &resp.Diagnostics)
+	r.publish(ctx, req.Plan.Get, req.Config, resp.State.Set, &resp.Diagnostics)
 }
 
 func (r *statusPageResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	r.publish(ctx, req.Plan.Get, resp.State.Set, &resp.Diagnostics)
+	r.publish(ctx, req.Plan.Get, req.Config, resp.State.Set, &resp.Diagnostics)
 }
 
 // publish renders the page from the plan and the history in the bucket,
-// and writes the feeds, then the page.
-func (r *statusPageResource) publish(ctx context.Context, get func(context.Context, any) diag.Diagnostics,
+// writes the feeds, then the page, and tells the webhooks of the config
+// about the incidents that changed.
+func (r *statusPageResource) publish(ctx context.Context, get func(context.Context, any) diag.Diagnostics, config tfsdk.Config,
 	set func(context.Context, any) diag.Diagnostics, diags *diag.Diagnostics) {
 	var m statusPageModel
 	diags.Append(get(ctx, &m)...)
@@ -324,7 +332,8 @@ func (r *statusPageResource) publish(ctx context.Context, get func(context.Conte
 		diags.AddError("Cannot read the page's history", fmt.Sprintf("Reading %s: %v", gcsURI{m.Bucket.ValueString(), prefix + statuspage.JSONFeedObject}, err))
 		return
 	}
-	if page.Incidents, err = statuspage.Merge(page.Incidents, previous); err != nil {
+	declared := page.Incidents
+	if page.Incidents, err = statuspage.Merge(declared, previous); err != nil {
 		diags.AddError("Cannot keep the page's history",
 			fmt.Sprintf("%s: %v. Delete the object to start a new history.", gcsURI{m.Bucket.ValueString(), prefix + statuspage.JSONFeedObject}, err))
 		return
@@ -353,6 +362,26 @@ func (r *statusPageResource) publish(ctx context.Context, get func(context.Conte
 	m.PublishedAt = timetypes.NewRFC3339TimeValue(page.Published)
 	m.HTMLBytes = types.Int64Value(int64(htmlBytes))
 	diags.Append(set(ctx, &m)...)
+	published, _ := statuspage.Published(previous) // parsed by Merge above
+	if targets := readWebhooks(ctx, config, diags); len(targets) > 0 {
+		for _, inc := range statuspage.Changed(declared, published) {
+			sendWebhooks(ctx, targets, incidentEvent(inc, m.URL.ValueString()), "The page is published.", diags)
+		}
+	}
+}
+
+// incidentEvent is the notification of an incident's newest state.
+func incidentEvent(inc statuspage.Incident, page string) notify.Event {
+	last := inc.Latest()
+	details := map[string]string{
+		"status": inc.Status, "components": strings.Join(inc.Components, ", "),
+		"update": statuspage.TemplateTitle(last.Template), "page": page + "#incident-" + inc.ID,
+	}
+	if inc.EstimatedResolution != nil {
+		details["estimated_resolution"] = inc.EstimatedResolution.Format(time.RFC3339)
+	}
+	return notify.Event{Kind: notify.IncidentUpdated, Subject: inc.ID, At: last.At, Details: details,
+		Summary: fmt.Sprintf("%s (%s): %s", inc.Title, inc.Status, last.Text)}
 }
 
 // pageOf turns the configuration into a page, its updates written from

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/notify"
 )
 
 const statusPrefix = "status/"
@@ -26,8 +28,8 @@ const statusDependencies = `
     { name = "Language model API", group = "dependency", state = %q, message = "Fallback responses are in use" },`
 
 // statusPageHCL declares a page with the given components (HCL list
-// elements) and incidents (HCL list elements).
-func statusPageHCL(components, incidents string) string {
+// elements), incidents (HCL list elements) and blocks.
+func statusPageHCL(components, incidents string, blocks ...string) string {
 	return fmt.Sprintf(`
 resource "agentnet_status_page" "status" {
   bucket = %q
@@ -39,8 +41,9 @@ resource "agentnet_status_page" "status" {
   incidents = [
 %s
   ]
+%s
 }
-`, testBucket, statusPrefix, components, incidents)
+`, testBucket, statusPrefix, components, incidents, strings.Join(blocks, "\n"))
 }
 
 // statusIncident is an incident in HCL with an initial notification and,
@@ -227,4 +230,54 @@ func TestAccStatusPage_invalidInput(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// incidentsNotified lists the events the webhook accepted as
+// "subject: status".
+func (w *webhook) incidentsNotified() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, ev := range w.events {
+		out = append(out, ev.Subject+": "+ev.Details["status"])
+	}
+	return strings.Join(out, ", ")
+}
+
+func TestAccStatusPage_notifiesIncidentChanges(t *testing.T) {
+	e := newEnv(t)
+	good, broken := newWebhook(t, 0), newWebhook(t, http.StatusInternalServerError)
+	components := `    { name = "Relay asia-east1", group = "region", state = "degraded" },` + fmt.Sprintf(statusDependencies, "operational")
+	hook := func(url string) string {
+		return fmt.Sprintf("  notification {\n    url_wo = %q\n    format = \"json\"\n  }", url)
+	}
+	expect := func(want string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			if got := good.incidentsNotified(); got != want {
+				return fmt.Errorf("the webhook received [%s], want [%s]", got, want)
+			}
+			return nil
+		}
+	}
+	asia := func(status string) string { return statusIncident("asia-outage", status, "Relay asia-east1") }
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: e.config(statusPageHCL(components, asia("identified"), hook(good.URL))),
+				Check: expect("asia-outage: identified")},
+			{Config: e.config(statusPageHCL(components, asia("resolved"), hook(good.URL))),
+				Check: expect("asia-outage: identified, asia-outage: resolved")},
+			{ // a failing webhook is a warning: the page is published, the other webhook told
+				Config: e.config(statusPageHCL(components, asia("resolved")+statusIncident("calendar-errors", "investigating", "Calendar"),
+					hook(broken.URL), hook(good.URL))),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					expect("asia-outage: identified, asia-outage: resolved, calendar-errors: investigating"),
+					e.objectsHold([]string{"index.html"}, "Calendar unreachable"),
+				),
+			},
+		},
+	})
+	if len(good.events) > 0 && (good.events[0].Kind != notify.IncidentUpdated || !strings.Contains(good.events[0].Summary, "Relay asia-east1 unreachable (identified)")) {
+		t.Errorf("first event: %+v", good.events[0])
+	}
 }

@@ -212,3 +212,33 @@ func luminance(hex string) float64 {
 	}
 	return l
 }
+
+func TestChanged_newOrEditedIncidentsOnly(t *testing.T) {
+	prev := samplePage()
+	published, err := Published(must(JSONFeed(prev)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := prev.Incidents[0]
+	if got := Changed([]Incident{same}, published); len(got) != 0 {
+		t.Errorf("an unchanged incident counts as changed: %v", got)
+	}
+	resolved := incident("asia-1", Resolved, t0)
+	fresh := incident("calendar", Investigating, t0)
+	later := incident("old", Resolved, t0.Add(-48*time.Hour))
+	later.Updates = append(later.Updates, Update{Template: PostIncidentSummary, At: t0, Text: "summary"})
+	got := Changed([]Incident{resolved, fresh, later}, published)
+	if len(got) != 3 || got[0].ID != "asia-1" || got[1].ID != "calendar" || got[2].Latest().Template != PostIncidentSummary {
+		t.Errorf("changed: %+v", got)
+	}
+	if got := Changed([]Incident{fresh}, nil); len(got) != 1 {
+		t.Errorf("first publication: %v", got)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -52,6 +52,12 @@ resource "agentnet_status_page" "status" {
     # Resolved incidents stay on the page; removed from here, they stay in
     # its history (read back from the published JSON feed).
   ]
+
+  # Each new or changed incident, posted to the team's channel.
+  notification {
+    url_wo = var.incidents_webhook # write-only: never in the plan or the state
+    format = "slack"
+  }
 }
 
 output "status_page" {
