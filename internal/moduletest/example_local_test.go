@@ -52,17 +52,17 @@ func TestExampleLocal(t *testing.T) {
 			t.Fatalf("%s: the plan after the apply is not empty (exit %d):\n%s", step, code, out)
 		}
 	}
-	edit := func(old, new string) { // whole lines
+	edit := func(old, repl string) { // whole lines
 		t.Helper()
 		b, err := os.ReadFile(mainTF)
 		if err != nil {
 			t.Fatal(err)
 		}
-		old, new = "\n"+old+"\n", "\n"+new+"\n"
+		old, repl = "\n"+old+"\n", "\n"+repl+"\n"
 		if strings.Count(string(b), old) != 1 {
 			t.Fatalf("examples/local/main.tf should hold the line %q once", strings.TrimSpace(old))
 		}
-		if err := os.WriteFile(mainTF, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		if err := os.WriteFile(mainTF, []byte(strings.Replace(string(b), old, repl, 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

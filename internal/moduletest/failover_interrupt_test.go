@@ -431,7 +431,7 @@ func TestFailoverInterrupted(t *testing.T) {
 		if !slices.Equal(weights, want) {
 			t.Errorf("%s: europe-west1 went through the weights %v in the re-apply, want %v", step, weights, want)
 		}
-		if min := time.Duration(len(want)) * soak; took < min {
+		if least := time.Duration(len(want)) * soak; took < least {
 			t.Errorf("%s: the re-apply took %v: less than the %d soak(s) of %v left", step, took, len(want), soak)
 		}
 		if n := g.urlMapPatches(t, mark); n < len(want)-1 {

@@ -138,7 +138,7 @@ func TestRefusals(t *testing.T) {
 		{"over rate limit", func(ws *websocket.Conn) error {
 			for i := 0; i < 100; i++ {
 				if err := ws.Write(context.Background(), websocket.MessageBinary, []byte{byte(envelope.TypePing)}); err != nil {
-					return nil // already closed by the relay
+					return nil //nolint:nilerr // already closed by the relay
 				}
 			}
 			return nil

@@ -110,8 +110,9 @@ func New(cfg Config) (*Server, error) {
 		targets = make([]*RedisTarget, len(names))
 	case cfg.RedisAddr != "":
 		names = append([]string{cfg.RedisAddr}, cfg.PeerRedisAddrs...)
-		for _, a := range names {
-			targets = append(targets, &RedisTarget{Addr: a, Password: cfg.RedisPassword, CAs: cfg.RedisCAs})
+		targets = make([]*RedisTarget, len(names))
+		for i, a := range names {
+			targets[i] = &RedisTarget{Addr: a, Password: cfg.RedisPassword, CAs: cfg.RedisCAs}
 		}
 	default:
 		return nil, errors.New("relay: a Redis address or Memorystore instance is required")

@@ -89,7 +89,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 
 	// 1. Load balancer plumbing: a serverless NEG and a backend service per
 	// region that can be reached.
-	backends := r.ensureBackends(ctx, m, specs, unavailable, target, diags)
+	backends := r.ensureBackends(ctx, m, specs, unavailable, diags)
 	if diags.HasError() {
 		return
 	}
@@ -410,14 +410,14 @@ func (r *relayFailoverGroupResource) scaleRegions(ctx context.Context, services 
 	wg.Wait()
 }
 
-func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *runpb.Service, min int64, redeploy bool) (*runpb.Service, error) {
+func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *runpb.Service, minInstances int64, redeploy bool) (*runpb.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, regionCallTimeout)
 	defer cancel()
 	s := proto.Clone(svc).(*runpb.Service)
 	if s.Scaling == nil {
 		s.Scaling = &runpb.ServiceScaling{}
 	}
-	s.Scaling.MinInstanceCount = int32(min)
+	s.Scaling.MinInstanceCount = int32(minInstances)
 	if redeploy {
 		if s.Template.Annotations == nil {
 			s.Template.Annotations = map[string]string{}

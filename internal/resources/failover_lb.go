@@ -247,7 +247,7 @@ func (r *relayFailoverGroupResource) refuseForeign(ctx context.Context, m *failo
 // ensureBackends creates the missing NEGs and backend services and returns
 // each region's backend service link.
 func (r *relayFailoverGroupResource) ensureBackends(ctx context.Context, m *failoverGroupModel, specs []regionSpec,
-	unavailable map[string]string, target map[string]int64, diags *diag.Diagnostics) map[string]string {
+	unavailable map[string]string, diags *diag.Diagnostics) map[string]string {
 	project := m.Project.ValueString()
 	out := map[string]string{}
 	for _, s := range specs {

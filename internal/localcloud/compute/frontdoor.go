@@ -74,7 +74,7 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 	var ln net.Listener
 	var err error
 	if port > 0 {
-		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		ln, _ = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) // taken: a free port below
 	}
 	if ln == nil {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
@@ -240,17 +240,17 @@ func (d *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Service) resolve(ctx context.Context, c choice) (*url.URL, error) {
 	name := fmt.Sprintf("projects/%s/locations/%s/services/%s", c.project, c.region, c.service)
 	if s.cfg.ResolveRunService == nil {
-		return nil, fmt.Errorf("Cloud Run service %s: no Cloud Run emulator to resolve it", name)
+		return nil, fmt.Errorf("Cloud Run service %s: no Cloud Run emulator to resolve it", name) //nolint:staticcheck // ST1005: "Cloud Run" is a name
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	raw, err := s.cfg.ResolveRunService(ctx, c.project, c.region, c.service)
 	if err != nil {
-		return nil, fmt.Errorf("Cloud Run service %s: %s", name, errMessage(err))
+		return nil, fmt.Errorf("Cloud Run service %s: %s", name, errMessage(err)) //nolint:staticcheck // ST1005: "Cloud Run" is a name
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("Cloud Run service %s: bad URL %q", name, raw)
+		return nil, fmt.Errorf("Cloud Run service %s: bad URL %q", name, raw) //nolint:staticcheck // ST1005: "Cloud Run" is a name
 	}
 	return u, nil
 }

@@ -108,7 +108,6 @@ func backendServiceRefs(msg proto.Message) []string {
 func urlMapServiceFields(m *computepb.UrlMap, fn func(field string, get func() string, set func(string)) error) error {
 	routeAction := func(prefix string, ra *computepb.HttpRouteAction) error {
 		for i, w := range ra.GetWeightedBackendServices() {
-			w := w
 			if err := fn(fmt.Sprintf("%s.weightedBackendServices[%d].backendService", prefix, i),
 				w.GetBackendService, func(v string) { w.BackendService = proto.String(v) }); err != nil {
 				return err

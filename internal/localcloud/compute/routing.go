@@ -74,15 +74,15 @@ func hostOnly(hostport string) string {
 }
 
 func matchHost(m *computepb.UrlMap, host string) *computepb.PathMatcher {
-	var exact, any string
+	var exact, anyHost string
 	wildcard, wildLen := "", -1
 	for _, hr := range m.GetHostRules() {
 		for _, h := range hr.GetHosts() {
 			h = hostOnly(h)
 			switch {
 			case h == "*":
-				if any == "" {
-					any = hr.GetPathMatcher()
+				if anyHost == "" {
+					anyHost = hr.GetPathMatcher()
 				}
 			case strings.HasPrefix(h, "*"):
 				if suffix := h[1:]; strings.HasSuffix(host, suffix) && len(suffix) > wildLen {
@@ -98,7 +98,7 @@ func matchHost(m *computepb.UrlMap, host string) *computepb.PathMatcher {
 		name = wildcard
 	}
 	if name == "" {
-		name = any
+		name = anyHost
 	}
 	for _, pm := range m.GetPathMatchers() {
 		if name != "" && pm.GetName() == name {

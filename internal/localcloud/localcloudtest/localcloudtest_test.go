@@ -73,7 +73,7 @@ func fill(t *testing.T, inst *redispb.Instance, n int) *goredis.Client {
 
 func TestSurvivesSIGKILL(t *testing.T) {
 	lc := localcloudtest.Start(t)
-	rc, oc := clients(t, lc.Addr())
+	rc, _ := clients(t, lc.Addr())
 	inst, opName := createInstance(t, rc, "relay-eu")
 	fill(t, inst, 200)
 	oldPID := lc.PID()
@@ -100,7 +100,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	if lc.PID() == oldPID || lc.PID() == 0 {
 		t.Fatalf("localcloud not restarted (pid %d -> %d)", oldPID, lc.PID())
 	}
-	rc, oc = clients(t, lc.Addr())
+	rc, oc := clients(t, lc.Addr())
 	sc2, err := gcs.NewClient(ctx, option.WithEndpoint("http://"+lc.Addr()+"/storage/v1/"), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)

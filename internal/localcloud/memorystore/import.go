@@ -110,7 +110,7 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 		cancelLoad()
 		sp.kill()
 		<-loadedCh
-		return rdbStatus(uri, sum, verr)
+		return rdbStatus(uri, verr)
 	}
 	lerr := <-loadedCh
 	cancelLoad()
@@ -185,7 +185,7 @@ func (s *Service) stageRDB(bucket, object, uri, dst string) (verify func() (rdbS
 		}
 		if _, err := rdbFileHeader(f, info.Size); err != nil {
 			f.Close()
-			return nil, "", rdbStatus(uri, rdbSummary{}, err)
+			return nil, "", rdbStatus(uri, err)
 		}
 		return func() (rdbSummary, error) {
 			defer f.Close()
@@ -211,7 +211,7 @@ func (s *Service) stageRDB(bucket, object, uri, dst string) (verify func() (rdbS
 	_, err = io.Copy(io.MultiWriter(v, f), r)
 	sum, verr := v.Result()
 	if verr != nil {
-		return nil, "", rdbStatus(uri, sum, verr)
+		return nil, "", rdbStatus(uri, verr)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -325,7 +325,7 @@ func (s *Service) restartAfterFailedSwitch(ctx context.Context, inst *instance, 
 }
 
 // rdbStatus turns a verification error into the answer of the import.
-func rdbStatus(uri string, sum rdbSummary, err error) error {
+func rdbStatus(uri string, err error) error {
 	var tooNew *rdbTooNew
 	var bad *rdbError
 	switch {

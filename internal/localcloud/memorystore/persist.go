@@ -68,7 +68,7 @@ func (s *Service) reload() error {
 	}
 	wg.Wait()
 	operations.FinishGone(pending, "instance", "DeleteInstance", func(op *operations.Op) (proto.Message, proto.Message) {
-		return nil, s.meta(op, "delete", op.Resource(), true)
+		return nil, s.meta(op, "delete", op.Resource())
 	})
 	s.persist()
 	return errors.Join(errs...)
@@ -93,7 +93,7 @@ func (s *Service) reloadInstance(inst *instance, oldPID int, ops []*operations.O
 		s.mu.Unlock()
 		for _, op := range ops {
 			if strings.HasSuffix(op.Method(), "DeleteInstance") {
-				op.Finish(nil, s.meta(op, "delete", inst.name, true), nil)
+				op.Finish(nil, s.meta(op, "delete", inst.name), nil)
 			} else {
 				op.Finish(nil, nil, status.Errorf(codes.Aborted, "localcloud stopped while %s was running; the instance has been deleted", op.Method()))
 			}
@@ -134,11 +134,11 @@ func (s *Service) reloadInstance(inst *instance, oldPID int, ops []*operations.O
 	for _, op := range ops {
 		switch {
 		case strings.HasSuffix(op.Method(), "CreateInstance") && err == nil && !held:
-			op.Finish(s.snapshot(inst), s.meta(op, "create", inst.name, true), nil)
+			op.Finish(s.snapshot(inst), s.meta(op, "create", inst.name), nil)
 		case strings.HasSuffix(op.Method(), "CreateInstance"):
-			op.Finish(nil, s.meta(op, "create", inst.name, true), status.Errorf(codes.Unavailable, "localcloud stopped while the instance was being created and it could not be started again: %v", err))
+			op.Finish(nil, s.meta(op, "create", inst.name), status.Errorf(codes.Unavailable, "localcloud stopped while the instance was being created and it could not be started again: %v", err))
 		default:
-			op.Finish(nil, s.meta(op, verbOf(op.Method()), inst.name, true),
+			op.Finish(nil, s.meta(op, verbOf(op.Method()), inst.name),
 				status.Errorf(codes.Aborted, "localcloud stopped while %s was running (instance was %s); the instance was restarted from its last saved data with its previous settings", op.Method(), prevState))
 		}
 	}

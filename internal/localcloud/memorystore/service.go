@@ -189,15 +189,13 @@ func (s *Service) setState(inst *instance, st redispb.Instance_State, msg string
 	s.persist()
 }
 
-func (s *Service) meta(op *operations.Op, verb, target string, done bool) *redispb.OperationMetadata {
+func (s *Service) meta(op *operations.Op, verb, target string) *redispb.OperationMetadata {
 	m := &redispb.OperationMetadata{
 		CreateTime: timestamppb.New(opCreated(op)),
+		EndTime:    timestamppb.Now(),
 		Target:     target,
 		Verb:       verb,
 		ApiVersion: apiVersion,
-	}
-	if done {
-		m.EndTime = timestamppb.Now()
 	}
 	if op.Context().Err() != nil {
 		m.CancelRequested = true
@@ -288,7 +286,7 @@ func (s *Service) begin(method string, inst *instance, next redispb.Instance_Sta
 		if err == nil && resp == nil {
 			resp = s.snapshot(inst)
 		}
-		return resp, s.meta(op, verb, inst.name, true), err
+		return resp, s.meta(op, verb, inst.name), err
 	})
 	if err != nil {
 		s.unclaim(inst)

@@ -115,7 +115,7 @@ func classify(r *http.Request, code int, body []byte) (Mutation, bool) {
 	case len(seg) >= 1 && seg[0] == "upload":
 		q := r.URL.Query()
 		resumable := q.Get("uploadType") == "resumable" || (len(seg) >= 2 && seg[1] == "resumable")
-		if resumable && q.Get("upload_id") == "" && !(len(seg) >= 2 && seg[1] == "resumable") {
+		if resumable && q.Get("upload_id") == "" && (len(seg) < 2 || seg[1] != "resumable") {
 			return m, false // initiation; the object is written by the last chunk
 		}
 		if code == http.StatusPermanentRedirect {

@@ -325,7 +325,7 @@ func otherFilesystem(t *testing.T, dir string) string {
 	if err := syscall.Stat("/dev/shm", &b); err != nil || a.Dev == b.Dev {
 		t.Skip("no second filesystem (/dev/shm) to test copies across filesystems")
 	}
-	other, err := os.MkdirTemp("/dev/shm", "localcloud-test-")
+	other, err := os.MkdirTemp("/dev/shm", "localcloud-test-") //nolint:usetesting // another filesystem than t.TempDir's
 	if err != nil {
 		t.Skip("/dev/shm is not writable")
 	}

@@ -169,7 +169,7 @@ type readCloser struct {
 func checkJSONNames(r io.Reader) error {
 	var doc any
 	if json.NewDecoder(r).Decode(&doc) != nil {
-		return nil // not JSON: fake-gcs-server answers it
+		return nil //nolint:nilerr // not JSON: fake-gcs-server answers it
 	}
 	return walkNames(doc)
 }

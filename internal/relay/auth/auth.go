@@ -381,7 +381,7 @@ func ValidIdentity(sub string) bool {
 	}
 	for i := 0; i < len(sub); i++ {
 		c := sub[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-' || c == '@') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != ':' && c != '-' && c != '@' {
 			return false
 		}
 	}

@@ -42,13 +42,13 @@ func isJSONNumber(v json.RawMessage) bool {
 
 // checkLifetime refuses a token without iat or one valid for longer than max:
 // a stolen long-lived token would otherwise outlive every key rotation.
-func checkLifetime(rc *jwt.RegisteredClaims, max time.Duration) error {
+func checkLifetime(rc *jwt.RegisteredClaims, maxLife time.Duration) error {
 	if rc.IssuedAt == nil {
 		return fmt.Errorf("%w: token has no iat", ErrLifetime)
 	}
 	// In seconds: a year-2999 exp is further than a time.Duration reaches.
-	if life := rc.ExpiresAt.Unix() - rc.IssuedAt.Unix(); life > int64(max/time.Second) {
-		return fmt.Errorf("%w: exp is %.1fh after iat, more than the maximum %s (TOKEN_MAX_LIFETIME)", ErrLifetime, float64(life)/3600, max)
+	if life := rc.ExpiresAt.Unix() - rc.IssuedAt.Unix(); life > int64(maxLife/time.Second) {
+		return fmt.Errorf("%w: exp is %.1fh after iat, more than the maximum %s (TOKEN_MAX_LIFETIME)", ErrLifetime, float64(life)/3600, maxLife)
 	}
 	return nil
 }

@@ -121,14 +121,14 @@ func checkAccepted(t *testing.T, v *Verifier, payload []byte, c *Claims) {
 	iat, hasIat := dates["iat"]
 	exp, hasExp := dates["exp"]
 	now := float64(fuzzNow.Unix())
-	leeway, max := v.cfg.Leeway.Seconds(), v.cfg.MaxLifetime.Seconds()
+	leeway, maxLife := v.cfg.Leeway.Seconds(), v.cfg.MaxLifetime.Seconds()
 	switch {
 	case !hasIat || !hasExp:
 		t.Fatalf("accepted without iat or exp: %s", payload)
 	case iat > now+leeway+1:
 		t.Fatalf("accepted iat %v in the future of %v", iat, now)
-	case exp-iat > max+1:
-		t.Fatalf("accepted lifetime %vs over %vs", exp-iat, max)
+	case exp-iat > maxLife+1:
+		t.Fatalf("accepted lifetime %vs over %vs", exp-iat, maxLife)
 	case exp < now-leeway-1:
 		t.Fatalf("accepted exp %v before %v", exp, now)
 	case !ValidIdentity(c.Subject):

@@ -135,8 +135,8 @@ func WithDedupSize(n int) Option { return func(o *options) { o.dedupSize = n } }
 func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n } }
 
 // WithBackoff sets the reconnect delays (default 50ms doubling to 3s).
-func WithBackoff(min, max time.Duration) Option {
-	return func(o *options) { o.backoffMin, o.backoffMax = min, max }
+func WithBackoff(initial, ceiling time.Duration) Option {
+	return func(o *options) { o.backoffMin, o.backoffMax = initial, ceiling }
 }
 
 // WithPingInterval sets the heartbeat that keeps the connection from the
@@ -401,9 +401,9 @@ func (c *Client) Send(ctx context.Context, to, id string, ciphertext []byte) (st
 	defer func() { <-c.sem }()
 	p := &pendingSend{id: id, frame: frame, done: make(chan error, 1)}
 	c.mu.Lock()
-	if max := c.hello.MaxFrame; max > 0 && len(frame) > int(max) {
+	if maxFrame := c.hello.MaxFrame; maxFrame > 0 && len(frame) > int(maxFrame) {
 		c.mu.Unlock()
-		return id, &RefusedError{Code: envelope.NackTooLarge, Reason: fmt.Sprintf("frame of %d bytes over the relay's %d", len(frame), max)}
+		return id, &RefusedError{Code: envelope.NackTooLarge, Reason: fmt.Sprintf("frame of %d bytes over the relay's %d", len(frame), maxFrame)}
 	}
 	if _, dup := c.pending[id]; dup {
 		c.mu.Unlock()

@@ -171,7 +171,7 @@ func ValidID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != ':' && c != '-' {
 			return false
 		}
 	}
@@ -264,11 +264,11 @@ func Decode(b []byte) (Frame, error) {
 		addr, ok1 := r.str8()
 		inst, ok2 := r.str8()
 		region, ok3 := r.str8()
-		max, ok4 := r.u32()
+		maxFrame, ok4 := r.u32()
 		if !ok1 || !ok2 || !ok3 || !ok4 || !ValidAddress(addr) {
 			return f, malformed("bad hello")
 		}
-		f.Hello = Hello{Address: addr, Instance: inst, Region: region, MaxFrame: max}
+		f.Hello = Hello{Address: addr, Instance: inst, Region: region, MaxFrame: maxFrame}
 	case TypeNotice:
 		if len(r.b) == 0 || len(r.b) > MaxNoticeLen {
 			return f, malformed("notice of %d bytes", len(r.b))
