@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
 	"github.com/agentnet/terraform-provider-agentnet/provider"
 )
 
@@ -28,6 +29,7 @@ var setupOnce sync.Once
 // instead of skipping them.
 func Setup(t testing.TB) {
 	t.Helper()
+	processtest.Starts(t)
 	var err error
 	setupOnce.Do(func() { err = setup() })
 	if err != nil {

@@ -46,6 +46,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
+	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
 )
 
 // Environment variables read by this package.
@@ -96,6 +97,7 @@ func Start(t testing.TB) *Instance { return StartWithOptions(t, Options{}) }
 // StartWithOptions is Start with options.
 func StartWithOptions(t testing.TB, opts Options) *Instance {
 	t.Helper()
+	processtest.Starts(t)
 	redisBin, err := localcloud.FindRedisServer(os.Getenv(RedisEnv))
 	if err != nil {
 		t.Fatalf("localcloudtest: %v (or set %s to its path)", err, RedisEnv)
@@ -136,6 +138,7 @@ var (
 // built once per test binary.
 func Binary(t testing.TB) string {
 	t.Helper()
+	processtest.Starts(t)
 	if b := os.Getenv(BinEnv); b != "" {
 		if _, err := os.Stat(b); err != nil {
 			t.Fatalf("localcloudtest: %s=%s: %v", BinEnv, b, err)
@@ -149,6 +152,7 @@ func Binary(t testing.TB) string {
 // once per test binary (together with localcloud).
 func RelayBinary(t testing.TB) string {
 	t.Helper()
+	processtest.Starts(t)
 	if b := os.Getenv(RelayEnv); b != "" {
 		if _, err := os.Stat(b); err != nil {
 			t.Fatalf("localcloudtest: %s=%s: %v", RelayEnv, b, err)

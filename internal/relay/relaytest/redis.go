@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 )
 
@@ -225,6 +226,7 @@ func NewRedis(tb testing.TB) *Redis { tb.Helper(); return NewRedisWith(tb, Redis
 // NewRedisWith is NewRedis with options.
 func NewRedisWith(tb testing.TB, o RedisOptions) *Redis {
 	tb.Helper()
+	processtest.Starts(tb)
 	r, err := StartRedisWith(tb.TempDir(), o)
 	if err != nil {
 		tb.Fatal(err)
