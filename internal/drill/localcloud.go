@@ -160,11 +160,11 @@ func (lc *localcloud) ctx() (context.Context, context.CancelFunc) {
 
 // fault injects a fault through POST /_localcloud/faults; fields are the
 // kind-specific ones (instance, service, region, hold, ...).
-func (lc *localcloud) fault(kind string, fields map[string]any) (json.RawMessage, error) {
+func (lc *localcloud) fault(kind string, fields map[string]any) error {
 	ctx, cancel := lc.ctx()
 	defer cancel()
-	fr, err := lc.admin.Fault(ctx, kind, fields)
-	return fr.Result, err
+	_, err := lc.admin.Fault(ctx, kind, fields)
+	return err
 }
 
 // createBucket creates a Cloud Storage bucket through the JSON API.

@@ -19,11 +19,11 @@ var scenarios = []*scenario{
 		redis:          []string{"europe-west1"},
 		planMustChange: true,
 		inject: func(ctx context.Context, r *run) error {
-			_, err := r.env.lc.fault("region-down", map[string]any{"region": "europe-west1"})
+			err := r.env.lc.fault("region-down", map[string]any{"region": "europe-west1"})
 			return err
 		},
 		normalize: func(ctx context.Context, r *run) error {
-			if _, err := r.env.lc.fault("region-up", map[string]any{"region": "europe-west1"}); err != nil {
+			if err := r.env.lc.fault("region-up", map[string]any{"region": "europe-west1"}); err != nil {
 				return err
 			}
 			r.mark("region-up", "europe-west1 is back; the next plan ramps it in")
@@ -43,7 +43,7 @@ var scenarios = []*scenario{
 			errs := make(chan error, 2)
 			for _, region := range []string{"europe-west1", "asia-east1"} {
 				go func() {
-					_, err := r.env.lc.fault("region-down", map[string]any{"region": region})
+					err := r.env.lc.fault("region-down", map[string]any{"region": region})
 					errs <- err
 				}()
 			}
@@ -51,7 +51,7 @@ var scenarios = []*scenario{
 		},
 		normalize: func(ctx context.Context, r *run) error {
 			for _, region := range []string{"europe-west1", "asia-east1"} {
-				if _, err := r.env.lc.fault("region-up", map[string]any{"region": region}); err != nil {
+				if err := r.env.lc.fault("region-up", map[string]any{"region": region}); err != nil {
 					return err
 				}
 			}
@@ -67,7 +67,7 @@ var scenarios = []*scenario{
 		redis:          []string{"asia-east1"},
 		planMustChange: true,
 		inject: func(ctx context.Context, r *run) error {
-			_, err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("asia-east1"), "hold": true})
+			err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("asia-east1"), "hold": true})
 			return err
 		},
 		recovered: func(ctx context.Context, r *run) (bool, string) {
@@ -88,7 +88,7 @@ var scenarios = []*scenario{
 			"from the RDB file the last backup export wrote), and the us-central1 relays route through the other regions' Redis " +
 			"meanwhile, so the runbook's assessment plan has nothing to change. The recovery measured is the repair.",
 		inject: func(ctx context.Context, r *run) error {
-			_, err := r.env.lc.fault("redis-kill", map[string]any{"instance": instanceID("us-central1")})
+			err := r.env.lc.fault("redis-kill", map[string]any{"instance": instanceID("us-central1")})
 			return err
 		},
 		recovered: func(ctx context.Context, r *run) (bool, string) {
@@ -107,7 +107,7 @@ var scenarios = []*scenario{
 		redis:          []string{"us-central1"},
 		planMustChange: true,
 		inject: func(ctx context.Context, r *run) error {
-			_, err := r.env.lc.fault("redis-corrupt", map[string]any{"instance": instanceID("us-central1")})
+			err := r.env.lc.fault("redis-corrupt", map[string]any{"instance": instanceID("us-central1")})
 			return err
 		},
 		// Assessment: the integrity check of the data finds the damage;
@@ -172,7 +172,7 @@ var scenarios = []*scenario{
 			r.env.jwks.stop()
 			r.mark("identity provider down", r.env.jwks.url()+" refuses connections")
 			sleep(ctx, 500*time.Millisecond)
-			if _, err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("europe-west1")}); err != nil {
+			if err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("europe-west1")}); err != nil {
 				return err
 			}
 			r.mark("relays crashed", "europe-west1 relay instances killed; Cloud Run restarts them")
