@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,4 +198,31 @@ func TestDependencyNotice(t *testing.T) {
 	w = &noticeWatch{at: map[string]time.Time{}}
 	dial("frank", r1.URL, w)
 	w.wait(t, client.DependencyDown, "with the status unreadable, a new agent did not get the last notice")
+}
+
+// TestDependencyNoticeConfig: a bad object or poll interval is refused,
+// naming the variable and what it accepts.
+func TestDependencyNoticeConfig(t *testing.T) {
+	base := map[string]string{"REDIS_ADDR": "10.0.0.3:6379", "JWKS_URL": "https://example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}
+	env := func(k, v string) func(string) string {
+		return func(name string) string {
+			if name == k {
+				return v
+			}
+			return base[name]
+		}
+	}
+	c, err := relay.ConfigFromEnv(env("DEPENDENCY_NOTICE_OBJECT", "gs://status/status/feed.json"))
+	if err != nil || c.DependencyNoticeObject != "gs://status/status/feed.json" {
+		t.Fatalf("valid object: %v %q", err, c.DependencyNoticeObject)
+	}
+	for _, bad := range []struct{ k, v, want string }{
+		{"DEPENDENCY_NOTICE_OBJECT", "https://storage.googleapis.com/status/feed.json", "DEPENDENCY_NOTICE_OBJECT: https://storage.googleapis.com/status/feed.json is not gs://BUCKET/OBJECT"},
+		{"DEPENDENCY_NOTICE_OBJECT", "gs://status", "is not gs://BUCKET/OBJECT"},
+		{"DEPENDENCY_NOTICE_POLL", "10ms", "DEPENDENCY_NOTICE_POLL: 10ms: accepted values are durations from 100ms to 1m"},
+	} {
+		if _, err := relay.ConfigFromEnv(env(bad.k, bad.v)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s=%s: error %v, want %q", bad.k, bad.v, err, bad.want)
+		}
+	}
 }
