@@ -22,17 +22,17 @@ func TestDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	reports, err := Run(ctx, Options{Paths: paths, WorkDir: t.TempDir(), OutDir: out, Logf: t.Logf}, "region-outage", "redis-failure")
+	reports, err := Run(ctx, Options{Paths: paths, WorkDir: t.TempDir(), OutDir: out, Logf: t.Logf}, "region-outage", "redis-failure", "calendar-outage")
 	var sum strings.Builder
 	Summary(&sum, reports)
 	t.Logf("\n%s", sum.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reports) != 2 {
-		t.Fatalf("%d reports, want 2", len(reports))
+	if len(reports) != 3 {
+		t.Fatalf("%d reports, want 3", len(reports))
 	}
 	for _, rep := range reports {
 		for _, f := range rep.Failures {
@@ -49,6 +49,9 @@ func TestDrill(t *testing.T) {
 	}
 	if rep := reports[0]; rep.metric("Time to detect").Value == nil {
 		t.Errorf("region-outage: the plan did not detect the outage")
+	}
+	if m := reports[2].metric("Dependency notice Calendar down"); m == nil || m.Value == nil || *m.Value > 1 {
+		t.Errorf("calendar-outage: the notice did not reach every agent within 1s of the apply: %+v", m)
 	}
 }
 
