@@ -10,8 +10,9 @@
 //
 // It writes reports/<scenario>.json, .md (metric, measured, target, margin)
 // and .svg (messages delivered per region per second, fault and recovery
-// marked), and prints a summary. It uses the binaries in bin/ (make tools
-// build) and redis-server. Exit status: 0 when every target is met and no
+// marked), appends each report to reports/history.jsonl, redraws
+// reports/<scenario>-trend.svg from it, and prints a summary. It uses the
+// binaries in bin/ (make tools build) and redis-server. Exit status: 0 when every target is met and no
 // acknowledged message is lost, 1 otherwise, 2 for usage errors.
 package main
 
@@ -79,7 +80,12 @@ func run() int {
 	if len(reports) > 0 {
 		fmt.Println()
 		drill.Summary(os.Stdout, reports)
-		fmt.Printf("\nReports in %s/: %s\n", strings.TrimSuffix(*out, "/"), reportFiles(reports))
+		for _, r := range reports {
+			for _, f := range r.Flags {
+				fmt.Printf("%s: flagged against its history: %s\n", r.Scenario, f)
+			}
+		}
+		fmt.Printf("\nReports in %s/: %s %s\n", strings.TrimSuffix(*out, "/"), reportFiles(reports), drill.HistoryFile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill:", err)
@@ -96,7 +102,7 @@ func run() int {
 func reportFiles(reports []*drill.Report) string {
 	var names []string
 	for _, r := range reports {
-		names = append(names, r.Scenario+".{json,md,svg}")
+		names = append(names, r.Scenario+".{json,md,svg}", r.TrendFile())
 	}
 	return strings.Join(names, " ")
 }

@@ -67,8 +67,7 @@ func (rep *Report) chart() string {
 	y := func(v float64) float64 { return float64(top) + ph - v/ytop*ph }
 
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", W, H, W, H)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", W, H)
+	svgStart(&b, W, H)
 	result, resultColor := "PASSED", "#17a589"
 	if !rep.Passed {
 		result, resultColor = "FAILED", "#d62728"
@@ -97,10 +96,7 @@ func (rep *Report) chart() string {
 	}
 
 	// Axes and grid.
-	for v := 0.0; v <= ytop+1e-9; v += ystep {
-		fmt.Fprintf(&b, `<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", left, float64(left)+pw, y(v), y(v))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#444">%g</text>`+"\n", left-6, y(v)+4, v)
-	}
+	gridY(&b, left, pw, ytop, ystep, y)
 	xstep := niceStep(xmax / 10)
 	for t := 0.0; t <= xmax+1e-9; t += xstep {
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#999"/>`+"\n", x(t), x(t), float64(top)+ph, float64(top)+ph+4)
@@ -212,6 +208,22 @@ func (rep *Report) chart() string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// svgStart opens an SVG of w×h on a white background; the caller closes
+// it.
+func svgStart(b *strings.Builder, w, h int) {
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", w, h, w, h)
+	fmt.Fprintf(b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", w, h)
+}
+
+// gridY draws horizontal grid lines and their labels every step up to top,
+// left of a plot width wide starting at x = left.
+func gridY(b *strings.Builder, left int, width, top, step float64, y func(float64) float64) {
+	for v := 0.0; v <= top+1e-9; v += step {
+		fmt.Fprintf(b, `<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", left, float64(left)+width, y(v), y(v))
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" fill="#444">%g</text>`+"\n", left-6, y(v)+4, v)
+	}
 }
 
 // niceStep rounds a raw step up to 1, 2 or 5 times a power of ten.

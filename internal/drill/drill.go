@@ -121,7 +121,11 @@ func Run(ctx context.Context, opts Options, names ...string) ([]*Report, error) 
 		if rep != nil {
 			reports = append(reports, rep)
 			if opts.OutDir != "" {
-				if werr := rep.write(opts.OutDir); werr != nil {
+				werr := recordHistory(opts.OutDir, opts.Paths.Root, rep)
+				if werr == nil {
+					werr = rep.write(opts.OutDir)
+				}
+				if werr != nil {
 					return reports, werr
 				}
 			}

@@ -43,6 +43,8 @@ type Report struct {
 	Notes     []string     `json:"notes,omitempty"`
 	// Explanation of a plan that found nothing to change.
 	NoChange string `json:"no_change,omitempty"`
+	// Flags against the previous runs in the history (history.go).
+	Flags []string `json:"history_flags,omitempty"`
 }
 
 // Metric is one measurement next to its target. Seconds fields are null
@@ -314,6 +316,9 @@ func (rep *Report) markdown() string {
 		for _, f := range rep.Failures {
 			fmt.Fprintf(&b, "- %s\n", f)
 		}
+	}
+	for _, f := range rep.Flags {
+		fmt.Fprintf(&b, "\n**Flagged against the history:** %s ([trend](%s))\n", f, trendFile(rep.Scenario, reportProfile(rep)))
 	}
 	fmt.Fprintf(&b, "\n![Messages delivered per second by region](%s.svg)\n\n", rep.Scenario)
 	ms := rep.Messages
