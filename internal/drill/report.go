@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 )
 
 // The plan's objectives that apply to every scenario.
@@ -47,17 +47,16 @@ type Report struct {
 	Flags []string `json:"history_flags,omitempty"`
 }
 
-// Metric is one measurement next to its target. Seconds fields are null
-// when the measurement does not apply.
-type Metric struct {
-	Name     string   `json:"name"`
-	Measured string   `json:"measured"`
-	Value    *float64 `json:"value_s,omitempty"`
-	Target   string   `json:"target"`
-	TargetS  *float64 `json:"target_s,omitempty"`
-	Margin   string   `json:"margin"`
-	Met      *bool    `json:"met,omitempty"`
-}
+// Metric is one measurement next to its target, as every recovery record
+// has them.
+type Metric = recoveryrecord.Metric
+
+// The record's formats of durations and ratios.
+var (
+	human   = recoveryrecord.Human
+	percent = recoveryrecord.Percent
+	precise = recoveryrecord.Precise
+)
 
 // Event is a point of the timeline.
 type Event struct {
@@ -215,63 +214,6 @@ func (r *run) report() *Report {
 	return rep
 }
 
-// human formats a duration for people: 850 ms, 12.3 s, 4 min 48 s.
-func human(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-" + human(-d)
-	case d < time.Second:
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	case d < time.Hour:
-		m := int(d / time.Minute)
-		s := int(math.Round((d - time.Duration(m)*time.Minute).Seconds()))
-		if s == 60 {
-			m, s = m+1, 0
-		}
-		if s == 0 {
-			return fmt.Sprintf("%d min", m)
-		}
-		return fmt.Sprintf("%d min %d s", m, s)
-	default:
-		h := int(d / time.Hour)
-		m := int(math.Round((d - time.Duration(h)*time.Hour).Minutes()))
-		if m == 0 {
-			return fmt.Sprintf("%d h", h)
-		}
-		return fmt.Sprintf("%d h %d min", h, m)
-	}
-}
-
-// percent formats a ratio with two significant digits: 0.046%, 3.1%, 45%.
-func percent(r float64) string {
-	p := 100 * r
-	switch {
-	case p == 0:
-		return "0%"
-	case p < 0.01:
-		return "<0.01%"
-	case p < 10:
-		return strconv.FormatFloat(p, 'g', 2, 64) + "%"
-	default:
-		return fmt.Sprintf("%.0f%%", p)
-	}
-}
-
-// precise formats a margin to a tenth of a second: 4 min 58.6 s.
-func precise(d time.Duration) string {
-	d = d.Round(100 * time.Millisecond)
-	if d < time.Minute {
-		return human(d)
-	}
-	m := int(d / time.Minute)
-	if m < 60 {
-		return fmt.Sprintf("%d min %.1f s", m, (d - time.Duration(m)*time.Minute).Seconds())
-	}
-	return fmt.Sprintf("%d h %d min %.1f s", m/60, m%60, (d - time.Duration(m)*time.Minute).Seconds())
-}
-
 func (rep *Report) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -303,14 +245,7 @@ func (rep *Report) markdown() string {
 	fmt.Fprintf(&b, "Seed scenario: %s. Runbook: [%s](../%s). Run %s. **%s**\n\n", rep.SeedScenario, rep.Runbook, rep.Runbook,
 		rep.Started.UTC().Format("2006-01-02 15:04:05 UTC"), result)
 	fmt.Fprintf(&b, "Fault: %s.\n\n%s\n\n", rep.Fault, rep.Scope)
-	b.WriteString("| Metric | Measured | Target | Margin |\n| --- | --- | --- | --- |\n")
-	for _, m := range rep.Metrics {
-		margin := m.Margin
-		if m.Met != nil && !*m.Met {
-			margin = "**" + margin + "**"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", m.Name, m.Measured, m.Target, margin)
-	}
+	b.WriteString(recoveryrecord.MetricTable(rep.Metrics))
 	if len(rep.Failures) > 0 {
 		b.WriteString("\nFailures:\n\n")
 		for _, f := range rep.Failures {

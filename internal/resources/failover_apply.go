@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 )
 
 // The failover group's apply: the Region Failover procedure in its safe
@@ -34,6 +35,8 @@ const regionCallTimeout = 2 * time.Minute
 
 // procedure's order. On return m holds what is really in place.
 func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroupModel, create bool, diags *diag.Diagnostics) {
+	run := r.beginRun(ctx, m)
+	defer r.finishRun(ctx, m, run, diags)
 	specs := m.specs()
 	if create {
 		// Before anything changes: never take over what agentnet did not
@@ -62,7 +65,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	for _, v := range m.UnhealthyRegions.Elements() {
 		sick[v.(types.String).ValueString()] = true
 	}
-	phase := newPhaseClock(ctx)
+	phase := run.phase
 
 	// The services, looked up once. A region whose API does not answer is
 	// reported and left alone: the global URL map change still happens. A
@@ -151,6 +154,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 		}
 	}
 	failed := r.probeServices(ctx, m, p, gate, func(string) int64 { return 1 })
+	run.checked(gate, failed)
 	hint := ""
 	if len(failed) > 0 {
 		hint = r.certificateHint(ctx, m)
@@ -172,8 +176,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	}
 	phase.done("health_gate")
 
-	run := r.startFailover(ctx, m, carried, intent, diags)
-	defer r.endFailover(ctx, m, run, diags)
+	r.startFailover(ctx, m, run, carried, intent, diags)
 
 	// 4. Weights, with the record. A region that comes back starts at its
 	// first ramp step; a drain's grace period starts now.
@@ -188,6 +191,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			return
 		}
 	}
+	run.serving = time.Now().UTC()
 	phase.done("url_map")
 
 	// 5. Ramp returning regions, probing through each soak; a failure rolls
@@ -199,6 +203,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 				return
 			}
 			why := r.soak(ctx, m, p, region, m.probe.soak)
+			run.checked([]string{region}, map[string]string{region: why})
 			if why == "" {
 				continue
 			}
@@ -553,10 +558,12 @@ func withWeight(weights map[string]int64, region string, w int64) map[string]int
 	return out
 }
 
-// phaseClock logs how long each phase of the apply took.
+// phaseClock logs how long each phase of the apply took, and keeps them
+// for the recovery record.
 type phaseClock struct {
-	ctx  context.Context
-	last time.Time
+	ctx   context.Context
+	last  time.Time
+	steps []recoveryrecord.Step
 }
 
 func newPhaseClock(ctx context.Context) *phaseClock { return &phaseClock{ctx: ctx, last: time.Now()} }
@@ -564,5 +571,6 @@ func newPhaseClock(ctx context.Context) *phaseClock { return &phaseClock{ctx: ct
 func (p *phaseClock) done(phase string) {
 	now := time.Now()
 	tflog.Info(p.ctx, "failover phase done", map[string]any{"phase": phase, "ms": now.Sub(p.last).Milliseconds()})
+	p.steps = append(p.steps, recoveryrecord.Step{Name: phase, Started: p.last.UTC(), TookS: now.Sub(p.last).Seconds()})
 	p.last = now
 }

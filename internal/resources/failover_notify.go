@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/notify"
+	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 )
 
 // The failover group's webhook notifications: one when a failover starts
@@ -23,24 +24,46 @@ func (m *failoverGroupModel) readNotifications(ctx context.Context, config tfsdk
 	m.notify = readWebhooks(ctx, config, diags)
 }
 
-// failoverRun is one failover as the apply carries it out: what it moves
-// and when it started, for its notifications and its recovery record.
+// failoverRun is one apply of the group: what it moves, its steps and
+// health results, for its notifications and its recovery record.
 type failoverRun struct {
 	group    string
 	resumed  bool
 	drains   []string
 	returns  []string
 	started  time.Time
-	announce bool // a start was notified: the end is too
+	phase    *phaseClock
+	health   []recoveryrecord.Check
+	serving  time.Time // the weights that move traffic were written
+	announce bool      // a start was notified: the end is too
+}
+
+func (r *relayFailoverGroupResource) beginRun(ctx context.Context, m *failoverGroupModel) *failoverRun {
+	return &failoverRun{group: m.Name.ValueString(), started: time.Now().UTC(), phase: newPhaseClock(ctx)}
+}
+
+// finishRun ends an apply: the end notification, then the record.
+func (r *relayFailoverGroupResource) finishRun(ctx context.Context, m *failoverGroupModel, run *failoverRun, diags *diag.Diagnostics) {
+	r.endFailover(ctx, m, run, diags)
+	r.writeRecord(ctx, m, run, diags)
+}
+
+// checked records the results of a health gate or soak.
+func (run *failoverRun) checked(regions []string, failed map[string]string) {
+	now := time.Now().UTC()
+	for _, region := range slices.Sorted(slices.Values(regions)) {
+		why := failed[region]
+		run.health = append(run.health, recoveryrecord.Check{Target: region, At: now, Healthy: why == "", Detail: why})
+	}
 }
 
 // startFailover notifies the start of a failover when the apply drains or
 // returns a region (or resumes an interrupted one that did).
-func (r *relayFailoverGroupResource) startFailover(ctx context.Context, m *failoverGroupModel, carried, intent *failoverIntent,
-	diags *diag.Diagnostics) *failoverRun {
-	run := &failoverRun{group: m.Name.ValueString(), started: time.Now().UTC(), resumed: !carried.empty()}
+func (r *relayFailoverGroupResource) startFailover(ctx context.Context, m *failoverGroupModel, run *failoverRun, carried, intent *failoverIntent,
+	diags *diag.Diagnostics) {
+	run.resumed = !carried.empty()
 	if intent.empty() {
-		return run
+		return
 	}
 	run.drains, run.returns = slices.Sorted(maps.Keys(intent.Drains)), slices.Sorted(maps.Keys(intent.Ramps))
 	kind, verb := notify.FailoverStarted, "started"
@@ -48,9 +71,8 @@ func (r *relayFailoverGroupResource) startFailover(ctx context.Context, m *failo
 		kind, verb = notify.FailoverResumed, "resumed"
 	}
 	run.announce = true
-	r.notify(ctx, m, diags, notify.Event{Kind: kind, Subject: run.group, At: run.started,
+	r.notify(ctx, m, diags, notify.Event{Kind: kind, Subject: run.group, At: time.Now().UTC(),
 		Summary: fmt.Sprintf("Failover of %s %s: %s.", run.group, verb, run.moves()), Details: run.details()})
-	return run
 }
 
 // endFailover notifies the end of a failover that was announced, with its

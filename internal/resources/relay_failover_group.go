@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strings"
@@ -53,26 +54,29 @@ type relayFailoverGroupResource struct {
 }
 
 type failoverGroupModel struct {
-	ID                types.String         `tfsdk:"id"`
-	Name              types.String         `tfsdk:"name"`
-	Project           types.String         `tfsdk:"project"`
-	Regions           []regionModel        `tfsdk:"regions"`
-	Capacity          *capacityModel       `tfsdk:"capacity"`
-	HealthCheck       *healthModel         `tfsdk:"health_check"`
-	MinActiveRegions  types.Int64          `tfsdk:"min_active_regions"`
-	AutomaticFailover types.Bool           `tfsdk:"automatic_failover"`
-	Reintroduction    types.Object         `tfsdk:"reintroduction"`
-	DrainGracePeriod  timetypes.GoDuration `tfsdk:"drain_grace_period"`
-	EffectiveWeights  types.Map            `tfsdk:"effective_weights"`
-	MinInstances      types.Map            `tfsdk:"min_instances"`
-	UnhealthyRegions  types.List           `tfsdk:"unhealthy_regions"`
-	FrontDoorURL      types.String         `tfsdk:"front_door_url"`
-	URLMap            types.String         `tfsdk:"url_map"`
-	TLS               *tlsModel            `tfsdk:"tls"`
-	Address           types.String         `tfsdk:"address"`
-	IPAddress         types.String         `tfsdk:"ip_address"`
-	Timeouts          timeouts.Value       `tfsdk:"timeouts"`
-	Notification      []notificationModel  `tfsdk:"notification"`
+	ID                 types.String         `tfsdk:"id"`
+	Name               types.String         `tfsdk:"name"`
+	Project            types.String         `tfsdk:"project"`
+	Regions            []regionModel        `tfsdk:"regions"`
+	Capacity           *capacityModel       `tfsdk:"capacity"`
+	HealthCheck        *healthModel         `tfsdk:"health_check"`
+	MinActiveRegions   types.Int64          `tfsdk:"min_active_regions"`
+	AutomaticFailover  types.Bool           `tfsdk:"automatic_failover"`
+	Reintroduction     types.Object         `tfsdk:"reintroduction"`
+	DrainGracePeriod   timetypes.GoDuration `tfsdk:"drain_grace_period"`
+	EffectiveWeights   types.Map            `tfsdk:"effective_weights"`
+	MinInstances       types.Map            `tfsdk:"min_instances"`
+	UnhealthyRegions   types.List           `tfsdk:"unhealthy_regions"`
+	FrontDoorURL       types.String         `tfsdk:"front_door_url"`
+	URLMap             types.String         `tfsdk:"url_map"`
+	TLS                *tlsModel            `tfsdk:"tls"`
+	Address            types.String         `tfsdk:"address"`
+	IPAddress          types.String         `tfsdk:"ip_address"`
+	Timeouts           timeouts.Value       `tfsdk:"timeouts"`
+	Notification       []notificationModel  `tfsdk:"notification"`
+	RecordsPrefix      types.String         `tfsdk:"records_prefix"`
+	RecoveryObjectives *objectivesModel     `tfsdk:"recovery_objectives"`
+	LastRecord         types.String         `tfsdk:"last_record"`
 
 	// keptCapacity are the regions whose API is out, with the minimum
 	// instances state last read from them: decide keeps them (see
@@ -327,6 +331,7 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				"`failover_started`, `failover_resumed` or `failover_ended`"),
 		},
 	}
+	maps.Copy(resp.Schema.Attributes, recordsAttributes("failover"))
 }
 
 func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
