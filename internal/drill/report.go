@@ -51,12 +51,8 @@ type Report struct {
 // has them.
 type Metric = recoveryrecord.Metric
 
-// The record's formats of durations and ratios.
-var (
-	human   = recoveryrecord.Human
-	percent = recoveryrecord.Percent
-	precise = recoveryrecord.Precise
-)
+// human is the records' format of durations.
+var human = recoveryrecord.Human
 
 // Event is a point of the timeline.
 type Event struct {
@@ -113,28 +109,11 @@ func (r *run) report() *Report {
 	}
 	phaseTarget := fmt.Sprintf("part of %s", scLabel)
 	add := func(name string, measured time.Duration, ok bool, na string, target time.Duration, targetLabel string) {
-		m := Metric{Name: name, Target: targetLabel, Margin: "—"}
 		if !ok {
-			m.Measured = na
-		} else {
-			v := measured.Seconds()
-			m.Value = &v
-			m.Measured = human(measured)
-			if target > 0 {
-				t := target.Seconds()
-				m.TargetS = &t
-				met := measured < target
-				m.Met = &met
-				used := percent(measured.Seconds()/target.Seconds()) + " of the target"
-
-				if met {
-					m.Margin = precise(target-measured) + " under (" + used + ")"
-				} else {
-					m.Margin = precise(measured-target) + " over (" + used + ")"
-				}
-			}
+			rep.Metrics = append(rep.Metrics, Metric{Name: name, Measured: na, Target: targetLabel, Margin: "—"})
+			return
 		}
-		rep.Metrics = append(rep.Metrics, m)
+		rep.Metrics = append(rep.Metrics, recoveryrecord.Against(name, measured, target, targetLabel))
 	}
 	recovered := !r.recovered.IsZero()
 	detected := !r.detected.IsZero()
