@@ -51,8 +51,11 @@ type Report struct {
 // has them.
 type Metric = recoveryrecord.Metric
 
-// human is the records' format of durations.
-var human = recoveryrecord.Human
+// The records' formats of durations and ratios.
+var (
+	human   = recoveryrecord.Human
+	percent = recoveryrecord.Percent
+)
 
 // Event is a point of the timeline.
 type Event struct {
