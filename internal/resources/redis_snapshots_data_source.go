@@ -2,8 +2,6 @@ package resources
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -111,13 +109,8 @@ func (d *redisSnapshotsDataSource) Read(ctx context.Context, req datasource.Read
 		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Invalid prefix", err.Error())
 		return
 	}
-	found, err := listSnapshots(ctx, d.clients, prefix)
-	if errors.Is(err, errBucketNotFound) {
-		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Bucket not found", fmt.Sprintf("bucket %q does not exist", prefix.Bucket))
-		return
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Listing "+prefix.String()+" failed", err.Error())
+	found, ok := listSnapshotsAt(ctx, d.clients, prefix, path.Root("prefix"), &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	filter := snapshotFilter{

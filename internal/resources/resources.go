@@ -37,6 +37,7 @@ func DataSources() []func() datasource.DataSource {
 		NewRedisSnapshotsDataSource,
 		NewRelayHealthDataSource,
 		NewRecoveryRecordsDataSource,
+		NewRecoveryReadinessDataSource,
 	}
 }
 

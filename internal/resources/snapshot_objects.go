@@ -12,6 +12,8 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"google.golang.org/api/iterator"
@@ -84,6 +86,21 @@ func listSnapshots(ctx context.Context, c *gcpclient.Clients, prefix gcsURI) ([]
 			found = append(found, a)
 		}
 	}
+}
+
+// listSnapshotsAt is listSnapshots for a data source's attribute at p: a
+// missing bucket or a failed listing is a diagnostic; ok is false then.
+func listSnapshotsAt(ctx context.Context, c *gcpclient.Clients, prefix gcsURI, p path.Path, diags *diag.Diagnostics) (found []*storage.ObjectAttrs, ok bool) {
+	found, err := listSnapshots(ctx, c, prefix)
+	if errors.Is(err, errBucketNotFound) {
+		diags.AddAttributeError(p, "Bucket not found", fmt.Sprintf("bucket %q does not exist", prefix.Bucket))
+		return nil, false
+	}
+	if err != nil {
+		diags.AddError("Listing "+prefix.String()+" failed", err.Error())
+		return nil, false
+	}
+	return found, true
 }
 
 // snapshotObjectAttrTypes is the object type of one snapshot in the
