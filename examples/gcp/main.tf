@@ -30,6 +30,7 @@ locals {
   #   state:        active (takes traffic), drained (none; its agents move
   #                 away) or standby (none; kept at baseline capacity)
   #   weight:       share of new connections while active (default 100)
+  #   max_instances: most relay instances the region runs (default var.max_instances_per_region)
   #   restore_from: restores the region's Memorystore instance, once (a new
   #                 value restores again): "latest" (the newest verified
   #                 snapshot from before the plan), an RFC 3339 time (the
@@ -42,9 +43,10 @@ locals {
 
   settings = {
     for name, r in local.regions : name => {
-      state        = try(r.state, "active")
-      weight       = try(r.weight, 100)
-      restore_from = try(r.restore_from, null)
+      state         = try(r.state, "active")
+      weight        = try(r.weight, 100)
+      restore_from  = try(r.restore_from, null)
+      max_instances = try(r.max_instances, var.max_instances_per_region)
     }
   }
 
@@ -91,7 +93,7 @@ module "region" {
 
   peer_redis_instances = [for name, id in local.peers : id if name != each.key]
   env                  = local.relay_env
-  max_instances        = var.max_instances_per_region
+  max_instances        = each.value.max_instances
   cpu                  = "1"
   memory               = "512Mi"
 
@@ -109,8 +111,8 @@ module "region" {
   service_account = var.relay_service_account
 
   backup_bucket           = var.snapshot_bucket
-  backup_interval_minutes = 60 # the backup table: hourly
-  backup_retention_days   = 7  # the bucket's lifecycle rule (README.md)
+  backup_interval_minutes = local.recovery.snapshot_interval_minutes
+  backup_retention_days   = 7 # the bucket's lifecycle rule (README.md)
   backup_rpo_seconds      = var.rpo_seconds
   snapshot_signing_key    = var.snapshot_signing_key
   restore_from            = each.value.restore_from
@@ -135,8 +137,8 @@ module "global" {
     }
   }
 
-  total_min_instances    = var.total_min_instances
-  baseline_min_instances = 1
+  total_min_instances    = local.recovery.total_min_instances
+  baseline_min_instances = local.recovery.baseline_min_instances
   min_active_regions     = 1
 
   health_check_token_file = var.probe_token_file
@@ -145,6 +147,6 @@ module "global" {
   automatic_failover      = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
 
   reintroduction_steps = [10, 50, 100]
-  reintroduction_soak  = "60s"
-  drain_grace_period   = "30s"
+  reintroduction_soak  = local.recovery.reintroduction_soak
+  drain_grace_period   = local.recovery.drain_grace_period
 }

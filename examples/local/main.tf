@@ -36,6 +36,7 @@ locals {
   #   state:        active (takes traffic), drained (none; its agents move
   #                 away) or standby (none; kept at baseline capacity)
   #   weight:       share of new connections while active (default 100)
+  #   max_instances: most relay instances the region runs (default 5)
   #   restore_from: restores the region's Redis instance, once (a new value
   #                 restores again): "latest" (the newest verified snapshot
   #                 from before the plan), an RFC 3339 time (the newest from
@@ -48,9 +49,10 @@ locals {
 
   settings = {
     for name, r in local.regions : name => {
-      state        = try(r.state, "active")
-      weight       = try(r.weight, 100)
-      restore_from = try(r.restore_from, null)
+      state         = try(r.state, "active")
+      weight        = try(r.weight, 100)
+      restore_from  = try(r.restore_from, null)
+      max_instances = try(r.max_instances, 5)
     }
   }
 
@@ -88,16 +90,17 @@ module "region" {
   memory_size_gb       = 1
   peer_redis_instances = [for name, id in local.peers : id if name != each.key]
   env                  = { RELAY_DEV_KEYS = var.relay_dev_keys, DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object }
-  max_instances        = 5
+  max_instances        = each.value.max_instances
 
   # The module's secure defaults (AUTH, TLS, noeviction, private services
   # access, ingress from the load balancer only) stay on.
   vpc_network     = local.network
   service_account = "agentnet-relay@${var.project}.iam.gserviceaccount.com" # localcloud has no IAM; kept as on Google Cloud
 
-  backup_bucket        = var.bucket
-  snapshot_signing_key = var.snapshot_signing_key
-  restore_from         = each.value.restore_from
+  backup_bucket           = var.bucket
+  backup_interval_minutes = local.recovery.snapshot_interval_minutes
+  snapshot_signing_key    = var.snapshot_signing_key
+  restore_from            = each.value.restore_from
 }
 
 module "global" {
@@ -115,8 +118,8 @@ module "global" {
     }
   }
 
-  total_min_instances    = 6
-  baseline_min_instances = 1
+  total_min_instances    = local.recovery.total_min_instances
+  baseline_min_instances = local.recovery.baseline_min_instances
   min_active_regions     = 1
 
   health_check_token_file = var.probe_token_file
@@ -124,6 +127,6 @@ module "global" {
   automatic_failover      = true # an outage shows in `tofu plan -detailed-exitcode`; the apply fails over
 
   reintroduction_steps = [10, 50, 100]
-  reintroduction_soak  = "5s" # short for a demo; the module's default is 60s
-  drain_grace_period   = "2s"
+  reintroduction_soak  = local.recovery.reintroduction_soak
+  drain_grace_period   = local.recovery.drain_grace_period
 }
