@@ -109,16 +109,16 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-// replaceLine replaces the one whole line old of the file with new.
-func replaceLine(t *testing.T, path, old, new string) {
+// replaceLine replaces the one whole line from of the file with to.
+func replaceLine(t *testing.T, path, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, new = "\n"+old+"\n", "\n"+new+"\n"
-	if strings.Count(string(b), old) != 1 {
-		t.Fatalf("%s should hold the line %q once", path, strings.TrimSpace(old))
+	from, to = "\n"+from+"\n", "\n"+to+"\n"
+	if strings.Count(string(b), from) != 1 {
+		t.Fatalf("%s should hold the line %q once", path, strings.TrimSpace(from))
 	}
-	write(t, path, strings.Replace(string(b), old, new, 1))
+	write(t, path, strings.Replace(string(b), from, to, 1))
 }
