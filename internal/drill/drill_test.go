@@ -7,12 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
 )
 
 // TestDrill runs the region outage and Redis failure drills end to end with
 // the binaries in bin/ (make tools build) and fails when a target of the
 // disaster recovery plan is missed or an acknowledged message is lost.
 func TestDrill(t *testing.T) {
+	processtest.Starts(t)
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentnet/terraform-provider-agentnet/internal/peerbench"
+	"github.com/agentnet/terraform-provider-agentnet/internal/stats"
 )
 
 // HistoryFile is the file in the reports folder that every drill report
@@ -88,7 +88,7 @@ func RegressionFlags(prev []HistoryEntry, cur HistoryEntry) []string {
 		if len(past) == 0 {
 			return
 		}
-		if med := peerbench.Median(past); *v > med*(1+slowerBy) && *v-med >= slowerFloorS {
+		if med := stats.Median(past); *v > med*(1+slowerBy) && *v-med >= slowerFloorS {
 			flags = append(flags, fmt.Sprintf("%s %s is %s over the median %s of %d previous run(s)",
 				name, human(seconds(*v)), percent(*v/med-1), human(seconds(med)), len(past)))
 		}

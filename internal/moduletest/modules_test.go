@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
 )
 
@@ -109,6 +110,7 @@ var (
 
 func setup(t *testing.T) *tofu {
 	t.Helper()
+	processtest.Starts(t)
 	setupOnce.Do(func() { shared, setupErr = newTofu() })
 	if setupErr != nil {
 		t.Fatal(setupErr)

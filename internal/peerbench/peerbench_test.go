@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/stats"
+
 	"github.com/agentnet/terraform-provider-agentnet/internal/peerbench"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
@@ -117,12 +119,12 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 		r, c := products[0].Summary(), products[1].Summary()
 		b.ReportMetric(r.Rate, "relay_msgs/s")
 		b.ReportMetric(c.Rate, "centrifugo_msgs/s")
-		b.ReportMetric(peerbench.Ratio(r.Rate, c.Rate), "x_rate")
+		b.ReportMetric(stats.Ratio(r.Rate, c.Rate), "x_rate")
 		b.ReportMetric(r.HalfP99, "relay_half_p99_ms")
 		b.ReportMetric(c.HalfP99, "centrifugo_half_p99_ms")
 		b.ReportMetric(r.IdleKB, "relay_KB/idle")
 		b.ReportMetric(c.IdleKB, "centrifugo_KB/idle")
-		b.ReportMetric(peerbench.Ratio(r.MsgsPerCPUSecond, c.MsgsPerCPUSecond), "x_msgs_per_cpu_s")
+		b.ReportMetric(stats.Ratio(r.MsgsPerCPUSecond, c.MsgsPerCPUSecond), "x_msgs_per_cpu_s")
 		b.ReportMetric(0, "ns/op")
 	}
 }
@@ -214,21 +216,5 @@ func TestReport(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
-	}
-}
-
-// TestQuantile checks the nearest-rank quantiles and medians the report uses.
-func TestQuantile(t *testing.T) {
-	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
-	for q, want := range map[float64]time.Duration{0.5: 5, 0.99: 10, 0.1: 1, 0.9: 9} {
-		if got := peerbench.Quantile(ds, q); got != want {
-			t.Errorf("Quantile(%v) = %v, want %v", q, got, want)
-		}
-	}
-	if got := peerbench.Median([]float64{3, 1, 2}); got != 2 {
-		t.Errorf("Median odd = %v", got)
-	}
-	if got := peerbench.Median([]float64{4, 1, 3, 2}); got != 2.5 {
-		t.Errorf("Median even = %v", got)
 	}
 }

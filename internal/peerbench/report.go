@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/stats"
 )
 
 // Round is one product's phases in one round.
@@ -39,7 +41,7 @@ func (p Product) Summary() Summary {
 		for i, r := range p.Rounds {
 			xs[i] = f(r)
 		}
-		return Median(xs)
+		return stats.Median(xs)
 	}
 	s := Summary{
 		Rate:             med(func(r Round) float64 { return r.Full.Rate() }),
@@ -54,8 +56,8 @@ func (p Product) Summary() Summary {
 		RedisUSPerMsg:    med(func(r Round) float64 { return r.Full.RedisCPUPerMsg() * 1e6 }),
 		CommonRedisUS:    med(func(r Round) float64 { return r.Common.RedisCPUPerMsg() * 1e6 }),
 		MsgsPerCPUSecond: med(func(r Round) float64 { return r.Full.MsgsPerCPUSecond() }),
-		NodeCores:        med(func(r Round) float64 { return Ratio(r.Full.NodeCPU, r.Full.Elapsed.Seconds()) }),
-		RedisCores:       med(func(r Round) float64 { return Ratio(r.Full.RedisCPU, r.Full.Elapsed.Seconds()) }),
+		NodeCores:        med(func(r Round) float64 { return stats.Ratio(r.Full.NodeCPU, r.Full.Elapsed.Seconds()) }),
+		RedisCores:       med(func(r Round) float64 { return stats.Ratio(r.Full.RedisCPU, r.Full.Elapsed.Seconds()) }),
 		IdleKB:           p.IdleKB,
 	}
 	for _, r := range p.Rounds {
@@ -91,7 +93,7 @@ func WriteReport(w io.Writer, su Setup, ps []Product) {
 	}
 	fmt.Fprintf(w, "\n| measure | %s | %s | %s ÷ %s |\n| --- | ---: | ---: | ---: |\n", ps[0].Name, ps[1].Name, ps[0].Name, ps[1].Name)
 	row := func(name, format string, x, y float64) {
-		fmt.Fprintf(w, "| %s | "+format+" | "+format+" | %.2f |\n", name, x, y, Ratio(x, y))
+		fmt.Fprintf(w, "| %s | "+format+" | "+format+" | %.2f |\n", name, x, y, stats.Ratio(x, y))
 	}
 	row("delivered msg/s, full load (higher is better)", "%.0f", a.Rate, b.Rate)
 	row("p50 ms, full load", "%.2f", a.FullP50, b.FullP50)

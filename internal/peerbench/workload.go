@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/stats"
 )
 
 // PayloadSize is the size of every message's payload: a send timestamp and
@@ -74,16 +76,16 @@ func (r Result) Rate() float64 {
 
 // P is the q-quantile of the latencies, in milliseconds.
 func (r Result) P(q float64) float64 {
-	return float64(Quantile(r.Latencies, q).Microseconds()) / 1000
+	return float64(stats.Quantile(r.Latencies, q).Microseconds()) / 1000
 }
 
 // RedisCPUPerMsg is Redis CPU seconds per delivered message.
-func (r Result) RedisCPUPerMsg() float64 { return Ratio(r.RedisCPU, float64(r.Delivered)) }
+func (r Result) RedisCPUPerMsg() float64 { return stats.Ratio(r.RedisCPU, float64(r.Delivered)) }
 
 // MsgsPerCPUSecond is delivered messages per CPU second of the nodes and
 // Redis together.
 func (r Result) MsgsPerCPUSecond() float64 {
-	return Ratio(float64(r.Delivered), r.NodeCPU+r.RedisCPU)
+	return stats.Ratio(float64(r.Delivered), r.NodeCPU+r.RedisCPU)
 }
 
 // Lost is acknowledged messages that never arrived within the drain grace.

@@ -109,7 +109,7 @@ func (d *recoveryReadinessDataSource) Schema(_ context.Context, _ datasource.Sch
 			"reintroduction_soak": duration("How long each step of a region's return is held (the failover group's `reintroduction_soak`).", true),
 			"drain_grace_period":  duration("How long a drain waits before it counts a region's agents as moved (the failover group's `drain_grace_period`).", true),
 			"propagation_delay": duration("How long a URL map change takes to reach the load balancer's edge, so that new connections follow it. "+
-				"Default `5m`: Google documents that load balancer configuration changes can take several minutes to propagate; set the figure you measured.", false),
+				"Default `5m`, a deliberately cautious assumption (operation DONE means the control plane took the change, not that every edge follows it); set the figure you measured on your load balancer.", false),
 			"message_ack_regions": schema.Int64Attribute{Optional: true,
 				Description: "How many regions hold a message before the relay acknowledges it. Default 2: the relay acknowledges once two regions hold it.",
 				Validators:  []validator.Int64{int64validator.AtLeast(1)}},

@@ -1,4 +1,6 @@
-package peerbench
+// Package stats holds the few summary statistics the benchmarks and the drill
+// history share.
+package stats
 
 import (
 	"slices"
