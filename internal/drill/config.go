@@ -58,8 +58,6 @@ func (e *Env) copyConfig() error {
 		repl string
 	}{
 		{"the relays' env = { RELAY_DEV_KEYS = var.relay_dev_keys, DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object }", envPattern, env},
-		{`reintroduction_soak = "..."`, soakPattern, `${1}"1s"`},
-		{`drain_grace_period = "..."`, gracePattern, `${1}"300ms"`},
 		{"the regions block of locals (  regions = { ... })", regionsPattern, "${1}" + regionsPlaceholder + "${3}"},
 	} {
 		if n := len(p.re.FindAllStringIndex(cfg, -1)); n != 1 {
@@ -68,7 +66,31 @@ func (e *Env) copyConfig() error {
 		cfg = p.re.ReplaceAllString(cfg, p.repl)
 	}
 	e.cfg = cfg
-	return nil
+	return e.shortenWaits(filepath.Join(e.tfDir, "readiness.tf"))
+}
+
+// shortenWaits sets the soak and grace period the example declares (in the
+// objectives its readiness check reads too) to a drill's short ones.
+func (e *Env) shortenWaits(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	cfg := string(b)
+	for _, p := range []struct {
+		what string
+		re   *regexp.Regexp
+		repl string
+	}{
+		{`reintroduction_soak = "..."`, soakPattern, `${1}"1s"`},
+		{`drain_grace_period = "..."`, gracePattern, `${1}"300ms"`},
+	} {
+		if n := len(p.re.FindAllStringIndex(cfg, -1)); n != 1 {
+			return fmt.Errorf("%s has %d matches of %s where the drill expects one: update internal/drill/config.go", path, n, p.what)
+		}
+		cfg = p.re.ReplaceAllString(cfg, p.repl)
+	}
+	return os.WriteFile(path, []byte(cfg), 0o644)
 }
 
 // mainTF is the configuration with the current regions block.

@@ -106,7 +106,9 @@ func (c *conn) serve() {
 	s := c.s
 	s.m.connections.Inc()
 	defer s.m.connections.Dec()
-	defer c.cancel()
+	// c.ctx is cancelled by closeWith once the close handshake is over:
+	// cancelling it sooner aborts a write in flight, and with it the
+	// connection, before the peer reads its close frame.
 	defer c.idle.Stop()
 	if c.expiry != nil {
 		defer c.expiry.Stop()
@@ -119,6 +121,7 @@ func (c *conn) serve() {
 	cancel()
 	if err != nil {
 		c.ws.CloseNow()
+		c.cancel()
 		return
 	}
 	s.notices.greet(c)
