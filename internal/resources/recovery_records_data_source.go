@@ -2,11 +2,8 @@ package resources
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 
-	"cloud.google.com/go/storage"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -104,12 +101,8 @@ func (d *recoveryRecordsDataSource) Read(ctx context.Context, req datasource.Rea
 		return
 	}
 	found, err := recoveryrecord.List(ctx, d.clients.Storage, prefix.Bucket, prefix.Object)
-	if errors.Is(err, storage.ErrBucketNotExist) {
-		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Bucket not found", fmt.Sprintf("bucket %q does not exist", prefix.Bucket))
-		return
-	}
 	if err != nil {
-		resp.Diagnostics.AddError("Listing "+prefix.String()+" failed", d.clients.Describe(gcpclient.APIStorage, err))
+		addListingError(&resp.Diagnostics, path.Root("prefix"), prefix, err, d.clients.Describe(gcpclient.APIStorage, err))
 		return
 	}
 	m.Records = []recordsEntry{}

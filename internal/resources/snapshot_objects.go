@@ -92,15 +92,21 @@ func listSnapshots(ctx context.Context, c *gcpclient.Clients, prefix gcsURI) ([]
 // missing bucket or a failed listing is a diagnostic; ok is false then.
 func listSnapshotsAt(ctx context.Context, c *gcpclient.Clients, prefix gcsURI, p path.Path, diags *diag.Diagnostics) (found []*storage.ObjectAttrs, ok bool) {
 	found, err := listSnapshots(ctx, c, prefix)
-	if errors.Is(err, errBucketNotFound) {
-		diags.AddAttributeError(p, "Bucket not found", fmt.Sprintf("bucket %q does not exist", prefix.Bucket))
-		return nil, false
-	}
 	if err != nil {
-		diags.AddError("Listing "+prefix.String()+" failed", err.Error())
+		addListingError(diags, p, prefix, err, err.Error())
 		return nil, false
 	}
 	return found, true
+}
+
+// addListingError reports a failed listing of prefix (the attribute p): a
+// missing bucket on the attribute, anything else with detail.
+func addListingError(diags *diag.Diagnostics, p path.Path, prefix gcsURI, err error, detail string) {
+	if errors.Is(err, errBucketNotFound) || errors.Is(err, storage.ErrBucketNotExist) {
+		diags.AddAttributeError(p, "Bucket not found", fmt.Sprintf("bucket %q does not exist", prefix.Bucket))
+		return
+	}
+	diags.AddError("Listing "+prefix.String()+" failed", detail)
 }
 
 // snapshotObjectAttrTypes is the object type of one snapshot in the
