@@ -41,6 +41,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/adminclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -144,6 +145,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	readyTimeout := fs.Duration("run-ready-timeout", time.Minute, "how long a Cloud Run instance may take to become ready before its revision fails")
 	repair := fs.Duration("repair-delay", 2*time.Second, "how long a crashed redis-server or relay instance stays down before it is restarted")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	profileName := fs.String("profile", "default", "timing modelled: default (every change live at once), gcp (Google Cloud's delays, each cited in docs/gcp-fidelity.md) or the path of a JSON profile file")
+	timeScale := fs.Float64("time-scale", 0, "divide every modelled delay actually slept by this factor (e.g. 20: a modelled 5 minutes takes 15 s); default: the profile's")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -162,6 +165,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usagef("serve: --log-level %q: accepted values are debug, info, warn, error", *level)
+	}
+	prof, err := profile.Load(*profileName, *timeScale)
+	if err != nil {
+		return usagef("serve: --profile/--time-scale: %v", err)
 	}
 	if err := localcloud.CheckListen(*listen, *allow); err != nil {
 		return usagef("serve: --listen: %v", err)
@@ -192,6 +199,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		RepairDelay:      *repair,
 		RelayBinary:      *relayPath,
 		RunReadyTimeout:  *readyTimeout,
+		Profile:          prof,
 	})
 	if err != nil {
 		return err

@@ -37,6 +37,7 @@
 //	GET  /_localcloud/compute    load balancer: URL maps and front doors (compute.Status)
 //	GET  /_localcloud/ca.pem     the front doors' certificate authority (also <DataDir>/ca/ca.pem)
 //	GET  /_localcloud/faults     the accepted fault kinds
+//	GET  /_localcloud/delays     the timing profile and the delays it applied (profile.Status)
 //	POST /_localcloud/faults     {"kind":"redis-kill","instance":"projects/p/locations/r/instances/n","hold":true}
 //
 // GET /_localcloud/services answers, per service:
@@ -190,6 +191,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
@@ -227,21 +229,26 @@ type Config struct {
 	// RunReadyTimeout bounds how long a Cloud Run instance may take to
 	// pass its startup probe before its revision fails; default 60s.
 	RunReadyTimeout time.Duration
+	// Profile is the timing modelled (profile.Load); default: none, every
+	// change live when its operation is done.
+	Profile *profile.Profile
 }
 
 // Server is a running localcloud.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	ln    net.Listener
-	addr  string
-	http  *http.Server
-	grpc  *grpc.Server
-	ops   *operations.Manager
-	gcs   *storage.Service
-	redis *memorystore.Service
-	kms   *kms.Service
-	run   *run.Service
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	addr string
+	http *http.Server
+	grpc *grpc.Server
+	ops  *operations.Manager
+	// timing is the profile in force and the delays it applied.
+	timing *profile.Ledger
+	gcs    *storage.Service
+	redis  *memorystore.Service
+	kms    *kms.Service
+	run    *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
 	region  *regions.Controller
@@ -387,6 +394,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.timing = profile.NewLedger(cfg.Profile)
 	if s.ops, err = operations.New(store, cfg.Logger.With("component", "operations")); err != nil {
 		return nil, err
 	}
@@ -415,6 +423,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		State:              store,
 		Regions:            s.region,
 		Logger:             cfg.Logger,
+		Timing:             s.timing,
 	})
 	if err != nil {
 		return nil, err
@@ -427,6 +436,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Storage:         s.gcs,
 		State:           store,
 		Logger:          cfg.Logger,
+		Timing:          s.timing,
 	})
 	if err != nil {
 		return nil, err
@@ -449,6 +459,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		CA:                frontCA,
 		// What the front doors add to every request they proxy to Cloud Run.
 		LoadBalancerSecret: lbSecret,
+		Timing:             s.timing,
 	}); err != nil {
 		return nil, err
 	}
@@ -513,6 +524,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("/_localcloud/instances", s.handleInstances)
 	mux.HandleFunc("/_localcloud/services", s.handleServices)
 	mux.HandleFunc("/_localcloud/regions", s.handleRegions)
+	mux.HandleFunc("/_localcloud/delays", s.handleDelays)
 	mux.Handle("/_localcloud/compute", s.compute.AdminHandler())
 	mux.HandleFunc("/_localcloud/ca.pem", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -522,7 +534,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
-			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/ca.pem", "/_localcloud/faults"}})
+			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/ca.pem", "/_localcloud/faults", "/_localcloud/delays"}})
 	})
 	s.gcs.OnMutation = func(m storage.Mutation) {
 		outcome := "OK"
@@ -718,6 +730,10 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRegions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"down": s.region.Down(), "api": s.region.APIs()})
+}
+
+func (s *Server) handleDelays(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.timing.Status())
 }
 
 func registerRunFaults(reg *faults.Registry, rs *run.Service) {

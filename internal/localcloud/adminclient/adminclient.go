@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"io"
 	"net/http"
 	"os"
@@ -159,6 +160,12 @@ func (c *Client) Health(ctx context.Context) (admin.Health, error) {
 func (c *Client) Oplog(ctx context.Context) ([]operations.LogEntry, error) {
 	var out []operations.LogEntry
 	return out, c.Get(ctx, "oplog", &out)
+}
+
+// Delays are the timing profile in force and the delays it applied.
+func (c *Client) Delays(ctx context.Context) (profile.Status, error) {
+	var out profile.Status
+	return out, c.Get(ctx, "delays", &out)
 }
 
 // Services are the Cloud Run services with their instances.

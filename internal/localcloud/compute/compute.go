@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -44,6 +45,8 @@ type Config struct {
 	// localcloud's Cloud Run tells load balancer traffic from direct
 	// traffic (ingress). A client's own copy of the header is dropped.
 	LoadBalancerSecret string
+	// Timing models Google Cloud's delays (nil or the default profile: none).
+	Timing *profile.Ledger
 }
 
 // Service is the running emulator. It is safe for concurrent use.

@@ -70,6 +70,10 @@ type Options struct {
 	RunReadyTimeout time.Duration
 	// DataDir, if set, is used instead of a new temporary directory.
 	DataDir string
+	// Profile is passed as --profile (default, gcp or a JSON file);
+	// TimeScale as --time-scale when positive.
+	Profile   string
+	TimeScale float64
 }
 
 // Instance is a localcloud subprocess.
@@ -233,6 +237,12 @@ func (i *Instance) start(listen string) error {
 	}
 	if i.opts.RunReadyTimeout > 0 {
 		args = append(args, "--run-ready-timeout", i.opts.RunReadyTimeout.String())
+	}
+	if i.opts.Profile != "" {
+		args = append(args, "--profile", i.opts.Profile)
+	}
+	if i.opts.TimeScale > 0 {
+		args = append(args, "--time-scale", strconv.FormatFloat(i.opts.TimeScale, 'g', -1, 64))
 	}
 	type started struct {
 		proc   *os.Process

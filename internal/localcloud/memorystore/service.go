@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
 	"google.golang.org/grpc/codes"
@@ -47,6 +48,8 @@ type Config struct {
 	Storage     *storage.Service
 	State       *state.Store
 	Logger      *slog.Logger
+	// Timing models Google Cloud's delays (nil or the default profile: none).
+	Timing *profile.Ledger
 }
 
 // Service implements redispb.CloudRedisServer.

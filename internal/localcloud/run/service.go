@@ -18,6 +18,7 @@ import (
 
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/grpc/codes"
@@ -63,6 +64,8 @@ type Config struct {
 	State        *state.Store
 	Regions      *regions.Controller
 	Logger       *slog.Logger
+	// Timing models Google Cloud's delays (nil or the default profile: none).
+	Timing *profile.Ledger
 }
 
 // Service implements runpb.ServicesServer.

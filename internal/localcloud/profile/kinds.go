@@ -1,0 +1,50 @@
+package profile
+
+import "sort"
+
+// The delays localcloud models. Each API package waits on its own kinds;
+// the gcp profile (gcp.go) gives their figures and sources.
+const (
+	// URLMapPropagation: a URL map change reaching the front door; until
+	// then new connections follow the previous weights.
+	URLMapPropagation Kind = "compute.urlmap_propagation"
+	// OperationPoll: the granularity at which a long-running operation is
+	// seen to be done by a client polling it.
+	OperationPoll Kind = "operations.poll"
+
+	// RedisCreate: a Memorystore instance's creation.
+	RedisCreate Kind = "memorystore.create"
+	// RedisExport: an export to Cloud Storage, growing with the data.
+	RedisExport Kind = "memorystore.export"
+	// RedisImport: an import from Cloud Storage, growing with the data; the
+	// instance serves no client meanwhile.
+	RedisImport Kind = "memorystore.import"
+
+	// RunRevisionDeploy: a new Cloud Run revision becoming ready to serve.
+	RunRevisionDeploy Kind = "run.revision_deploy"
+	// RunColdStart: a new Cloud Run instance starting.
+	RunColdStart Kind = "run.cold_start"
+	// RunScaleUp: Cloud Run adding instances after minimum instances rise.
+	RunScaleUp Kind = "run.scale_up"
+	// RunShutdownGrace: the time an instance has after SIGTERM before SIGKILL.
+	RunShutdownGrace Kind = "run.shutdown_grace"
+)
+
+var known = map[Kind]bool{
+	URLMapPropagation: true, OperationPoll: true,
+	RedisCreate: true, RedisExport: true, RedisImport: true,
+	RunRevisionDeploy: true, RunColdStart: true, RunScaleUp: true, RunShutdownGrace: true,
+}
+
+// Known reports whether kind is a delay localcloud models.
+func Known(kind Kind) bool { return known[kind] }
+
+// KnownNames lists the kinds, sorted.
+func KnownNames() []string {
+	out := make([]string, 0, len(known))
+	for k := range known {
+		out = append(out, string(k))
+	}
+	sort.Strings(out)
+	return out
+}
