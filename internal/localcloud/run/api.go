@@ -99,6 +99,7 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 		return nil, status.Errorf(codes.ResourceExhausted, "service URL: %v", err)
 	}
 	s.persist()
+	s.noteSidecars(name, pb.Template)
 	return s.begin(req.GetParent(), method, svc, func(op *operations.Op) error {
 		return s.reconcile(op.Context(), svc)
 	})
@@ -308,6 +309,9 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 	}
 	s.mu.Unlock()
 	s.persist()
+	if newRev {
+		s.noteSidecars(name, spec.Template)
+	}
 	return s.begin(fmt.Sprintf("projects/%s/locations/%s", project, region), method, svc, func(op *operations.Op) error {
 		return s.reconcile(op.Context(), svc)
 	})

@@ -10,13 +10,15 @@
 // serviceurl.go and access.go (the service URL and who may use it), faults.go
 // (faults and GET /_localcloud/services), validate.go (request checks).
 //
-// Image mapping: localcloud runs no container engine. A service's single
-// container must use the agentnet relay image: any image whose last path
+// Image mapping: localcloud runs no container engine. A service's first
+// container (the ingress container) must use the agentnet relay image: any image whose last path
 // element, without tag or digest, is "agentnet-relay"
 // (us-docker.pkg.dev/PROJECT/agentnet/agentnet-relay:1.4, agentnet-relay:dev,
 // ...@sha256:...). Each instance of such a service is a relay process
 // started from the relay binary (Config.RelayBinary). Any other image is
-// refused with INVALID_ARGUMENT on template.containers[0].image.
+// refused with INVALID_ARGUMENT on template.containers[0].image. Sidecars
+// (containers.go) are checked as Cloud Run checks them, kept in the revision
+// and logged as not run.
 //
 // Environment: each instance gets the container's env plus what Cloud Run
 // sets: PORT (a free loopback port; container_port is echoed but not used),

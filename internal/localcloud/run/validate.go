@@ -1,6 +1,7 @@
 package run
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -51,8 +52,8 @@ func validateSpec(sv *runpb.Service, id string) error {
 	if t == nil {
 		return gapi.Invalid("template: required: the revision template with exactly one container running the %s image", RelayImage)
 	}
-	if n := len(t.GetContainers()); n != 1 {
-		return gapi.Invalid("template.containers: localcloud runs exactly one container per instance (the %s image), got %d", RelayImage, n)
+	if err := validateContainers(t.GetContainers()); err != nil {
+		return err
 	}
 	c := t.GetContainers()[0]
 	img := c.GetImage()
@@ -65,27 +66,13 @@ func validateSpec(sv *runpb.Service, id string) error {
 	if cmd := c.GetCommand(); len(cmd) > 0 && (len(cmd) != 1 || path.Base(cmd[0]) != "relay") {
 		return gapi.Invalid("template.containers[0].command: %q: the %s image's entrypoint is the relay binary; leave command empty (or [\"/relay\"]) and pass arguments in args", cmd, RelayImage)
 	}
-	seen := map[string]bool{}
-	for i, e := range c.GetEnv() {
-		name := e.GetName()
-		if !envNameRE.MatchString(name) {
-			return gapi.Invalid("template.containers[0].env[%d].name: %q is not a valid environment variable name (letters, digits, '_', '.', '-'; not starting with a digit)", i, name)
+	for i, c := range t.GetContainers() {
+		if err := validateEnv(i, c); err != nil {
+			return err
 		}
-		for _, r := range reservedEnv {
-			if name == r {
-				return gapi.Invalid("template.containers[0].env[%d].name: %s is reserved: Cloud Run sets %s itself", i, name, strings.Join(reservedEnv, ", "))
-			}
+		if err := validateProbes(i, c); err != nil {
+			return err
 		}
-		if seen[name] {
-			return gapi.Invalid("template.containers[0].env[%d].name: %s is set twice; each name may appear once", i, name)
-		}
-		seen[name] = true
-		if e.GetValueSource() != nil {
-			return gapi.Invalid("template.containers[0].env[%d].value_source: secrets are not emulated by localcloud; set value instead", i)
-		}
-	}
-	if err := validateProbes(c); err != nil {
-		return err
 	}
 	if n := len(c.GetPorts()); n > 1 {
 		return gapi.Invalid("template.containers[0].ports: at most one port may be set, got %d", n)
@@ -117,9 +104,37 @@ func validateSpec(sv *runpb.Service, id string) error {
 	return nil
 }
 
-// validateProbes checks a container's probes as Cloud Run does (field
-// ranges from the API reference), and refuses what localcloud cannot run.
-func validateProbes(c *runpb.Container) error {
+// validateEnv checks the env of containers[i] as Cloud Run does; secrets
+// are refused because localcloud emulates no Secret Manager.
+func validateEnv(i int, c *runpb.Container) error {
+	seen := map[string]bool{}
+	for j, e := range c.GetEnv() {
+		name := e.GetName()
+		if !envNameRE.MatchString(name) {
+			return gapi.Invalid("template.containers[%d].env[%d].name: %q is not a valid environment variable name (letters, digits, '_', '.', '-'; not starting with a digit)", i, j, name)
+		}
+		for _, r := range reservedEnv {
+			if name == r {
+				return gapi.Invalid("template.containers[%d].env[%d].name: %s is reserved: Cloud Run sets %s itself", i, j, name, strings.Join(reservedEnv, ", "))
+			}
+		}
+		if seen[name] {
+			return gapi.Invalid("template.containers[%d].env[%d].name: %s is set twice; each name may appear once", i, j, name)
+		}
+		seen[name] = true
+		if e.GetValueSource() != nil {
+			return gapi.Invalid("template.containers[%d].env[%d].value_source: secrets are not emulated by localcloud; set value instead", i, j)
+		}
+	}
+	return nil
+}
+
+// validateProbes checks the probes of containers[i] as Cloud Run does
+// (field ranges from the API reference), and refuses what localcloud
+// cannot run in the ingress container (containers[0]), the only one it
+// runs.
+func validateProbes(i int, c *runpb.Container) error {
+	runs := i == 0
 	port := int32(8080)
 	if ps := c.GetPorts(); len(ps) > 0 && ps[0].GetContainerPort() != 0 {
 		port = ps[0].GetContainerPort()
@@ -139,7 +154,7 @@ func validateProbes(c *runpb.Container) error {
 		if p == nil {
 			continue
 		}
-		f := "template.containers[0]." + pr.field
+		f := fmt.Sprintf("template.containers[%d].%s", i, pr.field)
 		if d := p.GetInitialDelaySeconds(); d < 0 || d > pr.maxDelay {
 			return gapi.Invalid("%s.initial_delay_seconds: %d must be between 0 and %d", f, d, pr.maxDelay)
 		}
@@ -172,11 +187,14 @@ func validateProbes(c *runpb.Container) error {
 			}
 			probePort = t.TcpSocket.GetPort()
 		case *runpb.Probe_Grpc:
+			if !runs {
+				continue
+			}
 			return gapi.Invalid("%s.grpc: the %s image serves no gRPC health service; use http_get", f, RelayImage)
 		default:
 			return gapi.Invalid("%s: one of http_get, tcp_socket or grpc is required", f)
 		}
-		if probePort != 0 && probePort != port {
+		if runs && probePort != 0 && probePort != port {
 			return gapi.Invalid("%s: port %d: localcloud probes the container port (%d) only, which it maps to PORT", f, probePort, port)
 		}
 	}
@@ -269,7 +287,7 @@ func withDefaults(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
 	if t.MaxInstanceRequestConcurrency == 0 {
 		t.MaxInstanceRequestConcurrency = 80
 	}
-	for _, c := range t.Containers {
+	for i, c := range t.Containers {
 		if c.Resources == nil {
 			c.Resources = &runpb.ResourceRequirements{}
 		}
@@ -281,6 +299,11 @@ func withDefaults(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
 		}
 		if _, ok := c.Resources.Limits["memory"]; !ok {
 			c.Resources.Limits["memory"] = "512Mi"
+		}
+		// Sidecars have no port and no default probe: Cloud Run's default
+		// TCP startup probe is on the ingress port.
+		if i > 0 {
+			continue
 		}
 		if len(c.Ports) == 0 {
 			c.Ports = []*runpb.ContainerPort{{Name: "http1", ContainerPort: 8080}}
