@@ -72,6 +72,7 @@ type relayServiceModel struct {
 	Ingress            types.String   `tfsdk:"ingress"`
 	DefaultURIDisabled types.Bool     `tfsdk:"default_uri_disabled"`
 	ServiceAccount     types.String   `tfsdk:"service_account"`
+	MetricsSidecar     types.Object   `tfsdk:"metrics_sidecar"`
 	RedisAddress       types.String   `tfsdk:"redis_address"`
 	PeerRedisAddresses types.String   `tfsdk:"peer_redis_addresses"`
 	URL                types.String   `tfsdk:"url"`
@@ -182,12 +183,12 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"cpu": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString("1"),
 				Description: "CPU limit of an instance, as Cloud Run accepts it (`1`, `2`, `1000m`).",
-				Validators:  []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^(\d+(\.\d+)?|\d+m)$`), "must be a CPU quantity such as 1, 2 or 1000m")},
+				Validators:  []validator.String{cpuQuantity},
 			},
 			"memory": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString("512Mi"),
 				Description: "Memory limit of an instance (`512Mi`, `1Gi`).",
-				Validators:  []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^\d+(Mi|Gi)$`), "must be a memory quantity such as 512Mi or 2Gi")},
+				Validators:  []validator.String{memoryQuantity},
 			},
 			"vpc_network": schema.StringAttribute{
 				Optional: true,
@@ -229,6 +230,7 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Validators: []validator.String{stringvalidator.RegexMatches(serviceAccountRE,
 					"must be a service account email such as relay@PROJECT.iam.gserviceaccount.com")},
 			},
+			"metrics_sidecar": metricsSidecarSchema(),
 			"redis_address": schema.StringAttribute{Computed: true,
 				Description: "`host:port` of `redis_instance` when the revision was deployed. The relay resolves it itself " +
 					"(`REDIS_INSTANCE`); a change rolls a new revision."},
@@ -345,7 +347,7 @@ func revisionChanges(plan, state relayServiceModel) bool {
 		{plan.PeerRedisInstances, state.PeerRedisInstances}, {plan.Env, state.Env}, {plan.CPU, state.CPU},
 		{plan.Memory, state.Memory}, {plan.VPCNetwork, state.VPCNetwork}, {plan.VPCSubnetwork, state.VPCSubnetwork},
 		{plan.ServiceAccount, state.ServiceAccount}, {plan.RedisAddress, state.RedisAddress},
-		{plan.PeerRedisAddresses, state.PeerRedisAddresses},
+		{plan.PeerRedisAddresses, state.PeerRedisAddresses}, {plan.MetricsSidecar, state.MetricsSidecar},
 	}
 	for _, p := range pairs {
 		if !p[0].Equal(p[1]) {
@@ -786,6 +788,7 @@ func (r *relayServiceResource) service(ctx context.Context, m relayServiceModel)
 		// a new revision.
 		Annotations: map[string]string{annotationRedisAddresses: redisAddressesAnnotation(addrs)},
 	}
+	diags.Append(addMetricsSidecar(ctx, m.MetricsSidecar, template)...)
 	if net := m.VPCNetwork.ValueString(); net != "" {
 		template.VpcAccess = &runpb.VpcAccess{
 			Egress:            runpb.VpcAccess_PRIVATE_RANGES_ONLY,
@@ -857,6 +860,7 @@ func (m *relayServiceModel) fromAPI(ctx context.Context, svc *runpb.Service) dia
 		}
 		m.Env = optionalStringMap(env)
 	}
+	m.MetricsSidecar = metricsSidecarFromAPI(containers)
 	m.VPCNetwork, m.VPCSubnetwork = types.StringNull(), types.StringNull()
 	if nis := svc.GetTemplate().GetVpcAccess().GetNetworkInterfaces(); len(nis) > 0 {
 		m.VPCNetwork = optionalString(nis[0].GetNetwork())
@@ -875,6 +879,7 @@ func (m *relayServiceModel) fromAPI(ctx context.Context, svc *runpb.Service) dia
 var serviceFieldAttributes = []struct{ field, attr string }{
 	{"template.containers[0].image", "image"},
 	{"template.containers[0].resources", "cpu"},
+	{"template.containers[1]", "metrics_sidecar"},
 	{"scaling.min_instance_count", "min_instances"},
 	{"scaling.max_instance_count", "max_instances"},
 	{"template.vpc_access", "vpc_network"},
