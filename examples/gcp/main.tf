@@ -109,6 +109,10 @@ module "region" {
   # The relay's own identity: it reads each Redis's address, CA and AUTH
   # string from the Memorystore API, and nothing else.
   service_account = var.relay_service_account
+  # The relay's metrics reach Cloud Monitoring (modules/monitoring's
+  # dashboard and alerts) through a collector sidecar; the account needs
+  # roles/monitoring.metricWriter (foundation/iam.tf).
+  metrics_sidecar = { image = var.metrics_collector_image }
 
   backup_bucket           = var.snapshot_bucket
   backup_interval_minutes = local.recovery.snapshot_interval_minutes

@@ -107,3 +107,10 @@ variable "probe_token_file" {
   description = "File holding a Firebase ID token of the health-check identity (expires after an hour: mint it in the job that runs plan/apply). The token is never stored in state."
   type        = string
 }
+
+variable "metrics_collector_image" {
+  description = "OpenTelemetry Collector image of the relays' metrics sidecar (Google-Built OpenTelemetry Collector: prometheus receiver, googlemanagedprometheus exporter), pinned to a version."
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:0.130.0"
+  nullable    = false
+}

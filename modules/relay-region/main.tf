@@ -111,6 +111,7 @@ resource "agentnet_relay_service" "this" {
   vpc_network          = var.vpc_network
   vpc_subnetwork       = var.vpc_subnetwork
   service_account      = var.service_account
+  metrics_sidecar      = var.metrics_sidecar
 
   # Agents come through the load balancer only (no run.app URL), and
   # authenticate with the relay's own tokens: Cloud Run's invoker check

@@ -387,3 +387,21 @@ variable "restore_allow_empty" {
   default     = false
   nullable    = false
 }
+
+variable "metrics_sidecar" {
+  description = <<-EOT
+    The relay's metrics sidecar (`agentnet_relay_service`'s `metrics_sidecar`): an OpenTelemetry Collector next to each
+    relay that scrapes its `/metrics` on `port` (the relay's `OPS_PORT`) and writes the series to Managed Service for
+    Prometheus, which `modules/monitoring` queries. `null` (the default) deploys the relay alone. The relay's service
+    account needs `roles/monitoring.metricWriter` (examples/gcp/foundation grants it). localcloud accepts the sidecar
+    and does not run it.
+  EOT
+  type = object({
+    image  = optional(string, "us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:0.130.0")
+    port   = optional(number, 9090)
+    path   = optional(string, "/metrics")
+    cpu    = optional(string, "1")
+    memory = optional(string, "512Mi")
+  })
+  default = null
+}

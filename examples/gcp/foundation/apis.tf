@@ -12,6 +12,7 @@ locals {
       "iamcredentials.googleapis.com",    # impersonation of the deployer
       "artifactregistry.googleapis.com",  # the relay image
       "cloudkms.googleapis.com",          # snapshot signing (and CMEK)
+      "monitoring.googleapis.com",        # the relays' metrics (Managed Service for Prometheus)
     ],
     var.dns_zone == null ? [] : ["dns.googleapis.com"],
   ))

@@ -4,7 +4,10 @@
 #   the relay reads each Redis's address, CA and AUTH string from the
 #   Memorystore API: redis.instances.get and redis.instances.getAuthString,
 #   nothing else. roles/redis.viewer lacks getAuthString and the predefined
-#   roles that have it also administer instances, hence a custom role.
+#   roles that have it also administer instances, hence a custom role. Its
+#   metrics sidecar writes the relay's metrics to Cloud Monitoring
+#   (Managed Service for Prometheus): roles/monitoring.metricWriter, which
+#   only writes time series and reads nothing.
 # - agentnet-deployer: runs `tofu plan/apply` of the relay configuration
 #   (../), by impersonation (deployer_members).
 # - Memorystore's service agent: writes and reads the snapshot objects on
@@ -31,6 +34,12 @@ resource "google_project_iam_custom_role" "relay_redis_client" {
 resource "google_project_iam_member" "relay_redis_client" {
   project = var.project
   role    = google_project_iam_custom_role.relay_redis_client.name
+  member  = "serviceAccount:${google_service_account.relay.email}"
+}
+
+resource "google_project_iam_member" "relay_metric_writer" {
+  project = var.project
+  role    = "roles/monitoring.metricWriter"
   member  = "serviceAccount:${google_service_account.relay.email}"
 }
 

@@ -38,6 +38,13 @@ run "region" {
   variables {
     peer_redis_instances = [run.peer.instance_id]
     peer_address         = run.peer.address # for the assertions
+    # The metrics sidecar with its defaults: localcloud keeps it, does not run it.
+    metrics_sidecar = {}
+  }
+
+  assert {
+    condition     = agentnet_relay_service.this.metrics_sidecar.port == 9090 && startswith(agentnet_relay_service.this.metrics_sidecar.image, "us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:")
+    error_message = "The relay service does not carry the module's default metrics sidecar: ${jsonencode(agentnet_relay_service.this.metrics_sidecar)}."
   }
 
   assert {
