@@ -19,9 +19,9 @@ func withSidecar(s *runpb.Service) *runpb.Service {
 	relay.Name = "relay"
 	relay.Ports = []*runpb.ContainerPort{{Name: "http1", ContainerPort: 8080}}
 	s.Template.Containers = append(s.Template.Containers, &runpb.Container{
-		Name:      "metrics-collector",
-		Image:     "us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:0.130.0",
-		DependsOn: []string{"relay"},
+		Name:         "metrics-collector",
+		Image:        "us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:0.130.0",
+		DependsOn:    []string{"relay"},
 		StartupProbe: &runpb.Probe{ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/", Port: 13133}}},
 	})
 	return s
