@@ -55,13 +55,14 @@ type Service struct {
 	log   *slog.Logger
 	store *state.Store
 
-	mu     sync.Mutex
-	res    map[string]proto.Message // key: relative name
-	ops    map[string]*computepb.Operation
-	doors  map[string]*frontDoor           // key: forwarding rule relative name
-	wrr    map[string]map[string]*wrrState // key: URL map relative name, then route
-	leaves map[string]*pki.Leaf            // issued certificates, by SSL certificate (or certificate map|name)
-	closed bool
+	mu          sync.Mutex
+	res         map[string]proto.Message // key: relative name
+	ops         map[string]*computepb.Operation
+	doors       map[string]*frontDoor           // key: forwarding rule relative name
+	wrr         map[string]map[string]*wrrState // key: URL map relative name, then route
+	propagating map[string]*servedMap           // URL maps whose changes are propagating
+	leaves      map[string]*pki.Leaf            // issued certificates, by SSL certificate (or certificate map|name)
+	closed      bool
 }
 
 const stateDoc = "compute"
@@ -93,7 +94,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, store: st,
 		res: map[string]proto.Message{}, ops: map[string]*computepb.Operation{},
-		doors: map[string]*frontDoor{}, wrr: map[string]map[string]*wrrState{}, leaves: map[string]*pki.Leaf{}}
+		doors: map[string]*frontDoor{}, wrr: map[string]map[string]*wrrState{}, propagating: map[string]*servedMap{}, leaves: map[string]*pki.Leaf{}}
 	var saved persistedState
 	if _, err := st.Load(stateDoc, &saved); err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/coder/websocket"
@@ -104,6 +105,12 @@ func quietLogger() *slog.Logger {
 
 func newEnv(t *testing.T, dir string, backends map[string]*backend) *env {
 	t.Helper()
+	return newTimedEnv(t, dir, backends, nil)
+}
+
+// newTimedEnv is newEnv with the delays of a timing profile.
+func newTimedEnv(t *testing.T, dir string, backends map[string]*backend, timing *profile.Ledger) *env {
+	t.Helper()
 	e := &env{t: t, dir: dir, backends: backends, down: map[string]bool{}}
 	st, err := state.Open(filepath.Join(dir, "state"))
 	if err != nil {
@@ -123,6 +130,7 @@ func newEnv(t *testing.T, dir string, backends map[string]*backend) *env {
 		Logger:             quietLogger(),
 		CA:                 e.ca,
 		LoadBalancerSecret: testLBSecret,
+		Timing:             timing,
 		ResolveRunService: func(ctx context.Context, p, region, service string) (string, error) {
 			b := e.backends[region]
 			if p != project || service != "relay" || b == nil {
@@ -265,7 +273,11 @@ func (e *env) frontDoor() string {
 	return "127.0.0.1:" + port
 }
 
-func (e *env) setWeights(a, b uint32) {
+func (e *env) setWeights(a, b uint32) { e.patchWeights(a, b, nil) }
+
+// patchWeights sets the weights and, when not nil, the URL map's header
+// action.
+func (e *env) patchWeights(a, b uint32, headers *computepb.HttpHeaderAction) {
 	e.t.Helper()
 	ctx := context.Background()
 	um, err := e.urlMaps.Get(ctx, &computepb.GetUrlMapRequest{Project: project, UrlMap: "lb"})
@@ -273,7 +285,7 @@ func (e *env) setWeights(a, b uint32) {
 		e.t.Fatal(err)
 	}
 	e.wait(e.urlMaps.Patch(ctx, &computepb.PatchUrlMapRequest{Project: project, UrlMap: "lb",
-		UrlMapResource: &computepb.UrlMap{Name: proto.String("lb"), Fingerprint: um.Fingerprint, DefaultRouteAction: weighted(a, b)}}))
+		UrlMapResource: &computepb.UrlMap{Name: proto.String("lb"), Fingerprint: um.Fingerprint, DefaultRouteAction: weighted(a, b), HeaderAction: headers}}))
 }
 
 // dial opens a WebSocket through the front door and returns the region that

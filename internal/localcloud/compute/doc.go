@@ -9,8 +9,10 @@
 // refs.go and errors.go (names and Google's error format), resources.go
 // (NEGs, backend services, URL maps, proxies, forwarding rules), tls.go
 // (addresses, SSL certificates, target HTTPS proxies, the certificates a
-// front door serves), routing.go (how a URL map routes one request) and
-// frontdoor.go (the listeners and the reverse proxy).
+// front door serves), routing.go (how a URL map routes one request and its
+// header actions), propagation.go (a URL map change reaching the front
+// doors after the profile's delay) and frontdoor.go (the listeners and the
+// reverse proxy).
 //
 // # API
 //

@@ -59,13 +59,16 @@ type choice struct {
 	project        string
 	region         string
 	service        string // Cloud Run service name
+	// headers are the header actions that apply, most specific first.
+	headers []*computepb.HttpHeaderAction
 }
 
 type ctxKey struct{}
 
 type routed struct {
-	target *url.URL
-	count  *backendCount
+	target  *url.URL
+	count   *backendCount
+	headers []*computepb.HttpHeaderAction
 }
 
 // openDoorLocked listens on 127.0.0.1:port (a free port when port is 0 or
@@ -99,10 +102,16 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 			pr.SetURL(rt.target)
 			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+			applyHeaderActions(pr.Out.Header, rt.headers, false)
 			pr.Out.Header.Del(run.LoadBalancerHeader)
 			if s.cfg.LoadBalancerSecret != "" {
 				pr.Out.Header.Set(run.LoadBalancerHeader, s.cfg.LoadBalancerSecret)
 			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			rt := resp.Request.Context().Value(ctxKey{}).(*routed)
+			applyHeaderActions(resp.Header, rt.headers, true)
+			return nil
 		},
 		Transport:     transport,
 		FlushInterval: -1,
@@ -232,7 +241,7 @@ func (d *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bc.active.Add(1)
 	defer bc.active.Add(-1)
-	ctx := context.WithValue(r.Context(), ctxKey{}, &routed{target: target, count: bc})
+	ctx := context.WithValue(r.Context(), ctxKey{}, &routed{target: target, count: bc, headers: c.headers})
 	d.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -259,6 +268,7 @@ func (s *Service) resolve(ctx context.Context, c choice) (*url.URL, error) {
 type weightedService struct {
 	backendService string // relative name
 	weight         int
+	headers        *computepb.HttpHeaderAction
 }
 
 // defaultRoute returns the default route of a URL map.
@@ -317,11 +327,11 @@ func (s *Service) pick(rule string, r *http.Request) (choice, *computepb.HttpRed
 	default:
 		return choice{}, nil, fmt.Errorf("target proxy %s does not exist", proxyRel)
 	}
-	umm, ok := s.res[umRel]
+	um, ok := s.servedURLMapLocked(umRel)
 	if !ok {
 		return choice{}, nil, fmt.Errorf("URL map %s does not exist", umRel)
 	}
-	act := selectAction(umm.(*computepb.UrlMap), r)
+	act := selectAction(um, r)
 	if act.redirect != nil {
 		return choice{}, act.redirect, nil
 	}
@@ -359,8 +369,12 @@ func (s *Service) pick(rule string, r *http.Request) (choice, *computepb.HttpRed
 		return choice{}, nil, fmt.Errorf("network endpoint group %s does not exist", negRel)
 	}
 	nr, _ := parseRel(negRel)
+	headers := act.headers
+	if h := ws[i].headers; h != nil {
+		headers = append([]*computepb.HttpHeaderAction{h}, headers...)
+	}
 	return choice{backendService: bsRel, neg: negRel, project: nr.project, region: nr.region,
-		service: negm.(*computepb.NetworkEndpointGroup).GetCloudRun().GetService()}, nil, nil
+		service: negm.(*computepb.NetworkEndpointGroup).GetCloudRun().GetService(), headers: headers}, nil, nil
 }
 
 // Status is what AdminHandler serves.

@@ -183,6 +183,7 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 			go d.close()
 		}
 		delete(s.wrr, rel)
+		delete(s.propagating, rel)
 		delete(s.leaves, rel)
 		return op, nil
 	}
@@ -307,6 +308,9 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 			go door.close()
 		}
 		return nil, err
+	}
+	if um, ok := m.(*computepb.UrlMap); ok && old != nil {
+		s.stagePropagationLocked(rel, old.(*computepb.UrlMap), um)
 	}
 	return op, nil
 }

@@ -18,16 +18,25 @@ type action struct {
 	key      string // the route, for its own weighted round robin
 	services []weightedService
 	redirect *computepb.HttpRedirectAction
+	// headers are the header actions of the enclosing route rule, path
+	// matcher and URL map, in the order Google applies them (after the
+	// chosen weighted backend service's own).
+	headers []*computepb.HttpHeaderAction
 }
 
-func actionOf(key, service string, ra *computepb.HttpRouteAction, redirect *computepb.HttpRedirectAction) action {
+func actionOf(key, service string, ra *computepb.HttpRouteAction, redirect *computepb.HttpRedirectAction, headers ...*computepb.HttpHeaderAction) action {
 	a := action{key: key, redirect: redirect}
+	for _, h := range headers {
+		if h != nil {
+			a.headers = append(a.headers, h)
+		}
+	}
 	if service != "" {
 		a.services = []weightedService{{backendService: relOrSelf(service), weight: 1}}
 		return a
 	}
 	for _, w := range ra.GetWeightedBackendServices() {
-		a.services = append(a.services, weightedService{backendService: relOrSelf(w.GetBackendService()), weight: int(w.GetWeight())})
+		a.services = append(a.services, weightedService{backendService: relOrSelf(w.GetBackendService()), weight: int(w.GetWeight()), headers: w.GetHeaderAction()})
 	}
 	return a
 }
@@ -42,13 +51,14 @@ func actionOf(key, service string, ra *computepb.HttpRouteAction, redirect *comp
 func selectAction(m *computepb.UrlMap, r *http.Request) action {
 	pm := matchHost(m, hostOnly(r.Host))
 	if pm == nil {
-		return actionOf("default", m.GetDefaultService(), m.GetDefaultRouteAction(), m.GetDefaultUrlRedirect())
+		return actionOf("default", m.GetDefaultService(), m.GetDefaultRouteAction(), m.GetDefaultUrlRedirect(), m.GetHeaderAction())
 	}
 	rules := append([]*computepb.HttpRouteRule(nil), pm.GetRouteRules()...)
 	sort.SliceStable(rules, func(i, j int) bool { return rules[i].GetPriority() < rules[j].GetPriority() })
 	for _, rr := range rules {
 		if routeRuleMatches(rr, r) {
-			return actionOf(fmt.Sprintf("%s/routeRules/%d", pm.GetName(), rr.GetPriority()), rr.GetService(), rr.GetRouteAction(), rr.GetUrlRedirect())
+			return actionOf(fmt.Sprintf("%s/routeRules/%d", pm.GetName(), rr.GetPriority()), rr.GetService(), rr.GetRouteAction(), rr.GetUrlRedirect(),
+				rr.GetHeaderAction(), pm.GetHeaderAction(), m.GetHeaderAction())
 		}
 	}
 	best, bestLen := -1, -1
@@ -61,9 +71,11 @@ func selectAction(m *computepb.UrlMap, r *http.Request) action {
 	}
 	if best >= 0 {
 		pr := pm.GetPathRules()[best]
-		return actionOf(fmt.Sprintf("%s/pathRules/%d", pm.GetName(), best), pr.GetService(), pr.GetRouteAction(), pr.GetUrlRedirect())
+		return actionOf(fmt.Sprintf("%s/pathRules/%d", pm.GetName(), best), pr.GetService(), pr.GetRouteAction(), pr.GetUrlRedirect(),
+			pm.GetHeaderAction(), m.GetHeaderAction())
 	}
-	return actionOf(pm.GetName()+"/default", pm.GetDefaultService(), pm.GetDefaultRouteAction(), pm.GetDefaultUrlRedirect())
+	return actionOf(pm.GetName()+"/default", pm.GetDefaultService(), pm.GetDefaultRouteAction(), pm.GetDefaultUrlRedirect(),
+		pm.GetHeaderAction(), m.GetHeaderAction())
 }
 
 func hostOnly(hostport string) string {
@@ -252,4 +264,27 @@ func (s *Service) httpsPortFor(rule string) string {
 func isHTTPSTarget(fr *computepb.ForwardingRule) bool {
 	t, ok := parseRef(fr.GetTarget(), "")
 	return ok && t.collection == "targetHttpsProxies"
+}
+
+// applyHeaderActions changes h as the header actions do, in order: each
+// removes its headers, then adds its own (replacing the values when
+// replace is set, appending otherwise). response picks the response's
+// lists, else the request's.
+func applyHeaderActions(h http.Header, actions []*computepb.HttpHeaderAction, response bool) {
+	for _, a := range actions {
+		remove, add := a.GetRequestHeadersToRemove(), a.GetRequestHeadersToAdd()
+		if response {
+			remove, add = a.GetResponseHeadersToRemove(), a.GetResponseHeadersToAdd()
+		}
+		for _, name := range remove {
+			h.Del(name)
+		}
+		for _, o := range add {
+			if o.GetReplace() {
+				h.Set(o.GetHeaderName(), o.GetHeaderValue())
+			} else {
+				h.Add(o.GetHeaderName(), o.GetHeaderValue())
+			}
+		}
+	}
 }
