@@ -85,7 +85,9 @@ func TestEditCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := bucket.Object("snap/a.rdb").NewWriter(ctx)
-	w.Write([]byte("REDIS0011"))
+	if _, err := w.Write([]byte("REDIS0011")); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}

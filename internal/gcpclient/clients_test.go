@@ -139,7 +139,7 @@ func TestImpersonationQuotaProjectAndRESTRetries(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"name":"relay"}`)
+		_, _ = io.WriteString(w, `{"name":"relay"}`) // a short body fails the client's decode
 	}))
 	defer srv.Close()
 
@@ -174,7 +174,7 @@ func TestRESTRegionHang(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"name":"x"}`)
+		_, _ = io.WriteString(w, `{"name":"x"}`) // a short body fails the client's decode
 	}))
 	defer srv.Close()
 	c, err := New(context.Background(), Config{Project: "p", ComputeEndpoint: srv.URL, AccessToken: "t", Policy: fastPolicy()})
@@ -225,7 +225,12 @@ func TestGRPCRetriesAndRegionHang(t *testing.T) {
 	srv := grpc.NewServer()
 	fake := &fakeRedis{}
 	redispb.RegisterCloudRedisServer(srv, fake)
-	go srv.Serve(ln)
+	go func() {
+		// nil once Stop is called; anything else is the server failing.
+		if err := srv.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	defer srv.Stop()
 
 	c, err := New(context.Background(), Config{Project: "p", EmulatorHost: ln.Addr().String(), Policy: fastPolicy()})

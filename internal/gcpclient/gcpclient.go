@@ -297,8 +297,13 @@ func (c *Clients) Close() error {
 		errs = append(errs, c.Storage.Close())
 	}
 	if c.Compute != nil {
-		for _, cl := range fieldsOf(c.Compute) {
-			errs = append(errs, cl.(io.Closer).Close())
+		for _, f := range fieldsOf(c.Compute) {
+			cl, ok := f.(io.Closer)
+			if !ok {
+				errs = append(errs, fmt.Errorf("compute client %T cannot be closed", f))
+				continue
+			}
+			errs = append(errs, cl.Close())
 		}
 	}
 	return errors.Join(errs...)

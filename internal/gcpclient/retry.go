@@ -518,8 +518,9 @@ func withoutLibraryRetries(clients ...any) {
 		co = co.Elem()
 		for i := 0; i < co.NumField(); i++ {
 			if f := co.Field(i); f.Type() == optsType && f.CanSet() {
-				opts := f.Interface().([]gax.CallOption)
-				f.Set(reflect.ValueOf(append(opts[:len(opts):len(opts)], noLibraryRetry)))
+				// A full slice expression: the append copies, never
+				// writing into the library's shared defaults.
+				f.Set(reflect.Append(f.Slice3(0, f.Len(), f.Len()), reflect.ValueOf(noLibraryRetry)))
 			}
 		}
 	}

@@ -248,7 +248,9 @@ func TestRunCallerGivesUp(t *testing.T) {
 	p, h := testPolicy(), warmHealth("A")
 	ctx, cancel := context.WithTimeout(context.Background(), p.ReadAttemptTimeout/2)
 	defer cancel()
-	p.run(ctx, h, call{api: "A", region: "r1", read: true}, hang)
+	if err := p.run(ctx, h, call{api: "A", region: "r1", read: true}, hang); err == nil {
+		t.Fatal("a call that hung past its caller's deadline succeeded")
+	}
 	if ok, _, _ := h.outage("r1"); ok {
 		t.Fatal("a call the caller gave up on put the region out")
 	}
