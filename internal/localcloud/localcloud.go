@@ -506,7 +506,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		} else if b, jerr := json.Marshal(result); jerr == nil {
 			outcome = "OK: " + string(b)
 		}
-		s.ops.EndEvent(token.(int64), outcome)
+		seq, ok := token.(int64)
+		if !ok {
+			s.log.Error("localcloud: fault event not ended: Before returned no event", "kind", req.Kind, "token", token)
+			return
+		}
+		s.ops.EndEvent(seq, outcome)
 	}
 	registerRedisFaults(s.faults, s.redis)
 	registerRunFaults(s.faults, s.run)
@@ -528,7 +533,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/_localcloud/compute", s.compute.AdminHandler())
 	mux.HandleFunc("/_localcloud/ca.pem", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
-		w.Write(frontCA.PEM)
+		_, _ = w.Write(frontCA.PEM) // a failed write means the client left
 	})
 	mux.Handle("/compute/v1/", s.region.HoldHTTP(s.compute.Handler()))
 	mux.Handle("/_localcloud/faults", s.faults)
@@ -607,8 +612,15 @@ func lockDataDir(dir string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("localcloud: data dir %s is in use by another localcloud (pid %s)", dir, strings.TrimSpace(string(b)))
 	}
-	f.Truncate(0)
-	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// The pid names the holder in another localcloud's refusal.
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("localcloud: write pid to %s: %w", path, err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("localcloud: write pid to %s: %w", path, err)
+	}
 	return f, nil
 }
 
@@ -673,7 +685,10 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.http.Shutdown(ctx)
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.log.Warn("localcloud: requests still running at shutdown, closing their connections", "err", err)
+			s.http.Close()
+		}
 		s.grpc.Stop()
 		<-s.served
 		s.ops.Close() // cancels running operations
@@ -693,7 +708,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	// The status is already sent: a failed write means the client left.
+	_ = enc.Encode(v)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

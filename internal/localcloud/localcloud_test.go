@@ -299,14 +299,18 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 
 	// Import of garbage fails with INVALID_ARGUMENT and keeps the keys.
 	w := e.gcs.Bucket("dr-backups").Object("garbage.rdb").NewWriter(ctx)
-	w.Write([]byte("this is not a redis snapshot"))
+	if _, err := w.Write([]byte("this is not a redis snapshot")); err != nil {
+		t.Fatalf("write garbage: %v", err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatalf("write garbage: %v", err)
 	}
 	// A truncated real snapshot has a valid header, so redis-server itself
 	// has to refuse it.
 	w = e.gcs.Bucket("dr-backups").Object("truncated.rdb").NewWriter(ctx)
-	w.Write(snap[:len(snap)/2])
+	if _, err := w.Write(snap[:len(snap)/2]); err != nil {
+		t.Fatalf("write truncated: %v", err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatalf("write truncated: %v", err)
 	}
@@ -329,8 +333,12 @@ func TestInstanceLifecycleExportImport(t *testing.T) {
 	}
 	// A newer RDB version is refused with FAILED_PRECONDITION.
 	w = e.gcs.Bucket("dr-backups").Object("future.rdb").NewWriter(ctx)
-	w.Write(append([]byte("REDIS0011"), snap[9:]...))
-	w.Close()
+	if _, err := w.Write(append([]byte("REDIS0011"), snap[9:]...)); err != nil {
+		t.Fatalf("write future: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("write future: %v", err)
+	}
 	fop, err := e.redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{Name: inst.Name,
 		InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: "gs://dr-backups/future.rdb"}}}})
 	if err == nil {

@@ -216,7 +216,9 @@ func (c *Client) Fault(ctx context.Context, kind string, fields map[string]any) 
 	b, err := c.Do(ctx, http.MethodPost, "faults", body)
 	var se *StatusError
 	if errors.As(err, &se) {
-		json.Unmarshal(se.Body, &fr)
+		// The refusal's body, when it is JSON, says which fault stays held;
+		// any other body leaves fr empty and the error says the rest.
+		_ = json.Unmarshal(se.Body, &fr)
 		return fr, fmt.Errorf("fault %s refused (%w)", kind, err)
 	}
 	if err != nil {

@@ -227,5 +227,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	// The status is already sent: a failed write means the client left.
+	_ = enc.Encode(v)
 }

@@ -41,7 +41,12 @@ func serve(t *testing.T, dir string) (*Service, *kmsapi.KeyManagementClient) {
 	}
 	srv := grpc.NewServer()
 	kmspb.RegisterKeyManagementServiceServer(srv, svc)
-	go srv.Serve(ln)
+	go func() {
+		// nil once Stop is called; anything else is the server failing.
+		if err := srv.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	c, err := Dial(context.Background(), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

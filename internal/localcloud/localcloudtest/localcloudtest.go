@@ -273,7 +273,9 @@ func (i *Instance) start(listen string) error {
 			return
 		}
 		ch <- started{proc: cmd.Process, stdout: stdout}
-		cmd.Wait()
+		// Its exit status says nothing its log does not: callers see
+		// an early exit through exited and read the log.
+		_ = cmd.Wait()
 		close(exited)
 	}()
 	s := <-ch
@@ -295,7 +297,7 @@ func (i *Instance) start(listen string) error {
 	case line := <-lines:
 		a, ok := strings.CutPrefix(line, "localcloud listening on ")
 		if !ok {
-			s.proc.Kill()
+			_ = s.proc.Kill() // our unreaped child: fails only once it has exited, which <-exited awaits
 			<-exited
 			return fmt.Errorf("localcloud printed %q, want \"localcloud listening on ADDR\"", line)
 		}
@@ -303,7 +305,7 @@ func (i *Instance) start(listen string) error {
 	case <-exited:
 		return fmt.Errorf("localcloud exited before it was ready (see its log below)")
 	case <-time.After(3 * time.Minute):
-		s.proc.Kill()
+		_ = s.proc.Kill() // as above
 		<-exited
 		return fmt.Errorf("localcloud did not report its address within 3m")
 	}
@@ -343,12 +345,14 @@ func (i *Instance) stop(timeout time.Duration) error {
 		return nil
 	default:
 	}
-	p.Signal(syscall.SIGTERM)
+	// Our unreaped child: a signal fails only once it has exited, which
+	// the select below sees through exited.
+	_ = p.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
 		return nil
 	case <-time.After(timeout):
-		p.Kill()
+		_ = p.Kill()
 		<-exited
 		return fmt.Errorf("localcloud did not stop within %s after SIGTERM; killed", timeout)
 	}
@@ -471,7 +475,7 @@ func (i *Instance) Kill() {
 	if p == nil {
 		return
 	}
-	p.Kill()
+	_ = p.Kill() // our unreaped child: fails only once it has exited, which <-exited awaits
 	<-exited
 }
 

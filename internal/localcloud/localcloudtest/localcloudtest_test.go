@@ -87,7 +87,9 @@ func TestSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := sc.Bucket("keep").Object("a/b.txt").NewWriter(ctx)
-	w.Write([]byte("survives"))
+	if _, err := w.Write([]byte("survives")); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}

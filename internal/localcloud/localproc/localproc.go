@@ -151,5 +151,9 @@ func FreePort() (int, error) {
 		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	a, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("free port: a TCP listener has a %T address", l.Addr())
+	}
+	return a.Port, nil
 }

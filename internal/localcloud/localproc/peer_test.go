@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			os.Exit(2)
 		}
-		io.Copy(io.Discard, os.Stdin)
+		_, _ = io.Copy(io.Discard, os.Stdin) // any end of stdin, clean or not, is the signal to hang up
 		c.Close()
 		os.Exit(0)
 	}
@@ -42,8 +42,19 @@ func TestPeerEnvFindsTheConnectingProcess(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	l.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	defer func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("dialing child: %v", err)
+		}
+	}()
+	tl, ok := l.(*net.TCPListener)
+	if !ok {
+		t.Fatalf("listener is a %T, want *net.TCPListener", l)
+	}
+	if err := tl.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	conn, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +74,11 @@ func TestPeerEnvFindsTheConnectingProcess(t *testing.T) {
 		t.Fatalf("PeerEnvWith(a key nobody has) = %v; want ErrPeerNotFound", err)
 	}
 	// The kernel's exact lookup and /proc/net/tcp agree.
-	local, remote := conn.RemoteAddr().(*net.TCPAddr), conn.LocalAddr().(*net.TCPAddr)
+	local, ok1 := conn.RemoteAddr().(*net.TCPAddr)
+	remote, ok2 := conn.LocalAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		t.Fatalf("connection addresses %T, %T; want *net.TCPAddr", conn.RemoteAddr(), conn.LocalAddr())
+	}
 	a, err1 := diagInode(local, remote)
 	b, err2 := socketInode(local, remote)
 	if err1 != nil || err2 != nil || a != b {

@@ -81,7 +81,7 @@ func (o *Op) Context() context.Context { return o.ctx }
 func (o *Op) Proto() *longrunningpb.Operation {
 	o.m.mu.Lock()
 	defer o.m.mu.Unlock()
-	return proto.Clone(o.op).(*longrunningpb.Operation)
+	return proto.CloneOf(o.op)
 }
 
 // Done reports whether the operation has finished.
@@ -480,7 +480,7 @@ func (s *server) ListOperations(_ context.Context, req *longrunningpb.ListOperat
 	}
 	resp := &longrunningpb.ListOperationsResponse{NextPageToken: next}
 	for _, o := range page {
-		resp.Operations = append(resp.Operations, proto.Clone(o.op).(*longrunningpb.Operation))
+		resp.Operations = append(resp.Operations, proto.CloneOf(o.op))
 	}
 	s.m.mu.Unlock()
 	return resp, nil

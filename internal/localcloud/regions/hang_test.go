@@ -81,7 +81,9 @@ func TestHangReleasedByRegionUpOrModeChange(t *testing.T) {
 		t.Fatal("held request not released by the mode change")
 	}
 
-	c.SetDownAPI(ctx, "asia-east1", APIHang)
+	if _, err := c.SetDownAPI(ctx, "asia-east1", APIHang); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		_, err := c.Interceptor()(ctx, &apipb.Api{Name: "projects/p/locations/asia-east1/instances/i"}, &grpc.UnaryServerInfo{},
 			func(context.Context, any) (any, error) { return nil, nil })
@@ -103,7 +105,9 @@ func TestHangReleasedByRegionUpOrModeChange(t *testing.T) {
 
 func TestHoldHTTP(t *testing.T) {
 	c := newController(t)
-	c.SetDownAPI(context.Background(), "europe-west1", APIHang)
+	if _, err := c.SetDownAPI(context.Background(), "europe-west1", APIHang); err != nil {
+		t.Fatal(err)
+	}
 	h := c.HoldHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

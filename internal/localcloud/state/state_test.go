@@ -31,7 +31,9 @@ func TestSaveLoad(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("temporary files left: %v", ents)
 	}
-	os.WriteFile(s.Path("bad"), []byte("{"), 0o644)
+	if err := os.WriteFile(s.Path("bad"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Load("bad", &v); err == nil {
 		t.Fatalf("Load of a torn document did not fail")
 	}
