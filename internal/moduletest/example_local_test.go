@@ -68,8 +68,8 @@ func TestExampleLocal(t *testing.T) {
 	}
 	weights := func(out map[string]any) map[string]float64 {
 		w := map[string]float64{}
-		for k, v := range out["effective_weights"].(map[string]any) {
-			w[k] = v.(float64)
+		for k := range outputAt[map[string]any](t, out, "effective_weights") {
+			w[k] = outputAt[float64](t, out, "effective_weights", k)
 		}
 		return w
 	}
@@ -112,12 +112,12 @@ func TestExampleLocal(t *testing.T) {
 	// demand (the schedule takes the next one within the hour): "latest"
 	// restores only a snapshot that holds keys, never an empty one.
 	ctx := context.Background()
-	europe := lc.RedisClient(t, out["redis_instances"].(map[string]any)["europe-west1"].(string))
+	europe := lc.RedisClient(t, outputAt[string](t, out, "redis_instances", "europe-west1"))
 	stored := keyset{prefix: "envelope", n: 200}
 	stored.write(t, ctx, europe)
 	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color",
 		`-replace=module.region["europe-west1"].module.backup.agentnet_redis_snapshot.this`)
-	before := outputs(t, tf, env, chdir)["latest_snapshots"].(map[string]any)["europe-west1"].(string)
+	before := outputAt[string](t, outputs(t, tf, env, chdir), "latest_snapshots", "europe-west1")
 	// "latest" is before the plan asking for it, to the second
 	// (plantimestamp has whole seconds): not the same second as the snapshot.
 	time.Sleep(time.Second)
@@ -213,8 +213,8 @@ func secureRedis(t *testing.T, lc *localcloudtest.Instance, step string, out map
 		t.Fatal(err)
 	}
 	defer resolver.Close()
-	for region, v := range out["redis_instances"].(map[string]any) {
-		name := v.(string)
+	for region := range outputAt[map[string]any](t, out, "redis_instances") {
+		name := outputAt[string](t, out, "redis_instances", region)
 		target, err := resolver.Resolve(ctx, name)
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
@@ -252,6 +252,25 @@ func outputs(t *testing.T, tf *tofu, env []string, chdir string) map[string]any 
 		out[k] = v.Value
 	}
 	return out
+}
+
+// outputAt is out[path[0]][path[1]]..., every level but the last a JSON
+// object, the last a T; anything else fails the test, naming the path.
+func outputAt[T any](t *testing.T, out map[string]any, path ...string) T {
+	t.Helper()
+	var v any = out
+	for i, k := range path {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("output %s is %T, want an object", strings.Join(path[:i], "."), v)
+		}
+		v = obj[k]
+	}
+	x, ok := v.(T)
+	if !ok {
+		t.Fatalf("output %s is %T (%v), want %T", strings.Join(path, "."), v, v, x)
+	}
+	return x
 }
 
 // copyDir copies the regular files under src to dst.

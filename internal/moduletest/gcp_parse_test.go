@@ -144,13 +144,23 @@ func parseFolder(t *testing.T, files []string) *folder {
 				}
 			case "output":
 				if b.Labels[0] == "relay_tfvars" {
-					m.relayTFVars = objectKeys(b.Body.(*hclsyntax.Body).Attributes["value"])
+					m.relayTFVars = objectKeys(syntaxBody(t, b.Body).Attributes["value"])
 				}
 			}
-			m.collect(b.Body.(*hclsyntax.Body))
+			m.collect(syntaxBody(t, b.Body))
 		}
 	}
 	return m
+}
+
+// syntaxBody is the native syntax tree of a body parsed from a .tf file.
+func syntaxBody(t *testing.T, body hcl.Body) *hclsyntax.Body {
+	t.Helper()
+	b, ok := body.(*hclsyntax.Body)
+	if !ok {
+		t.Fatalf("an HCL body parsed from native syntax is a %T", body)
+	}
+	return b
 }
 
 // objectKeys lists the literal keys of an attribute whose value is an

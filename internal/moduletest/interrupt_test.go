@@ -27,6 +27,12 @@ func (tf *tofu) killWhen(t *testing.T, env []string, reached func() bool, args .
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	kill := func() {
+		// tofu, our unreaped child, leads the group: the kill fails only
+		// if it has exited, and Wait's error is then the kill's.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = <-done
+	}
 	deadline := time.After(5 * time.Minute)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -38,13 +44,11 @@ func (tf *tofu) killWhen(t *testing.T, env []string, reached func() bool, args .
 			}
 			return buf.String(), false, 0
 		case <-deadline:
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			kill()
 			t.Fatalf("tofu %s: neither reached the kill point nor exited in 5 minutes\n%s", strings.Join(args, " "), buf.String())
 		case <-tick.C:
 			if reached() {
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-done
+				kill()
 				return buf.String(), true, -1
 			}
 		}

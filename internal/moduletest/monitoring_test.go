@@ -17,7 +17,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -96,7 +95,7 @@ func moduleVariables(t *testing.T, files []string) []moduleVariable {
 		if diags.HasErrors() {
 			continue // reported by parseFolder
 		}
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		for _, b := range syntaxBody(t, f.Body).Blocks {
 			if b.Type != "variable" {
 				continue
 			}
@@ -222,7 +221,7 @@ func scrapeRelay(t *testing.T, done func(map[string]*dto.MetricFamily) bool) map
 		t.Fatal(err)
 	}
 	_, _, _ = ws.Read(ctx) // the relay closes the connection
-	ws.CloseNow()
+	_ = ws.CloseNow()      // already closed by the relay: nothing left to report
 
 	var families map[string]*dto.MetricFamily
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
