@@ -151,14 +151,17 @@ func CurrentRun(getenv func(string) string) RanBy {
 	return RanBy{System: "local", Host: host}
 }
 
-// JSON is the record as indented JSON.
-func (r *Record) JSON() []byte {
+// JSON is the record as indented JSON. It fails only on a value JSON
+// cannot hold (a metric that is NaN, a time past year 9999).
+func (r *Record) JSON() ([]byte, error) {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	enc.Encode(r)
-	return []byte(b.String())
+	if err := enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("recovery record %s as JSON: %w", r.Name(), err)
+	}
+	return []byte(b.String()), nil
 }
 
 // Name is the record's object name under a prefix, without extension:

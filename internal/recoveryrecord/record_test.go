@@ -43,7 +43,11 @@ func TestCompareWithObjectives(t *testing.T) {
 		t.Fatalf("a 60 s recovery against a 30 s RTO: passed %t, metrics %+v, failures %v", r.Passed, r.Metrics, r.Failures)
 	}
 	var back Record
-	if err := json.Unmarshal(r.JSON(), &back); err != nil || back.Recovery() != time.Minute || back.Name() != "failover/20261126T120000.000Z-relay" {
+	js, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &back); err != nil || back.Recovery() != time.Minute || back.Name() != "failover/20261126T120000.000Z-relay" {
 		t.Errorf("round trip: %v, recovery %s, name %s", err, back.Recovery(), back.Name())
 	}
 	if md := r.Markdown(); !strings.Contains(md, "**FAILED**") || !strings.Contains(md, "**30.0 s over (200% of the target)**") {

@@ -21,10 +21,14 @@ func Write(ctx context.Context, c *storage.Client, bucket, prefix string, r *Rec
 		base += "/"
 	}
 	base += r.Name()
+	js, err := r.JSON()
+	if err != nil {
+		return "", err
+	}
 	for _, o := range []struct {
 		ext, contentType string
 		body             []byte
-	}{{".md", "text/markdown; charset=utf-8", []byte(r.Markdown())}, {".json", "application/json", r.JSON()}} {
+	}{{".md", "text/markdown; charset=utf-8", []byte(r.Markdown())}, {".json", "application/json", js}} {
 		w := c.Bucket(bucket).Object(base + o.ext).NewWriter(ctx)
 		w.ContentType = o.contentType
 		if _, err := w.Write(o.body); err != nil {
