@@ -35,7 +35,11 @@ func raiseFileLimit() {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
 		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			// The benchmark still runs; with many connections it may
+			// then fail on "too many open files".
+			fmt.Fprintf(os.Stderr, "peerbench: raise the open file limit to %d: %v\n", lim.Max, err)
+		}
 	}
 }
 

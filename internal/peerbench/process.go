@@ -34,7 +34,9 @@ func StartNode(ctx context.Context, bin string, args, env []string, logFile, rea
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	n := &Node{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(n.done) }()
+	// Stopped by a kill: the exit status is the kill's, and the node's
+	// log says why it exited before that.
+	go func() { _ = cmd.Wait(); close(n.done) }()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
@@ -61,7 +63,7 @@ func (n *Node) Pid() int { return n.cmd.Process.Pid }
 
 // Stop kills the node and waits for it to exit.
 func (n *Node) Stop() {
-	n.cmd.Process.Kill()
+	_ = n.cmd.Process.Kill() // our unreaped child: fails only once it has exited, which <-n.done awaits
 	<-n.done
 }
 
