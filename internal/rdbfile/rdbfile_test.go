@@ -33,7 +33,10 @@ func redisServer(t *testing.T, dir string, extra ...string) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); <-child.Exited() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // our unreaped child: fails only once it has exited, which Exited awaits
+		<-child.Exited()
+	})
 	c := redis.NewClient(&redis.Options{Network: "unix", Addr: sock})
 	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)

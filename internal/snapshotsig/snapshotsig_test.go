@@ -190,7 +190,9 @@ func TestRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(w, r)
+	if _, err := io.Copy(w, r); err != nil {
+		t.Fatal(err)
+	}
 	r.Close()
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -212,7 +214,9 @@ func TestCheckObject(t *testing.T) {
 	write := func(data string) *storage.ObjectAttrs {
 		t.Helper()
 		w := obj.NewWriter(ctx)
-		w.Write([]byte(data))
+		if _, err := w.Write([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
