@@ -125,7 +125,7 @@ func TestURLOutage(t *testing.T) {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		w.Write(jwks)
+		_, _ = w.Write(jwks) // a short body fails the verifier's fetch
 	}))
 	defer srv.Close()
 	cache := filepath.Join(t.TempDir(), "jwks-cache.json")

@@ -115,7 +115,7 @@ func jwksProvider(t *testing.T, d *DevKeys) (*httptest.Server, *atomic.Bool) {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		w.Write(body)
+		_, _ = w.Write(body) // a short body fails the verifier's fetch
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &down

@@ -312,7 +312,11 @@ func withRoots(base *http.Client, pool *x509.CertPool) (*http.Client, error) {
 	var tr *http.Transport
 	switch t := base.Transport.(type) {
 	case nil:
-		tr = http.DefaultTransport.(*http.Transport).Clone()
+		dt, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return nil, fmt.Errorf("relay client: WithRootCAs needs http.DefaultTransport to be an *http.Transport, not %T (or an HTTP client with one)", http.DefaultTransport)
+		}
+		tr = dt.Clone()
 	case *http.Transport:
 		tr = t.Clone()
 	default:
@@ -443,7 +447,7 @@ func (c *Client) write(ws *websocket.Conn, frame []byte) {
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	if err := ws.Write(ctx, websocket.MessageBinary, frame); err != nil {
-		ws.CloseNow()
+		_ = ws.CloseNow() // fails only when already closed: the read loop reconnects either way
 	}
 }
 
@@ -506,7 +510,7 @@ func (c *Client) connect(ctx context.Context, u string) (*websocket.Conn, envelo
 			return ws, f.Hello, nil
 		}
 	}
-	ws.CloseNow()
+	_ = ws.CloseNow() // a failed handshake: err says why, not the close
 	if err == nil {
 		err = errors.New("no hello from relay")
 	}
@@ -541,7 +545,7 @@ func (c *Client) detach(ws *websocket.Conn) {
 		c.ws = nil
 	}
 	c.mu.Unlock()
-	ws.CloseNow()
+	_ = ws.CloseNow() // fails only when already closed, which is the point
 }
 
 // run reads the current connection and reconnects, moving round robin through

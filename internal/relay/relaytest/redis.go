@@ -70,7 +70,11 @@ func FreePort() (int, error) {
 		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	a, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("free port: a TCP listener has a %T address", l.Addr())
+	}
+	return a.Port, nil
 }
 
 // StartRedis starts a redis-server without persistence in dir and waits
@@ -146,7 +150,9 @@ func (r *Redis) start() error {
 	}
 	exited := r.exited
 	cmd := r.cmd
-	go func() { cmd.Wait(); close(exited) }()
+	// Stopped by a kill: the exit status is the kill's, and the server's
+	// log says why it exited before that.
+	go func() { _ = cmd.Wait(); close(exited) }()
 	return nil
 }
 
@@ -182,7 +188,7 @@ func (r *Redis) Pid() int { return r.cmd.Process.Pid }
 // Stop kills the server and waits for it to exit.
 func (r *Redis) Stop() {
 	if r.cmd.Process != nil {
-		r.cmd.Process.Kill()
+		_ = r.cmd.Process.Kill() // our unreaped child: fails only once it has exited, which <-r.exited awaits
 	}
 	<-r.exited
 }
@@ -198,7 +204,9 @@ func (r *Redis) ping() error {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
+	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return err
+	}
 	br := bufio.NewReader(c)
 	if r.Opts.Password != "" {
 		fmt.Fprintf(c, "AUTH %s\r\n", r.Opts.Password)

@@ -2,8 +2,10 @@ package relaytest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -102,12 +104,21 @@ func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, pe
 	}
 	r := &Relay{Server: s, Addr: ln.Addr().String(), OpsAddr: ops.Addr().String(), ln: ln}
 	r.URL = "ws://" + r.Addr + "/ws"
-	go s.Serve(ln)
-	go s.ServeOps(ops)
+	serve := func(what string, serve func(net.Listener) error, l net.Listener) {
+		if err := serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("relay %s listener: %v", what, err)
+		}
+	}
+	go serve("client", s.Serve, ln)
+	go serve("ops", s.ServeOps, ops)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.Shutdown(ctx)
+		// Connections still open at the deadline are cut: what a test
+		// checks happened before, so the slow drain is only logged.
+		if err := s.Shutdown(ctx); err != nil {
+			tb.Logf("relay shutdown: %v", err)
+		}
 	})
 	return r
 }
