@@ -2,6 +2,7 @@ package moduletest
 
 import (
 	"bytes"
+	"errors"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -25,22 +26,27 @@ func (tf *tofu) killWhen(t *testing.T, env []string, reached func() bool, args .
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("tofu %s: %v", strings.Join(args, " "), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	kill := func() {
 		// tofu, our unreaped child, leads the group: the kill fails only
 		// if it has exited, and Wait's error is then the kill's.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = <-done
+		<-exited
 	}
 	deadline := time.After(5 * time.Minute)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case err := <-done:
-			if exit, ok := err.(*exec.ExitError); ok {
+		case <-exited:
+			var exit *exec.ExitError
+			if errors.As(waitErr, &exit) {
 				return buf.String(), false, exit.ExitCode()
+			}
+			if waitErr != nil {
+				t.Fatalf("tofu %s: %v\n%s", strings.Join(args, " "), waitErr, buf.String())
 			}
 			return buf.String(), false, 0
 		case <-deadline:
