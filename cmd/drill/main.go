@@ -7,6 +7,12 @@
 //
 //	drill -scenario region-outage [-out reports/] [-keep]
 //	drill -scenario all
+//	drill -scenario all -profile gcp [-time-scale 20]
+//
+// With -profile gcp (or a JSON profile file) localcloud models Google
+// Cloud's delays, shortened by the time scale, and each report splits
+// every phase into local work and modelled delays and predicts the times
+// to expect on Google Cloud against the plan's targets.
 //
 // It writes reports/<scenario>.json, .md (metric, measured, target, margin)
 // and .svg (messages delivered per region per second, fault and recovery
@@ -41,8 +47,10 @@ func run() int {
 	keep := fs.Bool("keep", false, "leave localcloud running at the end, with its data, tofu state and logs")
 	work := fs.String("work", "", "folder for localcloud's data, the tofu state and logs (default: a temporary folder, removed unless -keep)")
 	quiet := fs.Bool("q", false, "print only the summary")
+	prof := fs.String("profile", "default", "localcloud's timing: default (every change live at once), gcp (Google Cloud's delays, each cited in docs/gcp-fidelity.md) or the path of a JSON profile file; with delays the reports predict Google Cloud's times")
+	scale := fs.Float64("time-scale", 0, "divide every modelled delay actually slept by this factor; 0: a profile file's own, else chosen so the longest delay sleeps at most 10s")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: drill -scenario NAME [-out reports/] [-keep]\n\nScenarios: %s, all\n\n", strings.Join(drill.Scenarios(), ", "))
+		fmt.Fprintf(fs.Output(), "usage: drill -scenario NAME [-out reports/] [-keep] [-profile default|gcp|FILE] [-time-scale N]\n\nScenarios: %s, all\n\n", strings.Join(drill.Scenarios(), ", "))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -50,6 +58,10 @@ func run() int {
 	}
 	if *scenario == "" || fs.NArg() > 0 {
 		fs.Usage()
+		return 2
+	}
+	if err := drill.CheckTiming(*prof, *scale); err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
 		return 2
 	}
 	wd, err := os.Getwd()
@@ -75,7 +87,8 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	reports, err := drill.Run(ctx, drill.Options{Paths: paths, WorkDir: *work, OutDir: *out, Keep: *keep, Logf: logf},
+	reports, err := drill.Run(ctx, drill.Options{Paths: paths, WorkDir: *work, OutDir: *out, Keep: *keep, Logf: logf,
+		Profile: *prof, TimeScale: *scale},
 		strings.Split(*scenario, ",")...)
 	if len(reports) > 0 {
 		fmt.Println()

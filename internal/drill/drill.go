@@ -28,6 +28,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 )
 
 // Options configure Run.
@@ -37,6 +39,14 @@ type Options struct {
 	OutDir  string // reports; not written when empty
 	Keep    bool   // leave localcloud running at the end
 	Logf    func(format string, args ...any)
+
+	// Profile is localcloud's timing profile: default (no delay), gcp
+	// (Google Cloud's delays, each cited) or a JSON profile file; with
+	// delays the reports predict Google Cloud's times. TimeScale divides
+	// the delays slept; 0 keeps a file's own scale, else chooses one from
+	// the profile's figures (timing.go).
+	Profile   string
+	TimeScale float64
 
 	Warmup          time.Duration // traffic before the backup
 	Soak            time.Duration // traffic between the backup and the fault
@@ -78,6 +88,16 @@ func Scenarios() []string {
 // run); targets missed are in the reports.
 func Run(ctx context.Context, opts Options, names ...string) ([]*Report, error) {
 	opts.defaults()
+	tm, err := newTiming(opts.Profile, opts.TimeScale)
+	if err != nil {
+		return nil, err
+	}
+	if tm.models() {
+		// A recovery waits on scaled delays: give it their time too.
+		_, longest := longestDelay(tm.profile)
+		opts.RecoveryTimeout += 4 * tm.profile.Scaled(longest)
+		opts.Logf("profile %s: %s", tm.profile.Name, tm.scaling)
+	}
 	var list []*scenario
 	for _, n := range names {
 		if n == "all" {
@@ -110,7 +130,7 @@ func Run(ctx context.Context, opts Options, names ...string) ([]*Report, error) 
 	for i, s := range list {
 		if env == nil {
 			var err error
-			env, err = NewEnv(ctx, opts.Paths, filepath.Join(opts.WorkDir, fmt.Sprintf("env%d", i)), opts.Keep, opts.Logf)
+			env, err = NewEnv(ctx, opts.Paths, filepath.Join(opts.WorkDir, fmt.Sprintf("env%d", i)), opts.Keep, tm, opts.Logf)
 			if err != nil {
 				return reports, fmt.Errorf("setting up the three regions: %w", err)
 			}
@@ -153,6 +173,10 @@ type scenario struct {
 	redis       []string      // regions whose Redis data is watched for loss
 	// planMustChange: the fault must show in the plan (exit 2).
 	planMustChange bool
+	// alerted: on Google Cloud the operator learns of the fault from
+	// modules/monitoring's region_unhealthy alert; with a profile that
+	// models it the drill waits for it before the detection plan.
+	alerted bool
 	// noChange explains a plan that exits 0, as the runbook does.
 	noChange string
 	// scope says which steps of the runbook the drill runs.
@@ -283,6 +307,11 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	r.fault = r.mark("fault", r.sc.fault)
 	if err := r.sc.inject(ctx, r); err != nil {
 		return nil, fmt.Errorf("injecting the fault: %w", err)
+	}
+	if r.sc.alerted {
+		if modelled, slept := e.timing.wait(ctx, profile.UptimeAlert, r.sc.name); modelled > 0 {
+			r.mark("alert", fmt.Sprintf("region_unhealthy alert modelled after %s (slept %s)", human(modelled), human(slept)))
+		}
 	}
 	if r.sc.beforePlan != nil {
 		if err := r.sc.beforePlan(ctx, r); err != nil {

@@ -116,10 +116,12 @@ type Env struct {
 	paths Paths
 	dir   string
 	lc    *localcloud
-	keys  *auth.DevKeys
-	jwks  *jwksServer
-	tfDir string
-	logf  func(format string, args ...any)
+	// timing is localcloud's profile and the delays the drill models.
+	timing *timing
+	keys   *auth.DevKeys
+	jwks   *jwksServer
+	tfDir  string
+	logf   func(format string, args ...any)
 
 	// cfg is examples/local's main.tf with the drill's settings and a
 	// placeholder for the regions block; regions is that block's content,
@@ -139,11 +141,18 @@ type Env struct {
 	redis *relay.MemorystoreResolver
 }
 
-// NewEnv starts localcloud and the JWKS endpoint under dir, copies
-// examples/local and modules/ there, and applies the three regions. keep
-// leaves localcloud running after Close.
-func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(string, ...any)) (*Env, error) {
-	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "config", "examples", "local"), logf: logf, regions: map[string]string{}}
+// NewEnv starts localcloud with the timing tm (nil: the default profile)
+// and the JWKS endpoint under dir, copies examples/local and modules/
+// there, and applies the three regions. keep leaves localcloud running
+// after Close.
+func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, tm *timing, logf func(string, ...any)) (*Env, error) {
+	if tm == nil {
+		var err error
+		if tm, err = newTiming("default", 0); err != nil {
+			return nil, err
+		}
+	}
+	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "config", "examples", "local"), logf: logf, regions: map[string]string{}, timing: tm}
 	if err := os.MkdirAll(filepath.Join(dir, "jwks-cache"), 0o755); err != nil {
 		return nil, err
 	}
@@ -163,7 +172,7 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, logf func(s
 		return nil, err
 	}
 	start := time.Now()
-	if e.lc, err = startLocalcloud(paths.Localcloud, paths.Relay, paths.Redis, filepath.Join(dir, "localcloud"), keep); err != nil {
+	if e.lc, err = startLocalcloud(paths.Localcloud, paths.Relay, paths.Redis, filepath.Join(dir, "localcloud"), keep, tm.localcloudArgs()); err != nil {
 		e.jwks.stop()
 		return nil, err
 	}

@@ -40,16 +40,21 @@ type HistoryEntry struct {
 	Lost      int       `json:"messages_lost"`
 	// RedisLost is recorded, not flagged: a Redis failure may lose writes
 	// within the RPO by design.
-	RedisLost int      `json:"redis_writes_lost"`
-	Commit    string   `json:"commit,omitempty"`
-	Profile   string   `json:"profile"`
-	Flags     []string `json:"flags,omitempty"`
+	RedisLost int    `json:"redis_writes_lost"`
+	Commit    string `json:"commit,omitempty"`
+	Profile   string `json:"profile"`
+	// Scale is the time scale of the profile's delays (absent: 1); with a
+	// profile that models delays, PredictedRestoredS is the fault to
+	// restored time predicted for Google Cloud.
+	Scale              float64  `json:"time_scale,omitempty"`
+	PredictedRestoredS *float64 `json:"predicted_fault_to_restored_s,omitempty"`
+	Flags              []string `json:"flags,omitempty"`
 }
 
 // historyEntry takes the numbers of a report.
 func historyEntry(rep *Report, commit string) HistoryEntry {
 	e := HistoryEntry{Scenario: rep.Scenario, Time: rep.Started.UTC(), Passed: rep.Passed, Lost: rep.Messages.AckedLost,
-		Commit: commit, Profile: reportProfile(rep)}
+		Commit: commit, Profile: reportProfile(rep), Scale: rep.TimeScale}
 	if m := rep.metric("Fault to service restored"); m != nil && m.Value != nil {
 		v := *m.Value
 		e.RestoredS = &v
@@ -61,15 +66,38 @@ func historyEntry(rep *Report, commit string) HistoryEntry {
 	for _, l := range rep.RedisLoss {
 		e.RedisLost += l.Lost
 	}
+	if p := rep.Prediction; p != nil {
+		if ph := p.phase(restoredPhase); ph != nil {
+			v := ph.PredictedS
+			e.PredictedRestoredS = &v
+		}
+	}
 	return e
 }
 
-// reportProfile names the timing profile a report was drilled with; the
-// drills run localcloud's default one.
-func reportProfile(*Report) string { return "default" }
+// reportProfile names the timing profile a report was drilled with.
+func reportProfile(rep *Report) string {
+	if rep.Profile == "" {
+		return "default"
+	}
+	return rep.Profile
+}
 
-// RegressionFlags compares a run with the previous runs of the same
-// scenario and profile (other profiles model other delays): a time more
+// comparable reports whether two runs can be compared: the same scenario,
+// profile and time scale (another profile models other delays, another
+// scale sleeps them for another time).
+func comparable(a, b HistoryEntry) bool {
+	scale := func(e HistoryEntry) float64 {
+		if e.Scale == 0 {
+			return 1
+		}
+		return e.Scale
+	}
+	return a.Scenario == b.Scenario && a.Profile == b.Profile && scale(a) == scale(b)
+}
+
+// RegressionFlags compares a run with the previous comparable runs (same
+// scenario, profile and time scale): a time more
 // than 20 % (and half a second) over the median of the previous ones, or
 // anything acknowledged lost. The first run has no median to be slower than.
 func RegressionFlags(prev []HistoryEntry, cur HistoryEntry) []string {
@@ -81,7 +109,7 @@ func RegressionFlags(prev []HistoryEntry, cur HistoryEntry) []string {
 		}
 		var past []float64
 		for _, p := range prev {
-			if p.Scenario == cur.Scenario && p.Profile == cur.Profile && get(p) != nil {
+			if comparable(p, cur) && get(p) != nil {
 				past = append(past, *get(p))
 			}
 		}

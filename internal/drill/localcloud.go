@@ -33,9 +33,10 @@ type localcloud struct {
 	admin   *adminclient.Client
 }
 
-// startLocalcloud runs `localcloud serve` on a free loopback port. Unless
-// keep is set, the process gets SIGTERM if the drill dies.
-func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool) (*localcloud, error) {
+// startLocalcloud runs `localcloud serve` on a free loopback port, with
+// extra flags (the timing profile). Unless keep is set, the process gets
+// SIGTERM if the drill dies.
+func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool, extra []string) (*localcloud, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -50,6 +51,7 @@ func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool) (*local
 	if redisBin != "" {
 		args = append(args, "--redis-server", redisBin)
 	}
+	args = append(args, extra...)
 	type started struct {
 		proc   *os.Process
 		stdout io.Reader

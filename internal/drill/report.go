@@ -45,6 +45,14 @@ type Report struct {
 	NoChange string `json:"no_change,omitempty"`
 	// Flags against the previous runs in the history (history.go).
 	Flags []string `json:"history_flags,omitempty"`
+
+	// Profile is localcloud's timing profile (default: no modelled delay)
+	// and TimeScale the factor its delays were shortened by; Prediction,
+	// with a profile that models delays, is what to expect on Google Cloud
+	// (predict.go).
+	Profile    string      `json:"profile"`
+	TimeScale  float64     `json:"time_scale"`
+	Prediction *Prediction `json:"prediction,omitempty"`
 }
 
 // Metric is one measurement next to its target, as every recovery record
@@ -85,7 +93,8 @@ func (r *run) report() *Report {
 	end := time.Now()
 	sc := r.sc
 	rep := &Report{Scenario: sc.name, Title: sc.title, SeedScenario: sc.seedName, Runbook: sc.runbook, Fault: sc.fault, Scope: sc.scope,
-		Started: r.start, Plan: r.plan, ApplyS: r.applyTook.Seconds(), Notes: r.notes}
+		Started: r.start, Plan: r.plan, ApplyS: r.applyTook.Seconds(), Notes: r.notes,
+		Profile: r.env.timing.profile.Name, TimeScale: r.env.timing.profile.Scale}
 	if r.plan.Attempts > 0 && r.plan.ExitCode == 0 {
 		rep.NoChange = sc.noChange
 	}
@@ -106,10 +115,7 @@ func (r *run) report() *Report {
 		rep.Events = append(rep.Events, e)
 	}
 
-	scTarget, scLabel := sc.target, fmt.Sprintf("< %s (%s)", human(sc.target), sc.seedName)
-	if sc.target == 0 {
-		scTarget, scLabel = rtoTarget, "< 1 h (RTO; the plan sets no time for this scenario)"
-	}
+	scTarget, scLabel := sc.targets()
 	phaseTarget := fmt.Sprintf("part of %s", scLabel)
 	add := func(name string, measured time.Duration, ok bool, na string, target time.Duration, targetLabel string) {
 		if !ok {
@@ -192,8 +198,20 @@ func (r *run) report() *Report {
 		rep.Failures = append(rep.Failures, "the plan did not detect the fault")
 	}
 	rep.Failures = append(rep.Failures, r.notes...)
+	if r.env.timing.models() {
+		r.predict(rep, end)
+	}
 	rep.Passed = len(rep.Failures) == 0
 	return rep
+}
+
+// targets are the scenario's time target and its label: the plan's
+// estimate for the scenario, else the RTO.
+func (sc *scenario) targets() (time.Duration, string) {
+	if sc.target == 0 {
+		return rtoTarget, "< 1 h (RTO; the plan sets no time for this scenario)"
+	}
+	return sc.target, fmt.Sprintf("< %s (%s)", human(sc.target), sc.seedName)
 }
 
 func (rep *Report) write(dir string) error {
@@ -226,7 +244,7 @@ func (rep *Report) markdown() string {
 	fmt.Fprintf(&b, "# Drill: %s\n\n", rep.Title)
 	fmt.Fprintf(&b, "Seed scenario: %s. Runbook: [%s](../%s). Run %s. **%s**\n\n", rep.SeedScenario, rep.Runbook, rep.Runbook,
 		rep.Started.UTC().Format("2006-01-02 15:04:05 UTC"), result)
-	fmt.Fprintf(&b, "Fault: %s.\n\n%s\n\n", rep.Fault, rep.Scope)
+	fmt.Fprintf(&b, "Fault: %s.\n\n%s\n\nTiming: localcloud's profile %s.\n\n", rep.Fault, rep.Scope, reportProfile(rep))
 	b.WriteString(recoveryrecord.MetricTable(rep.Metrics))
 	if len(rep.Failures) > 0 {
 		b.WriteString("\nFailures:\n\n")
@@ -236,6 +254,9 @@ func (rep *Report) markdown() string {
 	}
 	for _, f := range rep.Flags {
 		fmt.Fprintf(&b, "\n**Flagged against the history:** %s ([trend](%s))\n", f, trendFile(rep.Scenario, reportProfile(rep)))
+	}
+	if rep.Prediction != nil {
+		b.WriteString(rep.Prediction.markdown())
 	}
 	fmt.Fprintf(&b, "\n![Messages delivered per second by region](%s.svg)\n\n", rep.Scenario)
 	ms := rep.Messages
@@ -294,15 +315,6 @@ func (rep *Report) metric(prefix string) *Metric {
 func Summary(w io.Writer, reps []*Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tDETECT\tRESPOND\tRECOVER\tFAULT→RESTORED\tTARGET\tDOWNTIME\tACKED LOST\tREDIS LOST (RPO)\tRESULT")
-	short := func(m *Metric) string {
-		if m == nil {
-			return "-"
-		}
-		if m.Value == nil {
-			return "n/a"
-		}
-		return human(time.Duration(*m.Value * float64(time.Second)))
-	}
 	for _, rep := range reps {
 		restored := rep.metric("Fault to service restored")
 		target := "-"
@@ -322,9 +334,21 @@ func Summary(w io.Writer, reps []*Report) {
 			short(restored), target, short(rep.metric("Total downtime")), lost, short(rep.metric("Redis writes lost")), result)
 	}
 	tw.Flush()
+	predictionSummary(w, reps)
 	for _, rep := range reps {
 		for _, f := range rep.Failures {
 			fmt.Fprintf(w, "%s: %s\n", rep.Scenario, f)
 		}
 	}
+}
+
+// short is a metric's time for the summary.
+func short(m *Metric) string {
+	if m == nil {
+		return "-"
+	}
+	if m.Value == nil {
+		return "n/a"
+	}
+	return human(time.Duration(*m.Value * float64(time.Second)))
 }

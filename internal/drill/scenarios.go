@@ -18,6 +18,7 @@ var scenarios = []*scenario{
 		down:           []string{"europe-west1"},
 		redis:          []string{"europe-west1"},
 		planMustChange: true,
+		alerted:        true,
 		inject: func(ctx context.Context, r *run) error {
 			err := r.env.lc.fault("region-down", map[string]any{"region": "europe-west1"})
 			return err
@@ -38,6 +39,7 @@ var scenarios = []*scenario{
 		down:           []string{"europe-west1", "asia-east1"},
 		redis:          []string{"europe-west1", "asia-east1"},
 		planMustChange: true,
+		alerted:        true,
 		inject: func(ctx context.Context, r *run) error {
 			// Both at once, as one disaster.
 			errs := make(chan error, 2)
@@ -66,6 +68,7 @@ var scenarios = []*scenario{
 		fault:          "service-kill --hold of the asia-east1 relay service: every instance killed, none restarted",
 		redis:          []string{"asia-east1"},
 		planMustChange: true,
+		alerted:        true,
 		inject: func(ctx context.Context, r *run) error {
 			err := r.env.lc.fault("service-kill", map[string]any{"service": serviceID("asia-east1"), "hold": true})
 			return err

@@ -111,6 +111,9 @@ func trendChart(scenario, profile string, history []HistoryEntry) string {
 			if e.Commit != "" {
 				lbl += " " + e.Commit[:min(7, len(e.Commit))]
 			}
+			if e.Scale > 1 {
+				lbl += fmt.Sprintf(" ×%g", e.Scale)
+			}
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="#666">%s</text>`+"\n", x(i), ptop+panelH+14, esc(lbl))
 		}
 	}

@@ -12,5 +12,7 @@ func GCP() *Profile {
 		// propagation delays can vary widely").
 		URLMapPropagation: {Duration: Duration(150 * time.Second),
 			Source: "https://github.com/GoogleCloudPlatform/terraform-dynamic-javascript-webapp/pull/72"},
+		// modules/monitoring: uptime_check_period 60s, then region_unhealthy's duration 60s.
+		UptimeAlert: {Duration: Duration(2 * time.Minute), Source: "modules/monitoring: uptime check period 60s (https://cloud.google.com/monitoring/uptime-checks) + region_unhealthy retest window 60s (https://cloud.google.com/monitoring/alerts/concepts-indepth)"},
 	}}
 }

@@ -28,12 +28,19 @@ const (
 	RunScaleUp Kind = "run.scale_up"
 	// RunShutdownGrace: the time an instance has after SIGTERM before SIGKILL.
 	RunShutdownGrace Kind = "run.shutdown_grace"
+
+	// UptimeAlert: a failed region reaching the operator as modules/monitoring's
+	// region_unhealthy alert (an uptime check period, then the retest
+	// window). localcloud has no Monitoring API: the drill waits on it before
+	// the plan that detects the fault.
+	UptimeAlert Kind = "monitoring.uptime_alert"
 )
 
 var known = map[Kind]bool{
 	URLMapPropagation: true, OperationPoll: true,
 	RedisCreate: true, RedisExport: true, RedisImport: true,
 	RunRevisionDeploy: true, RunColdStart: true, RunScaleUp: true, RunShutdownGrace: true,
+	UptimeAlert: true,
 }
 
 // Known reports whether kind is a delay localcloud models.

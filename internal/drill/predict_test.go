@@ -1,0 +1,137 @@
+package drill
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
+	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
+)
+
+// TestDrillProfile drills the region outage with a profile file whose
+// uptime alert is modelled at 90 s, slept at a time scale of 100, and
+// checks that the report splits the detection into local work and that
+// delay at full length, cites every delay's source, predicts the times
+// against the targets, and records the profile in the history.
+func TestDrillProfile(t *testing.T) {
+	processtest.Starts(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := DefaultPaths(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const source = "drill test: a 90 s alert"
+	prof := filepath.Join(t.TempDir(), "profile.json")
+	if err := os.WriteFile(prof, []byte(`{"name": "drilltest", "base": "default", "scale": 100,
+		"delays": {"monitoring.uptime_alert": {"duration": "90s", "source": "`+source+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reports, err := Run(ctx, Options{Paths: paths, WorkDir: t.TempDir(), OutDir: out, Logf: t.Logf, Profile: prof}, "region-outage")
+	var sum strings.Builder
+	Summary(&sum, reports)
+	t.Logf("\n%s", sum.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := reports[0]
+	for _, f := range rep.Failures {
+		t.Errorf("%s", f)
+	}
+	p := rep.Prediction
+	if rep.Profile != "drilltest" || rep.TimeScale != 100 || p == nil {
+		t.Fatalf("profile %q, scale %g, prediction %+v", rep.Profile, rep.TimeScale, p)
+	}
+	if !strings.Contains(p.Scaling, "the profile's own") {
+		t.Errorf("scaling: %q", p.Scaling)
+	}
+	alerts := 0
+	for _, d := range p.Delays {
+		if strings.TrimSpace(d.Source) == "" {
+			t.Errorf("delay %+v has no source", d)
+		}
+		if d.Kind == profile.UptimeAlert && d.By == "drill" && d.Source == source && d.Modelled.D() == 90*time.Second && d.Slept.D() == 900*time.Millisecond {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d uptime alerts of 90 s slept 900 ms in %+v, want 1", alerts, p.Delays)
+	}
+	detect := p.phase("detect")
+	if detect == nil {
+		t.Fatalf("no detect phase in %+v", p.Phases)
+	}
+	// The alert slept 0.9 s of the detection, modelled 90 s; the plan is
+	// local work.
+	if detect.SleptS < 0.85 || detect.SleptS > 1 || detect.ModelledS < 85 || detect.LocalS <= 0 ||
+		!near(detect.LocalS+detect.SleptS, detect.MeasuredS) || !near(detect.PredictedS, detect.LocalS+detect.ModelledS) ||
+		!strings.Contains(strings.Join(detect.Kinds, ","), string(profile.UptimeAlert)) {
+		t.Errorf("detect phase: %+v", detect)
+	}
+	restored := p.phase(restoredPhase)
+	if restored == nil || restored.PredictedS < detect.PredictedS || restored.ModelledS < detect.ModelledS {
+		t.Errorf("fault to service restored: %+v (detect %+v)", restored, detect)
+	}
+	if m := p.Metrics[0]; !strings.HasPrefix(m.Name, "Predicted time to detect") || m.Value == nil || *m.Value < 90 || m.Met == nil || !*m.Met {
+		t.Errorf("predicted detection against the target: %+v", m)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "region-outage.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Timing: localcloud's profile drilltest.", "## Predicted on Google Cloud (profile drilltest)", "time scale 100, the profile's own", source} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("the report does not say %q:\n%s", want, md)
+		}
+	}
+	hist, err := ReadHistory(filepath.Join(out, HistoryFile))
+	if err != nil || len(hist) != 1 || hist[0].Profile != "drilltest" || hist[0].Scale != 100 || hist[0].PredictedRestoredS == nil {
+		t.Errorf("history: %+v, %v", hist, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "region-outage-drilltest-trend.svg")); err != nil {
+		t.Errorf("trend chart: %v", err)
+	}
+}
+
+func near(a, b float64) bool { return a-b < 0.01 && b-a < 0.01 }
+
+// TestSplit: delays overlapping one another count once, and only their
+// part inside the phase.
+func TestSplit(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(seconds(s)) }
+	d := func(kind string, start, slept float64) ModelledDelay {
+		return ModelledDelay{Applied: profile.Applied{Kind: profile.Kind(kind), Start: at(start), Slept: profile.Duration(seconds(slept))}}
+	}
+	delays := []ModelledDelay{d("a", 1, 2), d("b", 2, 2), d("c", 8, 5), d("d", 20, 1)}
+	slept, kinds := split(at(0), at(10), delays)
+	// a and b cover 1–4 (3 s), c 8–10 inside the phase (2 s); d is after it.
+	if slept != 5*time.Second || strings.Join(kinds, ",") != "a,b,c" {
+		t.Errorf("split: %v %v, want 5s a,b,c", slept, kinds)
+	}
+	if slept, kinds := split(at(14), at(19), delays); slept != 0 || kinds != nil {
+		t.Errorf("no delay: %v %v", slept, kinds)
+	}
+}
+
+// TestHistoryComparesSameScale: runs at another time scale of the same
+// profile are not compared (their delays slept for another time).
+func TestHistoryComparesSameScale(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	prev := []HistoryEntry{{Scenario: "s", Profile: "gcp", Scale: 40, RestoredS: f(10)}}
+	if flags := RegressionFlags(prev, HistoryEntry{Scenario: "s", Profile: "gcp", Scale: 20, RestoredS: f(20)}); len(flags) != 0 {
+		t.Errorf("another scale flagged: %q", flags)
+	}
+	if flags := RegressionFlags(prev, HistoryEntry{Scenario: "s", Profile: "gcp", Scale: 40, RestoredS: f(20)}); len(flags) != 1 {
+		t.Errorf("same scale not flagged: %q", flags)
+	}
+}
