@@ -19,7 +19,9 @@ import (
 //     RELAY_DEV_KEYS, so that its outage can be drilled (the dependency
 //     notice's object is kept);
 //   - the reintroduction soak is 1s and the drain grace period 300ms, so
-//     that a drill takes seconds;
+//     that a drill takes seconds; under a profile with delays too, since
+//     the failover group waits until the front door follows the new
+//     weights before it soaks or drains (waitsNote);
 //   - the regions block (local.regions) is the drill's: it is what the
 //     runbooks change, one line per region.
 var (
@@ -30,6 +32,18 @@ var (
 )
 
 const regionsPlaceholder = "@@DRILL_REGIONS@@"
+
+// The soak and grace period of a drill, in real time under every profile.
+const (
+	drillSoak  = "1s"
+	drillGrace = "300ms"
+)
+
+// waitsNote says, in a report with modelled delays, why the soak and grace
+// are not scaled with them.
+const waitsNote = "The ramp's soak (" + drillSoak + ") and the drain's grace period (" + drillGrace + ") are the drill's own, not scaled: " +
+	"the failover group starts them only once region-pinned round trips through the front door show the new weights, so they need not cover " +
+	"the URL map's propagation, which is modelled; the return to normal predicted here holds each step " + drillSoak + " where examples/local declares its own soak."
 
 // copyConfig copies examples/local and modules/ (without their tests) into
 // the drill's folder and prepares main.tf.
@@ -82,8 +96,8 @@ func (e *Env) shortenWaits(path string) error {
 		re   *regexp.Regexp
 		repl string
 	}{
-		{`reintroduction_soak = "..."`, soakPattern, `${1}"1s"`},
-		{`drain_grace_period = "..."`, gracePattern, `${1}"300ms"`},
+		{`reintroduction_soak = "..."`, soakPattern, `${1}"` + drillSoak + `"`},
+		{`drain_grace_period = "..."`, gracePattern, `${1}"` + drillGrace + `"`},
 	} {
 		if n := len(p.re.FindAllStringIndex(cfg, -1)); n != 1 {
 			return fmt.Errorf("%s has %d matches of %s where the drill expects one: update internal/drill/config.go", path, n, p.what)

@@ -78,19 +78,20 @@ func clip(delays []ModelledDelay, t time.Time) []ModelledDelay {
 }
 
 // split is the time between from and to spent sleeping at least one of the
-// delays (overlapping delays count once: Google Cloud runs them side by
-// side too), and the kinds of those delays. A delay that ran beside local
-// work counts whole, so a prediction errs long.
+// delays that ended by then (overlapping delays count once: Google Cloud
+// runs them side by side too), and the kinds of those delays. A delay still
+// running at the end of the phase did not hold it up and does not count; one
+// that ran beside local work counts whole, so a prediction errs long.
 func split(from, to time.Time, delays []ModelledDelay) (slept time.Duration, kinds []string) {
 	type span struct{ a, b time.Time }
 	var spans []span
 	for _, d := range delays {
 		a, b := d.Start, d.Start.Add(d.Slept.D())
+		if b.After(to) {
+			continue
+		}
 		if a.Before(from) {
 			a = from
-		}
-		if b.After(to) {
-			b = to
 		}
 		if b.After(a) {
 			spans = append(spans, span{a, b})
@@ -191,8 +192,8 @@ func (p *Prediction) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## Predicted on Google Cloud (profile %s)\n\n", p.Profile)
 	fmt.Fprintf(&b, "Every modelled delay slept 1/%g of its length here (%s). A phase's prediction is its local work "+
-		"(measured, minus the time spent sleeping delays) plus the delays at full length; delays running side by side count once, "+
-		"and a delay running beside local work counts whole, so the prediction errs long.\n\n", p.TimeScale, p.Scaling)
+		"(measured, minus the time spent sleeping delays) plus the delays it waited on at full length: delays running side by side count once, "+
+		"a delay still running when the phase ended did not hold it up and does not count, and one running beside local work counts whole, so the prediction errs long. %s\n\n", p.TimeScale, p.Scaling, waitsNote)
 	fmt.Fprintf(&b, "| Phase | Measured here | Local work | Modelled delays (slept × %g) | Predicted | Delays |\n| --- | ---: | ---: | ---: | ---: | --- |\n", p.TimeScale)
 	for _, ph := range p.Phases {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", ph.Name, human(seconds(ph.MeasuredS)), human(seconds(ph.LocalS)),

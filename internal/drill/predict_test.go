@@ -104,19 +104,19 @@ func TestDrillProfile(t *testing.T) {
 
 func near(a, b float64) bool { return a-b < 0.01 && b-a < 0.01 }
 
-// TestSplit: delays overlapping one another count once, and only their
-// part inside the phase.
+// TestSplit: delays overlapping one another count once, only their part
+// inside the phase, and not when they were still running at its end.
 func TestSplit(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s float64) time.Time { return t0.Add(seconds(s)) }
 	d := func(kind string, start, slept float64) ModelledDelay {
 		return ModelledDelay{Applied: profile.Applied{Kind: profile.Kind(kind), Start: at(start), Slept: profile.Duration(seconds(slept))}}
 	}
-	delays := []ModelledDelay{d("a", 1, 2), d("b", 2, 2), d("c", 8, 5), d("d", 20, 1)}
+	delays := []ModelledDelay{d("a", -1, 2), d("b", 0, 4), d("c", 8, 5), d("d", 20, 1), d("e", 6, 2)}
 	slept, kinds := split(at(0), at(10), delays)
-	// a and b cover 1–4 (3 s), c 8–10 inside the phase (2 s); d is after it.
-	if slept != 5*time.Second || strings.Join(kinds, ",") != "a,b,c" {
-		t.Errorf("split: %v %v, want 5s a,b,c", slept, kinds)
+	// a and b cover 0–4 (4 s), e 6–8 (2 s); c still runs at 10, d is after.
+	if slept != 6*time.Second || strings.Join(kinds, ",") != "a,b,e" {
+		t.Errorf("split: %v %v, want 6s a,b,e", slept, kinds)
 	}
 	if slept, kinds := split(at(14), at(19), delays); slept != 0 || kinds != nil {
 		t.Errorf("no delay: %v %v", slept, kinds)
