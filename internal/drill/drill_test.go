@@ -15,25 +15,7 @@ import (
 // the binaries in bin/ (make tools build) and fails when a target of the
 // disaster recovery plan is missed or an acknowledged message is lost.
 func TestDrill(t *testing.T) {
-	processtest.Starts(t)
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, err := DefaultPaths(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	reports, err := Run(ctx, Options{Paths: paths, WorkDir: t.TempDir(), OutDir: out, Logf: t.Logf}, "region-outage", "redis-failure", "calendar-outage")
-	var sum strings.Builder
-	Summary(&sum, reports)
-	t.Logf("\n%s", sum.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, reports := runDrill(t, Options{}, "region-outage", "redis-failure", "calendar-outage")
 	if len(reports) != 3 {
 		t.Fatalf("%d reports, want 3", len(reports))
 	}
@@ -56,6 +38,31 @@ func TestDrill(t *testing.T) {
 	if m := reports[2].metric("Dependency notice Calendar down"); m == nil || m.Value == nil || *m.Value > 1 {
 		t.Errorf("calendar-outage: the notice did not reach every agent within 1s of the apply: %+v", m)
 	}
+}
+
+// runDrill runs scenarios with the binaries in bin/, reports in a
+// temporary folder (returned), and logs the summary.
+func runDrill(t *testing.T, opts Options, scenarios ...string) (string, []*Report) {
+	t.Helper()
+	processtest.Starts(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Paths, err = DefaultPaths(wd); err != nil {
+		t.Fatal(err)
+	}
+	opts.WorkDir, opts.OutDir, opts.Logf = t.TempDir(), t.TempDir(), t.Logf
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reports, err := Run(ctx, opts, scenarios...)
+	var sum strings.Builder
+	Summary(&sum, reports)
+	t.Logf("\n%s", sum.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opts.OutDir, reports
 }
 
 func TestApplyErrors(t *testing.T) {

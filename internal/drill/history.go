@@ -83,10 +83,10 @@ func reportProfile(rep *Report) string {
 	return rep.Profile
 }
 
-// comparable reports whether two runs can be compared: the same scenario,
+// sameRuns reports whether two runs can be compared: the same scenario,
 // profile and time scale (another profile models other delays, another
 // scale sleeps them for another time).
-func comparable(a, b HistoryEntry) bool {
+func sameRuns(a, b HistoryEntry) bool {
 	scale := func(e HistoryEntry) float64 {
 		if e.Scale == 0 {
 			return 1
@@ -109,7 +109,7 @@ func RegressionFlags(prev []HistoryEntry, cur HistoryEntry) []string {
 		}
 		var past []float64
 		for _, p := range prev {
-			if comparable(p, cur) && get(p) != nil {
+			if sameRuns(p, cur) && get(p) != nil {
 				past = append(past, *get(p))
 			}
 		}

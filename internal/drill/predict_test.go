@@ -1,7 +1,6 @@
 package drill
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
-	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
 )
 
 // TestDrillProfile drills the region outage with a profile file whose
@@ -18,31 +16,13 @@ import (
 // delay at full length, cites every delay's source, predicts the times
 // against the targets, and records the profile in the history.
 func TestDrillProfile(t *testing.T) {
-	processtest.Starts(t)
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, err := DefaultPaths(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const source = "drill test: a 90 s alert"
 	prof := filepath.Join(t.TempDir(), "profile.json")
 	if err := os.WriteFile(prof, []byte(`{"name": "drilltest", "base": "default", "scale": 100,
 		"delays": {"monitoring.uptime_alert": {"duration": "90s", "source": "`+source+`"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	reports, err := Run(ctx, Options{Paths: paths, WorkDir: t.TempDir(), OutDir: out, Logf: t.Logf, Profile: prof}, "region-outage")
-	var sum strings.Builder
-	Summary(&sum, reports)
-	t.Logf("\n%s", sum.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, reports := runDrill(t, Options{Profile: prof}, "region-outage")
 	rep := reports[0]
 	for _, f := range rep.Failures {
 		t.Errorf("%s", f)
