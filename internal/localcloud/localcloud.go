@@ -655,6 +655,9 @@ func (s *Server) Regions() *regions.Controller { return s.region }
 // Storage is the embedded Cloud Storage.
 func (s *Server) Storage() *storage.Service { return s.gcs }
 
+// Timing is the profile in force and the delays it applied.
+func (s *Server) Timing() *profile.Ledger { return s.timing }
+
 // AddUnaryInterceptor adds an interceptor in front of every gRPC method
 // (for example to answer UNAVAILABLE for a region that is down). It may be
 // called while serving; interceptors run in the order they were added.

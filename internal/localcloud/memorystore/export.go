@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -85,8 +87,15 @@ func (s *Service) ExportInstance(_ context.Context, req *redispb.ExportInstanceR
 			return nil, err
 		}
 		saved := time.Since(t0)
-		t1 := time.Now()
 		dump := filepath.Join(inst.dir, "dump.rdb")
+		// The snapshot reaches Cloud Storage after the profile's modelled
+		// export time for its size; the instance serves meanwhile.
+		if st, err := os.Stat(dump); err == nil {
+			if _, err := s.cfg.Timing.Wait(op.Context(), profile.RedisExport, inst.name, st.Size()); err != nil {
+				return nil, status.Errorf(codes.Canceled, "export of %s cancelled: %v", uri, err)
+			}
+		}
+		t1 := time.Now()
 		info, err := s.cfg.Storage.LinkFile(bucket, object, dump, "application/octet-stream", known)
 		how := "link"
 		if known == nil {

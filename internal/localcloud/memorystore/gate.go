@@ -165,6 +165,16 @@ func (g *gate) drop(backend string) {
 	}
 }
 
+// dropAll closes every client connection: the instance stopped serving
+// (an import makes it unavailable until it is done).
+func (g *gate) dropAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.conns {
+		c.Close()
+	}
+}
+
 func (g *gate) untrack(cs ...net.Conn) {
 	g.mu.Lock()
 	for _, c := range cs {

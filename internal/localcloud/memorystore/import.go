@@ -3,9 +3,9 @@ package memorystore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +15,7 @@ import (
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
 	"golang.org/x/sys/unix"
@@ -24,7 +25,8 @@ import (
 )
 
 // ImportInstance replaces the dataset with an RDB snapshot from Cloud
-// Storage. If the snapshot does not load, the previous data is put back.
+// Storage. The instance serves no client until the import is done, and an
+// import that fails leaves it online but empty, as Memorystore's may.
 func (s *Service) ImportInstance(_ context.Context, req *redispb.ImportInstanceRequest) (op *longrunningpb.Operation, err error) {
 	const method = "ImportInstance"
 	defer s.cfg.Ops.RecordRefused(methodPrefix+method, req.GetName(), &err)
@@ -51,30 +53,38 @@ const stagingSuffix = ".import"
 
 // importRDB replaces the instance's data with the snapshot.
 //
-// The snapshot is put in a staging folder next to the instance's
-// (<dir>.import: a hard link to the stored object, or a copy) and loaded by
-// a redis-server of its own, on another port, while its checksum is
-// verified; meanwhile the instance runs on untouched. Only once the
-// snapshot is verified (RDB header and version, EOF marker, CRC64) and
-// loaded does the instance change: its redis-server is stopped without
-// saving (its data is being replaced), the instance's gate sends
-// connections to the new one and the two folders are swapped, so that the new
-// redis-server's folder (where it saves) is the instance's. A snapshot that
-// is refused, or that redis-server does not load, leaves the instance
-// exactly as it was. The previous dump.rdb is kept as
-// dump.rdb.before-import.
-func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object, uri string) error {
+// From the start the instance is unavailable, as Memorystore's is during an
+// import: its gate closes every connection and refuses new ones until the
+// import is done (clients see connection errors), and it takes the profile's
+// modelled import time for the snapshot's size. The snapshot is put in a
+// staging folder next to the instance's (<dir>.import: a hard link to the
+// stored object, or a copy) and loaded by a redis-server of its own, on
+// another port, while its checksum is verified (RDB header and version, EOF
+// marker, CRC64). Once it is loaded the instance's redis-server is stopped
+// without saving (its data is being replaced), the gate sends connections
+// to the new one and the two folders are swapped, so that the new
+// redis-server's folder (where it saves) is the instance's. The previous
+// dump.rdb is kept as dump.rdb.before-import. An import that fails for any
+// reason leaves the instance online and flushed (flushAfterFailedImport).
+func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object, uri string) (err error) {
 	t0 := time.Now()
-	// IMPORTING for the whole import, as Memorystore reports it; the old
-	// redis-server keeps answering until the switch. An import refused
-	// before the switch puts the state back.
-	s.setState(inst, redispb.Instance_IMPORTING, "importing "+uri)
+	s.setImporting(inst, true, "importing "+uri)
 	switched := false
 	defer func() {
 		if !switched {
-			s.setState(inst, redispb.Instance_READY, "")
+			err = s.flushAfterFailedImport(inst, err)
+			s.setImporting(inst, false, "")
 		}
 	}()
+	info, err := s.cfg.Storage.StatObject(bucket, object)
+	if err != nil {
+		return storageStatus(err, "input_config.gcs_source.uri")
+	}
+	// Memorystore imports by copying the snapshot into the instance's data
+	// directory: the copy is the time the profile models.
+	if _, err := s.cfg.Timing.Wait(ctx, profile.RedisImport, inst.name, info.Size); err != nil {
+		return status.Errorf(codes.Canceled, "import of %s cancelled", uri)
+	}
 	staging := inst.dir + stagingSuffix
 	if err := os.RemoveAll(staging); err != nil {
 		return status.Errorf(codes.Internal, "clear %s: %v", staging, err)
@@ -122,16 +132,16 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	if lerr != nil || ctx.Err() != nil {
 		sp.kill()
 		if ctx.Err() != nil {
-			return status.Errorf(codes.Canceled, "import of %s cancelled before the instance was touched", uri)
+			return status.Errorf(codes.Canceled, "import of %s cancelled", uri)
 		}
 		s.log.Warn("snapshot did not load", "instance", inst.name, "uri", uri, "err", lerr)
-		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot: redis-server did not load it (%v); the instance was not touched and keeps its data", uri, lerr)
+		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot: redis-server did not load it (%v)", uri, lerr)
 	}
 	if sum.Checksum == 0 {
 		s.log.Info("snapshot has no checksum; only its framing was verified", "instance", inst.name, "uri", uri)
 	}
-	// From here on the import runs to completion; cancelling it half way
-	// would leave the instance without data.
+	// From here on the import runs to completion: the switch is not
+	// cancelled half way.
 	ctx = context.WithoutCancel(ctx)
 
 	old, handBack := s.takeProcess(inst)
@@ -155,15 +165,16 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	sp.dir = inst.dir
 	s.mu.Lock()
 	// The gate sends new connections to it from now on; the instance's
-	// address does not change. Connections to the old one are dropped.
+	// address does not change.
 	inst.proc = sp
 	inst.port = sp.port
 	g := inst.gate
 	s.mu.Unlock()
 	if g != nil && old != nil {
+		// One that raced the start of the import.
 		g.drop(old.addr())
 	}
-	s.setState(inst, redispb.Instance_READY, "")
+	s.setImporting(inst, false, "")
 	tSwitch := time.Since(t1)
 	s.log.Info("imported", "instance", inst.name, "uri", uri, "bytes", sum.Size, "rdb_version", sum.Version, "pid", sp.Pid, "port", sp.port, "took", time.Since(t0))
 	s.log.Debug("import phases", "instance", inst.name, "how", how, "staged", staged, "verified", verified,
@@ -175,7 +186,7 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 // object's file when it can ("link"), else a copy verified as it streams by
 // and synced ("copy"). It refuses what is not an RDB snapshot of a loadable
 // version right away; verify then checks the whole snapshot. Errors are
-// gRPC statuses that say the instance was not touched.
+// gRPC statuses.
 func (s *Service) stageRDB(bucket, object, uri, dst string) (verify func() (rdbSummary, error), how string, err error) {
 	info, err := s.cfg.Storage.LinkObject(bucket, object, dst)
 	if err == nil {
@@ -305,23 +316,101 @@ func recoverImportFolders(dir string) {
 }
 
 // restartAfterFailedSwitch handles the unlikely failure of an import after
-// the instance's redis-server was stopped: the instance is restarted from
-// its own folder's dump.rdb (its last snapshot) and the error says so.
+// the instance's redis-server was stopped: the instance is restarted empty,
+// as any failed import leaves it (its last snapshot is kept as
+// dump.rdb.before-import), and the error says so.
 func (s *Service) restartAfterFailedSwitch(ctx context.Context, inst *instance, sp *process, cause error) error {
 	sp.kill()
-	dump := filepath.Join(inst.dir, "dump.rdb")
-	data := "no data (it had no snapshot on disk)"
-	if st, err := os.Stat(dump); err == nil {
-		data = fmt.Sprintf("its last snapshot on disk, saved at %s (%d bytes): writes made after that save are lost", st.ModTime().UTC().Format(time.RFC3339), st.Size())
-	}
+	keepBeforeImport(s.log, inst, true)
+	s.setImporting(inst, false, "")
 	msg := status.Convert(cause).Message()
 	if err := s.launch(ctx, inst); err != nil {
 		s.setState(inst, redispb.Instance_REPAIRING, "restart after failed import: "+err.Error())
 		s.scheduleRepair(inst)
-		return status.Errorf(status.Code(cause), "%s; restarting the instance with %s failed too: %v", msg, data, err)
+		return status.Errorf(status.Code(cause), "%s; restarting the instance with no data failed too: %v", msg, err)
 	}
-	s.setState(inst, redispb.Instance_READY, "")
-	return status.Errorf(status.Code(cause), "%s; the instance was restarted with %s", msg, data)
+	return status.Errorf(status.Code(cause), "%s; %s", msg, flushedSentence)
+}
+
+// flushedSentence ends the error of a failed import.
+const flushedSentence = "the instance is back online with no data: a failed import flushes it, as Memorystore's may (\"If an import fails for any reason, the instance is brought online, but the data may be fully flushed\"); import a good snapshot to restore it"
+
+// setImporting makes the instance IMPORTING and unavailable (on), or READY
+// and available again, at once: a client that reaches it is served exactly
+// when it reads READY. Turning it on closes every connection the gate
+// holds.
+func (s *Service) setImporting(inst *instance, on bool, msg string) {
+	s.mu.Lock()
+	inst.importing = on
+	inst.pb.State = redispb.Instance_READY
+	if on {
+		inst.pb.State = redispb.Instance_IMPORTING
+	}
+	inst.pb.StatusMessage = msg
+	g := inst.gate
+	s.mu.Unlock()
+	s.persist()
+	if on && g != nil {
+		g.dropAll()
+	}
+}
+
+// flushAfterFailedImport brings the instance back online without data after
+// an import that failed for any reason, cancellation included: Memorystore
+// documents that "If an import fails for any reason, the instance is brought
+// online, but the data may be fully flushed" and that a cancelled import
+// recovers "with a fully flushed cache". localcloud always flushes, so that
+// nothing relies on the data surviving a failed import; the restore's own
+// checks are what keep a bad snapshot from being imported. The data as last
+// saved is kept as dump.rdb.before-import. An import interrupted by
+// localcloud's own shutdown flushes nothing: the instance comes back from
+// its folder.
+func (s *Service) flushAfterFailedImport(inst *instance, cause error) error {
+	s.mu.Lock()
+	closing := s.closing
+	p := inst.proc
+	s.mu.Unlock()
+	if cause == nil || closing {
+		return cause
+	}
+	msg := status.Convert(cause).Message()
+	alive := p != nil && p.Alive()
+	keepBeforeImport(s.log, inst, !alive)
+	var err error
+	if alive {
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		c := p.client()
+		defer c.Close()
+		// SAVE too: a restart must not bring the data back.
+		if err = c.FlushAll(ctx).Err(); err == nil {
+			err = c.Save(ctx).Err()
+		}
+	}
+	if err != nil {
+		return status.Errorf(status.Code(cause), "%s; flushing the instance failed: %v", msg, err)
+	}
+	s.log.Warn("import failed; the instance is back online with no data", "instance", inst.name, "err", msg)
+	return status.Errorf(status.Code(cause), "%s; %s", msg, flushedSentence)
+}
+
+// keepBeforeImport keeps the instance's dump.rdb as dump.rdb.before-import
+// (a hard link, or the file itself when remove is set, so that a
+// redis-server started next finds no data).
+func keepBeforeImport(log *slog.Logger, inst *instance, remove bool) {
+	dump := filepath.Join(inst.dir, "dump.rdb")
+	kept := dump + ".before-import"
+	os.Remove(kept)
+	keep := os.Link
+	if remove {
+		keep = os.Rename
+	}
+	if err := keep(dump, kept); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("keep the data from before the import", "instance", inst.name, "err", err)
+		if remove {
+			os.Remove(dump)
+		}
+	}
 }
 
 // rdbStatus turns a verification error into the answer of the import.
@@ -332,9 +421,9 @@ func rdbStatus(uri string, err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &tooNew):
-		return status.Errorf(codes.FailedPrecondition, "input_config.gcs_source.uri: %s is an RDB version %d snapshot, newer than this instance's Redis supports (RDB version %d, Redis 7.0); the instance was not touched and keeps its data", uri, tooNew.version, maxRDBVersion)
+		return status.Errorf(codes.FailedPrecondition, "input_config.gcs_source.uri: %s is an RDB version %d snapshot, newer than this instance's Redis supports (RDB version %d, Redis 7.0)", uri, tooNew.version, maxRDBVersion)
 	case errors.As(err, &bad):
-		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot (%v); the instance was not touched and keeps its data", uri, bad)
+		return status.Errorf(codes.InvalidArgument, "input_config.gcs_source.uri: %s is not a loadable RDB snapshot (%v)", uri, bad)
 	default:
 		return status.Errorf(codes.Internal, "read %s: %v", uri, err)
 	}

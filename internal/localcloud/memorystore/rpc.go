@@ -14,6 +14,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gapi"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -212,7 +213,13 @@ func (s *Service) CreateInstance(_ context.Context, req *redispb.CreateInstanceR
 		return nil, status.Errorf(codes.ResourceExhausted, "%v", err)
 	}
 	return s.begin(method, inst, redispb.Instance_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
-		if err := s.launch(op.Context(), inst); err != nil {
+		// The profile's modelled creation time: the instance is CREATING
+		// and its address refuses connections meanwhile.
+		_, err := s.cfg.Timing.Wait(op.Context(), profile.RedisCreate, name, 0)
+		if err == nil {
+			err = s.launch(op.Context(), inst)
+		}
+		if err != nil {
 			s.mu.Lock()
 			if inst.proc != nil {
 				inst.proc.Expected.Store(true)

@@ -96,8 +96,11 @@ type instance struct {
 	// opOwnsProcess is set while an operation stops and starts the
 	// process itself; the supervisor leaves such exits alone.
 	opOwnsProcess bool
-	lastExit      string
-	repairTimer   *time.Timer
+	// importing is set while an import runs: the instance serves no
+	// client (its gate closes every connection).
+	importing   bool
+	lastExit    string
+	repairTimer *time.Timer
 
 	// launchMu serialises repairs, imports and deletion, the only things
 	// that stop and start the process outside of create and reload.

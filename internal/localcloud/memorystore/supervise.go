@@ -189,12 +189,13 @@ func (s *Service) closeGate(inst *instance) {
 }
 
 // backend is where the gate of inst sends a connection now ("" while its
-// redis-server is down), and the instance's authorized network.
+// redis-server is down or an import runs), and the instance's authorized
+// network.
 func (s *Service) backend(inst *instance) (string, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	network := inst.pb.AuthorizedNetwork
-	if inst.proc == nil || !inst.proc.Alive() {
+	if inst.proc == nil || !inst.proc.Alive() || inst.importing {
 		return "", network
 	}
 	return inst.proc.addr(), network

@@ -127,7 +127,7 @@ func TestStageRDBLinksOrCopies(t *testing.T) {
 		}
 		os.Remove(dst)
 		// Not an RDB: refused right away, before anything is started.
-		if _, _, err := s.stageRDB("snaps", "text.rdb", "gs://snaps/text.rdb", dst); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not touched") {
+		if _, _, err := s.stageRDB("snaps", "text.rdb", "gs://snaps/text.rdb", dst); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not a loadable RDB snapshot") {
 			t.Fatalf("%s: not an RDB: %v", wantHow, err)
 		}
 		os.Remove(dst)

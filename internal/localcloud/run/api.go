@@ -408,7 +408,7 @@ func (s *Service) deleteService(svc *service) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.stop(stopTimeout)
+				s.stopInstance(p, inst.id)
 			}()
 		}
 	}

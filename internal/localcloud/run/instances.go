@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -147,6 +148,11 @@ func (s *Service) newInstanceLocked(svc *service, rev string, t *runpb.RevisionT
 // deploy starts count instances of a new revision, and once they are all
 // ready switches the service URL to them and stops the previous ones.
 func (s *Service) deploy(ctx context.Context, svc *service, rev string, t *runpb.RevisionTemplate, count int) error {
+	// The profile's modelled deploy time, before the revision's instances
+	// start (each then takes its cold start).
+	if _, err := s.cfg.Timing.Wait(ctx, profile.RunRevisionDeploy, svc.name+"/revisions/"+rev, 0); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	var insts []*instance
 	for range count {
@@ -189,6 +195,7 @@ func (s *Service) retire(svc *service, insts []*instance, kill bool) {
 	gone := map[*instance]bool{}
 	s.mu.Lock()
 	var procs []*process
+	var ids []string
 	for _, inst := range insts {
 		gone[inst] = true
 		inst.retired = true
@@ -199,6 +206,7 @@ func (s *Service) retire(svc *service, insts []*instance, kill bool) {
 		if inst.proc != nil {
 			inst.proc.Expected.Store(true)
 			procs = append(procs, inst.proc)
+			ids = append(ids, inst.id)
 		}
 	}
 	var rest []*instance
@@ -214,14 +222,14 @@ func (s *Service) retire(svc *service, insts []*instance, kill bool) {
 	stop := func() {
 		defer s.work.Done()
 		var wg sync.WaitGroup
-		for _, p := range procs {
+		for i, p := range procs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				if kill {
 					p.kill(true)
 				} else {
-					p.stop(stopTimeout)
+					s.stopInstance(p, ids[i])
 				}
 			}()
 		}
@@ -282,6 +290,14 @@ func (s *Service) scale(ctx context.Context, svc *service, count int) error {
 	}
 	s.retire(svc, remove, false)
 	s.persist()
+	if len(added) > 0 {
+		// More instances asked for (minimum instances raised): the
+		// profile's modelled scale-up time, then each one's cold start.
+		if _, err := s.cfg.Timing.Wait(ctx, profile.RunScaleUp, svc.name, 0); err != nil {
+			s.retire(svc, added, true)
+			return err
+		}
+	}
 	errs := s.launchAll(ctx, svc, append(added, start...))
 	var failedAdded []*instance
 	for i, err := range errs {
@@ -383,6 +399,11 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 		s.persist()
 	}()
 	if err := os.MkdirAll(svc.dir, 0o755); err != nil {
+		return err
+	}
+	// The profile's modelled cold start: the instance is starting and
+	// gets no traffic meanwhile.
+	if _, err := s.cfg.Timing.Wait(ctx, profile.RunColdStart, inst.id, 0); err != nil {
 		return err
 	}
 	var args []string

@@ -38,15 +38,20 @@ func spawn(bin string, args, env []string, dir, logPath string) (*process, error
 }
 
 // stop sends SIGTERM (the relay closes its agents with 1001 and exits) and
-// waits; after timeout the process is killed.
-func (p *process) stop(timeout time.Duration) {
+// waits; after timeout the process is killed. It reports whether the
+// process exited by itself.
+func (p *process) stop(timeout time.Duration) bool {
 	p.Expected.Store(true)
 	p.Signal(syscall.SIGTERM)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-p.Exited():
-	case <-time.After(timeout):
+		return true
+	case <-t.C:
 		p.Signal(syscall.SIGKILL)
 		<-p.Exited()
+		return false
 	}
 }
 
