@@ -34,14 +34,20 @@
 //
 // ExportInstance runs BGSAVE and hard-links the new dump.rdb into the Cloud
 // Storage folder (its CRC32C and MD5 computed while the save writes it).
-// ImportInstance never touches the instance before the snapshot is known to
-// be good: it is loaded by a redis-server of its own, in a folder next to
-// the instance's (<folder>.import), while its RDB header, EOF marker and
-// CRC64 are verified; only then is the instance's redis-server stopped
-// without saving (its data is being replaced), the gate sends connections
-// to the new one and, by swapping the two folders, its folder becomes the
-// instance's. A snapshot that is refused leaves the instance running
-// untouched, with all its data.
+// ImportInstance makes the instance unavailable for the whole import, as
+// Memorystore's is: the state is IMPORTING and the gate closes every
+// connection and refuses new ones (clients see connection errors) until it
+// is done, the timing profile's import time included. The snapshot is
+// loaded by a redis-server of its own, in a folder next to the instance's
+// (<folder>.import), while its RDB header, EOF marker and CRC64 are
+// verified; then the instance's redis-server is stopped without saving
+// (its data is being replaced), the gate sends connections to the new one
+// and, by swapping the two folders, its folder becomes the instance's. An
+// import that fails for any reason (a snapshot refused, a missing object,
+// a cancellation) brings the instance back online flushed, as Memorystore
+// documents it may be; its data as last saved is kept as
+// dump.rdb.before-import. Checking a snapshot before importing it is the
+// client's job (the provider's restore checks).
 //
 // Instances are supervised (supervise.go): if a redis-server exits
 // unexpectedly the instance goes to REPAIRING and is restarted from its

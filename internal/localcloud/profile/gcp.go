@@ -48,5 +48,5 @@ var gcpRun = map[Kind]Delay{
 	RunScaleUp: {Duration: seconds(10),
 		Source: "estimate: raising minimum instances starts new instances, each a cold start, after the service update (https://cloud.google.com/run/docs/configuring/min-instances); Google publishes no figure"},
 	RunShutdownGrace: {Duration: seconds(10),
-		Source: "Google: an instance gets SIGTERM, then SIGKILL 10 seconds later (https://cloud.google.com/run/docs/container-contract#instance-shutdown)"},
+		Source: "Google: an instance gets SIGTERM, then SIGKILL 10 seconds later (https://cloud.google.com/run/docs/container-contract)"},
 }

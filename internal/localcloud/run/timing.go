@@ -8,7 +8,7 @@ import (
 
 // shutdownGrace is Cloud Run's: an instance that is stopped gets SIGTERM,
 // then SIGKILL 10 seconds later
-// (https://cloud.google.com/run/docs/container-contract#instance-shutdown).
+// (https://cloud.google.com/run/docs/container-contract).
 const shutdownGrace = 10 * time.Second
 
 // grace is how long a stopped instance has between SIGTERM and SIGKILL: the
