@@ -213,15 +213,7 @@ func TestImportOfDamagedSnapshotFlushes(t *testing.T) {
 	e := start(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	op, err := e.redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: parent, InstanceId: "cache",
-		Instance: &redispb.Instance{Tier: redispb.Instance_BASIC, MemorySizeGb: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := op.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := e.create(t, "cache", &redispb.Instance{})
 	instDir := filepath.Join(dir, "memorystore", "agentnet-test", "us-central1", "cache")
 	c := client(inst)
 	defer c.Close()

@@ -31,15 +31,7 @@ func TestImportUnderGCPProfile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	createStart := time.Now()
-	op, err := e.redis.CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: parent, InstanceId: "cache",
-		Instance: &redispb.Instance{Tier: redispb.Instance_BASIC, MemorySizeGb: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := op.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := e.create(t, "cache", &redispb.Instance{})
 	if took, want := time.Since(createStart), p.Scaled(p.Delay(profile.RedisCreate).For(0)); took < want {
 		t.Errorf("create took %v, less than the modelled %v", took, want)
 	}
