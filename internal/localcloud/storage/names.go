@@ -130,11 +130,15 @@ func checkNames(h http.Handler) http.Handler {
 // metadata, compose requests, resumable upload initiations.
 const maxMetadata = 1 << 20
 
-// checkBody checks the names in the JSON metadata a request carries (JSON
-// API bodies, resumable upload initiations, the first part of multipart
-// uploads), and puts back what it read so h gets the body whole. Bodies
-// that are object content are not read.
-func checkBody(r *http.Request) error {
+// checkBody checks the names in the JSON metadata a request carries.
+func checkBody(r *http.Request) error { return walkNames(peekMetadata(r)) }
+
+// peekMetadata decodes the JSON metadata a request carries (JSON API
+// bodies, resumable upload initiations, the first part of multipart
+// uploads; nil for none or not JSON), and puts back what it read so the
+// next handler gets the body whole. Bodies that are object content are not
+// read.
+func peekMetadata(r *http.Request) any {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
@@ -143,19 +147,32 @@ func checkBody(r *http.Request) error {
 	var read bytes.Buffer
 	body := io.TeeReader(r.Body, &read)
 	defer func() { r.Body = readCloser{io.MultiReader(&read, r.Body), r.Body} }()
+	var src io.Reader
 	switch {
 	case strings.HasPrefix(p, "/storage/v1/"),
 		upload && (q.Get("uploadType") == "resumable" || r.Header.Get("X-Goog-Upload-Protocol") == "resumable"):
-		return checkJSONNames(io.LimitReader(body, maxMetadata))
+		src = body
 	case upload && q.Get("uploadType") == "multipart":
 		_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		part, err := multipart.NewReader(body, params["boundary"]).NextPart()
 		if err != nil {
 			return nil // fake-gcs-server answers the malformed upload
 		}
-		return checkJSONNames(io.LimitReader(part, maxMetadata))
+		src = part
+	default:
+		return nil
 	}
-	return nil
+	var doc any
+	if json.NewDecoder(io.LimitReader(src, maxMetadata)).Decode(&doc) != nil {
+		return nil // not JSON: fake-gcs-server answers it
+	}
+	return doc
+}
+
+// metadataMap is the request's JSON metadata object (nil without one).
+func metadataMap(r *http.Request) map[string]any {
+	m, _ := peekMetadata(r).(map[string]any)
+	return m
 }
 
 type readCloser struct {
@@ -163,17 +180,8 @@ type readCloser struct {
 	io.Closer
 }
 
-// checkJSONNames checks every "name" and "bucket" string of a JSON
-// document, at any depth (compose's sourceObjects[].name and
-// destination.name included).
-func checkJSONNames(r io.Reader) error {
-	var doc any
-	if json.NewDecoder(r).Decode(&doc) != nil {
-		return nil //nolint:nilerr // not JSON: fake-gcs-server answers it
-	}
-	return walkNames(doc)
-}
-
+// walkNames checks every "name" and "bucket" string of a JSON document, at
+// any depth (compose's sourceObjects[].name and destination.name included).
 func walkNames(v any) error {
 	switch v := v.(type) {
 	case map[string]any:

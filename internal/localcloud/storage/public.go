@@ -2,13 +2,17 @@ package storage
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+
+	"cloud.google.com/go/storage"
 )
 
 // Public objects. Google Cloud serves an object to anyone at
-// https://storage.googleapis.com/BUCKET/OBJECT when its ACL grants allUsers
-// READER (predefinedAcl=publicRead) and refuses anonymous callers
-// otherwise; for a public object without Cache-Control metadata it sends
+// https://storage.googleapis.com/BUCKET/OBJECT when the bucket's IAM policy
+// grants allUsers a role that reads objects, or, on a bucket with
+// fine-grained access, when the object's ACL grants allUsers READER
+// (predefinedAcl=publicRead), and refuses anonymous callers otherwise; for a public object without Cache-Control metadata it sends
 // "public, max-age=3600". localcloud's clients carry no credentials, so
 // localcloud tells a browser (the anonymous caller of a public page) by its
 // Fetch Metadata headers, which browsers send and the Google clients never
@@ -62,8 +66,10 @@ func (s *Service) anonymousReads(h http.Handler) http.Handler {
 	})
 }
 
-// publicObject reports whether the object's ACL grants allUsers READER,
-// and its Cache-Control metadata.
+// publicObject reports whether anonymous callers may read the object
+// (access.go: the bucket's IAM policy, or the object's ACL granting
+// allUsers READER on a fine-grained bucket), and its Cache-Control
+// metadata.
 func (s *Service) publicObject(bucket, object string) (bool, string) {
 	if !s.BucketExists(bucket) {
 		return false, ""
@@ -75,12 +81,12 @@ func (s *Service) publicObject(bucket, object string) (bool, string) {
 	if obj.Content != nil {
 		obj.Content.Close()
 	}
-	for _, rule := range obj.ACL {
-		if rule.Entity == "allUsers" && rule.Role == "READER" {
-			return true, obj.CacheControl
-		}
-	}
-	return false, ""
+	public := s.publicRead(bucket, func() bool {
+		return slices.ContainsFunc(obj.ACL, func(rule storage.ACLRule) bool {
+			return rule.Entity == storage.AllUsers && rule.Role == storage.RoleReader
+		})
+	})
+	return public, obj.CacheControl
 }
 
 func accessDenied(w http.ResponseWriter, msg string) {

@@ -28,20 +28,7 @@ func TestBrowsersReadOnlyPublicObjects(t *testing.T) {
 	put("status/default.html", "publicRead", "")
 	put("private.html", "", "")
 
-	get := func(path string, browser bool) (*http.Response, string) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr+path, nil)
-		if browser {
-			req.Header.Set("Sec-Fetch-Mode", "navigate")
-			req.Header.Set("Sec-Fetch-Site", "none")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
+	get := func(path string, browser bool) (*http.Response, string) { return httpGet(t, s.addr, path, browser) }
 	resp, body := get("/site/status/index.html", true)
 	if resp.StatusCode != 200 || body != "<p>status/index.html</p>" ||
 		resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || resp.Header.Get("Cache-Control") != "public, max-age=60" {
@@ -59,4 +46,21 @@ func TestBrowsersReadOnlyPublicObjects(t *testing.T) {
 	if resp, _ := get("/site/private.html", false); resp.StatusCode != 200 {
 		t.Errorf("client read of a private object: %d", resp.StatusCode)
 	}
+}
+
+// httpGet reads path as a browser (with Fetch Metadata) or as a client.
+func httpGet(t *testing.T, addr, path string, browser bool) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if browser {
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		req.Header.Set("Sec-Fetch-Site", "none")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }

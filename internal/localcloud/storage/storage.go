@@ -100,7 +100,7 @@ func New(root, addr string, logger *slog.Logger) (*Service, error) {
 
 // Handler serves the Cloud Storage HTTP APIs.
 func (s *Service) Handler() http.Handler {
-	h := audit(checkNames(s.anonymousReads(s.srv.HTTPHandler())), s.OnMutation)
+	h := audit(checkNames(s.accessControl(s.anonymousReads(s.srv.HTTPHandler()))), s.OnMutation)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// fake-gcs-server routes XML reads (/{bucket}/{object}) by matching
 		// the Host against its public host.
