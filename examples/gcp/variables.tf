@@ -20,7 +20,7 @@ variable "snapshot_bucket" {
 }
 
 variable "status_bucket" {
-  description = "Bucket of the public status page, with fine-grained access control so that its objects can be made public (foundation/)."
+  description = "Bucket of the public status page: uniform bucket-level access, public through allUsers roles/storage.objectViewer (foundation/)."
   type        = string
 }
 

@@ -114,7 +114,7 @@ func (r *statusPageResource) Schema(_ context.Context, _ resource.SchemaRequest,
 	resp.Schema = schema.Schema{
 		Description: "The public status page of the disaster recovery plan's communication steps (\"update the status page\", " +
 			"\"provide an estimated resolution\"), published by each apply that changes it to a Cloud Storage bucket as three public " +
-			"objects (predefined ACL `publicRead`, served at `https://storage.googleapis.com/BUCKET/PREFIX…`): `index.html`, one small " +
+			"objects (served at `https://storage.googleapis.com/BUCKET/PREFIX…`): `index.html`, one small " +
 			"page without JavaScript (landmarks, headings, states in words and symbols as well as colours), `feed.json` (JSON Feed 1.1) " +
 			"and `feed.atom` (Atom), one item per incident update, for subscribers. Components are the relay's regions and the " +
 			"external dependencies; give a region's `state` from the failover group and `agentnet_relay_health` in configuration " +
@@ -122,7 +122,11 @@ func (r *statusPageResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"their updates are written from the plan's four communication templates. History is kept in the published JSON feed: an " +
 			"incident removed from configuration stays on the page (the 50 newest), so declare it `resolved` before removing it. " +
 			"Everything on the page comes from configuration; `@` is refused in its text so that no e-mail address reaches it. " +
-			"The bucket must exist and allow object ACLs (fine-grained access control). Destroying the resource deletes the three " +
+			"The bucket must exist and be public: Google's recommended way is uniform bucket-level access with `allUsers` holding " +
+			"`roles/storage.objectViewer` on the bucket (an IAM binding, as modules/status-page's README shows); the resource then " +
+			"sets no object ACL, which such a bucket refuses. On a bucket with fine-grained access control it makes each object " +
+			"public with the predefined ACL `publicRead` instead. It reads the bucket's access control at each publish " +
+			"(`storage.buckets.get`). Destroying the resource deletes the three " +
 			"objects, and with them the page's history.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "`gs://BUCKET/PREFIX` of the page."},
@@ -327,6 +331,15 @@ func (r *statusPageResource) publish(ctx context.Context, get func(context.Conte
 	}
 	bucket := r.clients.Storage.Bucket(m.Bucket.ValueString())
 	prefix := m.Prefix.ValueString()
+	attrs, err := bucket.Attrs(ctx)
+	if err != nil {
+		diags.AddAttributeError(path.Root("bucket"), "Cannot read the bucket", fmt.Sprintf("Reading gs://%s (storage.buckets.get), "+
+			"to know whether its objects take ACLs (fine-grained access) or are public through its IAM policy (uniform access): %v", m.Bucket.ValueString(), err))
+		return
+	}
+	// With uniform bucket-level access, object ACLs are refused: the
+	// bucket's IAM policy makes the page public.
+	objectACL := !attrs.UniformBucketLevelAccess.Enabled
 	previous, err := readObject(ctx, bucket.Object(prefix+statuspage.JSONFeedObject))
 	if err != nil {
 		diags.AddError("Cannot read the page's history", fmt.Sprintf("Reading %s: %v", gcsURI{m.Bucket.ValueString(), prefix + statuspage.JSONFeedObject}, err))
@@ -351,7 +364,7 @@ func (r *statusPageResource) publish(ctx context.Context, get func(context.Conte
 		uri := gcsURI{m.Bucket.ValueString(), prefix + o.name}
 		body, err := o.render(page)
 		if err == nil {
-			err = writePublic(ctx, bucket.Object(uri.Object), body, o.contentType, m.CacheControl.ValueString())
+			err = writePublic(ctx, bucket.Object(uri.Object), body, o.contentType, m.CacheControl.ValueString(), objectACL)
 		}
 		if err != nil {
 			diags.AddError("Cannot publish the status page", fmt.Sprintf("Writing %s: %v", uri, err))
@@ -447,11 +460,15 @@ func readObject(ctx context.Context, o *storage.ObjectHandle) ([]byte, error) {
 	return io.ReadAll(rd)
 }
 
-// writePublic writes a public object (allUsers READER), with the metadata
-// Cloud Storage serves it with.
-func writePublic(ctx context.Context, o *storage.ObjectHandle, body []byte, contentType, cacheControl string) error {
+// writePublic writes an object of the page, with the metadata Cloud
+// Storage serves it with; objectACL makes it public by its ACL (allUsers
+// READER), for a bucket with fine-grained access.
+func writePublic(ctx context.Context, o *storage.ObjectHandle, body []byte, contentType, cacheControl string, objectACL bool) error {
 	w := o.NewWriter(ctx)
-	w.ContentType, w.CacheControl, w.PredefinedACL = contentType, cacheControl, "publicRead"
+	w.ContentType, w.CacheControl = contentType, cacheControl
+	if objectACL {
+		w.PredefinedACL = "publicRead"
+	}
 	if _, err := w.Write(body); err != nil {
 		w.Close()
 		return err

@@ -52,16 +52,19 @@ resource "agentnet_status_page" "status" {
 %s
   ]
 }
-`, tok, testBucket, statusPrefix, strings.TrimSuffix(fmt.Sprintf(statusDependencies, "operational"), ","),
+`, tok, statusSiteBucket, statusPrefix, strings.TrimSuffix(fmt.Sprintf(statusDependencies, "operational"), ","),
 		statusIncident("asia-east1-errors", "identified", "Relay asia-east1"))
 }
 
 // TestAccStatusPage_browserFollowsFailover applies three regions, a
 // failover group and a status page following it, and reads the page in
 // Chromium as localcloud serves it: every component and the open incident,
-// then, after an apply that drains a region, that region degraded.
+// then, after an apply that drains a region, that region degraded. The
+// bucket is Google's recommended kind: uniform bucket-level access, public
+// through its IAM policy.
 func TestAccStatusPage_browserFollowsFailover(t *testing.T) {
 	e := newRelayEnv(t)
+	e.publicUniformBucket(t, statusSiteBucket, true)
 	withJS, withoutJS := newBrowser(t, true), newBrowser(t, false)
 	pageURL := func(s *terraform.State) string {
 		return s.RootModule().Resources["agentnet_status_page.status"].Primary.Attributes["url"]

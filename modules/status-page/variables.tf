@@ -1,5 +1,5 @@
 variable "bucket" {
-  description = "Existing bucket the page is published to; its objects are made public one by one (fine-grained access control)."
+  description = "Existing public bucket the page is published to: uniform bucket-level access with allUsers holding roles/storage.objectViewer (no object ACLs), or fine-grained access control (each object made public with publicRead)."
   type        = string
 }
 

@@ -111,11 +111,14 @@ resource "google_storage_bucket_iam_member" "deployer_state" {
   member = "serviceAccount:${google_service_account.deployer.email}"
 }
 
-# The status page: write its objects and make them public (publicRead sets
-# their ACL).
+# The status page: write, read and delete its objects (public through the
+# bucket's IAM policy, storage.tf), and read the bucket's access control
+# (storage.buckets.get), which tells the resource to set no object ACL.
 resource "google_storage_bucket_iam_member" "deployer_status" {
+  for_each = toset(["roles/storage.objectUser", "roles/storage.legacyBucketReader"])
+
   bucket = google_storage_bucket.status.name
-  role   = "roles/storage.objectAdmin"
+  role   = each.value
   member = "serviceAccount:${google_service_account.deployer.email}"
 }
 

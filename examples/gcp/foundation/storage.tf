@@ -79,14 +79,21 @@ resource "google_storage_bucket" "snapshots" {
   depends_on = [google_kms_crypto_key_iam_member.storage]
 }
 
-# The public status page (../status.tf): its three objects are made public
-# one by one (predefined ACL publicRead), so this bucket has fine-grained
-# access control and no public access prevention; nothing else is written
-# here. Not encrypted with var.cmek: Google's caches serve public objects
-# only without customer-managed keys.
+# The public status page (../status.tf): uniform bucket-level access, as
+# Google recommends, and every object public through one IAM binding
+# (allUsers: roles/storage.objectViewer); agentnet_status_page then sets no
+# object ACL. So public access prevention is not enforced here, and nothing
+# but the page is written here. Not encrypted with var.cmek: Google's caches
+# serve public objects only without customer-managed keys.
 resource "google_storage_bucket" "status" {
   name                        = local.status_bucket
   location                    = var.buckets_location
-  uniform_bucket_level_access = false
+  uniform_bucket_level_access = true
   public_access_prevention    = "inherited"
+}
+
+resource "google_storage_bucket_iam_member" "status_public" {
+  bucket = google_storage_bucket.status.name
+  role   = "roles/storage.objectViewer"
+  member = "allUsers"
 }

@@ -18,7 +18,7 @@ locals {
 }
 
 resource "agentnet_status_page" "status" {
-  bucket = "agentnet-status" # public objects: fine-grained access control
+  bucket = "agentnet-status" # public: allUsers holds roles/storage.objectViewer
   prefix = "status/"
   title  = "AI Agent Network status"
 
