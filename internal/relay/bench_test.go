@@ -477,20 +477,23 @@ func BenchmarkQuotas(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// redisCPU is the CPU time rd has used (INFO cpu).
+// redisCPU is the CPU time rd has used (INFO cpu): of every server of a
+// cluster.
 func redisCPU(b *testing.B, rd *relaytest.Redis) time.Duration {
-	rc := relaytest.Client(rd)
-	defer rc.Close()
-	info, err := rc.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
 	var t time.Duration
-	for _, l := range strings.Split(info, "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
-		if k == "used_cpu_user" || k == "used_cpu_sys" {
-			s, _ := strconv.ParseFloat(v, 64)
-			t += time.Duration(s * float64(time.Second))
+	for _, n := range rd.Servers() {
+		rc := relaytest.ServerClient(n)
+		info, err := rc.Info(context.Background(), "cpu").Result()
+		rc.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
+			if k == "used_cpu_user" || k == "used_cpu_sys" {
+				s, _ := strconv.ParseFloat(v, 64)
+				t += time.Duration(s * float64(time.Second))
+			}
 		}
 	}
 	return t

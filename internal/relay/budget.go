@@ -81,11 +81,11 @@ func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room i
 		if room != noByteBudget {
 			k = min(count, fits)
 		}
-		entries, err := n.rdb.XRangeN(ctx, inboxPrefix+addr, start, "+", int64(k)).Result()
+		entries, err := n.rdb.XRangeN(ctx, n.key(inboxPrefix, addr), start, "+", int64(k)).Result()
 		n.markDown("read", err)
 		return entries, len(entries) == k && k < count, err
 	}
-	res, err := readScript.Run(ctx, n.rdb, []string{inboxPrefix + addr}, start, count, room).Slice()
+	res, err := readScript.Run(ctx, n.rdb, []string{n.key(inboxPrefix, addr)}, start, count, room).Slice()
 	n.markDown("read", err)
 	if err != nil {
 		return nil, false, err

@@ -38,7 +38,7 @@ func TestNonReadingClientsStayWithinBudget(t *testing.T) {
 		for i := range queued {
 			e := envelope.Envelope{ID: fmt.Sprintf("m%d", i), From: "flooder", To: to, Sent: time.Now().UnixMilli(), Payload: body}
 			frame := envelope.AppendEnvelope(nil, envelope.TypeDeliver, &e)
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: "relay:inbox:" + to, Values: []any{"i", e.ID, "f", frame, "s", "flooder"}})
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: relaytest.Key(r, "relay:inbox:", to), Values: []any{"i", e.ID, "f", frame, "s", "flooder"}})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)

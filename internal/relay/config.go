@@ -37,6 +37,9 @@ type Config struct {
 	PeerRedisAddrs []string
 	RedisPassword  string
 	RedisCAs       *x509.CertPool
+	// RedisCluster says that every Redis of direct mode is a Redis Cluster,
+	// its address one node of it (a seed: the others are discovered).
+	RedisCluster bool
 
 	// Memorystore mode, instead of direct mode: full instance names
 	// (projects/P/locations/R/instances/I) that Resolver turns into each
@@ -257,6 +260,8 @@ type EnvConfig struct {
 //	PEER_REDIS_ADDRS     other regions' Redis, comma separated
 //	REDIS_PASSWORD       their AUTH string (optional)
 //	REDIS_CA_FILE        PEM roots: connect to them with TLS (optional)
+//	REDIS_CLUSTER        true: each of those addresses is a node of a Redis
+//	                     Cluster (default false: single Redis servers)
 //	REGION               region name (default "local")
 //	INSTANCE_ID          instance name (default K_REVISION-hostname-pid)
 //	JWKS_URL | JWKS_FILE, JWKS_CACHE_FILE, JWKS_CACHE_MAX_AGE, JWT_ISSUER,
@@ -344,7 +349,7 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 				errs = append(errs, fmt.Errorf("%q is not a Memorystore instance name (projects/P/locations/R/instances/I)", n))
 			}
 		}
-		for _, k := range []string{"PEER_REDIS_ADDRS", "REDIS_PASSWORD", "REDIS_CA_FILE"} {
+		for _, k := range []string{"PEER_REDIS_ADDRS", "REDIS_PASSWORD", "REDIS_CA_FILE", "REDIS_CLUSTER"} {
 			if getenv(k) != "" {
 				errs = append(errs, fmt.Errorf("%s is for direct mode (REDIS_ADDR); with REDIS_INSTANCE the Memorystore API gives each Redis's address, AUTH string and CA", k))
 			}
@@ -352,6 +357,13 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	case ec.RedisAddr != "":
 		ec.RedisPassword = getenv("REDIS_PASSWORD")
 		ec.PeerRedisAddrs = list("PEER_REDIS_ADDRS", ec.RedisAddr)
+		switch v := getenv("REDIS_CLUSTER"); v {
+		case "", "false":
+		case "true":
+			ec.RedisCluster = true
+		default:
+			errs = append(errs, fmt.Errorf("REDIS_CLUSTER: %q, want true (REDIS_ADDR and PEER_REDIS_ADDRS are nodes of Redis Clusters) or false", v))
+		}
 		if f := getenv("REDIS_CA_FILE"); f != "" {
 			pem, err := os.ReadFile(f)
 			if err != nil {

@@ -81,11 +81,9 @@ func TestRegionRedisLost(t *testing.T) {
 			}
 			send(0, n/2)
 			if restart == "old-snapshot" {
-				rc := redis.NewClient(&redis.Options{Addr: rdA.Addr})
-				if err := rc.Save(ctx).Err(); err != nil {
+				if err := rdA.Save(ctx); err != nil {
 					t.Fatal(err)
 				}
-				rc.Close()
 			}
 			send(n/2, n)
 			if got := metricValue(t, ra.OpsAddr, "relay_envelopes_accepted_total"); got != fmt.Sprint(n) {
@@ -137,10 +135,11 @@ func TestDeliveryAckDeletesEveryCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clients := []*redis.Client{redis.NewClient(&redis.Options{Addr: rdA.Addr}), redis.NewClient(&redis.Options{Addr: rdB.Addr})}
+	rds := []*relaytest.Redis{rdA, rdB}
+	clients := []redis.UniversalClient{relaytest.Client(rdA), relaytest.Client(rdB)}
 	for i, rc := range clients {
 		defer rc.Close()
-		if l := rc.XLen(ctx, "relay:inbox:bob").Val(); l != n {
+		if l := rc.XLen(ctx, relaytest.Key(rds[i], "relay:inbox:", "bob")).Val(); l != n {
 			t.Fatalf("redis %d holds %d entries before delivery, want %d", i, l, n)
 		}
 	}
@@ -152,8 +151,8 @@ func TestDeliveryAckDeletesEveryCopy(t *testing.T) {
 	}
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 		left := int64(0)
-		for _, rc := range clients {
-			left += rc.XLen(ctx, "relay:inbox:bob").Val() + rc.HLen(ctx, "relay:index:bob").Val()
+		for i, rc := range clients {
+			left += rc.XLen(ctx, relaytest.Key(rds[i], "relay:inbox:", "bob")).Val() + rc.HLen(ctx, relaytest.Key(rds[i], "relay:index:", "bob")).Val()
 		}
 		if left == 0 {
 			break

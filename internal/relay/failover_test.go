@@ -125,8 +125,15 @@ func TestConfigFromEnvRedisModes(t *testing.T) {
 	if err != nil || c.RedisCAs == nil {
 		t.Errorf("REDIS_CA_FILE: %v", err)
 	}
+	if c, err := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_ADDR": "10.0.0.3:6378", "REDIS_CLUSTER": "true"}))); err != nil || !c.RedisCluster {
+		t.Errorf("REDIS_CLUSTER=true: %v %v", c.RedisCluster, err)
+	}
+	if _, err := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_ADDR": "10.0.0.3:6378", "REDIS_CLUSTER": "yes"}))); err == nil || !strings.Contains(err.Error(), "REDIS_CLUSTER") || !strings.Contains(err.Error(), "true") {
+		t.Errorf("REDIS_CLUSTER=yes: %v", err)
+	}
 	for _, bad := range []map[string]string{
 		{"REDIS_INSTANCE": a, "REDIS_ADDR": "10.0.0.3:6379"},
+		{"REDIS_INSTANCE": a, "REDIS_CLUSTER": "true"},
 		{"REDIS_INSTANCE": a, "REDIS_PASSWORD": "secret"},
 		{"REDIS_INSTANCE": a, "PEER_REDIS_ADDRS": "10.0.0.4:6379"},
 		{"REDIS_INSTANCE": "relay-a"},
@@ -198,7 +205,10 @@ func TestPeerDown(t *testing.T) {
 // the relay counted the peer down.
 func TestPeerHangs(t *testing.T) {
 	e := newEnv(t)
-	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
+	// Single Redis servers even on the cluster backend: a cluster client
+	// learns every node's own address and would go around the proxy.
+	single := relaytest.RedisOptions{Single: true}
+	rdA, rdB := relaytest.NewRedisWith(t, single), relaytest.NewRedisWith(t, single)
 	px := newFreezeProxy(t, rdB.Addr)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{px.addr()}, nil)
 	peerUp := func() string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // safePolicy is the only maxmemory_policy under which Redis never drops a
@@ -56,12 +58,26 @@ func (n *node) checkEviction(ctx context.Context, force bool) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	info, err := n.rdb.Info(ctx, "memory").Result()
+	// On a cluster every primary is asked: one evicting is enough to lose
+	// the inboxes of its shard.
+	var mu sync.Mutex
+	var policy string
+	err := n.eachPrimary(ctx, func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "memory").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if p := infoField(info, "maxmemory_policy"); policy == "" || policy == safePolicy {
+			policy = p
+		}
+		return nil
+	})
 	if err != nil {
 		n.s.m.redisErrors.WithLabelValues(n.name, "info").Inc()
 		return
 	}
-	policy := infoField(info, "maxmemory_policy")
 	n.health.mu.Lock()
 	old := n.health.policy
 	n.health.policy, n.health.checked = policy, time.Now()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,7 +34,8 @@ type proc struct {
 
 func startProc(t testing.TB, keys *auth.DevKeys, region, redisAddr, peers string, extra ...string) *proc {
 	t.Helper()
-	return startProcLogged(t, keys, region, os.Stderr, append([]string{"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=" + peers}, extra...)...)
+	return startProcLogged(t, keys, region, os.Stderr, append([]string{"REDIS_ADDR=" + redisAddr, "PEER_REDIS_ADDRS=" + peers,
+		"REDIS_CLUSTER=" + strconv.FormatBool(relaytest.IsCluster(redisAddr))}, extra...)...)
 }
 
 // startProcLogged starts a relay process with the Redis settings in env,
@@ -53,6 +55,7 @@ func startProcLogged(t testing.TB, keys *auth.DevKeys, region string, logs io.Wr
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("PORT=%d", port), fmt.Sprintf("OPS_PORT=%d", opsPort), "LISTEN_HOST=127.0.0.1", "K_SERVICE=",
 		"REDIS_ADDR=", "PEER_REDIS_ADDRS=", "REDIS_INSTANCE=", "PEER_REDIS_INSTANCES=", "REGION="+region,
+		"REDIS_CLUSTER=",
 		"INSTANCE_ID="+fmt.Sprintf("%s-%d", region, port),
 		"JWKS_FILE="+keys.JWKSPath(), "JWT_ISSUER="+keys.Issuer, "JWT_AUDIENCE="+keys.Audience,
 		"RATE_LIMIT=100000", "LOG_LEVEL=warn")

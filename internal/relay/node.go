@@ -138,15 +138,6 @@ end
 return n
 `)
 
-// inboxKeys are the keys of addr's inbox that addScript and delScript
-// take: the stored bytes' only when they are counted.
-func (s *Server) inboxKeys(addr string) []string {
-	if s.cfg.storedCounted() {
-		return []string{inboxPrefix + addr, indexPrefix + addr, storedPrefix + addr}
-	}
-	return []string{inboxPrefix + addr, indexPrefix + addr}
-}
-
 // indexField names an envelope in the index hash.
 func indexField(from, id string) string { return from + "\n" + id }
 
@@ -210,12 +201,14 @@ type node struct {
 	// target is where it is reached; nil until its instance is resolved.
 	target atomic.Pointer[RedisTarget]
 	health nodeHealth
-	rdb    *redis.Client
-	ps     *redis.PubSub
-	sendCh chan *sendReq
-	delCh  chan delReq
-	up     atomic.Bool   // the circuit breaker, see markDown
-	kick   chan struct{} // tells healthLoop the breaker just opened
+	rdb    redis.UniversalClient
+	// cluster is rdb when the Redis is a Redis Cluster, else nil.
+	cluster *redis.ClusterClient
+	subs    *wakeSubs
+	sendCh  chan *sendReq
+	delCh   chan delReq
+	up      atomic.Bool   // the circuit breaker, see markDown
+	kick    chan struct{} // tells healthLoop the breaker just opened
 	// downLogged: the failure of a Redis never up yet was logged.
 	downLogged atomic.Bool
 	oomLogged  atomic.Int64 // unix ns of the last out-of-memory log line
@@ -230,7 +223,7 @@ type node struct {
 	batches  map[uint64][]*sendReq
 }
 
-func newNode(s *Server, idx int, name string, t *RedisTarget) *node {
+func newNode(s *Server, idx int, name string, t *RedisTarget, cluster bool) *node {
 	role := "local"
 	if idx > 0 {
 		role = "peer"
@@ -244,43 +237,29 @@ func newNode(s *Server, idx int, name string, t *RedisTarget) *node {
 		batches: map[uint64][]*sendReq{},
 	}
 	n.target.Store(t)
-	n.rdb = redis.NewClient(&redis.Options{
-		Addr: name,
-		// The target, TLS and AUTH string are read at each dial: a
-		// Memorystore instance is resolved after the start.
-		Dialer: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			t := n.target.Load()
-			if t == nil {
-				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errNotResolved}
-			}
-			return t.dial(ctx)
-		},
-		CredentialsProviderContext: func(context.Context) (string, string, error) {
-			if t := n.target.Load(); t != nil {
-				return "", t.Password, nil
-			}
-			return "", "", errNotResolved
-		},
-		DialTimeout:  2 * time.Second,
-		ReadTimeout:  3 * time.Second,
-		WriteTimeout: 3 * time.Second,
-		PoolSize:     32,
-		MaxRetries:   1,
-		// One dial per attempt: a refused connection fails at once instead
-		// of after go-redis's dial retries (5, 100 ms apart). The relay
-		// handles an unreachable Redis itself (markDown, healthLoop).
-		DialerRetries: 1,
-		// The contexts' deadlines bound each call (a ping 1 s), not only
-		// ReadTimeout: a Redis that stopped answering is found in a second.
-		ContextTimeoutEnabled: true,
-		DisableIdentity:       true,
-	})
-	n.ps = n.rdb.Subscribe(context.Background())
+	if cluster {
+		n.cluster = redis.NewClusterClient(n.clusterOptions())
+		n.rdb = n.cluster
+	} else {
+		n.rdb = redis.NewClient(n.options())
+	}
+	n.subs = newWakeSubs(n)
 	return n
 }
 
 func (n *node) start(ctx context.Context, wg *sync.WaitGroup) {
-	for _, f := range []func(context.Context){n.batchLoop, n.batchLoop, n.delLoop, n.receiveLoop, n.healthLoop} {
+	fs := []func(context.Context){n.batchLoop, n.batchLoop, n.delLoop, n.healthLoop}
+	if n.subs.single != nil {
+		fs = append(fs, func(ctx context.Context) {
+			// The instance channel keeps the connection in subscribe mode,
+			// ready for per-address channels. (Here rather than in start,
+			// so that a Redis that does not answer does not hold up the
+			// relay's start.)
+			_ = n.subs.single.Subscribe(ctx, instPrefix+n.s.cfg.InstanceID)
+			n.receiveLoop(ctx, n.subs.single)
+		})
+	}
+	for _, f := range fs {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}
@@ -289,7 +268,7 @@ func (n *node) start(ctx context.Context, wg *sync.WaitGroup) {
 func (n *node) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return n.rdb.Ping(ctx).Err()
+	return n.eachPrimary(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
 }
 
 // Health check cadence: while a Redis answers, and while it does not (a
@@ -377,6 +356,7 @@ func (n *node) healthLoop(ctx context.Context) {
 			return
 		}
 		n.health.setErr(err)
+		n.topologyChanged(err)
 		if err == nil {
 			// The policy first: a Redis that could evict keys must not
 			// count as ready for a moment.
@@ -425,14 +405,15 @@ func (n *node) healthLoop(ctx context.Context) {
 // resync subscribes every address connected here and re-reads their inboxes:
 // after this Redis was unreachable, wake-ups may have been missed.
 func (n *node) resync(ctx context.Context) {
+	n.subs.reset()
 	addrs := n.s.connectedAddrs()
 	chans := make([]string, 0, len(addrs))
 	for _, a := range addrs {
-		chans = append(chans, wakePrefix+a)
+		chans = append(chans, n.key(wakePrefix, a))
 	}
 	for len(chans) > 0 {
 		k := min(len(chans), 1000)
-		if err := n.ps.Subscribe(ctx, chans[:k]...); err != nil {
+		if err := n.subs.subscribe(ctx, chans[:k]...); err != nil {
 			n.s.log.Warn("resubscribe failed", "redis", n.name, "err", err)
 		}
 		chans = chans[k:]
@@ -444,12 +425,12 @@ func (n *node) resync(ctx context.Context) {
 // function waits for Redis to confirm it, so that an inbox read after it
 // misses no wake-up.
 func (n *node) subscribeStart(ctx context.Context, addr string) func(context.Context) error {
-	ch := wakePrefix + addr
+	ch := n.key(wakePrefix, addr)
 	w := make(chan struct{})
 	n.subMu.Lock()
 	n.waiters[ch] = append(n.waiters[ch], w)
 	n.subMu.Unlock()
-	err := n.ps.Subscribe(ctx, ch)
+	err := n.subs.subscribe(ctx, ch)
 	n.markDown("subscribe", err)
 	return func(ctx context.Context) error {
 		if err == nil {
@@ -479,7 +460,7 @@ func (n *node) subscribeStart(ctx context.Context, addr string) func(context.Con
 }
 
 func (n *node) unsubscribe(ctx context.Context, addr string) {
-	if err := n.ps.Unsubscribe(ctx, wakePrefix+addr); err != nil {
+	if err := n.subs.unsubscribe(ctx, n.key(wakePrefix, addr)); err != nil {
 		n.s.m.redisErrors.WithLabelValues(n.name, "unsubscribe").Inc()
 	}
 }
@@ -494,15 +475,11 @@ func (n *node) confirm(ch string) {
 	}
 }
 
-func (n *node) receiveLoop(ctx context.Context) {
-	// Subscribe to the instance channel so the pub/sub connection is always
-	// in subscribe mode and ready for per-address channels. (Here rather
-	// than in start, so that a Redis that does not answer does not hold up
-	// the relay's start.)
-	_ = n.ps.Subscribe(ctx, instPrefix+n.s.cfg.InstanceID)
+// receiveLoop reads one pub/sub connection's wake-ups until it is closed.
+func (n *node) receiveLoop(ctx context.Context, ps *redis.PubSub) {
 	lost := false
 	for {
-		msg, err := n.ps.ReceiveTimeout(ctx, 15*time.Second)
+		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -510,7 +487,7 @@ func (n *node) receiveLoop(ctx context.Context) {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				if perr := n.ps.Ping(pctx); perr != nil {
+				if perr := ps.Ping(pctx); perr != nil {
 					lost = true
 					n.markDown("pubsub", perr)
 				}
@@ -523,6 +500,10 @@ func (n *node) receiveLoop(ctx context.Context) {
 			lost = true
 			n.s.m.redisErrors.WithLabelValues(n.name, "pubsub").Inc()
 			n.markDown("pubsub", err)
+			if n.cluster != nil {
+				n.subs.rehome(ctx, ps)
+				return
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -532,7 +513,7 @@ func (n *node) receiveLoop(ctx context.Context) {
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				n.confirm(m.Channel)
 			}
 			if lost {
@@ -542,8 +523,8 @@ func (n *node) receiveLoop(ctx context.Context) {
 				n.s.wakeAll(n.idx)
 			}
 		case *redis.Message:
-			if strings.HasPrefix(m.Channel, wakePrefix) {
-				n.s.wake(m.Channel[len(wakePrefix):], n.idx)
+			if a, ok := n.channelAddr(m.Channel); ok {
+				n.s.wake(a, n.idx)
 			}
 		}
 	}
@@ -594,9 +575,10 @@ func (n *node) batchLoop(ctx context.Context) {
 // plus the ping timeout (1 s), and the acks waiting for a copy there go on.
 const slowWrite = 200 * time.Millisecond
 
-// writeBatch queues envelopes in one pipeline, then acks each one that Redis
-// stored, nacks full inboxes and hands failures to the next Redis.
-func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
+// writeShard queues envelopes in one pipeline on rdb (the Redis, or the
+// cluster primary storing them), then acks each one that Redis stored,
+// nacks full inboxes and hands failures to the next Redis.
+func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool) {
 	cfg := &n.s.cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -604,16 +586,16 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	minID := strconv.FormatInt(now.Add(-cfg.MessageTTL).UnixMilli(), 10)
 	ttl := cfg.MessageTTL.Milliseconds()
 	recipientCap, pairCap := cfg.storedCaps()
-	pipe := n.rdb.Pipeline()
+	pipe := rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	woken := make(map[string]struct{}, len(batch))
 	for i, r := range batch {
-		cmds[i] = addScript.EvalSha(ctx, pipe, n.s.inboxKeys(r.to), cfg.MaxInbox, minID, r.id, r.frame, ttl, r.c.addr, recipientCap, pairCap)
+		cmds[i] = addScript.EvalSha(ctx, pipe, n.inboxKeys(r.to), cfg.MaxInbox, minID, r.id, r.frame, ttl, r.c.addr, recipientCap, pairCap)
 	}
 	for _, r := range batch {
 		if _, ok := woken[r.to]; !ok {
 			woken[r.to] = struct{}{}
-			pipe.Publish(ctx, wakePrefix+r.to, "")
+			n.publishWake(ctx, pipe, r.to)
 		}
 	}
 	var wait *redis.Cmd
@@ -633,6 +615,7 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	n.batchMu.Unlock()
 	if err != nil {
 		n.markDown("queue", err)
+		n.topologyChanged(err)
 	}
 	n.s.m.batchSize.Observe(float64(len(batch)))
 	replicated := true
@@ -669,12 +652,12 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 		}
 	}
 	if len(noScript) > 0 {
-		if err := addScript.Load(ctx, n.rdb).Err(); err != nil {
+		if err := addScript.Load(ctx, rdb).Err(); err != nil {
 			for _, r := range noScript {
 				n.s.stored(r, n.idx, outFailed)
 			}
 		} else {
-			n.writeBatch(noScript, false)
+			n.writeShard(rdb, noScript, false)
 		}
 	}
 }
@@ -723,7 +706,7 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 		for j, a := range r.args {
 			args[j] = a
 		}
-		cmds[i] = delScript.EvalSha(dctx, pipe, n.s.inboxKeys(r.addr), args...)
+		cmds[i] = delScript.EvalSha(dctx, pipe, n.inboxKeys(r.addr), args...)
 	}
 	_, err := pipe.Exec(dctx)
 	if err == nil {

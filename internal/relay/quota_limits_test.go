@@ -125,9 +125,9 @@ func storedBytes(t *testing.T, r *relaytest.Redis, addr, sender string) (total, 
 	rdb := relaytest.Client(r)
 	defer rdb.Close()
 	ctx := context.Background()
-	total, _ = rdb.HGet(ctx, "relay:stored:"+addr, "t").Int64()
-	pair, _ = rdb.HGet(ctx, "relay:stored:"+addr, "p:"+sender).Int64()
-	entries, _ = rdb.XLen(ctx, "relay:inbox:"+addr).Result()
+	total, _ = rdb.HGet(ctx, relaytest.Key(r, "relay:stored:", addr), "t").Int64()
+	pair, _ = rdb.HGet(ctx, relaytest.Key(r, "relay:stored:", addr), "p:"+sender).Int64()
+	entries, _ = rdb.XLen(ctx, relaytest.Key(r, "relay:inbox:", addr)).Result()
 	return total, pair, entries
 }
 
@@ -227,8 +227,8 @@ func TestRecipientByteCap(t *testing.T) {
 	rdb := relaytest.Client(r)
 	defer rdb.Close()
 	time.Sleep(time.Until(start.Add(ttl / 2)))
-	rdb.PExpire(context.Background(), "relay:inbox:offline", ttl)
-	rdb.PExpire(context.Background(), "relay:stored:offline", ttl)
+	rdb.PExpire(context.Background(), relaytest.Key(r, "relay:inbox:", "offline"), ttl)
+	rdb.PExpire(context.Background(), relaytest.Key(r, "relay:stored:", "offline"), ttl)
 	time.Sleep(time.Until(start.Add(ttl + 500*time.Millisecond)))
 	if got := burst(t, senders[3], "offline", "b", 10, 100); got.acked != 10 {
 		t.Fatalf("after the TTL: %d of 10 acked, nacks %v", got.acked, got.nacks)

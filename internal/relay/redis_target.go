@@ -42,19 +42,22 @@ type Resolver interface {
 var errNotResolved = errors.New("instance not resolved yet")
 
 // dial opens a connection to t: TLS verified against t.CAs when set.
-func (t *RedisTarget) dial(ctx context.Context) (net.Conn, error) {
+func (t *RedisTarget) dial(ctx context.Context) (net.Conn, error) { return t.dialAt(ctx, t.Addr) }
+
+// dialAt opens a connection to addr as to t (a node of t's cluster).
+func (t *RedisTarget) dialAt(ctx context.Context, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	if t.CAs == nil {
-		return d.DialContext(ctx, "tcp", t.Addr)
+		return d.DialContext(ctx, "tcp", addr)
 	}
-	host, _, err := net.SplitHostPort(t.Addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	td := &tls.Dialer{NetDialer: d, Config: redisTLSConfig(t.CAs, host)}
-	c, err := td.DialContext(ctx, "tcp", t.Addr)
+	c, err := td.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("TLS to %s: %w", t.Addr, err)
+		return nil, fmt.Errorf("TLS to %s: %w", addr, err)
 	}
 	return c, nil
 }

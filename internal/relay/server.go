@@ -131,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	setRedisLogger(s.log)
 	for i, name := range names {
-		s.nodes = append(s.nodes, newNode(s, i, name, targets[i]))
+		s.nodes = append(s.nodes, newNode(s, i, name, targets[i], cfg.RedisCluster && cfg.RedisAddr != ""))
 	}
 	s.updateEvictionMetric()
 	s.quota = newConnQuota(s)
@@ -296,7 +296,7 @@ func (s *Server) stop() {
 	}
 	s.cancel()
 	for _, n := range s.nodes {
-		n.ps.Close() // unblocks the pub/sub reader
+		n.subs.close() // unblocks the pub/sub readers
 	}
 	s.wg.Wait()
 	for _, n := range s.nodes {

@@ -22,13 +22,20 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 )
 
-// Redis is a redis-server child process listening on 127.0.0.1.
+// Redis is a redis-server child process listening on 127.0.0.1, or a Redis
+// Cluster of such processes (see StartCluster).
 type Redis struct {
+	// Addr is the server's address; of a cluster, its first primary's (the
+	// seed a relay is given).
 	Addr   string
 	Opts   RedisOptions
 	dir    string
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// Nodes are a cluster's servers, primaries first (nil for a single
+	// server); busPort is a cluster node's cluster bus port.
+	Nodes   []*Redis
+	busPort int
 }
 
 // RedisOptions start a redis-server as Memorystore runs one.
@@ -41,6 +48,12 @@ type RedisOptions struct {
 	// MaxMemory ("8mb") and Policy ("volatile-lru"); the default policy is
 	// redis-server's, noeviction.
 	MaxMemory, Policy string
+	// Shards > 0 makes a Redis Cluster of that many primaries, each with
+	// Replicas replicas (StartCluster).
+	Shards, Replicas int
+	// Single keeps one server under RELAY_TEST_REDIS=cluster: the Redis of
+	// a Memorystore for Redis instance.
+	Single bool
 }
 
 // Target is how a relay reaches r.
@@ -83,6 +96,9 @@ func StartRedis(dir string) (*Redis, error) { return StartRedisWith(dir, RedisOp
 
 // StartRedisWith is StartRedis with AUTH, TLS or a memory limit.
 func StartRedisWith(dir string, o RedisOptions) (*Redis, error) {
+	if o.Shards > 0 {
+		return StartCluster(dir, o)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := FreePort()
@@ -135,7 +151,10 @@ func (r *Redis) start() error {
 			"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
 	}
 	if r.Opts.Password != "" {
-		args = append(args, "--requirepass", r.Opts.Password)
+		args = append(args, "--requirepass", r.Opts.Password, "--masterauth", r.Opts.Password)
+	}
+	if r.busPort != 0 {
+		args = append(args, clusterArgs(r)...)
 	}
 	if r.Opts.MaxMemory != "" {
 		args = append(args, "--maxmemory", r.Opts.MaxMemory)
@@ -160,6 +179,9 @@ func (r *Redis) start() error {
 // folder. It loads the folder's dump.rdb, the last snapshot a SAVE wrote, if
 // there is one, else starts empty.
 func (r *Redis) Restart() error {
+	if r.Nodes != nil {
+		return r.restartCluster()
+	}
 	if err := r.start(); err != nil {
 		return err
 	}
@@ -185,12 +207,18 @@ func (r *Redis) waitReady(timeout time.Duration) error {
 // Pid is the server's process id.
 func (r *Redis) Pid() int { return r.cmd.Process.Pid }
 
-// Stop kills the server and waits for it to exit.
+// Stop kills the server (every server of a cluster) and waits for it to
+// exit.
 func (r *Redis) Stop() {
-	if r.cmd.Process != nil {
+	for _, n := range r.Nodes {
+		n.Stop()
+	}
+	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill() // our unreaped child: fails only once it has exited, which <-r.exited awaits
 	}
-	<-r.exited
+	if r.exited != nil {
+		<-r.exited
+	}
 }
 
 // ping sends PING, after AUTH, over a connection dialed as the relay dials
@@ -228,13 +256,17 @@ func (r *Redis) ping() error {
 }
 
 // NewRedis starts a redis-server for a test or benchmark and stops it at the
-// end of it.
+// end of it: a three-primary Redis Cluster with RELAY_TEST_REDIS=cluster
+// (see Cluster).
 func NewRedis(tb testing.TB) *Redis { tb.Helper(); return NewRedisWith(tb, RedisOptions{}) }
 
 // NewRedisWith is NewRedis with options.
 func NewRedisWith(tb testing.TB, o RedisOptions) *Redis {
 	tb.Helper()
 	processtest.Starts(tb)
+	if Cluster() && o.Shards == 0 && !o.Single {
+		o.Shards = 3
+	}
 	r, err := StartRedisWith(tb.TempDir(), o)
 	if err != nil {
 		tb.Fatal(err)
@@ -244,5 +276,18 @@ func NewRedisWith(tb testing.TB, o RedisOptions) *Redis {
 }
 
 // Client is a go-redis client of r, with its AUTH string and CA, reaching
-// it as a relay does.
-func Client(r *Redis) *redis.Client { return redis.NewClient(r.Target().Options()) }
+// it as a relay does: a cluster client for a cluster.
+func Client(r *Redis) redis.UniversalClient {
+	o := r.Target().Options()
+	if r.Nodes == nil {
+		return redis.NewClient(o)
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: []string{r.Addr}, Password: o.Password,
+		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			t := r.Target()
+			t.Addr = addr
+			return t.Options().Dialer(ctx, "tcp", addr)
+		},
+	})
+}

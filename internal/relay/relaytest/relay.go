@@ -72,6 +72,7 @@ func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, pe
 	tb.Helper()
 	cfg := relay.Config{
 		RedisAddr:      redisAddr,
+		RedisCluster:   IsCluster(redisAddr),
 		PeerRedisAddrs: peers,
 		Region:         region,
 		Verifier:       v,
