@@ -90,17 +90,7 @@ func TestClusterPrimaryKilled(t *testing.T) {
 	}
 	rwg.Wait()
 	for p := range pairs {
-		missing, dups := 0, 0
-		acked[p].Range(func(k, _ any) bool {
-			switch got[p][k.(string)] {
-			case 0:
-				missing++
-			case 1:
-			default:
-				dups++
-			}
-			return true
-		})
+		missing, dups := deliveredOnce(&acked[p], got[p])
 		if missing > 0 || dups > 0 || len(got[p]) != n {
 			t.Errorf("pair %d: of %d envelopes %d acked but missing, %d delivered twice, %d received", p, n, missing, dups, len(got[p]))
 		}

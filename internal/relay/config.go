@@ -357,12 +357,8 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	case ec.RedisAddr != "":
 		ec.RedisPassword = getenv("REDIS_PASSWORD")
 		ec.PeerRedisAddrs = list("PEER_REDIS_ADDRS", ec.RedisAddr)
-		switch v := getenv("REDIS_CLUSTER"); v {
-		case "", "false":
-		case "true":
-			ec.RedisCluster = true
-		default:
-			errs = append(errs, fmt.Errorf("REDIS_CLUSTER: %q, want true (REDIS_ADDR and PEER_REDIS_ADDRS are nodes of Redis Clusters) or false", v))
+		if err := boolEnv(getenv, "REDIS_CLUSTER", &ec.RedisCluster); err != nil {
+			errs = append(errs, err)
 		}
 		if f := getenv("REDIS_CA_FILE"); f != "" {
 			pem, err := os.ReadFile(f)
@@ -460,14 +456,22 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 	if ec.NoticePoll != 0 && (ec.NoticePoll < 100*time.Millisecond || ec.NoticePoll > time.Minute) {
 		errs = append(errs, fmt.Errorf("DEPENDENCY_NOTICE_POLL: %s: accepted values are durations from 100ms to 1m", ec.NoticePoll))
 	}
-	switch v := getenv("LOG_CLIENT_IP"); v {
-	case "", "false":
-	case "true":
-		ec.LogClientIP = true
-	default:
-		errs = append(errs, fmt.Errorf("LOG_CLIENT_IP: %q, want true or false", v))
+	if err := boolEnv(getenv, "LOG_CLIENT_IP", &ec.LogClientIP); err != nil {
+		errs = append(errs, err)
 	}
 	return ec, errors.Join(errs...)
+}
+
+// boolEnv reads the variable name, true or false (unset: false).
+func boolEnv(getenv func(string) string, name string, dst *bool) error {
+	switch v := getenv(name); v {
+	case "", "false":
+	case "true":
+		*dst = true
+	default:
+		return fmt.Errorf("%s: %q, want true or false", name, v)
+	}
+	return nil
 }
 
 // validInstanceName checks projects/P/locations/R/instances/I.

@@ -165,17 +165,7 @@ func TestKillInstance(t *testing.T) {
 			<-killed
 			<-p1.done
 			<-recvDone
-			missing, dups := 0, 0
-			acked.Range(func(k, _ any) bool {
-				switch got[k.(string)] {
-				case 0:
-					missing++
-				case 1:
-				default:
-					dups++
-				}
-				return true
-			})
+			missing, dups := deliveredOnce(&acked, got)
 			if missing > 0 || dups > 0 {
 				t.Fatalf("of %d acked envelopes %d missing, %d delivered more than once", nAcked.Load(), missing, dups)
 			}
@@ -192,6 +182,22 @@ func TestKillInstance(t *testing.T) {
 			t.Logf("sender %+v; receiver %+v", ss, rs)
 		})
 	}
+}
+
+// deliveredOnce counts the acked envelopes (ids in acked) that got, the
+// ids received with their counts, misses or has more than once.
+func deliveredOnce(acked *sync.Map, got map[string]int) (missing, dups int) {
+	acked.Range(func(k, _ any) bool {
+		switch got[k.(string)] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dups++
+		}
+		return true
+	})
+	return missing, dups
 }
 
 // TestSIGTERM stops a relay process the way Cloud Run does: agents get 1001

@@ -74,28 +74,7 @@ func startClusterNode(dir string, o RedisOptions) (*Redis, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 3 {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		bus, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		n := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, Opts: o, busPort: bus}
-		if err := n.start(); err != nil {
-			return nil, err
-		}
-		if err := n.waitReady(10 * time.Second); err != nil {
-			lastErr = err
-			n.Stop()
-			continue
-		}
-		return n, nil
-	}
-	return nil, lastErr
+	return startServer(dir, o, true)
 }
 
 // nodeClient is a plain client of one node.

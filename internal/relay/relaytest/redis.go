@@ -99,13 +99,25 @@ func StartRedisWith(dir string, o RedisOptions) (*Redis, error) {
 	if o.Shards > 0 {
 		return StartCluster(dir, o)
 	}
+	return startServer(dir, o, false)
+}
+
+// startServer starts one redis-server in dir, with a cluster bus port when
+// bus, and waits until it answers PING. A port taken in between is
+// retried.
+func startServer(dir string, o RedisOptions, bus bool) (*Redis, error) {
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
+	for range 3 {
 		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
 		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, Opts: o}
+		if bus {
+			if r.busPort, err = FreePort(); err != nil {
+				return nil, err
+			}
+		}
 		if err := r.start(); err != nil {
 			return nil, err
 		}
