@@ -205,7 +205,7 @@ func (w *wakeSubs) rehome(ctx context.Context, ps *redis.PubSub) {
 	}
 	delete(w.reading, ps)
 	w.mu.Unlock()
-	ps.Close()
+	_ = ps.Close() // a failed connection: closing only frees it
 	for len(chans) > 0 {
 		err := w.subscribe(ctx, chans...)
 		if err == nil {
@@ -237,7 +237,7 @@ func (w *wakeSubs) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, ps := range w.shards {
-		ps.Close()
+		_ = ps.Close() // its reader ends; the channels are subscribed again or were wanted no more
 	}
 	clear(w.shards)
 	clear(w.byChan)
@@ -247,13 +247,13 @@ func (w *wakeSubs) reset() {
 // close closes every pub/sub connection, ending their readers.
 func (w *wakeSubs) close() {
 	if w.single != nil {
-		w.single.Close()
+		_ = w.single.Close() // at shutdown: its reader ends
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed = true
 	for _, ps := range w.shards {
-		ps.Close()
+		_ = ps.Close() // its reader ends; the channels are subscribed again or were wanted no more
 	}
 }
