@@ -48,10 +48,19 @@ func newEnv(t *testing.T) *env {
 // the process's environment, which the provider served in-process reads.
 func newSerialEnv(t *testing.T) *env { return newEnvTB(t) }
 
-func newEnvTB(t testing.TB) *env {
+// newEnvWith is newEnv with localcloud started with opts (a timing
+// profile, say).
+func newEnvWith(t *testing.T, opts localcloudtest.Options) *env {
+	t.Parallel()
+	return newEnvOpts(t, opts)
+}
+
+func newEnvTB(t testing.TB) *env { return newEnvOpts(t, localcloudtest.Options{}) }
+
+func newEnvOpts(t testing.TB, opts localcloudtest.Options) *env {
 	t.Helper()
 	acctest.Setup(t)
-	lc := localcloudtest.Start(t)
+	lc := localcloudtest.StartWithOptions(t, opts)
 	ctx := context.Background()
 	clients, err := gcpclient.New(ctx, gcpclient.Config{Project: testProject, Region: testRegion, EmulatorHost: lc.Addr()})
 	if err != nil {

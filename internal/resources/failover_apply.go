@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,7 +102,8 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 		return
 	}
 	current, pending := weightsOf(um, m), intentOf(um, diags)
-	w := &urlMapWriter{r: r, m: m, backends: backends, fingerprint: um.GetFingerprint(), desc: um.GetDescription(), applied: current}
+	w := &urlMapWriter{r: r, m: m, backends: backends, fingerprint: um.GetFingerprint(), desc: um.GetDescription(), applied: current,
+		generation: generationOf(um)}
 
 	// 2. Capacity first: raise minimum instances where traffic will go and
 	// wait until the instances are ready. A region that cannot be scaled
@@ -128,11 +130,13 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 		serviceUp[region] = true
 	}
 	carried, intent, first, ramps := planSteps(specs, target, current, exists, serviceUp, pending, m.reintroduction(ctx).Steps, m.probe.drainGrace, time.Now().UTC())
+	newRoutes := exists && !routesCurrent(um, backends)
 	switch {
 	case !exists:
-		w.fingerprint = r.createURLMap(ctx, m, backends, first, diags)
+		w.generation++
+		w.fingerprint = r.createURLMap(ctx, m, backends, first, w.generation, diags)
 		w.desc, w.applied = *m.description(), first
-	case !routesCurrent(um, backends):
+	case newRoutes:
 		w.patch(ctx, current, carried, diags)
 	}
 	if diags.HasError() {
@@ -145,6 +149,13 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	p, err := r.newProber(ctx, m)
 	if err != nil {
 		diags.AddError("No trusted roots for the front door", err.Error())
+		return
+	}
+	w.p = p
+	// A new region is probed through its route rule: only once the front
+	// door follows it. (A new group's URL map is not waited on: its health
+	// gate fails until the load balancer serves.)
+	if newRoutes && !w.awaitLive(ctx, nil, "The route rules of the group's regions", "No weight was changed.", diags) {
 		return
 	}
 	var gate []string
@@ -179,19 +190,35 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	r.startFailover(ctx, m, run, carried, intent, diags)
 
 	// 4. Weights, with the record. A region that comes back starts at its
-	// first ramp step; a drain's grace period starts now.
+	// first ramp step; a drain's grace period starts once the new weights
+	// are live.
+	run.serving = time.Now().UTC()
 	if exists {
 		now := time.Now().UTC()
+		var drains []string
 		for region := range intent.Drains {
 			if _, old := carried.Drains[region]; !old {
 				intent.Drains[region] = drainIntent{Since: now, GraceUntil: now.Add(m.probe.drainGrace)}
+				drains = append(drains, region)
 			}
 		}
 		if !w.patch(ctx, first, intent, diags) {
 			return
 		}
+		slices.Sort(drains)
+		what, outcome := "The new weights", "No drain or ramp started; apply again."
+		if len(drains) > 0 {
+			what = "The drain of " + strings.Join(drains, ", ")
+			outcome = "Its grace period did not start and its agents were not told to reconnect; apply again."
+		}
+		if !w.awaitLive(ctx, gate, what, outcome, diags) {
+			return
+		}
+		run.serving = w.liveAt
+		for _, region := range drains {
+			intent.Drains[region] = drainIntent{Since: now, GraceUntil: w.liveAt.Add(m.probe.drainGrace)}
+		}
 	}
-	run.serving = time.Now().UTC()
 	phase.done("url_map")
 
 	// 5. Ramp returning regions, probing through each soak; a failure rolls
@@ -202,6 +229,11 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			if i > 0 && !w.patch(ctx, withWeight(w.applied, region, weight), intent, diags) {
 				return
 			}
+			if i > 0 && !w.awaitLive(ctx, []string{region}, fmt.Sprintf("Step %d of the return of %s (weight %d)", i+1, region, weight),
+				"Its soak did not start; the next apply continues the ramp from this step.", diags) {
+				return
+			}
+			// The soak counts from the moment the step is live.
 			why := r.soak(ctx, m, p, region, m.probe.soak)
 			run.checked([]string{region}, map[string]string{region: why})
 			if why == "" {
@@ -212,6 +244,8 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 			if !w.patch(ctx, withWeight(w.applied, region, 0), intent, diags) {
 				title = "Region " + region + " failed its soak and was not rolled back"
 				outcome = fmt.Sprintf("rolling it back to weight 0 failed (see the error above), so its weight stayed at %d", weight)
+			} else {
+				w.awaitLive(ctx, nil, "The rollback of "+region+" to weight 0", "New connections may still reach it.", diags)
 			}
 			diags.AddAttributeError(path.Root("regions"), title,
 				fmt.Sprintf("%s failed its health check at weight %d during the reintroduction soak (%s); %s.", region, weight, why, outcome))
@@ -260,15 +294,35 @@ type urlMapWriter struct {
 	fingerprint string
 	desc        string           // the description last read or written
 	applied     map[string]int64 // the weights last read or written
+	generation  int64            // of the change last read or written (failover_live.go)
+	p           *prober          // through the front door, once it exists
+	liveAt      time.Time        // when the last change awaited was seen live
 }
 
 func (w *urlMapWriter) patch(ctx context.Context, weights map[string]int64, in *failoverIntent, diags *diag.Diagnostics) bool {
 	desc := w.m.withIntent(in)
-	fp, ok := w.r.patchURLMap(ctx, w.m, w.backends, weights, desc, w.fingerprint, diags)
+	fp, ok := w.r.patchURLMap(ctx, w.m, w.backends, weights, w.generation+1, desc, w.fingerprint, diags)
 	if ok {
 		w.fingerprint, w.desc, w.applied = fp, *desc, weights
+		w.generation++
 	}
 	return ok
+}
+
+// awaitLive waits until the front door follows the last change: new
+// connections on the weighted route (when a region takes traffic) and
+// pinned to each of pinned. A change not live in time is an error saying
+// what (what) and what that means for the apply (outcome).
+func (w *urlMapWriter) awaitLive(ctx context.Context, pinned []string, what, outcome string, diags *diag.Diagnostics) bool {
+	unpinned := slices.ContainsFunc(slices.Collect(maps.Values(w.applied)), func(v int64) bool { return v > 0 })
+	live, err := w.p.awaitLive(ctx, w.generation, unpinned, pinned)
+	if err != nil {
+		diags.AddAttributeError(path.Root("regions"), what+" not live", fmt.Sprintf("%s was accepted by the load balancer (URL map %s, generation %d), but %v. %s",
+			what, w.m.Name.ValueString(), w.generation, err, outcome))
+		return false
+	}
+	w.liveAt = live
+	return true
 }
 
 // reconnect tells the agents of each drained region of the record to

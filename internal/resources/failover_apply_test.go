@@ -12,7 +12,7 @@ func TestURLMapPinsEveryRegion(t *testing.T) {
 		"us-central1":  m.globalLink("backendServices", "relay-us-central1"),
 		"europe-west1": m.globalLink("backendServices", "relay-europe-west1"),
 	}
-	um := urlMapBody(m, backends, map[string]int64{"us-central1": 100, "europe-west1": 0})
+	um := urlMapBody(m, backends, map[string]int64{"us-central1": 100, "europe-west1": 0}, 7)
 	if !routesCurrent(um, backends) {
 		t.Fatal("the URL map built for two regions does not pin both")
 	}
@@ -26,6 +26,9 @@ func TestURLMapPinsEveryRegion(t *testing.T) {
 	got := weightsOf(um, m)
 	if got["us-central1"] != 100 || got["europe-west1"] != 0 || len(got) != 2 {
 		t.Fatalf("weights read back %v", got)
+	}
+	if g := generationOf(um); g != 7 {
+		t.Fatalf("generation read back %d, want 7", g)
 	}
 	backends["asia-east1"] = m.globalLink("backendServices", "relay-asia-east1")
 	if routesCurrent(um, backends) {

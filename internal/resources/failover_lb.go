@@ -365,9 +365,12 @@ func routeAction(backends map[string]string, weights map[string]int64) *computep
 
 // urlMapBody is the group's URL map: the weighted route as the default, and
 // one route rule per region sending requests with the region header to that
-// region's backend service only (health checks), ahead of it.
-func urlMapBody(m *failoverGroupModel, backends map[string]string, weights map[string]int64) *computepb.UrlMap {
-	pm := &computepb.PathMatcher{Name: proto.String(regionsMatcher), DefaultRouteAction: routeAction(backends, weights)}
+// region's backend service only (health checks), ahead of it. Every
+// response through the path matcher carries the change's generation
+// (failover_live.go).
+func urlMapBody(m *failoverGroupModel, backends map[string]string, weights map[string]int64, generation int64) *computepb.UrlMap {
+	pm := &computepb.PathMatcher{Name: proto.String(regionsMatcher), DefaultRouteAction: routeAction(backends, weights),
+		HeaderAction: generationAction(generation)}
 	for i, region := range slices.Sorted(maps.Keys(backends)) {
 		pm.RouteRules = append(pm.RouteRules, &computepb.HttpRouteRule{
 			Priority:    proto.Int32(int32(i + 1)),
@@ -427,9 +430,9 @@ func routesCurrent(um *computepb.UrlMap, backends map[string]string) bool {
 // fingerprint sent is the one last read or written, so a change made by
 // anyone else in between fails the patch (412 conditionNotMet).
 func (r *relayFailoverGroupResource) patchURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string,
-	weights map[string]int64, desc *string, fingerprint string, diags *diag.Diagnostics) (string, bool) {
+	weights map[string]int64, generation int64, desc *string, fingerprint string, diags *diag.Diagnostics) (string, bool) {
 	name := m.Name.ValueString()
-	body := urlMapBody(m, backends, weights)
+	body := urlMapBody(m, backends, weights, generation)
 	body.Description = desc
 	body.Fingerprint = proto.String(fingerprint)
 	op, err := r.clients.Compute.URLMaps.Patch(ctx, &computepb.PatchUrlMapRequest{Project: m.Project.ValueString(), UrlMap: name, UrlMapResource: body})
@@ -459,9 +462,10 @@ func (r *relayFailoverGroupResource) patchURLMap(ctx context.Context, m *failove
 	return um.GetFingerprint(), true
 }
 
-func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string, weights map[string]int64, diags *diag.Diagnostics) string {
+func (r *relayFailoverGroupResource) createURLMap(ctx context.Context, m *failoverGroupModel, backends map[string]string, weights map[string]int64,
+	generation int64, diags *diag.Diagnostics) string {
 	name := m.Name.ValueString()
-	body := urlMapBody(m, backends, weights)
+	body := urlMapBody(m, backends, weights, generation)
 	body.Name = proto.String(name)
 	op, err := r.clients.Compute.URLMaps.Insert(ctx, &computepb.InsertUrlMapRequest{Project: m.Project.ValueString(), UrlMapResource: body})
 	if err == nil {

@@ -16,13 +16,16 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 )
 
 var _ datasource.DataSourceWithConfigure = (*recoveryReadinessDataSource)(nil)
 
-// defaultPropagationDelay is how long a URL map change is assumed to take
-// to reach the load balancer's edge when propagation_delay is not set.
-const defaultPropagationDelay = 5 * time.Minute
+// defaultPropagationDelay is how long a URL map change takes to reach the
+// load balancer's edge when propagation_delay is not set: the gcp timing
+// profile's figure, with its source.
+var defaultPropagationDelay = profile.GCP().Delay(profile.URLMapPropagation)
 
 // NewRecoveryReadinessDataSource is data agentnet_recovery_readiness: a
 // declared topology evaluated against its recovery objectives.
@@ -109,7 +112,8 @@ func (d *recoveryReadinessDataSource) Schema(_ context.Context, _ datasource.Sch
 			"reintroduction_soak": duration("How long each step of a region's return is held (the failover group's `reintroduction_soak`).", true),
 			"drain_grace_period":  duration("How long a drain waits before it counts a region's agents as moved (the failover group's `drain_grace_period`).", true),
 			"propagation_delay": duration("How long a URL map change takes to reach the load balancer's edge, so that new connections follow it. "+
-				"Default `5m`, a deliberately cautious assumption (operation DONE means the control plane took the change, not that every edge follows it); set the figure you measured on your load balancer.", false),
+				"Default `"+defaultPropagationDelay.For(0).String()+"`, the figure localcloud's `gcp` profile models (operation DONE means the control plane took the change, "+
+				"not that every edge follows it; source: "+defaultPropagationDelay.Source+"); set the figure you measured on your load balancer.", false),
 			"message_ack_regions": schema.Int64Attribute{Optional: true,
 				Description: "How many regions hold a message before the relay acknowledges it. Default 2: the relay acknowledges once two regions hold it.",
 				Validators:  []validator.Int64{int64validator.AtLeast(1)}},
@@ -142,7 +146,7 @@ func (d *recoveryReadinessDataSource) Read(ctx context.Context, req datasource.R
 		RPO:               durationOf(m.RPO, 0, path.Root("rpo"), &resp.Diagnostics),
 		Soak:              durationOf(m.Soak, 0, path.Root("reintroduction_soak"), &resp.Diagnostics),
 		DrainGrace:        durationOf(m.DrainGrace, 0, path.Root("drain_grace_period"), &resp.Diagnostics),
-		PropagationDelay:  durationOf(m.PropagationDelay, defaultPropagationDelay, path.Root("propagation_delay"), &resp.Diagnostics),
+		PropagationDelay:  durationOf(m.PropagationDelay, defaultPropagationDelay.For(0), path.Root("propagation_delay"), &resp.Diagnostics),
 		MessageAckRegions: 2,
 	}
 	if !m.MessageAckRegions.IsNull() {

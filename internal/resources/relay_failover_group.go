@@ -167,6 +167,10 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 			"region and plans an unhealthy one to weight 0, so `tofu plan -detailed-exitcode` detects an outage and " +
 			"the apply is the failover. The group manages the relay services' minimum instances: give those " +
 			"`agentnet_relay_service` resources `lifecycle { ignore_changes = [min_instances] }`." +
+			" A URL map change is done for Google's control plane long before its front ends follow it, so every change the group makes " +
+			"carries a generation that the URL map adds to its responses (header `" + generationHeader + "`), and the apply waits, after the " +
+			"weights and after each ramp step, until new connections through the front door (on the weighted route and pinned to the regions " +
+			"concerned) carry it: up to 10 minutes per change, then an error naming the step. The drain's grace period and each soak count from then." +
 			" The apply of a plan does not wait again on a region whose API did not answer that plan's refresh (recorded in the group's private state, used for 5 minutes), unless the region is to take traffic." +
 			" An apply stopped mid-failover (even killed) leaves what it set out to do in the URL map's description, written with the weights: " +
 			"the next plan is not empty and its apply finishes the drain (after its grace period) or the ramp (from the step reached, with its soak).",
@@ -270,16 +274,22 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 							listvalidator.ValueInt64sAre(int64validator.Between(1, 100))},
 						Description: "Percentages of the target weight, increasing, the last one 100."},
 					"soak": schema.StringAttribute{Optional: true, Computed: true, CustomType: timetypes.GoDurationType{},
-						Default:     stringdefault.StaticString(defaultSoak),
-						Validators:  []validator.String{durationAtLeast(0)},
-						Description: "How long each step is held and probed, a Go duration such as `60s`."},
+						Default:    stringdefault.StaticString(defaultSoak),
+						Validators: []validator.String{durationAtLeast(0)},
+						Description: "How long each step is held and probed, a Go duration such as `60s`, counted from the moment the front door " +
+							"follows the step (the apply waits for that first, however long the load balancer takes to propagate it). " +
+							"Google's front ends take a change one by one: agents reaching others may follow it later, which `agentnet_recovery_readiness` " +
+							"flags when the soak is shorter than the propagation delay."},
 				},
 			},
 			"drain_grace_period": schema.StringAttribute{
 				Optional: true, Computed: true, CustomType: timetypes.GoDurationType{},
-				Default:     stringdefault.StaticString(defaultDrainGrace),
-				Validators:  []validator.String{durationAtLeast(0)},
-				Description: "Time between taking a region out of the URL map and telling its connected agents to reconnect elsewhere, a Go duration such as `30s`.",
+				Default:    stringdefault.StaticString(defaultDrainGrace),
+				Validators: []validator.String{durationAtLeast(0)},
+				Description: "Time between taking a region out of the URL map and telling its connected agents to reconnect elsewhere, a Go duration such as `30s`, " +
+					"counted from the moment the front door follows the new weights (the apply waits for that first). Agents reconnecting through " +
+					"front ends that have not taken the change yet could land in the drained region again, which `agentnet_recovery_readiness` " +
+					"flags when the grace is shorter than the propagation delay.",
 			},
 			"effective_weights": schema.MapAttribute{Computed: true, ElementType: types.Int64Type,
 				Description: "URL map weight of each region. Read from the load balancer, so an edit made outside Terraform shows as drift."},

@@ -43,8 +43,9 @@ type relayEnv struct {
 	redisTLSAuth bool
 }
 
-func newRelayEnv(t *testing.T) *relayEnv {
-	e := newEnv(t)
+func newRelayEnv(t *testing.T) *relayEnv { return relayEnvOf(t, newEnv(t)) }
+
+func relayEnvOf(t *testing.T, e *env) *relayEnv {
 	keys, err := auth.LoadOrCreateDevKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
