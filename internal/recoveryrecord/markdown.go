@@ -19,8 +19,12 @@ func (r *Record) Markdown() string {
 	fmt.Fprintf(&b, "Ran by: %s", r.RanBy)
 	b.WriteString(".\n\n")
 	if d := r.Recovery(); d > 0 {
-		fmt.Fprintf(&b, "First unhealthy probe %s, serving again %s: %s.\n\n", r.FirstUnhealthy.UTC().Format("15:04:05.0"),
+		fmt.Fprintf(&b, "%s %s, serving again %s: %s.\n\n", capitalized(r.from()), r.FirstUnhealthy.UTC().Format("15:04:05.0"),
 			r.ServingAgain.UTC().Format("15:04:05.0"), Human(d))
+	}
+	if d, ok := r.DataLoss(); ok {
+		fmt.Fprintf(&b, "Data restored to %s, data-loss point (%s) %s: %s of writes lost at most.\n\n",
+			r.RestoredTo.UTC().Format("2006-01-02 15:04:05"), r.DataLossPointIs, r.DataLossPoint.UTC().Format("2006-01-02 15:04:05"), Human(d))
 	}
 	for _, m := range r.Moved {
 		fmt.Fprintf(&b, "- moved: %s\n", m)
@@ -66,6 +70,13 @@ func MetricTable(metrics []Metric) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", m.Name, m.Measured, m.Target, margin)
 	}
 	return b.String()
+}
+
+func capitalized(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

@@ -28,11 +28,25 @@ type Record struct {
 	Failures []string `json:"failures,omitempty"`
 	RanBy    RanBy    `json:"ran_by"`
 	// FirstUnhealthy is the first probe that found the service unhealthy,
-	// ServingAgain when it served again; zero when unknown.
-	FirstUnhealthy time.Time   `json:"first_unhealthy,omitzero"`
-	ServingAgain   time.Time   `json:"serving_again,omitzero"`
-	Objectives     *Objectives `json:"objectives,omitempty"`
+	// ServingAgain when it served again; zero when unknown. RecoveryFrom
+	// says what FirstUnhealthy is when it is not a probe (the apply's
+	// start, when no probe saw the service unhealthy).
+	FirstUnhealthy time.Time `json:"first_unhealthy,omitzero"`
+	ServingAgain   time.Time `json:"serving_again,omitzero"`
+	RecoveryFrom   string    `json:"recovery_from,omitempty"`
+	// RestoredTo is the point in time the recovery brought the data back
+	// to (the snapshot's), DataLossPoint when the data were lost or began
+	// to be corrupted, and DataLossPointIs what that time is: the writes
+	// in between are lost. Zero when the recovery restored no data.
+	RestoredTo      time.Time   `json:"restored_to,omitzero"`
+	DataLossPoint   time.Time   `json:"data_loss_point,omitzero"`
+	DataLossPointIs string      `json:"data_loss_point_is,omitempty"`
+	Objectives      *Objectives `json:"objectives,omitempty"`
 }
+
+// FromFirstUnhealthy is the RecoveryFrom of a recovery timed from the
+// first unhealthy probe.
+const FromFirstUnhealthy = "first unhealthy probe"
 
 // Step is one phase of the recovery with its timing.
 type Step struct {
@@ -99,17 +113,43 @@ func (r *Record) Recovery() time.Duration {
 	return r.ServingAgain.Sub(r.FirstUnhealthy)
 }
 
+// DataLoss is the window of writes the recovery could not bring back,
+// from RestoredTo to DataLossPoint; ok is false when either is unknown.
+func (r *Record) DataLoss() (d time.Duration, ok bool) {
+	if r.RestoredTo.IsZero() || r.DataLossPoint.IsZero() {
+		return 0, false
+	}
+	return max(r.DataLossPoint.Sub(r.RestoredTo), 0), true
+}
+
+// from is what the recovery time counts from.
+func (r *Record) from() string {
+	if r.RecoveryFrom != "" {
+		return r.RecoveryFrom
+	}
+	return FromFirstUnhealthy
+}
+
 // Compare adds the recovery's comparison with its objectives: the recovery
-// time against the RTO. A missed objective is a failure.
+// time against the RTO, the data-loss window against the RPO. A missed
+// objective is a failure.
 func (r *Record) Compare() {
-	if r.Objectives == nil || r.Objectives.RTO <= 0 {
+	if r.Objectives == nil {
 		return
 	}
-	d, what := r.Recovery(), "first unhealthy probe → serving again"
-	if d == 0 {
-		d, what = r.Ended.Sub(r.Started), "recovery started → ended"
+	if r.Objectives.RTO > 0 {
+		d, what := r.Recovery(), r.from()+" → serving again"
+		if d == 0 {
+			d, what = r.Ended.Sub(r.Started), "recovery started → ended"
+		}
+		r.against(Against("RTO: "+what, d, r.Objectives.RTO, "< "+Human(r.Objectives.RTO)+" (RTO)"))
 	}
-	m := Against("RTO: "+what, d, r.Objectives.RTO, "< "+Human(r.Objectives.RTO)+" (RTO)")
+	if loss, ok := r.DataLoss(); ok && r.Objectives.RPO > 0 {
+		r.against(Against("RPO: data restored to → "+r.DataLossPointIs, loss, r.Objectives.RPO, "< "+Human(r.Objectives.RPO)+" (RPO)"))
+	}
+}
+
+func (r *Record) against(m Metric) {
 	r.Metrics = append(r.Metrics, m)
 	if !*m.Met {
 		r.Failures = append(r.Failures, fmt.Sprintf("%s: %s, target %s", m.Name, m.Measured, m.Target))

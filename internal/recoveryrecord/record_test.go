@@ -54,3 +54,20 @@ func TestCompareWithObjectives(t *testing.T) {
 		t.Errorf("markdown:\n%s", md)
 	}
 }
+
+func TestCompareDataLossWithRPO(t *testing.T) {
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	r := &Record{Kind: "restore", Subject: "relay-us", Started: start, Ended: start.Add(time.Minute), Passed: true,
+		RestoredTo: start.Add(-7 * time.Minute), DataLossPoint: start.Add(-time.Minute), DataLossPointIs: "created_before",
+		Objectives: &Objectives{RTO: time.Hour, RPO: 5 * time.Minute}}
+	r.Compare()
+	if r.Passed || len(r.Metrics) != 2 || r.Metrics[1].Name != "RPO: data restored to → created_before" || r.Metrics[1].Measured != "6 min" || *r.Metrics[1].Met {
+		t.Fatalf("6 min of writes lost against a 5 min RPO: passed %t, metrics %+v", r.Passed, r.Metrics)
+	}
+	if !*r.Metrics[0].Met || r.Metrics[0].Name != "RTO: recovery started → ended" {
+		t.Errorf("a 1 min restore against a 1 h RTO: %+v", r.Metrics[0])
+	}
+	if md := r.Markdown(); !strings.Contains(md, "data-loss point (created_before) 2026-11-26 11:59:00: 6 min of writes lost at most") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}

@@ -187,7 +187,7 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	}
 	phase.done("health_gate")
 
-	r.startFailover(ctx, m, run, carried, intent, diags)
+	r.startFailover(ctx, m, run, carried, intent, lostTraffic(current, first), diags)
 
 	// 4. Weights, with the record. A region that comes back starts at its
 	// first ramp step; a drain's grace period starts once the new weights
@@ -612,19 +612,24 @@ func withWeight(weights map[string]int64, region string, w int64) map[string]int
 	return out
 }
 
-// phaseClock logs how long each phase of the apply took, and keeps them
-// for the recovery record.
+// phaseClock logs how long each phase of a recovery (a failover or a
+// restore: kind) took, and keeps them for the recovery record.
 type phaseClock struct {
 	ctx   context.Context
+	kind  string
 	last  time.Time
 	steps []recoveryrecord.Step
 }
 
-func newPhaseClock(ctx context.Context) *phaseClock { return &phaseClock{ctx: ctx, last: time.Now()} }
+func newPhaseClock(ctx context.Context, kind string) *phaseClock {
+	return &phaseClock{ctx: ctx, kind: kind, last: time.Now()}
+}
 
-func (p *phaseClock) done(phase string) {
+func (p *phaseClock) done(phase string) { p.doneWith(phase, "") }
+
+func (p *phaseClock) doneWith(phase, detail string) {
 	now := time.Now()
-	tflog.Info(p.ctx, "failover phase done", map[string]any{"phase": phase, "ms": now.Sub(p.last).Milliseconds()})
-	p.steps = append(p.steps, recoveryrecord.Step{Name: phase, Started: p.last.UTC(), TookS: now.Sub(p.last).Seconds()})
+	tflog.Info(p.ctx, p.kind+" phase done", map[string]any{"phase": phase, "ms": now.Sub(p.last).Milliseconds()})
+	p.steps = append(p.steps, recoveryrecord.Step{Name: phase, Started: p.last.UTC(), TookS: now.Sub(p.last).Seconds(), Detail: detail})
 	p.last = now
 }

@@ -39,7 +39,7 @@ type failoverRun struct {
 }
 
 func (r *relayFailoverGroupResource) beginRun(ctx context.Context, m *failoverGroupModel) *failoverRun {
-	return &failoverRun{group: m.Name.ValueString(), started: time.Now().UTC(), phase: newPhaseClock(ctx)}
+	return &failoverRun{group: m.Name.ValueString(), started: time.Now().UTC(), phase: newPhaseClock(ctx, "failover")}
 }
 
 // finishRun ends an apply: the end notification, then the record.
@@ -58,14 +58,19 @@ func (run *failoverRun) checked(regions []string, failed map[string]string) {
 }
 
 // startFailover notifies the start of a failover when the apply drains or
-// returns a region (or resumes an interrupted one that did).
+// returns a region (or resumes an interrupted one that did). lost are the
+// regions whose traffic the apply takes away: a region whose service is
+// out has no drain in the intent (no agent can be told anything there),
+// but its traffic moves all the same.
 func (r *relayFailoverGroupResource) startFailover(ctx context.Context, m *failoverGroupModel, run *failoverRun, carried, intent *failoverIntent,
-	diags *diag.Diagnostics) {
+	lost []string, diags *diag.Diagnostics) {
 	run.resumed = !carried.empty()
-	if intent.empty() {
+	if intent.empty() && len(lost) == 0 {
 		return
 	}
-	run.drains, run.returns = slices.Sorted(maps.Keys(intent.Drains)), slices.Sorted(maps.Keys(intent.Ramps))
+	drains := slices.AppendSeq(lost, maps.Keys(intent.Drains))
+	slices.Sort(drains)
+	run.drains, run.returns = slices.Compact(drains), slices.Sorted(maps.Keys(intent.Ramps))
 	kind, verb := notify.FailoverStarted, "started"
 	if run.resumed {
 		kind, verb = notify.FailoverResumed, "resumed"
@@ -145,4 +150,16 @@ func firstError(diags diag.Diagnostics) string {
 		return d.Summary()
 	}
 	return ""
+}
+
+// lostTraffic are the regions that take traffic in current and none in
+// next.
+func lostTraffic(current, next map[string]int64) []string {
+	var out []string
+	for region, w := range current {
+		if w > 0 && next[region] == 0 {
+			out = append(out, region)
+		}
+	}
+	return out
 }

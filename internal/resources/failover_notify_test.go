@@ -137,13 +137,14 @@ data "agentnet_recovery_records" "failovers" {
 					resource.TestCheckResourceAttr(listed, "records.0.passed", "true"),
 					resource.TestCheckResourceAttrSet(listed, "records.1.recovery_seconds"),
 					resource.TestCheckNoResourceAttr(listed, "records.2.recovery_seconds"),
+					resource.TestCheckResourceAttr(listed, "records.1.recovery_from", "apply start (no probe found a drained region unhealthy)"),
 					resource.TestMatchResourceAttr(listed, "records.0.ran_by", regexp.MustCompile(`^local on `)),
 					resource.TestCheckResourceAttrPair(listed, "records.0.uri", group, "last_record"),
 					func(s *terraform.State) error {
 						// The Markdown beside the JSON has the steps with their timings and the RTO comparison.
 						md := e.readObject(t, s.RootModule().Resources[listed].Primary.Attributes["records.1.markdown_uri"])
 						for _, want := range []string{"# Recovery record: failover group relay", "## Steps", "| url_map |", "## Health",
-							"RTO: first unhealthy probe → serving again", "under ("} {
+							"RTO: apply start (no probe found a drained region unhealthy) → serving again", "under ("} {
 							if !strings.Contains(md, want) {
 								return fmt.Errorf("the record's Markdown lacks %q:\n%s", want, md)
 							}

@@ -71,7 +71,9 @@ func (p *prober) probe(ctx context.Context, region string) error {
 // failed. A region whose Cloud Run API does not answer is unhealthy for
 // that reason. A group without a front door yet (being created) is not
 // probed: the apply's health gate decides.
-func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failoverGroupModel, specs []regionSpec) map[string]string {
+func (r *relayFailoverGroupResource) probeRegions(ctx context.Context, m *failoverGroupModel, specs []regionSpec) (unhealthy map[string]string) {
+	probedAt := time.Now().UTC()
+	defer func() { m.noteUnhealthy(probedAt, unhealthy) }()
 	returning := map[string]bool{}
 	if prior := m.EffectiveWeights; !prior.IsNull() && !prior.IsUnknown() {
 		for region, w := range int64Map(prior) {

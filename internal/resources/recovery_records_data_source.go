@@ -44,6 +44,8 @@ type recordsEntry struct {
 	Started         types.String  `tfsdk:"started"`
 	DurationSeconds types.Float64 `tfsdk:"duration_seconds"`
 	RecoverySeconds types.Float64 `tfsdk:"recovery_seconds"`
+	RecoveryFrom    types.String  `tfsdk:"recovery_from"`
+	DataLossSeconds types.Float64 `tfsdk:"data_loss_seconds"`
 	Passed          types.Bool    `tfsdk:"passed"`
 	Moved           []string      `tfsdk:"moved"`
 	RanBy           types.String  `tfsdk:"ran_by"`
@@ -79,11 +81,15 @@ func (d *recoveryRecordsDataSource) Schema(_ context.Context, _ datasource.Schem
 					"subject":          schema.StringAttribute{Computed: true, Description: "The group, instance or scenario."},
 					"started":          schema.StringAttribute{Computed: true, Description: "When the recovery started (RFC 3339)."},
 					"duration_seconds": schema.Float64Attribute{Computed: true, Description: "From start to end."},
-					"recovery_seconds": schema.Float64Attribute{Computed: true, Description: "From the first unhealthy probe to serving again; null when nothing moved."},
-					"passed":           schema.BoolAttribute{Computed: true, Description: "Whether it succeeded and met its objectives."},
-					"moved":            schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: "What moved."},
-					"ran_by":           schema.StringAttribute{Computed: true, Description: "What ran it: the CI system and run (with its URL when known), or `local on HOST`."},
-					"failures":         schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: "Errors and missed objectives."},
+					"recovery_seconds": schema.Float64Attribute{Computed: true, Description: "From the first unhealthy probe (see `recovery_from`) to serving again; null when nothing moved."},
+					"recovery_from": schema.StringAttribute{Computed: true,
+						Description: "What `recovery_seconds` counts from: `first unhealthy probe`, or the apply's start when no probe found a drained region unhealthy (a drain by configuration); null when nothing moved."},
+					"data_loss_seconds": schema.Float64Attribute{Computed: true,
+						Description: "The writes a restore could not bring back: from the snapshot's time to the data-loss point (`created_before`, else the restore's start), compared with the RPO; null for a recovery that restored no data."},
+					"passed":   schema.BoolAttribute{Computed: true, Description: "Whether it succeeded and met its objectives."},
+					"moved":    schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: "What moved."},
+					"ran_by":   schema.StringAttribute{Computed: true, Description: "What ran it: the CI system and run (with its URL when known), or `local on HOST`."},
+					"failures": schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: "Errors and missed objectives."},
 				}}},
 		},
 	}
@@ -123,9 +129,17 @@ func entryOf(s recoveryrecord.Stored) recordsEntry {
 	e := recordsEntry{URI: types.StringValue(s.URI), MarkdownURI: types.StringValue(strings.TrimSuffix(s.URI, ".json") + ".md"),
 		Kind: types.StringValue(s.Kind), Subject: types.StringValue(s.Subject), Started: types.StringValue(s.Started.UTC().Format("2006-01-02T15:04:05.000Z07:00")),
 		DurationSeconds: types.Float64Value(s.Ended.Sub(s.Started).Seconds()), RecoverySeconds: types.Float64Null(),
-		Passed: types.BoolValue(s.Passed), Moved: s.Moved, RanBy: types.StringValue(s.RanBy.String()), Failures: s.Failures}
+		Passed: types.BoolValue(s.Passed), Moved: s.Moved, RanBy: types.StringValue(s.RanBy.String()), Failures: s.Failures,
+		RecoveryFrom: types.StringNull(), DataLossSeconds: types.Float64Null()}
 	if d := s.Recovery(); d > 0 {
 		e.RecoverySeconds = types.Float64Value(d.Seconds())
+		e.RecoveryFrom = types.StringValue(s.RecoveryFrom)
+		if s.RecoveryFrom == "" {
+			e.RecoveryFrom = types.StringValue(recoveryrecord.FromFirstUnhealthy)
+		}
+	}
+	if d, ok := s.DataLoss(); ok {
+		e.DataLossSeconds = types.Float64Value(d.Seconds())
 	}
 	if e.Moved == nil {
 		e.Moved = []string{}

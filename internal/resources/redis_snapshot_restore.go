@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -69,6 +70,9 @@ type redisSnapshotRestoreModel struct {
 	KeyCount           types.Int64       `tfsdk:"key_count"`
 	Signed             types.Bool        `tfsdk:"signed"`
 	Timeouts           timeouts.Value    `tfsdk:"timeouts"`
+	RecordsPrefix      types.String      `tfsdk:"records_prefix"`
+	RecoveryObjectives *objectivesModel  `tfsdk:"recovery_objectives"`
+	LastRecord         types.String      `tfsdk:"last_record"`
 }
 
 func (r *redisSnapshotRestoreResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -190,6 +194,7 @@ func (r *redisSnapshotRestoreResource) Schema(ctx context.Context, _ resource.Sc
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true}),
 		},
 	}
+	maps.Copy(resp.Schema.Attributes, restoreRecordsAttributes())
 }
 
 func (r *redisSnapshotRestoreResource) ConfigValidators(context.Context) []resource.ConfigValidator {
@@ -240,6 +245,8 @@ func (r *redisSnapshotRestoreResource) Create(ctx context.Context, req resource.
 
 	// Every check comes before the instance is touched.
 	rules := plan.rules(&resp.Diagnostics)
+	run := newRestoreRun(ctx, rules)
+	defer r.writeRecord(ctx, &plan, run, &resp.Diagnostics) // a refused or failed restore is recorded too
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -247,7 +254,9 @@ func (r *redisSnapshotRestoreResource) Create(ctx context.Context, req resource.
 	if !ok {
 		return
 	}
-	if ref := checkSnapshot(rules, snap, r.verifier(ctx, rules.SigningKey)); ref != nil {
+	ref := checkSnapshot(rules, snap, r.verifier(ctx, rules.SigningKey))
+	run.checked(snap, ref)
+	if ref != nil {
 		resp.Diagnostics.AddAttributeError(ref.Attr, ref.Summary, ref.Detail)
 		return
 	}
@@ -262,7 +271,7 @@ func (r *redisSnapshotRestoreResource) Create(ctx context.Context, req resource.
 		return
 	}
 	pinned := fmt.Sprintf("%s#%d", snap.URI, snap.Generation)
-	if err := r.importOnce(ctx, inst, snap.URI, plan.request(pinned), resp); err != nil {
+	if err := r.importOnce(ctx, inst, snap.URI, plan.request(pinned), run, resp); err != nil {
 		resp.Diagnostics.AddError("Restoring "+instance+" from "+pinned+" failed", r.clients.Describe(gcpclient.APIRedis, err))
 		return
 	}
@@ -279,6 +288,7 @@ func (r *redisSnapshotRestoreResource) Create(ctx context.Context, req resource.
 		plan.KeyCount = types.Int64Value(n)
 	}
 	plan.Signed = types.BoolValue(rules.SigningKey != "" && snap.signed())
+	r.writeRecord(ctx, &plan, run, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -397,7 +407,8 @@ func (r *redisSnapshotRestoreResource) verifier(ctx context.Context, key string)
 // done: that one is awaited or adopted, never repeated. The record stays
 // on the instance until the restore is destroyed, so that an apply killed
 // after the import but before its state was saved adopts it too.
-func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *redispb.Instance, uri gcsURI, request string, resp *resource.CreateResponse) error {
+func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *redispb.Instance, uri gcsURI, request string, run *restoreRun,
+	resp *resource.CreateResponse) error {
 	instance := inst.GetName()
 	if since, ok := intentFrom(inst.GetLabels(), request); ok {
 		op, err := importSince(ctx, r.clients, instance, since)
@@ -406,6 +417,7 @@ func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *red
 		}
 		if op != nil {
 			if err := awaitImport(ctx, r.clients, op); err == nil {
+				run.adopted(op.GetName())
 				resp.Diagnostics.AddWarning("Resumed an interrupted restore",
 					fmt.Sprintf("An earlier apply started importing %s into %s (operation %s) and was interrupted; that import is done and was not repeated.", uri, instance, op.GetName()))
 				return nil
@@ -416,12 +428,15 @@ func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *red
 	if err := setRestoreLabel(ctx, r.clients, inst, &restoreIntent{Source: request, Since: r.now()}); err != nil {
 		return fmt.Errorf("recording the restore on the instance: %w", err)
 	}
+	run.steps.doneWith("intent_label", restoreLabelKey+" on "+linkName(instance))
 	op, err := r.clients.Redis.ImportInstance(ctx, &redispb.ImportInstanceRequest{
 		Name:        instance,
 		InputConfig: &redispb.InputConfig{Source: &redispb.InputConfig_GcsSource{GcsSource: &redispb.GcsSource{Uri: uri.String()}}},
 	})
 	if err == nil {
+		run.steps.doneWith("import", "operation "+op.Name())
 		_, err = gcpclient.Wait(ctx, op)
+		run.steps.doneWith("wait", "the instance is available again")
 	}
 	return err
 }

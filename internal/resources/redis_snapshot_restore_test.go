@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,18 @@ resource "agentnet_redis_snapshot_restore" "back" {
   source_generation = agentnet_redis_snapshot.before.generation
   expected_crc32c   = agentnet_redis_snapshot.before.crc32c
   allow_unsigned    = true
+
+  records_prefix      = "gs://agentnet-snapshots/records/"
+  recovery_objectives = { rto = "1h", rpo = "5m" }
+}
+`
+
+// restoreRecordsHCL lists the restores' recovery records.
+const restoreRecordsHCL = `
+data "agentnet_recovery_records" "restores" {
+  prefix     = "gs://agentnet-snapshots/records/"
+  kind       = "restore"
+  depends_on = [agentnet_redis_snapshot_restore.back]
 }
 `
 
@@ -93,12 +106,13 @@ func TestAccRedisSnapshotRestore_dataCorruptionRecovery(t *testing.T) {
 					},
 				),
 			},
-			{
-				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL),
+			{ // the restore, with its recovery record read back
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + recoveryRestoreHCL + restoreRecordsHCL),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttrPair("agentnet_redis_snapshot_restore.back", "imported_generation",
 						"agentnet_redis_snapshot.before", "generation"),
 					resource.TestCheckResourceAttrSet("agentnet_redis_snapshot_restore.back", "restored_at"),
+					e.checkRestoreRecord(t, "data.agentnet_recovery_records.restores", "agentnet_redis_snapshot_restore.back"),
 					func(s *terraform.State) error {
 						c, err := redisOf(s, "agentnet_redis_instance.main")
 						if err != nil {
@@ -471,4 +485,32 @@ resource "agentnet_redis_snapshot_restore" "back" {
 			},
 		},
 	})
+}
+
+// checkRestoreRecord checks the one restore record listed: it is the
+// restore's last_record, passed, names the snapshot imported, has each
+// step with its timing and the checks' results, and compares the data-loss
+// window with the RPO.
+func (e *env) checkRestoreRecord(t *testing.T, listed, restore string) resource.TestCheckFunc {
+	return resource.ComposeAggregateTestCheckFunc(
+		resource.TestCheckResourceAttr(listed, "records.#", "1"),
+		resource.TestCheckResourceAttrPair(listed, "records.0.uri", restore, "last_record"),
+		resource.TestMatchResourceAttr(listed, "records.0.uri", regexp.MustCompile(`^gs://agentnet-snapshots/records/restore/\d{8}T[0-9.]+Z-relay-us\.json$`)),
+		resource.TestCheckResourceAttr(listed, "records.0.subject", "relay-us"),
+		resource.TestCheckResourceAttr(listed, "records.0.passed", "true"),
+		resource.TestMatchResourceAttr(listed, "records.0.moved.0", regexp.MustCompile(`relay-us restored from gs://agentnet-snapshots/relay-us/before\.rdb#\d+, written 20`)),
+		resource.TestCheckResourceAttrSet(listed, "records.0.data_loss_seconds"),
+		resource.TestMatchResourceAttr(listed, "records.0.ran_by", regexp.MustCompile(`^local on `)),
+		func(s *terraform.State) error {
+			md := e.readObject(t, s.RootModule().Resources[listed].Primary.Attributes["records.0.markdown_uri"])
+			for _, want := range []string{"# Recovery record: restore of relay-us", "| checks |", "| intent_label |", "| import |", "| wait |",
+				"| generation, CRC32C, created_before | ", "| manifest |", "| signature |", "| non-empty |",
+				"data-loss point (restore started)", "RPO: data restored to → restore started", "RTO: recovery started → ended", "**PASSED**"} {
+				if !strings.Contains(md, want) {
+					return fmt.Errorf("the restore's record lacks %q:\n%s", want, md)
+				}
+			}
+			return nil
+		},
+	)
 }

@@ -88,6 +88,9 @@ type failoverGroupModel struct {
 	// notify are the webhooks, read from the configuration (their URLs are
 	// write-only).
 	notify []notify.Target
+	// unhealthySince is when this run's probes first found each unhealthy
+	// region unhealthy, for the recovery record (failover_records.go).
+	unhealthySince map[string]time.Time
 }
 
 // probeSettings are the health check's token (token_wo lives only in the
@@ -341,7 +344,8 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 				"`failover_started`, `failover_resumed` or `failover_ended`"),
 		},
 	}
-	maps.Copy(resp.Schema.Attributes, recordsAttributes("failover"))
+	maps.Copy(resp.Schema.Attributes, recordsAttributes("failover",
+		"the recovery time (from the first probe that found a drained region unhealthy, else from the apply's start, as the record says)"))
 }
 
 func (r *relayFailoverGroupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -475,6 +479,7 @@ func (r *relayFailoverGroupResource) ModifyPlan(ctx context.Context, req resourc
 		return
 	}
 	resp.Diagnostics.Append(plan.setTargets(ctx, targets)...)
+	resp.Diagnostics.Append(plan.keepUnhealthySince(ctx, resp.Private)...)
 	r.planOutcome(ctx, req, resp, &plan, state)
 	r.planResume(ctx, &plan, state, req, resp)
 	if state != nil && !strings.HasPrefix(state.FrontDoorURL.ValueString(), "https://") {
@@ -527,6 +532,9 @@ func (r *relayFailoverGroupResource) planOutcome(ctx context.Context, req resour
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("effective_weights"), types.MapUnknown(types.Int64Type))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("min_instances"), types.MapUnknown(types.Int64Type))...)
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("unhealthy_regions"), types.ListUnknown(types.StringType))...)
+	// Every apply writes a recovery record, a failover planned with the
+	// configuration unchanged too.
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("last_record"), types.StringUnknown())...)
 }
 
 // describeMoves says, region by region, what the apply will change.
@@ -712,6 +720,7 @@ func (r *relayFailoverGroupResource) Update(ctx context.Context, req resource.Up
 	}
 	plan.readProbe(ctx, req.Config, &resp.Diagnostics)
 	plan.readNotifications(ctx, req.Config, &resp.Diagnostics)
+	plan.readUnhealthySince(ctx, req.Private)
 	timeout, d := plan.Timeouts.Update(ctx, 30*time.Minute)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
@@ -739,6 +748,7 @@ func (r *relayFailoverGroupResource) saveApplied(ctx context.Context, m *failove
 	diags.Append(state.Set(ctx, m)...)
 	diags.Append(r.recordRegionsOut(ctx, m, private)...)
 	diags.Append(mirrorIntent(ctx, pending, private)...)
+	diags.Append(private.SetKey(ctx, privateUnhealthySince, nil)...) // used by this apply's record only
 }
 
 func (r *relayFailoverGroupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

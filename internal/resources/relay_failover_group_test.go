@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 )
 
@@ -335,22 +337,33 @@ func TestAccRelayFailoverGroup_drainAndReturn(t *testing.T) {
 }
 
 // Automatic failover: an outage makes the next plan non-empty, and the
-// apply is the failover.
+// apply is the failover. Its recovery record counts from the first
+// unhealthy probe and data.agentnet_recovery_records reads it back.
 func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 	e := newRelayEnv(t)
 	var outageAt time.Time
-	failedOver := e.groupHCL(nil, true, "")
+	records := fmt.Sprintf(`
+  records_prefix      = "gs://%s/records/"
+  recovery_objectives = { rto = "1h", rpo = "5m" }`, testBucket)
+	failedOver := e.groupHCL(nil, true, records) + `
+data "agentnet_recovery_records" "failovers" {
+  prefix     = "gs://` + testBucket + `/records/"
+  kind       = "failover"
+  limit      = 1
+  depends_on = [agentnet_relay_failover_group.global]
+}
+`
 	recorded := ""
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: e.groupHCL(nil, true, "")},
+			{Config: e.groupHCL(nil, true, records)},
 			{
 				PreConfig: func() {
 					outageAt = time.Now()
 					e.lc.FaultRegion(t, "region-down", "europe-west1")
 				},
-				Config:             e.groupHCL(nil, true, ""),
+				Config:             e.groupHCL(nil, true, records),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
@@ -374,6 +387,7 @@ func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 						t.Logf("automatic failover: outage to every new connection served by healthy regions in %v (plan, then apply)", time.Since(outageAt).Round(time.Millisecond))
 						return nil
 					},
+					e.checkFailoverRecord(t, "data.agentnet_recovery_records.failovers"),
 				),
 			},
 			{ // failed over: while the region stays down, the next plan is empty
@@ -392,7 +406,7 @@ func TestAccRelayFailoverGroup_automaticFailover(t *testing.T) {
 						t.Errorf("state recorded min_instances.europe-west1 = %s during the outage, the service has %s: drift once the region answers", recorded, got)
 					}
 				},
-				Config: e.groupHCL(nil, true, ""),
+				Config: e.groupHCL(nil, true, records),
 				Check:  resource.TestCheckResourceAttr("agentnet_relay_failover_group.global", "effective_weights.europe-west1", "100"),
 			},
 		},
@@ -789,4 +803,34 @@ func (e *relayEnv) downgradeFrontDoor(t testing.TB) {
 	wait(c.ForwardingRules.Insert(ctx, &computepb.InsertGlobalForwardingRuleRequest{Project: testProject, ForwardingRuleResource: &computepb.ForwardingRule{
 		Name: proto.String("relay"), Target: proto.String("global/targetHttpProxies/relay"), PortRange: proto.String("80"),
 		LoadBalancingScheme: proto.String("EXTERNAL_MANAGED")}}))
+}
+
+// checkFailoverRecord checks the newest failover record, listed: the
+// automatic failover's, the group's last_record, timed from the probe that
+// found europe-west1 unhealthy (before the apply started) to serving again,
+// within the RTO.
+func (e *relayEnv) checkFailoverRecord(t *testing.T, listed string) resource.TestCheckFunc {
+	const group = "agentnet_relay_failover_group.global"
+	return resource.ComposeAggregateTestCheckFunc(
+		resource.TestCheckResourceAttr(listed, "records.#", "1"),
+		resource.TestCheckResourceAttrPair(listed, "records.0.uri", group, "last_record"),
+		resource.TestCheckResourceAttr(listed, "records.0.moved.0", "europe-west1 drained: its traffic went to asia-east1, us-central1"),
+		resource.TestCheckResourceAttr(listed, "records.0.passed", "true"),
+		resource.TestCheckResourceAttr(listed, "records.0.recovery_from", "first unhealthy probe"),
+		func(s *terraform.State) error {
+			var rec recoveryrecord.Record
+			if err := json.Unmarshal([]byte(e.readObject(t, s.RootModule().Resources[listed].Primary.Attributes["records.0.uri"])), &rec); err != nil {
+				return err
+			}
+			if !rec.FirstUnhealthy.Before(rec.Started) || rec.Recovery() <= rec.ServingAgain.Sub(rec.Started) {
+				return fmt.Errorf("the record counts from %s, the apply started at %s: not from the plan's unhealthy probe", rec.FirstUnhealthy, rec.Started)
+			}
+			if len(rec.Metrics) != 1 || rec.Metrics[0].Name != "RTO: first unhealthy probe → serving again" || !*rec.Metrics[0].Met {
+				return fmt.Errorf("the record's comparison with the RTO: %+v", rec.Metrics)
+			}
+			t.Logf("failover record: first unhealthy probe %s before the apply started, recovery %s",
+				rec.Started.Sub(rec.FirstUnhealthy).Round(time.Millisecond), rec.Recovery().Round(time.Millisecond))
+			return nil
+		},
+	)
 }
