@@ -47,9 +47,13 @@ type env struct {
 	keys  *auth.DevKeys
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { return setupWith(t, localcloudtest.Options{}) }
+
+// setupWith starts localcloud with opts (a repair delay of 300 ms).
+func setupWith(t *testing.T, opts localcloudtest.Options) *env {
 	t.Helper()
-	lc := localcloudtest.StartWithOptions(t, localcloudtest.Options{RepairDelay: 300 * time.Millisecond})
+	opts.RepairDelay = 300 * time.Millisecond
+	lc := localcloudtest.StartWithOptions(t, opts)
 	keys, err := auth.LoadOrCreateDevKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
