@@ -64,11 +64,15 @@
 // force_new_revision) creates a new revision: its instances are started,
 // once all pass their startup probe the service URL switches to them, then
 // the old ones get SIGTERM (the relay closes its agents with 1001 and they
-// reconnect). The operation is done only when the new revision serves. If
+// reconnect) and SIGKILL 10 s later if still running, as Cloud Run does
+// (timing.go). The operation is done only when the new revision serves. If
 // the new revision does not become ready the old one keeps serving and the
 // operation fails with FAILED_PRECONDITION. A change of the service-level
 // scaling only adds or removes instances of the serving revision. A crashed
-// instance is restarted after the repair delay.
+// instance is restarted after the repair delay. A timing profile adds its
+// revision deploy time before a new revision's instances start, its
+// scale-up time before added instances start, and a cold start before each
+// instance starts.
 //
 // Updates: UpdateService honours update_mask (top-level fields; an empty
 // mask replaces every user-settable field) and etag (a stale one gets
