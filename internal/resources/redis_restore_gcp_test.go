@@ -126,4 +126,3 @@ func (e *env) importDirectly(ctx context.Context, uri string) error {
 	}
 	return err
 }
-
