@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 )
@@ -157,6 +158,43 @@ func (g *generationPoller) liveAfter(patch localcloudtest.OplogEntry, gen int64)
 	return live, nil
 }
 
+// regionRequests counts the requests the front doors sent to region.
+func (e *relayEnv) regionRequests(t testing.TB, region string) int64 {
+	var st compute.Status
+	if err := e.lc.Admin().Get(context.Background(), "compute", &st); err != nil {
+		t.Errorf("front door counts: %v", err)
+	}
+	var n int64
+	for _, d := range st.FrontDoors {
+		for _, b := range d.Backends {
+			if b.Region == region {
+				n += b.Requests
+			}
+		}
+	}
+	return n
+}
+
+// duringDelay counts the requests region gets from the first change of the
+// group's URL map after seq until just before that change is live.
+func (e *relayEnv) duringDelay(t *testing.T, after int64, region string) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		defer close(out)
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			if patches := e.groupPatches(t, after); len(patches) > 0 {
+				before := e.regionRequests(t, region)
+				time.Sleep(time.Until(patches[0].Time.Add(testSlept - 2*sampleSlack)))
+				out <- e.regionRequests(t, region) - before
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return out
+}
+
 // Under a profile that models URL map propagation, a failover group's
 // drain and each ramp step wait until the front door follows the change:
 // during the delay new connections follow the old URL map, the drain's
@@ -172,6 +210,7 @@ func TestAccRelayFailoverGroup_waitsForPropagation(t *testing.T) {
 	var url string
 	var poller *generationPoller
 	var mark, gen0 int64
+	var toAsia <-chan int64
 	begin := func() {
 		mark, gen0 = e.lastSeq(t), e.groupGeneration(t)
 		poller = e.pollGenerations(t, url)
@@ -187,9 +226,24 @@ func TestAccRelayFailoverGroup_waitsForPropagation(t *testing.T) {
 				},
 			},
 			{ // drain asia: its agents are told to reconnect a grace period after the drain is live
-				PreConfig: begin,
-				Config:    e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
+				PreConfig: func() {
+					begin()
+					toAsia = e.duringDelay(t, mark, "asia-east1")
+				},
+				Config: e.groupHCL(map[string]string{"asia-east1": "drained"}, false, ""),
 				Check: func(*terraform.State) error {
+					// The poller's new connections follow the weights: to asia
+					// during the drain's propagation, never once it is live.
+					n := <-toAsia
+					t.Logf("new connections to asia-east1 while its drain propagated: %d", n)
+					if n == 0 {
+						return fmt.Errorf("no new connection reached asia-east1 while the drain propagated: the old weights did not apply")
+					}
+					before := e.regionRequests(t, "asia-east1")
+					time.Sleep(time.Second)
+					if n := e.regionRequests(t, "asia-east1") - before; n != 0 {
+						return fmt.Errorf("%d new connections reached asia-east1 after its drain was live", n)
+					}
 					poller.finish()
 					patches := e.groupPatches(t, mark)
 					if len(patches) == 0 {
@@ -225,8 +279,11 @@ func TestAccRelayFailoverGroup_waitsForPropagation(t *testing.T) {
 						if err != nil {
 							return fmt.Errorf("step %d: %w", k+1, err)
 						}
+						next := patches[k+1].Time
+						t.Logf("step %d: live %s after its change, step %d changed %s after that", k+1,
+							live.Sub(patches[k].Time).Round(time.Millisecond), k+2, next.Sub(live).Round(time.Millisecond))
 						// The soak is 1s and starts once the step is live.
-						if next := patches[k+1].Time; next.Before(live.Add(time.Second - sampleSlack)) {
+						if next.Before(live.Add(time.Second - sampleSlack)) {
 							return fmt.Errorf("step %d was changed %s after step %d went live: want after its 1s soak, counted from then",
 								k+2, next.Sub(live), k+1)
 						}
