@@ -135,6 +135,11 @@ func Run(ctx context.Context, opts Options, names ...string) ([]*Report, error) 
 				return reports, fmt.Errorf("setting up the three regions: %w", err)
 			}
 		}
+		if tm.models() {
+			if err := tm.settle(ctx, env.lc, opts.Logf); err != nil {
+				return reports, err
+			}
+		}
 		opts.Logf("== %s: %s", s.name, s.title)
 		r := &run{env: env, sc: s, opts: opts, tag: fmt.Sprintf("d%d%d", i, time.Now().Unix()%100000)}
 		rep, err := r.execute(ctx)

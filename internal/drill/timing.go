@@ -104,6 +104,29 @@ func (t *timing) wait(ctx context.Context, kind profile.Kind, subject string) (m
 	return m, t.profile.Scaled(m)
 }
 
+// settle waits until no delay localcloud applied is still running, so
+// that a scenario does not start while the previous one's last change is
+// still on its way (a URL map change not yet followed by the front door).
+func (t *timing) settle(ctx context.Context, lc *localcloud, logf func(string, ...any)) error {
+	actx, cancel := lc.ctx()
+	defer cancel()
+	st, err := lc.admin.Delays(actx)
+	if err != nil {
+		return fmt.Errorf("reading localcloud's delays: %w", err)
+	}
+	var last time.Time
+	for _, a := range st.Applied {
+		if end := a.Start.Add(a.Slept.D()); end.After(last) {
+			last = end
+		}
+	}
+	if wait := time.Until(last); wait > 0 {
+		logf("waiting %s for the modelled delays still running", wait.Round(time.Millisecond))
+		sleep(ctx, wait)
+	}
+	return ctx.Err()
+}
+
 // applied is every delay applied between from and to, by localcloud and by
 // the drill, oldest first; localcloud's ledger is read through its admin
 // API.
