@@ -48,7 +48,7 @@ func run() int {
 	work := fs.String("work", "", "folder for localcloud's data, the tofu state and logs (default: a temporary folder, removed unless -keep)")
 	quiet := fs.Bool("q", false, "print only the summary")
 	prof := fs.String("profile", "default", "localcloud's timing: default (every change live at once), gcp (Google Cloud's delays, each cited in docs/gcp-fidelity.md) or the path of a JSON profile file; with delays the reports predict Google Cloud's times")
-	scale := fs.Float64("time-scale", 0, "divide every modelled delay actually slept by this factor; 0: a profile file's own, else chosen so the longest delay sleeps at most 10s")
+	scale := fs.Float64("time-scale", 0, "divide every modelled delay actually slept by this factor; 0: a profile file's own, else chosen so the longest delay sleeps at most 15s")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: drill -scenario NAME [-out reports/] [-keep] [-profile default|gcp|FILE] [-time-scale N]\n\nScenarios: %s, all\n\n", strings.Join(drill.Scenarios(), ", "))
 		fs.PrintDefaults()

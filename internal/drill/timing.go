@@ -15,7 +15,7 @@ import (
 // sleep when the drill chooses the time scale: at most a few seconds for
 // each of the few dozen delays a full run waits on keeps `drill -scenario
 // all` with the gcp profile within about fifteen minutes.
-const longestSlept = 10 * time.Second
+const longestSlept = 15 * time.Second
 
 // timing is the profile localcloud runs with during a drill, at which time
 // scale, and the delays the drill models itself (the alert that tells the
