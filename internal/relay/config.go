@@ -42,7 +42,9 @@ type Config struct {
 	RedisCluster bool
 
 	// Memorystore mode, instead of direct mode: full instance names
-	// (projects/P/locations/R/instances/I) that Resolver turns into each
+	// (projects/P/locations/R/instances/I), or Memorystore for Redis
+	// Cluster names (projects/P/locations/R/clusters/C), that Resolver
+	// turns into each
 	// Redis's address, AUTH string and CA at start, retrying until it
 	// succeeds. A Redis counts as unreachable until resolved.
 	RedisInstance      string
@@ -249,7 +251,8 @@ type EnvConfig struct {
 //	                     (default 9090; 0 picks a free port)
 //	LISTEN_HOST          listen host of both (default 0.0.0.0 on Cloud Run,
 //	                     i.e. when K_SERVICE is set, else 127.0.0.1)
-//	REDIS_INSTANCE       this region's Memorystore instance, full name: its
+//	REDIS_INSTANCE       this region's Memorystore instance (or Memorystore
+//	                     for Redis Cluster), full name: its
 //	                     address, AUTH string and CA come from the
 //	                     Memorystore API at start
 //	PEER_REDIS_INSTANCES other regions' instances, comma separated
@@ -346,7 +349,7 @@ func ConfigFromEnv(getenv func(string) string) (EnvConfig, error) {
 		ec.EmulatorHost = getenv("AGENTNET_EMULATOR_HOST")
 		for _, n := range append([]string{ec.RedisInstance}, ec.PeerRedisInstances...) {
 			if !validInstanceName(n) {
-				errs = append(errs, fmt.Errorf("%q is not a Memorystore instance name (projects/P/locations/R/instances/I)", n))
+				errs = append(errs, fmt.Errorf("%q is not a Memorystore instance name (projects/P/locations/R/instances/I) or Memorystore for Redis Cluster name (projects/P/locations/R/clusters/C)", n))
 			}
 		}
 		for _, k := range []string{"PEER_REDIS_ADDRS", "REDIS_PASSWORD", "REDIS_CA_FILE", "REDIS_CLUSTER"} {
@@ -474,8 +477,13 @@ func boolEnv(getenv func(string) string, name string, dst *bool) error {
 	return nil
 }
 
-// validInstanceName checks projects/P/locations/R/instances/I.
+// validInstanceName checks projects/P/locations/R/instances/I or
+// projects/P/locations/R/clusters/C.
 func validInstanceName(n string) bool {
 	p := strings.Split(n, "/")
-	return len(p) == 6 && p[0] == "projects" && p[2] == "locations" && p[4] == "instances" && p[1] != "" && p[3] != "" && p[5] != ""
+	return len(p) == 6 && p[0] == "projects" && p[2] == "locations" && (p[4] == "instances" || p[4] == "clusters") && p[1] != "" && p[3] != "" && p[5] != ""
 }
+
+// isClusterName reports whether a valid name is a Memorystore for Redis
+// Cluster's.
+func isClusterName(n string) bool { return strings.Contains(n, "/clusters/") }

@@ -125,6 +125,13 @@ func TestConfigFromEnvRedisModes(t *testing.T) {
 	if err != nil || c.RedisCAs == nil {
 		t.Errorf("REDIS_CA_FILE: %v", err)
 	}
+	const cl = "projects/p/locations/us-central1/clusters/relay-a"
+	if c, err := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_INSTANCE": cl, "PEER_REDIS_INSTANCES": b}))); err != nil || c.RedisInstance != cl {
+		t.Errorf("a Memorystore for Redis Cluster name: %q %v", c.RedisInstance, err)
+	}
+	if _, err := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_INSTANCE": "projects/p/locations/r/clusters"}))); err == nil || !strings.Contains(err.Error(), "clusters/C") {
+		t.Errorf("a truncated cluster name: %v", err)
+	}
 	if c, err := relay.ConfigFromEnv(env(with(map[string]string{"REDIS_ADDR": "10.0.0.3:6378", "REDIS_CLUSTER": "true"}))); err != nil || !c.RedisCluster {
 		t.Errorf("REDIS_CLUSTER=true: %v %v", c.RedisCluster, err)
 	}

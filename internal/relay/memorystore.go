@@ -10,6 +10,7 @@ import (
 
 	redisapi "cloud.google.com/go/redis/apiv1"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	clusterapi "cloud.google.com/go/redis/cluster/apiv1"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,7 +22,13 @@ import (
 // the service's configuration. It calls the API as the service's own
 // identity (Application Default Credentials), or an emulator.
 type MemorystoreResolver struct {
-	c *redisapi.CloudRedisClient
+	c  *redisapi.CloudRedisClient
+	cc *clusterapi.CloudRedisClusterClient
+	// IAMToken gives the access token a Memorystore for Redis Cluster with
+	// IAM authentication takes as AUTH password: the service identity's
+	// (Application Default Credentials, cloud-platform scope); unset with an
+	// emulator, where whoever runs it sets it.
+	IAMToken func(context.Context) (string, error)
 }
 
 // NewMemorystoreResolver connects to redis.googleapis.com with Application
@@ -38,15 +45,30 @@ func NewMemorystoreResolver(ctx context.Context, emulatorHost string) (*Memoryst
 	if err != nil {
 		return nil, fmt.Errorf("memorystore client: %w", err)
 	}
-	return &MemorystoreResolver{c: c}, nil
+	cc, err := clusterapi.NewCloudRedisClusterClient(ctx, opts...)
+	if err != nil {
+		_ = c.Close() // the resolver is not made: nothing else uses it
+		return nil, fmt.Errorf("memorystore for redis cluster client: %w", err)
+	}
+	m := &MemorystoreResolver{c: c, cc: cc}
+	if emulatorHost == "" {
+		if m.IAMToken, err = iamToken(ctx); err != nil {
+			_ = m.Close() // the resolver is not made: nothing else uses it
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
-// Close releases the API connection.
-func (m *MemorystoreResolver) Close() error { return m.c.Close() }
+// Close releases the API connections.
+func (m *MemorystoreResolver) Close() error { return errors.Join(m.c.Close(), m.cc.Close()) }
 
 // Resolve implements Resolver. An instance without an address yet (being
 // created) is an error: the caller retries.
 func (m *MemorystoreResolver) Resolve(ctx context.Context, name string) (RedisTarget, error) {
+	if isClusterName(name) {
+		return m.resolveCluster(ctx, name)
+	}
 	inst, err := m.c.GetInstance(ctx, &redispb.GetInstanceRequest{Name: name})
 	if err != nil {
 		return RedisTarget{}, fmt.Errorf("GetInstance %s: %w", name, err)

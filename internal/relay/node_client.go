@@ -47,15 +47,27 @@ func (n *node) dial(ctx context.Context, addr string) (net.Conn, error) {
 	}
 	if addr == n.name {
 		addr = t.Addr
+	} else if host, port, err := net.SplitHostPort(addr); err == nil && host == discoveryAlias {
+		// A node go-redis named after the seed (see clusterSeed).
+		h, p, _ := net.SplitHostPort(t.Addr)
+		if port == "0" {
+			port = p
+		}
+		addr = net.JoinHostPort(h, port)
 	}
 	return t.dialAt(ctx, addr)
 }
 
-func (n *node) credentials(context.Context) (string, string, error) {
-	if t := n.target.Load(); t != nil {
-		return "", t.Password, nil
+func (n *node) credentials(ctx context.Context) (string, string, error) {
+	t := n.target.Load()
+	switch {
+	case t == nil:
+		return "", "", errNotResolved
+	case t.Token != nil:
+		tok, err := t.Token(ctx)
+		return "", tok, err
 	}
-	return "", "", errNotResolved
+	return "", t.Password, nil
 }
 
 // clusterOptions are options for a cluster of the relay's single-Redis
@@ -65,7 +77,7 @@ func (n *node) credentials(context.Context) (string, string, error) {
 func (n *node) clusterOptions() *redis.ClusterOptions {
 	o := n.options()
 	return &redis.ClusterOptions{
-		Addrs:                      []string{n.name},
+		Addrs:                      []string{n.clusterSeed()},
 		Dialer:                     o.Dialer,
 		CredentialsProviderContext: o.CredentialsProviderContext,
 		DialTimeout:                o.DialTimeout,
@@ -77,4 +89,21 @@ func (n *node) clusterOptions() *redis.ClusterOptions {
 		ContextTimeoutEnabled:      o.ContextTimeoutEnabled,
 		DisableIdentity:            o.DisableIdentity,
 	}
+}
+
+// discoveryAlias stands for a Memorystore cluster's discovery endpoint,
+// known only once resolved, as the cluster client's seed.
+const discoveryAlias = "memorystore-discovery-endpoint"
+
+// clusterSeed is the cluster client's first address: the node's name in
+// direct mode (host:port); for a Memorystore cluster, whose name is a
+// resource name, an alias that dial maps to the resolved discovery
+// endpoint. It parses as host:port because go-redis replaces a loopback
+// node address by the seed's host when the seed is not loopback: the
+// alias's host then comes back to dial too.
+func (n *node) clusterSeed() string {
+	if _, _, err := net.SplitHostPort(n.name); err == nil {
+		return n.name
+	}
+	return net.JoinHostPort(discoveryAlias, "0")
 }

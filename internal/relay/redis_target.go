@@ -20,6 +20,10 @@ type RedisTarget struct {
 	Password string
 	// CAs, when set, makes the connection TLS, trusting exactly these roots.
 	CAs *x509.CertPool
+	// Token, when set, gives the password of each new connection instead
+	// of Password: an IAM access token (Memorystore for Redis Cluster's IAM
+	// authentication), which expires, so it is asked at every dial.
+	Token func(context.Context) (string, error)
 }
 
 // String names the target without its AUTH string.
@@ -31,8 +35,9 @@ func (t RedisTarget) String() string {
 }
 
 // Resolver finds a Memorystore instance's target from its full name
-// (projects/P/locations/R/instances/I). MemorystoreResolver is the
-// production one.
+// (projects/P/locations/R/instances/I), or a Memorystore for Redis
+// Cluster's (projects/P/locations/R/clusters/C: its discovery endpoint).
+// MemorystoreResolver is the production one.
 type Resolver interface {
 	Resolve(ctx context.Context, instance string) (RedisTarget, error)
 }

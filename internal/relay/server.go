@@ -131,7 +131,8 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	setRedisLogger(s.log)
 	for i, name := range names {
-		s.nodes = append(s.nodes, newNode(s, i, name, targets[i], cfg.RedisCluster && cfg.RedisAddr != ""))
+		cluster := cfg.RedisCluster && cfg.RedisAddr != "" || cfg.RedisInstance != "" && isClusterName(name)
+		s.nodes = append(s.nodes, newNode(s, i, name, targets[i], cluster))
 	}
 	s.updateEvictionMetric()
 	s.quota = newConnQuota(s)
