@@ -13,16 +13,30 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
 
 // clusterAPI answers GetCluster as Memorystore for Redis Cluster does, for
-// the relay's resolver: a three-primary cluster with IAM authentication,
-// its discovery endpoint a node of the cluster.
+// the relay's resolver: a three-primary cluster with in-transit encryption
+// (its own CA) and IAM authentication, its discovery endpoint a node of the
+// cluster.
 type clusterAPI struct {
 	clusterpb.UnimplementedCloudRedisClusterServer
 	clusters map[string]*clusterpb.Cluster
+	caPEM    string
+}
+
+func (a *clusterAPI) GetClusterCertificateAuthority(_ context.Context, req *clusterpb.GetClusterCertificateAuthorityRequest) (*clusterpb.CertificateAuthority, error) {
+	if _, ok := a.clusters[strings.TrimSuffix(req.GetName(), "/certificateAuthority")]; !ok {
+		return nil, status.Errorf(codes.NotFound, "%s not found", req.GetName())
+	}
+	return &clusterpb.CertificateAuthority{Name: req.GetName(), ServerCa: &clusterpb.CertificateAuthority_ManagedServerCa{
+		ManagedServerCa: &clusterpb.CertificateAuthority_ManagedCertificateAuthority{
+			CaCerts: []*clusterpb.CertificateAuthority_ManagedCertificateAuthority_CertChain{{Certificates: []string{a.caPEM}}},
+		},
+	}}, nil
 }
 
 func (a *clusterAPI) GetCluster(_ context.Context, req *clusterpb.GetClusterRequest) (*clusterpb.Cluster, error) {
@@ -34,14 +48,19 @@ func (a *clusterAPI) GetCluster(_ context.Context, req *clusterpb.GetClusterRequ
 }
 
 // TestMemorystoreCluster: a relay given a Memorystore for Redis Cluster's
-// name resolves its discovery endpoint through the clusters API,
-// authenticates every connection with an IAM access token and delivers
+// name resolves its discovery endpoint and CA through the clusters API,
+// reaches every node over TLS verified against that CA, authenticates
+// every connection with an IAM access token and delivers
 // through the cluster (its inboxes hash-tagged on the shards). Without
 // credentials for IAM authentication it is not ready and says why.
 func TestMemorystoreCluster(t *testing.T) {
 	e := newEnv(t)
 	const token = "ya29.iam-access-token-for-the-relay"
-	rd := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3, Password: token})
+	ca, err := pki.LoadOrCreateCA(t.TempDir(), "cluster CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3, Password: token, CA: ca})
 	host, port, _ := net.SplitHostPort(rd.Addr)
 	var p int32
 	fmt.Sscan(port, &p)
@@ -49,9 +68,9 @@ func TestMemorystoreCluster(t *testing.T) {
 	api := &clusterAPI{clusters: map[string]*clusterpb.Cluster{name: {
 		Name: name, State: clusterpb.Cluster_ACTIVE,
 		AuthorizationMode:     clusterpb.AuthorizationMode_AUTH_MODE_IAM_AUTH,
-		TransitEncryptionMode: clusterpb.TransitEncryptionMode_TRANSIT_ENCRYPTION_MODE_DISABLED,
+		TransitEncryptionMode: clusterpb.TransitEncryptionMode_TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION,
 		DiscoveryEndpoints:    []*clusterpb.DiscoveryEndpoint{{Address: host, Port: p}},
-	}}}
+	}}, caPEM: string(ca.PEM)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -119,6 +119,13 @@ type Leaf struct {
 // Issue signs a server certificate for hosts (DNS names or IP addresses),
 // valid for a year.
 func (ca *CA) Issue(hosts ...string) (*Leaf, error) {
+	return ca.IssueFor([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, hosts...)
+}
+
+// IssueFor is Issue for other uses: a Redis Cluster node's certificate
+// also authenticates it as a client on the cluster bus, where redis-server
+// requires one.
+func (ca *CA) IssueFor(usages []x509.ExtKeyUsage, hosts ...string) (*Leaf, error) {
 	if len(hosts) == 0 {
 		return nil, errors.New("pki: a certificate needs at least one host")
 	}
@@ -132,7 +139,7 @@ func (ca *CA) Issue(hosts ...string) (*Leaf, error) {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(1, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  usages,
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {

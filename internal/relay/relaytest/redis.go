@@ -5,6 +5,7 @@ package relaytest
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -143,7 +144,12 @@ func (r *Redis) start() error {
 		"--dir", r.dir, "--maxclients", "19000", "--loglevel", "warning",
 		"--logfile", filepath.Join(r.dir, fmt.Sprintf("redis-%s.log", port)))
 	if o := r.Opts; o.CA != nil {
-		leaf, err := o.CA.Issue("127.0.0.1")
+		usages := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		if r.busPort != 0 {
+			// The cluster bus is mutual TLS: each node is also a client.
+			usages = append(usages, x509.ExtKeyUsageClientAuth)
+		}
+		leaf, err := o.CA.IssueFor(usages, "127.0.0.1")
 		if err != nil {
 			return err
 		}
