@@ -172,3 +172,53 @@ func TestClusterAckWaitsForReplica(t *testing.T) {
 		t.Fatalf("bob got %q", got.ID)
 	}
 }
+
+// TestClusterPrimaryLostSecondCopy: the other guarantee, without replicas.
+// Envelopes are acked once stored in this region's cluster and in a peer
+// region's (ACK_COPIES=2); the primary holding the recipient's inbox here
+// is SIGKILLed and its shard restarted empty (no replica, no persistence):
+// every acked envelope is still delivered, from the peer's copy.
+func TestClusterPrimaryLostSecondCopy(t *testing.T) {
+	e := newEnv(t)
+	rdA := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3})
+	rdB := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3})
+	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
+	alice := e.dial("alice", ra.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 200
+	for i := range n {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprintf("m%03d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := metricValue(t, ra.OpsAddr, "relay_envelopes_acked_degraded_total"); got != "0" {
+		t.Fatalf("%s envelopes acked with one copy while both clusters answered", got)
+	}
+	rc := relaytest.Client(rdA)
+	defer func() { _ = rc.Close() }() // the test's end
+	if l := rc.XLen(ctx, relaytest.Key(rdA, "relay:inbox:", "bob")).Val(); l != n {
+		t.Fatalf("bob's inbox here holds %d entries before the kill, want %d", l, n)
+	}
+	victim, err := rdA.Primary(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim.Stop() // SIGKILL: bob's inbox here is gone
+	if err := victim.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if l := rc.XLen(ctx, relaytest.Key(rdA, "relay:inbox:", "bob")).Val(); l != 0 {
+		t.Fatalf("bob's inbox here holds %d entries after its shard restarted empty", l)
+	}
+	bob := e.dial("bob", ra.URL)
+	got := map[string]int{}
+	for len(got) < n {
+		got[recv(t, bob, 10*time.Second).ID]++
+	}
+	for id, k := range got {
+		if k != 1 {
+			t.Fatalf("%s delivered %d times", id, k)
+		}
+	}
+}
