@@ -120,6 +120,9 @@ module "region" {
   backup_rpo_seconds      = var.rpo_seconds
   snapshot_signing_key    = var.snapshot_signing_key
   restore_from            = each.value.restore_from
+
+  records_prefix      = local.records_prefix
+  recovery_objectives = local.recovery_objectives
 }
 
 module "global" {
@@ -153,4 +156,17 @@ module "global" {
   reintroduction_steps = [10, 50, 100]
   reintroduction_soak  = local.recovery.reintroduction_soak
   drain_grace_period   = local.recovery.drain_grace_period
+
+  # Every failover and restore leaves a recovery record for audit, listed
+  # by data.agentnet_recovery_records.
+  records_prefix      = local.records_prefix
+  recovery_objectives = local.recovery_objectives
+}
+
+locals {
+  # In foundation/'s snapshot bucket, outside the relay-<region>/ prefixes
+  # its lifecycle rule deletes: records are kept. The deployer's role there
+  # creates objects and never overwrites one; each record is a new object.
+  records_prefix      = "gs://${var.snapshot_bucket}/records/"
+  recovery_objectives = { rto = "1h", rpo = "5m" } # the plan's objectives
 }

@@ -74,6 +74,12 @@ locals {
   }
   peers = { for name, id in local.redis_instances : name => id if contains(keys(local.regions), name) }
 
+  # Recovery records: in the snapshot bucket, compared with the plan's
+  # objectives (local.recovery.rto is this topology's own, tighter,
+  # readiness target).
+  records_prefix      = "gs://${var.bucket}/records/"
+  recovery_objectives = { rto = "1h", rpo = "5m" }
+
   # One network for every region: a relay reaches only a Redis on its own
   # egress network.
   network = "projects/${var.project}/global/networks/${var.network}"
@@ -101,6 +107,9 @@ module "region" {
   backup_interval_minutes = local.recovery.snapshot_interval_minutes
   snapshot_signing_key    = var.snapshot_signing_key
   restore_from            = each.value.restore_from
+
+  records_prefix      = local.records_prefix
+  recovery_objectives = local.recovery_objectives
 }
 
 module "global" {
@@ -129,4 +138,10 @@ module "global" {
   reintroduction_steps = [10, 50, 100]
   reintroduction_soak  = local.recovery.reintroduction_soak
   drain_grace_period   = local.recovery.drain_grace_period
+
+  # Every failover and restore leaves a recovery record for audit (the
+  # drills write theirs here too): list them with
+  # data.agentnet_recovery_records.
+  records_prefix      = local.records_prefix
+  recovery_objectives = local.recovery_objectives
 }

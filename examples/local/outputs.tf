@@ -62,3 +62,8 @@ output "restored" {
   description = "Regions whose Redis was restored, with the snapshot and when."
   value       = { for name, r in module.region : name => { from = r.restored_from, at = r.restored_at } if r.restored_at != null }
 }
+
+output "records_prefix" {
+  description = "Where every failover, restore and drill writes its recovery record (list them with data.agentnet_recovery_records)."
+  value       = local.records_prefix
+}

@@ -144,6 +144,7 @@ func Run(ctx context.Context, opts Options, names ...string) ([]*Report, error) 
 		r := &run{env: env, sc: s, opts: opts, tag: fmt.Sprintf("d%d%d", i, time.Now().Unix()%100000)}
 		rep, err := r.execute(ctx)
 		if rep != nil {
+			r.writeRecord(ctx, rep, opts.OutDir)
 			reports = append(reports, rep)
 			if opts.OutDir != "" {
 				werr := recordHistory(opts.OutDir, opts.Paths.Root, rep)

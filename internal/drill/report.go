@@ -53,6 +53,8 @@ type Report struct {
 	Profile    string      `json:"profile"`
 	TimeScale  float64     `json:"time_scale"`
 	Prediction *Prediction `json:"prediction,omitempty"`
+	// Record is where the scenario's recovery record went (record.go).
+	Record *RecordPlace `json:"recovery_record,omitempty"`
 }
 
 // Metric is one measurement next to its target, as every recovery record

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -81,4 +83,21 @@ func List(ctx context.Context, c *storage.Client, bucket, prefix string) ([]Stor
 	}
 	slices.SortStableFunc(out, func(a, b Stored) int { return b.Started.Compare(a.Started) })
 	return out, nil
+}
+
+// WriteFiles stores r as DIR/NAME.json and DIR/NAME.md, the layout Write
+// uses under a prefix, and returns the JSON file's path.
+func WriteFiles(dir string, r *Record) (string, error) {
+	js, err := r.JSON()
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Join(dir, filepath.FromSlash(r.Name()))
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.Markdown()), 0o644); err != nil {
+		return "", err
+	}
+	return base + ".json", os.WriteFile(base+".json", js, 0o644)
 }

@@ -46,6 +46,10 @@ resource "agentnet_relay_failover_group" "this" {
     soak  = var.reintroduction_soak
   }
   drain_grace_period = var.drain_grace_period
+
+  # Every apply leaves a recovery record for audit.
+  records_prefix      = var.records_prefix
+  recovery_objectives = var.recovery_objectives
 }
 
 # Read after the group's changes are applied, so it sees the new routing.

@@ -75,6 +75,9 @@ resource "agentnet_redis_snapshot_restore" "this" {
   allow_empty      = var.restore_allow_empty
   triggers         = { restore_from = var.restore_from }
 
+  records_prefix      = var.records_prefix
+  recovery_objectives = var.recovery_objectives
+
   lifecycle {
     # "latest" means before the plan that asked for the restore, not before
     # every later plan. A different restore_from replaces it (triggers).

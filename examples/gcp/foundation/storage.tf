@@ -48,7 +48,8 @@ resource "google_storage_bucket" "state" {
 
 # Redis snapshots, written by Memorystore's export under relay-<region>/
 # (modules/redis-backup), deleted snapshot_retention_days after they are
-# written. Each export is a new object: no versioning needed.
+# written. Each export is a new object: no versioning needed. The recovery
+# records of ../ go under records/, which the rule keeps.
 resource "google_storage_bucket" "snapshots" {
   name                        = local.snapshot_bucket
   location                    = var.buckets_location
