@@ -99,6 +99,7 @@ func run() int {
 			}
 		}
 		fmt.Printf("\nReports in %s/: %s %s\n", strings.TrimSuffix(*out, "/"), reportFiles(reports), drill.HistoryFile)
+		printRecords(reports, *keep)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill:", err)
@@ -118,4 +119,25 @@ func reportFiles(reports []*drill.Report) string {
 		names = append(names, r.Scenario+".{json,md,svg}", r.TrendFile())
 	}
 	return strings.Join(names, " ")
+}
+
+// printRecords says where each scenario's recovery record is: on
+// localcloud (gone with it unless kept) and its local copy.
+func printRecords(reports []*drill.Report, kept bool) {
+	fmt.Println("Recovery records:")
+	for _, r := range reports {
+		if r.Record == nil {
+			continue
+		}
+		where := r.Record.URI
+		if where == "" {
+			where = "not written to Cloud Storage (see the report's failures)"
+		} else if !kept {
+			where += " (on localcloud, stopped with the drill: KEEP=1 keeps it)"
+		}
+		fmt.Printf("  %s: %s\n", r.Scenario, where)
+		if r.Record.File != "" {
+			fmt.Printf("  %s: %s (and .md)\n", r.Scenario, r.Record.File)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/processtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 )
 
 // TestDrill runs the region outage and Redis failure drills end to end with
@@ -31,6 +33,7 @@ func TestDrill(t *testing.T) {
 				t.Errorf("%s: report %s missing or empty (%v)", rep.Scenario, ext, err)
 			}
 		}
+		checkRecord(t, rep, out)
 	}
 	if rep := reports[0]; rep.metric("Time to detect").Value == nil {
 		t.Errorf("region-outage: the plan did not detect the outage")
@@ -124,5 +127,25 @@ Changes to Outputs:
 	want := "module.global.agentnet_relay_failover_group.this will be updated in-place\noutputs change: effective_weights, unhealthy_regions"
 	if got != want {
 		t.Errorf("planChanges:\n got %q\nwant %q", got, want)
+	}
+}
+
+// checkRecord checks the scenario's recovery record: written under
+// examples/local's records prefix (and read back from it by the drill),
+// and its local copy, a record of kind drill of the scenario.
+func checkRecord(t *testing.T, rep *Report, out string) {
+	t.Helper()
+	if rep.Record == nil || !strings.HasPrefix(rep.Record.URI, "gs://agentnet-demo-snapshots/records/drill/") ||
+		!strings.HasPrefix(rep.Record.File, filepath.Join(out, "records", "drill")+"/") {
+		t.Errorf("%s: recovery record at %+v, want gs://agentnet-demo-snapshots/records/drill/... and a copy in %s/records/drill/", rep.Scenario, rep.Record, out)
+		return
+	}
+	js, err := os.ReadFile(rep.Record.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recoveryrecord.Record
+	if err := json.Unmarshal(js, &rec); err != nil || rec.Kind != "drill" || rec.Subject != rep.Scenario || rec.Passed != rep.Passed || len(rec.Steps) == 0 {
+		t.Errorf("%s: the record's copy is not the scenario's record (%v): %.300s", rep.Scenario, err, js)
 	}
 }
