@@ -55,10 +55,14 @@ func recordsAttributes(what, measures string) map[string]schema.Attribute {
 	}
 }
 
-func objectivesOf(o *objectivesModel, diags *diag.Diagnostics) *recoveryrecord.Objectives {
-	if o == nil {
+func objectivesOf(ctx context.Context, v types.Object, diags *diag.Diagnostics) *recoveryrecord.Objectives {
+	// An object (rather than a struct pointer) in the model: it is unknown
+	// while a module's variables are, at validation.
+	if v.IsNull() || v.IsUnknown() {
 		return nil
 	}
+	var o objectivesModel
+	diags.Append(v.As(ctx, &o, objectAsOptions)...)
 	at := path.Root("recovery_objectives")
 	return &recoveryrecord.Objectives{RTO: durationOf(o.RTO, 0, at.AtName("rto"), diags), RPO: durationOf(o.RPO, 0, at.AtName("rpo"), diags)}
 }
@@ -90,13 +94,13 @@ func (r *relayFailoverGroupResource) writeRecord(ctx context.Context, m *failove
 // the objectives) and writes it under prefix; it returns the record's URI
 // for last_record, null without a prefix or when the write failed (a
 // warning: a record never fails the recovery).
-func writeRecord(ctx context.Context, c *gcpclient.Clients, prefix types.String, objectives *objectivesModel, rec *recoveryrecord.Record,
+func writeRecord(ctx context.Context, c *gcpclient.Clients, prefix types.String, objectives types.Object, rec *recoveryrecord.Record,
 	diags *diag.Diagnostics) types.String {
 	if prefix.IsNull() || prefix.IsUnknown() || prefix.ValueString() == "" {
 		return types.StringNull()
 	}
 	rec.Ended, rec.Passed = time.Now().UTC(), !diags.HasError()
-	rec.RanBy, rec.Objectives = recoveryrecord.CurrentRun(os.Getenv), objectivesOf(objectives, diags)
+	rec.RanBy, rec.Objectives = recoveryrecord.CurrentRun(os.Getenv), objectivesOf(ctx, objectives, diags)
 	for _, d := range diags.Errors() {
 		rec.Failures = append(rec.Failures, d.Summary()+": "+d.Detail())
 	}

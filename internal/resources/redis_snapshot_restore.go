@@ -71,7 +71,7 @@ type redisSnapshotRestoreModel struct {
 	Signed             types.Bool        `tfsdk:"signed"`
 	Timeouts           timeouts.Value    `tfsdk:"timeouts"`
 	RecordsPrefix      types.String      `tfsdk:"records_prefix"`
-	RecoveryObjectives *objectivesModel  `tfsdk:"recovery_objectives"`
+	RecoveryObjectives types.Object      `tfsdk:"recovery_objectives"`
 	LastRecord         types.String      `tfsdk:"last_record"`
 }
 

@@ -75,7 +75,7 @@ type failoverGroupModel struct {
 	Timeouts           timeouts.Value       `tfsdk:"timeouts"`
 	Notification       []notificationModel  `tfsdk:"notification"`
 	RecordsPrefix      types.String         `tfsdk:"records_prefix"`
-	RecoveryObjectives *objectivesModel     `tfsdk:"recovery_objectives"`
+	RecoveryObjectives types.Object         `tfsdk:"recovery_objectives"`
 	LastRecord         types.String         `tfsdk:"last_record"`
 
 	// keptCapacity are the regions whose API is out, with the minimum

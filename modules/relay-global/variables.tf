@@ -267,14 +267,10 @@ variable "check_front_door" {
 }
 
 variable "records_prefix" {
+  # Checked by the provider (gs://BUCKET/ or gs://BUCKET/PREFIX/).
   description = "`gs://BUCKET/PREFIX/` under which every apply of the failover group writes a recovery record (JSON and Markdown: what moved, each step with its timing, health results, recovery time against `recovery_objectives`); null for none."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.records_prefix == null || can(regex("^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/", var.records_prefix))
-    error_message = "records_prefix must be gs://BUCKET/ or gs://BUCKET/PREFIX/."
-  }
 }
 
 variable "recovery_objectives" {

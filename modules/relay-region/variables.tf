@@ -407,14 +407,10 @@ variable "metrics_sidecar" {
 }
 
 variable "records_prefix" {
+  # Checked by the provider (gs://BUCKET/ or gs://BUCKET/PREFIX/).
   description = "`gs://BUCKET/PREFIX/` under which a restore (`restore_from`) writes its recovery record (JSON and Markdown: the snapshot restored, each step with its timing, the checks' results, the data-loss window against `recovery_objectives`); null for none."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.records_prefix == null || can(regex("^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/", var.records_prefix))
-    error_message = "records_prefix must be gs://BUCKET/ or gs://BUCKET/PREFIX/."
-  }
 }
 
 variable "recovery_objectives" {
