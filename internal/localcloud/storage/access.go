@@ -122,7 +122,7 @@ func (s *Service) accessControl(h http.Handler) http.Handler {
 		case rest == "":
 			s.serveBucket(w, r, h, bucket)
 		case strings.HasPrefix(rest, "o"):
-			if code, reason, msg := s.objectACLRefusal(r, bucket, rest); code != 0 {
+			if code, reason, msg := s.objectACLRefusal(r, bucket); code != 0 {
 				writeStorageError(w, r, code, reason, msg)
 				return
 			}
@@ -147,14 +147,17 @@ func bucketRequest(p string) (bucket, rest string, ok bool) {
 
 // objectACLRefusal is Google's answer to an object ACL the bucket's
 // access control forbids (code 0: allowed).
-func (s *Service) objectACLRefusal(r *http.Request, bucket, rest string) (int, string, string) {
+func (s *Service) objectACLRefusal(r *http.Request, bucket string) (int, string, string) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return 0, "", ""
 	}
 	q := r.URL.Query()
 	predefined := q.Get("predefinedAcl") + q.Get("destinationPredefinedAcl")
 	acl, _ := metadataMap(r)["acl"].([]any)
-	aclAPI := strings.HasSuffix(rest, "/acl") || strings.Contains(rest, "/acl/")
+	// The ACL API is .../o/OBJECT/acl[/ENTITY]; an object named x/acl is
+	// .../o/x%2Facl.
+	escaped := r.URL.EscapedPath()
+	aclAPI := strings.HasSuffix(escaped, "/acl") || strings.Contains(escaped, "/acl/")
 	if predefined == "" && len(acl) == 0 && !aclAPI {
 		return 0, "", ""
 	}
@@ -169,7 +172,7 @@ func (s *Service) objectACLRefusal(r *http.Request, bucket, rest string) (int, s
 	}
 	if aclAPI {
 		entity, _ := metadataMap(r)["entity"].(string)
-		public = public || slices.Contains(publicMembers, entity) || slices.ContainsFunc(publicMembers, func(m string) bool { return strings.HasSuffix(rest, "/acl/"+m) })
+		public = public || slices.Contains(publicMembers, entity) || slices.ContainsFunc(publicMembers, func(m string) bool { return strings.HasSuffix(escaped, "/acl/"+m) })
 	}
 	if public && a.PublicAccessPrevention == "enforced" {
 		return http.StatusPreconditionFailed, "conditionNotMet", preventionError

@@ -58,8 +58,13 @@ func TestUniformBucketAccess(t *testing.T) {
 	if _, err := site.Object("index.html").Attrs(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
 		t.Errorf("the refused write left an object: %v", err)
 	}
-	if err := put(site, "index.html", ""); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"index.html", "notes/acl"} {
+		if err := put(site, name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := site.Object("notes/acl").Update(ctx, storage.ObjectAttrsToUpdate{ContentType: "text/plain"}); err != nil {
+		t.Errorf("updating an object named notes/acl on a uniform bucket: %v", err)
 	}
 	if err := site.Object("index.html").ACL().Set(ctx, storage.AllUsers, storage.RoleReader); err == nil || !strings.Contains(err.Error(), "uniform bucket-level access") {
 		t.Errorf("object ACL API on a uniform bucket: %v", err)
