@@ -99,7 +99,12 @@ func (p *prober) routedBy(ctx context.Context, c *http.Client, region string) (i
 // weighted route has shown the change. It returns when the change is live,
 // or why not once propagationTimeout has passed.
 func (p *prober) awaitLive(ctx context.Context, gen int64, unpinned bool, regions []string) (time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, propagationTimeout)
+	limit := p.liveTimeout
+	if limit <= 0 {
+		limit = propagationTimeout
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	c := p.liveClient()
 	defer c.CloseIdleConnections()
@@ -130,7 +135,10 @@ func (p *prober) awaitLive(ctx context.Context, gen int64, unpinned bool, region
 				if target != "" {
 					what = "new connections pinned to " + target
 				}
-				return time.Time{}, fmt.Errorf("%s through the front door did not follow URL map generation %d within %s (%s)", what, gen, propagationTimeout, last)
+				if parent.Err() != nil {
+					return time.Time{}, fmt.Errorf("interrupted while waiting for %s through the front door to follow URL map generation %d (%s)", what, gen, last)
+				}
+				return time.Time{}, fmt.Errorf("%s through the front door did not follow URL map generation %d within %s (%s)", what, gen, limit, last)
 			}
 		}
 	}

@@ -28,6 +28,9 @@ type prober struct {
 	timeout    time.Duration
 	roots      *x509.CertPool
 	serverName string
+	// liveTimeout bounds the wait for a URL map change to be live
+	// (propagationTimeout when 0).
+	liveTimeout time.Duration
 }
 
 // newProber checks through m's front door, trusting the system's roots
