@@ -87,39 +87,13 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(cf.Stop)
-	load, _ := os.ReadFile("/proc/loadavg")
-	su := peerbench.Setup{
-		Pairs: *pairs, Window: *window, Rounds: *rounds, Idle: *idle, CommonRate: *rate, PhaseSeconds: phase.Seconds(),
-		Note: fmt.Sprintf("Machine: %d cores shared with other work (load average at start: %s); products alternate so that noise hits both.",
-			runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " ")),
-	}
+	su := setup(*idle)
 	benches := []*peerbench.Bench{
 		{Driver: rl, Pairs: *pairs, Window: *window, RedisPids: relayRedis},
 		{Driver: cf, Pairs: *pairs, Window: *window, RedisPids: []int{rd.Pid()}},
 	}
 	for range b.N {
-		// Progress goes straight to stdout: the benchmark's log is cut at ten lines.
-		products, err := peerbench.Compare(ctx, benches, su, func(format string, args ...any) {
-			fmt.Printf(format+"\n", args...)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		refused, err := rl.Refused(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(refused) > 0 {
-			b.Errorf("the relay refused %v (relay_refused_total by reason): a limit was reached, the run compares configurations", refused)
-		}
-		var out bytes.Buffer
-		peerbench.WriteReport(&out, su, products)
-		fmt.Print("\n" + out.String())
-		if *outFile != "" {
-			if err := os.WriteFile(*outFile, out.Bytes(), 0o644); err != nil {
-				b.Fatal(err)
-			}
-		}
+		products := compare(b, benches, su, rl)
 		r, c := products[0].Summary(), products[1].Summary()
 		b.ReportMetric(r.Rate, "relay_msgs/s")
 		b.ReportMetric(c.Rate, "centrifugo_msgs/s")
@@ -131,6 +105,51 @@ func BenchmarkRelayVsCentrifugo(b *testing.B) {
 		b.ReportMetric(stats.Ratio(r.MsgsPerCPUSecond, c.MsgsPerCPUSecond), "x_msgs_per_cpu_s")
 		b.ReportMetric(0, "ns/op")
 	}
+}
+
+// setup is the run's setup from the flags, idle connections apart, and
+// the machine's load at its start.
+func setup(idle int) peerbench.Setup {
+	load, _ := os.ReadFile("/proc/loadavg")
+	return peerbench.Setup{
+		Pairs: *pairs, Window: *window, Rounds: *rounds, Idle: idle, CommonRate: *rate, PhaseSeconds: phase.Seconds(),
+		Note: fmt.Sprintf("Machine: %d cores shared with other work (load average at start: %s); products alternate so that noise hits both.",
+			runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " ")),
+	}
+}
+
+// compare runs the benches by turns, checks that no relay refused anything
+// (a limit reached would compare configurations), prints the report and
+// writes it to -peer.out.
+func compare(b *testing.B, benches []*peerbench.Bench, su peerbench.Setup, relays ...*peerbench.Relay) []peerbench.Product {
+	ctx := context.Background()
+	// Progress goes straight to stdout: the benchmark's log is cut at ten lines.
+	products, err := peerbench.Compare(ctx, benches, su, func(format string, args ...any) {
+		fmt.Printf(format+"\n", args...)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, rl := range relays {
+		refused, err := rl.Refused(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(refused) > 0 {
+			b.Errorf("%s refused %v (relay_refused_total by reason): a limit was reached, the run compares configurations", rl.Name(), refused)
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	su.Note += fmt.Sprintf(" Load average at the end: %s.", strings.Join(strings.Fields(string(load))[:3], " "))
+	var out bytes.Buffer
+	peerbench.WriteReport(&out, su, products)
+	fmt.Print("\n" + out.String())
+	if *outFile != "" {
+		if err := os.WriteFile(*outFile, out.Bytes(), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return products
 }
 
 // TestRelayDriver runs the whole workload on the relay alone, small: two

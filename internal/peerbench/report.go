@@ -75,6 +75,9 @@ type Setup struct {
 	CommonRate                  float64
 	PhaseSeconds                float64
 	Note                        string // e.g. the machine's load
+	// RedisPerProduct: each product has a Redis of its own (two builds of
+	// the relay would share inboxes otherwise); else they share one.
+	RedisPerProduct bool
 }
 
 // WriteReport prints the products side by side as a Markdown table, the
@@ -85,9 +88,13 @@ func WriteReport(w io.Writer, su Setup, ps []Product) {
 		return
 	}
 	a, b := ps[0].Summary(), ps[1].Summary()
-	fmt.Fprintf(w, "%d pairs (sender on node A, recipient on node B, one Redis), %d B payloads, window %d unacknowledged per sender, "+
+	redis := "one Redis"
+	if su.RedisPerProduct {
+		redis = "one Redis per product"
+	}
+	fmt.Fprintf(w, "%d pairs (sender on node A, recipient on node B, %s), %d B payloads, window %d unacknowledged per sender, "+
 		"%d alternating rounds of %.0f s phases, medians; %d idle connections.\n",
-		su.Pairs, PayloadSize, su.Window, su.Rounds, su.PhaseSeconds, su.Idle)
+		su.Pairs, redis, PayloadSize, su.Window, su.Rounds, su.PhaseSeconds, su.Idle)
 	if su.Note != "" {
 		fmt.Fprintln(w, su.Note)
 	}
@@ -103,7 +110,9 @@ func WriteReport(w io.Writer, su Setup, ps []Product) {
 	row("half load (half of its own full load), msg/s", "%.0f", a.HalfRate, b.HalfRate)
 	row("p50 ms at half load", "%.2f", a.HalfP50, b.HalfP50)
 	row("p99 ms at half load", "%.2f", a.HalfP99, b.HalfP99)
-	row("KB resident per idle connection (lower is better)", "%.1f", a.IdleKB, b.IdleKB)
+	if su.Idle > 0 {
+		row("KB resident per idle connection (lower is better)", "%.1f", a.IdleKB, b.IdleKB)
+	}
 	row("Redis CPU µs per message, full load", "%.1f", a.RedisUSPerMsg, b.RedisUSPerMsg)
 	row(fmt.Sprintf("Redis CPU µs per message at %.0f msg/s", su.CommonRate), "%.1f", a.CommonRedisUS, b.CommonRedisUS)
 	row("messages per CPU-second, nodes + Redis, full load (higher is better)", "%.0f", a.MsgsPerCPUSecond, b.MsgsPerCPUSecond)
