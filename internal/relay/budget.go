@@ -69,7 +69,7 @@ return {0, out}
 // entry) is a plain XRANGE of that many entries: cheaper for Redis than
 // the script, which copies every entry through Lua, and the usual read of
 // a connection keeping up with its inbox.
-func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room int, backlog bool) (entries []redis.XMessage, cut bool, err error) {
+func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room int, backlog bool) (entries []inboxEntry, cut bool, err error) {
 	start := "-"
 	if cursor != "" {
 		start = "(" + cursor
@@ -81,8 +81,12 @@ func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room i
 		if room != noByteBudget {
 			k = min(count, fits)
 		}
-		entries, err := n.rdb.XRangeN(ctx, n.key(inboxPrefix, addr), start, "+", int64(k)).Result()
+		msgs, err := n.rdb.XRangeN(ctx, n.key(inboxPrefix, addr), start, "+", int64(k)).Result()
 		n.markDown("read", err)
+		entries := make([]inboxEntry, len(msgs))
+		for i, m := range msgs {
+			entries[i] = inboxEntry{sid: m.ID, id: value(m.Values, "i"), from: value(m.Values, "s"), frame: value(m.Values, "f")}
+		}
 		return entries, len(entries) == k && k < count, err
 	}
 	res, err := readScript.Run(ctx, n.rdb, []string{n.key(inboxPrefix, addr)}, start, count, room).Slice()
@@ -104,35 +108,37 @@ func (n *node) readInbox(ctx context.Context, addr, cursor string, count, room i
 func (s *Server) maxEntryBytes() int { return s.cfg.MaxFrameBytes + 1024 }
 
 // xMessages converts a script's array of stream entries.
-func xMessages(res []any) ([]redis.XMessage, error) {
-	out := make([]redis.XMessage, 0, len(res))
+func xMessages(res []any) ([]inboxEntry, error) {
+	out := make([]inboxEntry, 0, len(res))
 	for _, r := range res {
 		e, ok := r.([]any)
 		if !ok || len(e) != 2 {
 			return nil, fmt.Errorf("read inbox: unexpected entry %T", r)
 		}
-		id, _ := e[0].(string)
+		m := inboxEntry{}
+		m.sid, _ = e[0].(string)
 		kv, _ := e[1].([]any)
-		m := redis.XMessage{ID: id, Values: make(map[string]any, len(kv)/2)}
 		for j := 0; j+1 < len(kv); j += 2 {
 			k, _ := kv[j].(string)
-			m.Values[k] = kv[j+1]
+			v, _ := kv[j+1].(string)
+			switch k {
+			case "i":
+				m.id = v
+			case "s":
+				m.from = v
+			case "f":
+				m.frame = v
+			}
 		}
 		out = append(out, m)
 	}
 	return out, nil
 }
 
-// entrySize is what an entry counts against the budget: its values' bytes,
-// as readScript counts them.
-func entrySize(e redis.XMessage) int {
-	n := 0
-	for _, v := range e.Values {
-		if s, ok := v.(string); ok {
-			n += len(s)
-		}
-	}
-	return n
+// value is a stream entry's field k, "" when it has none.
+func value(vs map[string]any, k string) string {
+	v, _ := vs[k].(string)
+	return v
 }
 
 // closeSlowReader closes a connection whose write did not finish within the

@@ -77,15 +77,15 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	wg.Wait()
 }
 
-// publishWake queues the wake-up of addr's connections in pipe: PUBLISH on
-// a single Redis, SPUBLISH on a cluster, where a classic PUBLISH would be
-// broadcast to every node of every shard.
-func (n *node) publishWake(ctx context.Context, pipe redis.Pipeliner, addr string) {
+// publishCmd is how addScript publishes an inbox notice: PUBLISH on a
+// single Redis, SPUBLISH on a cluster, where a classic PUBLISH would be
+// broadcast to every node of every shard (the wake channel hashes to the
+// slot of the address's keys, so the script stays on one slot).
+func (n *node) publishCmd() string {
 	if n.cluster == nil {
-		pipe.Publish(ctx, n.key(wakePrefix, addr), "")
-		return
+		return "PUBLISH"
 	}
-	pipe.SPublish(ctx, n.key(wakePrefix, addr), "")
+	return "SPUBLISH"
 }
 
 // wakeSubs are a node's subscriptions to wake channels: one pub/sub

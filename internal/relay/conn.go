@@ -41,6 +41,7 @@ type conn struct {
 
 	dmu       sync.Mutex
 	dirty     uint64   // nodes whose inbox may hold unread entries
+	read      uint64   // nodes whose inbox was read since the connection opened (cursor set)
 	draining  uint64   // nodes being read (drainNode)
 	cursors   []string // last entry read, per node
 	inflight  map[string][]entryRef
@@ -56,10 +57,11 @@ type conn struct {
 }
 
 type entryRef struct {
-	node  int
-	id    string // stream id
-	field string // index field (indexField), "" for an entry without a sender
-	size  int    // bytes counted against the byte budget
+	node     int
+	id       string // stream id
+	field    string // index field (indexField), "" for an entry without a sender
+	size     int    // bytes counted against the byte budget
+	frameLen int    // what the entry counts in the stored bytes (quota_stored.go)
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string, expiry time.Time) *conn {
@@ -357,36 +359,11 @@ func (c *conn) drainNode(i int) {
 			c.startDrainLocked() // the reservation is free again
 			continue
 		}
+		c.read |= bit
 		frames := make([][]byte, 0, len(entries))
-		if c.inflight == nil {
-			c.inflight = map[string][]entryRef{}
-		}
 		for _, e := range entries {
-			c.cursors[i] = e.ID
-			id, _ := e.Values["i"].(string)
-			f, _ := e.Values["f"].(string)
-			if id == "" || f == "" {
-				continue
-			}
-			field := ""
-			if from, _ := e.Values["s"].(string); from != "" {
-				field = indexField(from, id)
-			}
-			// A copy of an envelope already delivered from another Redis
-			// is not sent again: its delivery ack deletes every copy.
-			dup := false
-			for _, r := range c.inflight[id] {
-				if field != "" && r.field == field && r.node != i {
-					dup = true
-					break
-				}
-			}
-			size := entrySize(e)
-			c.inflight[id] = append(c.inflight[id], entryRef{node: i, id: e.ID, field: field, size: size})
-			c.inflightN++
-			c.inflightBytes += size
-			if !dup {
-				frames = append(frames, []byte(f))
+			if f := c.takeLocked(i, e); f != nil {
+				frames = append(frames, f)
 			}
 		}
 		if len(entries) == room || cut {
@@ -405,6 +382,39 @@ func (c *conn) drainNode(i int) {
 			c.dmu.Lock()
 		}
 	}
+}
+
+// takeLocked moves the cursor on node i past e and counts e in flight; it
+// returns the frame to deliver, or nil for an entry without one or a copy
+// of an envelope already delivered from another Redis (its delivery ack
+// deletes every copy).
+func (c *conn) takeLocked(i int, e inboxEntry) []byte {
+	c.cursors[i] = e.sid
+	if e.id == "" || e.frame == "" {
+		return nil
+	}
+	field := ""
+	if e.from != "" {
+		field = indexField(e.from, e.id)
+	}
+	dup := false
+	for _, r := range c.inflight[e.id] {
+		if field != "" && r.field == field && r.node != i {
+			dup = true
+			break
+		}
+	}
+	if c.inflight == nil {
+		c.inflight = map[string][]entryRef{}
+	}
+	size := e.size()
+	c.inflight[e.id] = append(c.inflight[e.id], entryRef{node: i, id: e.sid, field: field, size: size, frameLen: len(e.frame)})
+	c.inflightN++
+	c.inflightBytes += size
+	if dup {
+		return nil
+	}
+	return []byte(e.frame)
 }
 
 func (c *conn) handleDeliveryAck(ids []string) {
@@ -426,7 +436,7 @@ func (c *conn) handleDeliveryAck(ids []string) {
 		}
 		acked++
 		for k, r := range refs {
-			byNode[r.node] = append(byNode[r.node], r.field, r.id)
+			byNode[r.node] = append(byNode[r.node], r.field, r.id, strconv.Itoa(r.frameLen))
 			if r.field == "" {
 				continue
 			}
@@ -444,7 +454,7 @@ func (c *conn) handleDeliveryAck(ids []string) {
 			}
 			for _, n := range nodes {
 				if held&(1<<n.idx) == 0 && n.up.Load() {
-					byNode[n.idx] = append(byNode[n.idx], r.field, "")
+					byNode[n.idx] = append(byNode[n.idx], r.field, "", "")
 				}
 			}
 		}

@@ -6,19 +6,21 @@ import (
 )
 
 type metrics struct {
-	reg            *prometheus.Registry
-	connections    prometheus.Gauge
-	accepted       prometheus.Counter
-	delivered      prometheus.Counter
-	deliveryAcks   prometheus.Counter
-	refused        *prometheus.CounterVec
-	closes         *prometheus.CounterVec
-	redisUp        *prometheus.GaugeVec
-	redisErrors    *prometheus.CounterVec
-	evictionUnsafe *prometheus.GaugeVec
-	acceptLatency  prometheus.Histogram
-	degradedAcks   prometheus.Counter
-	batchSize      prometheus.Histogram
+	reg         *prometheus.Registry
+	connections prometheus.Gauge
+	accepted    prometheus.Counter
+	delivered   prometheus.Counter
+	// deliveredDirect: delivered from an inbox notice, without a read.
+	deliveredDirect prometheus.Counter
+	deliveryAcks    prometheus.Counter
+	refused         *prometheus.CounterVec
+	closes          *prometheus.CounterVec
+	redisUp         *prometheus.GaugeVec
+	redisErrors     *prometheus.CounterVec
+	evictionUnsafe  *prometheus.GaugeVec
+	acceptLatency   prometheus.Histogram
+	degradedAcks    prometheus.Counter
+	batchSize       prometheus.Histogram
 }
 
 func newMetrics(region, instance string) *metrics {
@@ -33,6 +35,8 @@ func newMetrics(region, instance string) *metrics {
 		Name: "relay_envelopes_accepted_total", Help: "Envelopes durably queued and acked to their sender.", ConstLabels: labels})).(prometheus.Counter)
 	m.delivered = f(prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "relay_envelopes_delivered_total", Help: "Envelopes written to a recipient connection (redeliveries included).", ConstLabels: labels})).(prometheus.Counter)
+	m.deliveredDirect = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_delivered_direct_total", Help: "Envelopes delivered from the notice of their storing, without reading the inbox (part of relay_envelopes_delivered_total).", ConstLabels: labels})).(prometheus.Counter)
 	m.deliveryAcks = f(prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "relay_delivery_acks_total", Help: "Envelopes acknowledged by their recipient and removed from its queue.", ConstLabels: labels})).(prometheus.Counter)
 	m.refused = f(prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -29,112 +30,155 @@ const (
 	instPrefix  = "relay:instance:"
 )
 
-// addScript queues one envelope unless the inbox is full: MAX_INBOX entries
-// (0 returned), or, when its bytes are counted (KEYS[3] given), its bytes
-// at the recipient's or the pair's cap (addOverRecipient, addOverPair;
-// quota_stored.go). Entries older than the TTL are trimmed: counted, when
-// a limit is reached, one by one and uncounted (at most 1000 per call: a
-// backlog goes over the next calls), so that entries are only ever removed
-// with their bytes; not counted, as XADD's approximate MINID trim. The keys
-// expire a TTL after the last write. The index cannot see entries trimmed
-// or expired out of the stream: it is dropped when it grows past twice the
-// inbox bound (copies elsewhere then stay until the recipient's dedup drops
-// their redelivery, or they expire).
+// addScript queues a batch of envelopes for one address, each unless the
+// inbox is full: MAX_INBOX entries (0), or, when its bytes are counted
+// (KEYS[3] given), its bytes at the recipient's or the pair's cap
+// (addOverRecipient, addOverPair; quota_stored.go); it returns one outcome
+// per envelope, 1 when stored. Entries older than the TTL are trimmed:
+// counted, when a limit is reached, one by one and uncounted (at most 1000
+// per call: a backlog goes over the next calls), so that entries are only
+// ever removed with their bytes; not counted, as XADD's approximate MINID
+// trim. The keys expire a TTL after the last write. The index cannot see
+// entries trimmed or expired out of the stream: it is dropped when it grows
+// past twice the inbox bound (copies elsewhere then stay until the
+// recipient's dedup drops their redelivery, or they expire).
+//
+// It then publishes the notice of what it stored on the wake channel (see
+// inbox_notice.go): the id of the stream's last entry before the batch, so
+// that a recipient whose cursor is there or past it knows it misses nothing,
+// and the entries themselves, so that it delivers them without reading the
+// stream; an empty message (a plain wake-up) when they are larger than the
+// notice's cap. From inside the script, so that notices reach subscribers
+// in stream order.
 //
 //	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
-//	ARGV: max entries, min id (now - ttl), envelope id, frame, ttl ms, sender,
-//	recipient cap, pair cap (0: none)
+//	ARGV: max entries, min id (now - ttl), ttl ms, recipient cap, pair cap
+//	(0: none), wake channel, notice cap (bytes of frames), the publish
+//	command (publishCmd), then for each envelope its id, frame and sender
 var addScript = redis.NewScript(storedLua + `
-local sid
-if KEYS[3] then
-  local c, pf = charge(ARGV[4]), pairField(ARGV[6])
-  local rcap, pcap = tonumber(ARGV[7]), tonumber(ARGV[8])
-  -- take counts the entry in, unless that puts the inbox over a limit:
-  -- then it leaves the counts as they were and says which.
-  local function take()
-    if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-    local p = redis.call('HINCRBY', KEYS[3], pf, c)
-    if pcap > 0 and p > pcap then
-      redis.call('HINCRBY', KEYS[3], pf, -c)
-      return 3
-    end
-    local t = redis.call('HINCRBY', KEYS[3], 't', c)
-    if rcap > 0 and t > rcap then
-      redis.call('HINCRBY', KEYS[3], 't', -c)
-      redis.call('HINCRBY', KEYS[3], pf, -c)
-      return 2
-    end
+local max, rcap, pcap = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local prev = last and last[1] or '0-0'
+-- take counts an envelope in, unless that puts the inbox over a limit:
+-- then it leaves the counts as they were and says which.
+local function take(c, pf)
+  if redis.call('XLEN', KEYS[1]) >= max then return 0 end
+  local p = redis.call('HINCRBY', KEYS[3], pf, c)
+  if pcap > 0 and p > pcap then
+    redis.call('HINCRBY', KEYS[3], pf, -c)
+    return 3
   end
-  local o = take()
-  if o then
-    local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 1000)
-    if #old == 0 then return o end
-    local t, ids = {}, {}
-    for _, e in ipairs(old) do tally(t, e) ids[#ids+1] = e[1] end
-    redis.call('XDEL', KEYS[1], unpack(ids))
-    uncount(KEYS[3], t)
-    o = take()
-    if o then return o end
+  local t = redis.call('HINCRBY', KEYS[3], 't', c)
+  if rcap > 0 and t > rcap then
+    redis.call('HINCRBY', KEYS[3], 't', -c)
+    redis.call('HINCRBY', KEYS[3], pf, -c)
+    return 2
   end
-  sid = redis.call('XADD', KEYS[1], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
-  redis.call('PEXPIRE', KEYS[3], ARGV[5])
-else
-  local n = redis.call('XLEN', KEYS[1])
-  if n >= tonumber(ARGV[1]) then
-    redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
-    n = redis.call('XLEN', KEYS[1])
-    if n >= tonumber(ARGV[1]) then return 0 end
-  end
-  sid = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', ARGV[3], 'f', ARGV[4], 's', ARGV[6])
 end
-if redis.call('HLEN', KEYS[2]) >= 2 * tonumber(ARGV[1]) then
+local function add(id, frame, sender)
+  if KEYS[3] then
+    local c, pf = charge(frame), pairField(sender)
+    local o = take(c, pf)
+    if o then
+      local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 1000)
+      if #old == 0 then return o end
+      local t, ids = {}, {}
+      for _, e in ipairs(old) do tally(t, e) ids[#ids+1] = e[1] end
+      redis.call('XDEL', KEYS[1], unpack(ids))
+      uncount(KEYS[3], t)
+      o = take(c, pf)
+      if o then return o end
+    end
+    return redis.call('XADD', KEYS[1], '*', 'i', id, 'f', frame, 's', sender)
+  end
+  if redis.call('XLEN', KEYS[1]) >= max then
+    redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+    if redis.call('XLEN', KEYS[1]) >= max then return 0 end
+  end
+  return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', id, 'f', frame, 's', sender)
+end
+if redis.call('HLEN', KEYS[2]) >= 2 * max then
   redis.call('DEL', KEYS[2])
 end
-local field = ARGV[6] .. '\n' .. ARGV[3]
-local old = redis.call('HGET', KEYS[2], field)
-if old then sid = old .. ',' .. sid end
-redis.call('HSET', KEYS[2], field, sid)
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 1
+local out, index, notice, room = {}, {}, {prev}, tonumber(ARGV[7])
+for k = 9, #ARGV, 3 do
+  local id, frame, sender = ARGV[k], ARGV[k+1], ARGV[k+2]
+  local sid = add(id, frame, sender)
+  if type(sid) == 'number' then
+    out[#out+1] = sid
+  else
+    out[#out+1] = 1
+    local field = sender .. '\n' .. id
+    local old = index[field] or redis.call('HGET', KEYS[2], field)
+    if old then sid = old .. ',' .. sid end
+    index[field] = sid
+    room = room - #frame
+    if room >= 0 then
+      notice[#notice+1] = string.format('%s\n%s\n%s\n%d\n', sid:match('[^,]*$'), id, sender, #frame) .. frame
+    end
+  end
+end
+if next(index) then
+  local hset = {'HSET', KEYS[2]}
+  for field, sid in pairs(index) do hset[#hset+1] = field hset[#hset+1] = sid end
+  redis.call(unpack(hset))
+  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[3]) end
+  if room >= 0 then
+    redis.call(ARGV[8], ARGV[6], table.concat(notice, '\n'))
+  else
+    redis.call(ARGV[8], ARGV[6], '')
+  end
+end
+return out
 `)
 
 // delScript deletes delivered envelopes, uncounting their bytes when they
 // are counted (KEYS[3] given): the entries read from this Redis by stream
-// id, and every entry the index lists for the envelope.
+// id, and every other entry the index lists for the envelope. An entry read
+// from here is uncounted by the frame length the relay read with it, the
+// others by their frame read in the script; either only if the entry was
+// still there.
 //
 //	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
-//	ARGV: pairs of index field ("sender\nid", or "" for an entry without a
-//	sender) and stream id ("" when the envelope was not read from this Redis)
+//	ARGV: triples of index field ("sender\nid", or "" for an entry without
+//	a sender), stream id ("" when the envelope was not read from this
+//	Redis) and frame length (of the entry read)
 var delScript = redis.NewScript(storedLua + `
-local ids = {}
-for i = 1, #ARGV, 2 do
-  if ARGV[i+1] ~= '' then ids[#ids+1] = ARGV[i+1] end
-  if ARGV[i] ~= '' then
-    local v = redis.call('HGET', KEYS[2], ARGV[i])
+local n, t, others, seen = 0, {}, {}, {}
+for i = 1, #ARGV, 3 do
+  local field, sid = ARGV[i], ARGV[i+1]
+  if sid ~= '' and not seen[sid] then
+    seen[sid] = true
+    if redis.call('XDEL', KEYS[1], sid) == 1 then
+      n = n + 1
+      if KEYS[3] then tallyLen(t, tonumber(ARGV[i+2]), field:match('^[^\n]*')) end
+    end
+  end
+  if field ~= '' then
+    local v = redis.call('HGET', KEYS[2], field)
     if v then
-      for sid in string.gmatch(v, '[^,]+') do ids[#ids+1] = sid end
-      redis.call('HDEL', KEYS[2], ARGV[i])
+      for id in string.gmatch(v, '[^,]+') do others[#others+1] = id end
+      redis.call('HDEL', KEYS[2], field)
     end
   end
 end
-local n = 0
-if KEYS[3] then
-  -- Only the entries still there are uncounted: their frame and sender
-  -- say what they count.
-  local t, seen = {}, {}
-  for _, id in ipairs(ids) do
-    if not seen[id] then
-      seen[id] = true
+-- Copies found through the index (peer copies, resends) are rarer: their
+-- frame and sender are read here to say what they count.
+local ids = {}
+for _, id in ipairs(others) do
+  if not seen[id] then
+    seen[id] = true
+    if KEYS[3] then
       local e = redis.call('XRANGE', KEYS[1], id, id)[1]
       if e then tally(t, e) end
     end
+    ids[#ids+1] = id
   end
-  uncount(KEYS[3], t)
 end
 for i = 1, #ids, 500 do
   n = n + redis.call('XDEL', KEYS[1], unpack(ids, i, math.min(i + 499, #ids)))
 end
+if KEYS[3] then uncount(KEYS[3], t) end
 return n
 `)
 
@@ -187,7 +231,7 @@ func (r *sendReq) others() bool {
 
 type delReq struct {
 	addr string
-	args []string // pairs of index field and stream id, see delScript
+	args []string // triples of index field, stream id and frame length, see delScript
 }
 
 // node is one Redis: this region's (index 0) or a peer region's.
@@ -523,8 +567,12 @@ func (n *node) receiveLoop(ctx context.Context, ps *redis.PubSub) {
 				n.s.wakeAll(n.idx)
 			}
 		case *redis.Message:
-			if a, ok := n.channelAddr(m.Channel); ok {
-				n.s.wake(a, n.idx)
+			if addr, ok := n.channelAddr(m.Channel); ok {
+				if nt, ok := parseNotice(m.Payload); ok {
+					n.s.notice(addr, n.idx, &nt)
+				} else {
+					n.s.wake(addr, n.idx)
+				}
 			}
 		}
 	}
@@ -586,17 +634,27 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 	minID := strconv.FormatInt(now.Add(-cfg.MessageTTL).UnixMilli(), 10)
 	ttl := cfg.MessageTTL.Milliseconds()
 	recipientCap, pairCap := cfg.storedCaps()
-	pipe := rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	woken := make(map[string]struct{}, len(batch))
-	for i, r := range batch {
-		cmds[i] = addScript.EvalSha(ctx, pipe, n.inboxKeys(r.to), cfg.MaxInbox, minID, r.id, r.frame, ttl, r.c.addr, recipientCap, pairCap)
-	}
+	// One script call per recipient address: its envelopes in one go.
+	byAddr := make(map[string]int, len(batch))
+	var groups [][]*sendReq
 	for _, r := range batch {
-		if _, ok := woken[r.to]; !ok {
-			woken[r.to] = struct{}{}
-			n.publishWake(ctx, pipe, r.to)
+		g, ok := byAddr[r.to]
+		if !ok {
+			g = len(groups)
+			byAddr[r.to] = g
+			groups = append(groups, nil)
 		}
+		groups[g] = append(groups[g], r)
+	}
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(groups))
+	for g, rs := range groups {
+		args := make([]any, 0, 7+3*len(rs))
+		args = append(args, cfg.MaxInbox, minID, ttl, recipientCap, pairCap, n.key(wakePrefix, rs[0].to), n.s.noticeCap(), n.publishCmd())
+		for _, r := range rs {
+			args = append(args, r.id, r.frame, r.c.addr)
+		}
+		cmds[g] = addScript.EvalSha(ctx, pipe, n.inboxKeys(rs[0].to), args...)
 	}
 	var wait *redis.Cmd
 	if cfg.WaitReplicas > 0 {
@@ -624,31 +682,25 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 		replicated = err == nil && got >= cfg.WaitReplicas
 	}
 	var noScript []*sendReq
-	for i, r := range batch {
-		v, err := cmds[i].Int64()
-		switch {
-		case err == nil && v == 1 && replicated:
-			n.s.stored(r, n.idx, outStored)
-		case err == nil && v == 1:
-			// Stored but not confirmed by replicas: unless the other copies
-			// suffice, the sender retries; the duplicate is dropped by the
-			// recipient's id check.
-			n.s.stored(r, n.idx, outNotReplicated)
-		case err == nil && v == addOverPair:
-			n.s.stored(r, n.idx, outOverPair)
-		case err == nil && v == addOverRecipient:
-			n.s.stored(r, n.idx, outFullBytes)
-		case err == nil:
-			n.s.stored(r, n.idx, outFull)
-		case retryScript && strings.HasPrefix(err.Error(), "NOSCRIPT"):
-			noScript = append(noScript, r)
-		case strings.HasPrefix(err.Error(), "OOM "):
-			n.s.m.redisErrors.WithLabelValues(n.name, "queue_oom").Inc()
-			n.logOOM()
-			n.s.stored(r, n.idx, outOOM)
-		default:
-			n.s.m.redisErrors.WithLabelValues(n.name, "queue").Inc()
-			n.s.stored(r, n.idx, outFailed)
+	for g, rs := range groups {
+		vs, err := cmds[g].Int64Slice()
+		if err == nil && len(vs) != len(rs) {
+			err = fmt.Errorf("queue: %d outcomes for %d envelopes", len(vs), len(rs))
+		}
+		for i, r := range rs {
+			switch {
+			case err == nil:
+				n.s.stored(r, n.idx, addOutcome(vs[i], replicated))
+			case retryScript && strings.HasPrefix(err.Error(), "NOSCRIPT"):
+				noScript = append(noScript, r)
+			case strings.HasPrefix(err.Error(), "OOM "):
+				n.s.m.redisErrors.WithLabelValues(n.name, "queue_oom").Inc()
+				n.logOOM()
+				n.s.stored(r, n.idx, outOOM)
+			default:
+				n.s.m.redisErrors.WithLabelValues(n.name, "queue").Inc()
+				n.s.stored(r, n.idx, outFailed)
+			}
 		}
 	}
 	if len(noScript) > 0 {
@@ -662,6 +714,25 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 	}
 }
 
+// addOutcome is the outcome of addScript's answer v for one envelope.
+func addOutcome(v int64, replicated bool) outcome {
+	switch {
+	case v == 1 && replicated:
+		return outStored
+	case v == 1:
+		// Stored but not confirmed by replicas: unless the other copies
+		// suffice, the sender retries; the duplicate is dropped by the
+		// recipient's id check.
+		return outNotReplicated
+	case v == addOverPair:
+		return outOverPair
+	case v == addOverRecipient:
+		return outFullBytes
+	default:
+		return outFull
+	}
+}
+
 // logOOM says, at most once a minute, that this Redis refuses writes for
 // lack of memory: sends are nacked until deliveries free room.
 func (n *node) logOOM() {
@@ -672,8 +743,16 @@ func (n *node) logOOM() {
 	}
 }
 
+// delLinger is how long a delete waits for others to share its pipeline
+// and script calls. Nothing waits on a delete (the recipient has its
+// envelope), so a few milliseconds cost nothing and spare Redis a round
+// trip per delivery ack at moderate rates.
+const delLinger = 20 * time.Millisecond
+
 func (n *node) delLoop(ctx context.Context) {
 	batch := make([]delReq, 0, 256)
+	linger := time.NewTimer(delLinger)
+	linger.Stop()
 	for {
 		batch = batch[:0]
 		select {
@@ -682,26 +761,45 @@ func (n *node) delLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		linger.Reset(delLinger)
 	fill:
 		for len(batch) < cap(batch) {
 			select {
 			case r := <-n.delCh:
 				batch = append(batch, r)
-			default:
+			case <-linger.C:
 				break fill
+			case <-ctx.Done():
+				// Shutting down: the deletes collected so far still go.
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				n.deleteBatch(fctx, batch, true)
+				cancel()
+				return
 			}
 		}
+		linger.Stop()
 		n.deleteBatch(ctx, batch, true)
 	}
 }
 
-// deleteBatch runs delScript for each request in one pipeline.
+// deleteBatch runs delScript once per address in one pipeline.
 func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	byAddr := make(map[string]int, len(batch))
+	var merged []delReq
+	for _, r := range batch {
+		k, ok := byAddr[r.addr]
+		if !ok {
+			k = len(merged)
+			byAddr[r.addr] = k
+			merged = append(merged, delReq{addr: r.addr})
+		}
+		merged[k].args = append(merged[k].args, r.args...)
+	}
 	pipe := n.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i, r := range batch {
+	cmds := make([]*redis.Cmd, len(merged))
+	for i, r := range merged {
 		args := make([]any, len(r.args))
 		for j, a := range r.args {
 			args[j] = a
@@ -713,14 +811,14 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 		return
 	}
 	var noScript []delReq
-	for i, r := range batch {
+	for i, r := range merged {
 		if e := cmds[i].Err(); e != nil && retryScript && strings.HasPrefix(e.Error(), "NOSCRIPT") {
 			noScript = append(noScript, r)
 		}
 	}
 	if len(noScript) > 0 && delScript.Load(dctx, n.rdb).Err() == nil {
 		n.deleteBatch(ctx, noScript, false)
-		if len(noScript) == len(batch) {
+		if len(noScript) == len(merged) {
 			return
 		}
 	}

@@ -28,25 +28,28 @@ const (
 )
 
 // storedLua is shared by addScript and delScript: tally(t, entry) adds a
-// stream entry ({id, {field, value, ...}}) being deleted to the tally t,
+// stream entry ({id, {field, value, ...}}) being deleted to the tally t
+// (tallyLen an entry known by its frame's length and sender),
 // uncount(hash, t) takes the tally out of the counts, one HINCRBY per
 // field. Counts at zero are kept (the hash expires with the inbox); one
 // that would go negative is set to zero.
 var storedLua = fmt.Sprintf(`
-local function charge(frame) return math.max(#frame, %d) end
+local function charge(frame) return math.max(#frame, %[1]d) end
 local function pairField(sender) return 'p:' .. string.match(sender, '^[^/]*') end
-local function tally(t, e)
-  local kv, f, s = e[2], nil, nil
-  for j = 1, #kv, 2 do
-    if kv[j] == 'f' then f = kv[j+1] elseif kv[j] == 's' then s = kv[j+1] end
-  end
-  if not f then return end
-  local c = charge(f)
+local function tallyLen(t, n, s)
+  local c = math.max(n, %[1]d)
   t['t'] = (t['t'] or 0) + c
   if s and s ~= '' then
     local pf = pairField(s)
     t[pf] = (t[pf] or 0) + c
   end
+end
+local function tally(t, e)
+  local kv, f, s = e[2], nil, nil
+  for j = 1, #kv, 2 do
+    if kv[j] == 'f' then f = kv[j+1] elseif kv[j] == 's' then s = kv[j+1] end
+  end
+  if f then tallyLen(t, #f, s) end
 end
 local function uncount(hash, t)
   for field, n in pairs(t) do
