@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/envelope"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/relaytest"
 )
@@ -46,18 +47,23 @@ func streamReads(t *testing.T, rdb *redis.Client) int {
 	return n
 }
 
+// alicePlusBob connects alice and bob to two instances on one Redis.
+func alicePlusBob(t *testing.T) (rdb *redis.Client, bobs *relaytest.Relay, alice, bob *client.Client) {
+	e := newEnv(t)
+	rd := relaytest.NewRedis(t)
+	rdb = relaytest.Client(rd)
+	t.Cleanup(func() { rdb.Close() })
+	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	bobs = relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
+	return rdb, bobs, e.dial("alice", r1.URL), e.dial("bob", bobs.URL)
+}
+
 // TestDirectDelivery: envelopes to a connected recipient on another
 // instance are delivered from the notice of their storing, without reading
 // the inbox: 200 envelopes sent one at a time cost Redis a handful of
 // stream reads (the connections' first reads), not one per envelope.
 func TestDirectDelivery(t *testing.T) {
-	e := newEnv(t)
-	rd := relaytest.NewRedis(t)
-	rdb := relaytest.Client(rd)
-	defer rdb.Close()
-	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
-	r2 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
-	a, b := e.dial("alice", r1.URL), e.dial("bob", r2.URL)
+	rdb, r2, a, b := alicePlusBob(t)
 	reads := streamReads(t, rdb)
 	ctx := context.Background()
 	for i := range 200 {
@@ -96,13 +102,7 @@ func TestDirectDelivery(t *testing.T) {
 // the next notice does not follow the recipient's cursor, so the relay reads
 // the inbox and delivers both.
 func TestDirectDeliveryGap(t *testing.T) {
-	e := newEnv(t)
-	rd := relaytest.NewRedis(t)
-	rdb := relaytest.Client(rd)
-	defer rdb.Close()
-	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
-	r2 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
-	a, b := e.dial("alice", r1.URL), e.dial("bob", r2.URL)
+	rdb, _, a, b := alicePlusBob(t)
 	ctx := context.Background()
 	if _, err := a.Send(ctx, "bob", "first", []byte("x")); err != nil {
 		t.Fatal(err)

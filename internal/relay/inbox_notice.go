@@ -108,14 +108,7 @@ func splitStreamID(id string) (ms, seq uint64) {
 
 // notice hands a notice from node idx to the connections of addr.
 func (s *Server) notice(addr string, idx int, n *inboxNotice) {
-	s.mu.RLock()
-	e := s.addrs[addr]
-	var conns []*conn
-	if e != nil {
-		conns = append(conns, e.conns...)
-	}
-	s.mu.RUnlock()
-	for _, c := range conns {
+	for _, c := range s.connsOf(addr) {
 		c.offer(idx, n)
 	}
 }

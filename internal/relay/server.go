@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -537,16 +538,19 @@ func (s *Server) connectedAddrs() []string {
 	return out
 }
 
+// connsOf are the connections of addr here.
+func (s *Server) connsOf(addr string) []*conn {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e := s.addrs[addr]; e != nil {
+		return slices.Clone(e.conns)
+	}
+	return nil
+}
+
 // wake tells the connections of addr to read its inbox on node idx.
 func (s *Server) wake(addr string, idx int) {
-	s.mu.RLock()
-	e := s.addrs[addr]
-	var conns []*conn
-	if e != nil {
-		conns = append(conns, e.conns...)
-	}
-	s.mu.RUnlock()
-	for _, c := range conns {
+	for _, c := range s.connsOf(addr) {
 		c.markDirty(1 << idx)
 	}
 }
