@@ -228,7 +228,7 @@ func TestReport(t *testing.T) {
 		t.Errorf("summary of a: %+v", s)
 	}
 	var out bytes.Buffer
-	peerbench.WriteReport(&out, peerbench.Setup{Pairs: 50, Window: 32, Rounds: 3, CommonRate: 1000, PhaseSeconds: 1}, []peerbench.Product{a, b})
+	peerbench.WriteReport(&out, peerbench.Setup{Pairs: 50, Window: 32, Rounds: 3, Idle: 2000, CommonRate: 1000, PhaseSeconds: 1}, []peerbench.Product{a, b})
 	for _, want := range []string{
 		"| delivered msg/s, full load (higher is better) | 6000 | 3000 | 2.00 |",
 		"| KB resident per idle connection (lower is better) | 10.0 | 20.0 | 0.50 |",
