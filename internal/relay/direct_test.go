@@ -31,31 +31,35 @@ func metric(t *testing.T, r *relaytest.Relay, name string) float64 {
 	return v
 }
 
-// streamReads is how many times Redis ran XRANGE so far (scripts' calls
-// included).
-func streamReads(t *testing.T, rdb *redis.Client) int {
+// streamReads is how many times rd ran XRANGE so far (scripts' calls
+// included), over every server of a cluster.
+func streamReads(t *testing.T, rd *relaytest.Redis) int {
 	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
+	total := 0
+	for _, srv := range rd.Servers() {
+		c := relaytest.ServerClient(srv)
+		info, err := c.Info(context.Background(), "commandstats").Result()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := regexp.MustCompile(`cmdstat_xrange:calls=(\d+)`).FindStringSubmatch(info); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			total += n
+		}
 	}
-	m := regexp.MustCompile(`cmdstat_xrange:calls=(\d+)`).FindStringSubmatch(info)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	return total
 }
 
 // alicePlusBob connects alice and bob to two instances on one Redis.
-func alicePlusBob(t *testing.T) (rdb *redis.Client, bobs *relaytest.Relay, alice, bob *client.Client) {
+func alicePlusBob(t *testing.T) (rd *relaytest.Redis, rdb redis.UniversalClient, bobs *relaytest.Relay, alice, bob *client.Client) {
 	e := newEnv(t)
-	rd := relaytest.NewRedis(t)
+	rd = relaytest.NewRedis(t)
 	rdb = relaytest.Client(rd)
 	t.Cleanup(func() { rdb.Close() })
 	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
 	bobs = relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
-	return rdb, bobs, e.dial("alice", r1.URL), e.dial("bob", bobs.URL)
+	return rd, rdb, bobs, e.dial("alice", r1.URL), e.dial("bob", bobs.URL)
 }
 
 // TestDirectDelivery: envelopes to a connected recipient on another
@@ -63,8 +67,8 @@ func alicePlusBob(t *testing.T) (rdb *redis.Client, bobs *relaytest.Relay, alice
 // the inbox: 200 envelopes sent one at a time cost Redis a handful of
 // stream reads (the connections' first reads), not one per envelope.
 func TestDirectDelivery(t *testing.T) {
-	rdb, r2, a, b := alicePlusBob(t)
-	reads := streamReads(t, rdb)
+	rd, rdb, r2, a, b := alicePlusBob(t)
+	reads := streamReads(t, rd)
 	ctx := context.Background()
 	for i := range 200 {
 		if _, err := a.Send(ctx, "bob", fmt.Sprintf("m%d", i), []byte("x")); err != nil {
@@ -74,7 +78,7 @@ func TestDirectDelivery(t *testing.T) {
 			t.Fatalf("got %s want m%d", got.ID, i)
 		}
 	}
-	if n := streamReads(t, rdb) - reads; n > 5 {
+	if n := streamReads(t, rd) - reads; n > 5 {
 		t.Errorf("%d stream reads for 200 envelopes to a connected recipient, want a few", n)
 	}
 	if n := metric(t, r2, "relay_envelopes_delivered_direct_total"); n < 195 {
@@ -83,7 +87,7 @@ func TestDirectDelivery(t *testing.T) {
 	// And their delivery acks deleted them.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		n, err := rdb.XLen(ctx, "relay:inbox:bob").Result()
+		n, err := rdb.XLen(ctx, relaytest.Key(rd, "relay:inbox:", "bob")).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +106,7 @@ func TestDirectDelivery(t *testing.T) {
 // the next notice does not follow the recipient's cursor, so the relay reads
 // the inbox and delivers both.
 func TestDirectDeliveryGap(t *testing.T) {
-	rdb, _, a, b := alicePlusBob(t)
+	rd, rdb, _, a, b := alicePlusBob(t)
 	ctx := context.Background()
 	if _, err := a.Send(ctx, "bob", "first", []byte("x")); err != nil {
 		t.Fatal(err)
@@ -112,7 +116,7 @@ func TestDirectDeliveryGap(t *testing.T) {
 	}
 	env := envelope.Envelope{ID: "silent", From: "carol", To: "bob", Sent: time.Now().UnixMilli(), Payload: []byte("y")}
 	frame := envelope.AppendEnvelope(nil, envelope.TypeDeliver, &env)
-	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "relay:inbox:bob", Values: []any{"i", env.ID, "f", frame, "s", env.From}}).Err(); err != nil {
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: relaytest.Key(rd, "relay:inbox:", "bob"), Values: []any{"i", env.ID, "f", frame, "s", env.From}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Send(ctx, "bob", "after", []byte("z")); err != nil {

@@ -54,11 +54,15 @@ const (
 //	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
 //	ARGV: max entries, min id (now - ttl), ttl ms, recipient cap, pair cap
 //	(0: none), wake channel, notice cap (bytes of frames), the publish
-//	command (publishCmd), then for each envelope its id, frame and sender
+//	command (publishCmd), indexed ("1": keep the index, see indexed), then
+//	for each envelope its id, frame and sender
 var addScript = redis.NewScript(storedLua + `
 local max, rcap, pcap = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-local prev = last and last[1] or '0-0'
+local indexed = ARGV[9] == '1'
+local prev = '0-0'
+if redis.call('XLEN', KEYS[1]) > 0 then
+  prev = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
+end
 -- take counts an envelope in, unless that puts the inbox over a limit:
 -- then it leaves the counts as they were and says which.
 local function take(c, pf)
@@ -97,32 +101,38 @@ local function add(id, frame, sender)
   end
   return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', id, 'f', frame, 's', sender)
 end
-if redis.call('HLEN', KEYS[2]) >= 2 * max then
+if indexed and redis.call('HLEN', KEYS[2]) >= 2 * max then
   redis.call('DEL', KEYS[2])
 end
-local out, index, notice, room = {}, {}, {prev}, tonumber(ARGV[7])
-for k = 9, #ARGV, 3 do
+local out, index, notice, room, stored = {}, {}, {prev}, tonumber(ARGV[7]), false
+for k = 10, #ARGV, 3 do
   local id, frame, sender = ARGV[k], ARGV[k+1], ARGV[k+2]
   local sid = add(id, frame, sender)
   if type(sid) == 'number' then
     out[#out+1] = sid
   else
     out[#out+1] = 1
-    local field = sender .. '\n' .. id
-    local old = index[field] or redis.call('HGET', KEYS[2], field)
-    if old then sid = old .. ',' .. sid end
-    index[field] = sid
+    if indexed then
+      local field = sender .. '\n' .. id
+      local old = index[field] or redis.call('HGET', KEYS[2], field)
+      if old then index[field] = old .. ',' .. sid else index[field] = sid end
+    end
+    stored = true
     room = room - #frame
     if room >= 0 then
-      notice[#notice+1] = string.format('%s\n%s\n%s\n%d\n', sid:match('[^,]*$'), id, sender, #frame) .. frame
+      notice[#notice+1] = string.format('%s\n%s\n%s\n%d\n', sid, id, sender, #frame) .. frame
     end
   end
 end
-if next(index) then
-  local hset = {'HSET', KEYS[2]}
-  for field, sid in pairs(index) do hset[#hset+1] = field hset[#hset+1] = sid end
-  redis.call(unpack(hset))
-  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ARGV[3]) end
+if stored then
+  if indexed then
+    local hset = {'HSET', KEYS[2]}
+    for field, sid in pairs(index) do hset[#hset+1] = field hset[#hset+1] = sid end
+    redis.call(unpack(hset))
+  end
+  for i, k in ipairs(KEYS) do
+    if i ~= 2 or indexed then redis.call('PEXPIRE', k, ARGV[3]) end
+  end
   if room >= 0 then
     redis.call(ARGV[8], ARGV[6], table.concat(notice, '\n'))
   else
@@ -140,12 +150,13 @@ return out
 // still there.
 //
 //	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
-//	ARGV: triples of index field ("sender\nid", or "" for an entry without
+//	ARGV: indexed ("1": delete through the index too), then triples of index field ("sender\nid", or "" for an entry without
 //	a sender), stream id ("" when the envelope was not read from this
 //	Redis) and frame length (of the entry read)
 var delScript = redis.NewScript(storedLua + `
 local n, t, others, seen = 0, {}, {}, {}
-for i = 1, #ARGV, 3 do
+local indexed = ARGV[1] == '1'
+for i = 2, #ARGV, 3 do
   local field, sid = ARGV[i], ARGV[i+1]
   if sid ~= '' and not seen[sid] then
     seen[sid] = true
@@ -154,7 +165,7 @@ for i = 1, #ARGV, 3 do
       if KEYS[3] then tallyLen(t, tonumber(ARGV[i+2]), field:match('^[^\n]*')) end
     end
   end
-  if field ~= '' then
+  if indexed and field ~= '' then
     local v = redis.call('HGET', KEYS[2], field)
     if v then
       for id in string.gmatch(v, '[^,]+') do others[#others+1] = id end
@@ -181,6 +192,17 @@ end
 if KEYS[3] then uncount(KEYS[3], t) end
 return n
 `)
+
+// indexed is "1" when the index is kept: with peers, where it finds the
+// copies of a delivered envelope on the other Redis ("0" with one Redis,
+// where it would only spare the redelivery of a resent duplicate, which
+// the client drops).
+func (s *Server) indexed() string {
+	if len(s.nodes) > 1 {
+		return "1"
+	}
+	return "0"
+}
 
 // indexField names an envelope in the index hash.
 func indexField(from, id string) string { return from + "\n" + id }
@@ -649,8 +671,8 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 	pipe := rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(groups))
 	for g, rs := range groups {
-		args := make([]any, 0, 7+3*len(rs))
-		args = append(args, cfg.MaxInbox, minID, ttl, recipientCap, pairCap, n.key(wakePrefix, rs[0].to), n.s.noticeCap(), n.publishCmd())
+		args := make([]any, 0, 9+3*len(rs))
+		args = append(args, cfg.MaxInbox, minID, ttl, recipientCap, pairCap, n.key(wakePrefix, rs[0].to), n.s.noticeCap(), n.publishCmd(), n.s.indexed())
 		for _, r := range rs {
 			args = append(args, r.id, r.frame, r.c.addr)
 		}
@@ -800,9 +822,10 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 	pipe := n.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(merged))
 	for i, r := range merged {
-		args := make([]any, len(r.args))
-		for j, a := range r.args {
-			args[j] = a
+		args := make([]any, 0, 1+len(r.args))
+		args = append(args, n.s.indexed())
+		for _, a := range r.args {
+			args = append(args, a)
 		}
 		cmds[i] = delScript.EvalSha(dctx, pipe, n.inboxKeys(r.addr), args...)
 	}
