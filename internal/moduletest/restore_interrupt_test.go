@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/pausepoint"
 )
 
 const restoreTestSnapshot = `
@@ -38,7 +40,8 @@ const importMethod = "google.cloud.redis.v1.CloudRedis.ImportInstance"
 
 // TestRestoreInterrupted SIGKILLs tofu (and the provider) at each step of a
 // restore: once the intent is being recorded on the instance, while the
-// import runs, and once the import is done but before the state is saved.
+// import runs, and once the import is done but before the state is saved
+// (the provider paused there, else the apply could finish first).
 // Keys are written after the interrupted import finished, as a relay would
 // acknowledge envelopes. The next apply completes the restore with the
 // operation log holding exactly one import, every key of the snapshot and
@@ -49,12 +52,15 @@ func TestRestoreInterrupted(t *testing.T) {
 	for _, kp := range []struct {
 		name    string
 		reached func(since []localcloudtest.OplogEntry) bool
+		// pause, when set, holds the provider at that point, which is
+		// then reached once the provider says it waits there.
+		pause string
 	}{
-		{"intent recorded", func(log []localcloudtest.OplogEntry) bool {
+		{name: "intent recorded", reached: func(log []localcloudtest.OplogEntry) bool {
 			return has(log, "google.cloud.redis.v1.CloudRedis.UpdateInstance", "call")
 		}},
-		{"import running", func(log []localcloudtest.OplogEntry) bool { return has(log, importMethod, "call") }},
-		{"import done, state not saved", func(log []localcloudtest.OplogEntry) bool { return has(log, importMethod, "done") }},
+		{name: "import running", reached: func(log []localcloudtest.OplogEntry) bool { return has(log, importMethod, "call") }},
+		{name: "import done, state not saved", pause: pausepoint.RestoreImported},
 	} {
 		t.Run(kp.name, func(t *testing.T) {
 			t.Parallel()
@@ -81,13 +87,24 @@ func TestRestoreInterrupted(t *testing.T) {
 
 			write(snapshotRootHCL + restoreTestSnapshot + restoreTestRestore)
 			start := len(lc.Oplog(t))
-			out, killed, code := tf.killWhen(t, env, func() bool { return kp.reached(lc.Oplog(t)[start:]) },
-				chdir, "apply", "-auto-approve", "-input=false", "-no-color")
+			reached, applyEnv := func() bool { return kp.reached(lc.Oplog(t)[start:]) }, env
+			if kp.pause != "" {
+				pauses := t.TempDir()
+				applyEnv = append(slices.Clip(env), pausepoint.Env(pauses, kp.pause)...)
+				reached = func() bool {
+					_, err := os.Stat(pausepoint.Reached(pauses, kp.pause))
+					return err == nil
+				}
+			}
+			out, killed, code := tf.killWhen(t, applyEnv, reached, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
 			if !killed {
 				t.Fatalf("the apply exited (%d) before the kill point %q:\n%s", code, kp.name, out)
 			}
 			log := lc.Oplog(t)[start:]
 			t.Logf("killed at %q: import called %t, done %t", kp.name, has(log, importMethod, "call"), has(log, importMethod, "done"))
+			if kp.pause != "" && !has(log, importMethod, "done") {
+				t.Fatalf("the provider paused at %s before the import was done", kp.pause)
+			}
 
 			// Envelopes acknowledged once the interrupted import is over
 			// (if it started) must survive the next apply.

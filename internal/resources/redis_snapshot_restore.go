@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/pausepoint"
 	"github.com/agentnet/terraform-provider-agentnet/internal/snapshotsig"
 )
 
@@ -437,6 +438,10 @@ func (r *redisSnapshotRestoreResource) importOnce(ctx context.Context, inst *red
 		run.steps.doneWith("import", "operation "+op.Name())
 		_, err = gcpclient.Wait(ctx, op)
 		run.steps.doneWith("wait", "the instance is available again")
+	}
+	if err == nil {
+		// Imported, the state not yet saved: where a test interrupts an apply.
+		err = pausepoint.Reach(ctx, pausepoint.RestoreImported)
 	}
 	return err
 }
