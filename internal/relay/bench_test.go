@@ -307,7 +307,9 @@ func BenchmarkIdleConnections(b *testing.B) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
 		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			b.Logf("raise the open file limit to %d: %v (many connections may then fail)", lim.Max, err)
+		}
 	}
 	keys := relaytest.DevKeys(b)
 	rd := relaytest.NewRedis(b)
@@ -319,7 +321,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	b.Cleanup(func() {
 		for _, ws := range wss {
 			if ws != nil {
-				ws.CloseNow()
+				hangUp(ws)
 			}
 		}
 	})
@@ -363,9 +365,15 @@ func BenchmarkIdleConnections(b *testing.B) {
 	time.Sleep(2 * time.Second)
 	rss := rssKB(b, p.cmd.Process.Pid)
 	if f := os.Getenv("RELAY_BENCH_HEAP"); f != "" {
-		exec.Command("curl", "-s", "-o", f, "http://"+os.Getenv("RELAY_BENCH_PPROF")+"/debug/pprof/heap").Run()
-		exec.Command("curl", "-s", "-o", f+".metrics", p.ops+"/metrics").Run()
-		exec.Command("curl", "-s", "-o", f+".goroutine", "http://"+os.Getenv("RELAY_BENCH_PPROF")+"/debug/pprof/goroutine?debug=1").Run()
+		for _, dump := range [][2]string{
+			{f, "http://" + os.Getenv("RELAY_BENCH_PPROF") + "/debug/pprof/heap"},
+			{f + ".metrics", p.ops + "/metrics"},
+			{f + ".goroutine", "http://" + os.Getenv("RELAY_BENCH_PPROF") + "/debug/pprof/goroutine?debug=1"},
+		} {
+			if err := exec.Command("curl", "-s", "-o", dump[0], dump[1]).Run(); err != nil {
+				b.Logf("RELAY_BENCH_HEAP: %s: %v", dump[1], err)
+			}
+		}
 	}
 	for i := 0; i < b.N; i++ {
 	}

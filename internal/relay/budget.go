@@ -36,10 +36,13 @@ func writeTimeoutFor(budget int) time.Duration {
 // budget (the kernel doubles it). Left to itself the kernel grows it to
 // megabytes, which would take a client's whole budget without the client
 // reading anything, so its writes would never time out.
-func limitSendBuffer(nc net.Conn, budget int) {
+func limitSendBuffer(nc net.Conn, budget int) error {
 	if tc, ok := nc.(*net.TCPConn); ok && budget > 0 {
-		tc.SetWriteBuffer(budget / 8)
+		if err := tc.SetWriteBuffer(budget / 8); err != nil {
+			return fmt.Errorf("relay: bound the send buffer by the byte budget: %w", err)
+		}
 	}
+	return nil
 }
 
 // readScript reads up to ARGV[2] inbox entries after ARGV[1] whose values

@@ -54,7 +54,7 @@ func TestNonReadingClientsStayWithinBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ws.CloseNow() // never read
+		defer hangUp(ws) // never read
 	}
 	peak := base
 	closed := 0

@@ -122,7 +122,7 @@ func (c *conn) serve() {
 	err := c.ws.Write(wctx, websocket.MessageBinary, hello)
 	cancel()
 	if err != nil {
-		c.ws.CloseNow()
+		_ = c.ws.CloseNow() // the hello failed: the connection is over either way
 		c.cancel()
 		return
 	}

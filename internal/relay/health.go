@@ -255,7 +255,7 @@ func (s *Server) readiness(ctx context.Context) readyReport {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.readiness(r.Context()).Ready {
-		w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte("ready\n")) // a failed write means the prober left
 		return
 	}
 	http.Error(w, "not ready", http.StatusServiceUnavailable)
@@ -272,5 +272,6 @@ func (s *Server) handleReadyDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(rep)
+	// The status is already sent: a failed write means the client left.
+	_ = enc.Encode(rep)
 }

@@ -68,8 +68,10 @@ func startProcLogged(t testing.TB, keys *auth.DevKeys, region string, logs io.Wr
 	}
 	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), ops: fmt.Sprintf("http://127.0.0.1:%d", opsPort), done: make(chan struct{})}
 	p.URL = fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
+	// Killed by the test: its exit status is the kill's.
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	// Our unreaped child: the kill fails only once it has exited.
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(p.base + "/ready")
@@ -151,7 +153,9 @@ func TestKillInstance(t *testing.T) {
 						acked.Store(id, true)
 						if nAcked.Add(1) == n/3 {
 							killOnce.Do(func() {
-								p1.cmd.Process.Signal(syscall.SIGKILL)
+								if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+									t.Errorf("kill the first relay: %v", err)
+								}
 								close(killed)
 							})
 						}
@@ -188,7 +192,8 @@ func TestKillInstance(t *testing.T) {
 // ids received with their counts, misses or has more than once.
 func deliveredOnce(acked *sync.Map, got map[string]int) (missing, dups int) {
 	acked.Range(func(k, _ any) bool {
-		switch got[k.(string)] {
+		id, _ := k.(string) // ids only: anything else counts as missing
+		switch got[id] {
 		case 0:
 			missing++
 		case 1:
@@ -210,7 +215,9 @@ func TestSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if code, reason := closeCode(t, ws); code != websocket.StatusGoingAway {
 		t.Fatalf("close %d %q, want 1001", code, reason)
 	}

@@ -27,35 +27,40 @@ func newMetrics(region, instance string) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	labels := prometheus.Labels{"region": region, "instance": instance}
-	f := func(c prometheus.Collector) prometheus.Collector { reg.MustRegister(c); return c }
 	m := &metrics{reg: reg}
-	m.connections = f(prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "relay_connections", Help: "Open agent connections.", ConstLabels: labels})).(prometheus.Gauge)
-	m.accepted = f(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "relay_envelopes_accepted_total", Help: "Envelopes durably queued and acked to their sender.", ConstLabels: labels})).(prometheus.Counter)
-	m.delivered = f(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "relay_envelopes_delivered_total", Help: "Envelopes written to a recipient connection (redeliveries included).", ConstLabels: labels})).(prometheus.Counter)
-	m.deliveredDirect = f(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "relay_envelopes_delivered_direct_total", Help: "Envelopes delivered from the notice of their storing, without reading the inbox (part of relay_envelopes_delivered_total).", ConstLabels: labels})).(prometheus.Counter)
-	m.deliveryAcks = f(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "relay_delivery_acks_total", Help: "Envelopes acknowledged by their recipient and removed from its queue.", ConstLabels: labels})).(prometheus.Counter)
-	m.refused = f(prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "relay_refused_total", Help: "Connections or envelopes refused, by reason.", ConstLabels: labels}, []string{"reason"})).(*prometheus.CounterVec)
-	m.closes = f(prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "relay_closes_total", Help: "Connections closed, by WebSocket close code.", ConstLabels: labels}, []string{"code"})).(*prometheus.CounterVec)
-	m.redisUp = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "relay_redis_up", Help: "Whether a Redis (local or peer region) answers.", ConstLabels: labels}, []string{"redis", "role"})).(*prometheus.GaugeVec)
-	m.redisErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "relay_redis_errors_total", Help: "Failed Redis operations.", ConstLabels: labels}, []string{"redis", "op"})).(*prometheus.CounterVec)
-	m.evictionUnsafe = f(prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "relay_redis_eviction_unsafe", Help: "1 when this region's Redis (local) or a peer region's (peer) has a maxmemory_policy other than noeviction, so acked envelopes could be evicted; the relay is then not ready.", ConstLabels: labels}, []string{"redis"})).(*prometheus.GaugeVec)
-	m.degradedAcks = f(prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "relay_envelopes_acked_degraded_total", Help: "Envelopes acked with fewer Redis copies than ACK_COPIES because fewer Redis servers were reachable.", ConstLabels: labels})).(prometheus.Counter)
-	m.acceptLatency = f(prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.connections = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "relay_connections", Help: "Open agent connections.", ConstLabels: labels}))
+	m.accepted = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_accepted_total", Help: "Envelopes durably queued and acked to their sender.", ConstLabels: labels}))
+	m.delivered = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_delivered_total", Help: "Envelopes written to a recipient connection (redeliveries included).", ConstLabels: labels}))
+	m.deliveredDirect = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_delivered_direct_total", Help: "Envelopes delivered from the notice of their storing, without reading the inbox (part of relay_envelopes_delivered_total).", ConstLabels: labels}))
+	m.deliveryAcks = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_delivery_acks_total", Help: "Envelopes acknowledged by their recipient and removed from its queue.", ConstLabels: labels}))
+	m.refused = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_refused_total", Help: "Connections or envelopes refused, by reason.", ConstLabels: labels}, []string{"reason"}))
+	m.closes = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_closes_total", Help: "Connections closed, by WebSocket close code.", ConstLabels: labels}, []string{"code"}))
+	m.redisUp = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "relay_redis_up", Help: "Whether a Redis (local or peer region) answers.", ConstLabels: labels}, []string{"redis", "role"}))
+	m.redisErrors = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_redis_errors_total", Help: "Failed Redis operations.", ConstLabels: labels}, []string{"redis", "op"}))
+	m.evictionUnsafe = register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "relay_redis_eviction_unsafe", Help: "1 when this region's Redis (local) or a peer region's (peer) has a maxmemory_policy other than noeviction, so acked envelopes could be evicted; the relay is then not ready.", ConstLabels: labels}, []string{"redis"}))
+	m.degradedAcks = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_envelopes_acked_degraded_total", Help: "Envelopes acked with fewer Redis copies than ACK_COPIES because fewer Redis servers were reachable.", ConstLabels: labels}))
+	m.acceptLatency = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "relay_accept_seconds", Help: "Time from receiving an envelope to its durable queueing.", ConstLabels: labels,
-		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})).(prometheus.Histogram)
-	m.batchSize = f(prometheus.NewHistogram(prometheus.HistogramOpts{
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}))
+	m.batchSize = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "relay_redis_batch_size", Help: "Envelopes per Redis pipeline.", ConstLabels: labels,
-		Buckets: prometheus.ExponentialBuckets(1, 2, 10)})).(prometheus.Histogram)
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10)}))
 	return m
+}
+
+// register registers c with reg and returns it, typed as it was built.
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	reg.MustRegister(c)
+	return c
 }

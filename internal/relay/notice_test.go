@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -41,7 +42,11 @@ func newStatusObject(t *testing.T) *statusObject {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: svc.Handler()}
-	go hs.Serve(ln)
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("storage server: %v", err)
+		}
+	}()
 	t.Cleanup(func() { hs.Close(); svc.Close() })
 	if err := svc.CreateBucket(noticeBucket); err != nil {
 		t.Fatal(err)

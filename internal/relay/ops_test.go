@@ -126,7 +126,7 @@ func TestGracefulShutdown(t *testing.T) {
 					return
 				}
 				if i == n/2 {
-					go r1.Shutdown(context.Background())
+					go func() { _ = r1.Shutdown(context.Background()) }() // what it does to the clients is the test
 				}
 			}
 		}()
@@ -160,7 +160,7 @@ func TestShutdownGoingAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go r.Shutdown(context.Background())
+	go func() { _ = r.Shutdown(context.Background()) }() // closeCode checks what it does
 	if code, reason := closeCode(t, ws); code != websocket.StatusGoingAway {
 		t.Fatalf("close %d %q, want 1001", code, reason)
 	}
@@ -187,7 +187,9 @@ func TestProbe(t *testing.T) {
 	}
 	t.Logf("probe %v, across instances %v", d, d2)
 	// A probe against a dead relay fails instead of hanging.
-	r2.Shutdown(context.Background())
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer scancel()
 	if _, err := client.ProbeBetween(sctx, r1.URL, r2.URL, ts); err == nil {

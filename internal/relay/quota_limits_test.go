@@ -80,7 +80,7 @@ func rawConn(t *testing.T, url, token, label string) *websocket.Conn {
 	if err != nil || ws == nil {
 		t.Fatalf("connect (label %q): %v %d %q", label, err, code, reason)
 	}
-	t.Cleanup(func() { ws.CloseNow() })
+	t.Cleanup(func() { hangUp(ws) })
 	return ws
 }
 
@@ -108,7 +108,7 @@ func TestLabelQuota(t *testing.T) {
 	for {
 		ws, _, _, err := dialRaw(ctx, rl.URL+"?label=c", token)
 		if err == nil && ws != nil {
-			ws.CloseNow()
+			hangUp(ws)
 			return
 		}
 		if time.Now().After(deadline) {

@@ -27,7 +27,7 @@ func dialRaw(ctx context.Context, url, token string) (*websocket.Conn, websocket
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, _, err = ws.Read(rctx); err != nil {
-		ws.CloseNow()
+		hangUp(ws)
 		var ce websocket.CloseError
 		if errors.As(err, &ce) {
 			return nil, ce.Code, ce.Reason, nil
@@ -86,7 +86,7 @@ func TestConnectionFloodCutAtQuota(t *testing.T) {
 	wg.Wait()
 	defer func() {
 		for _, ws := range open {
-			ws.CloseNow()
+			hangUp(ws)
 		}
 	}()
 	if len(open) != limit || refused != flood-limit || errs != 0 {
@@ -96,7 +96,7 @@ func TestConnectionFloodCutAtQuota(t *testing.T) {
 	if err != nil || other == nil {
 		t.Fatalf("another identity during the flood: %v %d %q", err, code, reason)
 	}
-	other.CloseNow()
+	hangUp(other)
 
 	open[0].Close(websocket.StatusNormalClosure, "")
 	open = open[1:]
@@ -130,7 +130,7 @@ func TestRateQuotaFloodSparesOthers(t *testing.T) {
 	if err != nil || ws == nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer hangUp(ws)
 
 	var acks, nacks, other int
 	replies := make(chan struct{})
@@ -208,7 +208,7 @@ func TestCrashedInstanceConnectionsAgeOut(t *testing.T) {
 		if err != nil || ws == nil {
 			t.Fatalf("within the quota: %v %d %q", err, code, reason)
 		}
-		defer ws.CloseNow()
+		defer hangUp(ws)
 	}
 	p.cmd.Process.Kill()
 	<-p.done
@@ -222,7 +222,7 @@ func TestCrashedInstanceConnectionsAgeOut(t *testing.T) {
 	for {
 		ws, _, _, err := dialRaw(ctx, other.URL, token)
 		if err == nil && ws != nil {
-			ws.CloseNow()
+			hangUp(ws)
 			t.Logf("admitted %v after the crash (lease 2s)", time.Since(killed).Round(time.Millisecond))
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,11 +89,14 @@ func (m *memorystoreAPI) GetInstanceAuthString(_ context.Context, req *redispb.G
 	return &redispb.InstanceAuthString{AuthString: m.auth[req.GetName()]}, nil
 }
 
-func (m *memorystoreAPI) add(name string, r *relaytest.Redis) {
+func (m *memorystoreAPI) add(t *testing.T, name string, r *relaytest.Redis) {
+	t.Helper()
 	host, port, _ := net.SplitHostPort(r.Addr)
-	var p int32
-	fmt.Sscan(port, &p)
-	inst := &redispb.Instance{Name: name, Host: host, Port: p, State: redispb.Instance_READY,
+	p, err := strconv.ParseInt(port, 10, 32)
+	if err != nil {
+		t.Fatalf("redis address %s: %v", r.Addr, err)
+	}
+	inst := &redispb.Instance{Name: name, Host: host, Port: int32(p), State: redispb.Instance_READY,
 		AuthEnabled: r.Opts.Password != "", TransitEncryptionMode: redispb.Instance_DISABLED}
 	if r.Opts.CA != nil {
 		inst.TransitEncryptionMode = redispb.Instance_SERVER_AUTHENTICATION
@@ -112,7 +116,12 @@ func startMemorystoreAPI(t *testing.T) (*memorystoreAPI, *relay.MemorystoreResol
 	m.addr = ln.Addr().String()
 	gs := grpc.NewServer()
 	redispb.RegisterCloudRedisServer(gs, m)
-	go gs.Serve(ln)
+	go func() {
+		// nil once Stop is called; anything else is the server failing.
+		if err := gs.Serve(ln); err != nil {
+			t.Error(err)
+		}
+	}()
 	t.Cleanup(gs.Stop)
 	r, err := relay.NewMemorystoreResolver(context.Background(), ln.Addr().String())
 	if err != nil {
@@ -146,8 +155,8 @@ func TestMemorystoreTLSAndAuth(t *testing.T) {
 	rdA, rdB := secureRedis(t, "a"), secureRedis(t, "b")
 	api, resolver := startMemorystoreAPI(t)
 	const instA, instB = "projects/p/locations/region-a/instances/relay-a", "projects/p/locations/region-b/instances/relay-b"
-	api.add(instA, rdA)
-	api.add(instB, rdB)
+	api.add(t, instA, rdA)
+	api.add(t, instB, rdB)
 	api.unavailable.Store(3)
 	var logs logBuffer
 	relayIn := func(region, local, peer string) *relaytest.Relay {
@@ -365,7 +374,7 @@ func memoryPressure(t *testing.T, withPeer bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer hangUp(ws)
 	if _, _, err := ws.Read(ctx); err != nil { // hello
 		t.Fatal(err)
 	}
@@ -406,7 +415,9 @@ func memoryPressure(t *testing.T, withPeer bool) {
 	// Redis stays full: more sends are nacked too.
 	for i := 0; i < 5; i++ {
 		env := envelope.Envelope{ID: fmt.Sprintf("more-%d", i), To: "dave", Payload: payload}
-		ws.Write(ctx, websocket.MessageBinary, envelope.AppendEnvelope(nil, envelope.TypeSend, &env))
+		if err := ws.Write(ctx, websocket.MessageBinary, envelope.AppendEnvelope(nil, envelope.TypeSend, &env)); err != nil {
+			t.Fatal(err)
+		}
 		_, data, err := ws.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -450,8 +461,8 @@ func TestRelayProcessFromMemorystore(t *testing.T) {
 	rdA, rdB := secureRedis(t, "a"), secureRedis(t, "b")
 	api, _ := startMemorystoreAPI(t)
 	const instA, instB = "projects/p/locations/region-a/instances/relay-a", "projects/p/locations/region-b/instances/relay-b"
-	api.add(instA, rdA)
-	api.add(instB, rdB)
+	api.add(t, instA, rdA)
+	api.add(t, instB, rdB)
 	var logs logBuffer
 	start := func(region, local, peer string) *proc {
 		return startProcLogged(t, e.keys, region, &logs, "REDIS_INSTANCE="+local, "PEER_REDIS_INSTANCES="+peer,
@@ -481,7 +492,7 @@ func TestPeerInstanceUnresolved(t *testing.T) {
 	rdA := secureRedis(t, "a")
 	api, resolver := startMemorystoreAPI(t)
 	const instA, instB = "projects/p/locations/region-a/instances/relay-a", "projects/p/locations/region-b/instances/relay-b"
-	api.add(instA, rdA) // region-b's instance is not found
+	api.add(t, instA, rdA) // region-b's instance is not found
 	var logs logBuffer
 	r := relaytest.NewRelay(t, e.v, "a", "", nil, func(c *relay.Config) {
 		c.RedisInstance, c.PeerRedisInstances, c.Resolver = instA, []string{instB}, resolver

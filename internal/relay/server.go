@@ -169,7 +169,7 @@ func New(cfg Config) (*Server, error) {
 	// metrics) is only on the operations port, which it never routes to.
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /live", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("live\n"))
+		_, _ = w.Write([]byte("live\n")) // a failed write means the prober left
 	})
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /ws", s.handleWS)
@@ -250,7 +250,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	srvs := s.httpSrvs
 	s.httpMu.Unlock()
 	for _, hs := range srvs {
-		go hs.Shutdown(ctx)
+		go func() {
+			// Past ctx's deadline the connections left are cut below.
+			if err := hs.Shutdown(ctx); err != nil {
+				s.log.Warn("HTTP server shutdown", "err", err)
+			}
+		}()
 	}
 	s.mu.RLock()
 	conns := make([]*conn, 0, len(s.conns))
@@ -284,7 +289,7 @@ func (s *Server) Close() {
 	s.httpMu.Unlock()
 	s.mu.RLock()
 	for c := range s.conns {
-		c.ws.CloseNow()
+		_ = c.ws.CloseNow() // fails only when already closed, which is the point
 	}
 	s.mu.RUnlock()
 	s.stop()
@@ -417,13 +422,19 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	limitSendBuffer(nc, w.budget)
+	if err := limitSendBuffer(nc, w.budget); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
 	br := bufio.NewReaderSize(nc, connReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
 		// Bytes the client sent right after its handshake: keep them
 		// buffered in the new reader, ahead of the socket.
 		pending := make([]byte, n)
-		io.ReadFull(brw.Reader, pending)
+		if _, err := io.ReadFull(brw.Reader, pending); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
 		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), nc), max(connReadBuffer, n))
 		if _, err := br.Peek(n); err != nil {
 			nc.Close()
