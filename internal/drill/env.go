@@ -278,7 +278,11 @@ func (e *Env) tofu(ctx context.Context, args ...string) (tofuResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("tofu %s: %w", args[0], err)
 	}
-	os.WriteFile(filepath.Join(e.dir, "tofu-last-"+args[0]+".log"), out, 0o644)
+	// A copy for whoever reads the drill's folder afterwards; the output
+	// itself is returned, so a failed copy loses nothing the drill needs.
+	if err := os.WriteFile(filepath.Join(e.dir, "tofu-last-"+args[0]+".log"), out, 0o644); err != nil {
+		e.logf("tofu %s: keeping its output: %v", args[0], err)
+	}
 	if args[0] == "output" && res.code != 0 {
 		return res, fmt.Errorf("tofu %s exited %d:\n%s", strings.Join(args, " "), res.code, tail(res.out, 40))
 	}
@@ -406,7 +410,7 @@ func (j *jwksServer) start(listen string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(j.body)
+		_, _ = w.Write(j.body) // a failed write means the relay left; it fetches again
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	j.mu.Lock()

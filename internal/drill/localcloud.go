@@ -77,7 +77,8 @@ func startLocalcloud(bin, relayBin, redisBin, dataDir string, keep bool, extra [
 			return
 		}
 		ch <- started{proc: cmd.Process, stdout: stdout}
-		cmd.Wait()
+		// Its exit status says nothing its log does not.
+		_ = cmd.Wait()
 		logf.Close()
 		close(lc.exited)
 	}()
@@ -137,11 +138,13 @@ func (lc *localcloud) stop() {
 		return
 	default:
 	}
-	lc.proc.Signal(syscall.SIGTERM)
+	// Our unreaped child: a signal fails only once it has exited, which
+	// the select below sees through lc.exited.
+	_ = lc.proc.Signal(syscall.SIGTERM)
 	select {
 	case <-lc.exited:
 	case <-time.After(time.Minute):
-		lc.proc.Kill()
+		_ = lc.proc.Kill()
 		<-lc.exited
 	}
 }

@@ -57,8 +57,8 @@ func startCounter(e *Env, region string, interval time.Duration) *counter {
 	c := &counter{region: region, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
 	// The AUTH string of the target last dialed: the connection's AUTH
 	// follows its dial, so one resolution serves both.
-	var password atomic.Value
-	password.Store("")
+	var password atomic.Pointer[string]
+	password.Store(new(string))
 	c.rdb = goredis.NewClient(&goredis.Options{
 		Addr: instanceID(region), // only a name: the dialer resolves it
 		// Resolved at each dial, through the Memorystore API: an instance
@@ -68,11 +68,11 @@ func startCounter(e *Env, region string, interval time.Duration) *counter {
 			if err != nil {
 				return nil, err
 			}
-			password.Store(t.Password)
+			password.Store(&t.Password)
 			return t.Options().Dialer(ctx, "tcp", t.Addr)
 		},
 		CredentialsProviderContext: func(context.Context) (string, string, error) {
-			return "", password.Load().(string), nil
+			return "", *password.Load(), nil
 		},
 		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
 		MaxRetries: -1, PoolSize: 2,
