@@ -87,9 +87,13 @@ func (b *browser) accessibilityTree() ([]axNode, error) {
 }
 
 func axString(v *accessibility.Value) string {
+	if v == nil {
+		return ""
+	}
 	var s string
-	if v != nil {
-		json.Unmarshal([]byte(v.Value), &s)
+	if err := json.Unmarshal([]byte(v.Value), &s); err != nil {
+		// Not a JSON string (a number, a boolean): its text.
+		return strings.TrimSpace(string(v.Value))
 	}
 	return strings.TrimSpace(s)
 }

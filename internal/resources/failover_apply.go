@@ -64,7 +64,12 @@ func (r *relayFailoverGroupResource) apply(ctx context.Context, m *failoverGroup
 	mins := int64Map(m.MinInstances)
 	sick := map[string]bool{}
 	for _, v := range m.UnhealthyRegions.Elements() {
-		sick[v.(types.String).ValueString()] = true
+		region, ok := v.(types.String)
+		if !ok {
+			diags.AddAttributeError(path.Root("unhealthy_regions"), "Unexpected value", fmt.Sprintf("unhealthy_regions holds a %T, want a string: this is a bug in the provider", v))
+			return
+		}
+		sick[region.ValueString()] = true
 	}
 	phase := run.phase
 
@@ -472,7 +477,7 @@ func (r *relayFailoverGroupResource) scaleRegions(ctx context.Context, services 
 func (r *relayFailoverGroupResource) updateScaling(ctx context.Context, svc *runpb.Service, minInstances int64, redeploy bool) (*runpb.Service, error) {
 	ctx, cancel := context.WithTimeout(ctx, regionCallTimeout)
 	defer cancel()
-	s := proto.Clone(svc).(*runpb.Service)
+	s := proto.CloneOf(svc)
 	if s.Scaling == nil {
 		s.Scaling = &runpb.ServiceScaling{}
 	}

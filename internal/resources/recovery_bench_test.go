@@ -203,7 +203,11 @@ func coldStart(b *testing.B, rdb string) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	a, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		b.Fatalf("a TCP listener has a %T address", l.Addr())
+	}
+	port := a.Port
 	l.Close()
 	start := time.Now()
 	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "",
@@ -211,7 +215,9 @@ func coldStart(b *testing.B, rdb string) time.Duration {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// Our unreaped child: the kill fails only once it has exited; the
+	// exit status is then the kill's.
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	c := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
 	defer c.Close()
 	for {

@@ -166,7 +166,11 @@ func probeRelay(ctx context.Context, url, token string, timeout time.Duration, r
 	defer cancel()
 	var opts []client.Option
 	if serverName != "" {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		dt, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return 0, fmt.Errorf("probing through %s: http.DefaultTransport is a %T, not an *http.Transport", serverName, http.DefaultTransport)
+		}
+		tr := dt.Clone()
 		tr.TLSClientConfig = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}))
 	}

@@ -616,7 +616,7 @@ func (r *relayServiceResource) update(ctx context.Context, name string, want *ru
 // cur's etag. Annotations other than agentnet's are kept, and the ownership
 // marker is added to a service that lacks it (an imported one).
 func updateRequest(cur, want *runpb.Service) *runpb.UpdateServiceRequest {
-	svc := proto.Clone(want).(*runpb.Service)
+	svc := proto.CloneOf(want)
 	svc.Name, svc.Etag = cur.GetName(), cur.GetEtag()
 	annotations := writableKeys(cur.GetAnnotations())
 	maps.DeleteFunc(annotations, func(k, _ string) bool { return strings.HasPrefix(k, "agentnet.dev/") })

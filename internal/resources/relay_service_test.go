@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -625,9 +626,20 @@ func TestAccRelayService_otherWriters(t *testing.T) {
 // rawCodec passes gRPC messages through as bytes.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return nil, fmt.Errorf("raw codec: marshal a %T, want *[]byte", v)
+	}
+	return *b, nil
+}
+
 func (rawCodec) Unmarshal(data []byte, v any) error {
-	*v.(*[]byte) = append([]byte(nil), data...)
+	b, ok := v.(*[]byte)
+	if !ok {
+		return fmt.Errorf("raw codec: unmarshal into a %T, want *[]byte", v)
+	}
+	*b = append([]byte(nil), data...)
 	return nil
 }
 func (rawCodec) Name() string { return "proto" }
@@ -680,7 +692,11 @@ func racingWriter(t *testing.T, e *relayEnv, times int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("gRPC and REST server: %v", err)
+		}
+	}()
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
