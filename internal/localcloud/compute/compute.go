@@ -127,7 +127,11 @@ func New(cfg Config) (*Service, error) {
 	defer s.mu.Unlock()
 	changed := false
 	for _, name := range s.namesLocked("forwardingRules", "", "") {
-		fr := s.res[name].(*computepb.ForwardingRule)
+		fr, err := typed[*computepb.ForwardingRule](s.res[name])
+		if err != nil {
+			s.closeAllLocked()
+			return nil, err
+		}
 		want := portOf(fr.GetPortRange())
 		d, err := s.openDoorLocked(name, want, isHTTPSTarget(fr))
 		if err != nil {

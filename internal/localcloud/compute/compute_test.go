@@ -58,7 +58,7 @@ func newBackend(t *testing.T, region string) *backend {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
+		defer func() { _ = c.CloseNow() }() // only says whether it was closed already
 		ctx := r.Context()
 		if err := c.Write(ctx, websocket.MessageText, []byte(region)); err != nil {
 			return
@@ -333,7 +333,7 @@ func TestFrontDoorFollowsURLMapWeights(t *testing.T) {
 		t.Fatalf("weights 100/0: connections per region %v, want all 50 in %s", got, a)
 	}
 	held, region := dial(t, addr)
-	defer held.CloseNow()
+	defer func() { _ = held.CloseNow() }() // only says whether it was closed already
 	if region != a {
 		t.Fatalf("held connection went to %s", region)
 	}
@@ -599,7 +599,7 @@ func TestTeardownClosesFrontDoor(t *testing.T) {
 	e := newEnv(t, t.TempDir(), newBackends(t))
 	addr := e.setup(0, 100)
 	held, _ := dial(t, addr)
-	defer held.CloseNow()
+	defer func() { _ = held.CloseNow() }() // only says whether it was closed already
 	ctx := context.Background()
 	e.wait(e.rules.Delete(ctx, &computepb.DeleteGlobalForwardingRuleRequest{Project: project, ForwardingRule: "lb-rule"}))
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -57,6 +57,15 @@ func writeProto(w http.ResponseWriter, m proto.Message) {
 	_, _ = w.Write(b)
 }
 
+// apiMessage is the message of err as Google words it, without the code.
+func apiMessage(err error) string {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.msg
+	}
+	return err.Error()
+}
+
 // errMessage is the message of err without a gRPC status prefix.
 func errMessage(err error) string {
 	if st, ok := status.FromError(err); ok {

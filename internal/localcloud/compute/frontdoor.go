@@ -65,6 +65,12 @@ type choice struct {
 
 type ctxKey struct{}
 
+// routedOf is where ServeHTTP routed the request of ctx.
+func routedOf(ctx context.Context) (*routed, bool) {
+	rt, ok := ctx.Value(ctxKey{}).(*routed)
+	return rt, ok
+}
+
 type routed struct {
 	target  *url.URL
 	count   *backendCount
@@ -85,8 +91,13 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 			return nil, err
 		}
 	}
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		ln.Close()
+		return nil, fmt.Errorf("front door of %s: a TCP listener has a %T address", rule, ln.Addr())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &frontDoor{s: s, rule: rule, port: ln.Addr().(*net.TCPAddr).Port, https: https, ln: ln, ctx: ctx, cancel: cancel,
+	d := &frontDoor{s: s, rule: rule, port: addr.Port, https: https, ln: ln, ctx: ctx, cancel: cancel,
 		counts: map[backendKey]*backendCount{}}
 	transport := &http.Transport{
 		Proxy:                 nil,
@@ -98,7 +109,12 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 	}
 	d.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			rt := pr.In.Context().Value(ctxKey{}).(*routed)
+			rt, ok := routedOf(pr.In.Context())
+			if !ok {
+				// ServeHTTP routes every request before proxying it.
+				s.log.Error("front door: proxying a request that was not routed", "forwardingRule", rule)
+				return
+			}
 			pr.SetURL(rt.target)
 			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
@@ -109,7 +125,10 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			rt := resp.Request.Context().Value(ctxKey{}).(*routed)
+			rt, ok := routedOf(resp.Request.Context())
+			if !ok {
+				return fmt.Errorf("front door of %s: a response to a request that was not routed", rule)
+			}
 			applyHeaderActions(resp.Header, rt.headers, true)
 			return nil
 		},
@@ -117,7 +136,12 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 		FlushInterval: -1,
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			rt := r.Context().Value(ctxKey{}).(*routed)
+			rt, ok := routedOf(r.Context())
+			if !ok {
+				s.log.Error("front door: a request that was not routed failed", "forwardingRule", rule, "err", err)
+				http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+				return
+			}
 			if r.Context().Err() != nil {
 				// The client went away, or the front door is closing.
 				return
@@ -230,7 +254,7 @@ func (d *frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := d.s.regionErr(c.region); err != nil {
 		bc.errs.Add(1)
 		http.Error(w, fmt.Sprintf("503 Service Unavailable: backend service %s: %s",
-			c.backendService, err.(*apiError).msg), http.StatusServiceUnavailable)
+			c.backendService, apiMessage(err)), http.StatusServiceUnavailable)
 		return
 	}
 	target, err := d.s.resolve(r.Context(), c)
@@ -317,7 +341,11 @@ func (s *Service) pick(rule string, r *http.Request) (choice, *computepb.HttpRed
 	if !ok {
 		return choice{}, nil, fmt.Errorf("forwarding rule %s does not exist", rule)
 	}
-	proxyRel := relOrSelf(frm.(*computepb.ForwardingRule).GetTarget())
+	fr, err := typed[*computepb.ForwardingRule](frm)
+	if err != nil {
+		return choice{}, nil, err
+	}
+	proxyRel := relOrSelf(fr.GetTarget())
 	var umRel string
 	switch p := s.res[proxyRel].(type) {
 	case *computepb.TargetHttpProxy:
@@ -359,7 +387,11 @@ func (s *Service) pick(rule string, r *http.Request) (choice, *computepb.HttpRed
 	if !ok {
 		return choice{}, nil, fmt.Errorf("backend service %s does not exist", bsRel)
 	}
-	backends := bsm.(*computepb.BackendService).GetBackends()
+	bs, err := typed[*computepb.BackendService](bsm)
+	if err != nil {
+		return choice{}, nil, err
+	}
+	backends := bs.GetBackends()
 	if len(backends) == 0 {
 		return choice{}, nil, fmt.Errorf("backend service %s has no backends", bsRel)
 	}
@@ -368,13 +400,17 @@ func (s *Service) pick(rule string, r *http.Request) (choice, *computepb.HttpRed
 	if !ok {
 		return choice{}, nil, fmt.Errorf("network endpoint group %s does not exist", negRel)
 	}
+	neg, err := typed[*computepb.NetworkEndpointGroup](negm)
+	if err != nil {
+		return choice{}, nil, err
+	}
 	nr, _ := parseRel(negRel)
 	headers := act.headers
 	if h := ws[i].headers; h != nil {
 		headers = append([]*computepb.HttpHeaderAction{h}, headers...)
 	}
 	return choice{backendService: bsRel, neg: negRel, project: nr.project, region: nr.region,
-		service: negm.(*computepb.NetworkEndpointGroup).GetCloudRun().GetService(), headers: headers}, nil, nil
+		service: neg.GetCloudRun().GetService(), headers: headers}, nil, nil
 }
 
 // Status is what AdminHandler serves.
@@ -449,7 +485,10 @@ func (s *Service) Status() Status {
 		return ""
 	}
 	for _, n := range s.namesLocked("urlMaps", "", "") {
-		m := s.res[n].(*computepb.UrlMap)
+		m, ok := s.res[n].(*computepb.UrlMap)
+		if !ok {
+			continue // only URL maps are listed as such
+		}
 		us := URLMapStatus{Name: n, Fingerprint: m.GetFingerprint()}
 		if m.GetDefaultService() != "" {
 			us.DefaultService = relOrSelf(m.GetDefaultService())

@@ -274,16 +274,22 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 	// Forwarding rules: the front door opens before the rule exists.
 	var door *frontDoor
 	if sp.collection == "forwardingRules" {
+		fr, err := typed[*computepb.ForwardingRule](m)
+		if err != nil {
+			return nil, err
+		}
 		if verb == "insert" {
-			d, err := s.openDoorLocked(rel, 0, isHTTPSTarget(m.(*computepb.ForwardingRule)))
+			d, err := s.openDoorLocked(rel, 0, isHTTPSTarget(fr))
 			if err != nil {
 				return nil, &apiError{http.StatusServiceUnavailable, "unavailable", "open the front door: " + err.Error()}
 			}
 			door = d
-			setDoorAddr(m.(*computepb.ForwardingRule), d.port)
+			setDoorAddr(fr, d.port)
 		} else {
-			o := old.(*computepb.ForwardingRule)
-			fr := m.(*computepb.ForwardingRule)
+			o, err := typed[*computepb.ForwardingRule](old)
+			if err != nil {
+				return nil, err
+			}
 			if isHTTPSTarget(o) != isHTTPSTarget(fr) {
 				return nil, errInvalid("resource.target", "'%s'. Moving a forwarding rule between a target HTTP proxy and a target HTTPS proxy is not emulated; create another forwarding rule", fr.GetTarget())
 			}
@@ -310,7 +316,9 @@ func (s *Service) mutateLocked(sp *spec, rr ref, verb string, body map[string]an
 		return nil, err
 	}
 	if um, ok := m.(*computepb.UrlMap); ok && old != nil {
-		s.stagePropagationLocked(rel, old.(*computepb.UrlMap), um)
+		if oldUM, ok := old.(*computepb.UrlMap); ok {
+			s.stagePropagationLocked(rel, oldUM, um)
+		}
 	}
 	return op, nil
 }
@@ -347,7 +355,7 @@ func (s *Service) saveOpLocked(rr ref, verb string, targetID uint64, revert func
 		revert()
 		return nil, fmt.Errorf("persist state: %w", err)
 	}
-	return proto.Clone(op).(*computepb.Operation), nil
+	return proto.CloneOf(op), nil
 }
 
 // userOfLocked returns the relative name of a resource that references rel.

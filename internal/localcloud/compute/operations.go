@@ -40,7 +40,7 @@ func (s *Service) serveOperations(w http.ResponseWriter, r *http.Request, projec
 		op, ok := s.ops[rr.rel()]
 		var out *computepb.Operation
 		if ok {
-			out = proto.Clone(op).(*computepb.Operation)
+			out = proto.CloneOf(op)
 		}
 		s.mu.Unlock()
 		if !ok {

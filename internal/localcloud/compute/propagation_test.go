@@ -56,7 +56,7 @@ func TestURLMapChangePropagates(t *testing.T) {
 	addr := e.setup(100, 0)
 	a, b := regions[0], regions[1]
 	held, region := dial(t, addr)
-	defer held.CloseNow()
+	defer func() { _ = held.CloseNow() }() // only says whether it was closed already
 	if region != a {
 		t.Fatalf("held connection went to %s", region)
 	}

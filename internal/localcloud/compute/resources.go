@@ -28,7 +28,10 @@ func (s *Service) resolveRefLocked(field, v, project, collection string, regiona
 }
 
 func prepareNEG(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.NetworkEndpointGroup)
+	m, err := typed[*computepb.NetworkEndpointGroup](msg)
+	if err != nil {
+		return err
+	}
 	switch t := m.GetNetworkEndpointType(); t {
 	case "":
 		return errRequired("resource.networkEndpointType")
@@ -55,7 +58,10 @@ func prepareNEG(s *Service, r ref, msg, _ proto.Message) error {
 }
 
 func prepareBackendService(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.BackendService)
+	m, err := typed[*computepb.BackendService](msg)
+	if err != nil {
+		return err
+	}
 	switch v := m.GetLoadBalancingScheme(); v {
 	case "":
 		m.LoadBalancingScheme = proto.String("EXTERNAL")
@@ -97,7 +103,8 @@ func prepareBackendService(s *Service, r ref, msg, _ proto.Message) error {
 
 func backendServiceRefs(msg proto.Message) []string {
 	var out []string
-	for _, b := range msg.(*computepb.BackendService).GetBackends() {
+	bs, _ := msg.(*computepb.BackendService) // the table passes one: nil has no backends
+	for _, b := range bs.GetBackends() {
 		out = append(out, relRefs(b.GetGroup())...)
 	}
 	return out
@@ -182,7 +189,10 @@ func urlMapWeightLists(m *computepb.UrlMap, fn func(field string, ws []*computep
 }
 
 func prepareURLMap(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.UrlMap)
+	m, err := typed[*computepb.UrlMap](msg)
+	if err != nil {
+		return err
+	}
 	if m.DefaultService != nil && m.GetDefaultService() == "" {
 		m.DefaultService = nil
 	}
@@ -287,7 +297,11 @@ func prepareURLMap(s *Service, r ref, msg, _ proto.Message) error {
 	}
 	if urlMapHasHTTPSRedirect(m) {
 		for _, n := range s.namesLocked("targetHttpsProxies", r.project, "") {
-			if relOrSelf(s.res[n].(*computepb.TargetHttpsProxy).GetUrlMap()) == r.rel() {
+			p, err := typed[*computepb.TargetHttpsProxy](s.res[n])
+			if err != nil {
+				return err
+			}
+			if relOrSelf(p.GetUrlMap()) == r.rel() {
 				return errInvalid("resource", "httpsRedirect is only allowed in URL maps used by target HTTP proxies; '%s' uses this URL map", n)
 			}
 		}
@@ -387,7 +401,8 @@ func checkMatchRule(prefix string, mr *computepb.HttpRouteRuleMatch) error {
 
 func urlMapRefs(msg proto.Message) []string {
 	var out []string
-	_ = urlMapServiceFields(msg.(*computepb.UrlMap), func(_ string, get func() string, _ func(string)) error {
+	um, _ := msg.(*computepb.UrlMap) // the table passes one: nil has no fields
+	_ = urlMapServiceFields(um, func(_ string, get func() string, _ func(string)) error {
 		out = append(out, relRefs(get())...)
 		return nil
 	})
@@ -395,7 +410,10 @@ func urlMapRefs(msg proto.Message) []string {
 }
 
 func prepareProxy(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.TargetHttpProxy)
+	m, err := typed[*computepb.TargetHttpProxy](msg)
+	if err != nil {
+		return err
+	}
 	u, err := s.proxyURLMapLocked(r, m.GetUrlMap())
 	if err != nil {
 		return err
@@ -414,7 +432,10 @@ func (s *Service) proxyURLMapLocked(r ref, urlMap string) (ref, error) {
 }
 
 func prepareForwardingRule(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.ForwardingRule)
+	m, err := typed[*computepb.ForwardingRule](msg)
+	if err != nil {
+		return err
+	}
 	if m.GetTarget() == "" {
 		return errRequired("resource.target")
 	}

@@ -251,7 +251,10 @@ func (s *Service) httpsPortFor(rule string) string {
 		return ""
 	}
 	for _, n := range s.namesLocked("forwardingRules", "", "") {
-		o := s.res[n].(*computepb.ForwardingRule)
+		o, ok := s.res[n].(*computepb.ForwardingRule)
+		if !ok {
+			continue // only forwarding rules are listed as such
+		}
 		if n != rule && o.GetIPAddress() == fr.GetIPAddress() && isHTTPSTarget(o) {
 			if p := portOf(o.GetPortRange()); p > 0 {
 				return fmt.Sprint(p)

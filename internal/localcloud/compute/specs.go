@@ -51,13 +51,14 @@ var specs = []*spec{
 		kind: "compute#targetHttpProxy", listKind: "compute#targetHttpProxyList",
 		newMsg: func() proto.Message { return &computepb.TargetHttpProxy{} }, patch: true,
 		prepare: prepareProxy, refs: func(m proto.Message) []string {
-			return relRefs(m.(*computepb.TargetHttpProxy).GetUrlMap())
+			p, _ := m.(*computepb.TargetHttpProxy) // the table passes one: nil refers to nothing
+			return relRefs(p.GetUrlMap())
 		}},
 	{collection: "targetHttpsProxies", api: "targetHttpsProxies",
 		kind: "compute#targetHttpsProxy", listKind: "compute#targetHttpsProxyList",
 		newMsg: func() proto.Message { return &computepb.TargetHttpsProxy{} }, patch: true,
 		prepare: prepareHTTPSProxy, refs: func(m proto.Message) []string {
-			p := m.(*computepb.TargetHttpsProxy)
+			p, _ := m.(*computepb.TargetHttpsProxy) // as above
 			return relRefs(append([]string{p.GetUrlMap()}, p.GetSslCertificates()...)...)
 		}},
 	{collection: "sslCertificates", api: "sslCertificates",
@@ -74,7 +75,7 @@ var specs = []*spec{
 		kind: "compute#forwardingRule", listKind: "compute#forwardingRuleList",
 		newMsg: func() proto.Message { return &computepb.ForwardingRule{} }, patch: true,
 		prepare: prepareForwardingRule, refs: func(m proto.Message) []string {
-			fr := m.(*computepb.ForwardingRule)
+			fr, _ := m.(*computepb.ForwardingRule) // as above
 			return relRefs(fr.GetTarget(), fr.GetIPAddress())
 		},
 		present: presentForwardingRule},

@@ -33,7 +33,10 @@ var (
 )
 
 func prepareAddress(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.Address)
+	m, err := typed[*computepb.Address](msg)
+	if err != nil {
+		return err
+	}
 	switch v := m.GetAddressType(); v {
 	case "", "EXTERNAL":
 		m.AddressType = proto.String("EXTERNAL")
@@ -62,11 +65,15 @@ func prepareAddress(s *Service, r ref, msg, _ proto.Message) error {
 // presentAddress fills status and users: the forwarding rules that use the
 // address.
 func presentAddress(s *Service, msg proto.Message) {
-	m := msg.(*computepb.Address)
+	m, ok := msg.(*computepb.Address)
+	if !ok {
+		s.log.Error("present an address: not an address", "message", fmt.Sprintf("%T", msg))
+		return
+	}
 	self := m.GetSelfLink()
 	m.Users = nil
 	for _, n := range s.namesLocked("forwardingRules", "", "") {
-		if fr := s.res[n].(*computepb.ForwardingRule); fr.GetIPAddress() == self {
+		if fr, ok := s.res[n].(*computepb.ForwardingRule); ok && fr.GetIPAddress() == self {
 			m.Users = append(m.Users, fr.GetSelfLink())
 		}
 	}
@@ -77,7 +84,10 @@ func presentAddress(s *Service, msg proto.Message) {
 }
 
 func prepareSSLCertificate(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.SslCertificate)
+	m, err := typed[*computepb.SslCertificate](msg)
+	if err != nil {
+		return err
+	}
 	typ := m.GetType()
 	if typ == "" {
 		typ = "SELF_MANAGED"
@@ -145,7 +155,11 @@ func prepareSSLCertificate(s *Service, r ref, msg, _ proto.Message) error {
 // gives a managed certificate its status: ACTIVE once a forwarding rule
 // serves it through a target HTTPS proxy, PROVISIONING before.
 func presentSSLCertificate(s *Service, msg proto.Message) {
-	m := msg.(*computepb.SslCertificate)
+	m, ok := msg.(*computepb.SslCertificate)
+	if !ok {
+		s.log.Error("present an SSL certificate: not an SSL certificate", "message", fmt.Sprintf("%T", msg))
+		return
+	}
 	m.PrivateKey = nil
 	if m.GetType() != "MANAGED" {
 		return
@@ -206,7 +220,10 @@ func (s *Service) managedLeafLocked(rel string, m *computepb.SslCertificate) (*p
 }
 
 func prepareHTTPSProxy(s *Service, r ref, msg, _ proto.Message) error {
-	m := msg.(*computepb.TargetHttpsProxy)
+	m, err := typed[*computepb.TargetHttpsProxy](msg)
+	if err != nil {
+		return err
+	}
 	u, err := s.proxyURLMapLocked(r, m.GetUrlMap())
 	if err != nil {
 		return err
@@ -356,7 +373,12 @@ func (s *Service) serverCertLocked(rule string, hello *tls.ClientHelloInfo) (*tl
 // presentForwardingRule shows the address a rule listens on (a reserved
 // address is stored by reference so that it knows its users).
 func presentForwardingRule(s *Service, msg proto.Message) {
-	msg.(*computepb.ForwardingRule).IPAddress = proto.String(frontDoorIP)
+	fr, ok := msg.(*computepb.ForwardingRule)
+	if !ok {
+		s.log.Error("present a forwarding rule: not a forwarding rule", "message", fmt.Sprintf("%T", msg))
+		return
+	}
+	fr.IPAddress = proto.String(frontDoorIP)
 }
 
 // redirectCode maps redirectResponseCode to the HTTP status.
