@@ -2,6 +2,7 @@ package memorystore
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -50,7 +51,13 @@ func openGate(port int, backend func() (string, string), log *slog.Logger) (*gat
 	if err != nil {
 		return nil, err
 	}
-	g := &gate{ln: ln.(*net.TCPListener), port: ln.Addr().(*net.TCPAddr).Port, backend: backend, log: log,
+	tl, ok := ln.(*net.TCPListener)
+	addr, ok2 := ln.Addr().(*net.TCPAddr)
+	if !ok || !ok2 {
+		ln.Close()
+		return nil, fmt.Errorf("memorystore gate: a TCP listener is a %T on a %T address", ln, ln.Addr())
+	}
+	g := &gate{ln: tl, port: addr.Port, backend: backend, log: log,
 		conns: map[net.Conn]string{}, refused: map[string]time.Time{}, done: make(chan struct{})}
 	go g.serve()
 	return g, nil
@@ -86,20 +93,29 @@ func (g *gate) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	bc := b.(*net.TCPConn)
+	bc, ok := b.(*net.TCPConn)
+	if !ok {
+		g.log.Error("memorystore gate: a TCP dial gave a non-TCP connection", "conn", fmt.Sprintf("%T", b))
+		b.Close()
+		c.Close()
+		return
+	}
 	if !g.track(addr, c, bc) {
 		return
 	}
 	defer g.untrack(c, bc)
 	// TCPConn to TCPConn: io.Copy splices in the kernel.
 	done := make(chan struct{})
+	// A copy ends when either side closes or fails: that is the end of
+	// the connection, with nothing to report; so is a half-close of a
+	// connection already gone.
 	go func() {
-		io.Copy(bc, c)
-		bc.CloseWrite()
+		_, _ = io.Copy(bc, c)
+		_ = bc.CloseWrite()
 		close(done)
 	}()
-	io.Copy(c, bc)
-	c.CloseWrite()
+	_, _ = io.Copy(c, bc)
+	_ = c.CloseWrite()
 	<-done
 }
 

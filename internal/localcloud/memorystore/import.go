@@ -3,6 +3,7 @@ package memorystore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -119,7 +120,9 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	if verr != nil {
 		cancelLoad()
 		sp.kill()
-		<-loadedCh
+		if lerr := <-loadedCh; lerr != nil {
+			s.log.Debug("import: load stopped after the snapshot failed its check", "err", lerr)
+		}
 		return rdbStatus(uri, verr)
 	}
 	lerr := <-loadedCh
@@ -278,7 +281,10 @@ func (s *Service) swapFolders(inst *instance, staging string) error {
 			return err
 		}
 		if err := os.Rename(staging, inst.dir); err != nil {
-			os.Rename(prev, inst.dir)
+			if rerr := os.Rename(prev, inst.dir); rerr != nil {
+				// The next start puts it back (recoverImportFolders).
+				s.log.Error("put the instance's folder back after a failed swap", "instance", inst.name, "err", rerr)
+			}
 			return err
 		}
 		defer os.RemoveAll(prev)
@@ -286,8 +292,13 @@ func (s *Service) swapFolders(inst *instance, staging string) error {
 	if err := os.Rename(filepath.Join(prev, "dump.rdb"), filepath.Join(inst.dir, "dump.rdb.before-import")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("keep the data from before the import", "instance", inst.name, "err", err)
 	}
-	state.SyncDir(inst.dir)
-	state.SyncDir(filepath.Dir(inst.dir))
+	// The renames are done; syncing makes them survive a power loss,
+	// which localcloud does not promise: a failure is only logged.
+	for _, d := range []string{inst.dir, filepath.Dir(inst.dir)} {
+		if err := state.SyncDir(d); err != nil {
+			s.log.Warn("sync the folder after an import", "instance", inst.name, "dir", d, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -302,17 +313,21 @@ const replacedSuffix = ".replaced"
 
 // recoverImportFolders puts the instance's folder back after an import
 // interrupted in the middle of a folder swap, and removes what an
-// interrupted import left next to it.
-func recoverImportFolders(dir string) {
+// interrupted import left next to it. A folder it cannot put back stays
+// where it is, with the error.
+func recoverImportFolders(dir string) error {
 	replaced := dir + replacedSuffix
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(replaced); err == nil {
-			os.Rename(replaced, dir)
+			if err := os.Rename(replaced, dir); err != nil {
+				return fmt.Errorf("put the instance's folder back from %s: %w", replaced, err)
+			}
 		}
 	}
 	os.RemoveAll(replaced)
 	os.RemoveAll(dir + stagingSuffix)
 	os.Remove(filepath.Join(dir, "dump.rdb.import"))
+	return nil
 }
 
 // restartAfterFailedSwitch handles the unlikely failure of an import after

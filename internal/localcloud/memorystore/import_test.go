@@ -115,7 +115,9 @@ func (e *env) exportRDB(t *testing.T, name, uri string) {
 func (e *env) put(t *testing.T, object string, b []byte) {
 	t.Helper()
 	w := e.gcs.Bucket("snaps").Object(object).NewWriter(context.Background())
-	w.Write(b)
+	if _, err := w.Write(b); err != nil {
+		t.Fatalf("upload %s: %v", object, err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatalf("upload %s: %v", object, err)
 	}

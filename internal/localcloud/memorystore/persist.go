@@ -103,7 +103,9 @@ func (s *Service) reloadInstance(inst *instance, oldPID int, ops []*operations.O
 	// An interrupted import left the instance's folder either as it was or
 	// swapped with the imported one (complete), except in the middle of a
 	// swap without an atomic exchange.
-	recoverImportFolders(inst.dir)
+	if err := recoverImportFolders(inst.dir); err != nil {
+		return fmt.Errorf("memorystore: reload %s: %w", inst.name, err)
+	}
 	if inst.pb.TransitEncryptionMode == redispb.Instance_SERVER_AUTHENTICATION {
 		if err := s.useInstanceCA(inst); err != nil {
 			return fmt.Errorf("memorystore: reload %s: %w", inst.name, err)

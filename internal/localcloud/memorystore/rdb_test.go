@@ -155,7 +155,10 @@ func redisProcess(t *testing.T, dir string, extra ...string) (*redis.Client, *pr
 		t.Fatal(err)
 	}
 	p := &process{Child: child, port: port, dir: dir}
-	t.Cleanup(func() { cmd.Process.Kill(); <-p.Exited() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // our unreaped child: fails only once it has exited, which Exited awaits
+		<-p.Exited()
+	})
 	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)

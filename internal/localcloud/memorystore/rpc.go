@@ -36,7 +36,7 @@ func (s *Service) ListInstances(_ context.Context, req *redispb.ListInstancesReq
 	var all []*redispb.Instance
 	for name, inst := range s.instances {
 		if strings.HasPrefix(name, prefix) {
-			all = append(all, proto.Clone(inst.pb).(*redispb.Instance))
+			all = append(all, proto.CloneOf(inst.pb))
 		}
 	}
 	s.mu.Unlock()

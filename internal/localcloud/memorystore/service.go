@@ -184,7 +184,7 @@ func (s *Service) Close() error {
 func (s *Service) snapshot(inst *instance) *redispb.Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return proto.Clone(inst.pb).(*redispb.Instance)
+	return proto.CloneOf(inst.pb)
 }
 
 func (s *Service) setState(inst *instance, st redispb.Instance_State, msg string) {

@@ -85,9 +85,9 @@ func TestStageRDBLinksOrCopies(t *testing.T) {
 	bad[len(bad)/2] ^= 0x10
 	root := t.TempDir()
 	st := newTestStorage(t, root)
-	st.WriteObject("snaps", "good.rdb", bytes.NewReader(good), "")
-	st.WriteObject("snaps", "bad.rdb", bytes.NewReader(bad), "")
-	st.WriteObject("snaps", "text.rdb", bytes.NewReader([]byte("not a snapshot at all")), "")
+	check(t, st.WriteObject("snaps", "good.rdb", bytes.NewReader(good), ""))
+	check(t, st.WriteObject("snaps", "bad.rdb", bytes.NewReader(bad), ""))
+	check(t, st.WriteObject("snaps", "text.rdb", bytes.NewReader([]byte("not a snapshot at all")), ""))
 	s := &Service{cfg: Config{Storage: st}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
 	dirs := map[string]string{"link": t.TempDir()}
@@ -148,11 +148,11 @@ func TestSwapFolders(t *testing.T) {
 			base := t.TempDir()
 			inst := &instance{name: "projects/p/locations/r/instances/i", dir: filepath.Join(base, "i")}
 			staging := inst.dir + stagingSuffix
-			os.MkdirAll(inst.dir, 0o755)
-			os.MkdirAll(staging, 0o755)
-			os.WriteFile(filepath.Join(inst.dir, "dump.rdb"), []byte("old"), 0o644)
-			os.WriteFile(filepath.Join(inst.dir, "redis.log"), []byte("old log\n"), 0o644)
-			os.WriteFile(filepath.Join(staging, "dump.rdb"), []byte("new"), 0o644)
+			check(t, os.MkdirAll(inst.dir, 0o755))
+			check(t, os.MkdirAll(staging, 0o755))
+			check(t, os.WriteFile(filepath.Join(inst.dir, "dump.rdb"), []byte("old"), 0o644))
+			check(t, os.WriteFile(filepath.Join(inst.dir, "redis.log"), []byte("old log\n"), 0o644))
+			check(t, os.WriteFile(filepath.Join(staging, "dump.rdb"), []byte("new"), 0o644))
 			s := &Service{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			// A process working in the staging folder keeps working in
 			// it, wherever it is.
@@ -185,11 +185,11 @@ func TestRecoverImportFolders(t *testing.T) {
 	base := t.TempDir()
 	dir := filepath.Join(base, "i")
 	// Interrupted between the renames of a swap without exchange.
-	os.MkdirAll(dir+replacedSuffix, 0o755)
-	os.WriteFile(filepath.Join(dir+replacedSuffix, "dump.rdb"), []byte("old"), 0o644)
-	os.MkdirAll(dir+stagingSuffix, 0o755)
-	os.WriteFile(filepath.Join(dir+stagingSuffix, "dump.rdb"), []byte("new"), 0o644)
-	recoverImportFolders(dir)
+	check(t, os.MkdirAll(dir+replacedSuffix, 0o755))
+	check(t, os.WriteFile(filepath.Join(dir+replacedSuffix, "dump.rdb"), []byte("old"), 0o644))
+	check(t, os.MkdirAll(dir+stagingSuffix, 0o755))
+	check(t, os.WriteFile(filepath.Join(dir+stagingSuffix, "dump.rdb"), []byte("new"), 0o644))
+	check(t, recoverImportFolders(dir))
 	if got, _ := os.ReadFile(filepath.Join(dir, "dump.rdb")); string(got) != "old" {
 		t.Errorf("dump.rdb = %q, want the instance's own", got)
 	}
@@ -199,9 +199,17 @@ func TestRecoverImportFolders(t *testing.T) {
 		}
 	}
 	// An instance folder that is there is left alone.
-	os.MkdirAll(dir+stagingSuffix, 0o755)
-	recoverImportFolders(dir)
+	check(t, os.MkdirAll(dir+stagingSuffix, 0o755))
+	check(t, recoverImportFolders(dir))
 	if got, _ := os.ReadFile(filepath.Join(dir, "dump.rdb")); string(got) != "old" {
 		t.Errorf("dump.rdb = %q", got)
+	}
+}
+
+// check fails the test at once on err, for the steps that set a test up.
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

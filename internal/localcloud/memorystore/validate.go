@@ -239,7 +239,7 @@ func persistenceWithDefaults(pc *redispb.PersistenceConfig) *redispb.Persistence
 	if pc == nil || pc.PersistenceMode == redispb.PersistenceConfig_PERSISTENCE_MODE_UNSPECIFIED {
 		return &redispb.PersistenceConfig{PersistenceMode: redispb.PersistenceConfig_DISABLED}
 	}
-	pc = proto.Clone(pc).(*redispb.PersistenceConfig)
+	pc = proto.CloneOf(pc)
 	if pc.PersistenceMode == redispb.PersistenceConfig_RDB && pc.RdbSnapshotPeriod == redispb.PersistenceConfig_SNAPSHOT_PERIOD_UNSPECIFIED {
 		pc.RdbSnapshotPeriod = redispb.PersistenceConfig_TWENTY_FOUR_HOURS
 	}
