@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -91,13 +92,13 @@ func (s *Service) openDoorLocked(rule string, port int, https bool) (*frontDoor,
 			return nil, err
 		}
 	}
-	addr, ok := ln.Addr().(*net.TCPAddr)
-	if !ok {
+	port, err = localproc.PortOf(ln)
+	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("front door of %s: a TCP listener has a %T address", rule, ln.Addr())
+		return nil, fmt.Errorf("front door of %s: %w", rule, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &frontDoor{s: s, rule: rule, port: addr.Port, https: https, ln: ln, ctx: ctx, cancel: cancel,
+	d := &frontDoor{s: s, rule: rule, port: port, https: https, ln: ln, ctx: ctx, cancel: cancel,
 		counts: map[backendKey]*backendCount{}}
 	transport := &http.Transport{
 		Proxy:                 nil,

@@ -151,9 +151,14 @@ func FreePort() (int, error) {
 		return 0, err
 	}
 	defer l.Close()
+	return PortOf(l)
+}
+
+// PortOf is the port a TCP listener listens on.
+func PortOf(l net.Listener) (int, error) {
 	a, ok := l.Addr().(*net.TCPAddr)
 	if !ok {
-		return 0, fmt.Errorf("free port: a TCP listener has a %T address", l.Addr())
+		return 0, fmt.Errorf("listener on %s has a %T address, not a TCP one", l.Addr(), l.Addr())
 	}
 	return a.Port, nil
 }

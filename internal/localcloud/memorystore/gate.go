@@ -52,12 +52,16 @@ func openGate(port int, backend func() (string, string), log *slog.Logger) (*gat
 		return nil, err
 	}
 	tl, ok := ln.(*net.TCPListener)
-	addr, ok2 := ln.Addr().(*net.TCPAddr)
-	if !ok || !ok2 {
+	if !ok {
 		ln.Close()
-		return nil, fmt.Errorf("memorystore gate: a TCP listener is a %T on a %T address", ln, ln.Addr())
+		return nil, fmt.Errorf("memorystore gate: a TCP listener is a %T", ln)
 	}
-	g := &gate{ln: tl, port: addr.Port, backend: backend, log: log,
+	port, err = localproc.PortOf(ln)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("memorystore gate: %w", err)
+	}
+	g := &gate{ln: tl, port: port, backend: backend, log: log,
 		conns: map[net.Conn]string{}, refused: map[string]time.Time{}, done: make(chan struct{})}
 	go g.serve()
 	return g, nil
