@@ -107,7 +107,7 @@ func (s *Service) CreateService(_ context.Context, req *runpb.CreateServiceReque
 
 // spec copies the user-settable fields of in, with Cloud Run's defaults.
 func (s *Service) spec(in *runpb.Service) *runpb.Service {
-	in = proto.Clone(in).(*runpb.Service)
+	in = proto.CloneOf(in)
 	pb := &runpb.Service{
 		Description:         in.Description,
 		Labels:              in.Labels,
@@ -192,7 +192,7 @@ func (s *Service) ListServices(_ context.Context, req *runpb.ListServicesRequest
 		if region == "-" && s.cfg.Regions != nil && s.cfg.Regions.IsDown(svc.region) {
 			continue
 		}
-		all = append(all, proto.Clone(svc.pb).(*runpb.Service))
+		all = append(all, proto.CloneOf(svc.pb))
 	}
 	s.mu.Unlock()
 	sort.Slice(all, func(i, j int) bool {
@@ -241,9 +241,9 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 	if e := in.GetEtag(); e != "" && e != cur.Etag {
 		return nil, staleEtag(e, cur.Etag)
 	}
-	next := proto.Clone(in).(*runpb.Service)
+	next := proto.CloneOf(in)
 	if paths := req.GetUpdateMask().GetPaths(); len(paths) > 0 {
-		next = proto.Clone(cur).(*runpb.Service)
+		next = proto.CloneOf(cur)
 		src := in.ProtoReflect()
 		dst := next.ProtoReflect()
 		for _, p := range paths {
@@ -267,7 +267,7 @@ func (s *Service) UpdateService(ctx context.Context, req *runpb.UpdateServiceReq
 	}
 	spec := s.spec(next)
 	if req.GetValidateOnly() {
-		merged := proto.Clone(cur).(*runpb.Service)
+		merged := proto.CloneOf(cur)
 		mergeSpec(merged, spec)
 		return s.doneOp(fmt.Sprintf("projects/%s/locations/%s", project, region), method, name, merged)
 	}
@@ -325,7 +325,7 @@ func staleEtag(got, current string) error {
 }
 
 func withoutName(in *runpb.Service) *runpb.Service {
-	c := proto.Clone(in).(*runpb.Service)
+	c := proto.CloneOf(in)
 	c.Name = ""
 	c.Etag = ""
 	return c

@@ -39,7 +39,7 @@ func (s *Service) reconcile(ctx context.Context, svc *service) error {
 		s.mu.Unlock()
 		return regions.Unavailable(svc.region, svc.name)
 	}
-	spec := proto.Clone(svc.pb).(*runpb.Service)
+	spec := proto.CloneOf(svc.pb)
 	serving := svc.serving
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)

@@ -136,7 +136,7 @@ func (s *Service) reloadService(svc *service, ops []*operations.Op) {
 		s.mu.Lock()
 		svc.deleted = true
 		delete(s.services, svc.name)
-		snap := proto.Clone(svc.pb).(*runpb.Service)
+		snap := proto.CloneOf(svc.pb)
 		s.mu.Unlock()
 		os.RemoveAll(svc.dir)
 		for _, op := range ops {

@@ -19,13 +19,15 @@ func TestStopStale(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		// Our unreaped child: the kill fails only once it has exited (as
+		// stopStale makes it); the exit status is then the kill's.
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return cmd
 	}
 	ours := start(markerOf("projects/p/locations/r/services/s", "s-00001-abc-1"))
 	other := start("something else")
 	done := make(chan struct{})
-	go func() { ours.Wait(); close(done) }()
+	go func() { _ = ours.Wait(); close(done) }() // stopped by stopStale: only the exit matters
 	if stopStale(other.Process.Pid, markerOf("projects/p/locations/r/services/s", "s-00001-abc-1"), time.Second) {
 		t.Fatal("stopStale stopped a process without the marker")
 	}

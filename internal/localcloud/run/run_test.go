@@ -235,7 +235,9 @@ func viaService(uri string) (int, string, error) {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, "", err
+	}
 	return resp.StatusCode, resp.Header.Get("X-Localcloud-Instance"), nil
 }
 
@@ -455,7 +457,7 @@ func TestServiceServesScalesAndRollsOut(t *testing.T) {
 
 	// A revision that does not become ready fails the update; the previous
 	// one keeps serving.
-	bad := proto.Clone(svc).(*runpb.Service)
+	bad := proto.CloneOf(svc)
 	bad.Template.Containers[0].Env[0].Values = &runpb.EnvVar_Value{Value: ""} // REDIS_ADDR
 	uctx, ucancel := context.WithTimeout(ctx, time.Minute)
 	defer ucancel()
@@ -763,8 +765,8 @@ func TestRegionOutage(t *testing.T) {
 		t.Errorf("redis of the down region still answers")
 	}
 	w := gc.Bucket("global-bucket").Object("during-outage").NewWriter(ctx)
-	w.Write([]byte("storage is global"))
-	if err := w.Close(); err != nil {
+	_, werr := w.Write([]byte("storage is global"))
+	if err := errors.Join(werr, w.Close()); err != nil {
 		t.Errorf("Cloud Storage during a region outage: %v", err)
 	}
 	// Another region keeps serving: its API, its service and its agents.
@@ -860,7 +862,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	// A rollout interrupted by SIGKILL: the serving revision comes back at
 	// once, the rollout resumes in the background, and a later update
 	// supersedes it.
-	stuck := proto.Clone(got).(*runpb.Service)
+	stuck := proto.CloneOf(got)
 	stuck.Template.Containers[0].StartupProbe = &runpb.Probe{PeriodSeconds: 240, FailureThreshold: 1, // never ready
 		ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/never-ready"}}}
 	ctx := context.Background()
@@ -891,7 +893,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	if got.LatestReadyRevision != svc.LatestReadyRevision || got.LatestCreatedRevision == svc.LatestReadyRevision || !got.Reconciling {
 		t.Errorf("during the resumed rollout: ready %s created %s reconciling %v", got.LatestReadyRevision, got.LatestCreatedRevision, got.Reconciling)
 	}
-	fixed := proto.Clone(got).(*runpb.Service)
+	fixed := proto.CloneOf(got)
 	fixed.Template.Containers[0].StartupProbe = nil
 	fixed.Template.Containers[0].Env = append(fixed.Template.Containers[0].Env, &runpb.EnvVar{Name: "FIXED", Values: &runpb.EnvVar_Value{Value: "1"}})
 	done := e.update(t, fixed)

@@ -176,7 +176,7 @@ func markerOf(service, instance string) string { return service + "#" + instance
 func (s *Service) snapshot(svc *service) *runpb.Service {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return proto.Clone(svc.pb).(*runpb.Service)
+	return proto.CloneOf(svc.pb)
 }
 
 func (s *Service) lookup(name string) (*service, error) {

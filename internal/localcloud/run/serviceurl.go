@@ -1,6 +1,7 @@
 package run
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 )
 
 // Conn is one connection or request a service URL sent to an instance.
@@ -79,7 +82,11 @@ func (s *Service) openURL(svc *service) error {
 		if err != nil {
 			return err
 		}
-		newPort := ln.Addr().(*net.TCPAddr).Port
+		newPort, err := localproc.PortOf(ln)
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		s.log.Warn("service URL port is taken; the service gets a new URL", "service", svc.name, "old_port", port, "new_port", newPort)
 		s.cfg.Ops.Event("localcloud.Run.URLPortChanged", svc.name, fmt.Sprintf("port %d is in use by another process; service URL is now http://127.0.0.1:%d", port, newPort))
 		port = newPort
@@ -103,7 +110,9 @@ func (s *Service) openURL(svc *service) error {
 	s.mu.Unlock()
 	go func() {
 		defer close(f.done)
-		f.srv.Serve(ln)
+		if err := f.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("service URL stopped serving", "service", svc.name, "err", err)
+		}
 	}()
 	return nil
 }

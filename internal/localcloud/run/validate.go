@@ -280,7 +280,7 @@ func instanceCount(sv *runpb.Service) int {
 // withDefaults returns a copy of the template with the values Cloud Run
 // fills in when they are not set, so that templates can be compared.
 func withDefaults(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
-	t = proto.Clone(t).(*runpb.RevisionTemplate)
+	t = proto.CloneOf(t)
 	if t.Timeout == nil {
 		t.Timeout = durationpb.New(300e9)
 	}
