@@ -87,7 +87,9 @@ func classify(r *http.Request, code int, body []byte) (Mutation, bool) {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	json.Unmarshal(body, &resp)
+	// A body that is not JSON (an XML API answer, a media download) leaves
+	// resp empty: the message then falls back to the body itself.
+	_ = json.Unmarshal(body, &resp)
 	m := Mutation{Status: code}
 	if code >= 300 {
 		m.Message = resp.Error.Message

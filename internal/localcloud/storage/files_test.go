@@ -45,7 +45,11 @@ func serve(t *testing.T, root string) *served {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: svc.Handler()}
-	go hs.Serve(ln)
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("storage server: %v", err)
+		}
+	}()
 	client, err := gcs.NewClient(context.Background(), option.WithEndpoint("http://"+addr+"/storage/v1/"), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +180,9 @@ func TestLinkFileIsServedByTheAPI(t *testing.T) {
 
 	// The same bytes uploaded through the API get the same checksums.
 	w := s.client.Bucket("snaps").Object("uploaded.rdb").NewWriter(ctx)
-	w.Write(content)
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +220,8 @@ func TestLinkFileIsServedByTheAPI(t *testing.T) {
 	if a2.Generation <= a.Generation {
 		t.Errorf("generation %d after %d", a2.Generation, a.Generation)
 	}
-	os.WriteFile(src2+".new", []byte("a later snapshot"), 0o644)
-	os.Rename(src2+".new", src2)
+	check(t, os.WriteFile(src2+".new", []byte("a later snapshot"), 0o644))
+	check(t, os.Rename(src2+".new", src2))
 	if got := readObject(t, s.client, "snaps", "relay/us/snap.rdb"); !bytes.Equal(got, content2) {
 		t.Fatalf("object changed with its source")
 	}
@@ -241,14 +247,14 @@ func TestLinkFileIsServedByTheAPI(t *testing.T) {
 func TestLinkFileKnownDigest(t *testing.T) {
 	ctx := context.Background()
 	s := serve(t, t.TempDir())
-	s.svc.CreateBucket("snaps")
+	check(t, s.svc.CreateBucket("snaps"))
 	dir := t.TempDir()
 	src, content := randomFile(t, dir, 300000)
 	other := filepath.Join(dir, "other")
-	os.WriteFile(other, []byte("other"), 0o644)
+	check(t, os.WriteFile(other, []byte("other"), 0o644))
 
 	d := NewDigester()
-	d.Write(content)
+	_, _ = d.Write(content) // sums in memory: never fails
 	st, _ := os.Stat(src)
 	stOther, _ := os.Stat(other)
 	wrong := d.Digest()
@@ -275,7 +281,7 @@ func TestLinkFileKnownDigest(t *testing.T) {
 func TestLinkFileTwiceFromOneFile(t *testing.T) {
 	ctx := context.Background()
 	s := serve(t, t.TempDir())
-	s.svc.CreateBucket("snaps")
+	check(t, s.svc.CreateBucket("snaps"))
 	src, content := randomFile(t, t.TempDir(), 100000)
 	info1, err := s.svc.LinkFile("snaps", "one.rdb", src, "", nil)
 	if err != nil {
@@ -299,7 +305,7 @@ func TestLinkFileTwiceFromOneFile(t *testing.T) {
 
 func TestLinkFileErrors(t *testing.T) {
 	s := serve(t, t.TempDir())
-	s.svc.CreateBucket("snaps")
+	check(t, s.svc.CreateBucket("snaps"))
 	src, _ := randomFile(t, t.TempDir(), 10)
 	if _, err := s.svc.LinkFile("nope", "x", src, "", nil); !errors.Is(err, ErrBucketNotFound) {
 		t.Errorf("missing bucket: %v", err)
@@ -337,7 +343,7 @@ func TestLinkFileCopiesAcrossFilesystems(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s := serve(t, root)
-	s.svc.CreateBucket("snaps")
+	check(t, s.svc.CreateBucket("snaps"))
 	src, content := randomFile(t, otherFilesystem(t, root), 3<<20)
 	before := time.Now()
 	info, err := s.svc.LinkFile("snaps", "copied.rdb", src, "", nil)
@@ -358,10 +364,12 @@ func TestLinkObject(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s := serve(t, root)
-	s.svc.CreateBucket("snaps")
+	check(t, s.svc.CreateBucket("snaps"))
 	w := s.client.Bucket("snaps").Object("a/b.rdb").NewWriter(ctx)
 	content := []byte(strings.Repeat("snapshot ", 1000))
-	w.Write(content)
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +411,9 @@ func TestLinkObject(t *testing.T) {
 	}
 	// Across filesystems: ErrNotLinkable, nothing created.
 	w = s.client.Bucket("snaps").Object("c.rdb").NewWriter(ctx)
-	w.Write(content)
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
 	w.Close()
 	d := filepath.Join(otherFilesystem(t, root), "dump.rdb")
 	if _, err := s.svc.LinkObject("snaps", "c.rdb", d); !errors.Is(err, ErrNotLinkable) {
@@ -417,7 +427,7 @@ func TestLinkObject(t *testing.T) {
 func TestNewRemovesTemporaryFiles(t *testing.T) {
 	root := t.TempDir()
 	stale := filepath.Join(root, tmpPrefix+"0123")
-	os.WriteFile(stale, []byte("x"), 0o600)
+	check(t, os.WriteFile(stale, []byte("x"), 0o600))
 	s, err := New(root, "127.0.0.1:1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -425,5 +435,13 @@ func TestNewRemovesTemporaryFiles(t *testing.T) {
 	defer s.Close()
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("%s left", stale)
+	}
+}
+
+// check fails the test at once on err, for the steps that set a test up.
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -221,8 +221,9 @@ func isJSONAPI(r *http.Request) bool {
 func writeXMLError(w http.ResponseWriter, code int, xmlCode, msg string) {
 	w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
 	w.WriteHeader(code)
-	io.WriteString(w, xml.Header)
-	xml.NewEncoder(w).Encode(struct {
+	// The status is already sent: a failed write means the client left.
+	_, _ = io.WriteString(w, xml.Header)
+	_ = xml.NewEncoder(w).Encode(struct {
 		XMLName xml.Name `xml:"Error"`
 		Code    string   `xml:"Code"`
 		Message string   `xml:"Message"`
@@ -245,7 +246,8 @@ func writeStorageError(w http.ResponseWriter, r *http.Request, code int, reason,
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+	// As above: a failed write means the client left.
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
 		"code": code, "message": msg,
 		"errors": []item{{Message: msg, Domain: "global", Reason: reason}},
 	}})

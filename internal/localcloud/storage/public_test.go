@@ -19,7 +19,9 @@ func TestBrowsersReadOnlyPublicObjects(t *testing.T) {
 	put := func(name, acl, cacheControl string) {
 		w := s.client.Bucket("site").Object(name).NewWriter(ctx)
 		w.ContentType, w.CacheControl, w.PredefinedACL = "text/html; charset=utf-8", cacheControl, acl
-		io.WriteString(w, "<p>"+name+"</p>")
+		if _, err := io.WriteString(w, "<p>"+name+"</p>"); err != nil {
+			t.Fatal(err)
+		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
