@@ -416,7 +416,13 @@ func (j *jwksServer) start(listen string) error {
 	j.mu.Lock()
 	j.srv, j.addr = srv, ln.Addr().String()
 	j.mu.Unlock()
-	go srv.Serve(ln)
+	go func() {
+		// ErrServerClosed once stop takes the endpoint down. Anything else
+		// takes it down too, as an outage the drill did not ask for: said.
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(os.Stderr, "drill: JWKS endpoint on %s stopped: %v\n", ln.Addr(), err)
+		}
+	}()
 	return nil
 }
 
