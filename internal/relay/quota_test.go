@@ -210,7 +210,9 @@ func TestCrashedInstanceConnectionsAgeOut(t *testing.T) {
 		}
 		defer hangUp(ws)
 	}
-	p.cmd.Process.Kill()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	<-p.done
 	other := relaytest.NewRelay(t, relaytest.Verifier(t, keys), "r1", r.Addr, nil, func(c *relay.Config) {
 		c.MaxConnsPerIdentity, c.ConnQuotaLease = 2, 2*time.Second
