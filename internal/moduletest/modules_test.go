@@ -41,33 +41,50 @@ const (
 // modules are the folders of modules/ whose tests/*.tftest.hcl run here.
 var modules = []string{"redis-backup", "relay-region", "relay-global", "status-page"}
 
-// TestModules runs `tofu test` in each module against a localcloud of its
-// own: real redis-servers, relay processes and load balancer front doors,
-// created and destroyed by the tests' runs.
+// TestModules runs `tofu test` on each test file of each module, side by
+// side, each against a localcloud of its own: real redis-servers, relay
+// processes and load balancer front doors, created and destroyed by the
+// file's runs.
 func TestModules(t *testing.T) {
 	tf := setup(t)
 	t.Parallel()
 	for _, name := range modules {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			lc := localcloudtest.Start(t)
-			createBucket(t, lc.Addr(), project, bucket)
-			env := append(tf.env(t),
-				"AGENTNET_EMULATOR_HOST="+lc.Addr(),
-				"TF_VAR_test_bucket="+bucket,
-				"TF_VAR_test_signing_key="+lc.CreateMACKey(t, signingKey),
-				"TF_VAR_relay_dev_keys="+tf.keys.Dir,
-				"TF_VAR_probe_token_file="+tf.tokenFile,
-			)
-			dir := filepath.Join(tf.root, "modules", name)
-			tf.run(t, env, "-chdir="+dir, "get", "-no-color")
-			start := time.Now()
-			out := tf.run(t, env, "-chdir="+dir, "test", "-no-color")
-			t.Logf("tofu test in modules/%s: %s in %v", name, lastLine(out), time.Since(start).Round(100*time.Millisecond))
-			if left := leftovers(t, lc); len(left) > 0 {
-				t.Errorf("tofu test in modules/%s left behind: %s", name, strings.Join(left, ", "))
-			}
-		})
+		dir := filepath.Join(tf.root, "modules", name)
+		files, err := filepath.Glob(filepath.Join(dir, "tests", "*.tftest.hcl"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("modules/%s has no tests/*.tftest.hcl (%v)", name, err)
+		}
+		for _, file := range files {
+			file = filepath.Join("tests", filepath.Base(file))
+			t.Run(name+"/"+strings.TrimSuffix(filepath.Base(file), ".tftest.hcl"), func(t *testing.T) {
+				t.Parallel()
+				testModuleFile(t, tf, name, file)
+			})
+		}
+	}
+}
+
+// testModuleFile runs `tofu test` on one test file of modules/name.
+func testModuleFile(t *testing.T, tf *tofu, name, file string) {
+	lc := localcloudtest.Start(t)
+	createBucket(t, lc.Addr(), project, bucket)
+	env := append(tf.env(t),
+		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
+		"TF_VAR_test_bucket="+bucket,
+		"TF_VAR_test_signing_key="+lc.CreateMACKey(t, signingKey),
+		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
+		"TF_VAR_probe_token_file="+tf.tokenFile,
+	)
+	dir := filepath.Join(tf.root, "modules", name)
+	tf.run(t, env, "-chdir="+dir, "get", "-no-color")
+	start := time.Now()
+	out := tf.run(t, env, "-chdir="+dir, "test", "-no-color", "-filter="+file)
+	t.Logf("tofu test in modules/%s on %s: %s in %v", name, file, lastLine(out), time.Since(start).Round(100*time.Millisecond))
+	if strings.Contains(out, " 0 passed") {
+		t.Errorf("tofu test in modules/%s ran no run of %s:\n%s", name, file, out)
+	}
+	if left := leftovers(t, lc); len(left) > 0 {
+		t.Errorf("tofu test in modules/%s on %s left behind: %s", name, file, strings.Join(left, ", "))
 	}
 }
 
