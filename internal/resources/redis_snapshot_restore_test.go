@@ -226,8 +226,9 @@ resource "agentnet_redis_snapshot_restore" "bad" {
   source_generation = agentnet_redis_snapshot.before.generation + 1`),
 				ExpectError: errorText("Snapshot was rewritten", "source_generation", "The instance was not touched."),
 			},
-			{ // taken before the data was written: restoring it would delete every key
-				Config:      restore(`  source = agentnet_redis_snapshot.before.uri`),
+			{ // taken before the data was written: restoring it would delete every key (recorded)
+				Config: restore(`  source = agentnet_redis_snapshot.before.uri
+  records_prefix = "gs://agentnet-snapshots/records/"`),
 				ExpectError: errorText("Snapshot is empty", "The non-empty check failed", "before.rdb is empty: it holds no keys", "The instance was not touched."),
 			},
 			{ // the tampered object without a checksum to hold it to: not an RDB
@@ -245,9 +246,33 @@ resource "agentnet_redis_snapshot_restore" "bad" {
 `),
 				ExpectError: errorText("Instance not found", "instance", "instances/nope does not exist"),
 			},
-			{
-				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL),
-				Check:  keepsData,
+			{ // the refused restore left a record naming the check that failed
+				Config: e.config(recoveryInstanceHCL + recoverySnapshotHCL + `
+data "agentnet_recovery_records" "refused" {
+  prefix      = "gs://agentnet-snapshots/records/"
+  kind        = "restore"
+  failed_only = true
+}
+`),
+				Check: resource.ComposeAggregateTestCheckFunc(keepsData,
+					resource.TestCheckResourceAttr("data.agentnet_recovery_records.refused", "records.#", "1"),
+					resource.TestCheckResourceAttr("data.agentnet_recovery_records.refused", "records.0.passed", "false"),
+					resource.TestCheckNoResourceAttr("data.agentnet_recovery_records.refused", "records.0.data_loss_seconds"),
+					resource.TestCheckResourceAttr("data.agentnet_recovery_records.refused", "records.0.moved.0",
+						"nothing: the restore of projects/agentnet-test/locations/us-central1/instances/relay-us from gs://agentnet-snapshots/relay-us/before.rdb did not complete"),
+					resource.TestMatchResourceAttr("data.agentnet_recovery_records.refused", "records.0.failures.0", regexp.MustCompile(`^Snapshot is empty: The non-empty check failed`)),
+					func(s *terraform.State) error {
+						md := e.readObject(t, s.RootModule().Resources["data.agentnet_recovery_records.refused"].Primary.Attributes["records.0.markdown_uri"])
+						for _, want := range []string{"**FAILED**", "| checks |", "refused: the non-empty check failed", "| signature | ", "| true |", "| non-empty | "} {
+							if !strings.Contains(md, want) {
+								return fmt.Errorf("the refused restore's record lacks %q:\n%s", want, md)
+							}
+						}
+						if strings.Contains(md, "| import |") {
+							return fmt.Errorf("the refused restore's record has an import step:\n%s", md)
+						}
+						return nil
+					}),
 			},
 		},
 	})

@@ -97,9 +97,12 @@ func (r *redisSnapshotRestoreResource) writeRecord(ctx context.Context, m *redis
 	instance := m.Instance.ValueString()
 	rec := &recoveryrecord.Record{Kind: "restore", Subject: linkName(instance), Started: run.started,
 		Title: "restore of " + linkName(instance), Steps: run.steps.steps, Health: run.checks}
-	if run.snap == nil {
+	switch {
+	case run.snap == nil:
 		rec.Moved = []string{"nothing: no snapshot was selected"}
-	} else {
+	case diags.HasError():
+		rec.Moved = []string{"nothing: the restore of " + instance + " from " + run.snap.URI.String() + " did not complete"}
+	default:
 		what := fmt.Sprintf("%s restored from %s#%d, written %s", instance, run.snap.URI, run.snap.Generation,
 			run.snap.createdAt().UTC().Format(time.RFC3339))
 		if !rules.CreatedBefore.IsZero() {
@@ -107,9 +110,6 @@ func (r *redisSnapshotRestoreResource) writeRecord(ctx context.Context, m *redis
 		}
 		if run.resumed != "" {
 			what += " (adopted the import of the interrupted apply, operation " + run.resumed + ")"
-		}
-		if diags.HasError() {
-			what = "nothing: the restore of " + instance + " from " + run.snap.URI.String() + " did not complete"
 		}
 		rec.Moved = []string{what}
 		// The writes between the snapshot and the data-loss point are
