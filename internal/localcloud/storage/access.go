@@ -70,7 +70,10 @@ func (s *Service) accessPath(bucket string) string {
 func (s *Service) access(bucket string) bucketAccess {
 	var a bucketAccess
 	if b, err := os.ReadFile(s.accessPath(bucket)); err == nil {
-		json.Unmarshal(b, &a)
+		if err := json.Unmarshal(b, &a); err != nil {
+			s.log.Error("bucket access control unreadable: the defaults apply", "bucket", bucket, "err", err)
+			return bucketAccess{}
+		}
 	}
 	return a
 }
@@ -223,7 +226,7 @@ func (s *Service) serveBucket(w http.ResponseWriter, r *http.Request, h http.Han
 		w.Header()[k] = v
 	}
 	w.WriteHeader(res.StatusCode)
-	w.Write(rec.Body.Bytes())
+	_, _ = w.Write(rec.Body.Bytes()) // a failed write means the client left
 }
 
 func setIAMConfiguration(a *bucketAccess, cfg map[string]any) {
@@ -312,7 +315,8 @@ func (s *Service) serveIAM(w http.ResponseWriter, r *http.Request, bucket string
 		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	json.NewEncoder(w).Encode(map[string]any{
+	// A failed write means the client left.
+	_ = json.NewEncoder(w).Encode(map[string]any{
 		"kind": "storage#policy", "resourceId": "projects/_/buckets/" + bucket, "version": 1,
 		"etag": policyEtag(a), "bindings": bindings,
 	})

@@ -29,8 +29,8 @@ func TestUniformBucketAccess(t *testing.T) {
 	put := func(b *storage.BucketHandle, name, acl string) error {
 		w := b.Object(name).NewWriter(ctx)
 		w.ContentType, w.PredefinedACL = "text/html; charset=utf-8", acl
-		io.WriteString(w, "<p>"+name+"</p>")
-		return w.Close()
+		_, err := io.WriteString(w, "<p>"+name+"</p>")
+		return errors.Join(err, w.Close())
 	}
 	wantAPIError := func(what string, err error, code int, reason, msg string) {
 		t.Helper()
