@@ -63,7 +63,14 @@ func generationOf(um *computepb.UrlMap) int64 {
 // liveClient makes every round trip a new connection: a change reaches new
 // connections only.
 func (p *prober) liveClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// http.DefaultTransport is an *http.Transport unless a program
+	// replaces it, which the provider never does: else a new one.
+	tr, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
+		tr = tr.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
 	tr.DisableKeepAlives = true
 	tr.TLSClientConfig = &tls.Config{RootCAs: p.roots, ServerName: p.serverName, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr, Timeout: p.timeout}

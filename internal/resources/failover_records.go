@@ -151,7 +151,10 @@ func (m *failoverGroupModel) keepUnhealthySince(ctx context.Context, private pri
 // readUnhealthySince takes the plan's findings in the apply.
 func (m *failoverGroupModel) readUnhealthySince(ctx context.Context, private privateGetter) {
 	if b, _ := private.GetKey(ctx, privateUnhealthySince); len(b) > 0 {
-		json.Unmarshal(b, &m.unhealthySince) // a record not understood is no record: the apply's start is used
+		// A record not understood is no record: the apply's start is used.
+		if err := json.Unmarshal(b, &m.unhealthySince); err != nil {
+			m.unhealthySince = nil
+		}
 	}
 }
 

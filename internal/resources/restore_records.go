@@ -24,10 +24,9 @@ import (
 func restoreRecordsAttributes() map[string]schema.Attribute {
 	attrs := maps.Clone(recordsAttributes("restore",
 		"the recovery time (the restore's start to its end), the data-loss window (the snapshot's time to `created_before`, else to the restore's start)"))
-	last := attrs["last_record"].(schema.StringAttribute)
-	last.Description = "`gs://` URI of the JSON record of the import; null without `records_prefix`."
-	last.PlanModifiers = []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	attrs["last_record"] = last
+	attrs["last_record"] = schema.StringAttribute{Computed: true,
+		Description:   "`gs://` URI of the JSON record of the import; null without `records_prefix`.",
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
 	return attrs
 }
 

@@ -52,9 +52,9 @@ func browserStatus(url string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, err
 }
 
 // On a bucket with uniform bucket-level access, where an object ACL fails
@@ -68,7 +68,9 @@ func TestAccStatusPage_uniformBucket(t *testing.T) {
 	bucket := e.clients.Storage.Bucket(statusSiteBucket)
 	w := bucket.Object("acl-probe").NewWriter(ctx)
 	w.PredefinedACL = "publicRead"
-	io.WriteString(w, "x")
+	if _, err := io.WriteString(w, "x"); err != nil {
+		t.Fatal(err)
+	}
 	var ge *googleapi.Error
 	if err := w.Close(); !errors.As(err, &ge) || ge.Code != http.StatusBadRequest ||
 		ge.Message != "Cannot insert legacy ACL for an object when uniform bucket-level access is enabled. Read more at https://cloud.google.com/storage/docs/uniform-bucket-level-access." {
