@@ -3,6 +3,7 @@ package relay
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +23,22 @@ import (
 // once (as the client last learnt them).
 func (n *node) eachPrimary(ctx context.Context, f func(context.Context, *redis.Client) error) error {
 	if n.cluster == nil {
-		return f(ctx, n.rdb.(*redis.Client))
+		c, err := n.single()
+		if err != nil {
+			return err
+		}
+		return f(ctx, c)
 	}
 	return n.cluster.ForEachMaster(ctx, f)
+}
+
+// single is the client of a Redis that is not a cluster.
+func (n *node) single() (*redis.Client, error) {
+	c, ok := n.rdb.(*redis.Client)
+	if !ok {
+		return nil, fmt.Errorf("relay: the Redis client is a %T, neither a single server's nor a cluster's", n.rdb)
+	}
+	return c, nil
 }
 
 // topologyChanged has the cluster client learn the slots again after an
@@ -46,7 +60,15 @@ func (n *node) topologyChanged(err error) {
 // WAIT counts the replicas that have that connection's writes.
 func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	if n.cluster == nil {
-		n.writeShard(n.rdb.(*redis.Client), batch, retryScript)
+		c, err := n.single()
+		if err != nil {
+			n.markDown("queue", err)
+			for _, r := range batch {
+				n.s.stored(r, n.idx, outFailed)
+			}
+			return
+		}
+		n.writeShard(c, batch, retryScript)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

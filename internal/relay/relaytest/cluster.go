@@ -185,8 +185,12 @@ func (r *Redis) Save(ctx context.Context) error {
 
 // Primary is the node serving addr's keys now.
 func (c *Redis) Primary(ctx context.Context, addr string) (*Redis, error) {
-	cc := Client(c).(*redis.ClusterClient)
-	defer cc.Close()
+	uc := Client(c)
+	defer uc.Close()
+	cc, ok := uc.(*redis.ClusterClient)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a Redis Cluster", c.Addr)
+	}
 	m, err := cc.MasterForKey(ctx, Key(c, "relay:inbox:", addr))
 	if err != nil {
 		return nil, err
