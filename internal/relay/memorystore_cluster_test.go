@@ -63,7 +63,9 @@ func TestMemorystoreCluster(t *testing.T) {
 	rd := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3, Password: token, CA: ca})
 	host, port, _ := net.SplitHostPort(rd.Addr)
 	var p int32
-	fmt.Sscan(port, &p)
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		t.Fatalf("redis cluster address %s: %v", rd.Addr, err)
+	}
 	const name = "projects/p/locations/region-a/clusters/relay-a"
 	api := &clusterAPI{clusters: map[string]*clusterpb.Cluster{name: {
 		Name: name, State: clusterpb.Cluster_ACTIVE,
