@@ -25,15 +25,15 @@ import (
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.allowedHost(r.Host) {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "localcloud answers only requests for a loopback host (localhost or a loopback IP); Host " + r.Host + " refused"})
+			admin.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "localcloud answers only requests for a loopback host (localhost or a loopback IP); Host " + r.Host + " refused"})
 			return
 		}
 		if why := crossSite(r); why != "" {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "localcloud refuses cross-site requests: " + why})
+			admin.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "localcloud refuses cross-site requests: " + why})
 			return
 		}
 		if strings.HasPrefix(r.URL.Path, "/_localcloud/") && r.URL.Path != "/_localcloud/ca.pem" && !admin.Authorized(r, s.token) {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the admin endpoints need \"Authorization: Bearer TOKEN\" with the token in " + admin.TokenPath(s.cfg.DataDir) + " (the localcloud CLI reads it with --data-dir or $" + admin.EnvToken + ")"})
+			admin.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "the admin endpoints need \"Authorization: Bearer TOKEN\" with the token in " + admin.TokenPath(s.cfg.DataDir) + " (the localcloud CLI reads it with --data-dir or $" + admin.EnvToken + ")"})
 			return
 		}
 		next.ServeHTTP(w, r)

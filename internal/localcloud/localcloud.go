@@ -538,7 +538,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/compute/v1/", s.region.HoldHTTP(s.compute.Handler()))
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
+		admin.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
 			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/ca.pem", "/_localcloud/faults", "/_localcloud/delays"}})
 	})
 	s.gcs.OnMutation = func(m storage.Mutation) {
@@ -706,17 +706,8 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	// The status is already sent: a failed write means the client left.
-	_ = enc.Encode(v)
-}
-
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, admin.Health{Status: "ok", Addr: s.addr, PID: os.Getpid(), DataDir: s.cfg.DataDir})
+	admin.WriteJSON(w, http.StatusOK, admin.Health{Status: "ok", Addr: s.addr, PID: os.Getpid(), DataDir: s.cfg.DataDir})
 }
 
 func (s *Server) handleOplog(w http.ResponseWriter, r *http.Request) {
@@ -724,7 +715,7 @@ func (s *Server) handleOplog(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("since"); v != "" {
 		since, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since: must be an integer sequence number"})
+			admin.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "since: must be an integer sequence number"})
 			return
 		}
 		i := 0
@@ -736,23 +727,23 @@ func (s *Server) handleOplog(w http.ResponseWriter, r *http.Request) {
 	if log == nil {
 		log = []operations.LogEntry{}
 	}
-	writeJSON(w, http.StatusOK, log)
+	admin.WriteJSON(w, http.StatusOK, log)
 }
 
 func (s *Server) handleInstances(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.redis.Statuses())
+	admin.WriteJSON(w, http.StatusOK, s.redis.Statuses())
 }
 
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.run.Statuses())
+	admin.WriteJSON(w, http.StatusOK, s.run.Statuses())
 }
 
 func (s *Server) handleRegions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"down": s.region.Down(), "api": s.region.APIs()})
+	admin.WriteJSON(w, http.StatusOK, map[string]any{"down": s.region.Down(), "api": s.region.APIs()})
 }
 
 func (s *Server) handleDelays(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.timing.Status())
+	admin.WriteJSON(w, http.StatusOK, s.timing.Status())
 }
 
 func registerRunFaults(reg *faults.Registry, rs *run.Service) {

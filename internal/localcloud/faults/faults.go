@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"io"
 	"net/http"
 	"sort"
@@ -184,22 +185,22 @@ type Response struct {
 // ServeHTTP handles POST with a JSON Request body (GET lists the kinds).
 func (r *Registry) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if hr.Method == http.MethodGet {
-		writeJSON(w, http.StatusOK, map[string]any{"kinds": r.Help()})
+		admin.WriteJSON(w, http.StatusOK, map[string]any{"kinds": r.Help()})
 		return
 	}
 	if hr.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		writeJSON(w, http.StatusMethodNotAllowed, Response{Error: "use POST with a JSON body {\"kind\": ..., \"instance\": ...}"})
+		admin.WriteJSON(w, http.StatusMethodNotAllowed, Response{Error: "use POST with a JSON body {\"kind\": ..., \"instance\": ...}"})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, Response{Error: "read body: " + err.Error()})
+		admin.WriteJSON(w, http.StatusBadRequest, Response{Error: "read body: " + err.Error()})
 		return
 	}
 	var req Request
 	if err := json.Unmarshal(body, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, Response{Error: "body is not a JSON fault request: " + err.Error(), Accepted: r.Kinds()})
+		admin.WriteJSON(w, http.StatusBadRequest, Response{Error: "body is not a JSON fault request: " + err.Error(), Accepted: r.Kinds()})
 		return
 	}
 	res, err := r.Apply(hr.Context(), req)
@@ -219,14 +220,5 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 			code = http.StatusInternalServerError
 		}
 	}
-	writeJSON(w, code, resp)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	// The status is already sent: a failed write means the client left.
-	_ = enc.Encode(v)
+	admin.WriteJSON(w, code, resp)
 }

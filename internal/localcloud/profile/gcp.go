@@ -23,6 +23,7 @@ func GCP() *Profile {
 	}
 	return p
 }
+
 func minutes(n float64) Duration { return Duration(time.Duration(n * float64(time.Minute))) }
 
 func seconds(n float64) Duration { return Duration(time.Duration(n * float64(time.Second))) }
