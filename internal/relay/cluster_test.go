@@ -196,7 +196,7 @@ func TestClusterPrimaryLostSecondCopy(t *testing.T) {
 	// on as slow, acking with one copy on a loaded machine, still lands).
 	rc, rcB := relaytest.Client(rdA), relaytest.Client(rdB)
 	defer func() { _, _ = rc.Close(), rcB.Close() }() // the test's end
-	waitFor(t, 10*time.Second, "both copies of every envelope stored", func() bool {
+	waitFor(t, 30*time.Second, "both copies of every envelope stored", func() bool {
 		return rc.XLen(ctx, relaytest.Key(rdA, "relay:inbox:", "bob")).Val() == n &&
 			rcB.XLen(ctx, relaytest.Key(rdB, "relay:inbox:", "bob")).Val() == n
 	})

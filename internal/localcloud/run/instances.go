@@ -428,12 +428,17 @@ func (s *Service) launch(ctx context.Context, svc *service, inst *instance) (err
 			}
 			port = p
 		}
-		if attempt > 0 || opsPort == 0 || opsPort == port || !localproc.PortFree(opsPort) {
+		// The kernel may hand the port just freed to the next FreePort too:
+		// pick again until the two differ.
+		for attempt > 0 || opsPort == 0 || opsPort == port || !localproc.PortFree(opsPort) {
 			p, err := localproc.FreePort()
 			if err != nil {
 				return err
 			}
 			opsPort = p
+			if opsPort != port {
+				break
+			}
 		}
 		p, err := spawn(s.cfg.RelayBinary, args, s.env(svc, inst, port, opsPort), svc.dir, logPath)
 		if err != nil {
