@@ -162,7 +162,7 @@ func (p *agentnetProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 					"answered anything, so that a region whose API stops answering counts as down within seconds and does not stall a failover. Long-running operations are " +
 					"waited for within the resources' own `timeouts`.",
 			},
-			"redis_endpoint":   endpoint("Memorystore for Redis (gRPC)", "redis.googleapis.com:443"),
+			"redis_endpoint":   endpoint("Memorystore for Redis and Memorystore for Redis Cluster (gRPC)", "redis.googleapis.com:443"),
 			"run_endpoint":     endpoint("Cloud Run Admin v2 (gRPC)", "run.googleapis.com:443"),
 			"compute_endpoint": endpoint("Compute Engine (REST)", "https://compute.googleapis.com"),
 			"storage_endpoint": endpoint("Cloud Storage JSON", "https://storage.googleapis.com/storage/v1/"),

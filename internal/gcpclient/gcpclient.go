@@ -23,6 +23,7 @@ import (
 	compute "cloud.google.com/go/compute/apiv1"
 	kms "cloud.google.com/go/kms/apiv1"
 	redis "cloud.google.com/go/redis/apiv1"
+	rediscluster "cloud.google.com/go/redis/cluster/apiv1"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
@@ -86,10 +87,13 @@ type Clients struct {
 	// Cloud's list.
 	AdditionalRegions []string
 
-	Redis   *redis.CloudRedisClient
-	Run     *run.ServicesClient
-	Storage *storage.Client
-	Compute *ComputeClients
+	Redis *redis.CloudRedisClient
+	// RedisCluster is Memorystore for Redis Cluster, served at the same
+	// endpoint as Memorystore for Redis (redis_endpoint).
+	RedisCluster *rediscluster.CloudRedisClusterClient
+	Run          *run.ServicesClient
+	Storage      *storage.Client
+	Compute      *ComputeClients
 	// KMS signs and verifies snapshot manifests (MAC keys).
 	KMS *kms.KeyManagementClient
 
@@ -108,11 +112,13 @@ type Clients struct {
 
 // API names used as keys of Clients.Endpoints and in error messages.
 const (
-	APIRedis   = "Memorystore for Redis"
-	APIRun     = "Cloud Run"
-	APIStorage = "Cloud Storage"
-	APICompute = "Compute Engine"
-	APIKMS     = "Cloud KMS"
+	APIRedis = "Memorystore for Redis"
+	// APIRedisCluster shares APIRedis's endpoint.
+	APIRedisCluster = "Memorystore for Redis Cluster"
+	APIRun          = "Cloud Run"
+	APIStorage      = "Cloud Storage"
+	APICompute      = "Compute Engine"
+	APIKMS          = "Cloud KMS"
 )
 
 // ComputeClients are the Compute Engine REST clients of the global external
@@ -205,6 +211,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	}
 	host := cfg.EmulatorHost
 	redisOpts := grpcOptions(APIRedis, cfg.RedisEndpoint, "redis.googleapis.com:443")
+	clusterOpts := grpcOptions(APIRedisCluster, cfg.RedisEndpoint, "redis.googleapis.com:443")
 	runOpts := grpcOptions(APIRun, cfg.RunEndpoint, "run.googleapis.com:443")
 	kmsOpts := grpcOptions(APIKMS, cfg.KMSEndpoint, "cloudkms.googleapis.com:443")
 	computeOpts, err := restOptions(APICompute, cfg.ComputeEndpoint, "http://"+host, "https://compute.googleapis.com", false)
@@ -218,6 +225,10 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 
 	if c.Redis, err = redis.NewCloudRedisClient(ctx, redisOpts...); err != nil {
 		return nil, c.clientError(APIRedis, err)
+	}
+	if c.RedisCluster, err = rediscluster.NewCloudRedisClusterClient(ctx, clusterOpts...); err != nil {
+		c.Close()
+		return nil, c.clientError(APIRedisCluster, err)
 	}
 	if c.Run, err = run.NewServicesClient(ctx, runOpts...); err != nil {
 		c.Close()
@@ -241,7 +252,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 	// The policy retries; the libraries' own retries (Cloud Run's reads
 	// retry UNAVAILABLE for 10 s, Compute's 503 and 504 for minutes) would
 	// stack on top of it and stall a failover.
-	withoutLibraryRetries(c.Redis, c.Redis.LROClient, c.Run, c.Run.LROClient, c.KMS)
+	withoutLibraryRetries(c.Redis, c.Redis.LROClient, c.RedisCluster, c.RedisCluster.LROClient, c.Run, c.Run.LROClient, c.KMS)
 	withoutLibraryRetries(fieldsOf(c.Compute)...)
 	return c, nil
 }
@@ -286,6 +297,9 @@ func (c *Clients) Close() error {
 	var errs []error
 	if c.Redis != nil {
 		errs = append(errs, c.Redis.Close())
+	}
+	if c.RedisCluster != nil {
+		errs = append(errs, c.RedisCluster.Close())
 	}
 	if c.Run != nil {
 		errs = append(errs, c.Run.Close())

@@ -23,6 +23,7 @@ import (
 func Resources() []func() resource.Resource {
 	return []func() resource.Resource{
 		NewRedisInstanceResource,
+		NewRedisClusterResource,
 		NewRedisSnapshotResource,
 		NewRedisSnapshotRestoreResource,
 		NewRelayServiceResource,
