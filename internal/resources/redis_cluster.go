@@ -97,7 +97,9 @@ func (n clusterName) String() string {
 	return fmt.Sprintf("projects/%s/locations/%s/clusters/%s", n.Project, n.Region, n.Cluster)
 }
 
-func (n clusterName) parent() string { return fmt.Sprintf("projects/%s/locations/%s", n.Project, n.Region) }
+func (n clusterName) parent() string {
+	return fmt.Sprintf("projects/%s/locations/%s", n.Project, n.Region)
+}
 
 func parseClusterName(s string) (clusterName, error) {
 	m := clusterIDRE.FindStringSubmatch(s)

@@ -66,7 +66,9 @@ func validate(t *testing.T, s schema.Schema, name string, v attr.Value) diag.Dia
 func TestRedisClusterValidation(t *testing.T) {
 	s := redisClusterSchema(t)
 	str, num := types.StringValue, types.Int64Value
-	configs := func(k string) attr.Value { return types.MapValueMust(types.StringType, map[string]attr.Value{k: str("x")}) }
+	configs := func(k string) attr.Value {
+		return types.MapValueMust(types.StringType, map[string]attr.Value{k: str("x")})
+	}
 	for _, c := range []struct {
 		attr string
 		v    attr.Value

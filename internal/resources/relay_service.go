@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"cloud.google.com/go/redis/cluster/apiv1/clusterpb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -38,6 +41,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient/resname"
 )
 
 var (
@@ -152,14 +156,19 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Description: "Container image of the relay, for example `us-docker.pkg.dev/PROJECT/agentnet/agentnet-relay:1.0`. On localcloud, images named `agentnet-relay` run the relay binary; any other image is refused.",
 			},
 			"redis_instance": schema.StringAttribute{
-				Required:    true,
-				Description: "Id of the region's `agentnet_redis_instance`, given to the relay as `REDIS_INSTANCE`: the relay asks the Memorystore API for its address, AUTH string and CA at start. It must be in the service's region unless `peer_redis_instances` are configured.",
-				Validators:  []validator.String{instanceIDValidator()},
+				Required: true,
+				Description: "Id of the region's Redis, given to the relay as `REDIS_INSTANCE`: an `agentnet_redis_instance` " +
+					"(`projects/PROJECT/locations/REGION/instances/NAME`), whose address, AUTH string and CA the relay asks the " +
+					"Memorystore API for at start, or an `agentnet_redis_cluster` (`projects/PROJECT/locations/REGION/clusters/NAME`), " +
+					"whose discovery endpoint and CA it asks the Memorystore for Redis Cluster API for, authenticating with its " +
+					"service account's access token under IAM authentication. It must be in the service's region unless " +
+					"`peer_redis_instances` are configured.",
+				Validators: []validator.String{relayRedisIDValidator()},
 			},
 			"peer_redis_instances": schema.ListAttribute{
 				Optional: true, ElementType: types.StringType,
-				Description: "Ids of the other regions' Redis instances, for routing to agents connected to other regions (`PEER_REDIS_INSTANCES`).",
-				Validators:  []validator.List{listvalidator.UniqueValues(), listvalidator.ValueStringsAre(instanceIDValidator())},
+				Description: "Ids of the other regions' Redis instances or clusters, for routing to agents connected to other regions (`PEER_REDIS_INSTANCES`).",
+				Validators:  []validator.List{listvalidator.UniqueValues(), listvalidator.ValueStringsAre(relayRedisIDValidator())},
 			},
 			"env": schema.MapAttribute{
 				Optional: true, ElementType: types.StringType,
@@ -225,14 +234,15 @@ func (r *relayServiceResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Optional: true, Computed: true, PlanModifiers: keep,
 				Description: "Email of the service account the relay runs as: its identity toward the Memorystore API, which " +
 					"gives the relay each Redis's address, AUTH string and CA (it needs the permissions `redis.instances.get` " +
-					"and `redis.instances.getAuthString` on those instances). Defaults to the project's " +
+					"and `redis.instances.getAuthString` on those instances; for a cluster `redis.clusters.get` and, under IAM " +
+					"authentication, `roles/redis.dbConnectionUser`). Defaults to the project's " +
 					"Compute Engine default service account, as Cloud Run does.",
 				Validators: []validator.String{stringvalidator.RegexMatches(serviceAccountRE,
 					"must be a service account email such as relay@PROJECT.iam.gserviceaccount.com")},
 			},
 			"metrics_sidecar": metricsSidecarSchema(),
 			"redis_address": schema.StringAttribute{Computed: true,
-				Description: "`host:port` of `redis_instance` when the revision was deployed. The relay resolves it itself " +
+				Description: "`host:port` of `redis_instance` (a cluster's discovery endpoint) when the revision was deployed. The relay resolves it itself " +
 					"(`REDIS_INSTANCE`); a change rolls a new revision."},
 			"peer_redis_addresses": schema.StringAttribute{Computed: true,
 				Description: "Addresses of `peer_redis_instances` (comma separated) when the revision was deployed; a change rolls a new revision."},
@@ -289,10 +299,10 @@ func (r *relayServiceResource) ModifyPlan(ctx context.Context, req resource.Modi
 	}
 	var peers []string
 	resp.Diagnostics.Append(plan.PeerRedisInstances.ElementsAs(ctx, &peers, false)...)
-	if redis, err := parseInstanceName(plan.RedisInstance.ValueString()); err == nil && region != "" && redis.Region != region && len(peers) == 0 {
+	if redis := resname.RegionOf(plan.RedisInstance.ValueString()); redis != "" && region != "" && redis != region && len(peers) == 0 {
 		resp.Diagnostics.AddAttributeError(path.Root("redis_instance"), "Redis instance in another region",
 			fmt.Sprintf("redis_instance is in %s but the service is in %s. A relay uses its own region's Redis; "+
-				"configure peer_redis_instances to route across regions.", redis.Region, region))
+				"configure peer_redis_instances to route across regions.", redis, region))
 		return
 	}
 	insts, diags := r.redisInstances(ctx, plan.RedisInstance.ValueString(), peers)
@@ -357,13 +367,24 @@ func revisionChanges(plan, state relayServiceModel) bool {
 	return false
 }
 
-// relayRedis are the Memorystore instances a relay uses, as the API
-// describes them, with the attribute each comes from.
+// relayRedis are the Memorystore instances and clusters a relay uses, as
+// their APIs describe them, with the attribute each comes from.
 type relayRedis []relayRedisInstance
 
 type relayRedisInstance struct {
-	attr path.Path
-	inst *redispb.Instance
+	attr    path.Path
+	name    string
+	addr    string // host:port; a cluster's discovery endpoint
+	network string // the authorized network; a cluster's PSC network
+}
+
+// relayRedisIDRE matches what a relay takes as its Redis: a Memorystore
+// instance or a Memorystore for Redis Cluster.
+var relayRedisIDRE = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/(instances|clusters)/[^/]+$`)
+
+func relayRedisIDValidator() validator.String {
+	return stringvalidator.RegexMatches(relayRedisIDRE, "must be a Memorystore instance id, projects/PROJECT/locations/REGION/instances/NAME, "+
+		"or a Memorystore for Redis Cluster id, projects/PROJECT/locations/REGION/clusters/NAME")
 }
 
 type relayRedisAddresses struct {
@@ -375,30 +396,30 @@ func (rr relayRedis) addresses() relayRedisAddresses {
 	var out relayRedisAddresses
 	var peers []string
 	for i, r := range rr {
-		addr := fmt.Sprintf("%s:%d", r.inst.GetHost(), r.inst.GetPort())
 		if i == 0 {
-			out.redis = addr
+			out.redis = r.addr
 		} else {
-			peers = append(peers, addr)
+			peers = append(peers, r.addr)
 		}
 	}
 	out.peers = strings.Join(peers, ",")
 	return out
 }
 
-// redisInstances reads the local instance and the peers.
+// redisInstances reads the local instance (or cluster) and the peers.
 func (r *relayServiceResource) redisInstances(ctx context.Context, redis string, peers []string) (relayRedis, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	var out relayRedis
 	read := func(attr path.Path, id string) {
-		inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: id})
+		rr, api, err := r.readRelayRedis(ctx, id)
 		switch {
 		case gcpclient.IsNotFound(err):
-			diags.AddAttributeError(attr, "Redis instance not found", fmt.Sprintf("Redis instance %s does not exist.", id))
+			diags.AddAttributeError(attr, "Redis instance not found", fmt.Sprintf("Redis %s does not exist.", id))
 		case err != nil:
-			diags.AddAttributeError(attr, "Reading Redis instance failed", r.clients.Describe(gcpclient.APIRedis, err))
+			diags.AddAttributeError(attr, "Reading Redis instance failed", r.clients.Describe(api, err))
 		default:
-			out = append(out, relayRedisInstance{attr, inst})
+			rr.attr = attr
+			out = append(out, rr)
 		}
 	}
 	read(path.Root("redis_instance"), redis)
@@ -406,6 +427,29 @@ func (r *relayServiceResource) redisInstances(ctx context.Context, redis string,
 		read(path.Root("peer_redis_instances").AtListIndex(i), p)
 	}
 	return out, diags
+}
+
+// readRelayRedis reads one Redis through its API: a cluster's or an
+// instance's, and says which it asked.
+func (r *relayServiceResource) readRelayRedis(ctx context.Context, id string) (relayRedisInstance, string, error) {
+	if _, err := parseClusterName(id); err == nil {
+		c, err := r.clients.RedisCluster.GetCluster(ctx, &clusterpb.GetClusterRequest{Name: id})
+		out := relayRedisInstance{name: id}
+		if eps := c.GetDiscoveryEndpoints(); len(eps) > 0 {
+			out.addr = net.JoinHostPort(eps[0].GetAddress(), strconv.Itoa(int(eps[0].GetPort())))
+		}
+		if pcs := c.GetPscConfigs(); len(pcs) > 0 {
+			out.network = pcs[0].GetNetwork()
+		}
+		return out, gcpclient.APIRedisCluster, err
+	}
+	inst, err := r.clients.Redis.GetInstance(ctx, &redispb.GetInstanceRequest{Name: id})
+	out := relayRedisInstance{name: id, addr: net.JoinHostPort(inst.GetHost(), strconv.Itoa(int(inst.GetPort()))), network: inst.GetAuthorizedNetwork()}
+	if out.network == "" { // the API's default
+		p, _ := parseInstanceName(id)
+		out.network = networkFullName(p.Project, "default")
+	}
+	return out, gcpclient.APIRedis, err
 }
 
 // vpcNetworkRE accepts a network's full name or its name in the service's
@@ -430,22 +474,18 @@ func checkRedisNetworks(project string, vpc types.String, rr relayRedis) diag.Di
 	var diags diag.Diagnostics
 	egress := networkFullName(project, vpc.ValueString())
 	for _, r := range rr {
-		auth := r.inst.GetAuthorizedNetwork()
-		if auth == "" {
-			p, _ := parseInstanceName(r.inst.GetName())
-			auth = networkFullName(p.Project, "default")
-		}
+		auth := r.network
 		switch {
 		case egress == "":
 			diags.AddAttributeError(path.Root("vpc_network"), "Relay service without a VPC network",
 				fmt.Sprintf("Redis instance %s is reachable only from network %s, and this service has no Direct VPC egress: "+
-					"set vpc_network = %q.", r.inst.GetName(), auth, auth))
+					"set vpc_network = %q.", r.name, auth, auth))
 			return diags
 		case egress != auth:
 			diags.AddAttributeError(r.attr, "Redis instance on another network",
 				fmt.Sprintf("Redis instance %s is reachable only from network %s, but the service's vpc_network is %s: the relay "+
 					"could not connect. Use a Redis instance whose authorized_network is %s, or set vpc_network to %s.",
-					r.inst.GetName(), auth, egress, egress, auth))
+					r.name, auth, egress, egress, auth))
 		}
 	}
 	return diags
