@@ -276,7 +276,7 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	if len(r.sc.redis) > 0 {
 		args := []string{"apply", "-auto-approve"}
 		for _, region := range r.sc.redis {
-			args = append(args, fmt.Sprintf("-replace=module.region[%q].module.backup.agentnet_redis_snapshot.this", region))
+			args = append(args, fmt.Sprintf("-replace=module.region[%q].module.backup[0].agentnet_redis_snapshot.this", region))
 		}
 		r.backupStart = time.Now()
 		res, err := e.tofu(ctx, args...)

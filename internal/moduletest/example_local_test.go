@@ -116,7 +116,7 @@ func TestExampleLocal(t *testing.T) {
 	stored := keyset{prefix: "envelope", n: 200}
 	stored.write(t, ctx, europe)
 	tf.run(t, env, chdir, "apply", "-auto-approve", "-input=false", "-no-color",
-		`-replace=module.region["europe-west1"].module.backup.agentnet_redis_snapshot.this`)
+		`-replace=module.region["europe-west1"].module.backup[0].agentnet_redis_snapshot.this`)
 	before := outputAt[string](t, outputs(t, tf, env, chdir), "latest_snapshots", "europe-west1")
 	// "latest" is before the plan asking for it, to the second
 	// (plantimestamp has whole seconds): not the same second as the snapshot.

@@ -1,8 +1,10 @@
-# One region of the relay: its Memorystore instance, the relay service wired
-# to it (and to the other regions' instances), the instance's snapshot
-# schedule, and, when asked, a restore from a snapshot.
+# One region of the relay: its Redis (a Memorystore instance, or with
+# redis_engine = "cluster" a Memorystore for Redis Cluster), the relay service
+# wired to it (and to the other regions' Redis), the instance's snapshot
+# schedule, and, when asked, a restore from a snapshot (instances only).
 
 locals {
+  cluster       = var.redis_engine == "cluster"
   redis_name    = coalesce(var.redis_name, "relay-${var.region}")
   backup_prefix = "${local.redis_name}/"
   backup_uri    = "gs://${var.backup_bucket}/${local.backup_prefix}"
@@ -34,6 +36,8 @@ locals {
 }
 
 resource "agentnet_redis_instance" "this" {
+  count = local.cluster ? 0 : 1
+
   project             = var.project
   name                = local.redis_name
   region              = var.region
@@ -66,7 +70,7 @@ resource "agentnet_redis_instance" "this" {
 resource "agentnet_redis_snapshot_restore" "this" {
   count = local.restore ? 1 : 0
 
-  instance         = agentnet_redis_instance.this.id
+  instance         = agentnet_redis_instance.this[0].id
   source           = local.restore_latest || local.restore_before ? null : var.restore_from
   snapshots_prefix = local.restore_latest || local.restore_before ? local.backup_uri : null
   created_before   = local.restore_latest ? timeadd(plantimestamp(), "1s") : local.restore_before ? var.restore_from : null
@@ -85,10 +89,51 @@ resource "agentnet_redis_snapshot_restore" "this" {
   }
 }
 
+# A region's Redis Cluster, sharded over shard_count primaries, each with its
+# replicas: a failed primary's replica is promoted. On the relay's network
+# (Private Service Connect), with TLS and, by default, IAM authentication:
+# the relay authenticates with its service account's access tokens.
+resource "agentnet_redis_cluster" "this" {
+  count = local.cluster ? 1 : 0
+
+  project                     = var.project
+  name                        = local.redis_name
+  region                      = var.region
+  shard_count                 = var.redis_cluster.shard_count
+  replica_count               = var.redis_cluster.replica_count
+  node_type                   = var.redis_cluster.node_type
+  network                     = var.vpc_network
+  transit_encryption_mode     = "TRANSIT_ENCRYPTION_MODE_${var.transit_encryption_mode}"
+  authorization_mode          = var.redis_cluster.authorization_mode
+  deletion_protection_enabled = var.redis_cluster.deletion_protection_enabled
+  # As for an instance: acknowledged envelopes must never be evicted.
+  redis_configs = merge(var.redis_configs, { "maxmemory-policy" = "noeviction" })
+}
+
+locals {
+  redis_id = local.cluster ? agentnet_redis_cluster.this[0].id : agentnet_redis_instance.this[0].id
+  redis_address = (local.cluster ?
+    "${agentnet_redis_cluster.this[0].discovery_endpoints[0].address}:${agentnet_redis_cluster.this[0].discovery_endpoints[0].port}" :
+  "${agentnet_redis_instance.this[0].host}:${agentnet_redis_instance.this[0].port}")
+}
+
+# Before the cluster option the instance and its backups had no count.
+moved {
+  from = agentnet_redis_instance.this
+  to   = agentnet_redis_instance.this[0]
+}
+
+moved {
+  from = module.backup
+  to   = module.backup[0]
+}
+
+# Snapshots are exports of an instance; a cluster has none here.
 module "backup" {
   source = "../redis-backup"
+  count  = local.cluster ? 0 : 1
 
-  instance_id      = agentnet_redis_instance.this.id
+  instance_id      = agentnet_redis_instance.this[0].id
   bucket           = var.backup_bucket
   prefix           = local.backup_prefix
   interval_minutes = var.backup_interval_minutes
@@ -104,7 +149,7 @@ resource "agentnet_relay_service" "this" {
   name                 = var.service_name
   region               = var.region
   image                = var.image
-  redis_instance       = agentnet_redis_instance.this.id
+  redis_instance       = local.redis_id
   peer_redis_instances = local.peers
   env                  = merge(local.relay_limits, var.env)
   min_instances        = var.min_instances

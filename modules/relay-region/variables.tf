@@ -38,8 +38,50 @@ variable "service_name" {
   }
 }
 
+variable "redis_engine" {
+  description = "The region's Redis: `instance`, one Memorystore for Redis instance (one main thread; snapshots and restores), or `cluster`, a Memorystore for Redis Cluster sharded over `redis_cluster.shard_count` primaries, for a region whose traffic one Redis main thread cannot carry (docs/redis-scaling.md). A cluster has no snapshots or restores in this module (`backup_*` and `restore_from` are ignored; `restore_from` must be null). Changing it replaces the region's Redis: its queued envelopes are lost unless stored on a peer region too."
+  type        = string
+  default     = "instance"
+  nullable    = false
+
+  validation {
+    condition     = contains(["instance", "cluster"], var.redis_engine)
+    error_message = "redis_engine must be \"instance\" (a Memorystore for Redis instance) or \"cluster\" (a Memorystore for Redis Cluster)."
+  }
+}
+
+variable "redis_cluster" {
+  description = "The Memorystore for Redis Cluster with `redis_engine = \"cluster\"`: `shard_count` primaries (1 to 250), `replica_count` replicas per shard (0 to 5; keep at least 1, so that a failed primary's replica is promoted with the data), `node_type`, `authorization_mode` (`AUTH_MODE_IAM_AUTH`: the relay authenticates with its service account's access tokens, which needs `roles/redis.dbConnectionUser`; or `AUTH_MODE_DISABLED`) and `deletion_protection_enabled`. Its network is `vpc_network` (Private Service Connect) and its TLS follows `transit_encryption_mode`."
+  type = object({
+    shard_count                 = optional(number, 3)
+    replica_count               = optional(number, 1)
+    node_type                   = optional(string, "REDIS_HIGHMEM_MEDIUM")
+    authorization_mode          = optional(string, "AUTH_MODE_IAM_AUTH")
+    deletion_protection_enabled = optional(bool, true)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.redis_cluster.shard_count >= 1 && var.redis_cluster.shard_count <= 250 && floor(var.redis_cluster.shard_count) == var.redis_cluster.shard_count
+    error_message = "redis_cluster.shard_count must be a whole number from 1 to 250."
+  }
+  validation {
+    condition     = var.redis_cluster.replica_count >= 0 && var.redis_cluster.replica_count <= 5 && floor(var.redis_cluster.replica_count) == var.redis_cluster.replica_count
+    error_message = "redis_cluster.replica_count must be a whole number from 0 to 5."
+  }
+  validation {
+    condition     = contains(["REDIS_SHARED_CORE_NANO", "REDIS_STANDARD_SMALL", "REDIS_HIGHMEM_MEDIUM", "REDIS_HIGHMEM_XLARGE"], var.redis_cluster.node_type)
+    error_message = "redis_cluster.node_type must be REDIS_SHARED_CORE_NANO, REDIS_STANDARD_SMALL, REDIS_HIGHMEM_MEDIUM or REDIS_HIGHMEM_XLARGE."
+  }
+  validation {
+    condition     = contains(["AUTH_MODE_IAM_AUTH", "AUTH_MODE_DISABLED"], var.redis_cluster.authorization_mode)
+    error_message = "redis_cluster.authorization_mode must be AUTH_MODE_IAM_AUTH or AUTH_MODE_DISABLED."
+  }
+}
+
 variable "redis_name" {
-  description = "Name of the Memorystore instance. Defaults to `relay-<region>`."
+  description = "Name of the Memorystore instance (or cluster). Defaults to `relay-<region>`."
   type        = string
   default     = null
 
@@ -104,14 +146,14 @@ variable "labels" {
 }
 
 variable "peer_redis_instances" {
-  description = "Ids of the other regions' Memorystore instances (their `redis_instance_id` outputs): the relay reaches agents connected to other regions through them. Leave out this region's own instance."
+  description = "Ids of the other regions' Memorystore instances or clusters (their `redis_instance_id` outputs): the relay reaches agents connected to other regions through them. Leave out this region's own."
   type        = list(string)
   default     = []
   nullable    = false
 
   validation {
-    condition     = alltrue([for id in var.peer_redis_instances : can(regex("^projects/[^/]+/locations/[^/]+/instances/[^/]+$", id))])
-    error_message = "peer_redis_instances must hold instance ids, projects/PROJECT/locations/REGION/instances/NAME (another region's redis_instance_id)."
+    condition     = alltrue([for id in var.peer_redis_instances : can(regex("^projects/[^/]+/locations/[^/]+/(instances|clusters)/[^/]+$", id))])
+    error_message = "peer_redis_instances must hold instance or cluster ids, projects/PROJECT/locations/REGION/instances/NAME or projects/PROJECT/locations/REGION/clusters/NAME (another region's redis_instance_id)."
   }
   validation {
     condition     = length(distinct(var.peer_redis_instances)) == length(var.peer_redis_instances)
@@ -360,6 +402,10 @@ variable "restore_from" {
   validation {
     condition     = var.restore_from == null || var.restore_from == "latest" || can(regex("^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/[^\\s]+[^/]$", coalesce(var.restore_from, "x"))) || can(formatdate("YYYY", coalesce(var.restore_from, "x")))
     error_message = "restore_from must be \"latest\", an RFC 3339 time such as \"2026-11-26T14:05:00Z\" (restore the newest snapshot from before it), or the gs://BUCKET/OBJECT URI of a snapshot."
+  }
+  validation {
+    condition     = var.restore_from == null || var.redis_engine == "instance"
+    error_message = "restore_from must be null with redis_engine = \"cluster\": snapshots and restores are of a Memorystore instance."
   }
 }
 

@@ -80,15 +80,15 @@ run "region" {
     error_message = "Unexpected lifecycle rule ${jsonencode(output.backup_lifecycle_rule)}."
   }
   assert {
-    condition     = agentnet_redis_instance.this.auth_enabled && agentnet_redis_instance.this.transit_encryption_mode == "SERVER_AUTHENTICATION" && length(output.redis_server_ca_certs) >= 1
+    condition     = agentnet_redis_instance.this[0].auth_enabled && agentnet_redis_instance.this[0].transit_encryption_mode == "SERVER_AUTHENTICATION" && length(output.redis_server_ca_certs) >= 1
     error_message = "The instance does not have AUTH and TLS with its own CA by default."
   }
   assert {
-    condition     = agentnet_redis_instance.this.redis_configs["maxmemory-policy"] == "noeviction"
-    error_message = "maxmemory-policy is ${agentnet_redis_instance.this.redis_configs["maxmemory-policy"]}, not noeviction: acknowledged envelopes could be evicted."
+    condition     = agentnet_redis_instance.this[0].redis_configs["maxmemory-policy"] == "noeviction"
+    error_message = "maxmemory-policy is ${agentnet_redis_instance.this[0].redis_configs["maxmemory-policy"]}, not noeviction: acknowledged envelopes could be evicted."
   }
   assert {
-    condition     = agentnet_redis_instance.this.authorized_network == var.vpc_network && agentnet_redis_instance.this.connect_mode == "PRIVATE_SERVICE_ACCESS" && agentnet_relay_service.this.vpc_network == var.vpc_network
+    condition     = agentnet_redis_instance.this[0].authorized_network == var.vpc_network && agentnet_redis_instance.this[0].connect_mode == "PRIVATE_SERVICE_ACCESS" && agentnet_relay_service.this.vpc_network == var.vpc_network
     error_message = "The instance and the relay are not on the same network with private services access."
   }
   assert {
@@ -96,7 +96,7 @@ run "region" {
     error_message = "The relay service is not internal-and-load-balancer only, without run.app URL, with the invoker check off (agents use the relay's tokens)."
   }
   assert {
-    condition     = agentnet_redis_instance.this.persistence_mode == "RDB" && agentnet_redis_instance.this.rdb_snapshot_period == "ONE_HOUR"
+    condition     = agentnet_redis_instance.this[0].persistence_mode == "RDB" && agentnet_redis_instance.this[0].rdb_snapshot_period == "ONE_HOUR"
     error_message = "The instance does not persist hourly RDB snapshots."
   }
   assert {

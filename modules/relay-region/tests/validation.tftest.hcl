@@ -247,15 +247,15 @@ run "defaults" {
   command = plan
 
   assert {
-    condition     = agentnet_redis_instance.this.auth_enabled && agentnet_redis_instance.this.transit_encryption_mode == "SERVER_AUTHENTICATION" && agentnet_redis_instance.this.connect_mode == "PRIVATE_SERVICE_ACCESS"
+    condition     = agentnet_redis_instance.this[0].auth_enabled && agentnet_redis_instance.this[0].transit_encryption_mode == "SERVER_AUTHENTICATION" && agentnet_redis_instance.this[0].connect_mode == "PRIVATE_SERVICE_ACCESS"
     error_message = "The instance is not planned with AUTH, TLS and private services access."
   }
   assert {
-    condition     = agentnet_redis_instance.this.redis_configs["maxmemory-policy"] == "noeviction"
+    condition     = agentnet_redis_instance.this[0].redis_configs["maxmemory-policy"] == "noeviction"
     error_message = "The instance is not planned with maxmemory-policy noeviction."
   }
   assert {
-    condition     = agentnet_redis_instance.this.authorized_network == var.vpc_network && agentnet_relay_service.this.vpc_network == var.vpc_network
+    condition     = agentnet_redis_instance.this[0].authorized_network == var.vpc_network && agentnet_relay_service.this.vpc_network == var.vpc_network
     error_message = "The instance's authorized network and the relay's egress network differ."
   }
   assert {
@@ -272,8 +272,8 @@ run "redis_configs_merged" {
   }
 
   assert {
-    condition     = agentnet_redis_instance.this.redis_configs == tomap({ "maxmemory-policy" = "noeviction", "notify-keyspace-events" = "Ex" })
-    error_message = "redis_configs were not merged with maxmemory-policy noeviction: ${jsonencode(agentnet_redis_instance.this.redis_configs)}."
+    condition     = agentnet_redis_instance.this[0].redis_configs == tomap({ "maxmemory-policy" = "noeviction", "notify-keyspace-events" = "Ex" })
+    error_message = "redis_configs were not merged with maxmemory-policy noeviction: ${jsonencode(agentnet_redis_instance.this[0].redis_configs)}."
   }
 }
 
@@ -323,4 +323,66 @@ run "backup_retention_negative" {
     backup_retention_days = -7
   }
   expect_failures = [var.backup_retention_days]
+}
+
+run "redis_engine_unknown" {
+  command = plan
+  variables {
+    redis_engine = "valkey"
+  }
+  expect_failures = [var.redis_engine]
+}
+
+run "cluster_shards_zero" {
+  command = plan
+  variables {
+    redis_engine  = "cluster"
+    redis_cluster = { shard_count = 0 }
+  }
+  expect_failures = [var.redis_cluster]
+}
+
+run "cluster_authorization_unknown" {
+  command = plan
+  variables {
+    redis_engine  = "cluster"
+    redis_cluster = { authorization_mode = "AUTH_MODE_PASSWORD" }
+  }
+  expect_failures = [var.redis_cluster]
+}
+
+run "cluster_restore" {
+  command = plan
+  variables {
+    redis_engine = "cluster"
+    restore_from = "latest"
+  }
+  expect_failures = [var.restore_from]
+}
+
+# A cluster instead of an instance, with the same secure defaults: on the
+# relay's network, TLS, IAM authentication, noeviction, a replica per shard,
+# deletion protection; no instance, no snapshots.
+run "cluster_defaults" {
+  command = plan
+  variables {
+    redis_engine = "cluster"
+  }
+
+  assert {
+    condition     = length(agentnet_redis_instance.this) == 0 && length(module.backup) == 0 && output.backup_prefix == null
+    error_message = "A cluster region still plans an instance or its snapshots."
+  }
+  assert {
+    condition     = agentnet_redis_cluster.this[0].name == "relay-us-central1" && agentnet_redis_cluster.this[0].shard_count == 3 && agentnet_redis_cluster.this[0].replica_count == 1
+    error_message = "The cluster is not planned as relay-us-central1 with 3 shards of one replica each."
+  }
+  assert {
+    condition     = agentnet_redis_cluster.this[0].authorization_mode == "AUTH_MODE_IAM_AUTH" && agentnet_redis_cluster.this[0].transit_encryption_mode == "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION" && agentnet_redis_cluster.this[0].deletion_protection_enabled
+    error_message = "The cluster is not planned with IAM authentication, TLS and deletion protection."
+  }
+  assert {
+    condition     = agentnet_redis_cluster.this[0].network == var.vpc_network && agentnet_redis_cluster.this[0].redis_configs["maxmemory-policy"] == "noeviction"
+    error_message = "The cluster is not planned on the relay's network with maxmemory-policy noeviction."
+  }
 }
