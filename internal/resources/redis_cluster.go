@@ -247,22 +247,8 @@ func (r *redisClusterResource) Schema(ctx context.Context, _ resource.SchemaRequ
 // cluster under deletion protection (its delete would fail after the plan
 // was approved); it warns that a replacement deletes the data.
 func (r *redisClusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return
-	}
-	var plan redisClusterModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	checkRegion(r.clients, path.Root("region"), plan.Region, &resp.Diagnostics)
-	if req.State.Raw.IsNull() {
-		return
-	}
-	var s resource.SchemaResponse
-	r.Schema(ctx, resource.SchemaRequest{}, &s)
-	why := replacingAttributes(ctx, s.Schema, req)
-	if len(why) == 0 {
+	why := plannedReplacement(ctx, r, r.clients, req, resp)
+	if len(why) == 0 || resp.Diagnostics.HasError() {
 		return
 	}
 	var state redisClusterModel

@@ -22,22 +22,8 @@ var _ resource.ResourceWithModifyPlan = (*redisInstanceResource)(nil)
 // ModifyPlan refuses a region that does not exist and warns before a
 // change replaces an instance: the new instance starts empty.
 func (r *redisInstanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return
-	}
-	var plan redisInstanceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	checkRegion(r.clients, path.Root("region"), plan.Region, &resp.Diagnostics)
-	if req.State.Raw.IsNull() {
-		return
-	}
-	var s resource.SchemaResponse
-	r.Schema(ctx, resource.SchemaRequest{}, &s)
-	why := replacingAttributes(ctx, s.Schema, req)
-	if len(why) == 0 {
+	why := plannedReplacement(ctx, r, r.clients, req, resp)
+	if len(why) == 0 || resp.Diagnostics.HasError() {
 		return
 	}
 	var state redisInstanceModel
@@ -57,6 +43,24 @@ func (r *redisInstanceResource) ModifyPlan(ctx context.Context, req resource.Mod
 		"(agentnet_redis_snapshot_restore), and replace one region per apply (for example with -target), so the other " +
 		"regions keep serving while it is rebuilt."
 	resp.Diagnostics.AddWarning(fmt.Sprintf("Redis instance %s in %s will be replaced: its data is deleted", name, region), detail)
+}
+
+// plannedReplacement checks the planned region of a Redis resource and
+// returns the attributes whose change replaces it in this plan (none on a
+// create or a destroy).
+func plannedReplacement(ctx context.Context, res resource.Resource, clients *gcpclient.Clients, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) []string {
+	if req.Plan.Raw.IsNull() {
+		return nil
+	}
+	var region types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("region"), &region)...)
+	checkRegion(clients, path.Root("region"), region, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || req.State.Raw.IsNull() {
+		return nil
+	}
+	var s resource.SchemaResponse
+	res.Schema(ctx, resource.SchemaRequest{}, &s)
+	return replacingAttributes(ctx, s.Schema, req)
 }
 
 // replacingAttributes lists the top-level string attributes whose plan

@@ -424,6 +424,13 @@ resource "agentnet_redis_instance" "other" {
 			{Config: svc(`image = "` + relayImage + `:1"
   redis_instance = "projects/agentnet-test/locations/europe-west1/instances/relay-eu"`), PlanOnly: true,
 				ExpectError: errorText("Redis instance in another region", "redis_instance is in europe-west1 but the service is in us-central1")},
+			{Config: svc(`image = "` + relayImage + `:1"
+  redis_instance = "relay-us"`), PlanOnly: true,
+				ExpectError: errorText("redis_instance", "must be a Memorystore instance id", "projects/PROJECT/locations/REGION/instances/NAME",
+					"or a Memorystore for Redis Cluster id", "projects/PROJECT/locations/REGION/clusters/NAME")},
+			{Config: svc(`image = "` + relayImage + `:1"
+  redis_instance = "projects/agentnet-test/locations/europe-west1/clusters/relay-eu"`), PlanOnly: true,
+				ExpectError: errorText("Redis instance in another region", "redis_instance is in europe-west1 but the service is in us-central1")},
 			// Networks: a relay without Direct VPC egress, or egressing into
 			// another network than the Redis's authorized one, could not
 			// connect; the plan says so.
