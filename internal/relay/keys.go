@@ -34,6 +34,14 @@ func (n *node) inboxKeys(addr string) []string {
 	return []string{n.key(inboxPrefix, addr), n.key(indexPrefix, addr)}
 }
 
+// inboxKeyCount is how many keys inboxKeys gives per address.
+func (n *node) inboxKeyCount() int {
+	if n.s.cfg.storedCounted() {
+		return 3
+	}
+	return 2
+}
+
 // channelAddr is the address whose wake channel ch is on this node's Redis.
 func (n *node) channelAddr(ch string) (string, bool) {
 	a, ok := strings.CutPrefix(ch, wakePrefix)

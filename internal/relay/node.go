@@ -30,169 +30,6 @@ const (
 	instPrefix  = "relay:instance:"
 )
 
-// addScript queues a batch of envelopes for one address, each unless the
-// inbox is full: MAX_INBOX entries (0), or, when its bytes are counted
-// (KEYS[3] given), its bytes at the recipient's or the pair's cap
-// (addOverRecipient, addOverPair; quota_stored.go); it returns one outcome
-// per envelope, 1 when stored. Entries older than the TTL are trimmed:
-// counted, when a limit is reached, one by one and uncounted (at most 1000
-// per call: a backlog goes over the next calls), so that entries are only
-// ever removed with their bytes; not counted, as XADD's approximate MINID
-// trim. The keys expire a TTL after the last write. The index cannot see
-// entries trimmed or expired out of the stream: it is dropped when it grows
-// past twice the inbox bound (copies elsewhere then stay until the
-// recipient's dedup drops their redelivery, or they expire).
-//
-// It then publishes the notice of what it stored on the wake channel (see
-// inbox_notice.go): the id of the stream's last entry before the batch, so
-// that a recipient whose cursor is there or past it knows it misses nothing,
-// and the entries themselves, so that it delivers them without reading the
-// stream; an empty message (a plain wake-up) when they are larger than the
-// notice's cap. From inside the script, so that notices reach subscribers
-// in stream order.
-//
-//	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
-//	ARGV: max entries, min id (now - ttl), ttl ms, recipient cap, pair cap
-//	(0: none), wake channel, notice cap (bytes of frames), the publish
-//	command (publishCmd), indexed ("1": keep the index, see indexed), then
-//	for each envelope its id, frame and sender
-var addScript = redis.NewScript(storedLua + `
-local max, rcap, pcap = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local indexed = ARGV[9] == '1'
-local prev = '0-0'
-if redis.call('XLEN', KEYS[1]) > 0 then
-  prev = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
-end
--- take counts an envelope in, unless that puts the inbox over a limit:
--- then it leaves the counts as they were and says which.
-local function take(c, pf)
-  if redis.call('XLEN', KEYS[1]) >= max then return 0 end
-  local p = redis.call('HINCRBY', KEYS[3], pf, c)
-  if pcap > 0 and p > pcap then
-    redis.call('HINCRBY', KEYS[3], pf, -c)
-    return 3
-  end
-  local t = redis.call('HINCRBY', KEYS[3], 't', c)
-  if rcap > 0 and t > rcap then
-    redis.call('HINCRBY', KEYS[3], 't', -c)
-    redis.call('HINCRBY', KEYS[3], pf, -c)
-    return 2
-  end
-end
-local function add(id, frame, sender)
-  if KEYS[3] then
-    local c, pf = charge(frame), pairField(sender)
-    local o = take(c, pf)
-    if o then
-      local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', 1000)
-      if #old == 0 then return o end
-      local t, ids = {}, {}
-      for _, e in ipairs(old) do tally(t, e) ids[#ids+1] = e[1] end
-      redis.call('XDEL', KEYS[1], unpack(ids))
-      uncount(KEYS[3], t)
-      o = take(c, pf)
-      if o then return o end
-    end
-    return redis.call('XADD', KEYS[1], '*', 'i', id, 'f', frame, 's', sender)
-  end
-  if redis.call('XLEN', KEYS[1]) >= max then
-    redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
-    if redis.call('XLEN', KEYS[1]) >= max then return 0 end
-  end
-  return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'i', id, 'f', frame, 's', sender)
-end
-if indexed and redis.call('HLEN', KEYS[2]) >= 2 * max then
-  redis.call('DEL', KEYS[2])
-end
-local out, index, notice, room, stored = {}, {}, {prev}, tonumber(ARGV[7]), false
-for k = 10, #ARGV, 3 do
-  local id, frame, sender = ARGV[k], ARGV[k+1], ARGV[k+2]
-  local sid = add(id, frame, sender)
-  if type(sid) == 'number' then
-    out[#out+1] = sid
-  else
-    out[#out+1] = 1
-    if indexed then
-      local field = sender .. '\n' .. id
-      local old = index[field] or redis.call('HGET', KEYS[2], field)
-      if old then index[field] = old .. ',' .. sid else index[field] = sid end
-    end
-    stored = true
-    room = room - #frame
-    if room >= 0 then
-      notice[#notice+1] = string.format('%s\n%s\n%s\n%d\n', sid, id, sender, #frame) .. frame
-    end
-  end
-end
-if stored then
-  if indexed then
-    local hset = {'HSET', KEYS[2]}
-    for field, sid in pairs(index) do hset[#hset+1] = field hset[#hset+1] = sid end
-    redis.call(unpack(hset))
-  end
-  for i, k in ipairs(KEYS) do
-    if i ~= 2 or indexed then redis.call('PEXPIRE', k, ARGV[3]) end
-  end
-  if room >= 0 then
-    redis.call(ARGV[8], ARGV[6], table.concat(notice, '\n'))
-  else
-    redis.call(ARGV[8], ARGV[6], '')
-  end
-end
-return out
-`)
-
-// delScript deletes delivered envelopes, uncounting their bytes when they
-// are counted (KEYS[3] given): the entries read from this Redis by stream
-// id, and every other entry the index lists for the envelope. An entry read
-// from here is uncounted by the frame length the relay read with it, the
-// others by their frame read in the script; either only if the entry was
-// still there.
-//
-//	KEYS[1] inbox, KEYS[2] index, KEYS[3] stored bytes (optional)
-//	ARGV: indexed ("1": delete through the index too), then triples of index field ("sender\nid", or "" for an entry without
-//	a sender), stream id ("" when the envelope was not read from this
-//	Redis) and frame length (of the entry read)
-var delScript = redis.NewScript(storedLua + `
-local n, t, others, seen = 0, {}, {}, {}
-local indexed = ARGV[1] == '1'
-for i = 2, #ARGV, 3 do
-  local field, sid = ARGV[i], ARGV[i+1]
-  if sid ~= '' and not seen[sid] then
-    seen[sid] = true
-    if redis.call('XDEL', KEYS[1], sid) == 1 then
-      n = n + 1
-      if KEYS[3] then tallyLen(t, tonumber(ARGV[i+2]), field:match('^[^\n]*')) end
-    end
-  end
-  if indexed and field ~= '' then
-    local v = redis.call('HGET', KEYS[2], field)
-    if v then
-      for id in string.gmatch(v, '[^,]+') do others[#others+1] = id end
-      redis.call('HDEL', KEYS[2], field)
-    end
-  end
-end
--- Copies found through the index (peer copies, resends) are rarer: their
--- frame and sender are read here to say what they count.
-local ids = {}
-for _, id in ipairs(others) do
-  if not seen[id] then
-    seen[id] = true
-    if KEYS[3] then
-      local e = redis.call('XRANGE', KEYS[1], id, id)[1]
-      if e then tally(t, e) end
-    end
-    ids[#ids+1] = id
-  end
-end
-for i = 1, #ids, 500 do
-  n = n + redis.call('XDEL', KEYS[1], unpack(ids, i, math.min(i + 499, #ids)))
-end
-if KEYS[3] then uncount(KEYS[3], t) end
-return n
-`)
-
 // indexed is "1" when the index is kept: with peers, where it finds the
 // copies of a delivered envelope on the other Redis ("0" with one Redis,
 // where it would only spare the redelivery of a resent duplicate, which
@@ -314,7 +151,7 @@ func newNode(s *Server, idx int, name string, t *RedisTarget, cluster bool) *nod
 }
 
 func (n *node) start(ctx context.Context, wg *sync.WaitGroup) {
-	fs := []func(context.Context){n.batchLoop, n.batchLoop, n.delLoop, n.healthLoop}
+	fs := []func(context.Context){n.batchLoop, n.delLoop, n.healthLoop}
 	if n.subs.single != nil {
 		fs = append(fs, func(ctx context.Context) {
 			// The instance channel keeps the connection in subscribe mode,
@@ -600,6 +437,11 @@ func (n *node) receiveLoop(ctx context.Context, ps *redis.PubSub) {
 	}
 }
 
+// batchLoop writes what was sent for this Redis, one batch at a time: an
+// envelope that comes alone is written at once, and those that come while
+// a write is on its way go together in the next one, so that at moderate
+// rates Redis reads and answers one pipeline for several envelopes instead
+// of one each.
 func (n *node) batchLoop(ctx context.Context) {
 	batch := make([]*sendReq, 0, 512)
 	for {
@@ -656,7 +498,8 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 	minID := strconv.FormatInt(now.Add(-cfg.MessageTTL).UnixMilli(), 10)
 	ttl := cfg.MessageTTL.Milliseconds()
 	recipientCap, pairCap := cfg.storedCaps()
-	// One script call per recipient address: its envelopes in one go.
+	// An address's envelopes go in one group, and the groups in as few
+	// script calls as the Redis allows (addrGroups).
 	byAddr := make(map[string]int, len(batch))
 	var groups [][]*sendReq
 	for _, r := range batch {
@@ -669,14 +512,21 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 		groups[g] = append(groups[g], r)
 	}
 	pipe := rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(groups))
-	for g, rs := range groups {
-		args := make([]any, 0, 9+3*len(rs))
-		args = append(args, cfg.MaxInbox, minID, ttl, recipientCap, pairCap, n.key(wakePrefix, rs[0].to), n.s.noticeCap(), n.publishCmd(), n.s.indexed())
-		for _, r := range rs {
-			args = append(args, r.id, r.frame, r.c.addr)
+	calls := n.addrGroups(len(groups))
+	cmds := make([]*redis.Cmd, len(calls))
+	callReqs := make([][]*sendReq, len(calls))
+	for c, span := range calls {
+		var keys []string
+		args := []any{cfg.MaxInbox, minID, ttl, recipientCap, pairCap, n.s.noticeCap(), n.publishCmd(), n.s.indexed(), n.inboxKeyCount()}
+		for _, rs := range groups[span[0]:span[1]] {
+			keys = append(keys, n.inboxKeys(rs[0].to)...)
+			args = append(args, n.key(wakePrefix, rs[0].to), len(rs))
+			for _, r := range rs {
+				args = append(args, r.id, r.frame, r.c.addr)
+			}
+			callReqs[c] = append(callReqs[c], rs...)
 		}
-		cmds[g] = addScript.EvalSha(ctx, pipe, n.inboxKeys(rs[0].to), args...)
+		cmds[c] = addScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	var wait *redis.Cmd
 	if cfg.WaitReplicas > 0 {
@@ -704,8 +554,8 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 		replicated = err == nil && got >= cfg.WaitReplicas
 	}
 	var noScript []*sendReq
-	for g, rs := range groups {
-		vs, err := cmds[g].Int64Slice()
+	for c, rs := range callReqs {
+		vs, err := cmds[c].Int64Slice()
 		if err == nil && len(vs) != len(rs) {
 			err = fmt.Errorf("queue: %d outcomes for %d envelopes", len(vs), len(rs))
 		}
@@ -766,13 +616,20 @@ func (n *node) logOOM() {
 }
 
 // delLinger is how long a delete waits for others to share its pipeline
-// and script calls. Nothing waits on a delete (the recipient has its
-// envelope), so a few milliseconds cost nothing and spare Redis a round
-// trip per delivery ack at moderate rates.
-const delLinger = 20 * time.Millisecond
+// and script call. Nothing waits on a delete (the recipient has its
+// envelope): the entries only stay that much longer in Redis, counted in
+// their inbox's bounds, and a relay that dies meanwhile leaves them to be
+// delivered again and dropped by the client's dedup. In exchange a Redis
+// gets one call per window for every delivery ack of the instance, not
+// about one per ack at moderate rates.
+const delLinger = 200 * time.Millisecond
+
+// delBatchMax bounds the delete requests (each a connection's acks) that
+// share one pipeline.
+const delBatchMax = 1024
 
 func (n *node) delLoop(ctx context.Context) {
-	batch := make([]delReq, 0, 256)
+	batch := make([]delReq, 0, delBatchMax)
 	linger := time.NewTimer(delLinger)
 	linger.Stop()
 	for {
@@ -804,7 +661,8 @@ func (n *node) delLoop(ctx context.Context) {
 	}
 }
 
-// deleteBatch runs delScript once per address in one pipeline.
+// deleteBatch runs delScript in one pipeline: once for every address on a
+// single Redis, once per address on a cluster (addrGroups).
 func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -820,23 +678,28 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 		merged[k].args = append(merged[k].args, r.args...)
 	}
 	pipe := n.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(merged))
-	for i, r := range merged {
-		args := make([]any, 0, 1+len(r.args))
-		args = append(args, n.s.indexed())
-		for _, a := range r.args {
-			args = append(args, a)
+	calls := n.addrGroups(len(merged))
+	cmds := make([]*redis.Cmd, len(calls))
+	for c, span := range calls {
+		var keys []string
+		args := []any{n.s.indexed(), n.inboxKeyCount()}
+		for _, r := range merged[span[0]:span[1]] {
+			keys = append(keys, n.inboxKeys(r.addr)...)
+			args = append(args, len(r.args)/3)
+			for _, a := range r.args {
+				args = append(args, a)
+			}
 		}
-		cmds[i] = delScript.EvalSha(dctx, pipe, n.inboxKeys(r.addr), args...)
+		cmds[c] = delScript.EvalSha(dctx, pipe, keys, args...)
 	}
 	_, err := pipe.Exec(dctx)
 	if err == nil {
 		return
 	}
 	var noScript []delReq
-	for i, r := range merged {
-		if e := cmds[i].Err(); e != nil && retryScript && strings.HasPrefix(e.Error(), "NOSCRIPT") {
-			noScript = append(noScript, r)
+	for c, span := range calls {
+		if e := cmds[c].Err(); e != nil && retryScript && strings.HasPrefix(e.Error(), "NOSCRIPT") {
+			noScript = append(noScript, merged[span[0]:span[1]]...)
 		}
 	}
 	if len(noScript) > 0 && delScript.Load(dctx, n.rdb).Err() == nil {

@@ -12,7 +12,7 @@ import "fmt"
 // ones (delScript) change them in the same step, entries older than
 // MESSAGE_TTL are trimmed one by one and uncounted once a limit is reached
 // (until then they are stored, and count), and the hash expires with the
-// inbox (both get the same TTL at each write). A counter that would go
+// inbox (both get the same expiry whenever the inbox's is renewed). A counter that would go
 // below zero (an inbox written while no cap was set) is set to zero.
 //
 // Past MAX_STORED_BYTES_PER_PAIR the sender's envelope is nacked quota

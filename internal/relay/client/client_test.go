@@ -122,9 +122,18 @@ func TestDeduplication(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// A second connection of bob finds nothing left to deliver (once the
-	// delivery acks reached Redis).
-	time.Sleep(200 * time.Millisecond)
+	// A second connection of bob finds nothing left to deliver, once the
+	// delivery acks reached Redis (deletes wait for others to share their
+	// call).
+	rdb := relaytest.Client(rd)
+	defer rdb.Close()
+	for n := int64(-1); n != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's inbox still holds %d entries", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+		n = rdb.XLen(ctx, relaytest.Key(rd, "relay:inbox:", "bob")).Val()
+	}
 	b2, err := client.Dial(ctx, []string{r.URL}, client.StaticToken(relaytest.Token(t, keys, "bob")))
 	if err != nil {
 		t.Fatal(err)
