@@ -16,6 +16,9 @@
 //     default "relay" next to the localcloud executable, then PATH). Any
 //     other image is refused with INVALID_ARGUMENT on
 //     template.containers[0].image;
+//   - google.cloud.redis.cluster.v1.CloudRedisCluster (package
+//     rediscluster): every cluster is shard_count × (1 + replica_count) real
+//     redis-servers in cluster mode, each behind a gate as an instance is;
 //   - google.longrunning.Operations (package operations);
 //   - google.cloud.kms.v1.KeyManagementService (package kms): key rings and
 //     MAC keys, MacSign and MacVerify, key material kept under kms/;
@@ -32,6 +35,10 @@
 //	GET  /_localcloud/health     {"status":"ok","addr":...,"pid":...,"data_dir":...}
 //	GET  /_localcloud/oplog      operation log, oldest first (?since=SEQ for entries after SEQ)
 //	GET  /_localcloud/instances  Memorystore instances with port, pid, restarts
+//	GET  /_localcloud/clusters   Memorystore for Redis Cluster clusters, their nodes with role, shard, ports, pid
+//	GET  /_localcloud/cluster-token?cluster=NAME  {"token": ...}: the access token a cluster with IAM
+//	                             authorization accepts as AUTH password (what an identity granted
+//	                             roles/redis.dbConnectionUser would send; localcloud has no IAM)
 //	GET  /_localcloud/services   Cloud Run services with their URL and instances (run.ServiceStatus)
 //	GET  /_localcloud/regions    {"down":["us-east1"],"api":{"us-east1":"hang"}}
 //	GET  /_localcloud/compute    load balancer: URL maps and front doors (compute.Status)
@@ -98,6 +105,12 @@
 //	region-down      {"region": "us-east1",            region outage (see below); "api": "hang" holds the
 //	                  "api": "unavailable"|"hang"}     region's API calls unanswered instead of UNAVAILABLE
 //	region-up        {"region": "us-east1"}            end it; answers once the region's processes are ready
+//	cluster-primary-kill {"cluster": NAME, "shard": N, "hold": bool}  SIGKILL shard N's primary (default 0); its
+//	                                                   replica is promoted by the cluster; the node comes back as a
+//	                                                   replica after the repair delay unless hold
+//	cluster-shard-kill   {"cluster": NAME, "shard": N, "hold": bool}  SIGKILL every node of shard N (its keys are
+//	                                                   unavailable until they are back, with what they last saved)
+//	cluster-release      {"cluster": NAME}             start the held nodes of a cluster again
 //
 // An unknown kind answers 400 naming the accepted kinds, an unknown
 // instance or service 404.
@@ -141,6 +154,8 @@
 //	ca/ca.pem, ca/ca-key.pem        the front doors' certificate authority (kept across restarts)
 //	state/instances.json            instances with port, pid, data folder, restarts
 //	state/instance-auth.json        Memorystore AUTH strings (owner-only)
+//	state/clusters.json             Memorystore for Redis Cluster clusters with their nodes' ports, pids, folders
+//	state/cluster-tokens.json       access tokens of the clusters with IAM authorization (owner-only)
 //	state/run-services.json         Cloud Run services: Service, URL port, revisions, instances with pid
 //	state/regions.json              regions that are down, and what their outage stopped
 //	state/operations.json           long-running operations
@@ -153,6 +168,9 @@
 //	    redis.log                   redis-server's log
 //	    tls/                        the instance's CA and server certificate (transit encryption)
 //	    auth.conf                   requirepass, read by redis-server (owner-only)
+//	rediscluster/<project>/<region>/<cluster>/
+//	    ca/                         the cluster's CA (transit encryption)
+//	    node-N/                     a node: dump.rdb, nodes.conf, redis.log, tls/, auth.conf (owner-only)
 //	run/<project>/<region>/<service>/
 //	    <instance-id>.log           the relay instance's output
 //
@@ -183,6 +201,7 @@ import (
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"cloud.google.com/go/redis/cluster/apiv1/clusterpb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/compute"
@@ -192,6 +211,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/pki"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/rediscluster"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/regions"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
@@ -244,11 +264,12 @@ type Server struct {
 	grpc *grpc.Server
 	ops  *operations.Manager
 	// timing is the profile in force and the delays it applied.
-	timing *profile.Ledger
-	gcs    *storage.Service
-	redis  *memorystore.Service
-	kms    *kms.Service
-	run    *run.Service
+	timing   *profile.Ledger
+	gcs      *storage.Service
+	redis    *memorystore.Service
+	clusters *rediscluster.Service
+	kms      *kms.Service
+	run      *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
 	region  *regions.Controller
@@ -441,6 +462,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.clusters, err = rediscluster.New(rediscluster.Config{
+		DataDir:         filepath.Join(dataDir, "rediscluster"),
+		RedisServerPath: redisBin,
+		RepairDelay:     cfg.RepairDelay,
+		Ops:             s.ops,
+		State:           store,
+		Logger:          cfg.Logger,
+		Timing:          s.timing,
+	}); err != nil {
+		return nil, err
+	}
 	if s.kms, err = kms.New(kms.Config{Dir: filepath.Join(dataDir, "kms"), Log: s.ops}); err != nil {
 		return nil, err
 	}
@@ -497,6 +529,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if target == "" {
 			target, _ = req.String("service")
 		}
+		if target == "" {
+			target, _ = req.String("cluster")
+		}
 		return s.ops.BeginEvent("localcloud.Fault."+req.Kind, target)
 	}
 	s.faults.After = func(req faults.Request, token any, result any, err error) {
@@ -514,11 +549,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.ops.EndEvent(seq, outcome)
 	}
 	registerRedisFaults(s.faults, s.redis)
+	registerClusterFaults(s.faults, s.clusters)
 	registerRunFaults(s.faults, s.run)
 	registerRegionFaults(s.faults, s.region, s.run.WaitRegion)
 
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.intercept))
 	redispb.RegisterCloudRedisServer(s.grpc, s.redis)
+	clusterpb.RegisterCloudRedisClusterServer(s.grpc, s.clusters)
 	runpb.RegisterServicesServer(s.grpc, s.run)
 	longrunningpb.RegisterOperationsServer(s.grpc, s.ops.Server())
 	kmspb.RegisterKeyManagementServiceServer(s.grpc, s.kms)
@@ -527,6 +564,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("/_localcloud/health", s.handleHealth)
 	mux.HandleFunc("/_localcloud/oplog", s.handleOplog)
 	mux.HandleFunc("/_localcloud/instances", s.handleInstances)
+	mux.HandleFunc("/_localcloud/clusters", s.handleClusters)
+	mux.HandleFunc("/_localcloud/cluster-token", s.handleClusterToken)
 	mux.HandleFunc("/_localcloud/services", s.handleServices)
 	mux.HandleFunc("/_localcloud/regions", s.handleRegions)
 	mux.HandleFunc("/_localcloud/delays", s.handleDelays)
@@ -539,7 +578,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/_localcloud/faults", s.faults)
 	mux.HandleFunc("/_localcloud/", func(w http.ResponseWriter, r *http.Request) {
 		admin.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "unknown admin path " + r.URL.Path,
-			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/ca.pem", "/_localcloud/faults", "/_localcloud/delays"}})
+			"paths": []string{"/_localcloud/health", "/_localcloud/oplog", "/_localcloud/instances", "/_localcloud/clusters", "/_localcloud/cluster-token", "/_localcloud/services", "/_localcloud/regions", "/_localcloud/compute", "/_localcloud/ca.pem", "/_localcloud/faults", "/_localcloud/delays"}})
 	})
 	s.gcs.OnMutation = func(m storage.Mutation) {
 		outcome := "OK"
@@ -586,6 +625,9 @@ func (s *Server) abort() {
 	}
 	if s.redis != nil {
 		s.redis.Close()
+	}
+	if s.clusters != nil {
+		s.clusters.Close()
 	}
 	if s.ops != nil {
 		s.ops.Close()
@@ -646,6 +688,9 @@ func (s *Server) Operations() *operations.Manager { return s.ops }
 // Memorystore is the CloudRedis service.
 func (s *Server) Memorystore() *memorystore.Service { return s.redis }
 
+// RedisClusters is the Memorystore for Redis Cluster service.
+func (s *Server) RedisClusters() *rediscluster.Service { return s.clusters }
+
 // Run is the Cloud Run Services service.
 func (s *Server) Run() *run.Service { return s.run }
 
@@ -697,7 +742,7 @@ func (s *Server) Close() error {
 		s.ops.Close() // cancels running operations
 		s.compute.Close()
 		s.run.Close() // relays first: they use the redis-servers
-		err := s.redis.Close()
+		err := errors.Join(s.redis.Close(), s.clusters.Close())
 		s.gcs.Close()
 		s.lock.Close()
 		s.closeErr = err

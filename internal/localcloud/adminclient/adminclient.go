@@ -13,12 +13,14 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/admin"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/memorystore"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/rediscluster"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/run"
 )
 
@@ -178,6 +180,21 @@ func (c *Client) Services(ctx context.Context) ([]run.ServiceStatus, error) {
 func (c *Client) Instances(ctx context.Context) ([]memorystore.Status, error) {
 	var out []memorystore.Status
 	return out, c.Get(ctx, "instances", &out)
+}
+
+// Clusters are the Memorystore for Redis Cluster clusters with their nodes.
+func (c *Client) Clusters(ctx context.Context) ([]rediscluster.ClusterStatus, error) {
+	var out []rediscluster.ClusterStatus
+	return out, c.Get(ctx, "clusters", &out)
+}
+
+// ClusterToken is the access token a cluster with IAM authorization
+// accepts as AUTH password.
+func (c *Client) ClusterToken(ctx context.Context, cluster string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	return out.Token, c.Get(ctx, "cluster-token?cluster="+url.QueryEscape(cluster), &out)
 }
 
 // CA is a pool trusting the certificate authority of localcloud's HTTPS

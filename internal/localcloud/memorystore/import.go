@@ -175,7 +175,7 @@ func (s *Service) importRDB(ctx context.Context, inst *instance, bucket, object,
 	s.mu.Unlock()
 	if g != nil && old != nil {
 		// One that raced the start of the import.
-		g.drop(old.addr())
+		g.Drop(old.addr())
 	}
 	s.setImporting(inst, false, "")
 	tSwitch := time.Since(t1)
@@ -366,7 +366,7 @@ func (s *Service) setImporting(inst *instance, on bool, msg string) {
 	s.mu.Unlock()
 	s.persist()
 	if on && g != nil {
-		g.dropAll()
+		g.DropAll()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
 	"google.golang.org/grpc/codes"
@@ -75,7 +76,7 @@ func (s *Service) reload() error {
 }
 
 func (s *Service) reloadInstance(inst *instance, oldPID int, ops []*operations.Op) error {
-	if killed, err := stopStale(oldPID, stopTimeout); err != nil {
+	if killed, err := localproc.StopStaleRedis(oldPID, stopTimeout); err != nil {
 		s.log.Warn("stale redis-server", "instance", inst.name, "err", err)
 	} else if killed {
 		s.log.Info("stopped redis-server left by the previous localcloud", "instance", inst.name, "pid", oldPID)

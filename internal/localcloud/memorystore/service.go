@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gate"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/state"
@@ -83,7 +84,7 @@ type instance struct {
 	// port is the redis-server's own port; clients use the gate's
 	// (pb.Port), which stays while redis-server restarts.
 	port int
-	gate *gate
+	gate *gate.Gate
 	// auth is the AUTH string ("" when AUTH is disabled): kept in
 	// localcloud's state, returned by GetInstanceAuthString only.
 	auth string

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/redis/apiv1/redispb"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/gate"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -161,17 +162,17 @@ func (s *Service) openGate(inst *instance) error {
 	}
 	want := int(inst.pb.Port)
 	s.mu.Unlock()
-	g, err := openGate(want, func() (string, string) { return s.backend(inst) }, s.log.With("instance", inst.name))
+	g, err := gate.Open(want, func() (string, string) { return s.backend(inst) }, s.log.With("instance", inst.name))
 	if err != nil {
 		return fmt.Errorf("open the instance's endpoint: %w", err)
 	}
 	s.mu.Lock()
 	inst.gate = g
 	inst.pb.Host = "127.0.0.1"
-	inst.pb.Port = int32(g.port)
+	inst.pb.Port = int32(g.Port())
 	s.mu.Unlock()
-	if want != 0 && g.port != want {
-		s.log.Warn("the instance's port was taken; its endpoint moved", "instance", inst.name, "was", want, "port", g.port)
+	if want != 0 && g.Port() != want {
+		s.log.Warn("the instance's port was taken; its endpoint moved", "instance", inst.name, "was", want, "port", g.Port())
 	}
 	s.persist()
 	return nil
@@ -184,7 +185,7 @@ func (s *Service) closeGate(inst *instance) {
 	inst.gate = nil
 	s.mu.Unlock()
 	if g != nil {
-		g.close()
+		g.Close()
 	}
 }
 

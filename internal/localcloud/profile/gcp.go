@@ -38,6 +38,10 @@ var gcpMemorystore = map[Kind]Delay{
 		Source: "estimate: an export is a BGSAVE then an upload to Cloud Storage (https://cloud.google.com/memorystore/docs/redis/import-export-overview); Google publishes no duration"},
 	RedisImport: {Duration: minutes(3), PerGiB: minutes(2),
 		Source: "estimate: an import copies the RDB file into the instance's data directory and the instance is unavailable until it finishes (https://cloud.google.com/memorystore/docs/redis/import-export-overview); Google publishes no duration"},
+	ClusterCreate: {Duration: minutes(10),
+		Source: "estimate: Google publishes no creation time for Memorystore for Redis Cluster; the Terraform Google provider waits up to 60m for google_redis_cluster creation (https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/redis_cluster#timeouts)"},
+	ClusterFailover: {Duration: seconds(15),
+		Source: "estimate: Google's High availability and replicas page (https://cloud.google.com/memorystore/docs/cluster/ha-and-replicas) promises automatic failover to a replica without a duration; 15 s is open-source Redis Cluster's default cluster-node-timeout (https://redis.io/docs/latest/operate/oss_and_stack/management/scaling/), the time a primary is unreachable before its replica is elected"},
 }
 
 // Cloud Run.

@@ -20,6 +20,13 @@ const (
 	// instance serves no client meanwhile.
 	RedisImport Kind = "memorystore.import"
 
+	// ClusterCreate: a Memorystore for Redis Cluster's creation.
+	ClusterCreate Kind = "memorystore.cluster_create"
+	// ClusterFailover: a Memorystore for Redis Cluster primary that stopped
+	// answering being replaced by its replica (localcloud's nodes run with
+	// it as their cluster-node-timeout).
+	ClusterFailover Kind = "memorystore.cluster_failover"
+
 	// RunRevisionDeploy: a new Cloud Run revision becoming ready to serve.
 	RunRevisionDeploy Kind = "run.revision_deploy"
 	// RunColdStart: a new Cloud Run instance starting.
@@ -38,7 +45,7 @@ const (
 
 var known = map[Kind]bool{
 	URLMapPropagation: true, OperationPoll: true,
-	RedisCreate: true, RedisExport: true, RedisImport: true,
+	RedisCreate: true, RedisExport: true, RedisImport: true, ClusterCreate: true, ClusterFailover: true,
 	RunRevisionDeploy: true, RunColdStart: true, RunScaleUp: true, RunShutdownGrace: true,
 	UptimeAlert: true,
 }

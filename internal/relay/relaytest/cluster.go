@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/agentnet/terraform-provider-agentnet/internal/clusterform"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
 )
 
@@ -38,13 +37,7 @@ func Key(r *Redis, prefix, addr string) string { return relay.AddressKey(r.Nodes
 const ClusterTimeout = time.Second
 
 func clusterArgs(r *Redis) []string {
-	a := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", strconv.Itoa(int(ClusterTimeout.Milliseconds())),
-		"--cluster-port", strconv.Itoa(r.busPort)}
-	if r.Opts.CA != nil {
-		a = append(a, "--tls-cluster", "yes", "--tls-replication", "yes")
-	}
-	return a
+	return clusterform.Args(r.busPort, ClusterTimeout, r.Opts.CA != nil)
 }
 
 // StartCluster starts o.Shards primaries with o.Replicas replicas each, each
@@ -80,79 +73,20 @@ func startClusterNode(dir string, o RedisOptions) (*Redis, error) {
 // nodeClient is a plain client of one node.
 func nodeClient(n *Redis) *redis.Client { return redis.NewClient(n.Target().Options()) }
 
-// form introduces the nodes to each other, gives the primaries their slots
-// and the replicas their primary, then waits for the cluster to be ok.
+// formNodes are c's nodes as clusterform takes them.
+func (c *Redis) formNodes() []clusterform.Node {
+	ns := make([]clusterform.Node, len(c.Nodes))
+	for i, n := range c.Nodes {
+		ns[i] = clusterform.Node{Options: n.Target().Options(), BusPort: n.busPort}
+	}
+	return ns
+}
+
+// form makes the cluster of c's nodes (clusterform.Form).
 func (c *Redis) form() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	first := nodeClient(c.Nodes[0])
-	defer first.Close()
-	for _, n := range c.Nodes[1:] {
-		if err := first.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", port(n.Addr), n.busPort).Err(); err != nil {
-			return fmt.Errorf("CLUSTER MEET %s: %w", n.Addr, err)
-		}
-	}
-	shards := c.Opts.Shards
-	for i, n := range c.Nodes[:shards] {
-		lo, hi := i*16384/shards, (i+1)*16384/shards-1
-		nc := nodeClient(n)
-		err := nc.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err()
-		nc.Close()
-		if err != nil {
-			return fmt.Errorf("CLUSTER ADDSLOTSRANGE on %s: %w", n.Addr, err)
-		}
-	}
-	for i, n := range c.Nodes[shards:] {
-		primary := c.Nodes[i%shards]
-		if err := c.waitFor(ctx, n, func(nc *redis.Client) bool {
-			return strings.Count(nc.ClusterNodes(ctx).Val(), "\n") >= len(c.Nodes)
-		}); err != nil {
-			return fmt.Errorf("node %s does not see the cluster: %w", n.Addr, err)
-		}
-		pc := nodeClient(primary)
-		id, err := pc.Do(ctx, "CLUSTER", "MYID").Text()
-		pc.Close()
-		if err != nil {
-			return err
-		}
-		nc := nodeClient(n)
-		err = nc.Do(ctx, "CLUSTER", "REPLICATE", id).Err()
-		nc.Close()
-		if err != nil {
-			return fmt.Errorf("CLUSTER REPLICATE on %s: %w", n.Addr, err)
-		}
-	}
-	return c.waitOK(ctx)
-}
-
-// waitOK waits until every running node reports cluster_state:ok and every
-// replica's link to its primary is up.
-func (c *Redis) waitOK(ctx context.Context) error {
-	for _, n := range c.Nodes {
-		if err := c.waitFor(ctx, n, func(nc *redis.Client) bool {
-			if !strings.Contains(nc.ClusterInfo(ctx).Val(), "cluster_state:ok") {
-				return false
-			}
-			info := nc.Info(ctx, "replication").Val()
-			return strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")
-		}); err != nil {
-			return fmt.Errorf("cluster node %s not ok: %w", n.Addr, err)
-		}
-	}
-	return nil
-}
-
-func (c *Redis) waitFor(ctx context.Context, n *Redis, ok func(*redis.Client) bool) error {
-	nc := nodeClient(n)
-	defer nc.Close()
-	for !ok(nc) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
+	return clusterform.Form(ctx, c.formNodes(), c.Opts.Shards)
 }
 
 // restartCluster starts every node again on its address and folder (their
@@ -165,7 +99,7 @@ func (c *Redis) restartCluster() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return c.waitOK(ctx)
+	return clusterform.WaitOK(ctx, c.formNodes())
 }
 
 // Save has every server write its snapshot (SAVE), which Restart loads.
@@ -201,11 +135,6 @@ func (c *Redis) Primary(ctx context.Context, addr string) (*Redis, error) {
 		}
 	}
 	return nil, fmt.Errorf("primary %s of %s is no node of the cluster", m.Options().Addr, addr)
-}
-
-func port(addr string) string {
-	i := strings.LastIndexByte(addr, ':')
-	return addr[i+1:]
 }
 
 // Servers are r's redis-server processes: r itself, or a cluster's nodes.

@@ -1,4 +1,8 @@
-package memorystore
+// Package gate is the TCP proxy in front of each redis-server localcloud
+// runs for Memorystore (an instance, each node of a cluster): it keeps the
+// endpoint's address while the server restarts behind it and enforces the
+// endpoint's network.
+package gate
 
 import (
 	"errors"
@@ -13,13 +17,14 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
 )
 
-// gate is an instance's endpoint (host:port): a TCP proxy in front of its
+// Gate is an endpoint (host:port): a TCP proxy in front of its
 // redis-server, which may restart on another port (repair, import, upgrade)
-// while clients keep the address. It is where the instance's network is
-// enforced: a Cloud Run relay instance reaches a Memorystore instance only
-// from the instance's authorized network, as a VPC does; every other local
-// process is "on the host" and passes.
-type gate struct {
+// while clients keep the address. It is where the endpoint's network is
+// enforced: a Cloud Run relay instance reaches it only from the network the
+// backend function names (an instance's authorized network, a cluster's
+// PSC network), as a VPC does; every other local process is "on the host"
+// and passes.
+type Gate struct {
 	ln      *net.TCPListener
 	port    int
 	backend func() (addr string, network string) // "" when redis-server is down
@@ -38,8 +43,8 @@ type gate struct {
 // refusedLogEvery is how often a relay instance refused again is logged.
 const refusedLogEvery = 10 * time.Second
 
-// openGate listens on 127.0.0.1:port (a free port when port is 0 or taken).
-func openGate(port int, backend func() (string, string), log *slog.Logger) (*gate, error) {
+// Open listens on 127.0.0.1:port (a free port when port is 0 or taken).
+func Open(port int, backend func() (string, string), log *slog.Logger) (*Gate, error) {
 	var ln net.Listener
 	var err error
 	if port > 0 {
@@ -61,13 +66,16 @@ func openGate(port int, backend func() (string, string), log *slog.Logger) (*gat
 		ln.Close()
 		return nil, fmt.Errorf("memorystore gate: %w", err)
 	}
-	g := &gate{ln: tl, port: port, backend: backend, log: log,
+	g := &Gate{ln: tl, port: port, backend: backend, log: log,
 		conns: map[net.Conn]string{}, refused: map[string]time.Time{}, done: make(chan struct{})}
 	go g.serve()
 	return g, nil
 }
 
-func (g *gate) serve() {
+// Port is the endpoint's port on 127.0.0.1.
+func (g *Gate) Port() int { return g.port }
+
+func (g *Gate) serve() {
 	defer close(g.done)
 	for {
 		c, err := g.ln.AcceptTCP()
@@ -82,7 +90,7 @@ func (g *gate) serve() {
 	}
 }
 
-func (g *gate) handle(c *net.TCPConn) {
+func (g *Gate) handle(c *net.TCPConn) {
 	addr, network := g.backend()
 	if addr == "" {
 		c.Close() // redis-server is down: the connection is reset
@@ -124,7 +132,7 @@ func (g *gate) handle(c *net.TCPConn) {
 }
 
 // admit applies the network rule to the connecting process.
-func (g *gate) admit(c net.Conn, network string) bool {
+func (g *Gate) admit(c net.Conn, network string) bool {
 	// Only Cloud Run relay processes are looked for: much cheaper than
 	// identifying any process.
 	pid, env, err := localproc.PeerEnvWith(c, localproc.RunInstanceEnv)
@@ -152,12 +160,12 @@ func (g *gate) admit(c net.Conn, network string) bool {
 	if quiet {
 		return false
 	}
-	g.log.Warn("connection refused: Cloud Run instance is not on the instance's authorized network",
+	g.log.Warn("connection refused: Cloud Run instance is not on the endpoint's network",
 		"run_instance", env[localproc.RunInstanceEnv], "pid", pid, "network", from, "authorized_network", network, "port", g.port)
 	return false
 }
 
-func (g *gate) track(backend string, cs ...net.Conn) bool {
+func (g *Gate) track(backend string, cs ...net.Conn) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.conns == nil {
@@ -172,10 +180,10 @@ func (g *gate) track(backend string, cs ...net.Conn) bool {
 	return true
 }
 
-// drop closes the connections made to backend: a redis-server replaced
+// Drop closes the connections made to backend: a redis-server replaced
 // under the instance (import) must not keep answering its old clients, as
 // Memorystore drops every connection when an import restarts the instance.
-func (g *gate) drop(backend string) {
+func (g *Gate) Drop(backend string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for c, b := range g.conns {
@@ -185,9 +193,9 @@ func (g *gate) drop(backend string) {
 	}
 }
 
-// dropAll closes every client connection: the instance stopped serving
+// DropAll closes every client connection: the instance stopped serving
 // (an import makes it unavailable until it is done).
-func (g *gate) dropAll() {
+func (g *Gate) DropAll() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for c := range g.conns {
@@ -195,7 +203,7 @@ func (g *gate) dropAll() {
 	}
 }
 
-func (g *gate) untrack(cs ...net.Conn) {
+func (g *Gate) untrack(cs ...net.Conn) {
 	g.mu.Lock()
 	for _, c := range cs {
 		delete(g.conns, c)
@@ -204,8 +212,8 @@ func (g *gate) untrack(cs ...net.Conn) {
 	g.mu.Unlock()
 }
 
-// close stops listening and closes every connection.
-func (g *gate) close() {
+// Close stops listening and closes every connection.
+func (g *Gate) Close() {
 	g.ln.Close()
 	<-g.done
 	g.mu.Lock()
