@@ -71,14 +71,11 @@ type place struct {
 	role  string
 }
 
-// shards asks a node up which shard each node (by announced port) serves
-// and in which role: shard i is the one whose slots start at
-// i × 16384 / shard_count, as the cluster was formed.
-func (s *Service) shards(ctx context.Context, c *cluster) map[int]place {
-	out := map[int]place{}
+// clusterShards is CLUSTER SHARDS as a node up sees it.
+func (s *Service) clusterShards(ctx context.Context, c *cluster) ([]redis.ClusterShard, error) {
 	addr := s.anyNode(c)
 	if addr == "" {
-		return out
+		return nil, fmt.Errorf("no node of %s is up", c.name)
 	}
 	s.mu.Lock()
 	var up *node
@@ -87,16 +84,26 @@ func (s *Service) shards(ctx context.Context, c *cluster) map[int]place {
 			up = n
 		}
 	}
-	count := int(c.pb.GetShardCount())
 	s.mu.Unlock()
 	rc := redis.NewClient(s.options(c, up))
 	defer rc.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	shards, err := rc.ClusterShards(ctx).Result()
+	return rc.ClusterShards(ctx).Result()
+}
+
+// shards asks a node up which shard each node (by announced port) serves
+// and in which role: shard i is the one whose slots start at
+// i × 16384 / shard_count, as the cluster was formed.
+func (s *Service) shards(ctx context.Context, c *cluster) map[int]place {
+	out := map[int]place{}
+	shards, err := s.clusterShards(ctx, c)
 	if err != nil {
 		return out
 	}
+	s.mu.Lock()
+	count := int(c.pb.GetShardCount())
+	s.mu.Unlock()
 	for _, sh := range shards {
 		idx := -1
 		for i := range count {
@@ -110,17 +117,48 @@ func (s *Service) shards(ctx context.Context, c *cluster) map[int]place {
 			continue
 		}
 		for _, n := range sh.Nodes {
-			port := int(n.Port)
-			if n.TLSPort != 0 {
-				port = int(n.TLSPort)
+			if n.Health == "online" {
+				out[nodePort(n)] = place{index: idx, role: n.Role}
 			}
-			if n.Health != "online" {
-				continue
-			}
-			out[port] = place{index: idx, role: n.Role}
 		}
 	}
 	return out
+}
+
+// failedOver reports whether the cluster no longer needs n (down) as a
+// primary: a node up sees another online primary for n's slots, or n's
+// shard has no other node up to promote.
+func (s *Service) failedOver(ctx context.Context, c *cluster, n *node) bool {
+	shards, err := s.clusterShards(ctx, c)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	port := n.gatePort
+	s.mu.Unlock()
+	for _, sh := range shards {
+		mine, others, promoted := false, false, false
+		for _, m := range sh.Nodes {
+			if nodePort(m) == port {
+				mine = m.Role == "master"
+			} else if m.Health == "online" {
+				others = true
+				promoted = promoted || m.Role == "master"
+			}
+		}
+		if mine {
+			return promoted || !others
+		}
+	}
+	return true
+}
+
+// nodePort is a node's announced port (its gate's), TLS or not.
+func nodePort(m redis.Node) int {
+	if m.TLSPort != 0 {
+		return int(m.TLSPort)
+	}
+	return int(m.Port)
 }
 
 // KillResult says which nodes a fault killed.

@@ -30,6 +30,24 @@ func (s *Service) supervise(c *cluster, n *node, p *localproc.Child) {
 	}()
 }
 
+// awaitFailover waits, up to a few node timeouts, until the cluster no
+// longer counts on n as a primary: its replica promoted, or no replica
+// left to promote. A primary started again before that would come back
+// with the data it last saved (none without persistence) and its replica
+// would resynchronise from it, losing what it had; on Memorystore the
+// replica is promoted first.
+func (s *Service) awaitFailover(ctx context.Context, c *cluster, n *node) {
+	ctx, cancel := context.WithTimeout(ctx, 4*s.nodeTimeout()+5*time.Second)
+	defer cancel()
+	for !s.failedOver(ctx, c, n) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // repair starts n again.
 func (s *Service) repair(c *cluster, n *node) {
 	s.mu.Lock()
@@ -43,6 +61,7 @@ func (s *Service) repair(c *cluster, n *node) {
 	defer s.work.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
+	s.awaitFailover(ctx, c, n)
 	if err := s.startNode(ctx, c, n); err != nil {
 		s.log.Error("cluster node not repaired", "cluster", c.name, "port", n.gatePort, "err", err)
 		return
