@@ -115,6 +115,14 @@ func (e *editor) service(name string) (string, error) {
 	return resolveName("Cloud Run service", name, namesOf(list))
 }
 
+func (e *editor) cluster(name string) (string, error) {
+	var list []struct{ Name string }
+	if err := e.admin.get("clusters", &list); err != nil {
+		return "", err
+	}
+	return resolveName("Memorystore for Redis Cluster", name, namesOf(list))
+}
+
 func namesOf(list []struct{ Name string }) []string {
 	out := make([]string, len(list))
 	for i, x := range list {

@@ -9,6 +9,9 @@
 //	localcloud fault service-release --service NAME [--host HOST:PORT] [--data-dir DIR]
 //	localcloud fault region-down --region REGION [--api unavailable|hang] [--host HOST:PORT] [--data-dir DIR]
 //	localcloud fault region-up --region REGION [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault cluster-primary-kill --cluster NAME [--shard N] [--hold] [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault cluster-shard-kill --cluster NAME [--shard N] [--hold] [--host HOST:PORT] [--data-dir DIR]
+//	localcloud fault cluster-release --cluster NAME [--host HOST:PORT] [--data-dir DIR]
 //	localcloud edit CHANGE ARGS... [--host HOST:PORT] [--data-dir DIR]   (out-of-band changes through the APIs; see edit.go)
 //	localcloud services [--host HOST:PORT] [--data-dir DIR]
 //	localcloud oplog [--host HOST:PORT] [--data-dir DIR]
@@ -49,11 +52,13 @@ import (
 const usage = `usage:
   localcloud serve --data-dir DIR [--listen 127.0.0.1:8790] [--allow-non-loopback] [--redis-server PATH]
                    [--relay-binary PATH] [--repair-delay 2s] [--run-ready-timeout 60s] [--log-level info]
-  localcloud fault KIND [--instance NAME] [--service NAME] [--region REGION] [--hold] [--fraction F] [--api MODE] [--host HOST:PORT] [--data-dir DIR]
+  localcloud fault KIND [--instance NAME] [--service NAME] [--cluster NAME] [--shard N] [--region REGION] [--hold] [--fraction F] [--api MODE] [--host HOST:PORT] [--data-dir DIR]
       kinds: redis-kill (--hold keeps it down), redis-release, redis-corrupt (--fraction, default 0.5),
              service-kill (--hold keeps it down), service-release,
-             region-down (--api unavailable: its APIs answer UNAVAILABLE, the default; --api hang: they never answer), region-up
-      --instance and --service take a full name or, when unique, its last part.
+             region-down (--api unavailable: its APIs answer UNAVAILABLE, the default; --api hang: they never answer), region-up,
+             cluster-primary-kill (--shard N, default 0: its replica is promoted; --hold keeps the node down),
+             cluster-shard-kill (--shard N: every node of the shard; --hold), cluster-release
+      --instance, --service and --cluster take a full name or, when unique, its last part.
   localcloud edit CHANGE ARGS... [--host HOST:PORT] [--data-dir DIR]: out-of-band changes through the Google Cloud APIs
 ` + editUsage + `
   localcloud services [--host HOST:PORT] [--data-dir DIR]
@@ -232,8 +237,10 @@ func fault(args []string, stdout io.Writer) error {
 	af := addAdminFlags(fs)
 	instance := fs.String("instance", "", "instance name projects/{project}/locations/{region}/instances/{id}, or {id} when unique")
 	service := fs.String("service", "", "Cloud Run service name projects/{project}/locations/{region}/services/{id}, or {id} when unique")
+	cluster := fs.String("cluster", "", "Memorystore for Redis Cluster name projects/{project}/locations/{region}/clusters/{id}, or {id} when unique")
+	shard := fs.Int("shard", 0, "cluster-primary-kill, cluster-shard-kill: the shard, 0 to shard_count-1 (by slot range, as formed)")
 	region := fs.String("region", "", "region, for region-wide faults (region-down, region-up)")
-	hold := fs.Bool("hold", false, "redis-kill, service-kill: keep it down until redis-release / service-release")
+	hold := fs.Bool("hold", false, "redis-kill, service-kill, cluster-*-kill: keep it down until redis-release / service-release / cluster-release")
 	fraction := fs.Float64("fraction", 0, "redis-corrupt: fraction of keys to damage, in (0, 1] (default 0.5)")
 	api := fs.String("api", "", "region-down: how the region's APIs fail, unavailable (default: answer UNAVAILABLE) or hang (never answer)")
 	var params multiFlag
@@ -253,7 +260,7 @@ func fault(args []string, stdout io.Writer) error {
 		return usagef("fault: unexpected argument %q", rest[0])
 	}
 	if kind == "" {
-		return usagef("fault: KIND is required (redis-kill, redis-release, redis-corrupt, service-kill, service-release, region-down, region-up)")
+		return usagef("fault: KIND is required (redis-kill, redis-release, redis-corrupt, service-kill, service-release, region-down, region-up, cluster-primary-kill, cluster-shard-kill, cluster-release)")
 	}
 	lc, err := af.client()
 	if err != nil {
@@ -273,6 +280,14 @@ func fault(args []string, stdout io.Writer) error {
 			return err
 		}
 		body["service"] = name
+	}
+	if *cluster != "" {
+		name, err := (&editor{admin: lc}).cluster(*cluster)
+		if err != nil {
+			return err
+		}
+		body["cluster"] = name
+		body["shard"] = *shard
 	}
 	if *region != "" {
 		body["region"] = *region
