@@ -2,7 +2,7 @@
 // (google.cloud.redis.v1.CloudRedis) for localcloud.
 //
 // Every instance is a real redis-server process with its own data folder
-// under <DataDir>/memorystore, behind a gate (gate.go): the instance's
+// under <DataDir>/memorystore, behind a gate (package gate): the instance's
 // host:port is a TCP proxy owned by localcloud, which keeps the address
 // while redis-server restarts on another port (repair, import, upgrade,
 // localcloud restart) and enforces the instance's network: a Cloud Run

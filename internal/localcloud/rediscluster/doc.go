@@ -23,9 +23,9 @@
 // to volatile-lru.
 //
 // Implemented methods (rpc.go): CreateCluster, GetCluster, ListClusters,
-// UpdateCluster (update_mask paths redis_configs, persistence_config,
+// UpdateCluster (update_mask paths redis_configs and
 // deletion_protection_enabled; resharding and the others are refused
-// naming the field), DeleteCluster, GetClusterCertificateAuthority. The
+// naming the path), DeleteCluster, GetClusterCertificateAuthority. The
 // others return UNIMPLEMENTED. Mutating methods return long-running
 // operations served by package operations, done only when the work is
 // (create: every node up and the cluster ok).
