@@ -92,8 +92,22 @@ module "region" {
   region = each.key
   image  = var.image
   # localcloud runs one redis-server per instance whatever the tier.
-  tier                 = "BASIC"
-  memory_size_gb       = 1
+  tier           = "BASIC"
+  memory_size_gb = 1
+  # A region of var.redis_cluster_regions gets a Memorystore for Redis
+  # Cluster instead: three primaries with a replica each, real
+  # redis-servers in cluster mode on localcloud.
+  redis_engine = contains(var.redis_cluster_regions, each.key) ? "cluster" : "instance"
+  redis_cluster = {
+    shard_count   = 3
+    replica_count = 1
+    # localcloud's Cloud Run gives a relay no IAM identity to take an
+    # access token from, so its relays cannot use IAM authentication (the
+    # default, which examples/gcp keeps): explicitly none here.
+    authorization_mode = "AUTH_MODE_DISABLED"
+    # A local demo is torn down and rebuilt at will.
+    deletion_protection_enabled = false
+  }
   peer_redis_instances = [for name, id in local.peers : id if name != each.key]
   env                  = { RELAY_DEV_KEYS = var.relay_dev_keys, DEPENDENCY_NOTICE_OBJECT = local.dependency_notice_object }
   max_instances        = each.value.max_instances

@@ -49,13 +49,13 @@ output "redis_addresses" {
 }
 
 output "redis_instances" {
-  description = "Each region's Memorystore instance id."
+  description = "Each region's Memorystore instance id (or Redis Cluster id)."
   value       = { for name, r in module.region : name => r.redis_instance_id }
 }
 
 output "latest_snapshots" {
-  description = "Each region's newest Redis snapshot."
-  value       = { for name, r in module.region : name => r.latest_snapshot.uri }
+  description = "Each region's newest Redis snapshot (null for a region on a Redis Cluster)."
+  value       = { for name, r in module.region : name => try(r.latest_snapshot.uri, null) }
 }
 
 output "restored" {

@@ -44,3 +44,15 @@ variable "snapshot_signing_key" {
   nullable    = false
   default     = "projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots"
 }
+
+variable "redis_cluster_regions" {
+  description = "Regions (keys of local.regions) whose Redis is a Memorystore for Redis Cluster of three primaries with a replica each, instead of a Memorystore instance: `[\"us-central1\"]` runs that region's relays on a cluster (`make drill SCENARIO=redis-cluster-primary-failure` does). A cluster has no snapshots: such a region takes no `restore_from`."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for r in var.redis_cluster_regions : can(regex("^[a-z]+-[a-z]+[0-9]+$", r))])
+    error_message = "redis_cluster_regions must hold region names such as \"us-central1\"."
+  }
+}

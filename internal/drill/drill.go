@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,9 +129,14 @@ func Run(ctx context.Context, opts Options, names ...string) ([]*Report, error) 
 	}()
 	var reports []*Report
 	for i, s := range list {
+		if env != nil && !slices.Equal(env.clusters, s.clusters) {
+			opts.Logf("%s runs on Redis Clusters in %v: a new localcloud and configuration", s.name, s.clusters)
+			env.Close()
+			env = nil
+		}
 		if env == nil {
 			var err error
-			env, err = NewEnv(ctx, opts.Paths, filepath.Join(opts.WorkDir, fmt.Sprintf("env%d", i)), opts.Keep, tm, opts.Logf)
+			env, err = NewEnv(ctx, opts.Paths, filepath.Join(opts.WorkDir, fmt.Sprintf("env%d", i)), opts.Keep, tm, s.clusters, opts.Logf)
 			if err != nil {
 				return reports, fmt.Errorf("setting up the three regions: %w", err)
 			}
@@ -177,6 +183,9 @@ type scenario struct {
 	fault       string        // what is injected, for the report
 	down        []string      // regions new connections must avoid once recovered
 	redis       []string      // regions whose Redis data is watched for loss
+	// clusters are the regions whose Redis is a Redis Cluster
+	// (examples/local's redis_cluster_regions) during the scenario.
+	clusters []string
 	// planMustChange: the fault must show in the plan (exit 2).
 	planMustChange bool
 	// alerted: on Google Cloud the operator learns of the fault from
@@ -192,6 +201,7 @@ type scenario struct {
 	beforePlan func(ctx context.Context, r *run) error          // optional: assessment before the plan
 	recovered  func(ctx context.Context, r *run) (bool, string) // optional: scenario's own recovery check
 	normalize  func(ctx context.Context, r *run) error          // return to normal
+	metrics    func(r *run) []Metric                            // optional: the scenario's own measurements
 }
 
 func find(name string) *scenario {

@@ -49,6 +49,11 @@ func instanceID(region string) string {
 	return fmt.Sprintf("projects/%s/locations/%s/instances/relay-%s", project, region, region)
 }
 
+// clusterID is the Redis Cluster of a region of redis_cluster_regions.
+func clusterID(region string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/clusters/relay-%s", project, region, region)
+}
+
 func serviceID(region string) string {
 	return fmt.Sprintf("projects/%s/locations/%s/services/relay", project, region)
 }
@@ -122,6 +127,8 @@ type Env struct {
 	jwks   *jwksServer
 	tfDir  string
 	logf   func(format string, args ...any)
+	// clusters are the regions whose Redis is a Redis Cluster.
+	clusters []string
 
 	// cfg is examples/local's main.tf with the drill's settings and a
 	// placeholder for the regions block; regions is that block's content,
@@ -143,16 +150,17 @@ type Env struct {
 
 // NewEnv starts localcloud with the timing tm (nil: the default profile)
 // and the JWKS endpoint under dir, copies examples/local and modules/
-// there, and applies the three regions. keep leaves localcloud running
-// after Close.
-func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, tm *timing, logf func(string, ...any)) (*Env, error) {
+// there, and applies the three regions, those of clusters on a Redis
+// Cluster. keep leaves localcloud running after Close.
+func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, tm *timing, clusters []string, logf func(string, ...any)) (*Env, error) {
 	if tm == nil {
 		var err error
 		if tm, err = newTiming("default", 0); err != nil {
 			return nil, err
 		}
 	}
-	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "config", "examples", "local"), logf: logf, regions: map[string]string{}, timing: tm}
+	e := &Env{paths: paths, dir: dir, tfDir: filepath.Join(dir, "config", "examples", "local"), logf: logf, regions: map[string]string{}, timing: tm,
+		clusters: clusters}
 	if err := os.MkdirAll(filepath.Join(dir, "jwks-cache"), 0o755); err != nil {
 		return nil, err
 	}
@@ -202,7 +210,8 @@ func NewEnv(ctx context.Context, paths Paths, dir string, keep bool, tm *timing,
 	if err := os.WriteFile(probeFile, []byte(probe), 0o600); err != nil {
 		return fail(err)
 	}
-	vars, _ := json.MarshalIndent(map[string]string{"relay_dev_keys": e.keys.Dir, "probe_token_file": probeFile}, "", "  ")
+	vars, _ := json.MarshalIndent(map[string]any{"relay_dev_keys": e.keys.Dir, "probe_token_file": probeFile,
+		"redis_cluster_regions": append([]string{}, clusters...)}, "", "  ")
 	if err := os.WriteFile(filepath.Join(e.tfDir, "terraform.tfvars.json"), vars, 0o600); err != nil {
 		return fail(err)
 	}

@@ -188,6 +188,9 @@ func (r *run) report() *Report {
 	}
 
 	rep.Metrics = append(rep.Metrics, r.noticeMetrics()...)
+	if sc.metrics != nil {
+		rep.Metrics = append(rep.Metrics, sc.metrics(r)...)
+	}
 	for _, m := range rep.Metrics {
 		if m.Met != nil && !*m.Met {
 			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %s, target %s", m.Name, m.Measured, m.Target))

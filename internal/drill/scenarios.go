@@ -102,6 +102,42 @@ var scenarios = []*scenario{
 		},
 	},
 	{
+		// A scenario of its own rather than a variant of redis-failure:
+		// another Redis (a cluster, set up by its own configuration), another
+		// recovery (a replica promoted within seconds, not an instance
+		// repaired from its RDB) and its own history to compare runs with.
+		name: "redis-cluster-primary-failure", title: "Redis Cluster primary failure (a us-central1 shard's primary killed)",
+		seedName: "Redis Failure", target: 10 * time.Minute, runbook: "docs/runbooks/redis-recovery.md",
+		clusters: []string{"us-central1"},
+		scope: "Runbook steps run: assessment (plan: nothing to change, the cluster failed over by itself), pub/sub verification " +
+			"(deliveries across regions, new connections served, every shard with a primary). No instance to recreate or restore: " +
+			"the shard's replica took over and the lost node came back as its replica.",
+		fault: "cluster-primary-kill on relay-us-central1, us-central1's Memorystore for Redis Cluster (three primaries with a " +
+			"replica each): the primary of the shard holding the most receivers' inboxes is SIGKILLed during traffic; the cluster " +
+			"promotes its replica, and localcloud starts the node again as a replica after the repair delay",
+		noChange: "Memorystore for Redis Cluster promotes a lost primary's replica by itself and replaces the node; the relays follow " +
+			"the shard's slots to the promoted replica, so the runbook's assessment plan has nothing to change. The recovery measured " +
+			"is the failover: until every shard has a primary again and every pair is delivering.",
+		inject: func(ctx context.Context, r *run) error {
+			shard, why, err := r.busiestShard(ctx, "us-central1")
+			if err != nil {
+				return err
+			}
+			r.mark("shard chosen", why)
+			return r.env.lc.fault("cluster-primary-kill", map[string]any{"cluster": clusterID("us-central1"), "shard": shard})
+		},
+		recovered: func(ctx context.Context, r *run) (bool, string) {
+			return r.clusterPrimaries("us-central1")
+		},
+		normalize: func(ctx context.Context, r *run) error {
+			if err := r.awaitClusterWhole(ctx, "us-central1", time.Minute); err != nil {
+				return err
+			}
+			return r.planApplyUntilClean(ctx)
+		},
+		metrics: (*run).storeStallMetric,
+	},
+	{
 		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
 		seedName: "Data Corruption", target: 20 * time.Minute, runbook: "docs/runbooks/data-corruption-recovery.md",
 		scope:          "Runbook steps run: isolation and Redis recovery in one line of local.regions, `\"us-central1\" = { state = \"drained\", restore_from = \"<time the corruption began>\" }` (modules/relay-region: agentnet_redis_snapshot_restore of the newest non-empty snapshot written before that time, its signed manifest verified, pinned in state), one plan and apply, verification (every key written before the snapshot reads back intact), service restoration (back to active, ramped in, the restore resource removed).",
