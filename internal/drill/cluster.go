@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -48,46 +51,139 @@ func shardCount(c rediscluster.ClusterStatus) int {
 	return n
 }
 
+// clusterClient connects to region's cluster as a client does (the
+// discovery endpoint, then every node CLUSTER SLOTS names), with the TLS
+// and authentication the clusters API gives.
+func (e *Env) clusterClient(ctx context.Context, region string) (*goredis.ClusterClient, error) {
+	t, err := e.redis.Resolve(ctx, clusterID(region))
+	if err != nil {
+		return nil, err
+	}
+	o := &goredis.ClusterOptions{
+		Addrs: []string{t.Addr},
+		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			n := t
+			n.Addr = addr
+			return n.Options().Dialer(ctx, "tcp", addr)
+		},
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+		MaxRedirects: 1, MaxRetries: -1, // the callers poll
+	}
+	if t.Token != nil {
+		if o.Password, err = t.Token(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return goredis.NewClusterClient(o), nil
+}
+
 // busiestShard picks the shard of region's cluster that holds the inboxes
-// of the most receivers of the traffic, so that killing its primary stalls
-// deliveries the drill watches. It says which pairs' receivers are there.
-func (r *run) busiestShard(ctx context.Context, region string) (int, string, error) {
+// of the most receivers of the pairs sending from region: a relay stores
+// every envelope it accepts in its own region's Redis, so killing that
+// shard's primary stops stores the drill watches. It returns the shard, the
+// inbox keys there, and which pairs they are.
+func (r *run) busiestShard(ctx context.Context, region string) (int, []string, string, error) {
 	c, err := r.cluster(region)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
 	shards := shardCount(c)
 	if shards == 0 {
-		return 0, "", fmt.Errorf("%s has no shard serving", c.Name)
+		return 0, nil, "", fmt.Errorf("%s has no shard serving", c.Name)
 	}
-	t, err := r.env.redis.Resolve(ctx, clusterID(region))
+	rc, err := r.env.clusterClient(ctx, region)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
-	rc := goredis.NewClient(t.Options())
 	defer rc.Close()
 	// localcloud forms shard i from slot i × 16384 / shards on (its
 	// rediscluster package): the shard of a slot follows.
-	on := make([][]string, shards)
+	keys, names := make([][]string, shards), make([][]string, shards)
 	for _, p := range r.traffic.pairs {
-		slot, err := rc.ClusterKeySlot(ctx, relay.AddressKey(true, "relay:inbox:", p.toAddr)).Result()
+		if p.from != region {
+			continue
+		}
+		key := relay.AddressKey(true, "relay:inbox:", p.toAddr)
+		slot, err := rc.ClusterKeySlot(ctx, key).Result()
 		if err != nil {
-			return 0, "", fmt.Errorf("CLUSTER KEYSLOT on %s: %w", c.Name, err)
+			return 0, nil, "", fmt.Errorf("CLUSTER KEYSLOT on %s: %w", c.Name, err)
 		}
 		i := 0
 		for i+1 < shards && int(slot) >= (i+1)*clusterSlots/shards {
 			i++
 		}
-		on[i] = append(on[i], p.name())
+		keys[i], names[i] = append(keys[i], key), append(names[i], p.name())
 	}
 	best := 0
-	for i := range on {
-		if len(on[i]) > len(on[best]) {
+	for i := range keys {
+		if len(keys[i]) > len(keys[best]) {
 			best = i
 		}
 	}
-	return best, fmt.Sprintf("shard %d of %d holds the inboxes of %d of %d receivers (%s)", best, shards, len(on[best]),
-		len(r.traffic.pairs), strings.Join(on[best], ", ")), nil
+	if len(keys[best]) == 0 {
+		return 0, nil, "", fmt.Errorf("no pair sends from %s", region)
+	}
+	return best, keys[best], fmt.Sprintf("shard %d of %d holds the inboxes of %s (sent from %s)", best, shards,
+		strings.Join(names[best], ", "), region), nil
+}
+
+// storeWatch finds when the relay stores again in inboxes of a shard that
+// lost its primary: the first stream id generated there after the kill
+// (stream ids are the storing server's milliseconds, and the promoted
+// replica goes on from the ids its primary replicated). Deliveries delete
+// entries, never the last generated id.
+type storeWatch struct {
+	killed atomic.Int64 // unix ms once the primary is dead; 0 before
+	at     time.Time    // zero until a store after the kill is seen
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+// watchStores polls keys' last generated ids until one is later than the
+// kill (killedAt), or timeout.
+func (r *run) watchStores(ctx context.Context, region string, keys []string, timeout time.Duration) (*storeWatch, error) {
+	rc, err := r.env.clusterClient(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	w := &storeWatch{done: make(chan struct{})}
+	wctx, cancel := context.WithTimeout(context.Background(), timeout)
+	w.cancel = cancel
+	go func() {
+		defer close(w.done)
+		defer rc.Close()
+		for wctx.Err() == nil {
+			for _, k := range keys {
+				// A node killed behind its gate may hold a call: each one
+				// gets a short deadline, and an error reloads the slots.
+				cctx, cancel := context.WithTimeout(wctx, 300*time.Millisecond)
+				info, err := rc.XInfoStream(cctx, k).Result()
+				cancel()
+				if err != nil {
+					rc.ReloadState(wctx)
+					continue
+				}
+				ms, _, _ := strings.Cut(info.LastGeneratedID, "-")
+				if at, perr := strconv.ParseInt(ms, 10, 64); perr == nil && w.killed.Load() > 0 && at > w.killed.Load() {
+					w.at = time.UnixMilli(at)
+					return
+				}
+			}
+			sleep(wctx, 20*time.Millisecond)
+		}
+	}()
+	return w, nil
+}
+
+// killedAt says the primary is dead from t on.
+func (w *storeWatch) killedAt(t time.Time) { w.killed.Store(t.UnixMilli()) }
+
+// storedAgain returns the kill and the first store after it (zero: none
+// within the watch).
+func (w *storeWatch) storedAgain() (killed, stored time.Time) {
+	<-w.done
+	w.cancel()
+	return time.UnixMilli(w.killed.Load()), w.at
 }
 
 // clusterPrimaries reports whether every shard of region's cluster has a
@@ -146,10 +242,9 @@ func (r *run) awaitClusterWhole(ctx context.Context, region string, timeout time
 	}
 }
 
-// storeStall is how long after since the pair that waited longest got its
-// next send acknowledged: the time until the relay stores again for the
-// recipients of a shard that lost its primary.
-func (t *traffic) storeStall(since, until time.Time) (time.Duration, string) {
+// ackWait is how long after since the pair that waited longest got its
+// next send acknowledged.
+func (t *traffic) ackWait(since, until time.Time) (time.Duration, string) {
 	var worst time.Duration
 	var who string
 	for _, p := range t.pairs {
@@ -162,7 +257,7 @@ func (t *traffic) storeStall(since, until time.Time) (time.Duration, string) {
 		}
 		p.mu.Unlock()
 		sort.Slice(acks, func(i, j int) bool { return acks[i].Before(acks[j]) })
-		wait := until.Sub(since) // no ack since: stalled throughout
+		wait := until.Sub(since) // no ack since: waited throughout
 		if len(acks) > 0 {
 			wait = acks[0].Sub(since)
 		}
@@ -173,18 +268,28 @@ func (t *traffic) storeStall(since, until time.Time) (time.Duration, string) {
 	return worst, who
 }
 
-// storeStallMetric measures storeStall from the fault to the recovery.
-func (r *run) storeStallMetric() []Metric {
-	if r.traffic == nil || r.fault.IsZero() {
+// clusterFailoverMetrics are the time until the relay stored again in the
+// shard that lost its primary, and the longest any sender waited for an
+// acknowledgement meanwhile (the copies go to the other Redis of the set).
+func (r *run) clusterFailoverMetrics() []Metric {
+	if r.traffic == nil || r.fault.IsZero() || r.stores == nil {
 		return nil
+	}
+	target, label := r.sc.targets()
+	var out []Metric
+	const stored = "Time until the relay stores again in the failed shard (primary killed → an envelope stored in one of its inboxes)"
+	if killed, at := r.stores.storedAgain(); at.IsZero() {
+		no := false
+		out = append(out, Metric{Name: stored, Measured: "never, within the drill", Target: label, Margin: "—", Met: &no})
+	} else {
+		out = append(out, recoveryrecord.Against(stored, at.Sub(killed), target, label))
 	}
 	until := r.recovered
 	if until.IsZero() {
 		until = time.Now()
 	}
-	d, who := r.traffic.storeStall(r.fault, until)
-	target, label := r.sc.targets()
-	m := recoveryrecord.Against("Time until the relay stores again (fault → next acked send of the pair that waited longest)", d, target, label)
+	d, who := r.traffic.ackWait(r.fault, until)
+	m := recoveryrecord.Against("Longest wait for an acknowledgement after the fault", d, target, label)
 	m.Measured += " (" + who + ")"
-	return []Metric{m}
+	return append(out, m)
 }

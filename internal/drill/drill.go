@@ -197,6 +197,7 @@ type scenario struct {
 	// scope says which steps of the runbook the drill runs.
 	scope string
 
+	prepare    func(ctx context.Context, r *run) error // optional: readies the fault, just before it
 	inject     func(ctx context.Context, r *run) error
 	beforePlan func(ctx context.Context, r *run) error          // optional: assessment before the plan
 	recovered  func(ctx context.Context, r *run) (bool, string) // optional: scenario's own recovery check
@@ -232,7 +233,11 @@ type run struct {
 	applyTook                                                  time.Duration
 	notes                                                      []string
 	noticeTimings                                              []noticeTiming
-	normal                                                     bool
+	// stores watches the inboxes of a Redis Cluster's shard that lost its
+	// primary (cluster.go).
+	stores *storeWatch
+	shard  int // the shard whose primary is killed
+	normal bool
 }
 
 type planInfo struct {
@@ -320,6 +325,11 @@ func (r *run) execute(ctx context.Context) (*Report, error) {
 	sleep(ctx, r.opts.Soak)
 
 	// The fault.
+	if r.sc.prepare != nil {
+		if err := r.sc.prepare(ctx, r); err != nil {
+			return nil, fmt.Errorf("preparing the fault: %w", err)
+		}
+	}
 	r.fault = r.mark("fault", r.sc.fault)
 	if err := r.sc.inject(ctx, r); err != nil {
 		return nil, fmt.Errorf("injecting the fault: %w", err)

@@ -118,13 +118,21 @@ var scenarios = []*scenario{
 		noChange: "Memorystore for Redis Cluster promotes a lost primary's replica by itself and replaces the node; the relays follow " +
 			"the shard's slots to the promoted replica, so the runbook's assessment plan has nothing to change. The recovery measured " +
 			"is the failover: until every shard has a primary again and every pair is delivering.",
-		inject: func(ctx context.Context, r *run) error {
-			shard, why, err := r.busiestShard(ctx, "us-central1")
+		prepare: func(ctx context.Context, r *run) error {
+			shard, keys, why, err := r.busiestShard(ctx, "us-central1")
 			if err != nil {
 				return err
 			}
 			r.mark("shard chosen", why)
-			return r.env.lc.fault("cluster-primary-kill", map[string]any{"cluster": clusterID("us-central1"), "shard": shard})
+			r.shard = shard
+			r.stores, err = r.watchStores(ctx, "us-central1", keys, r.opts.RecoveryTimeout)
+			return err
+		},
+		inject: func(ctx context.Context, r *run) error {
+			// The fault answers once the primary is dead.
+			err := r.env.lc.fault("cluster-primary-kill", map[string]any{"cluster": clusterID("us-central1"), "shard": r.shard})
+			r.stores.killedAt(time.Now())
+			return err
 		},
 		recovered: func(ctx context.Context, r *run) (bool, string) {
 			return r.clusterPrimaries("us-central1")
@@ -135,7 +143,7 @@ var scenarios = []*scenario{
 			}
 			return r.planApplyUntilClean(ctx)
 		},
-		metrics: (*run).storeStallMetric,
+		metrics: (*run).clusterFailoverMetrics,
 	},
 	{
 		name: "data-corruption", title: "Data corruption (us-central1 Redis data damaged)",
