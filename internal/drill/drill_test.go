@@ -43,6 +43,28 @@ func TestDrill(t *testing.T) {
 	}
 }
 
+// TestDrillRedisClusterPrimaryFailure runs the Redis Cluster drill: a
+// shard's primary SIGKILLed in us-central1's cluster during traffic, its
+// replica promoted, the relay storing in that shard again and nothing
+// acknowledged lost.
+func TestDrillRedisClusterPrimaryFailure(t *testing.T) {
+	out, reports := runDrill(t, Options{}, "redis-cluster-primary-failure")
+	if len(reports) != 1 {
+		t.Fatalf("%d reports, want 1", len(reports))
+	}
+	rep := reports[0]
+	for _, f := range rep.Failures {
+		t.Errorf("%s: %s", rep.Scenario, f)
+	}
+	if rep.Messages.Acked == 0 || rep.Messages.AckedLost != 0 {
+		t.Errorf("%d acked, %d of them lost", rep.Messages.Acked, rep.Messages.AckedLost)
+	}
+	if m := rep.metric("Time until the relay stores again"); m == nil || m.Value == nil {
+		t.Errorf("the relay was not seen storing in the failed shard again: %+v", m)
+	}
+	checkRecord(t, rep, out)
+}
+
 // runDrill runs scenarios with the binaries in bin/, reports in a
 // temporary folder (returned), and logs the summary.
 func runDrill(t *testing.T, opts Options, scenarios ...string) (string, []*Report) {

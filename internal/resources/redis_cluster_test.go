@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/redis/cluster/apiv1/clusterpb"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
@@ -176,31 +178,47 @@ func TestAccRedisCluster_ownership(t *testing.T) {
 }
 
 // checkCluster connects to the cluster as a client does and checks its
-// shards: a primary each, with replicas replicas.
+// shards: a primary each, with replicas replicas, all online (a replica
+// just created may still be syncing: it is given a few seconds).
 func (e *env) checkCluster(t *testing.T, id string, shards, replicas int) error {
 	t.Helper()
 	ctx := context.Background()
 	rc := e.lc.ClusterClient(t, id)
-	got, err := rc.ClusterShards(ctx).Result()
-	if err != nil {
-		return fmt.Errorf("CLUSTER SHARDS on %s: %w", id, err)
+	var last error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got, err := rc.ClusterShards(ctx).Result()
+		if err != nil {
+			last = fmt.Errorf("CLUSTER SHARDS on %s: %w", id, err)
+			continue
+		}
+		if last = shardsProblem(got, shards, replicas); last == nil {
+			return rc.Ping(ctx).Err()
+		}
+		last = fmt.Errorf("%s: %w", id, last)
 	}
+	return last
+}
+
+func shardsProblem(got []goredis.ClusterShard, shards, replicas int) error {
 	if len(got) != shards {
-		return fmt.Errorf("%s has %d shards, want %d", id, len(got), shards)
+		return fmt.Errorf("%d shards, want %d", len(got), shards)
 	}
 	for _, sh := range got {
 		var primaries, replicaNodes int
+		var nodes []string
 		for _, n := range sh.Nodes {
+			nodes = append(nodes, n.Role+"/"+n.Health)
 			switch {
-			case n.Role == "master" && n.Health == "online":
+			case n.Health != "online":
+			case n.Role == "master":
 				primaries++
-			case n.Health == "online":
+			default:
 				replicaNodes++
 			}
 		}
 		if primaries != 1 || replicaNodes != replicas {
-			return fmt.Errorf("%s: a shard has %d primaries and %d replicas online, want 1 and %d", id, primaries, replicaNodes, replicas)
+			return fmt.Errorf("a shard's nodes are %v, want one online primary and %d online replicas", nodes, replicas)
 		}
 	}
-	return rc.Ping(ctx).Err()
+	return nil
 }

@@ -422,6 +422,9 @@ resource "agentnet_redis_instance" "other" {
   redis_instance = "projects/agentnet-test/locations/us-central1/instances/nope"`),
 				ExpectError: errorText("Redis instance not found", "redis_instance", "instances/nope does not exist")},
 			{Config: svc(`image = "` + relayImage + `:1"
+  redis_instance = "projects/agentnet-test/locations/us-central1/clusters/nope"`),
+				ExpectError: errorText("Redis instance not found", "redis_instance", "clusters/nope does not exist")},
+			{Config: svc(`image = "` + relayImage + `:1"
   redis_instance = "projects/agentnet-test/locations/europe-west1/instances/relay-eu"`), PlanOnly: true,
 				ExpectError: errorText("Redis instance in another region", "redis_instance is in europe-west1 but the service is in us-central1")},
 			{Config: svc(`image = "` + relayImage + `:1"
