@@ -25,6 +25,7 @@ import (
 // holds at most about their byte budgets (its resident memory is measured),
 // and closes them with CloseSlowReader once a write times out.
 func TestNonReadingClientsStayWithinBudget(t *testing.T) {
+	t.Parallel()
 	const clients, queued, payload = 8, 256, 60_000
 	keys := relaytest.DevKeys(t)
 	r := relaytest.NewRedis(t)

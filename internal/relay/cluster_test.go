@@ -30,6 +30,7 @@ func clusterRelay(t *testing.T, e *env) (*relaytest.Redis, *relaytest.Relay) {
 // at the application. What guarantees it is WAIT 1: an envelope is acked
 // only once the shard's replica, the one promoted, has it.
 func TestClusterPrimaryKilled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd, r := clusterRelay(t, e)
 	const pairs, n = 6, 600
@@ -132,6 +133,7 @@ func killPrimary(t *testing.T, rd *relaytest.Redis, victim *relaytest.Redis, don
 // sync, the first goes through. This is what makes an acked envelope
 // survive the loss of its primary.
 func TestClusterAckWaitsForReplica(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd, r := clusterRelay(t, e)
 	ctx := context.Background()
@@ -179,6 +181,7 @@ func TestClusterAckWaitsForReplica(t *testing.T) {
 // is SIGKILLed and its shard restarted empty (no replica, no persistence):
 // every acked envelope is still delivered, from the peer's copy.
 func TestClusterPrimaryLostSecondCopy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3})
 	rdB := relaytest.NewRedisWith(t, relaytest.RedisOptions{Shards: 3})

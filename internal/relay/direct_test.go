@@ -67,6 +67,7 @@ func alicePlusBob(t *testing.T) (rd *relaytest.Redis, rdb redis.UniversalClient,
 // the inbox: 200 envelopes sent one at a time cost Redis a handful of
 // stream reads (the connections' first reads), not one per envelope.
 func TestDirectDelivery(t *testing.T) {
+	t.Parallel()
 	rd, rdb, r2, a, b := alicePlusBob(t)
 	reads := streamReads(t, rd)
 	ctx := context.Background()
@@ -106,6 +107,7 @@ func TestDirectDelivery(t *testing.T) {
 // the next notice does not follow the recipient's cursor, so the relay reads
 // the inbox and delivers both.
 func TestDirectDeliveryGap(t *testing.T) {
+	t.Parallel()
 	rd, rdb, _, a, b := alicePlusBob(t)
 	ctx := context.Background()
 	if _, err := a.Send(ctx, "bob", "first", []byte("x")); err != nil {

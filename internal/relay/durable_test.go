@@ -45,6 +45,7 @@ func waitAllRedisUp(t *testing.T, ops string) {
 // The recipient connects in region B and gets all N, each exactly once at
 // the application: every acked envelope was also stored in region B's Redis.
 func TestRegionRedisLost(t *testing.T) {
+	t.Parallel()
 	for _, restart := range []string{"empty", "old-snapshot"} {
 		t.Run(restart, func(t *testing.T) {
 			e := newEnv(t)
@@ -121,6 +122,7 @@ func TestRegionRedisLost(t *testing.T) {
 // TestDeliveryAckDeletesEveryCopy: after the recipient acknowledges, no copy
 // of the envelopes is left in either Redis, nor in their indexes.
 func TestDeliveryAckDeletesEveryCopy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
@@ -166,6 +168,7 @@ func TestDeliveryAckDeletesEveryCopy(t *testing.T) {
 // TestDegradedAck: with only one Redis reachable the relay still acks, after
 // the one copy, and counts it in relay_envelopes_acked_degraded_total.
 func TestDegradedAck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)

@@ -18,6 +18,7 @@ import (
 // TestLocalRedisDown stops region A's Redis: region A's relay queues new
 // envelopes in region B's Redis instead, and region B's agent gets them.
 func TestLocalRedisDown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)
@@ -40,6 +41,7 @@ func TestLocalRedisDown(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	base := map[string]string{"REDIS_ADDR": "10.0.0.3:6379", "JWKS_URL": "https://example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a",
 		"PEER_REDIS_ADDRS": " 10.1.0.3:6379, ,10.0.0.3:6379,10.2.0.3:6379", "PORT": "9000", "MESSAGE_TTL": "1h", "RATE_LIMIT": "5"}
@@ -90,6 +92,7 @@ func TestConfigFromEnv(t *testing.T) {
 // TestConfigFromEnvRedisModes: Memorystore instances (resolved at start) or
 // direct addresses, never both; the operations port apart from PORT.
 func TestConfigFromEnvRedisModes(t *testing.T) {
+	t.Parallel()
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	jwt := map[string]string{"JWKS_URL": "https://example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}
 	with := func(m map[string]string) map[string]string {
@@ -160,6 +163,7 @@ func TestConfigFromEnvRedisModes(t *testing.T) {
 // another region stay fast (the dead peer is skipped, not waited for), and a
 // relay that starts while the peer is down is ready and serves at once.
 func TestPeerDown(t *testing.T) {
+	// Not in parallel: it holds round trips to a 300 ms bound.
 	e := newEnv(t)
 	rdA, rdB, rdC := relaytest.NewRedis(t), relaytest.NewRedis(t), relaytest.NewRedis(t)
 	peers := []string{rdB.Addr, rdC.Addr}
@@ -211,6 +215,7 @@ func TestPeerDown(t *testing.T) {
 // arrive once it answers again, also for a recipient that connected while
 // the relay counted the peer down.
 func TestPeerHangs(t *testing.T) {
+	// Not in parallel: it holds delivery to a time bound.
 	e := newEnv(t)
 	// Single Redis servers even on the cluster backend: a cluster client
 	// learns every node's own address and would go around the proxy.

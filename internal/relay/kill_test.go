@@ -99,6 +99,7 @@ func startProcLogged(t testing.TB, keys *auth.DevKeys, region string, logs io.Wr
 // the application. In the cross-region case the second instance is in
 // another region and reaches the first region's queue through its Redis.
 func TestKillInstance(t *testing.T) {
+	t.Parallel()
 	for _, regions := range []bool{false, true} {
 		name := "same-region"
 		if regions {
@@ -208,6 +209,7 @@ func deliveredOnce(acked *sync.Map, got map[string]int) (missing, dups int) {
 // TestSIGTERM stops a relay process the way Cloud Run does: agents get 1001
 // and the process exits cleanly.
 func TestSIGTERM(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	p := startProc(t, e.keys, "a", rd.Addr, "")

@@ -20,6 +20,7 @@ import (
 // delivers through the cluster (its inboxes hash-tagged on the shards). Without
 // credentials for IAM authentication it is not ready and says why.
 func TestMemorystoreCluster(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	lc := localcloudtest.Start(t)
 	const parent = "projects/p/locations/us-east1"

@@ -120,6 +120,7 @@ func (w *noticeWatch) wait(t *testing.T, state, failure string) {
 // agent is greeted with the current notice; an unreadable status keeps the
 // last notice.
 func TestDependencyNotice(t *testing.T) {
+	// Not in parallel: it holds the notice to a 1 s bound.
 	e := newEnv(t)
 	obj := newStatusObject(t)
 	obj.publish(statuspage.Operational, "")
@@ -208,6 +209,7 @@ func TestDependencyNotice(t *testing.T) {
 // TestDependencyNoticeConfig: a bad object or poll interval is refused,
 // naming the variable and what it accepts.
 func TestDependencyNoticeConfig(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"REDIS_ADDR": "10.0.0.3:6379", "JWKS_URL": "https://example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}
 	env := func(k, v string) func(string) string {
 		return func(name string) string {

@@ -31,6 +31,7 @@ func get(t *testing.T, url string) (int, string) {
 // /live, and none of Cloud Run's reserved paths (ending in z); metrics and
 // the detailed readiness are on the operations port only.
 func TestOperationsEndpoints(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
@@ -92,6 +93,7 @@ func TestOperationsEndpoints(t *testing.T) {
 // agents are told to go away (1001), reconnect to the other instance, and
 // every envelope arrives exactly once.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
@@ -153,6 +155,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 // TestShutdownGoingAway checks agents are told to go away with 1001.
 func TestShutdownGoingAway(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
@@ -170,6 +173,7 @@ func TestShutdownGoingAway(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)

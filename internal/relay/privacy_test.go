@@ -43,6 +43,7 @@ func (l *logBuffer) records(t *testing.T, msg string) []map[string]any {
 // keyed hash stands for it) and without the client's IP, unless
 // LogClientIP is set.
 func TestLogsHashAddressesAndOmitClientIPs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	key := []byte("a log address key of 32 bytes..")
@@ -109,6 +110,7 @@ func TestLogsHashAddressesAndOmitClientIPs(t *testing.T) {
 }
 
 func TestLogPrivacyFromEnv(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"REDIS_ADDR": "10.0.0.3:6379", "JWKS_URL": "https://example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}
 	env := func(extra map[string]string) func(string) string {
 		return func(k string) string {
@@ -138,6 +140,7 @@ func TestLogPrivacyFromEnv(t *testing.T) {
 // profiling and no readiness detail, and its /ready names no Redis, with
 // every Redis up, a peer down, or all down.
 func TestOpsEndpointsNeverOnThePublicPort(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd, peer := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, []string{peer.Addr}, nil)

@@ -89,6 +89,7 @@ func rawConn(t *testing.T, url, token, label string) *websocket.Conn {
 // still connect; a label past the limit is closed with 4030 naming it; a
 // closed label frees its place; other identities are unaffected.
 func TestLabelQuota(t *testing.T) {
+	t.Parallel()
 	keys := relaytest.DevKeys(t)
 	r := relaytest.NewRedis(t)
 	rl := relaytest.NewRelay(t, relaytest.Verifier(t, keys), "r1", r.Addr, nil, func(c *relay.Config) { c.MaxLabelsPerIdentity = 2 })
@@ -137,6 +138,7 @@ func storedBytes(t *testing.T, r *relaytest.Redis, addr, sender string) (total, 
 // victim's inbox stays under its own cap, and the counts go back to zero
 // as the victim takes its envelopes, so the first sender may send again.
 func TestPairCapSparesOtherSenders(t *testing.T) {
+	t.Parallel()
 	const pairCap, charge = 16 << 10, 1 << 10 // small envelopes count 1 KiB
 	e := newEnv(t)
 	r := relaytest.NewRedis(t)
@@ -196,6 +198,7 @@ func TestPairCapSparesOtherSenders(t *testing.T) {
 // than MESSAGE_TTL are trimmed out of the count, so the inbox takes
 // envelopes again.
 func TestRecipientByteCap(t *testing.T) {
+	t.Parallel()
 	const recipientCap, charge = 32 << 10, 1 << 10
 	const ttl = 4 * time.Second
 	keys := relaytest.DevKeys(t)
@@ -243,6 +246,7 @@ func TestRecipientByteCap(t *testing.T) {
 // envelopes per second together, on the identity's home Redis; with one
 // Redis down, both count on the other.
 func TestQuotasAcrossRegions(t *testing.T) {
+	t.Parallel()
 	const conns, rate = 4, 100
 	e := newEnv(t)
 	ra, rb := relaytest.NewRedis(t), relaytest.NewRedis(t)

@@ -42,6 +42,7 @@ func dialRaw(ctx context.Context, url, token string) (*websocket.Conn, websocket
 // stays open, the others are closed with 4030 naming the limit, and
 // another identity still connects; a closed connection gives its lease back.
 func TestConnectionFloodCutAtQuota(t *testing.T) {
+	t.Parallel()
 	const flood, limit = 2000, 64
 	keys := relaytest.DevKeys(t)
 	v := relaytest.Verifier(t, keys)
@@ -119,6 +120,7 @@ func TestConnectionFloodCutAtQuota(t *testing.T) {
 // identity's envelopes to the same victim are all acked at once (never
 // nacked, never resent) and delivered.
 func TestRateQuotaFloodSparesOthers(t *testing.T) {
+	t.Parallel()
 	const flood, limit, others = 2000, 200, 100
 	e := newEnv(t)
 	r := relaytest.NewRedis(t)
@@ -198,6 +200,7 @@ func TestRateQuotaFloodSparesOthers(t *testing.T) {
 // identity's whole connection quota: another instance refuses the identity
 // while the dead one's leases are live, and lets it in once they expire.
 func TestCrashedInstanceConnectionsAgeOut(t *testing.T) {
+	t.Parallel()
 	keys := relaytest.DevKeys(t)
 	r := relaytest.NewRedis(t)
 	p := startProc(t, keys, "r1", r.Addr, "", "MAX_CONNS_PER_IDENTITY=2", "CONN_QUOTA_LEASE=2s")

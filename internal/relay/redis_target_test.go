@@ -19,6 +19,7 @@ import (
 // CA and name the address, in a subject alternative name or, as
 // Memorystore's certificates do, only in the common name.
 func TestVerifyRedisCert(t *testing.T) {
+	t.Parallel()
 	ca, err := pki.LoadOrCreateCA(t.TempDir(), "instance CA")
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,7 @@ func closeCode(t *testing.T, ws *websocket.Conn) (websocket.StatusCode, string) 
 }
 
 func TestRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, func(c *relay.Config) {
@@ -177,6 +178,7 @@ func TestRefusals(t *testing.T) {
 
 // TestSendToInvalidAddress checks the client refuses what the relay would.
 func TestClientValidation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, func(c *relay.Config) { c.MaxFrameBytes = 1024 })

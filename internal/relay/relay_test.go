@@ -83,6 +83,7 @@ func exchange(t *testing.T, a, b *client.Client, n int) {
 }
 
 func TestSameInstance(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
@@ -91,6 +92,7 @@ func TestSameInstance(t *testing.T) {
 }
 
 func TestCrossInstance(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := relaytest.NewRedis(t)
 	r1 := relaytest.NewRelay(t, e.v, "r1", rd.Addr, nil, nil)
@@ -100,6 +102,7 @@ func TestCrossInstance(t *testing.T) {
 }
 
 func TestCrossRegion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "europe-west1", rdA.Addr, []string{rdB.Addr}, nil)
@@ -117,6 +120,7 @@ func TestCrossRegion(t *testing.T) {
 // TestOfflineRecipient sends to an agent that is not connected anywhere; it
 // connects later to another region and receives everything once.
 func TestOfflineRecipient(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := relaytest.NewRedis(t), relaytest.NewRedis(t)
 	ra := relaytest.NewRelay(t, e.v, "a", rdA.Addr, []string{rdB.Addr}, nil)

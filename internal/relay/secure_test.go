@@ -151,6 +151,7 @@ func secureRedis(t *testing.T, name string) *relaytest.Redis {
 // false meanwhile), connects to both with TLS and AUTH, and envelopes cross
 // the regions. No AUTH string reaches a log line.
 func TestMemorystoreTLSAndAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := secureRedis(t, "a"), secureRedis(t, "b")
 	api, resolver := startMemorystoreAPI(t)
@@ -218,6 +219,7 @@ func redisKeys(t *testing.T, rd *relaytest.Redis) int64 {
 // the server's certificate, or plaintext to a TLS port leave the relay not
 // ready, and the detailed readiness and the log say why.
 func TestRedisRefusesWrongSecrets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rd := secureRedis(t, "a")
 	otherCA, err := pki.LoadOrCreateCA(t.TempDir(), "someone else's CA")
@@ -271,6 +273,7 @@ func TestRedisRefusesWrongSecrets(t *testing.T) {
 // why in the detailed readiness and a log line, and sets the metric; once
 // the policy is noeviction it is ready again.
 func TestEvictionPolicyUnsafe(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA := relaytest.NewRedisWith(t, relaytest.RedisOptions{Policy: "volatile-lru"})
 	rdB := relaytest.NewRedis(t)
@@ -345,6 +348,7 @@ func labelled(t *testing.T, ops, name, label string) string {
 // With a peer region's Redis that has room, the envelope that this region's
 // full Redis refused is not acked with the peer's copy alone either.
 func TestMemoryPressure(t *testing.T) {
+	t.Parallel()
 	t.Run("single", func(t *testing.T) { memoryPressure(t, false) })
 	t.Run("with-peer", func(t *testing.T) { memoryPressure(t, true) })
 }
@@ -457,6 +461,7 @@ func memoryPressure(t *testing.T, withPeer bool) {
 // with TLS and AUTH and deliver across regions; their logs hold no AUTH
 // string.
 func TestRelayProcessFromMemorystore(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA, rdB := secureRedis(t, "a"), secureRedis(t, "b")
 	api, _ := startMemorystoreAPI(t)
@@ -488,6 +493,7 @@ func TestRelayProcessFromMemorystore(t *testing.T) {
 // resolved (its region's API is down) counts as that peer's Redis down: the
 // relay is ready, degraded, and delivers through its own region's Redis.
 func TestPeerInstanceUnresolved(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rdA := secureRedis(t, "a")
 	api, resolver := startMemorystoreAPI(t)
