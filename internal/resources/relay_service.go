@@ -484,7 +484,7 @@ func checkRedisNetworks(project string, vpc types.String, rr relayRedis) diag.Di
 		case egress != auth:
 			diags.AddAttributeError(r.attr, "Redis instance on another network",
 				fmt.Sprintf("Redis instance %s is reachable only from network %s, but the service's vpc_network is %s: the relay "+
-					"could not connect. Use a Redis instance whose authorized_network is %s, or set vpc_network to %s.",
+					"could not connect. Use a Redis instance whose authorized_network (a cluster whose network) is %s, or set vpc_network to %s.",
 					r.name, auth, egress, egress, auth))
 		}
 	}

@@ -397,6 +397,16 @@ resource "agentnet_redis_instance" "other" {
 }
 ` + extra)
 	}
+	const otherCluster = `
+resource "agentnet_redis_cluster" "other" {
+  name                        = "other-net"
+  region                      = "us-central1"
+  shard_count                 = 1
+  replica_count               = 0
+  network                     = "projects/agentnet-test/global/networks/other"
+  deletion_protection_enabled = false
+}
+`
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
 		Steps: []resource.TestStep{
@@ -450,6 +460,19 @@ resource "agentnet_relay_service" "bad" {
   redis_instance = agentnet_redis_instance.other.id
 }`), PlanOnly: true,
 				ExpectError: errorText("Redis instance on another network", "redis_instance",
+					"reachable only from network projects/agentnet-test/global/networks/other",
+					"vpc_network is projects/agentnet-test/global/networks/default")},
+			// A cluster's network is its PSC network.
+			{Config: otherNetwork(otherCluster)},
+			{Config: otherNetwork(otherCluster + `
+resource "agentnet_relay_service" "bad" {
+  name           = "bad"
+  region         = "us-central1"
+  image          = "` + relayImage + `:1"
+  vpc_network    = "default"
+  redis_instance = agentnet_redis_cluster.other.id
+}`), PlanOnly: true,
+				ExpectError: errorText("Redis instance on another network", "redis_instance", "clusters/other-net",
 					"reachable only from network projects/agentnet-test/global/networks/other",
 					"vpc_network is projects/agentnet-test/global/networks/default")},
 			{
