@@ -198,7 +198,7 @@ func TestPairCapSparesOtherSenders(t *testing.T) {
 // than MESSAGE_TTL are trimmed out of the count, so the inbox takes
 // envelopes again.
 func TestRecipientByteCap(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: it times writes against a 4 s TTL.
 	const recipientCap, charge = 32 << 10, 1 << 10
 	const ttl = 4 * time.Second
 	keys := relaytest.DevKeys(t)
@@ -246,7 +246,7 @@ func TestRecipientByteCap(t *testing.T) {
 // envelopes per second together, on the identity's home Redis; with one
 // Redis down, both count on the other.
 func TestQuotasAcrossRegions(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: it counts sends in one-second windows.
 	const conns, rate = 4, 100
 	e := newEnv(t)
 	ra, rb := relaytest.NewRedis(t), relaytest.NewRedis(t)
