@@ -68,7 +68,7 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 			}
 			return
 		}
-		n.writeShard(c, batch, retryScript)
+		n.writeShard(c, batch, retryScript, false)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -94,7 +94,7 @@ func (n *node) writeBatch(batch []*sendReq, retryScript bool) {
 	}
 	var wg sync.WaitGroup
 	for _, sh := range shards {
-		wg.Go(func() { n.writeShard(sh.c, sh.batch, retryScript) })
+		wg.Go(func() { n.writeShard(sh.c, sh.batch, retryScript, false) })
 	}
 	wg.Wait()
 }

@@ -235,12 +235,14 @@ end
 return total
 `)
 
-// addrGroups splits n addresses, in order, into the script calls that
+// addrGroups splits count addresses, in order, into the script calls that
 // take them: one call for all on a single Redis, one per address on a
-// cluster. Each element is the [from, to) range of one call.
-func (n *node) addrGroups(count int) [][2]int {
+// cluster or when alone (after a call for several failed with an error
+// answer: one address's error then fails only its own). Each element is
+// the [from, to) range of one call.
+func (n *node) addrGroups(count int, alone bool) [][2]int {
 	per := count
-	if n.cluster != nil {
+	if n.cluster != nil || alone {
 		per = 1
 	}
 	var calls [][2]int

@@ -489,8 +489,10 @@ const slowWrite = 200 * time.Millisecond
 
 // writeShard queues envelopes in one pipeline on rdb (the Redis, or the
 // cluster primary storing them), then acks each one that Redis stored,
-// nacks full inboxes and hands failures to the next Redis.
-func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool) {
+// nacks full inboxes and hands failures to the next Redis. retryScript: a
+// NOSCRIPT answer loads the script and writes again; alone: one script
+// call per address (see addrGroups).
+func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript, alone bool) {
 	cfg := &n.s.cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -512,7 +514,7 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 		groups[g] = append(groups[g], r)
 	}
 	pipe := rdb.Pipeline()
-	calls := n.addrGroups(len(groups))
+	calls := n.addrGroups(len(groups), alone)
 	cmds := make([]*redis.Cmd, len(calls))
 	callReqs := make([][]*sendReq, len(calls))
 	for c, span := range calls {
@@ -553,7 +555,7 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 		got, err := wait.Int()
 		replicated = err == nil && got >= cfg.WaitReplicas
 	}
-	var noScript []*sendReq
+	var noScript, split []*sendReq
 	for c, rs := range callReqs {
 		vs, err := cmds[c].Int64Slice()
 		if err == nil && len(vs) != len(rs) {
@@ -569,6 +571,8 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 				n.s.m.redisErrors.WithLabelValues(n.name, "queue_oom").Inc()
 				n.logOOM()
 				n.s.stored(r, n.idx, outOOM)
+			case calls[c][1]-calls[c][0] > 1 && replyError(err):
+				split = append(split, r)
 			default:
 				n.s.m.redisErrors.WithLabelValues(n.name, "queue").Inc()
 				n.s.stored(r, n.idx, outFailed)
@@ -581,9 +585,22 @@ func (n *node) writeShard(rdb *redis.Client, batch []*sendReq, retryScript bool)
 				n.s.stored(r, n.idx, outFailed)
 			}
 		} else {
-			n.writeShard(rdb, noScript, false)
+			n.writeShard(rdb, noScript, false, alone)
 		}
 	}
+	if len(split) > 0 {
+		// Another address's error: each address again on its own. (What the
+		// failed call stored before the error is stored twice; the
+		// recipient's dedup drops the second.)
+		n.writeShard(rdb, split, retryScript, true)
+	}
+}
+
+// replyError reports whether err is an error answer of Redis (a script's
+// error, a key of the wrong type), not one of the connection.
+func replyError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 // addOutcome is the outcome of addScript's answer v for one envelope.
@@ -651,19 +668,19 @@ func (n *node) delLoop(ctx context.Context) {
 			case <-ctx.Done():
 				// Shutting down: the deletes collected so far still go.
 				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-				n.deleteBatch(fctx, batch, true)
+				n.deleteBatch(fctx, batch, true, false)
 				cancel()
 				return
 			}
 		}
 		linger.Stop()
-		n.deleteBatch(ctx, batch, true)
+		n.deleteBatch(ctx, batch, true, false)
 	}
 }
 
 // deleteBatch runs delScript in one pipeline: once for every address on a
-// single Redis, once per address on a cluster (addrGroups).
-func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool) {
+// single Redis, once per address on a cluster or when alone (addrGroups).
+func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript, alone bool) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	byAddr := make(map[string]int, len(batch))
@@ -678,7 +695,7 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 		merged[k].args = append(merged[k].args, r.args...)
 	}
 	pipe := n.rdb.Pipeline()
-	calls := n.addrGroups(len(merged))
+	calls := n.addrGroups(len(merged), alone)
 	cmds := make([]*redis.Cmd, len(calls))
 	for c, span := range calls {
 		var keys []string
@@ -696,15 +713,27 @@ func (n *node) deleteBatch(ctx context.Context, batch []delReq, retryScript bool
 	if err == nil {
 		return
 	}
-	var noScript []delReq
+	var noScript, split []delReq
 	for c, span := range calls {
-		if e := cmds[c].Err(); e != nil && retryScript && strings.HasPrefix(e.Error(), "NOSCRIPT") {
+		e := cmds[c].Err()
+		switch {
+		case e == nil:
+		case retryScript && strings.HasPrefix(e.Error(), "NOSCRIPT"):
 			noScript = append(noScript, merged[span[0]:span[1]]...)
+		case span[1]-span[0] > 1 && replyError(e):
+			// Another address's error: each address again on its own.
+			split = append(split, merged[span[0]:span[1]]...)
 		}
 	}
 	if len(noScript) > 0 && delScript.Load(dctx, n.rdb).Err() == nil {
-		n.deleteBatch(ctx, noScript, false)
+		n.deleteBatch(ctx, noScript, false, alone)
 		if len(noScript) == len(merged) {
+			return
+		}
+	}
+	if len(split) > 0 {
+		n.deleteBatch(ctx, split, retryScript, true)
+		if len(split) == len(merged) {
 			return
 		}
 	}
