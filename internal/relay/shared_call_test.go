@@ -15,6 +15,7 @@ import (
 // the wrong type) nacks its own envelopes, while those for another address
 // sent at the same time, in the same batches, are all stored and acked.
 func TestInboxErrorFailsOnlyItsAddress(t *testing.T) {
+	t.Parallel()
 	keys := relaytest.DevKeys(t)
 	r := relaytest.NewRedis(t)
 	rdb := relaytest.Client(r)
