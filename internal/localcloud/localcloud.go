@@ -39,6 +39,9 @@
 //	GET  /_localcloud/cluster-token?cluster=NAME  {"token": ...}: the access token a cluster with IAM
 //	                             authorization accepts as AUTH password (what an identity granted
 //	                             roles/redis.dbConnectionUser would send; localcloud has no IAM)
+//	GET  /computeMetadata/v1/instance/service-accounts/default/token  the metadata server of the
+//	                             Cloud Run relays (their GCE_METADATA_HOST): that access token, to
+//	                             relay processes only (metadata.go); no admin token
 //	GET  /_localcloud/services   Cloud Run services with their URL and instances (run.ServiceStatus)
 //	GET  /_localcloud/regions    {"down":["us-east1"],"api":{"us-east1":"hang"}}
 //	GET  /_localcloud/compute    load balancer: URL maps and front doors (compute.Status)
@@ -156,6 +159,7 @@
 //	state/instance-auth.json        Memorystore AUTH strings (owner-only)
 //	state/clusters.json             Memorystore for Redis Cluster clusters with their nodes' ports, pids, folders
 //	state/cluster-tokens.json       access tokens of the clusters with IAM authorization (owner-only)
+//	state/access-token.json         localcloud's IAM access token (owner-only)
 //	state/run-services.json         Cloud Run services: Service, URL port, revisions, instances with pid
 //	state/regions.json              regions that are down, and what their outage stopped
 //	state/operations.json           long-running operations
@@ -268,8 +272,11 @@ type Server struct {
 	gcs      *storage.Service
 	redis    *memorystore.Service
 	clusters *rediscluster.Service
-	kms      *kms.Service
-	run      *run.Service
+	// accessToken is what the metadata server gives Cloud Run relays and
+	// clusters with IAM authorization accept (metadata.go).
+	accessToken string
+	kms         *kms.Service
+	run         *run.Service
 	// compute is the global load balancer: URL maps and their front doors.
 	compute *compute.Service
 	region  *regions.Controller
@@ -416,6 +423,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.timing = profile.NewLedger(cfg.Profile)
+	if s.accessToken, err = loadAccessToken(store); err != nil {
+		return nil, fmt.Errorf("localcloud: access token: %w", err)
+	}
 	if s.ops, err = operations.New(store, cfg.Logger.With("component", "operations")); err != nil {
 		return nil, err
 	}
@@ -470,6 +480,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		State:           store,
 		Logger:          cfg.Logger,
 		Timing:          s.timing,
+		AccessToken:     s.accessToken,
 	}); err != nil {
 		return nil, err
 	}
@@ -561,6 +572,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	kmspb.RegisterKeyManagementServiceServer(s.grpc, s.kms)
 
 	mux := http.NewServeMux()
+	mux.HandleFunc(metadataTokenPath, s.handleMetadataToken)
 	mux.HandleFunc("/_localcloud/health", s.handleHealth)
 	mux.HandleFunc("/_localcloud/oplog", s.handleOplog)
 	mux.HandleFunc("/_localcloud/instances", s.handleInstances)

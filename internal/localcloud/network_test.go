@@ -84,38 +84,8 @@ func TestRelayReachesRedisOnlyFromAuthorizedNetwork(t *testing.T) {
 	}
 	addr := fmt.Sprintf("%s:%d", inst.Host, inst.Port)
 
-	// relay is the relay service as the provider deploys it, reduced to
-	// what matters here: the instance by name only (the relay resolves its
-	// address, AUTH string and CA through the Memorystore API), Direct VPC
-	// egress into network, and a startup probe on /ready, which passes
-	// only once the Redis answers.
-	relay := func(network string) *runpb.Service {
-		c := &runpb.Container{Image: "us-docker.pkg.dev/p/agentnet/agentnet-relay:1.4",
-			StartupProbe: &runpb.Probe{TimeoutSeconds: 1, PeriodSeconds: 1, FailureThreshold: 240,
-				ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/ready"}}}}
-		for _, kv := range [][2]string{{"REDIS_INSTANCE", inst.Name}, {"REGION", region}, {"RELAY_DEV_KEYS", keys.Dir}, {"SHUTDOWN_GRACE", "1s"}} {
-			c.Env = append(c.Env, &runpb.EnvVar{Name: kv[0], Values: &runpb.EnvVar_Value{Value: kv[1]}})
-		}
-		return &runpb.Service{InvokerIamDisabled: true, Template: &runpb.RevisionTemplate{
-			Containers: []*runpb.Container{c},
-			VpcAccess: &runpb.VpcAccess{Egress: runpb.VpcAccess_PRIVATE_RANGES_ONLY,
-				NetworkInterfaces: []*runpb.VpcAccess_NetworkInterface{{Network: network}}},
-		}}
-	}
 	deploy := func(id, network string) (*runpb.Service, error) {
-		op, err := cloudRun.CreateService(ctx, &runpb.CreateServiceRequest{Parent: loc, ServiceId: id, Service: relay(network)})
-		if err != nil {
-			t.Fatalf("CreateService %s: %v", id, err)
-		}
-		// Poll often rather than with the client's backoff (seconds): the
-		// time the refused revision takes to fail is part of the check.
-		for {
-			svc, err := op.Poll(ctx)
-			if err != nil || op.Done() {
-				return svc, err
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return deployRelay(ctx, t, cloudRun, loc, id, relayService(inst.Name, region, keys.Dir, network))
 	}
 	opsReady := func(opsPort int) (int, relayReadiness) {
 		t.Helper()
@@ -241,4 +211,41 @@ type relayReadiness struct {
 		MaxmemoryPolicy string `json:"maxmemory_policy"`
 		Error           string `json:"error"`
 	} `json:"redis"`
+}
+
+// relayService is the relay service as the provider deploys it, reduced to
+// what matters to a network check: its Redis by name only (the relay
+// resolves address, credentials and CA through the Memorystore APIs),
+// Direct VPC egress into network, and a startup probe on /ready, which
+// passes only once the Redis answers.
+func relayService(redis, region, keysDir, network string) *runpb.Service {
+	c := &runpb.Container{Image: "us-docker.pkg.dev/p/agentnet/agentnet-relay:1.4",
+		StartupProbe: &runpb.Probe{TimeoutSeconds: 1, PeriodSeconds: 1, FailureThreshold: 240,
+			ProbeType: &runpb.Probe_HttpGet{HttpGet: &runpb.HTTPGetAction{Path: "/ready"}}}}
+	for _, kv := range [][2]string{{"REDIS_INSTANCE", redis}, {"REGION", region}, {"RELAY_DEV_KEYS", keysDir}, {"SHUTDOWN_GRACE", "1s"}} {
+		c.Env = append(c.Env, &runpb.EnvVar{Name: kv[0], Values: &runpb.EnvVar_Value{Value: kv[1]}})
+	}
+	return &runpb.Service{InvokerIamDisabled: true, Template: &runpb.RevisionTemplate{
+		Containers: []*runpb.Container{c},
+		VpcAccess: &runpb.VpcAccess{Egress: runpb.VpcAccess_PRIVATE_RANGES_ONLY,
+			NetworkInterfaces: []*runpb.VpcAccess_NetworkInterface{{Network: network}}},
+	}}
+}
+
+// deployRelay creates the service and polls its operation often rather
+// than with the client's backoff (seconds): the time a refused revision
+// takes to fail is part of the checks.
+func deployRelay(ctx context.Context, t *testing.T, cloudRun *runapi.ServicesClient, loc, id string, svc *runpb.Service) (*runpb.Service, error) {
+	t.Helper()
+	op, err := cloudRun.CreateService(ctx, &runpb.CreateServiceRequest{Parent: loc, ServiceId: id, Service: svc})
+	if err != nil {
+		t.Fatalf("CreateService %s: %v", id, err)
+	}
+	for {
+		svc, err := op.Poll(ctx)
+		if err != nil || op.Done() {
+			return svc, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 
 	redisapi "cloud.google.com/go/redis/apiv1"
@@ -26,10 +27,16 @@ type MemorystoreResolver struct {
 	cc *clusterapi.CloudRedisClusterClient
 	// IAMToken gives the access token a Memorystore for Redis Cluster with
 	// IAM authentication takes as AUTH password: the service identity's
-	// (Application Default Credentials, cloud-platform scope); unset with an
-	// emulator, where whoever runs it sets it.
+	// (Application Default Credentials, cloud-platform scope); with an
+	// emulator, the metadata server's of MetadataHostEnv, else unset
+	// (whoever runs it sets it).
 	IAMToken func(context.Context) (string, error)
 }
+
+// MetadataHostEnv names the metadata server (host:port) of a relay run by
+// an emulator that gives it an identity (localcloud's Cloud Run): with an
+// emulator, IAM access tokens come from there, else there are none.
+const MetadataHostEnv = "GCE_METADATA_HOST"
 
 // NewMemorystoreResolver connects to redis.googleapis.com with Application
 // Default Credentials or, when emulatorHost (host:port) is set, to that
@@ -51,11 +58,14 @@ func NewMemorystoreResolver(ctx context.Context, emulatorHost string) (*Memoryst
 		return nil, fmt.Errorf("memorystore for redis cluster client: %w", err)
 	}
 	m := &MemorystoreResolver{c: c, cc: cc}
-	if emulatorHost == "" {
+	switch {
+	case emulatorHost == "":
 		if m.IAMToken, err = iamToken(ctx); err != nil {
 			_ = m.Close() // the resolver is not made: nothing else uses it
 			return nil, err
 		}
+	case os.Getenv(MetadataHostEnv) != "":
+		m.IAMToken = metadataToken()
 	}
 	return m, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"cloud.google.com/go/redis/cluster/apiv1/clusterpb"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 )
 
@@ -71,15 +72,30 @@ func (m *MemorystoreResolver) resolveCluster(ctx context.Context, name string) (
 // iamToken gives access tokens of the service identity, refreshed before
 // they expire.
 func iamToken(ctx context.Context) (func(context.Context) (string, error), error) {
-	ts, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
+	ts, err := google.DefaultTokenSource(ctx, cloudPlatform)
 	if err != nil {
 		return nil, fmt.Errorf("credentials for Memorystore for Redis Cluster's IAM authentication: %w", err)
 	}
+	return tokenOf(ts), nil
+}
+
+// metadataToken gives the service identity's access tokens from the
+// metadata server named by GCE_METADATA_HOST, which an emulator running
+// the relay as a service provides (localcloud's Cloud Run does): never a
+// developer's own credentials.
+func metadataToken() func(context.Context) (string, error) {
+	return tokenOf(google.ComputeTokenSource("", cloudPlatform))
+}
+
+const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
+
+func tokenOf(ts oauth2.TokenSource) func(context.Context) (string, error) {
+	ts = oauth2.ReuseTokenSource(nil, ts)
 	return func(context.Context) (string, error) {
 		tok, err := ts.Token()
 		if err != nil {
 			return "", fmt.Errorf("IAM access token: %w", err)
 		}
 		return tok.AccessToken, nil
-	}, nil
+	}
 }

@@ -160,7 +160,7 @@ func (g *Gate) admit(c net.Conn, network string) bool {
 	if quiet {
 		return false
 	}
-	g.log.Warn("connection refused: Cloud Run instance is not on the endpoint's network",
+	g.log.Warn("connection refused: Cloud Run instance is not on the instance's authorized network",
 		"run_instance", env[localproc.RunInstanceEnv], "pid", pid, "network", from, "authorized_network", network, "port", g.port)
 	return false
 }

@@ -54,6 +54,12 @@ func PeerEnvWith(conn net.Conn, key string) (int, map[string]string, error) {
 	if !ok1 || !ok2 {
 		return 0, nil, fmt.Errorf("localproc: %T is not a TCP connection", conn)
 	}
+	return PeerEnvOf(local, remote, key)
+}
+
+// PeerEnvOf is PeerEnvWith for the connection between local (this side)
+// and remote, as an HTTP handler knows them.
+func PeerEnvOf(local, remote *net.TCPAddr, key string) (int, map[string]string, error) {
 	// The peer's socket has the peer's address as its local address.
 	// /proc/net/tcp is read only when sock_diag cannot answer: a socket it
 	// does not know is in no table.

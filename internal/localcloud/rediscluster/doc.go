@@ -17,10 +17,10 @@
 // serves TLS only (clients, the cluster bus and replication) with
 // certificates from the cluster's own CA, returned by
 // GetClusterCertificateAuthority; AUTH_MODE_IAM_AUTH makes every node
-// require AUTH with an access token localcloud mints for the cluster (see
-// security.go: localcloud has no IAM, so it stands in one token for every
-// identity granted roles/redis.dbConnectionUser); maxmemory-policy defaults
-// to volatile-lru.
+// require AUTH with localcloud's access token (Config.AccessToken: the one
+// its metadata server gives Cloud Run relays, standing for every identity
+// granted roles/redis.dbConnectionUser, as localcloud has no IAM);
+// maxmemory-policy defaults to volatile-lru.
 //
 // Implemented methods (rpc.go): CreateCluster, GetCluster, ListClusters,
 // UpdateCluster (update_mask paths redis_configs and

@@ -148,7 +148,9 @@ func (s *Service) reloadCluster(c *cluster, ops []*operations.Op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	if err := s.launch(ctx, c, false); err != nil {
-		return fmt.Errorf("rediscluster: reload %s: %w", c.name, err)
+		// The nodes that started are supervised; the cluster is back as far
+		// as they make it (a shard held down by a fault stays down).
+		s.log.Warn("cluster not ok after reload", "cluster", c.name, "err", err)
 	}
 	return nil
 }

@@ -125,7 +125,10 @@ func (s *Service) CreateCluster(_ context.Context, req *clusterpb.CreateClusterR
 		c.nodes = append(c.nodes, &node{dir: filepath.Join(c.dir, fmt.Sprintf("node-%d", i))})
 	}
 	if pb.AuthorizationMode == clusterpb.AuthorizationMode_AUTH_MODE_IAM_AUTH {
-		c.token = newToken()
+		c.token = s.cfg.AccessToken
+		if c.token == "" {
+			c.token = newToken()
+		}
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -165,7 +168,7 @@ func (s *Service) CreateCluster(_ context.Context, req *clusterpb.CreateClusterR
 	}
 	s.persist()
 	if c.token != "" {
-		s.cfg.Ops.Event(MethodPrefix+method, name, "AUTH_MODE_IAM_AUTH: every node requires AUTH with the cluster's access token (localcloud has no IAM: one token, from the admin endpoint, stands for every identity with roles/redis.dbConnectionUser)")
+		s.cfg.Ops.Event(MethodPrefix+method, name, "AUTH_MODE_IAM_AUTH: every node requires AUTH with localcloud's access token (localcloud has no IAM: the one token its metadata server gives Cloud Run relays and its admin endpoint gives tests stands for every identity with roles/redis.dbConnectionUser)")
 	}
 	return s.begin(method, c, clusterpb.Cluster_STATE_UNSPECIFIED, func(op *operations.Op) (proto.Message, error) {
 		_, err := s.cfg.Timing.Wait(op.Context(), profile.ClusterCreate, name, 0)
@@ -192,11 +195,13 @@ func (s *Service) launch(ctx context.Context, c *cluster, form bool) error {
 		return err
 	}
 	var up []clusterform.Node
+	anyHeld := false
 	for _, n := range c.nodes {
 		s.mu.Lock()
 		held := n.held
 		s.mu.Unlock()
 		if held { // kept down by a fault until released
+			anyHeld = true
 			continue
 		}
 		if err := s.startNode(ctx, c, n); err != nil {
@@ -207,8 +212,11 @@ func (s *Service) launch(ctx context.Context, c *cluster, form bool) error {
 	s.persist()
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	if form {
+	switch {
+	case form:
 		return clusterform.Form(ctx, s.formNodes(c), int(c.pb.GetShardCount()))
+	case anyHeld:
+		return nil // not ok until released: a whole shard may be down
 	}
 	return clusterform.WaitOK(ctx, up)
 }

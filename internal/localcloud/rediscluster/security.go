@@ -58,13 +58,13 @@ func nodeCert(ca *pki.CA, dir string) ([]string, error) {
 	return []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"}, nil
 }
 
-// newToken mints the access token a cluster with IAM authorization
-// accepts as AUTH password. Google checks a caller's OAuth access token
-// and its roles/redis.dbConnectionUser grant; localcloud has no IAM, so
-// one token per cluster stands for every identity allowed to connect, and
-// only whoever reads it from localcloud (Token, the admin endpoint) has
-// it: a client without it is refused as Google refuses one without a
-// valid token.
+// newToken mints an access token for a cluster with IAM authorization
+// when localcloud gave none (Config.AccessToken). Google checks a caller's
+// OAuth access token and its roles/redis.dbConnectionUser grant;
+// localcloud has no IAM, so one token stands for every identity allowed
+// to connect, and only whoever gets it from localcloud (its metadata
+// server, its admin endpoint) has it: a client without it is refused as
+// Google refuses one without a valid token.
 func newToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails (crypto/rand)

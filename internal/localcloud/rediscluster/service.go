@@ -54,6 +54,10 @@ type Config struct {
 	Logger      *slog.Logger
 	// Timing models Google Cloud's delays (nil or the default profile: none).
 	Timing *profile.Ledger
+	// AccessToken is the IAM access token localcloud gives identities (its
+	// metadata server, its admin endpoint); a cluster with IAM
+	// authorization accepts it. Empty: each such cluster mints its own.
+	AccessToken string
 }
 
 // Service implements clusterpb.CloudRedisClusterServer.
@@ -86,7 +90,7 @@ type cluster struct {
 	tls *tls.Config
 	ca  *pki.CA
 	// token is the AUTH password every node requires with IAM
-	// authorization ("" without).
+	// authorization ("" without): localcloud's access token.
 	token string
 	busy  string
 }

@@ -28,7 +28,10 @@
 // ops_port: instances share one host, so the relay's default 9090 cannot
 // be used), AGENTNET_EMULATOR_HOST (localcloud's own address: the relay
 // reaches the Memorystore API there, as a real instance reaches
-// redis.googleapis.com with its service account), LOCALCLOUD_VPC_NETWORK
+// redis.googleapis.com with its service account), GCE_METADATA_HOST (the
+// same address: localcloud's metadata server gives the service identity's
+// access token, which a Memorystore for Redis Cluster with IAM
+// authorization accepts), LOCALCLOUD_VPC_NETWORK
 // (the Direct VPC egress network, template.vpc_access.network_interfaces[0]
 // .network as projects/P/global/networks/N, empty without one: Memorystore's
 // gates admit a relay only from its instance's authorized network) and the

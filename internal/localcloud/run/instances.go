@@ -366,6 +366,8 @@ func (s *Service) env(svc *service, inst *instance, port, opsPort int) []string 
 		"INSTANCE_ID="+inst.id,
 		"OPS_PORT="+strconv.Itoa(opsPort),
 		"AGENTNET_EMULATOR_HOST="+s.cfg.EmulatorHost,
+		// Its metadata server: the service identity's access token.
+		"GCE_METADATA_HOST="+s.cfg.EmulatorHost,
 		localproc.VPCNetworkEnv+"="+egressNetwork(svc.project, inst.template),
 		localproc.RunInstanceEnv+"="+markerOf(svc.name, inst.id),
 	)
