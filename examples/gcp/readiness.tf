@@ -40,7 +40,6 @@ data "agentnet_recovery_readiness" "this" {
   snapshot_interval   = "${local.recovery.snapshot_interval_minutes}m"
   rto                 = local.recovery.rto
   rpo                 = local.recovery.rpo
-  reintroduction_soak = local.recovery.reintroduction_soak
   drain_grace_period  = local.recovery.drain_grace_period
 
   lifecycle {

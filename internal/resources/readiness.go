@@ -38,7 +38,7 @@ type readinessTopology struct {
 	TotalMinInstances int64
 	SnapshotInterval  time.Duration
 	RTO, RPO          time.Duration
-	Soak, DrainGrace  time.Duration
+	DrainGrace        time.Duration
 	PropagationDelay  time.Duration
 	// MessageAckRegions is how many regions hold a message before it is
 	// acknowledged: with two or more, losing a region loses no
@@ -192,25 +192,35 @@ func checkSnapshotAge(t readinessTopology) []readinessFinding {
 	return nil
 }
 
-// checkPropagation: the soak and the drain's grace must last at least as
-// long as a URL map change takes to reach the load balancer's edge, or they
-// end before the change they wait for is live; a drain must also fit the RTO.
+// checkPropagation: the failover group waits until the front door it
+// reaches follows each URL map change before it counts the soak or the
+// drain's grace (failover_live.go), so the propagation delay lengthens a
+// failover rather than eating into either. What still depends on it:
+//   - a change the front door does not follow within the group's wait
+//     (propagationTimeout) fails the apply that made it;
+//   - a drain tells agents to reconnect only after the delay and then the
+//     grace, which must fit the RTO;
+//   - Google's other front ends take the change one by one, up to the delay
+//     after it: agents told to reconnect through one that has not taken it
+//     yet may land in the drained region again, unless the grace covers it.
+//     (A soak needs no such margin: its probes go through the front door
+//     the apply waited on.)
 func checkPropagation(t readinessTopology) []readinessFinding {
 	var out []readinessFinding
-	for _, w := range []struct {
-		name, attr string
-		d          time.Duration
-	}{{"reintroduction_soak", "reintroduction_soak", t.Soak}, {"drain_grace_period", "drain_grace_period", t.DrainGrace}} {
-		if w.d < t.PropagationDelay {
-			out = append(out, readinessFinding{severityWarning, "propagation",
-				fmt.Sprintf("%s (%s) is shorter than the load balancer's propagation delay (%s): it can end before new connections follow the new weights.", w.name, w.d, t.PropagationDelay),
-				fmt.Sprintf("set %s to at least %s.", w.attr, t.PropagationDelay)})
-		}
-	}
-	if t.RTO > 0 && t.DrainGrace+t.PropagationDelay > t.RTO {
+	if t.PropagationDelay > propagationTimeout {
 		out = append(out, readinessFinding{severityError, "propagation",
-			fmt.Sprintf("A failover takes at least the propagation delay plus the drain's grace (%s), more than the RTO (%s).", t.DrainGrace+t.PropagationDelay, t.RTO),
-			fmt.Sprintf("raise the RTO to at least %s, or shorten drain_grace_period.", t.DrainGrace+t.PropagationDelay)})
+			fmt.Sprintf("A URL map change takes %s to reach the load balancer's edge, longer than the failover group waits for one (%s): every apply that moves traffic would fail with the change not live.", t.PropagationDelay, propagationTimeout),
+			fmt.Sprintf("measure the propagation of your load balancer again and set propagation_delay to it; the failover group waits at most %s per change.", propagationTimeout)})
+	}
+	if t.DrainGrace < t.PropagationDelay {
+		out = append(out, readinessFinding{severityWarning, "propagation",
+			fmt.Sprintf("drain_grace_period (%s) is shorter than the propagation delay (%s): the grace starts once the front door the apply reaches follows the drain, but other front ends may take it later, and agents reconnecting through them may land in the drained region again.", t.DrainGrace, t.PropagationDelay),
+			fmt.Sprintf("set drain_grace_period to at least %s.", t.PropagationDelay)})
+	}
+	if took := t.DrainGrace + t.PropagationDelay; t.RTO > 0 && took > t.RTO {
+		out = append(out, readinessFinding{severityError, "propagation",
+			fmt.Sprintf("A failover waits for the front door to follow the new weights (the propagation delay) and then the drain's grace before it tells agents to reconnect: %s, more than the RTO (%s).", took, t.RTO),
+			fmt.Sprintf("raise the RTO to at least %s, or shorten drain_grace_period.", took)})
 	}
 	return out
 }

@@ -8,7 +8,7 @@ import (
 
 // readyTopology passes every check but message_rpo's info: three regions of
 // 5 instances at most, 6 needed, snapshots every 5 minutes against a 5
-// minute RPO, soak and grace of at least the propagation delay.
+// minute RPO, a drain (propagation and grace) within the RTO.
 func readyTopology() readinessTopology {
 	return readinessTopology{
 		Regions: []readinessRegion{
@@ -20,7 +20,6 @@ func readyTopology() readinessTopology {
 		SnapshotInterval:  5 * time.Minute,
 		RTO:               15 * time.Minute,
 		RPO:               5 * time.Minute,
-		Soak:              5 * time.Minute,
 		DrainGrace:        5 * time.Minute,
 		PropagationDelay:  5 * time.Minute,
 		MessageAckRegions: 2,
@@ -66,13 +65,20 @@ func TestEvaluateReadiness(t *testing.T) {
 		{"no snapshot under the prefix", func(t *readinessTopology) { t.NewestSnapshotAge = minutes(0) },
 			[]string{"error snapshot_age: No snapshot under snapshots_prefix"}, false},
 		{"a fresh snapshot", func(t *readinessTopology) { t.NewestSnapshotAge, t.SnapshotsFound = minutes(4), true }, nil, true},
-		{"soak and grace shorter than propagation", func(t *readinessTopology) { t.Soak, t.DrainGrace = 5*time.Second, 2*time.Second },
-			[]string{
-				"warning propagation: reintroduction_soak (5s) is shorter than the load balancer's propagation delay (5m0s)",
-				"warning propagation: drain_grace_period (2s) is shorter",
-			}, true},
+		// No soak check: its probes go through the front door the apply
+		// waited on. The grace starts there too, but other front ends may
+		// take the drain later.
+		{"a grace shorter than propagation", func(t *readinessTopology) { t.DrainGrace = 2 * time.Second },
+			[]string{"warning propagation: drain_grace_period (2s) is shorter than the propagation delay (5m0s): the grace starts once the front door the apply reaches follows the drain, but other front ends may take it later"}, true},
 		{"a drain longer than the RTO", func(t *readinessTopology) { t.RTO = 8 * time.Minute },
-			[]string{"error propagation: A failover takes at least the propagation delay plus the drain's grace (10m0s), more than the RTO (8m0s)."}, false},
+			[]string{"error propagation: A failover waits for the front door to follow the new weights (the propagation delay) and then the drain's grace before it tells agents to reconnect: 10m0s, more than the RTO (8m0s). Change: raise the RTO to at least 10m0s, or shorten drain_grace_period."}, false},
+		{"propagation longer than the group waits", func(t *readinessTopology) {
+			t.PropagationDelay, t.DrainGrace, t.RTO = 11*time.Minute, 11*time.Minute, time.Hour
+		},
+			[]string{"error propagation: A URL map change takes 11m0s to reach the load balancer's edge, longer than the failover group waits for one (10m0s)"}, false},
+		{"propagation as long as the group waits", func(t *readinessTopology) {
+			t.PropagationDelay, t.DrainGrace, t.RTO = propagationTimeout, propagationTimeout, time.Hour
+		}, nil, true},
 		{"Redis above 80 %", func(t *readinessTopology) { t.Regions[0].RedisExpectedUsageGB = 0.9 },
 			[]string{"warning redis_headroom: us-central1 expects 90% of its Redis memory in use"}, true},
 		{"Redis over its memory", func(t *readinessTopology) { t.Regions[0].RedisExpectedUsageGB = 1.5 },

@@ -79,9 +79,11 @@ func (d *recoveryReadinessDataSource) Schema(_ context.Context, _ datasource.Sch
 		Description: "Whether a declared topology can meet its recovery objectives, before the day it is needed. " +
 			"Checks: enough capacity in the other regions to lose any one (`region_loss_capacity`), at least one " +
 			"minimum instance per region (`min_instance_per_region`), the snapshot schedule against the RPO " +
-			"(`snapshot_schedule`), the newest snapshot's age when `snapshots_prefix` is set (`snapshot_age`), the " +
-			"soak and the drain's grace against the load balancer's propagation delay and the drain against the RTO " +
-			"(`propagation`), Redis memory headroom where usage is declared (`redis_headroom`), and the RPO messages " +
+			"(`snapshot_schedule`), the newest snapshot's age when `snapshots_prefix` is set (`snapshot_age`), the load " +
+			"balancer's propagation delay, which the failover group waits out before a drain's grace starts, against how long the group " +
+			"waits for a change, the drain (the delay, then the grace) against the RTO, and the grace against the delay, for agents " +
+			"reaching front ends that take the change later (`propagation`), Redis memory headroom where usage is declared " +
+			"(`redis_headroom`), and the RPO messages " +
 			"get against that of other Redis data (`message_rpo`). Each finding has a severity (`error`, `warning`, " +
 			"`info`) and what to change; `ready` is false when any is an error, so a `check` block asserting it fails " +
 			"CI (`make readiness`). Reading it changes nothing.",
@@ -106,12 +108,15 @@ func (d *recoveryReadinessDataSource) Schema(_ context.Context, _ datasource.Sch
 			"total_min_instances": schema.Int64Attribute{Required: true,
 				Description: "Minimum relay instances across the regions taking traffic (the failover group's capacity plan): what the other regions must hold when one is lost.",
 				Validators:  []validator.Int64{int64validator.AtLeast(0)}},
-			"snapshot_interval":   duration("Time between Redis snapshots, for example `1h` for hourly.", true),
-			"rto":                 duration("Recovery time objective, for example `15m`.", true),
-			"rpo":                 duration("Recovery point objective, for example `5m`.", true),
-			"reintroduction_soak": duration("How long each step of a region's return is held (the failover group's `reintroduction_soak`).", true),
-			"drain_grace_period":  duration("How long a drain waits before it counts a region's agents as moved (the failover group's `drain_grace_period`).", true),
-			"propagation_delay": duration("How long a URL map change takes to reach the load balancer's edge, so that new connections follow it. "+
+			"snapshot_interval": duration("Time between Redis snapshots, for example `1h` for hourly.", true),
+			"rto":               duration("Recovery time objective, for example `15m`.", true),
+			"rpo":               duration("Recovery point objective, for example `5m`.", true),
+			"reintroduction_soak": schema.StringAttribute{Optional: true, CustomType: timetypes.GoDurationType{},
+				Description:        "Not checked any more: the failover group counts each step's soak from the moment the front door follows it and probes through that front door, so the propagation delay does not shorten it.",
+				DeprecationMessage: "reintroduction_soak is no longer checked (the failover group counts the soak from the moment the front door follows each step): remove it."},
+			"drain_grace_period": duration("How long a drain waits, once the front door follows the new weights, before it tells a region's agents to reconnect (the failover group's `drain_grace_period`).", true),
+			"propagation_delay": duration("How long a URL map change takes to reach the load balancer's edge, so that new connections follow it: "+
+				"a failover waits this long before its drain's grace starts. "+
 				"Default `"+defaultPropagationDelay.For(0).String()+"`, the figure localcloud's `gcp` profile models (operation DONE means the control plane took the change, "+
 				"not that every edge follows it; source: "+defaultPropagationDelay.Source+"); set the figure you measured on your load balancer.", false),
 			"message_ack_regions": schema.Int64Attribute{Optional: true,
@@ -144,7 +149,6 @@ func (d *recoveryReadinessDataSource) Read(ctx context.Context, req datasource.R
 		SnapshotInterval:  durationOf(m.SnapshotInterval, 0, path.Root("snapshot_interval"), &resp.Diagnostics),
 		RTO:               durationOf(m.RTO, 0, path.Root("rto"), &resp.Diagnostics),
 		RPO:               durationOf(m.RPO, 0, path.Root("rpo"), &resp.Diagnostics),
-		Soak:              durationOf(m.Soak, 0, path.Root("reintroduction_soak"), &resp.Diagnostics),
 		DrainGrace:        durationOf(m.DrainGrace, 0, path.Root("drain_grace_period"), &resp.Diagnostics),
 		PropagationDelay:  durationOf(m.PropagationDelay, defaultPropagationDelay.For(0), path.Root("propagation_delay"), &resp.Diagnostics),
 		MessageAckRegions: 2,

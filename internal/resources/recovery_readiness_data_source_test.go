@@ -27,7 +27,6 @@ data "agentnet_recovery_readiness" "r" {
   snapshot_interval   = "` + interval + `"
   rto                 = "15m"
   rpo                 = "5m"
-  reintroduction_soak = "5m"
   drain_grace_period  = "5m"
   snapshots_prefix    = "` + prefix + `"
 }

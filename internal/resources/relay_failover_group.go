@@ -281,8 +281,7 @@ func (r *relayFailoverGroupResource) Schema(ctx context.Context, _ resource.Sche
 						Validators: []validator.String{durationAtLeast(0)},
 						Description: "How long each step is held and probed, a Go duration such as `60s`, counted from the moment the front door " +
 							"follows the step (the apply waits for that first, however long the load balancer takes to propagate it). " +
-							"Google's front ends take a change one by one: agents reaching others may follow it later, which `agentnet_recovery_readiness` " +
-							"flags when the soak is shorter than the propagation delay."},
+							"The soak's probes go through that front door."},
 				},
 			},
 			"drain_grace_period": schema.StringAttribute{

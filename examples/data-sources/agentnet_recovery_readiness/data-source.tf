@@ -10,7 +10,6 @@ data "agentnet_recovery_readiness" "plan" {
   snapshot_interval   = "1h"
   rto                 = "15m"
   rpo                 = "5m"
-  reintroduction_soak = "60s"
   drain_grace_period  = "30s"
   snapshots_prefix    = "gs://my-snapshots/redis/us-central1/"
 }
