@@ -461,21 +461,24 @@ func (n *node) batchLoop(ctx context.Context) {
 				break fill
 			}
 		}
-		// A Redis whose breaker is open gets only the envelopes that have
-		// no other copy stored or being stored.
+		// A Redis whose breaker is open holds up no ack of an envelope
+		// with another copy stored or being stored: its copy here is given
+		// up on (what is queued behind too, at once). It is still written:
+		// a Redis found down for being slow or hanging stores it late, so
+		// that losing the other copy's Redis later does not lose it.
 		if !n.up.Load() {
-			k := 0
+			for more := true; more; {
+				select {
+				case r := <-n.sendCh:
+					batch = append(batch, r)
+				default:
+					more = false
+				}
+			}
 			for _, r := range batch {
 				if r.others() {
 					n.s.stored(r, n.idx, outFailed)
-				} else {
-					batch[k] = r
-					k++
 				}
-			}
-			batch = batch[:k]
-			if k == 0 {
-				continue
 			}
 		}
 		n.writeBatch(batch, true)
