@@ -24,6 +24,7 @@ import (
 // like the others. With the recipient connected throughout, the late copies
 // are deleted too.
 func TestGivenUpCopies(t *testing.T) {
+	t.Parallel()
 	for _, online := range []bool{false, true} {
 		name := "recipient offline, local Redis lost"
 		if online {
