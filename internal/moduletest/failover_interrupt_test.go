@@ -17,6 +17,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/acctest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/pausepoint"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/client"
 )
 
@@ -541,17 +542,33 @@ func TestFailoverRace(t *testing.T) {
 
 	// A drain whose redeploy meets a service changed by someone else in
 	// the grace period: an error naming the region, the drain stays
-	// recorded, and the next apply redeploys.
+	// recorded, and the next apply redeploys. The apply is held where the
+	// grace period begins (a pause point) while the service changes, so
+	// that the change lands in it however slow the machine, not after the
+	// redeploy.
 	g.apply(t, "active")
 	begun := time.Now()
+	pauses := t.TempDir()
 	var out string
 	var code int
-	var wg2 sync.WaitGroup
-	wg2.Go(func() { out, code = g.tf.exec(t, g.env, g.args(g.dir, "drained", "apply", "-auto-approve")...) })
-	for deadline := time.Now().Add(2 * time.Minute); weight(g.urlMap(t), europe) != 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the drain never took europe-west1's weight")
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		out, code = g.tf.exec(t, append(slices.Clip(g.env), pausepoint.Env(pauses, pausepoint.DrainGrace)...), g.args(g.dir, "drained", "apply", "-auto-approve")...)
+	}()
+	resume := func() error { return os.WriteFile(pausepoint.Resume(pauses, pausepoint.DrainGrace), nil, 0o644) }
+	t.Cleanup(func() { _ = resume(); <-finished }) // never left held, whatever fails
+	for reached := false; !reached; {
+		select {
+		case <-finished:
+			t.Fatalf("the drain ended (exit %d) before its grace period began:\n%s", code, out)
+		case <-time.After(20 * time.Millisecond):
+			_, err := os.Stat(pausepoint.Reached(pauses, pausepoint.DrainGrace))
+			reached = err == nil
 		}
+	}
+	if w := weight(g.urlMap(t), europe); w != 0 {
+		t.Fatalf("the drain's grace period began with europe-west1 at weight %d", w)
 	}
 	svc := g.service(t, europe) // the same service again: only its etag changes
 	op, err := g.clients.Run.UpdateService(context.Background(), &runpb.UpdateServiceRequest{Service: svc})
@@ -561,7 +578,10 @@ func TestFailoverRace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("changing europe-west1's service in the grace period: %v", err)
 	}
-	wg2.Wait()
+	if err := resume(); err != nil {
+		t.Fatal(err)
+	}
+	<-finished
 	if code == 0 || !says(out, "Redeploying europe-west1 failed") || !says(out, "Another apply (or someone else) changed") {
 		t.Fatalf("the drain whose redeploy met a changed service exited %d, want an error naming europe-west1 and the conflict:\n%s", code, out)
 	}

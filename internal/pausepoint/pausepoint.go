@@ -27,6 +27,10 @@ const (
 // yet saved.
 const RestoreImported = "restore-imported"
 
+// DrainGrace is where a failover group's drain is live and its grace period
+// begins, before the drained region is redeployed.
+const DrainGrace = "drain-grace"
+
 // Reached is the file the provider writes once paused at point.
 func Reached(dir, point string) string { return filepath.Join(dir, point+".reached") }
 

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/gcpclient"
+	"github.com/agentnet/terraform-provider-agentnet/internal/pausepoint"
 	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 )
 
@@ -362,7 +363,11 @@ func (r *relayFailoverGroupResource) reconnect(ctx context.Context, services map
 	if len(todo) == 0 {
 		return
 	}
-	if err := sleepContext(ctx, time.Until(due)); err != nil {
+	err := pausepoint.Reach(ctx, pausepoint.DrainGrace)
+	if err == nil {
+		err = sleepContext(ctx, time.Until(due))
+	}
+	if err != nil {
 		diags.AddError("Interrupted during the drain grace period", err.Error())
 		return
 	}
