@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -466,22 +467,24 @@ func (n *node) batchLoop(ctx context.Context) {
 		// up on (what is queued behind too, at once). It is still written:
 		// a Redis found down for being slow or hanging stores it late, so
 		// that losing the other copy's Redis later does not lose it.
+		w := batch
 		if !n.up.Load() {
+			w = slices.Clip(batch) // the rest in an array of its own: batch keeps its size
 			for more := true; more; {
 				select {
 				case r := <-n.sendCh:
-					batch = append(batch, r)
+					w = append(w, r)
 				default:
 					more = false
 				}
 			}
-			for _, r := range batch {
+			for _, r := range w {
 				if r.others() {
 					n.s.stored(r, n.idx, outFailed)
 				}
 			}
 		}
-		n.writeBatch(batch, true)
+		n.writeBatch(w, true)
 	}
 }
 
