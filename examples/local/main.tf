@@ -101,10 +101,8 @@ module "region" {
   redis_cluster = {
     shard_count   = 3
     replica_count = 1
-    # localcloud's Cloud Run gives a relay no IAM identity to take an
-    # access token from, so its relays cannot use IAM authentication (the
-    # default, which examples/gcp keeps): explicitly none here.
-    authorization_mode = "AUTH_MODE_DISABLED"
+    # IAM authentication, the module's default: localcloud's relays take
+    # their access token from its metadata server, as Cloud Run's do.
     # A local demo is torn down and rebuilt at will.
     deletion_protection_enabled = false
   }

@@ -55,7 +55,13 @@ func shardCount(c rediscluster.ClusterStatus) int {
 // discovery endpoint, then every node CLUSTER SLOTS names), with the TLS
 // and authentication the clusters API gives.
 func (e *Env) clusterClient(ctx context.Context, region string) (*goredis.ClusterClient, error) {
-	t, err := e.redis.Resolve(ctx, clusterID(region))
+	// The drill reaches a cluster as an operator does on localcloud, with the
+	// access token its admin endpoint gives (relays take theirs from the
+	// metadata server).
+	id := clusterID(region)
+	res := *e.redis
+	res.IAMToken = func(ctx context.Context) (string, error) { return e.lc.admin.ClusterToken(ctx, id) }
+	t, err := res.Resolve(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -20,9 +20,6 @@ variables {
   service_account = "agentnet-relay@agentnet-test.iam.gserviceaccount.com"
   redis_engine    = "cluster"
   redis_cluster = {
-    # localcloud's Cloud Run gives a relay no IAM identity to take an access
-    # token from: IAM authentication (the default) is for Google Cloud.
-    authorization_mode          = "AUTH_MODE_DISABLED"
     deletion_protection_enabled = false # tofu test destroys it
   }
 }
