@@ -181,9 +181,10 @@ type redisReport struct {
 	Error           string `json:"error,omitempty"`
 }
 
-// readiness decides whether this instance should get traffic: some Redis
-// answers (this region's down still queues in a peer's: degraded), this
-// region's instance is resolved, and no Redis can evict keys. A Redis whose
+// readiness decides whether this instance should get traffic: every Redis
+// has been checked once (a peer not yet judged up would get no copy), some
+// Redis answers (this region's down still queues in a peer's: degraded),
+// this region's instance is resolved, and no Redis can evict keys. A Redis whose
 // breaker is open counts as down without being asked (its health loop asks
 // it every 250 ms); the others are pinged, in parallel.
 func (s *Server) readiness(ctx context.Context) readyReport {
@@ -228,6 +229,9 @@ func (s *Server) readiness(ctx context.Context) readyReport {
 		rep.Redis[i] = r
 		if r.Up {
 			up++
+		}
+		if !n.checked.Load() {
+			rep.Reasons = append(rep.Reasons, fmt.Sprintf("%s Redis %s not checked yet: envelopes would be acked with fewer copies", n.role, n.name))
 		}
 		if t == nil && n.idx == 0 {
 			rep.Reasons = append(rep.Reasons, fmt.Sprintf("this region's Redis %s is not resolved yet", n.name))
@@ -274,4 +278,16 @@ func (s *Server) handleReadyDetail(w http.ResponseWriter, r *http.Request) {
 	enc.SetIndent("", "  ")
 	// The status is already sent: a failed write means the client left.
 	_ = enc.Encode(rep)
+}
+
+// Checked reports whether every Redis has had its first health check, the
+// first condition of readiness: a start that Cloud Run's startup probe
+// waits for, and tests with it.
+func (s *Server) Checked() bool {
+	for _, n := range s.nodes {
+		if !n.checked.Load() {
+			return false
+		}
+	}
+	return true
 }

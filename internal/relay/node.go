@@ -111,7 +111,11 @@ type node struct {
 	subs    *wakeSubs
 	sendCh  chan *sendReq
 	delCh   chan delReq
-	up      atomic.Bool   // the circuit breaker, see markDown
+	up      atomic.Bool // the circuit breaker, see markDown
+	// checked: the health loop has judged this Redis once. Until then it
+	// counts as down, so a send would be acked with fewer copies than
+	// ACK_COPIES: the instance is not ready before (see readiness).
+	checked atomic.Bool
 	kick    chan struct{} // tells healthLoop the breaker just opened
 	// downLogged: the failure of a Redis never up yet was logged.
 	downLogged atomic.Bool
@@ -273,7 +277,9 @@ func (n *node) healthLoop(ctx context.Context) {
 				n.s.log.Info("redis up", "redis", n.name, "role", n.role)
 				n.resync(ctx)
 			}
+			n.checked.Store(true)
 		} else {
+			n.checked.Store(true)
 			n.s.m.redisUp.WithLabelValues(n.name, n.role).Set(0)
 			if was {
 				n.s.log.Warn("redis down", "redis", n.name, "role", n.role, "err", err)

@@ -112,6 +112,13 @@ func NewRelay(tb testing.TB, v relay.TokenVerifier, region, redisAddr string, pe
 	}
 	go serve("client", s.Serve, ln)
 	go serve("ops", s.ServeOps, ops)
+	// As Cloud Run's startup probe does, no traffic before every Redis has
+	// been checked once (whatever the verdict: a test may start one down).
+	for deadline := time.Now().Add(10 * time.Second); !s.Checked(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("relay: its Redis servers not checked within 10s")
+		}
+	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
