@@ -62,16 +62,19 @@ func Form(ctx context.Context, nodes []Node, shards int) error {
 		}
 	}
 	for i, n := range nodes[shards:] {
-		if err := waitFor(ctx, n, func(nc *redis.Client) bool {
-			return strings.Count(nc.ClusterNodes(ctx).Val(), "\n") >= len(nodes)
-		}); err != nil {
-			return fmt.Errorf("node %s does not see the cluster: %w", n.Options.Addr, err)
-		}
 		pc := redis.NewClient(nodes[i%shards].Options)
 		id, err := pc.Do(ctx, "CLUSTER", "MYID").Text()
 		pc.Close()
 		if err != nil {
 			return err
+		}
+		// The replica must know its primary by its id: while the handshake
+		// runs, the primary is listed under a temporary name, and REPLICATE
+		// answers "Unknown node".
+		if err := waitFor(ctx, n, func(nc *redis.Client) bool {
+			return strings.Contains(nc.ClusterNodes(ctx).Val(), id)
+		}); err != nil {
+			return fmt.Errorf("node %s does not see its primary %s: %w", n.Options.Addr, id, err)
 		}
 		if err := Do(ctx, n, "CLUSTER", "REPLICATE", id); err != nil {
 			return err
