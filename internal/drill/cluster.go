@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,21 +64,12 @@ func (e *Env) clusterClient(ctx context.Context, region string) (*goredis.Cluste
 	if err != nil {
 		return nil, err
 	}
-	o := &goredis.ClusterOptions{
-		Addrs: []string{t.Addr},
-		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			n := t
-			n.Addr = addr
-			return n.Options().Dialer(ctx, "tcp", addr)
-		},
-		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-		MaxRedirects: 1, MaxRetries: -1, // the callers poll
+	o, err := t.ClusterOptions(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if t.Token != nil {
-		if o.Password, err = t.Token(ctx); err != nil {
-			return nil, err
-		}
-	}
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	o.MaxRedirects, o.MaxRetries = 1, -1 // the callers poll
 	return goredis.NewClusterClient(o), nil
 }
 

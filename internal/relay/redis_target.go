@@ -116,3 +116,27 @@ func (t RedisTarget) Options() *redis.Options {
 		Dialer:   func(ctx context.Context, _, _ string) (net.Conn, error) { return t.dial(ctx) },
 	}
 }
+
+// ClusterOptions are go-redis cluster options for a client of t's cluster
+// (tests, drills, tools): t.Addr as the seed, every node CLUSTER SLOTS names
+// dialled with t's TLS, and t's password, or a token taken now (the relay
+// itself takes one per connection).
+func (t RedisTarget) ClusterOptions(ctx context.Context) (*redis.ClusterOptions, error) {
+	o := &redis.ClusterOptions{
+		Addrs:    []string{t.Addr},
+		Password: t.Password,
+		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			n := t
+			n.Addr = addr
+			return n.dial(ctx)
+		},
+	}
+	if t.Token != nil {
+		tok, err := t.Token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		o.Password = tok
+	}
+	return o, nil
+}

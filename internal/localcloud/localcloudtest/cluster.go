@@ -2,7 +2,6 @@ package localcloudtest
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -34,20 +33,11 @@ func ClusterOptions(ctx context.Context, emulator, name string, token func(conte
 	if err != nil {
 		return nil, err
 	}
-	o := &goredis.ClusterOptions{
-		Addrs:       []string{t.Addr},
-		ReadTimeout: 10 * time.Second,
-		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			n := t
-			n.Addr = addr
-			return n.Options().Dialer(ctx, "tcp", addr)
-		},
+	o, err := t.ClusterOptions(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if t.Token != nil {
-		if o.Password, err = t.Token(ctx); err != nil {
-			return nil, err
-		}
-	}
+	o.ReadTimeout = 10 * time.Second
 	return o, nil
 }
 

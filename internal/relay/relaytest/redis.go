@@ -300,12 +300,9 @@ func Client(r *Redis) redis.UniversalClient {
 	if r.Nodes == nil {
 		return redis.NewClient(o)
 	}
-	return redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: []string{r.Addr}, Password: o.Password,
-		Dialer: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			t := r.Target()
-			t.Addr = addr
-			return t.Options().Dialer(ctx, "tcp", addr)
-		},
-	})
+	co, err := r.Target().ClusterOptions(context.Background())
+	if err != nil {
+		panic(err) // a test cluster's target has no token to take
+	}
+	return redis.NewClusterClient(co)
 }
