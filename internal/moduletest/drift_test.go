@@ -25,7 +25,7 @@ func TestDriftScript(t *testing.T) {
 	createBucket(t, lc.Addr(), project, snapshots)
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(tf.root, "internal", "moduletest", "testdata", "drift"), dir)
-	env := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_bucket="+snapshots, "TOFU="+tf.bin)
+	env := tf.reattached(t, append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_bucket="+snapshots, "TOFU="+tf.bin))
 	tf.run(t, env, "-chdir="+dir, "apply", "-auto-approve", "-input=false", "-no-color")
 	applied := time.Now()
 

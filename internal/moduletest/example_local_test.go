@@ -186,13 +186,13 @@ func localExample(t *testing.T, tf *tofu) (*localcloudtest.Instance, []string, s
 	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
 	copyDir(t, filepath.Join(tf.root, "examples", "local"), filepath.Join(work, "examples", "local"))
 	dir := filepath.Join(work, "examples", "local")
-	env := append(tf.env(t),
+	env := tf.reattached(t, append(tf.env(t),
 		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
 		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
 		"TF_VAR_probe_token_file="+tf.tokenFile,
 		// As the README sets it up: snapshots signed, restores verified.
 		"TF_VAR_snapshot_signing_key="+lc.CreateMACKey(t, "projects/agentnet-local/locations/global/keyRings/agentnet/cryptoKeys/snapshots"),
-	)
+	))
 	tf.run(t, env, "-chdir="+dir, "get", "-no-color")
 	return lc, env, dir
 }

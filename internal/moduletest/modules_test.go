@@ -68,13 +68,13 @@ func TestModules(t *testing.T) {
 func testModuleFile(t *testing.T, tf *tofu, name, file string) {
 	lc := localcloudtest.Start(t)
 	createBucket(t, lc.Addr(), project, bucket)
-	env := append(tf.env(t),
+	env := tf.reattached(t, append(tf.env(t),
 		"AGENTNET_EMULATOR_HOST="+lc.Addr(),
 		"TF_VAR_test_bucket="+bucket,
 		"TF_VAR_test_signing_key="+lc.CreateMACKey(t, signingKey),
 		"TF_VAR_relay_dev_keys="+tf.keys.Dir,
 		"TF_VAR_probe_token_file="+tf.tokenFile,
-	)
+	))
 	dir := filepath.Join(tf.root, "modules", name)
 	tf.run(t, env, "-chdir="+dir, "get", "-no-color")
 	start := time.Now()
@@ -98,7 +98,7 @@ func TestExamplesValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(tf.root, "examples", name)
-			env := tf.env(t)
+			env := tf.reattached(t, tf.env(t))
 			tf.run(t, env, "-chdir="+dir, "get", "-no-color")
 			tf.run(t, env, "-chdir="+dir, "validate", "-no-color")
 		})

@@ -16,7 +16,7 @@ func TestPlanWarnsRedisReplacementDeletesData(t *testing.T) {
 	tf := setup(t)
 	t.Parallel()
 	lc := localcloudtest.Start(t)
-	env := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())
+	env := tf.reattached(t, append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr()))
 	dir := t.TempDir()
 	write := func(tier string) {
 		t.Helper()
