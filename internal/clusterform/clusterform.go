@@ -97,17 +97,37 @@ func Do(ctx context.Context, n Node, args ...any) error {
 // replica's link to its primary is up.
 func WaitOK(ctx context.Context, nodes []Node) error {
 	for _, n := range nodes {
+		// seen is what the node said last, for the error: which of the two
+		// it never reached.
+		var seen string
 		if err := waitFor(ctx, n, func(nc *redis.Client) bool {
-			if !strings.Contains(nc.ClusterInfo(ctx).Val(), "cluster_state:ok") {
+			cluster, err := nc.ClusterInfo(ctx).Result()
+			if err != nil {
+				seen = "CLUSTER INFO: " + err.Error()
+				return false
+			}
+			if !strings.Contains(cluster, "cluster_state:ok") {
+				seen = "cluster_state:" + infoField(cluster, "cluster_state") + " cluster_known_nodes:" + infoField(cluster, "cluster_known_nodes")
 				return false
 			}
 			info := nc.Info(ctx, "replication").Val()
+			seen = fmt.Sprintf("role:%s master_link_status:%s", infoField(info, "role"), infoField(info, "master_link_status"))
 			return strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")
 		}); err != nil {
-			return fmt.Errorf("cluster node %s not ok: %w", n.Options.Addr, err)
+			return fmt.Errorf("cluster node %s not ok (last seen: %s): %w", n.Options.Addr, seen, err)
 		}
 	}
 	return nil
+}
+
+// infoField is the value of field in an INFO-style answer, "" without it.
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func waitFor(ctx context.Context, n Node, ok func(*redis.Client) bool) error {
