@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 )
 
 // NodeStatus is one node as GET /_localcloud/clusters shows it.
@@ -192,6 +194,7 @@ func (s *Service) kill(ctx context.Context, name string, shard int, hold, primar
 	}
 	places := s.shards(ctx, c)
 	res := KillResult{Cluster: c.name, Shard: shard, Held: hold}
+	killed := time.Now()
 	for _, n := range c.nodes {
 		s.mu.Lock()
 		p, ok := places[n.gatePort]
@@ -210,6 +213,12 @@ func (s *Service) kill(ctx context.Context, name string, shard int, hold, primar
 	}
 	if len(res.Ports) == 0 {
 		return res, fmt.Errorf("%w: shard %d of %s has no node up to kill", ErrInvalid, shard, c.name)
+	}
+	if primaryOnly {
+		// The nodes' own timeout runs the failover (nodeTimeout); the ledger
+		// notes it, so that a drill's prediction counts it at full length.
+		s.cfg.Timing.Record(profile.ClusterFailover, fmt.Sprintf("%s shard %d", c.name, shard), killed,
+			s.cfg.Timing.Profile().Delay(profile.ClusterFailover).Duration.D())
 	}
 	s.persist()
 	return res, nil

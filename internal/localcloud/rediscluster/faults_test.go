@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
+	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/rediscluster"
 )
 
@@ -36,9 +39,17 @@ func nodesOf(t *testing.T, lc *localcloudtest.Instance, name string) []redisclus
 
 // A primary killed while clients write: its replica is promoted by the
 // cluster, every write a replica confirmed (WAIT 1) before the kill is
-// still there, and the killed node comes back as a replica.
+// still there, and the killed node comes back as a replica. Under a timing
+// profile the failover is in the ledger of modelled delays (a drill's
+// prediction counts it from there); the profile here keeps the default
+// node timeout, 2 s.
 func TestClusterPrimaryKilledDuringWrites(t *testing.T) {
-	lc := localcloudtest.Start(t)
+	prof := filepath.Join(t.TempDir(), "profile.json")
+	if err := os.WriteFile(prof, []byte(`{"name": "failover-test", "base": "default", "scale": 1,
+		"delays": {"memorystore.cluster_failover": {"duration": "2s", "source": "localcloud's default node timeout"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lc := localcloudtest.StartWithOptions(t, localcloudtest.Options{Profile: prof})
 	name := lc.CreateCluster(t, parent, "failover", localcloudtest.ThreeShards(network)).GetName()
 	rc := lc.ClusterClient(t, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -94,6 +105,19 @@ func TestClusterPrimaryKilledDuringWrites(t *testing.T) {
 		t.Fatalf("cluster-primary-kill: %s %v", fr.Result, err)
 	}
 	killedAt := time.Now()
+	delays, err := lc.Admin().Delays(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failovers := 0
+	for _, d := range delays.Applied {
+		if d.Kind == profile.ClusterFailover && d.Modelled.D() == 2*time.Second && d.Subject == killed.Cluster+" shard 0" {
+			failovers++
+		}
+	}
+	if failovers != 1 {
+		t.Errorf("%d failovers of shard 0 in the ledger, want 1: %+v", failovers, delays.Applied)
+	}
 	// Writes go on through the failover.
 	deadline := time.Now().Add(time.Minute)
 	for {
