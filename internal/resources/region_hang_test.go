@@ -2,9 +2,6 @@ package resources_test
 
 import (
 	"fmt"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,44 +12,19 @@ import (
 )
 
 // A region whose API hangs (it never answers) fails over like one whose API
-// refuses, and about as fast: the same automatic failover, plan then apply,
-// is timed with europe-west1's API hanging and then with it answering
-// UNAVAILABLE, in three rounds run side by side, each with its own
-// localcloud, so that they share the machine's load; the medians compare,
-// so one slow failover on a loaded machine does not decide.
-func TestAccRegionHang_failsOverWithin2xOfUnavailable(t *testing.T) {
+// refuses: the same automatic failover, plan then apply, with europe-west1's
+// API hanging and then with it answering UNAVAILABLE; each time the region
+// is found unhealthy and new connections avoid it. How long the hang costs
+// against UNAVAILABLE is measured, not asserted here:
+// BenchmarkRegionFailover/redis-tls-auth/api-hang reports it as a ratio
+// measured in the same run (x_unavailable).
+func TestAccRegionHang_failsOverLikeUnavailable(t *testing.T) {
 	acctest.Setup(t)
-	t.Parallel()
-	const (
-		down   = "europe-west1"
-		rounds = 3
-	)
-	var mu sync.Mutex
-	took := map[string][]time.Duration{}
-	t.Run("rounds", func(t *testing.T) {
-		for round := 1; round <= rounds; round++ {
-			t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
-				regionHangRound(t, down, func(api string, d time.Duration) {
-					mu.Lock()
-					defer mu.Unlock()
-					took[api] = append(took[api], d)
-				})
-			})
-		}
-	})
-	if t.Failed() {
-		return
-	}
-	hang, unavailable := medianOf(took["hang"]), medianOf(took["unavailable"])
-	t.Logf("failover with a hanging API took %s (median %v), with an unavailable one %s (median %v): %.2fx",
-		durations(took["hang"]), hang.Round(time.Millisecond), durations(took["unavailable"]), unavailable.Round(time.Millisecond),
-		hang.Seconds()/unavailable.Seconds())
-	if len(took["hang"]) != rounds || len(took["unavailable"]) != rounds {
-		t.Fatalf("timed %d failovers with the API hanging and %d with it unavailable, want %d of each", len(took["hang"]), len(took["unavailable"]), rounds)
-	}
-	if hang > 2*unavailable {
-		t.Errorf("failover with %s's API hanging took %v (median of %s), more than 2x the %v (median of %s) it took with the API unavailable",
-			down, hang.Round(time.Millisecond), durations(took["hang"]), unavailable.Round(time.Millisecond), durations(took["unavailable"]))
+	const down = "europe-west1"
+	took := map[string]time.Duration{}
+	regionHangRound(t, down, func(api string, d time.Duration) { took[api] = d })
+	if !t.Failed() && (took["hang"] == 0 || took["unavailable"] == 0) {
+		t.Fatalf("failed over with the API hanging in %v and with it unavailable in %v: want both", took["hang"], took["unavailable"])
 	}
 }
 
@@ -97,24 +69,4 @@ func regionHangRound(t *testing.T, down string, report func(api string, took tim
 			resource.TestStep{PreConfig: func() { e.lc.FaultRegion(t, "region-up", down) }, Config: config, Check: back})
 	}
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: acctest.ProviderFactories, Steps: steps})
-}
-
-// medianOf ds: the middle one, or the mean of the two middle ones.
-func medianOf(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(ds))
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
-func durations(ds []time.Duration) string {
-	parts := make([]string, len(ds))
-	for i, d := range ds {
-		parts[i] = d.Round(time.Millisecond).String()
-	}
-	return strings.Join(parts, ", ")
 }
