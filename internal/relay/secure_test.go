@@ -416,7 +416,13 @@ func memoryPressure(t *testing.T, withPeer bool) {
 	if !nack.Code.Retryable() || !strings.Contains(nack.Reason, "out of memory") {
 		t.Fatalf("nack %v %q, want a retryable out-of-memory nack", nack.Code, nack.Reason)
 	}
-	// Redis stays full: more sends are nacked too.
+	// Redis stays full: more sends are nacked too, but for one that comes
+	// after Redis freed a transient buffer (a notice a subscriber has just
+	// read, a client's query buffer) and is under maxmemory again for a
+	// moment: Redis takes that write, and the envelope is acked and kept like
+	// any other (dave receives it below). Under noeviction Redis refuses
+	// writes only while it is over maxmemory.
+	moreNacked := 0
 	for i := 0; i < 5; i++ {
 		env := envelope.Envelope{ID: fmt.Sprintf("more-%d", i), To: "dave", Payload: payload}
 		if err := ws.Write(ctx, websocket.MessageBinary, envelope.AppendEnvelope(nil, envelope.TypeSend, &env)); err != nil {
@@ -426,9 +432,20 @@ func memoryPressure(t *testing.T, withPeer bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f, _ := envelope.Decode(data); f.Type != envelope.TypeNack {
-			t.Fatalf("send %d at maxmemory answered %v, want a nack", i, f.Type)
+		switch f, _ := envelope.Decode(data); f.Type {
+		case envelope.TypeNack:
+			if !f.Nack.Code.Retryable() || !strings.Contains(f.Nack.Reason, "out of memory") {
+				t.Fatalf("send %d at maxmemory: nack %v %q, want a retryable out-of-memory nack", i, f.Nack.Code, f.Nack.Reason)
+			}
+			moreNacked++
+		case envelope.TypeAck:
+			acked += len(f.IDs)
+		default:
+			t.Fatalf("send %d at maxmemory answered %v, want a nack or an ack", i, f.Type)
 		}
+	}
+	if moreNacked == 0 {
+		t.Fatal("none of 5 more sends at maxmemory was nacked")
 	}
 	t.Logf("flood: %d acked, then nacked: %s", acked, nack.Reason)
 	if !strings.Contains(logs.String(), "redis out of memory") {
