@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/redisinfo"
 )
 
 // Node is one redis-server started in cluster mode (Args).
@@ -107,27 +109,17 @@ func WaitOK(ctx context.Context, nodes []Node) error {
 				return false
 			}
 			if !strings.Contains(cluster, "cluster_state:ok") {
-				seen = "cluster_state:" + infoField(cluster, "cluster_state") + " cluster_known_nodes:" + infoField(cluster, "cluster_known_nodes")
+				seen = "cluster_state:" + redisinfo.Field(cluster, "cluster_state") + " cluster_known_nodes:" + redisinfo.Field(cluster, "cluster_known_nodes")
 				return false
 			}
 			info := nc.Info(ctx, "replication").Val()
-			seen = fmt.Sprintf("role:%s master_link_status:%s", infoField(info, "role"), infoField(info, "master_link_status"))
+			seen = fmt.Sprintf("role:%s master_link_status:%s", redisinfo.Field(info, "role"), redisinfo.Field(info, "master_link_status"))
 			return strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")
 		}); err != nil {
 			return fmt.Errorf("cluster node %s not ok (last seen: %s): %w", n.Options.Addr, seen, err)
 		}
 	}
 	return nil
-}
-
-// infoField is the value of field in an INFO-style answer, "" without it.
-func infoField(info, field string) string {
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 func waitFor(ctx context.Context, n Node, ok func(*redis.Client) bool) error {

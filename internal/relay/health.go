@@ -1,16 +1,16 @@
 package relay
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentnet/terraform-provider-agentnet/internal/redisinfo"
 )
 
 // safePolicy is the only maxmemory_policy under which Redis never drops a
@@ -69,7 +69,7 @@ func (n *node) checkEviction(ctx context.Context, force bool) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if p := infoField(info, "maxmemory_policy"); policy == "" || policy == safePolicy {
+		if p := redisinfo.Field(info, "maxmemory_policy"); policy == "" || policy == safePolicy {
 			policy = p
 		}
 		return nil
@@ -93,17 +93,6 @@ func (n *node) checkEviction(ctx context.Context, force bool) {
 	} else if old != "" {
 		n.s.log.Info("redis eviction policy safe again", "redis", n.name, "role", n.role, "maxmemory_policy", policy)
 	}
-}
-
-// infoField reads one "name:value" line of an INFO reply.
-func infoField(info, name string) string {
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), name+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // updateEvictionMetric sets relay_redis_eviction_unsafe for the local Redis

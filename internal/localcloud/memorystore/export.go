@@ -16,6 +16,7 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/operations"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/storage"
+	"github.com/agentnet/terraform-provider-agentnet/internal/redisinfo"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -129,8 +130,8 @@ func bgsave(ctx context.Context, p *process, started func()) error {
 		if err != nil {
 			return 0, false, false, err
 		}
-		saves, _ = strconv.ParseInt(infoField(s, "rdb_saves"), 10, 64)
-		return saves, infoField(s, "rdb_bgsave_in_progress") == "1", infoField(s, "rdb_last_bgsave_status") == "ok", nil
+		saves, _ = strconv.ParseInt(redisinfo.Field(s, "rdb_saves"), 10, 64)
+		return saves, redisinfo.Field(s, "rdb_bgsave_in_progress") == "1", redisinfo.Field(s, "rdb_last_bgsave_status") == "ok", nil
 	}
 	fail := func(err error) error {
 		if ctx.Err() != nil {

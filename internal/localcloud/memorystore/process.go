@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localproc"
+	"github.com/agentnet/terraform-provider-agentnet/internal/redisinfo"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -182,11 +183,11 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 			lastErr = err
 			continue
 		}
-		if pid := infoField(info, "process_id"); pid != strconv.Itoa(p.Pid) {
+		if pid := redisinfo.Field(info, "process_id"); pid != strconv.Itoa(p.Pid) {
 			lastErr = fmt.Errorf("port %d is answered by another redis-server (pid %s)", p.port, pid)
 			continue
 		}
-		if infoField(info, "loading") != "0" {
+		if redisinfo.Field(info, "loading") != "0" {
 			lastErr = errors.New("still loading the dataset")
 			continue
 		}
@@ -197,15 +198,6 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration) error {
 // readyPoll is the pause between readiness checks of a starting
 // redis-server.
 const readyPoll = 3 * time.Millisecond
-
-func infoField(info, key string) string {
-	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
 
 // logTail returns the last lines of the instance's redis.log.
 func logTail(dir string) string {
