@@ -11,13 +11,9 @@ import (
 	"testing"
 	"time"
 
-	redisapi "cloud.google.com/go/redis/apiv1"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	goredis "github.com/redis/go-redis/v9"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
@@ -43,13 +39,7 @@ func TestFaultCLI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rc, err := redisapi.NewCloudRedisClient(ctx, option.WithEndpoint(lc.Addr()), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	op, err := rc.CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: "projects/agentnet-test/locations/asia-east1", InstanceId: "cli",
+	op, err := lc.MemorystoreAPI(t).CreateInstance(ctx, &redispb.CreateInstanceRequest{Parent: "projects/agentnet-test/locations/asia-east1", InstanceId: "cli",
 		Instance: &redispb.Instance{Tier: redispb.Instance_BASIC, MemorySizeGb: 1}})
 	if err != nil {
 		t.Fatal(err)

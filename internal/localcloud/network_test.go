@@ -12,16 +12,12 @@ import (
 	"testing"
 	"time"
 
-	redisapi "cloud.google.com/go/redis/apiv1"
 	"cloud.google.com/go/redis/apiv1/redispb"
 	runapi "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/localcloudtest"
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay/auth"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestRelayReachesRedisOnlyFromAuthorizedNetwork runs the real relay binary
@@ -46,18 +42,7 @@ func TestRelayReachesRedisOnlyFromAuthorizedNetwork(t *testing.T) {
 	lc := localcloudtest.StartWithOptions(t, localcloudtest.Options{RunReadyTimeout: readyTimeout})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := []option.ClientOption{option.WithEndpoint(lc.Addr()), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
-	memorystore, err := redisapi.NewCloudRedisClient(ctx, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer memorystore.Close()
-	cloudRun, err := runapi.NewServicesClient(ctx, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cloudRun.Close()
+	memorystore, cloudRun := lc.MemorystoreAPI(t), lc.RunAPI(t)
 	keys, err := auth.LoadOrCreateDevKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -277,9 +277,7 @@ func (n *node) healthLoop(ctx context.Context) {
 				n.s.log.Info("redis up", "redis", n.name, "role", n.role)
 				n.resync(ctx)
 			}
-			n.checked.Store(true)
 		} else {
-			n.checked.Store(true)
 			n.s.m.redisUp.WithLabelValues(n.name, n.role).Set(0)
 			if was {
 				n.s.log.Warn("redis down", "redis", n.name, "role", n.role, "err", err)
@@ -290,6 +288,7 @@ func (n *node) healthLoop(ctx context.Context) {
 				n.s.log.Warn("redis unreachable", "redis", n.name, "role", n.role, "err", err)
 			}
 		}
+		n.checked.Store(true)
 		next := healthEvery
 		if err != nil {
 			next = healthDownEvery

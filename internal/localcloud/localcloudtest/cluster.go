@@ -5,13 +5,8 @@ import (
 	"testing"
 	"time"
 
-	clusterapi "cloud.google.com/go/redis/cluster/apiv1"
 	"cloud.google.com/go/redis/cluster/apiv1/clusterpb"
-	runapi "cloud.google.com/go/run/apiv2"
 	goredis "github.com/redis/go-redis/v9"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agentnet/terraform-provider-agentnet/internal/relay"
@@ -58,18 +53,6 @@ func (i *Instance) ClusterClient(t testing.TB, name string) *goredis.ClusterClie
 	return c
 }
 
-// ClusterAPI is the official Memorystore for Redis Cluster client of this
-// localcloud. t.Cleanup closes it.
-func (i *Instance) ClusterAPI(t testing.TB) *clusterapi.CloudRedisClusterClient {
-	t.Helper()
-	c, err := clusterapi.NewCloudRedisClusterClient(context.Background(), i.clientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // CreateCluster creates cluster id under parent (projects/P/locations/R)
 // and waits for its operation.
 func (i *Instance) CreateCluster(t testing.TB, parent, id string, in *clusterpb.Cluster) *clusterpb.Cluster {
@@ -98,23 +81,4 @@ func ThreeShards(network string) *clusterpb.Cluster {
 		PscConfigs:            []*clusterpb.PscConfig{{Network: network}},
 		RedisConfigs:          map[string]string{"maxmemory-policy": "noeviction"},
 	}
-}
-
-// RunAPI is the official Cloud Run client of this localcloud. t.Cleanup
-// closes it.
-func (i *Instance) RunAPI(t testing.TB) *runapi.ServicesClient {
-	t.Helper()
-	c, err := runapi.NewServicesClient(context.Background(), i.clientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// clientOptions reach this localcloud's gRPC APIs as the Google clients do
-// an emulator: its address, plaintext, no credentials.
-func (i *Instance) clientOptions() []option.ClientOption {
-	return []option.ClientOption{option.WithEndpoint(i.Addr()), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
 }
