@@ -13,11 +13,13 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/recoveryrecord"
 )
 
-// TestDrill runs the region outage and Redis failure drills end to end with
-// the binaries in bin/ (make tools build) and fails when a target of the
-// disaster recovery plan is missed or an acknowledged message is lost.
+// TestDrill runs the region outage, Redis failure and Calendar outage
+// drills end to end with the binaries in bin/ (make tools build) and fails
+// when a target of the disaster recovery plan is missed or an acknowledged
+// message is lost. They run under a profile (drillProfile) that models one
+// delay, so that the same run checks the predictions for Google Cloud.
 func TestDrill(t *testing.T) {
-	out, reports := runDrill(t, Options{}, "region-outage", "redis-failure", "calendar-outage")
+	out, reports := runDrill(t, Options{Profile: drillProfile(t)}, "region-outage", "redis-failure", "calendar-outage")
 	if len(reports) != 3 {
 		t.Fatalf("%d reports, want 3", len(reports))
 	}
@@ -41,6 +43,7 @@ func TestDrill(t *testing.T) {
 	if m := reports[2].metric("Dependency notice Calendar down"); m == nil || m.Value == nil || *m.Value > 1 {
 		t.Errorf("calendar-outage: the notice did not reach every agent within 1s of the apply: %+v", m)
 	}
+	checkProfiledRegionOutage(t, reports[0], out)
 }
 
 // TestDrillRedisClusterPrimaryFailure runs the Redis Cluster drill: a

@@ -10,23 +10,27 @@ import (
 	"github.com/agentnet/terraform-provider-agentnet/internal/localcloud/profile"
 )
 
-// TestDrillProfile drills the region outage with a profile file whose
-// uptime alert is modelled at 90 s, slept at a time scale of 100, and
-// checks that the report splits the detection into local work and that
-// delay at full length, cites every delay's source, predicts the times
-// against the targets, and records the profile in the history.
-func TestDrillProfile(t *testing.T) {
-	const source = "drill test: a 90 s alert"
+// drillProfile writes the profile the drills of TestDrill run under: the
+// default profile's (none) but for the uptime alert, modelled at 90 s and
+// slept at a time scale of 100.
+func drillProfile(t *testing.T) string {
+	t.Helper()
 	prof := filepath.Join(t.TempDir(), "profile.json")
 	if err := os.WriteFile(prof, []byte(`{"name": "drilltest", "base": "default", "scale": 100,
-		"delays": {"monitoring.uptime_alert": {"duration": "90s", "source": "`+source+`"}}}`), 0o600); err != nil {
+		"delays": {"monitoring.uptime_alert": {"duration": "90s", "source": "`+drillAlertSource+`"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, reports := runDrill(t, Options{Profile: prof}, "region-outage")
-	rep := reports[0]
-	for _, f := range rep.Failures {
-		t.Errorf("%s", f)
-	}
+	return prof
+}
+
+const drillAlertSource = "drill test: a 90 s alert"
+
+// checkProfiledRegionOutage checks the region outage's report under
+// drillProfile: the detection split into local work and the alert at full
+// length, every delay's source cited, the times predicted against the
+// targets, and the profile recorded in the history.
+func checkProfiledRegionOutage(t *testing.T, rep *Report, out string) {
+	t.Helper()
 	p := rep.Prediction
 	if rep.Profile != "drilltest" || rep.TimeScale != 100 || p == nil {
 		t.Fatalf("profile %q, scale %g, prediction %+v", rep.Profile, rep.TimeScale, p)
@@ -39,7 +43,7 @@ func TestDrillProfile(t *testing.T) {
 		if strings.TrimSpace(d.Source) == "" {
 			t.Errorf("delay %+v has no source", d)
 		}
-		if d.Kind == profile.UptimeAlert && d.By == "drill" && d.Source == source && d.Modelled.D() == 90*time.Second && d.Slept.D() == 900*time.Millisecond {
+		if d.Kind == profile.UptimeAlert && d.By == "drill" && d.Source == drillAlertSource && d.Modelled.D() == 90*time.Second && d.Slept.D() == 900*time.Millisecond {
 			alerts++
 		}
 	}
@@ -68,14 +72,23 @@ func TestDrillProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Timing: localcloud's profile drilltest.", "## Predicted on Google Cloud (profile drilltest)", "time scale 100, the profile's own", source} {
+	for _, want := range []string{"Timing: localcloud's profile drilltest.", "## Predicted on Google Cloud (profile drilltest)", "time scale 100, the profile's own", drillAlertSource} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report does not say %q:\n%s", want, md)
 		}
 	}
 	hist, err := ReadHistory(filepath.Join(out, HistoryFile))
-	if err != nil || len(hist) != 1 || hist[0].Profile != "drilltest" || hist[0].Scale != 100 || hist[0].PredictedRestoredS == nil {
-		t.Errorf("history: %+v, %v", hist, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry *HistoryEntry
+	for i := range hist {
+		if hist[i].Scenario == rep.Scenario {
+			entry = &hist[i]
+		}
+	}
+	if entry == nil || entry.Profile != "drilltest" || entry.Scale != 100 || entry.PredictedRestoredS == nil {
+		t.Errorf("history of %s: %+v", rep.Scenario, hist)
 	}
 	if _, err := os.Stat(filepath.Join(out, "region-outage-drilltest-trend.svg")); err != nil {
 		t.Errorf("trend chart: %v", err)
