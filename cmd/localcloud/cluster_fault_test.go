@@ -16,6 +16,7 @@ import (
 // until cluster-release, by the cluster's short name; a shard that does not
 // exist is refused naming "shard".
 func TestClusterFaultCLI(t *testing.T) {
+	t.Parallel()
 	lc := localcloudtest.Start(t)
 	name := lc.CreateCluster(t, "projects/agentnet-test/locations/us-east1", "cache", &clusterpb.Cluster{
 		ShardCount: proto.Int32(1), ReplicaCount: proto.Int32(1),

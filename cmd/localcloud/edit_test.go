@@ -20,6 +20,7 @@ const editProject = "agentnet-test"
 // Every `localcloud edit` change is made through the Google Cloud API and
 // seen by the next read of that API; names may be short when unique.
 func TestEditCLI(t *testing.T) {
+	t.Parallel()
 	lc := localcloudtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 )
 
 func TestKMSCreateMACKeyCLI(t *testing.T) {
+	t.Parallel()
 	lc := localcloudtest.Start(t)
 	env := []string{"AGENTNET_EMULATOR_HOST=" + lc.Addr()}
 	const key = "projects/agentnet-test/locations/global/keyRings/backups/cryptoKeys/manifests"

@@ -33,6 +33,7 @@ func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 }
 
 func TestFaultCLI(t *testing.T) {
+	t.Parallel()
 	lc := localcloudtest.Start(t)
 	if b, err := os.ReadFile(filepath.Join(lc.DataDir(), "localcloud.addr")); err != nil || strings.TrimSpace(string(b)) != lc.Addr() {
 		t.Fatalf("localcloud.addr = %q, %v; want %s", b, err, lc.Addr())

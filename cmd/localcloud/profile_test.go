@@ -9,6 +9,7 @@ import (
 )
 
 func TestServeProfileRefusesUnknown(t *testing.T) {
+	t.Parallel()
 	_, stderr, code := runCLI(t, nil, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--profile", "aws")
 	if code != 2 || !strings.Contains(stderr, "--profile") || !strings.Contains(stderr, "accepted values are default, gcp or a JSON file") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -20,6 +21,7 @@ func TestServeProfileRefusesUnknown(t *testing.T) {
 }
 
 func TestServeProfileReported(t *testing.T) {
+	t.Parallel()
 	lc := localcloudtest.StartWithOptions(t, localcloudtest.Options{Profile: "gcp", TimeScale: 20})
 	st, err := lc.Admin().Delays(context.Background())
 	if err != nil {
