@@ -120,8 +120,11 @@ type failoverRig struct {
 	tf      *tofu
 	lc      *localcloudtest.Instance
 	clients *gcpclient.Clients
-	env     []string
-	dir     string
+	// env serves the provider once for the rig (tf.reattached); ownEnv
+	// is without it, for the commands that must start their own: an apply
+	// killed midway, or one with a pause point the provider reads at start.
+	env, ownEnv []string
+	dir         string
 }
 
 func newFailoverRig(t *testing.T) *failoverRig {
@@ -132,8 +135,8 @@ func newFailoverRig(t *testing.T) *failoverRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { clients.Close() })
-	g := &failoverRig{tf: tf, lc: lc, clients: clients, dir: t.TempDir(),
-		env: append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_relay_dev_keys="+tf.keys.Dir, "TF_VAR_probe_token="+tf.token)}
+	own := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_relay_dev_keys="+tf.keys.Dir, "TF_VAR_probe_token="+tf.token)
+	g := &failoverRig{tf: tf, lc: lc, clients: clients, dir: t.TempDir(), ownEnv: own, env: tf.reattached(t, slices.Clip(own))}
 	if err := os.WriteFile(filepath.Join(g.dir, "main.tf"), []byte(acctest.ProviderConfig(lc.Addr())+failoverGroupConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +164,7 @@ func (g *failoverRig) planEmpty(t *testing.T, step, europeState string) {
 // killApply applies and SIGKILLs tofu and the provider once reached.
 func (g *failoverRig) killApply(t *testing.T, step, europeState string, reached func() bool) {
 	t.Helper()
-	out, killed, code := g.tf.killWhen(t, g.env, reached, g.args(g.dir, europeState, "apply", "-auto-approve")...)
+	out, killed, code := g.tf.killWhen(t, g.ownEnv, reached, g.args(g.dir, europeState, "apply", "-auto-approve")...)
 	if !killed {
 		t.Fatalf("%s: the apply ended (exit %d) before the kill point:\n%s", step, code, out)
 	}
@@ -554,7 +557,7 @@ func TestFailoverRace(t *testing.T) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		out, code = g.tf.exec(t, append(slices.Clip(g.env), pausepoint.Env(pauses, pausepoint.DrainGrace)...), g.args(g.dir, "drained", "apply", "-auto-approve")...)
+		out, code = g.tf.exec(t, append(slices.Clip(g.ownEnv), pausepoint.Env(pauses, pausepoint.DrainGrace)...), g.args(g.dir, "drained", "apply", "-auto-approve")...)
 	}()
 	resume := func() error { return os.WriteFile(pausepoint.Resume(pauses, pausepoint.DrainGrace), nil, 0o644) }
 	t.Cleanup(func() { _ = resume(); <-finished }) // never left held, whatever fails

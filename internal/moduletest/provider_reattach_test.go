@@ -19,9 +19,11 @@ var providerAddrs = []string{"registry.opentofu.org/agentnet/agentnet", "registr
 // with env, and returns env plus TF_REATTACH_PROVIDERS naming it: every tofu
 // command of t then talks to that one process instead of starting the
 // provider for each command and run (most of a module test's provider CPU
-// went to those starts). Only for tests whose commands all share env and
-// run to their end: an interrupted tofu leaves a reattached provider
-// running what it had started, as no real one would.
+// went to those starts). Only for commands that share env and run to their
+// end: an interrupted tofu leaves a reattached provider running what it had
+// started, as no real one would, so a command a test kills (or pauses
+// through the provider's environment) starts its own (failoverRig.ownEnv,
+// snapshotRoot.ownEnv).
 func (tf *tofu) reattached(t *testing.T, env []string) []string {
 	t.Helper()
 	cmd := exec.Command(tf.provider, "-debug")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,9 +66,11 @@ output "snapshot_uri" {
 type snapshotRoot struct {
 	lc      *localcloudtest.Instance
 	clients *gcpclient.Clients
-	env     []string
-	dir     string
-	chdir   string
+	// env serves the provider once for the root (tf.reattached); ownEnv
+	// is without it, for an apply killed midway, which starts its own.
+	env, ownEnv []string
+	dir         string
+	chdir       string
 }
 
 func newSnapshotRoot(t *testing.T, tf *tofu, hcl string) *snapshotRoot {
@@ -83,8 +86,8 @@ func newSnapshotRoot(t *testing.T, tf *tofu, hcl string) *snapshotRoot {
 	copyDir(t, filepath.Join(tf.root, "modules"), filepath.Join(work, "modules"))
 	dir := filepath.Join(work, "root")
 	writeFile(t, filepath.Join(dir, "main.tf"), hcl)
-	return &snapshotRoot{lc: lc, clients: clients, dir: dir, chdir: "-chdir=" + dir,
-		env: append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())}
+	own := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())
+	return &snapshotRoot{lc: lc, clients: clients, dir: dir, chdir: "-chdir=" + dir, ownEnv: own, env: tf.reattached(t, slices.Clip(own))}
 }
 
 // SIGKILL of tofu (and its provider) while the instance's export runs: the
@@ -120,7 +123,7 @@ func TestSnapshotExportKilled(t *testing.T) {
 		}
 		return len(running) > 0
 	}
-	out, killed, code := tf.killWhen(t, env, exportRunning, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
+	out, killed, code := tf.killWhen(t, r.ownEnv, exportRunning, chdir, "apply", "-auto-approve", "-input=false", "-no-color")
 	if !killed {
 		t.Fatalf("the apply ended (exit %d) before the kill point \"export running\"\n%s", code, out)
 	}
