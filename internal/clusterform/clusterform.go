@@ -108,13 +108,14 @@ func WaitOK(ctx context.Context, nodes []Node) error {
 				seen = "CLUSTER INFO: " + err.Error()
 				return false
 			}
-			if !strings.Contains(cluster, "cluster_state:ok") {
-				seen = "cluster_state:" + redisinfo.Field(cluster, "cluster_state") + " cluster_known_nodes:" + redisinfo.Field(cluster, "cluster_known_nodes")
+			if state := redisinfo.Field(cluster, "cluster_state"); state != "ok" {
+				seen = "cluster_state:" + state + " cluster_known_nodes:" + redisinfo.Field(cluster, "cluster_known_nodes")
 				return false
 			}
 			info := nc.Info(ctx, "replication").Val()
-			seen = fmt.Sprintf("role:%s master_link_status:%s", redisinfo.Field(info, "role"), redisinfo.Field(info, "master_link_status"))
-			return strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")
+			role, link := redisinfo.Field(info, "role"), redisinfo.Field(info, "master_link_status")
+			seen = "role:" + role + " master_link_status:" + link
+			return role == "master" || link == "up"
 		}); err != nil {
 			return fmt.Errorf("cluster node %s not ok (last seen: %s): %w", n.Options.Addr, seen, err)
 		}

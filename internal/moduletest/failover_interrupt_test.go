@@ -136,7 +136,7 @@ func newFailoverRig(t *testing.T) *failoverRig {
 	}
 	t.Cleanup(func() { clients.Close() })
 	own := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_relay_dev_keys="+tf.keys.Dir, "TF_VAR_probe_token="+tf.token)
-	g := &failoverRig{tf: tf, lc: lc, clients: clients, dir: t.TempDir(), ownEnv: own, env: tf.reattached(t, slices.Clip(own))}
+	g := &failoverRig{tf: tf, lc: lc, clients: clients, dir: t.TempDir(), ownEnv: own, env: tf.reattached(t, own)}
 	if err := os.WriteFile(filepath.Join(g.dir, "main.tf"), []byte(acctest.ProviderConfig(lc.Addr())+failoverGroupConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,6 @@ func (tf *tofu) reattached(t *testing.T, env []string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(env, fmt.Sprintf("TF_REATTACH_PROVIDERS=%s", b))
+	// Clipped: env stays the caller's, for commands that start their own.
+	return append(slices.Clip(env), fmt.Sprintf("TF_REATTACH_PROVIDERS=%s", b))
 }

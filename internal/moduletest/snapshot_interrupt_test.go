@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +86,7 @@ func newSnapshotRoot(t *testing.T, tf *tofu, hcl string) *snapshotRoot {
 	dir := filepath.Join(work, "root")
 	writeFile(t, filepath.Join(dir, "main.tf"), hcl)
 	own := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr())
-	return &snapshotRoot{lc: lc, clients: clients, dir: dir, chdir: "-chdir=" + dir, ownEnv: own, env: tf.reattached(t, slices.Clip(own))}
+	return &snapshotRoot{lc: lc, clients: clients, dir: dir, chdir: "-chdir=" + dir, ownEnv: own, env: tf.reattached(t, own)}
 }
 
 // SIGKILL of tofu (and its provider) while the instance's export runs: the

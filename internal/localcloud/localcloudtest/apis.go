@@ -16,41 +16,33 @@ import (
 // localcloud. t.Cleanup closes it.
 func (i *Instance) MemorystoreAPI(t testing.TB) *redisapi.CloudRedisClient {
 	t.Helper()
-	c, err := redisapi.NewCloudRedisClient(context.Background(), i.clientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return apiClient(t, i, redisapi.NewCloudRedisClient)
 }
 
 // ClusterAPI is the official Memorystore for Redis Cluster client of this
 // localcloud. t.Cleanup closes it.
 func (i *Instance) ClusterAPI(t testing.TB) *clusterapi.CloudRedisClusterClient {
 	t.Helper()
-	c, err := clusterapi.NewCloudRedisClusterClient(context.Background(), i.clientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return apiClient(t, i, clusterapi.NewCloudRedisClusterClient)
 }
 
 // RunAPI is the official Cloud Run client of this localcloud. t.Cleanup
 // closes it.
 func (i *Instance) RunAPI(t testing.TB) *runapi.ServicesClient {
 	t.Helper()
-	c, err := runapi.NewServicesClient(context.Background(), i.clientOptions()...)
+	return apiClient(t, i, runapi.NewServicesClient)
+}
+
+// apiClient opens a Google client (its generated constructor) on this
+// localcloud's gRPC APIs as the Google clients reach an emulator: its
+// address, plaintext, no credentials. t.Cleanup closes it.
+func apiClient[C interface{ Close() error }](t testing.TB, i *Instance, open func(context.Context, ...option.ClientOption) (C, error)) C {
+	t.Helper()
+	c, err := open(context.Background(), option.WithEndpoint(i.Addr()), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// clientOptions reach this localcloud's gRPC APIs as the Google clients do
-// an emulator: its address, plaintext, no credentials.
-func (i *Instance) clientOptions() []option.ClientOption {
-	return []option.ClientOption{option.WithEndpoint(i.Addr()), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
 }
