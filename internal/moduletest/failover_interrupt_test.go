@@ -120,11 +120,12 @@ type failoverRig struct {
 	tf      *tofu
 	lc      *localcloudtest.Instance
 	clients *gcpclient.Clients
-	// env serves the provider once for the rig (tf.reattached); ownEnv
-	// is without it, for the commands that must start their own: an apply
-	// killed midway, or one with a pause point the provider reads at start.
-	env, ownEnv []string
-	dir         string
+	// env has every command start its own provider. With one reattached
+	// provider for the rig's other commands, the re-apply after a kill
+	// during the redeploy once redeployed the drained region a second time
+	// (cause not found), so the failover tests keep a provider per command.
+	env []string
+	dir string
 }
 
 func newFailoverRig(t *testing.T) *failoverRig {
@@ -135,8 +136,8 @@ func newFailoverRig(t *testing.T) *failoverRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { clients.Close() })
-	own := append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_relay_dev_keys="+tf.keys.Dir, "TF_VAR_probe_token="+tf.token)
-	g := &failoverRig{tf: tf, lc: lc, clients: clients, dir: t.TempDir(), ownEnv: own, env: tf.reattached(t, own)}
+	g := &failoverRig{tf: tf, lc: lc, clients: clients, dir: t.TempDir(),
+		env: append(tf.env(t), "AGENTNET_EMULATOR_HOST="+lc.Addr(), "TF_VAR_relay_dev_keys="+tf.keys.Dir, "TF_VAR_probe_token="+tf.token)}
 	if err := os.WriteFile(filepath.Join(g.dir, "main.tf"), []byte(acctest.ProviderConfig(lc.Addr())+failoverGroupConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func (g *failoverRig) planEmpty(t *testing.T, step, europeState string) {
 // killApply applies and SIGKILLs tofu and the provider once reached.
 func (g *failoverRig) killApply(t *testing.T, step, europeState string, reached func() bool) {
 	t.Helper()
-	out, killed, code := g.tf.killWhen(t, g.ownEnv, reached, g.args(g.dir, europeState, "apply", "-auto-approve")...)
+	out, killed, code := g.tf.killWhen(t, g.env, reached, g.args(g.dir, europeState, "apply", "-auto-approve")...)
 	if !killed {
 		t.Fatalf("%s: the apply ended (exit %d) before the kill point:\n%s", step, code, out)
 	}
@@ -557,7 +558,7 @@ func TestFailoverRace(t *testing.T) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		out, code = g.tf.exec(t, append(slices.Clip(g.ownEnv), pausepoint.Env(pauses, pausepoint.DrainGrace)...), g.args(g.dir, "drained", "apply", "-auto-approve")...)
+		out, code = g.tf.exec(t, append(slices.Clip(g.env), pausepoint.Env(pauses, pausepoint.DrainGrace)...), g.args(g.dir, "drained", "apply", "-auto-approve")...)
 	}()
 	resume := func() error { return os.WriteFile(pausepoint.Resume(pauses, pausepoint.DrainGrace), nil, 0o644) }
 	t.Cleanup(func() { _ = resume(); <-finished }) // never left held, whatever fails

@@ -23,8 +23,7 @@ var providerAddrs = []string{"registry.opentofu.org/agentnet/agentnet", "registr
 // went to those starts). Only for commands that share env and run to their
 // end: an interrupted tofu leaves a reattached provider running what it had
 // started, as no real one would, so a command a test kills (or pauses
-// through the provider's environment) starts its own (failoverRig.ownEnv,
-// snapshotRoot.ownEnv).
+// through the provider's environment) starts its own (snapshotRoot.ownEnv).
 func (tf *tofu) reattached(t *testing.T, env []string) []string {
 	t.Helper()
 	cmd := exec.Command(tf.provider, "-debug")
